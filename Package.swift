@@ -1,0 +1,157 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// One list of settings for every first-party target: Swift 6 mode with strict concurrency
+/// (the language mode's default) and no warnings tolerated.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .treatAllWarnings(as: .error),
+]
+
+/// A service executable: `Services/<folder>`, built on the shared service kit.
+func serviceTarget(_ name: String, path: String, extra: [Target.Dependency] = []) -> Target {
+    .executableTarget(
+        name: name,
+        dependencies: [
+            "ServiceKit", "SharedModel", "Postgres", "Redis", "Migrations",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ] + extra,
+        path: "Services/\(path)",
+        swiftSettings: swiftSettings
+    )
+}
+
+let package = Package(
+    name: "booking-platform",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "booking", targets: ["Booking"]),
+        .executable(name: "payments-webhook", targets: ["PaymentsWebhook"]),
+        .executable(name: "payout", targets: ["Payout"]),
+        .executable(name: "notification", targets: ["Notification"]),
+        .executable(name: "platform-bench", targets: ["Bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+    ],
+    targets: [
+        // The shared model: value types only, Foundation only.
+        .target(name: "SharedModel", path: "Shared/Model", swiftSettings: swiftSettings),
+
+        // C shims. Only the Postgres and Redis adapters import these.
+        .systemLibrary(
+            name: "CLibPQ",
+            path: "Shared/CLibPQ",
+            providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
+        ),
+        .systemLibrary(
+            name: "CHiredis",
+            path: "Shared/CHiredis",
+            providers: [.apt(["libhiredis-dev"]), .brew(["hiredis"])]
+        ),
+
+        // Infrastructure adapters: dedicated-thread executors and the pool they share.
+        .target(
+            name: "ConnectionKit",
+            dependencies: [.product(name: "Metrics", package: "swift-metrics")],
+            path: "Shared/ConnectionKit",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Postgres",
+            dependencies: [
+                "CLibPQ", "ConnectionKit",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/Postgres",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Redis",
+            dependencies: [
+                "CHiredis", "ConnectionKit",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/Redis",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Migrations",
+            dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")],
+            path: "Shared/Migrations",
+            resources: [.copy("SQL")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ServiceKit",
+            dependencies: [
+                "SharedModel", "Postgres", "Redis", "Migrations",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/ServiceKit",
+            swiftSettings: swiftSettings
+        ),
+
+        // The four services.
+        serviceTarget("Booking", path: "Booking"),
+        serviceTarget("PaymentsWebhook", path: "PaymentsWebhook"),
+        serviceTarget("Payout", path: "Payout"),
+        serviceTarget("Notification", path: "Notification"),
+
+        // Benchmarks of the adapters against the servers' own tools (`scripts/bench`).
+        .executableTarget(
+            name: "Bench",
+            dependencies: [
+                "Postgres", "Redis",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Services/Bench",
+            swiftSettings: swiftSettings
+        ),
+
+        // Tests.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "Postgres", "Redis", "Migrations",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "SharedModelTests", dependencies: ["SharedModel"], swiftSettings: swiftSettings),
+        .testTarget(name: "ConnectionKitTests", dependencies: ["ConnectionKit"], swiftSettings: swiftSettings),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "RedisTests", dependencies: ["Redis", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "MigrationsTests", dependencies: ["Migrations", "Postgres", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ServiceKitTests",
+            dependencies: [
+                "ServiceKit", "SharedModel", "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport"], swiftSettings: swiftSettings),
+    ]
+)

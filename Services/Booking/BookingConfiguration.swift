@@ -1,0 +1,22 @@
+import ServiceKit
+
+/// The booking service's settings (DESIGN.md, Configuration).
+struct BookingConfiguration: Sendable {
+    var service: ServiceSettings
+    /// How long a hold keeps its seats (`HOLD_TTL`, default 10 min, at most 30).
+    var holdTTL: Duration
+    /// How long a booking waits for payment (`PAYMENT_WINDOW`, default 15 min).
+    var paymentWindow: Duration
+    /// How late a payment made within the window may still arrive (`PAYMENT_GRACE`, default 2 min).
+    var paymentGrace: Duration
+    /// The most seats one hold may take (`MAX_SEATS_PER_HOLD`, default 10).
+    var maxSeatsPerHold: Int
+
+    init(reader: ConfigurationReader) throws(ConfigurationError) {
+        service = try ServiceSettings(serviceName: "booking", defaultPort: 8080, requiresAPIKeys: true, reader: reader)
+        holdTTL = try reader.duration("HOLD_TTL", default: .seconds(600), in: .seconds(1)...(.seconds(1800)))
+        paymentWindow = try reader.duration("PAYMENT_WINDOW", default: .seconds(900), in: .seconds(1)...(.seconds(86_400)))
+        paymentGrace = try reader.duration("PAYMENT_GRACE", default: .seconds(120), in: .zero...(.seconds(3600)))
+        maxSeatsPerHold = try reader.integer("MAX_SEATS_PER_HOLD", default: 10, in: 1...100)
+    }
+}

@@ -1,0 +1,228 @@
+import Metrics
+import Synchronization
+
+/// A bounded pool of long-lived connection objects.
+///
+/// The pool hands out an *idle* connection (never one another caller is using), creates connections
+/// lazily up to `maximumConnections`, and queues callers when all are busy. A queued caller waits at
+/// most `maximumWait`; then it fails with ``ConnectionPoolExhausted`` instead of hanging. Waiters are
+/// served first come, first served. Connections are expected to heal themselves (reconnect on next
+/// use), so the pool never has to discard one.
+package final class ConnectionPool<Connection: AnyObject & Sendable>: Sendable {
+    /// How large the pool is and how long a caller may wait for a connection.
+    package struct Configuration: Sendable {
+        package var maximumConnections: Int
+        package var maximumWait: Duration
+        /// A label for metrics and errors, e.g. `postgres` or `redis`.
+        package var name: String
+
+        package init(maximumConnections: Int, maximumWait: Duration, name: String) {
+            self.maximumConnections = max(1, maximumConnections)
+            self.maximumWait = maximumWait
+            self.name = name
+        }
+    }
+
+    private enum Immediate {
+        case connection(Connection)
+        case mustWait
+        case closed
+    }
+
+    private struct Waiter {
+        let id: UInt64
+        let continuation: CheckedContinuation<Connection, any Error>
+        let enqueuedAt: ContinuousClock.Instant
+    }
+
+    private struct State: ~Copyable {
+        var idle: [Connection] = []
+        var all: [Connection] = []
+        var waiters: [Waiter] = []
+        var nextWaiterID: UInt64 = 0
+        var closed = false
+    }
+
+    package let configuration: Configuration
+    private let makeConnection: @Sendable (Int) -> Connection
+    private let state = Mutex(State())
+    private let metrics: PoolMetrics
+
+    /// - Parameter makeConnection: creates the connection object with the given index. It must not do
+    ///   I/O: connecting happens on the connection's own thread at first use.
+    package init(configuration: Configuration, makeConnection: @escaping @Sendable (Int) -> Connection) {
+        self.configuration = configuration
+        self.makeConnection = makeConnection
+        self.metrics = PoolMetrics(pool: configuration.name)
+    }
+
+    /// Runs `body` with a connection leased for its duration.
+    package func withConnection<T>(_ body: (Connection) async throws -> T) async throws -> T {
+        let connection = try await lease()
+        defer { release(connection) }
+        return try await body(connection)
+    }
+
+    /// Every connection the pool has created so far (for shutdown and health checks).
+    package var connections: [Connection] {
+        state.withLock { $0.all }
+    }
+
+    /// Leases an idle connection, creating one when below the limit, or waits for one.
+    package func lease() async throws -> Connection {
+        let immediate: Immediate = state.withLock { state in
+            if state.closed { return .closed }
+            if let connection = state.idle.popLast() { return .connection(connection) }
+            if state.all.count < configuration.maximumConnections {
+                let connection = makeConnection(state.all.count)
+                state.all.append(connection)
+                return .connection(connection)
+            }
+            return .mustWait
+        }
+        switch immediate {
+        case .connection(let connection):
+            metrics.leased()
+            return connection
+        case .closed:
+            throw ConnectionPoolExhausted(pool: configuration.name, reason: .closed)
+        case .mustWait:
+            return try await waitForConnection()
+        }
+    }
+
+    /// Returns a connection to the pool, handing it straight to the longest waiter if there is one.
+    package func release(_ connection: Connection) {
+        let waiter: Waiter? = state.withLock { state in
+            if !state.waiters.isEmpty {
+                return state.waiters.removeFirst()
+            }
+            state.idle.append(connection)
+            return nil
+        }
+        if let waiter {
+            metrics.waited(ContinuousClock.now - waiter.enqueuedAt)
+            waiter.continuation.resume(returning: connection)
+        } else {
+            metrics.released()
+        }
+    }
+
+    /// Fails every waiter and refuses new leases. Returns every connection created, for closing.
+    package func close() -> [Connection] {
+        let (waiters, all) = state.withLock { state in
+            state.closed = true
+            let waiters = state.waiters
+            state.waiters.removeAll()
+            return (waiters, state.all)
+        }
+        for waiter in waiters {
+            waiter.continuation.resume(throwing: ConnectionPoolExhausted(pool: configuration.name, reason: .closed))
+        }
+        return all
+    }
+
+    private func waitForConnection() async throws -> Connection {
+        let id = state.withLock { state in
+            state.nextWaiterID &+= 1
+            return state.nextWaiterID
+        }
+        let maximumWait = configuration.maximumWait
+        let timeout = Task { [weak self] in
+            try await Task.sleep(for: maximumWait)
+            self?.failWaiter(id, with: ConnectionPoolExhausted(pool: self?.configuration.name ?? "", reason: .timedOut(maximumWait)))
+        }
+        defer { timeout.cancel() }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Connection, any Error>) in
+                let enqueued: Bool = state.withLock { state in
+                    if state.closed || Task.isCancelled { return false }
+                    state.waiters.append(Waiter(id: id, continuation: continuation, enqueuedAt: .now))
+                    return true
+                }
+                if !enqueued {
+                    continuation.resume(throwing: Task.isCancelled ? CancellationError() : ConnectionPoolExhausted(pool: configuration.name, reason: .closed))
+                }
+            }
+        } onCancel: {
+            failWaiter(id, with: CancellationError())
+        }
+    }
+
+    private func failWaiter(_ id: UInt64, with error: any Error) {
+        let waiter: Waiter? = state.withLock { state in
+            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+            return state.waiters.remove(at: index)
+        }
+        guard let waiter else { return }
+        if error is ConnectionPoolExhausted { metrics.exhausted() }
+        waiter.continuation.resume(throwing: error)
+    }
+}
+
+/// No connection became free within the pool's bounded wait, or the pool is closed.
+package struct ConnectionPoolExhausted: Error, Sendable, CustomStringConvertible {
+    package enum Reason: Sendable, Equatable {
+        case timedOut(Duration)
+        case closed
+    }
+    package let pool: String
+    package let reason: Reason
+
+    package var description: String {
+        switch reason {
+        case .timedOut(let wait): "\(pool) pool exhausted: no connection became free within \(wait)"
+        case .closed: "\(pool) pool is closed"
+        }
+    }
+}
+
+/// The pool's metrics: connections in use, waits and their duration, exhausted leases.
+final class PoolMetrics: Sendable {
+    private let inUse: Meter
+    private let waits: Counter
+    private let waitDuration: Metrics.Timer
+    private let exhaustions: Counter
+    private let inUseCount = Atomic<Int>(0)
+
+    init(pool: String) {
+        let dimensions = [("pool", pool)]
+        inUse = Meter(label: "pool_connections_in_use", dimensions: dimensions)
+        waits = Counter(label: "pool_waits_total", dimensions: dimensions)
+        waitDuration = Metrics.Timer(label: "pool_wait_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
+        exhaustions = Counter(label: "pool_exhausted_total", dimensions: dimensions)
+    }
+
+    func leased() {
+        inUse.set(inUseCount.wrappingAdd(1, ordering: .relaxed).newValue)
+    }
+
+    func released() {
+        inUse.set(inUseCount.wrappingSubtract(1, ordering: .relaxed).newValue)
+    }
+
+    /// A waiter received a connection that was already counted as in use.
+    func waited(_ duration: Duration) {
+        waits.increment()
+        waitDuration.recordNanoseconds(duration.nanoseconds)
+    }
+
+    func exhausted() {
+        exhaustions.increment()
+    }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds, saturating.
+    package var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        return product.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue
+    }
+
+    /// The duration in whole milliseconds, saturating.
+    package var milliseconds: Int64 {
+        nanoseconds / 1_000_000
+    }
+}

@@ -1,0 +1,11 @@
+import Foundation
+
+/// Why a booking was cancelled (`booking.cancelled` `reason`).
+public enum CancellationReason: String, Hashable, Sendable, Codable, CaseIterable {
+    /// The payment provider reported the payment failed while the booking awaited payment.
+    case paymentFailed = "payment_failed"
+    /// The customer cancelled.
+    case customer
+    /// An administrator cancelled.
+    case admin
+}

@@ -1,0 +1,43 @@
+import Foundation
+
+/// Why a refund was requested (`refund.requested` `reason`). Extensible: any string decodes, so
+/// a producer may add a reason without breaking older consumers; the known ones are constants.
+public struct RefundReason: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible,
+    ExpressibleByStringLiteral
+{
+    /// The reason as written on the wire (snake_case).
+    public let rawValue: String
+
+    /// Wraps a reason string.
+    public init(rawValue: String) { self.rawValue = rawValue }
+
+    /// A reason literal.
+    public init(stringLiteral value: String) { self.rawValue = value }
+
+    /// Decodes a single string.
+    public init(from decoder: any Decoder) throws {
+        self.rawValue = try decoder.singleValueContainer().decode(String.self)
+    }
+
+    /// Encodes a single string.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+
+    /// The reason string.
+    public var description: String { rawValue }
+
+    /// A confirmed booking was cancelled by its customer within the refund policy.
+    public static let customerCancellation: RefundReason = "customer_cancellation"
+    /// A confirmed booking was cancelled by an administrator.
+    public static let adminCancellation: RefundReason = "admin_cancellation"
+    /// The payment arrived for a booking already expired or cancelled.
+    public static let latePayment: RefundReason = "late_payment"
+    /// The payment's amount or currency did not match the booking.
+    public static let amountMismatch: RefundReason = "amount_mismatch"
+    /// The payment names no booking, or one that does not exist.
+    public static let unknownBooking: RefundReason = "unknown_booking"
+    /// A second payment arrived for a booking that was already paid.
+    public static let duplicatePayment: RefundReason = "duplicate_payment"
+}

@@ -1,0 +1,43 @@
+import Foundation
+
+/// String-backed identifiers (seat, customer, host, provider event ids) chosen by clients or hosts.
+///
+/// Rules, applied both in code and when decoding:
+/// - leading and trailing space separators (Unicode category Zs, e.g. U+0020) are trimmed, so
+///   `" A-12 "` and `"A-12"` are the same seat;
+/// - the result must be non-empty and at most ``maximumIdentifierLength`` Unicode scalars long
+///   (the unit of Postgres `char_length`);
+/// - no control character (category Cc, including tab and newline), line separator or paragraph
+///   separator may appear anywhere, not even at the ends.
+extension String: IdentifierRawValue {
+    /// The longest accepted string identifier, in Unicode scalars after trimming.
+    public static let maximumIdentifierLength = 128
+
+    /// Trims and validates `text` as described on this extension.
+    public static func parseIdentifier(_ text: String) throws(IdentifierError.Reason) -> String {
+        try validateIdentifier(text)
+    }
+
+    /// Trims and validates `value` as described on this extension.
+    public static func validateIdentifier(_ value: String) throws(IdentifierError.Reason) -> String {
+        let scalars = value.unicodeScalars
+        for scalar in scalars {
+            switch scalar.properties.generalCategory {
+            case .control, .lineSeparator, .paragraphSeparator: throw .controlCharacter
+            default: continue
+            }
+        }
+        let isSpace: (Unicode.Scalar) -> Bool = { $0.properties.generalCategory == .spaceSeparator }
+        guard let first = scalars.firstIndex(where: { !isSpace($0) }),
+              let last = scalars.lastIndex(where: { !isSpace($0) })
+        else { throw .empty }
+        let trimmed = String(scalars[first...last])
+        guard trimmed.unicodeScalars.count <= maximumIdentifierLength else {
+            throw .tooLong(maximum: maximumIdentifierLength)
+        }
+        return trimmed
+    }
+
+    /// The identifier itself.
+    public var identifierText: String { self }
+}

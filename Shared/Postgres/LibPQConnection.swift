@@ -1,0 +1,397 @@
+import CLibPQ
+import Foundation
+import Logging
+
+/// The blocking libpq connection. Not `Sendable`: only its owning ``PostgresConnection`` actor, on that
+/// actor's dedicated thread, ever touches it, so no libpq call runs on Swift's cooperative pool.
+///
+/// It heals itself: before each use it notices a dead socket (server restarted, backend terminated) and
+/// reconnects, so the caller after a restart succeeds. A statement already in flight when the connection
+/// breaks fails with `.connectionLost`, because its outcome is unknown.
+final class LibPQConnection {
+    private var handle: OpaquePointer?
+    private let configuration: PostgresClient.Configuration
+    private let logger: Logger
+    private var connectedOnce = false
+
+    init(configuration: PostgresClient.Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    deinit {
+        if let handle { PQfinish(handle) }
+    }
+
+    /// True while a transaction block is open on the server.
+    var inTransactionBlock: Bool {
+        guard let handle else { return false }
+        let status = PQtransactionStatus(handle)
+        return status == PQTRANS_INTRANS || status == PQTRANS_INERROR
+    }
+
+    func close() {
+        if let handle { PQfinish(handle) }
+        handle = nil
+    }
+
+    /// Returns a live connection handle, connecting or reconnecting as needed.
+    func ready() throws(PostgresError) -> OpaquePointer {
+        if let handle {
+            if PQstatus(handle) == CONNECTION_OK && !socketIsStale(handle) {
+                return handle
+            }
+            logger.notice("postgres connection lost; reconnecting")
+            PQfinish(handle)
+            self.handle = nil
+        }
+        let handle = try connect()
+        self.handle = handle
+        return handle
+    }
+
+    private func connect() throws(PostgresError) -> OpaquePointer {
+        let connectSeconds = max(2, Int((configuration.connectTimeout.milliseconds + 999) / 1000))
+        var options = "-c TimeZone=UTC"
+        if let statementTimeout = configuration.statementTimeout {
+            options += " -c statement_timeout=\(statementTimeout.milliseconds)"
+        }
+        let parameters: [(String, String)] = [
+            ("dbname", configuration.url),
+            ("connect_timeout", String(connectSeconds)),
+            ("application_name", configuration.applicationName),
+            ("options", options),
+            ("keepalives", "1"),
+            ("keepalives_idle", "30"),
+        ]
+        let handle = withCStrings(parameters.map(\.0)) { keywords in
+            withCStrings(parameters.map(\.1)) { values in
+                PQconnectdbParams(keywords, values, 1)
+            }
+        }
+        guard let handle else {
+            throw PostgresError(code: .connectionFailed, message: "libpq could not allocate a connection")
+        }
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let message = Self.errorMessage(handle)
+            PQfinish(handle)
+            throw PostgresError(code: .connectionFailed, message: message)
+        }
+        if connectedOnce {
+            logger.info("postgres connection re-established")
+        }
+        connectedOnce = true
+        return handle
+    }
+
+    /// An idle connection has nothing to read unless the server said goodbye (restart, termination).
+    private func socketIsStale(_ handle: OpaquePointer) -> Bool {
+        guard PQtransactionStatus(handle) == PQTRANS_IDLE else { return false }
+        let socket = PQsocket(handle)
+        guard socket >= 0 else { return true }
+        var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&descriptor, 1, 0)
+        if ready == 0 { return false }
+        if ready < 0 { return true }
+        if PQconsumeInput(handle) == 0 || PQstatus(handle) != CONNECTION_OK { return true }
+        // Only a notification may arrive unasked; anything else on an idle session (the server's
+        // "terminating connection" message before it closes the socket) means the session is over.
+        var notified = false
+        while let notification = PQnotifies(handle) {
+            notified = true
+            PQfreemem(notification)
+        }
+        return !notified
+    }
+
+    /// Marks the connection unusable after a protocol-level failure; the next use reconnects.
+    private func discard() {
+        close()
+    }
+
+    // MARK: Statements
+
+    /// Runs one statement with bound parameters and returns its rows.
+    func execute(_ sql: String, _ binds: [PostgresValue]) throws(PostgresError) -> PostgresRows {
+        let handle = try ready()
+        let result = withParameters(binds) { count, types, values, lengths, formats in
+            PQexecParams(handle, sql, count, types, values, lengths, formats, 1)
+        }
+        return try consume(result, handle: handle)
+    }
+
+    /// Runs a statement that takes no parameters with the simple protocol (`BEGIN`, `COMMIT`, ...).
+    func executeSimple(_ sql: String) throws(PostgresError) {
+        let handle = try ready()
+        _ = try consume(PQexec(handle, sql), handle: handle)
+    }
+
+    /// Turns a result into rows or a typed error, and frees it.
+    private func consume(_ result: OpaquePointer?, handle: OpaquePointer) throws(PostgresError) -> PostgresRows {
+        guard let result else {
+            throw connectionError(handle)
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_SINGLE_TUPLE:
+            return Self.rows(from: result)
+        case PGRES_FATAL_ERROR, PGRES_NONFATAL_ERROR:
+            throw Self.error(from: result, handle: handle)
+        case PGRES_COPY_IN, PGRES_COPY_OUT, PGRES_COPY_BOTH:
+            discard()
+            throw PostgresError(code: .unexpectedResponse, message: "COPY is only supported through copyFrom")
+        default:
+            throw PostgresError(code: .unexpectedResponse, message: String(cString: PQresStatus(PQresultStatus(result))))
+        }
+    }
+
+    private func connectionError(_ handle: OpaquePointer) -> PostgresError {
+        let message = Self.errorMessage(handle)
+        if PQstatus(handle) != CONNECTION_OK {
+            discard()
+            return PostgresError(code: .connectionLost, message: message)
+        }
+        return PostgresError(code: .unexpectedResponse, message: message)
+    }
+
+    // MARK: Pipeline
+
+    /// Sends many statements without waiting for each answer (libpq pipeline mode) and returns each
+    /// statement's rows in order. The first failing statement's error is thrown after the batch drains;
+    /// inside a transaction block that error aborts the transaction.
+    func pipeline(_ statements: [PostgresStatement]) throws(PostgresError) -> [PostgresRows] {
+        let handle = try ready()
+        guard PQenterPipelineMode(handle) == 1 else {
+            throw PostgresError(code: .unexpectedResponse, message: "could not enter pipeline mode: \(Self.errorMessage(handle))")
+        }
+        var results: [PostgresRows] = []
+        results.reserveCapacity(statements.count)
+        var firstError: PostgresError?
+        // Bounded segments keep both sides' socket buffers from filling up while nobody reads.
+        let segmentSize = 512
+        var start = 0
+        while start < statements.count {
+            let segment = statements[start..<min(start + segmentSize, statements.count)]
+            start += segment.count
+            for statement in segment {
+                let sent = withParameters(statement.binds) { count, types, values, lengths, formats in
+                    PQsendQueryParams(handle, statement.sql, count, types, values, lengths, formats, 1)
+                }
+                guard sent == 1 else {
+                    let error = connectionError(handle)
+                    discard()
+                    throw error
+                }
+            }
+            guard PQpipelineSync(handle) == 1 else {
+                let error = connectionError(handle)
+                discard()
+                throw error
+            }
+            for _ in segment {
+                guard let result = PQgetResult(handle) else {
+                    let error = connectionError(handle)
+                    discard()
+                    throw error
+                }
+                switch PQresultStatus(result) {
+                case PGRES_TUPLES_OK, PGRES_COMMAND_OK:
+                    results.append(Self.rows(from: result))
+                case PGRES_PIPELINE_ABORTED:
+                    break
+                default:
+                    if firstError == nil { firstError = Self.error(from: result, handle: handle) }
+                }
+                PQclear(result)
+                // Each statement's results end with a NULL.
+                while let extra = PQgetResult(handle) { PQclear(extra) }
+            }
+            guard let sync = PQgetResult(handle), PQresultStatus(sync) == PGRES_PIPELINE_SYNC else {
+                discard()
+                throw PostgresError(code: .unexpectedResponse, message: "pipeline did not end with a sync")
+            }
+            PQclear(sync)
+            if let firstError {
+                _ = PQexitPipelineMode(handle)
+                throw firstError
+            }
+        }
+        guard PQexitPipelineMode(handle) == 1 else {
+            discard()
+            throw PostgresError(code: .unexpectedResponse, message: "could not leave pipeline mode")
+        }
+        return results
+    }
+
+    // MARK: COPY
+
+    /// Streams rows into `table` with `COPY ... FROM STDIN (FORMAT binary)` and returns the row count.
+    /// Each value must be of its column's exact type (binary COPY does not convert).
+    func copy(into table: String, columns: [String], rows: [[PostgresValue]]) throws(PostgresError) -> Int {
+        let handle = try ready()
+        let target = try table.split(separator: ".", omittingEmptySubsequences: false).map { part throws(PostgresError) in
+            try quoteIdentifier(String(part), handle: handle)
+        }.joined(separator: ".")
+        let columnList = try columns.map { column throws(PostgresError) in try quoteIdentifier(column, handle: handle) }
+            .joined(separator: ", ")
+        guard let start = PQexec(handle, "COPY \(target) (\(columnList)) FROM STDIN WITH (FORMAT binary)") else {
+            throw connectionError(handle)
+        }
+        let startStatus = PQresultStatus(start)
+        if startStatus != PGRES_COPY_IN {
+            defer { PQclear(start) }
+            throw Self.error(from: start, handle: handle)
+        }
+        PQclear(start)
+
+        var buffer: [UInt8] = Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00] + bigEndianBytes(Int32(0)) + bigEndianBytes(Int32(0))
+        var sendFailed = false
+        func flush() {
+            guard !buffer.isEmpty, !sendFailed else { return }
+            let sent = buffer.withUnsafeBufferPointer { pointer in
+                pointer.withMemoryRebound(to: CChar.self) { PQputCopyData(handle, $0.baseAddress, Int32($0.count)) }
+            }
+            if sent != 1 { sendFailed = true }
+            buffer.removeAll(keepingCapacity: true)
+        }
+        for row in rows {
+            buffer += bigEndianBytes(Int16(row.count))
+            for value in row {
+                if let bytes = value.bytes {
+                    buffer += bigEndianBytes(Int32(bytes.count))
+                    buffer += bytes
+                } else {
+                    buffer += bigEndianBytes(Int32(-1))
+                }
+            }
+            if buffer.count >= 1 << 16 { flush() }
+        }
+        buffer += bigEndianBytes(Int16(-1))
+        flush()
+        guard !sendFailed, PQputCopyEnd(handle, nil) == 1 else {
+            let error = connectionError(handle)
+            discard()
+            throw error
+        }
+        var outcome: Result<Int, PostgresError> = .failure(PostgresError(code: .unexpectedResponse, message: "COPY returned no result"))
+        while let result = PQgetResult(handle) {
+            if PQresultStatus(result) == PGRES_COMMAND_OK {
+                outcome = .success(Self.rows(from: result).affectedRows)
+            } else if case .failure(let error) = outcome, error.code == .unexpectedResponse {
+                outcome = .failure(Self.error(from: result, handle: handle))
+            }
+            PQclear(result)
+        }
+        return try outcome.get()
+    }
+
+    private func quoteIdentifier(_ identifier: String, handle: OpaquePointer) throws(PostgresError) -> String {
+        guard let quoted = PQescapeIdentifier(handle, identifier, identifier.utf8.count) else {
+            throw PostgresError(code: .invalidConfiguration, message: "invalid identifier")
+        }
+        defer { PQfreemem(quoted) }
+        return String(cString: quoted)
+    }
+
+    // MARK: Conversions
+
+    static func errorMessage(_ handle: OpaquePointer) -> String {
+        guard let message = PQerrorMessage(handle) else { return "unknown libpq error" }
+        return String(cString: message).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    private static func field(_ result: OpaquePointer, _ code: Character) -> String? {
+        guard let ascii = code.asciiValue, let value = PQresultErrorField(result, Int32(ascii)) else { return nil }
+        return String(cString: value)
+    }
+
+    static func error(from result: OpaquePointer, handle: OpaquePointer) -> PostgresError {
+        let sqlState = field(result, "C")
+        var message = field(result, "M") ?? String(cString: PQresultErrorMessage(result))
+        if message.isEmpty { message = errorMessage(handle) }
+        let connectionOK = PQstatus(handle) == CONNECTION_OK
+        var code = sqlState.map(PostgresError.code(forSQLState:)) ?? (connectionOK ? .server : .connectionLost)
+        // Class 08 covers protocol violations too; the connection is lost only if libpq says so.
+        if code == .connectionLost, connectionOK, sqlState?.hasPrefix("08") == true { code = .server }
+        return PostgresError(code: code, message: message, sqlState: sqlState, detail: field(result, "D"), constraint: field(result, "n"))
+    }
+
+    static func rows(from result: OpaquePointer) -> PostgresRows {
+        let fieldCount = Int(PQnfields(result))
+        let rowCount = Int(PQntuples(result))
+        var columns: [String] = []
+        var types: [PostgresType] = []
+        columns.reserveCapacity(fieldCount)
+        for column in 0..<fieldCount {
+            columns.append(PQfname(result, Int32(column)).map { String(cString: $0) } ?? "?column?")
+            types.append(PostgresType(oid: PQftype(result, Int32(column))))
+        }
+        var rows: [PostgresRow] = []
+        rows.reserveCapacity(rowCount)
+        for row in 0..<rowCount {
+            var storage: [UInt8] = []
+            var ranges: [Range<Int>?] = []
+            ranges.reserveCapacity(fieldCount)
+            for column in 0..<fieldCount {
+                if PQgetisnull(result, Int32(row), Int32(column)) == 1 {
+                    ranges.append(nil)
+                    continue
+                }
+                let length = Int(PQgetlength(result, Int32(row), Int32(column)))
+                let start = storage.count
+                if length > 0, let value = PQgetvalue(result, Int32(row), Int32(column)) {
+                    value.withMemoryRebound(to: UInt8.self, capacity: length) { pointer in
+                        storage.append(contentsOf: UnsafeBufferPointer(start: pointer, count: length))
+                    }
+                }
+                ranges.append(start..<(start + length))
+            }
+            rows.append(PostgresRow(columns: columns, columnTypes: types, storage: storage, ranges: ranges))
+        }
+        let affected = PQcmdTuples(result).flatMap { Int(String(cString: $0)) } ?? 0
+        return PostgresRows(columns: columns, columnTypes: types, rows: rows, affectedRows: affected)
+    }
+}
+
+/// Lays out bound parameters in one buffer and passes libpq's parallel arrays to `body`.
+private func withParameters<R>(
+    _ binds: [PostgresValue],
+    _ body: (Int32, [Oid], [UnsafePointer<CChar>?], [Int32], [Int32]) -> R
+) -> R {
+    let total = binds.reduce(0) { $0 + ($1.bytes?.count ?? 0) }
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(total, 1), alignment: 1)
+    defer { buffer.deallocate() }
+    var types: [Oid] = []
+    var values: [UnsafePointer<CChar>?] = []
+    var lengths: [Int32] = []
+    types.reserveCapacity(binds.count)
+    values.reserveCapacity(binds.count)
+    lengths.reserveCapacity(binds.count)
+    var offset = 0
+    for bind in binds {
+        types.append(bind.type.oid)
+        if let bytes = bind.bytes {
+            let destination = buffer.baseAddress.map { $0 + offset }
+            if let destination, !bytes.isEmpty {
+                bytes.withUnsafeBytes { source in
+                    if let base = source.baseAddress { destination.copyMemory(from: base, byteCount: source.count) }
+                }
+            }
+            values.append(destination.map { UnsafePointer($0.assumingMemoryBound(to: CChar.self)) })
+            lengths.append(Int32(bytes.count))
+            offset += bytes.count
+        } else {
+            values.append(nil)
+            lengths.append(0)
+        }
+    }
+    let formats = [Int32](repeating: 1, count: binds.count)
+    return body(Int32(binds.count), types, values, lengths, formats)
+}
+
+/// Passes a NULL-terminated array of C strings to `body`.
+private func withCStrings<R>(_ strings: [String], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    let duplicates = strings.map { strdup($0) }
+    defer { duplicates.forEach { free($0) } }
+    return body(duplicates.map { $0.map { UnsafePointer($0) } } + [nil])
+}

@@ -1,0 +1,128 @@
+import CLibPQ
+import ConnectionKit
+import Logging
+import ServiceLifecycle
+
+/// A pooled Postgres client over libpq, shaped like postgres-nio's `PostgresClient`.
+///
+/// Run it as a `Service` (its `run()` keeps the pool until graceful shutdown, then closes every
+/// connection). Access is scoped: ``withConnection(_:)`` leases an idle connection for the body's
+/// duration; ``withTransaction(isolation:_:)`` runs a synchronous body inside one transaction on the
+/// connection's own thread, so a state change and its outbox row commit together or not at all.
+public final class PostgresClient: Sendable, Service {
+    /// Where to connect and how the pool behaves.
+    public struct Configuration: Sendable {
+        /// A libpq connection URI (`postgres://user:password@host:port/database?sslmode=...`).
+        public var url: String
+        /// How long establishing a connection may take (libpq rounds up to whole seconds, minimum 2).
+        public var connectTimeout: Duration = .seconds(5)
+        /// The server-side `statement_timeout` of every session; nil leaves the server default.
+        public var statementTimeout: Duration? = .seconds(30)
+        /// The most connections the pool opens.
+        public var maximumConnections: Int = 8
+        /// How long a caller waits for a free connection before failing with `.poolExhausted`.
+        public var maximumPoolWait: Duration = .seconds(5)
+        /// Shown in `pg_stat_activity`.
+        public var applicationName: String = "booking-platform"
+
+        /// Validates `url` with libpq's own parser.
+        public init(url: String) throws(PostgresError) {
+            var errorMessage: UnsafeMutablePointer<CChar>?
+            guard let options = PQconninfoParse(url, &errorMessage) else {
+                let reason = errorMessage.map { String(cString: $0) } ?? "unparseable"
+                if let errorMessage { PQfreemem(errorMessage) }
+                throw PostgresError(code: .invalidConfiguration, message: "invalid Postgres URL: \(reason.trimmingTrailingNewlines)")
+            }
+            defer { PQconninfoFree(options) }
+            var option = options
+            while let keyword = option.pointee.keyword {
+                if String(cString: keyword) == "port", let value = option.pointee.val {
+                    let ports = String(cString: value).split(separator: ",", omittingEmptySubsequences: false)
+                    guard ports.allSatisfy({ port in Int(port).map { (1...65535).contains($0) } ?? port.isEmpty }) else {
+                        throw PostgresError(code: .invalidConfiguration, message: "invalid Postgres URL: the port must be a number from 1 to 65535")
+                    }
+                }
+                option += 1
+            }
+            self.url = url
+        }
+    }
+
+    public let configuration: Configuration
+    private let pool: ConnectionPool<PostgresConnection>
+    private let logger: Logger
+
+    public init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.pool = ConnectionPool(
+            configuration: .init(
+                maximumConnections: configuration.maximumConnections,
+                maximumWait: configuration.maximumPoolWait,
+                name: "postgres"
+            )
+        ) { index in
+            PostgresConnection(configuration: configuration, logger: logger, index: index)
+        }
+    }
+
+    /// Keeps the pool until graceful shutdown (or cancellation), then closes every connection.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await shutdown()
+    }
+
+    /// Fails waiting callers, refuses new leases, and closes every connection.
+    public func shutdown() async {
+        for connection in pool.close() {
+            await connection.close()
+        }
+    }
+
+    /// Runs `body` with an idle connection leased for its duration.
+    public func withConnection<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        let connection: PostgresConnection
+        do {
+            connection = try await pool.lease()
+        } catch let error as ConnectionPoolExhausted {
+            throw PostgresError(error)
+        }
+        defer { pool.release(connection) }
+        return try await body(connection)
+    }
+
+    /// Runs `body` inside one transaction. A thrown error rolls back; see
+    /// ``PostgresConnection/withTransaction(isolation:_:)``.
+    public func withTransaction<T: Sendable>(
+        isolation: PostgresIsolationLevel = .readCommitted,
+        _ body: @Sendable (PostgresTransaction) throws -> T
+    ) async throws -> T {
+        try await withConnection { connection in
+            try await connection.withTransaction(isolation: isolation, body)
+        }
+    }
+
+    /// Runs one statement on a leased connection.
+    @discardableResult
+    public func query(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> PostgresRows {
+        try await withConnection { connection in
+            try await connection.query(sql, binds)
+        }
+    }
+
+    /// Runs a batch of statements in pipeline mode inside one transaction: all or nothing.
+    @discardableResult
+    public func pipeline(_ statements: [PostgresStatement]) async throws -> [PostgresRows] {
+        try await withTransaction { transaction in
+            try transaction.pipeline(statements)
+        }
+    }
+}
+
+extension String {
+    var trimmingTrailingNewlines: String {
+        var text = self
+        while text.last?.isNewline == true { text.removeLast() }
+        return text
+    }
+}

@@ -1,0 +1,144 @@
+import ConnectionKit
+import Logging
+
+/// One Postgres connection, owned by an actor whose executor is a dedicated OS thread.
+///
+/// Every method runs on that thread, so libpq's blocking calls never occupy Swift's cooperative pool:
+/// while a statement waits on the server, the awaiting task is suspended and the pool keeps serving.
+/// The libpq handle never leaves the actor; results come back as `Sendable` Swift values.
+public actor PostgresConnection {
+    private let executor: DedicatedThreadExecutor
+    private let connection: LibPQConnection
+
+    public nonisolated var unownedExecutor: UnownedSerialExecutor {
+        executor.asUnownedSerialExecutor()
+    }
+
+    init(configuration: PostgresClient.Configuration, logger: Logger, index: Int) {
+        self.executor = DedicatedThreadExecutor(name: "postgres-\(index)")
+        self.connection = LibPQConnection(configuration: configuration, logger: logger)
+    }
+
+    deinit {
+        executor.shutdown()
+    }
+
+    /// Runs one statement with bound parameters (`$1`, `$2`, ...) and returns its rows.
+    @discardableResult
+    public func query(_ sql: String, _ binds: [any PostgresEncodable] = []) throws -> PostgresRows {
+        try connection.execute(sql, binds.map(\.postgresValue))
+    }
+
+    /// Runs statements in libpq pipeline mode, outside a transaction block (each segment of the
+    /// pipeline commits on its own). Use ``withTransaction(isolation:_:)`` for an atomic batch.
+    public func pipeline(_ statements: [PostgresStatement]) throws -> [PostgresRows] {
+        try connection.pipeline(statements)
+    }
+
+    /// Bulk-loads rows with binary COPY; returns the number of rows copied.
+    @discardableResult
+    public func copy(into table: String, columns: [String], rows: [[any PostgresEncodable]]) throws -> Int {
+        try connection.copy(into: table, columns: columns, rows: rows.map { $0.map(\.postgresValue) })
+    }
+
+    /// Runs `body` inside `BEGIN ... COMMIT` on this connection's thread. A thrown error rolls back and
+    /// is rethrown; a failed commit throws (e.g. `.serializationFailure`). The body is synchronous: a
+    /// transaction never waits on another service.
+    public func withTransaction<T: Sendable>(
+        isolation: PostgresIsolationLevel = .readCommitted,
+        _ body: @Sendable (PostgresTransaction) throws -> T
+    ) throws -> T {
+        try connection.executeSimple("BEGIN ISOLATION LEVEL \(isolation.sql)")
+        let transaction = PostgresTransaction(connection: connection)
+        let value: T
+        do {
+            value = try body(transaction)
+            transaction.end()
+        } catch {
+            transaction.end()
+            rollBack()
+            throw error
+        }
+        do {
+            try connection.executeSimple("COMMIT")
+        } catch {
+            rollBack()
+            throw error
+        }
+        return value
+    }
+
+    private func rollBack() {
+        guard connection.inTransactionBlock else { return }
+        // A failed rollback means a broken connection, which reconnects on next use; the server has
+        // rolled the transaction back when the session ended.
+        try? connection.executeSimple("ROLLBACK")
+    }
+
+    /// Closes the socket. The next call reconnects.
+    public func close() {
+        connection.close()
+    }
+}
+
+/// The isolation level of a transaction.
+public enum PostgresIsolationLevel: Sendable {
+    case readCommitted
+    case repeatableRead
+    case serializable
+
+    var sql: String {
+        switch self {
+        case .readCommitted: "READ COMMITTED"
+        case .repeatableRead: "REPEATABLE READ"
+        case .serializable: "SERIALIZABLE"
+        }
+    }
+}
+
+/// The open transaction handed to a `withTransaction` body. It is valid only inside the body: using it
+/// after the body returned throws.
+public final class PostgresTransaction {
+    private let connection: LibPQConnection
+    private var open = true
+
+    init(connection: LibPQConnection) {
+        self.connection = connection
+    }
+
+    func end() {
+        open = false
+    }
+
+    private func checkOpen() throws(PostgresError) {
+        guard open else { throw PostgresError(code: .unexpectedResponse, message: "transaction used after it ended") }
+    }
+
+    /// Runs one statement with bound parameters and returns its rows.
+    @discardableResult
+    public func query(_ sql: String, _ binds: [any PostgresEncodable] = []) throws(PostgresError) -> PostgresRows {
+        try checkOpen()
+        return try connection.execute(sql, binds.map(\.postgresValue))
+    }
+
+    /// Runs SQL text without parameters, possibly several statements (simple query protocol). Meant for
+    /// migrations and fixed DDL; anything carrying values must use ``query(_:_:)`` with bound parameters.
+    public func executeScript(_ sql: String) throws(PostgresError) {
+        try checkOpen()
+        try connection.executeSimple(sql)
+    }
+
+    /// Runs many statements in pipeline mode inside this transaction.
+    @discardableResult
+    public func pipeline(_ statements: [PostgresStatement]) throws(PostgresError) -> [PostgresRows] {
+        try checkOpen()
+        return try connection.pipeline(statements)
+    }
+
+    /// Bulk-loads rows with binary COPY inside this transaction.
+    @discardableResult
+    public func copy(into table: String, columns: [String], rows: [[any PostgresEncodable]]) throws(PostgresError) -> Int {
+        try checkOpen()
+        return try connection.copy(into: table, columns: columns, rows: rows.map { $0.map(\.postgresValue) })
+    }
+}

@@ -1,0 +1,235 @@
+import ConnectionKit
+
+/// One stream entry: its id and its field/value pairs (values are binary-safe).
+public struct RedisStreamEntry: Sendable, Hashable {
+    public let id: String
+    public let fields: [String: [UInt8]]
+
+    public init(id: String, fields: [String: [UInt8]]) {
+        self.id = id
+        self.fields = fields
+    }
+
+    /// A field's value as UTF-8 text.
+    public func string(_ field: String) -> String? {
+        fields[field].map { String(decoding: $0, as: UTF8.self) }
+    }
+}
+
+/// One entry of `XPENDING`'s extended form: who holds it, for how long, and how often it was delivered.
+public struct RedisPendingEntry: Sendable, Hashable {
+    public let id: String
+    public let consumer: String
+    public let idle: Duration
+    public let deliveries: Int
+}
+
+/// One consumer group as `XINFO GROUPS` reports it.
+public struct RedisGroupInfo: Sendable, Hashable {
+    public let name: String
+    public let consumers: Int
+    public let pending: Int
+    public let lastDeliveredID: String
+    /// Entries not yet delivered to the group (Redis 7+; nil when the server cannot tell).
+    public let lag: Int?
+}
+
+/// The result of `XAUTOCLAIM`: the cursor to continue from, the entries now owned by the caller, and the
+/// ids that were pending but no longer exist in the stream.
+public struct RedisAutoClaim: Sendable {
+    public let nextStart: String
+    public let entries: [RedisStreamEntry]
+    public let deletedIDs: [String]
+}
+
+extension RedisClient {
+    /// The arguments of `XADD stream [MAXLEN ~ n] * field value ...`, for pipelines.
+    public static func xaddArguments(stream: String, approximateMaxLength: Int?, fields: [(String, [UInt8])]) -> [RedisArgument] {
+        var arguments: [RedisArgument] = ["XADD", RedisArgument(stream)]
+        if let approximateMaxLength {
+            arguments += ["MAXLEN", "~", RedisArgument(approximateMaxLength)]
+        }
+        arguments.append("*")
+        for (field, value) in fields {
+            arguments.append(RedisArgument(field))
+            arguments.append(RedisArgument(bytes: value))
+        }
+        return arguments
+    }
+
+    /// Appends an entry and returns its id. `approximateMaxLength` trims old entries with `MAXLEN ~`.
+    @discardableResult
+    public func xadd(_ stream: String, approximateMaxLength: Int? = nil, fields: [(String, [UInt8])]) async throws -> String {
+        let reply = try await send(Self.xaddArguments(stream: stream, approximateMaxLength: approximateMaxLength, fields: fields))
+        guard let id = reply.string else { throw RedisError.unexpected(reply, expected: "an entry id") }
+        return id
+    }
+
+    /// Creates a consumer group (and the stream with `MKSTREAM`). Returns false when it already exists.
+    @discardableResult
+    public func createGroup(_ group: String, on stream: String, startingAt id: String = "0", makeStream: Bool = true) async throws -> Bool {
+        var arguments: [RedisArgument] = ["XGROUP", "CREATE", RedisArgument(stream), RedisArgument(group), RedisArgument(id)]
+        if makeStream { arguments.append("MKSTREAM") }
+        do {
+            try await send(arguments)
+            return true
+        } catch let error as RedisError where error.code == .busyGroup {
+            return false
+        }
+    }
+
+    /// Acknowledges entries; returns how many were pending.
+    @discardableResult
+    public func xack(_ stream: String, group: String, ids: [String]) async throws -> Int {
+        guard !ids.isEmpty else { return 0 }
+        let reply = try await send(["XACK", RedisArgument(stream), RedisArgument(group)] + ids.map { RedisArgument($0) })
+        return Int(reply.integer ?? 0)
+    }
+
+    /// Transfers entries idle longer than `minimumIdle` to `consumer` (`XAUTOCLAIM`).
+    public func xautoclaim(
+        _ stream: String,
+        group: String,
+        consumer: String,
+        minimumIdle: Duration,
+        start: String = "0-0",
+        count: Int = 100
+    ) async throws -> RedisAutoClaim {
+        let reply = try await send([
+            "XAUTOCLAIM", RedisArgument(stream), RedisArgument(group), RedisArgument(consumer),
+            RedisArgument(minimumIdle.milliseconds), RedisArgument(start), "COUNT", RedisArgument(count),
+        ])
+        guard let parts = reply.array, parts.count >= 2, let next = parts[0].string else {
+            throw RedisError.unexpected(reply, expected: "an XAUTOCLAIM reply")
+        }
+        let deleted = parts.count > 2 ? (parts[2].array ?? []).compactMap(\.string) : []
+        return RedisAutoClaim(nextStart: next, entries: try Self.entries(parts[1]), deletedIDs: deleted)
+    }
+
+    /// The pending entries of a group in id order (`XPENDING stream group [IDLE ms] start end count [consumer]`).
+    public func xpending(
+        _ stream: String,
+        group: String,
+        minimumIdle: Duration? = nil,
+        start: String = "-",
+        end: String = "+",
+        count: Int = 100,
+        consumer: String? = nil
+    ) async throws -> [RedisPendingEntry] {
+        var arguments: [RedisArgument] = ["XPENDING", RedisArgument(stream), RedisArgument(group)]
+        if let minimumIdle { arguments += ["IDLE", RedisArgument(minimumIdle.milliseconds)] }
+        arguments += [RedisArgument(start), RedisArgument(end), RedisArgument(count)]
+        if let consumer { arguments.append(RedisArgument(consumer)) }
+        let reply = try await send(arguments)
+        guard let rows = reply.array else { throw RedisError.unexpected(reply, expected: "an XPENDING list") }
+        return try rows.map { row in
+            guard let fields = row.array, fields.count == 4, let id = fields[0].string, let owner = fields[1].string,
+                let idle = fields[2].integer, let deliveries = fields[3].integer
+            else { throw RedisError.unexpected(row, expected: "an XPENDING entry") }
+            return RedisPendingEntry(id: id, consumer: owner, idle: .milliseconds(idle), deliveries: Int(deliveries))
+        }
+    }
+
+    /// The stream's consumer groups (`XINFO GROUPS`).
+    public func xinfoGroups(_ stream: String) async throws -> [RedisGroupInfo] {
+        let reply = try await send(["XINFO", "GROUPS", RedisArgument(stream)])
+        guard let groups = reply.array else { throw RedisError.unexpected(reply, expected: "an XINFO GROUPS list") }
+        return try groups.map { group in
+            let map = try Self.fieldMap(group)
+            guard let name = map["name"]?.string, let consumers = map["consumers"]?.integer, let pending = map["pending"]?.integer,
+                let last = map["last-delivered-id"]?.string
+            else { throw RedisError.unexpected(group, expected: "an XINFO GROUPS entry") }
+            return RedisGroupInfo(name: name, consumers: Int(consumers), pending: Int(pending), lastDeliveredID: last, lag: map["lag"]?.integer.map(Int.init))
+        }
+    }
+
+    /// Parses a flat `[key, value, key, value, ...]` reply.
+    static func fieldMap(_ reply: RedisReply) throws(RedisError) -> [String: RedisReply] {
+        guard let items = reply.array, items.count % 2 == 0 else { throw RedisError.unexpected(reply, expected: "a field list") }
+        var map: [String: RedisReply] = [:]
+        for index in stride(from: 0, to: items.count, by: 2) {
+            guard let key = items[index].string else { throw RedisError.unexpected(reply, expected: "a field name") }
+            map[key] = items[index + 1]
+        }
+        return map
+    }
+
+    /// Parses a list of `[id, [field, value, ...]]` entries. Entries whose fields are nil (deleted while
+    /// pending) come back with no fields.
+    static func entries(_ reply: RedisReply) throws(RedisError) -> [RedisStreamEntry] {
+        guard let items = reply.array else {
+            if reply.isNull { return [] }
+            throw RedisError.unexpected(reply, expected: "a list of stream entries")
+        }
+        var entries: [RedisStreamEntry] = []
+        entries.reserveCapacity(items.count)
+        for item in items {
+            guard let pair = item.array, pair.count == 2, let id = pair[0].string else {
+                throw RedisError.unexpected(item, expected: "a stream entry")
+            }
+            var fields: [String: [UInt8]] = [:]
+            if let values = pair[1].array {
+                guard values.count % 2 == 0 else { throw RedisError.unexpected(item, expected: "field/value pairs") }
+                for index in stride(from: 0, to: values.count, by: 2) {
+                    guard let field = values[index].string else { throw RedisError.unexpected(item, expected: "a field name") }
+                    fields[field] = values[index + 1].bytes ?? []
+                }
+            }
+            entries.append(RedisStreamEntry(id: id, fields: fields))
+        }
+        return entries
+    }
+}
+
+/// Blocking stream reads on a connection of their own, outside the pool, so a read that waits for new
+/// entries never holds a pooled connection. Each call blocks at most `maximumBlock` (about a second), so
+/// a consumer loop notices shutdown promptly.
+public final class RedisStreamReader: Sendable {
+    private let connection: RedisConnection
+    public let maximumBlock: Duration
+
+    init(connection: RedisConnection, maximumBlock: Duration) {
+        self.connection = connection
+        self.maximumBlock = maximumBlock
+    }
+
+    /// `XREADGROUP GROUP group consumer COUNT n BLOCK ms STREAMS stream... id...`. Returns the entries by
+    /// stream; empty when the block timed out. `block` is capped at `maximumBlock`.
+    public func readGroup(
+        group: String,
+        consumer: String,
+        streams: [(stream: String, id: String)],
+        count: Int,
+        block: Duration
+    ) async throws -> [String: [RedisStreamEntry]] {
+        let blockMilliseconds = max(1, min(block, maximumBlock).milliseconds)
+        var arguments: [RedisArgument] = [
+            "XREADGROUP", "GROUP", RedisArgument(group), RedisArgument(consumer),
+            "COUNT", RedisArgument(count), "BLOCK", RedisArgument(blockMilliseconds), "STREAMS",
+        ]
+        arguments += streams.map { RedisArgument($0.stream) }
+        arguments += streams.map { RedisArgument($0.id) }
+        let reply = try await connection.send(arguments)
+        if reply.isNull { return [:] }
+        guard let perStream = reply.array else { throw RedisError.unexpected(reply, expected: "an XREADGROUP reply") }
+        var result: [String: [RedisStreamEntry]] = [:]
+        for item in perStream {
+            guard let pair = item.array, pair.count == 2, let stream = pair[0].string else {
+                throw RedisError.unexpected(item, expected: "a stream and its entries")
+            }
+            result[stream] = try RedisClient.entries(pair[1])
+        }
+        return result
+    }
+
+    /// Sends any command on the reader's connection (e.g. `XREAD ... BLOCK` without a group).
+    @discardableResult
+    public func send(_ arguments: [RedisArgument]) async throws -> RedisReply {
+        try await connection.send(arguments)
+    }
+
+    /// Closes the reader's socket.
+    public func close() async {
+        await connection.close()
+    }
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Logging
+import Postgres
+import Redis
+
+/// The command-line flags every service accepts. Each overrides the environment variable of the same name.
+public struct CommonOptions: ParsableArguments, Sendable {
+    @Option(help: "Port to listen on (PORT).") public var port: Int?
+    @Option(help: "Address to bind (HOST, default 0.0.0.0).") public var host: String?
+    @Option(help: "Postgres URL (DATABASE_URL).") public var databaseURL: String?
+    @Option(help: "Redis URL, redis://host:port (REDIS_URL).") public var redisURL: String?
+    @Option(help: "trace, debug, info, notice, warning, error or critical (LOG_LEVEL).") public var logLevel: String?
+
+    public init() {}
+
+    /// The flags by their environment names.
+    public var flags: [String: String?] {
+        ["PORT": port.map(String.init), "HOST": host, "DATABASE_URL": databaseURL, "REDIS_URL": redisURL, "LOG_LEVEL": logLevel]
+    }
+}
+
+/// The settings every service shares (DESIGN.md, Configuration).
+public struct ServiceSettings: Sendable {
+    /// The service's name in logs and metrics, e.g. `booking`.
+    public var serviceName: String
+    public var host: String
+    public var port: Int
+    public var logLevel: Logger.Level
+    public var postgres: PostgresClient.Configuration
+    public var redis: RedisClient.Configuration
+    /// The operator token for admin routes.
+    public var adminToken: String
+    /// Client application keys for public routes; empty for services that have none.
+    public var apiKeys: [String]
+    /// The largest request body accepted (bytes); larger bodies get 413.
+    public var maximumBodySize: Int
+
+    /// Loads the shared settings.
+    /// - Parameters:
+    ///   - requiresAPIKeys: whether the service has public routes, so `API_KEYS` is required.
+    public init(
+        serviceName: String,
+        defaultPort: Int,
+        requiresAPIKeys: Bool,
+        defaultMaximumBodySize: Int = 1 << 20,
+        reader: ConfigurationReader
+    ) throws(ConfigurationError) {
+        self.serviceName = serviceName
+        self.host = reader.string("HOST") ?? "0.0.0.0"
+        self.port = try reader.integer("PORT", default: defaultPort, in: 1...65535)
+        self.logLevel = try reader.logLevel()
+        let databaseURL = try reader.required("DATABASE_URL")
+        do {
+            self.postgres = try PostgresClient.Configuration(url: databaseURL)
+        } catch {
+            throw ConfigurationError(name: "DATABASE_URL", reason: "is not a valid Postgres URL")
+        }
+        postgres.maximumConnections = try reader.integer("DATABASE_POOL_SIZE", default: 8, in: 1...200)
+        postgres.maximumPoolWait = try reader.duration("DATABASE_POOL_WAIT", default: .seconds(5), in: .milliseconds(1)...(.seconds(120)))
+        postgres.connectTimeout = try reader.duration("DATABASE_CONNECT_TIMEOUT", default: .seconds(5), in: .seconds(1)...(.seconds(120)))
+        postgres.statementTimeout = try reader.duration("DATABASE_STATEMENT_TIMEOUT", default: .seconds(30), in: .milliseconds(1)...(.seconds(3600)))
+        postgres.applicationName = serviceName
+        let redisURL = try reader.required("REDIS_URL")
+        do {
+            self.redis = try RedisClient.Configuration(url: redisURL)
+        } catch {
+            throw ConfigurationError(name: "REDIS_URL", reason: "is not a valid Redis URL (redis://host:port[/db])")
+        }
+        redis.maximumConnections = try reader.integer("REDIS_POOL_SIZE", default: 8, in: 1...200)
+        redis.maximumPoolWait = try reader.duration("REDIS_POOL_WAIT", default: .seconds(5), in: .milliseconds(1)...(.seconds(120)))
+        redis.commandTimeout = try reader.duration("REDIS_COMMAND_TIMEOUT", default: .seconds(5), in: .milliseconds(10)...(.seconds(120)))
+        self.adminToken = try reader.secret("ADMIN_TOKEN")
+        self.apiKeys = requiresAPIKeys ? try reader.secretList("API_KEYS") : []
+        self.maximumBodySize = try reader.integer("MAX_BODY_BYTES", default: defaultMaximumBodySize, in: 1024...(64 << 20))
+    }
+}

@@ -1,0 +1,168 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import Postgres
+import Redis
+import SharedModel
+
+extension HTTPField.Name {
+    /// `X-Request-Id`: the caller's correlation id, echoed on every response.
+    public static let requestID = HTTPField.Name("X-Request-Id")!
+    /// `X-Operator`: who performs an admin action.
+    public static let operatorName = HTTPField.Name("X-Operator")!
+    /// `Idempotency-Key`.
+    public static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
+}
+
+/// Takes the correlation id from `X-Request-Id` (or creates one), puts it in the request's logger
+/// metadata, and echoes it on the response.
+public struct CorrelationMiddleware: RouterMiddleware {
+    public typealias Context = ServiceRequestContext
+
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        context.correlationID = Self.correlationID(from: request.headers[.requestID])
+        context.logger[metadataKey: "correlation_id"] = .string(context.correlationID)
+        var response = try await next(request, context)
+        response.headers[.requestID] = context.correlationID
+        return response
+    }
+
+    /// Accepts a caller's id of at most 128 printable ASCII characters; otherwise creates a UUID.
+    static func correlationID(from header: String?) -> String {
+        if let header, !header.isEmpty, header.count <= 128, header.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) {
+            return header
+        }
+        return UUID().uuidString.lowercased()
+    }
+}
+
+/// Turns every error into DESIGN.md's JSON error body with the right status. Bad input never becomes a
+/// 500; an unexpected error is logged with the correlation id and answered without its details.
+public struct ErrorMiddleware: RouterMiddleware {
+    public typealias Context = ServiceRequestContext
+
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            return try Self.apiError(for: error, logger: context.logger).response(from: request, context: context)
+        }
+    }
+
+    static func apiError(for error: any Error, logger: Logger) -> APIError {
+        switch error {
+        case let error as APIError:
+            return error
+        case let error as HTTPError:
+            return APIError(error.status, code: code(for: error.status), message: error.body ?? error.status.reasonPhrase, headers: error.headers)
+        case is DecodingError:
+            return .badRequest("the request body is not valid JSON of the expected shape")
+        case let error as PostgresError where error.isTransient || error.code == .queryCanceled:
+            logger.warning("postgres unavailable", metadata: ["error": "\(error)"])
+            return .dependencyUnavailable("the database is unavailable; retry later")
+        case let error as RedisError where error.isTransient:
+            logger.warning("redis unavailable", metadata: ["error": "\(error)"])
+            return .dependencyUnavailable("redis is unavailable; retry later")
+        default:
+            logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
+            return APIError(.internalServerError, code: .internalError, message: "internal error")
+        }
+    }
+
+    static func code(for status: HTTPResponse.Status) -> ErrorCode {
+        switch status.code {
+        case 400: .badRequest
+        case 401: .unauthorized
+        case 403: .forbidden
+        case 404: .notFound
+        case 405: "method_not_allowed"
+        case 409: .conflict
+        case 413: .payloadTooLarge
+        case 415: "unsupported_media_type"
+        case 422: .unprocessable
+        case 429: .rateLimited
+        case 503: .dependencyUnavailable
+        case 400..<500: .badRequest
+        default: .internalError
+        }
+    }
+}
+
+/// Refuses bodies larger than the limit with 413 before reading them (by `Content-Length`), and caps
+/// what `request.decode` collects for chunked bodies.
+public struct BodyLimitMiddleware: RouterMiddleware {
+    public typealias Context = ServiceRequestContext
+    let limit: Int
+
+    public init(limit: Int) {
+        self.limit = limit
+    }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw APIError.payloadTooLarge(limit: limit)
+        }
+        var context = context
+        context.maxUploadSize = limit
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw APIError.payloadTooLarge(limit: limit)
+        }
+    }
+}
+
+/// Who may call a route group.
+public enum AccessLevel: Sendable {
+    /// A client API key or the admin token.
+    case client
+    /// The admin token only; a valid client key gets 403.
+    case admin
+}
+
+/// Checks `Authorization: Bearer <token>` against `API_KEYS` and `ADMIN_TOKEN` in constant time.
+/// Missing or unknown credentials: 401. Valid credentials without the required access: 403.
+public struct AuthenticationMiddleware: RouterMiddleware {
+    public typealias Context = ServiceRequestContext
+    let required: AccessLevel
+    let adminToken: [UInt8]
+    let apiKeys: [[UInt8]]
+
+    public init(required: AccessLevel, adminToken: String, apiKeys: [String]) {
+        self.required = required
+        self.adminToken = Array(adminToken.utf8)
+        self.apiKeys = apiKeys.map { Array($0.utf8) }
+    }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let principal = principal(for: request.headers[.authorization]) else { throw APIError.unauthorized() }
+        if required == .admin && principal != .admin { throw APIError.forbidden() }
+        var context = context
+        context.principal = principal
+        return try await next(request, context)
+    }
+
+    func principal(for header: String?) -> Principal? {
+        guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
+        let token = Array(header.dropFirst(7).utf8)
+        if constantTimeEquals(token, adminToken) { return .admin }
+        // Check every key so the time taken does not reveal which one matched.
+        var matched = false
+        for key in apiKeys where constantTimeEquals(token, key) { matched = true }
+        return matched ? .client : nil
+    }
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+public func constantTimeEquals(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+    guard lhs.count == rhs.count else { return false }
+    var difference: UInt8 = 0
+    for index in lhs.indices { difference |= lhs[index] ^ rhs[index] }
+    return difference == 0
+}

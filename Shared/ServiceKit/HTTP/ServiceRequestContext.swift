@@ -1,0 +1,33 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import SharedModel
+
+/// Who is calling, as established by ``AuthenticationMiddleware``.
+public enum Principal: Sendable, Equatable {
+    /// A client application holding one of `API_KEYS`; it passes the authenticated customer id itself.
+    case client
+    /// An operator holding `ADMIN_TOKEN`.
+    case admin
+}
+
+/// The request context of every service: correlation id, caller, and body limit.
+public struct ServiceRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// From `X-Request-Id`, or created; carried through logs and every event the request causes.
+    public var correlationID: String
+    /// Set by ``AuthenticationMiddleware`` on protected routes.
+    public var principal: Principal?
+    /// The largest body `request.decode` collects; set by ``BodyLimitMiddleware``.
+    public var maxUploadSize: Int
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.correlationID = ""
+        self.principal = nil
+        self.maxUploadSize = 1 << 20
+    }
+
+    public var requestDecoder: JSONDecoder { JSONDecoder.platform }
+    public var responseEncoder: JSONEncoder { JSONEncoder.platform }
+}

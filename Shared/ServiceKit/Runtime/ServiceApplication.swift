@@ -1,0 +1,87 @@
+import Foundation
+import Hummingbird
+import Logging
+import Postgres
+import Redis
+import ServiceLifecycle
+
+/// What every service executable is made of: its Postgres and Redis clients, a router with the shared
+/// middlewares and health routes, and the long-running services (pools first, so they stop last).
+public struct ServiceApplication: Sendable {
+    public let settings: ServiceSettings
+    public let postgres: PostgresClient
+    public let redis: RedisClient
+    public let logger: Logger
+
+    public init(settings: ServiceSettings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+        self.postgres = PostgresClient(configuration: settings.postgres, logger: logger)
+        self.redis = RedisClient(configuration: settings.redis, logger: logger)
+    }
+
+    /// A router with correlation ids, JSON errors, per-route metrics, the body limit, and
+    /// `/healthz`, `/readyz`, `/metrics`.
+    public func makeRouter(extraChecks: [DependencyCheck] = []) -> Router<ServiceRequestContext> {
+        let router = Router(context: ServiceRequestContext.self)
+        router.middlewares.add(CorrelationMiddleware())
+        router.middlewares.add(ErrorMiddleware())
+        router.middlewares.add(MetricsMiddleware())
+        router.middlewares.add(BodyLimitMiddleware(limit: settings.maximumBodySize))
+        HealthRoutes.add(to: router, checks: [.postgres(postgres), .redis(redis)] + extraChecks)
+        return router
+    }
+
+    /// Middleware for routes that need a client API key (or the admin token).
+    public var clientAuthentication: AuthenticationMiddleware {
+        AuthenticationMiddleware(required: .client, adminToken: settings.adminToken, apiKeys: settings.apiKeys)
+    }
+
+    /// Middleware for operator routes.
+    public var adminAuthentication: AuthenticationMiddleware {
+        AuthenticationMiddleware(required: .admin, adminToken: settings.adminToken, apiKeys: settings.apiKeys)
+    }
+
+    /// The HTTP application. `services` run after the pools start and stop before they close.
+    public func makeApplication(router: Router<ServiceRequestContext>, services: [any Service] = []) -> some ApplicationProtocol {
+        Application(
+            router: router,
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: settings.serviceName),
+            services: [postgres, redis] + services,
+            logger: logger
+        )
+    }
+}
+
+/// Process-level start-up shared by the executables.
+public enum ServiceLauncher {
+    /// Loads configuration; a ``ConfigurationError`` ends the process with one line naming the setting
+    /// on standard error and exit status 2.
+    public static func configuration<T>(_ load: () throws -> T) -> T {
+        do {
+            return try load()
+        } catch let error as ConfigurationError {
+            exitWithConfigurationError(error)
+        } catch {
+            exitWithConfigurationError(ConfigurationError(name: "configuration", reason: "could not be loaded: \(error)"))
+        }
+    }
+
+    private static func exitWithConfigurationError(_ error: ConfigurationError) -> Never {
+        FileHandle.standardError.write(Data("configuration error: \(error.name) \(error.reason)\n".utf8))
+        exit(2)
+    }
+
+    /// Ignores SIGPIPE (hiredis and libpq may write to closed sockets), installs JSON-lines logging and
+    /// the Prometheus metrics backend, and returns the service's logger.
+    public static func bootstrap(service: String, logLevel: Logger.Level) -> Logger {
+        signal(SIGPIPE, SIG_IGN)
+        LoggingSystem.bootstrap { label in
+            JSONLogHandler(label: label, service: service, level: logLevel)
+        }
+        PlatformMetrics.bootstrap()
+        var logger = Logger(label: service)
+        logger.logLevel = logLevel
+        return logger
+    }
+}

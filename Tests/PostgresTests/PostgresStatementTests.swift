@@ -1,0 +1,193 @@
+import Foundation
+import Postgres
+import Testing
+import TestSupport
+
+@Suite("Postgres statements, transactions and types")
+struct PostgresStatementTests {
+    let client: PostgresClient
+
+    init() async throws {
+        client = try TestDatabase.client(url: try await TestDatabase.create(), connections: 4)
+        try await client.query("CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL UNIQUE, CHECK (id >= 0))")
+    }
+
+    @Test("a transaction whose body throws leaves no rows")
+    func rollbackOnThrow() async throws {
+        struct Boom: Error {}
+        await #expect(throws: Boom.self) {
+            try await client.withTransaction { transaction in
+                try transaction.query("INSERT INTO items (id, name) VALUES ($1, $2)", [1, "first"])
+                try transaction.query("INSERT INTO items (id, name) VALUES ($1, $2)", [2, "second"])
+                throw Boom()
+            }
+        }
+        let count = try await client.query("SELECT count(*) FROM items")
+        #expect(try count[0].decode(Int.self, at: 0) == 0)
+        // The connection is usable afterwards, outside any transaction.
+        try await client.query("INSERT INTO items (id, name) VALUES ($1, $2)", [3, "third"])
+        let after = try await client.query("SELECT count(*) FROM items")
+        #expect(try after[0].decode(Int.self, at: 0) == 1)
+    }
+
+    @Test("a unique violation surfaces as its typed code with the constraint name")
+    func uniqueViolation() async throws {
+        try await client.query("INSERT INTO items (id, name) VALUES ($1, $2)", [10, "dup"])
+        let error = await #expect(throws: PostgresError.self) {
+            try await client.withTransaction { transaction in
+                try transaction.query("INSERT INTO items (id, name) VALUES ($1, $2)", [11, "dup"])
+            }
+        }
+        #expect(error?.code == .uniqueViolation)
+        #expect(error?.sqlState == "23505")
+        #expect(error?.constraint == "items_name_key")
+        let check = await #expect(throws: PostgresError.self) {
+            try await client.query("INSERT INTO items (id, name) VALUES ($1, $2)", [-1, "negative"])
+        }
+        #expect(check?.code == .checkViolation)
+    }
+
+    @Test("a failing commit (serialization failure) is typed and rolls back")
+    func serializationFailure() async throws {
+        try await client.query("CREATE TABLE counters (id int PRIMARY KEY, value int NOT NULL)")
+        try await client.query("INSERT INTO counters VALUES (1, 0)")
+        // Two serializable transactions read then write the same row: one must fail.
+        let outcomes = await withTaskGroup(of: PostgresError?.self) { group in
+            for _ in 0..<2 {
+                group.addTask {
+                    do {
+                        try await client.withTransaction(isolation: .serializable) { transaction in
+                            let rows = try transaction.query("SELECT value FROM counters WHERE id = 1")
+                            let value = try rows[0].decode(Int.self, at: 0)
+                            // Hold the snapshot long enough for the other transaction to read too.
+                            try transaction.query("SELECT pg_sleep(0.3)")
+                            try transaction.query("UPDATE counters SET value = $1 WHERE id = 1", [Int32(value + 1)])
+                        }
+                        return nil
+                    } catch let error as PostgresError {
+                        return error
+                    } catch {
+                        return PostgresError(code: .server, message: "\(error)")
+                    }
+                }
+            }
+            return await group.reduce(into: [PostgresError?]()) { $0.append($1) }
+        }
+        let failures = outcomes.compactMap { $0 }
+        #expect(failures.count == 1)
+        #expect(failures.first?.code == .serializationFailure)
+        #expect(failures.first?.isTransient == true)
+        let value = try await client.query("SELECT value FROM counters WHERE id = 1")
+        #expect(try value[0].decode(Int32.self, at: 0) == 1)
+    }
+
+    @Test("column types round-trip through bound parameters")
+    func typesRoundTrip() async throws {
+        let id = UUID()
+        let instant = Date(timeIntervalSince1970: 1_795_000_000.123456)
+        let binary: [UInt8] = [0, 1, 2, 0, 255, 0]
+        let rows = try await client.query(
+            """
+            SELECT $1::bigint, $2::int, $3::smallint, $4::text, $5::bool, $6::uuid, $7::timestamptz, $8::jsonb,
+                   $9::bytea, $10::text[], $11::uuid[], $12::bigint[], $13::text, $14::text[]
+            """,
+            [
+                Int.max, Int32.min, Int16(-7), "héllo, wörld ✓", true, id, instant,
+                PostgresJSONB(string: #"{"a": [1, 2], "b": "x"}"#), Data(binary), ["a", "b,c", "\"q\"", ""], [id, id], [1, -2, 3],
+                String?.none, [String](),
+            ]
+        )
+        let row = rows[0]
+        #expect(try row.decode(Int.self, at: 0) == Int.max)
+        #expect(try row.decode(Int32.self, at: 1) == Int32.min)
+        #expect(try row.decode(Int.self, at: 2) == -7)
+        #expect(try row.decode(String.self, at: 3) == "héllo, wörld ✓")
+        #expect(try row.decode(Bool.self, at: 4) == true)
+        #expect(try row.decode(UUID.self, at: 5) == id)
+        #expect(try abs(row.decode(Date.self, at: 6).timeIntervalSince(instant)) < 0.000_001)
+        let json = try row.decode(PostgresJSONB.self, at: 7)
+        #expect(try json.decode([String: JSONProbe].self)["b"] == .string("x"))
+        #expect(try row.decode(Data.self, at: 8) == Data(binary))
+        #expect(try row.decode([String].self, at: 9) == ["a", "b,c", "\"q\"", ""])
+        #expect(try row.decode([UUID].self, at: 10) == [id, id])
+        #expect(try row.decode([Int].self, at: 11) == [1, -2, 3])
+        #expect(try row.decode(String?.self, at: 12) == nil)
+        #expect(row.isNull(at: 12))
+        #expect(try row.decode([String].self, at: 13) == [])
+        #expect(throws: PostgresError.self) { try row.decode(String.self, at: 12) }
+        #expect(throws: PostgresError.self) { try row.decode(UUID.self, at: 3) }
+        #expect(throws: PostgresError.self) { try row.decode(Int.self, named: "nope") }
+    }
+
+    @Test("timestamps are stored as the UTC instant whatever the input offset")
+    func timestampsAreUTC() async throws {
+        let rows = try await client.query("SELECT '2026-03-08T07:30:00-05:00'::timestamptz, now()::text")
+        #expect(try rows[0].decode(Date.self, at: 0) == Date(timeIntervalSince1970: 1_772_973_000))
+        #expect(try rows[0].decode(String.self, at: 1).hasSuffix("+00"))
+    }
+
+    @Test("a pipeline of 1,000 inserts commits atomically; a failing statement rolls the batch back")
+    func pipeline() async throws {
+        try await client.query("CREATE TABLE batch (id int PRIMARY KEY)")
+        let statements = (0..<1000).map { PostgresStatement("INSERT INTO batch (id) VALUES ($1)", [Int32($0)]) }
+        let results = try await client.pipeline(statements)
+        #expect(results.count == 1000)
+        #expect(results.allSatisfy { $0.affectedRows == 1 })
+        let failing = [PostgresStatement("INSERT INTO batch (id) VALUES ($1)", [Int32(5000)])]
+            + [PostgresStatement("INSERT INTO batch (id) VALUES ($1)", [Int32(7)])]
+            + [PostgresStatement("INSERT INTO batch (id) VALUES ($1)", [Int32(5001)])]
+        let error = await #expect(throws: PostgresError.self) { try await client.pipeline(failing) }
+        #expect(error?.code == .uniqueViolation)
+        let count = try await client.query("SELECT count(*), max(id) FROM batch")
+        #expect(try count[0].decode(Int.self, at: 0) == 1000)
+        #expect(try count[0].decode(Int32.self, at: 1) == 999)
+        // The connection left pipeline mode cleanly.
+        try await client.query("INSERT INTO batch (id) VALUES ($1)", [Int32(5002)])
+    }
+
+    @Test("COPY loads rows in bulk, NULLs included")
+    func copy() async throws {
+        try await client.query("CREATE TABLE ledger (id uuid PRIMARY KEY, amount bigint NOT NULL, note text, at timestamptz NOT NULL)")
+        let now = Date()
+        let rows: [[any PostgresEncodable]] = (0..<10_000).map { index in
+            [UUID(), Int64(index), index.isMultiple(of: 2) ? String?.some("n\(index)") : String?.none, now]
+        }
+        let copied = try await client.withConnection { connection in
+            try await connection.copy(into: "public.ledger", columns: ["id", "amount", "note", "at"], rows: rows)
+        }
+        #expect(copied == 10_000)
+        let summary = try await client.query("SELECT count(*), sum(amount)::bigint, count(note) FROM ledger")
+        #expect(try summary[0].decode(Int.self, at: 0) == 10_000)
+        #expect(try summary[0].decode(Int.self, at: 1) == 49_995_000)
+        #expect(try summary[0].decode(Int.self, at: 2) == 5_000)
+        let wrongType = await #expect(throws: PostgresError.self) {
+            try await client.withConnection { connection in
+                try await connection.copy(into: "ledger", columns: ["id", "amount", "note", "at"], rows: [[UUID(), "text", "x", now]])
+            }
+        }
+        #expect(wrongType?.code == .server)
+    }
+
+    @Test("statement_timeout cancels long statements with a typed error")
+    func statementTimeout() async throws {
+        var configuration = try PostgresClient.Configuration(url: client.configuration.url)
+        configuration.statementTimeout = .milliseconds(200)
+        let impatient = PostgresClient(configuration: configuration, logger: TestEnvironment.logger)
+        defer { Task { await impatient.shutdown() } }
+        let error = await #expect(throws: PostgresError.self) { try await impatient.query("SELECT pg_sleep(2)") }
+        #expect(error?.code == .queryCanceled)
+        let rows = try await impatient.query("SELECT 1")
+        #expect(try rows[0].decode(Int.self, at: 0) == 1)
+    }
+}
+
+/// A minimal JSON value for checking decoded documents.
+enum JSONProbe: Decodable, Equatable {
+    case string(String)
+    case other
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        self = (try? container.decode(String.self)).map(JSONProbe.string) ?? .other
+    }
+}

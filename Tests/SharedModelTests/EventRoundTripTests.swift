@@ -1,0 +1,259 @@
+import Foundation
+import Testing
+import SharedModel
+
+/// For every event type: the JSON key set is exactly DESIGN.md's field list (snake_case, money
+/// as `amount` + `currency`), some values are checked literally, and decoding gives back an
+/// equal value.
+@Suite("Event payloads")
+struct EventRoundTripTests {
+    private let seats = [(try? SeatID("A-1")), (try? SeatID("A-2"))].compactMap { $0 }
+
+    private func hostID() throws -> HostID { try HostID("host_42") }
+    private func customerID() throws -> CustomerID { try CustomerID("cus_123") }
+    private func paymentEventID() throws -> PaymentEventID { try PaymentEventID("evt_1") }
+
+    @Test("the catalogue lists every event type of DESIGN.md once, with version 1")
+    func catalogue() {
+        let types = DomainEventCatalog.all.map { $0.eventType }
+        #expect(Set(types) == [
+            "booking.requested", "payment.requested", "payment.intent_created", "booking.confirmed",
+            "booking.cancelled", "booking.expired", "payment.succeeded", "payment.failed",
+            "refund.requested", "refund.succeeded", "refund.failed",
+        ])
+        #expect(types.count == Set(types).count)
+        #expect(DomainEventCatalog.all.allSatisfy { $0.version == 1 })
+        #expect(DomainEventCatalog.type(named: "booking.expired") == BookingExpired.self)
+        #expect(DomainEventCatalog.type(named: "payout.completed") == nil)
+    }
+
+    @Test("booking.requested")
+    func bookingRequested() throws {
+        let event = BookingRequested(
+            bookingID: Sample.bookingID, eventID: Sample.eventID, hostID: try hostID(), customerID: try customerID(),
+            seatIDs: seats, amount: Money(amount: 5_000, currency: .eur), paymentDueAt: Sample.instant
+        )
+        let object = try wireObject(event)
+        #expect(Set(object.keys) == [
+            "booking_id", "event_id", "host_id", "customer_id", "seat_ids", "amount", "currency", "payment_due_at",
+        ])
+        #expect(object["booking_id"] as? String == Sample.bookingText)
+        #expect(object["event_id"] as? String == Sample.eventText)
+        #expect(object["seat_ids"] as? [String] == ["A-1", "A-2"])
+        #expect(object["amount"] as? Int == 5_000)
+        #expect(object["currency"] as? String == "EUR")
+        #expect(object["payment_due_at"] as? String == Sample.instantText)
+        #expect(try roundTripped(event) == event)
+        #expect(event.aggregateID == Sample.bookingText)
+    }
+
+    @Test("payment.requested")
+    func paymentRequested() throws {
+        let event = PaymentRequested(
+            bookingID: Sample.bookingID, amount: Money(amount: 1_234, currency: .kwd),
+            customerID: try customerID(), idempotencyKey: "booking-\(Sample.bookingText)-payment"
+        )
+        let object = try wireObject(event)
+        #expect(Set(object.keys) == ["booking_id", "amount", "currency", "customer_id", "idempotency_key"])
+        #expect(object["amount"] as? Int == 1_234)
+        #expect(object["currency"] as? String == "KWD")
+        #expect(object["customer_id"] as? String == "cus_123")
+        #expect(try roundTripped(event) == event)
+    }
+
+    @Test("payment.intent_created")
+    func paymentIntentCreated() throws {
+        let event = PaymentIntentCreated(
+            bookingID: Sample.bookingID, provider: "stripe", providerRef: "pi_123", clientSecret: "pi_123_secret_abc"
+        )
+        let object = try wireObject(event)
+        #expect(Set(object.keys) == ["booking_id", "provider", "provider_ref", "client_secret"])
+        #expect(object["provider_ref"] as? String == "pi_123")
+        #expect(object["client_secret"] as? String == "pi_123_secret_abc")
+        #expect(try roundTripped(event) == event)
+    }
+
+    @Test("booking.confirmed")
+    func bookingConfirmed() throws {
+        let event = BookingConfirmed(
+            bookingID: Sample.bookingID, eventID: Sample.eventID, hostID: try hostID(), customerID: try customerID(),
+            seatIDs: seats, amount: Money(amount: 5_000, currency: .jpy), providerRef: "pi_123",
+            confirmedAt: Sample.instant, eventEndsAt: Sample.later
+        )
+        let object = try wireObject(event)
+        #expect(Set(object.keys) == [
+            "booking_id", "event_id", "host_id", "customer_id", "seat_ids", "amount", "currency",
+            "provider_ref", "confirmed_at", "event_ends_at",
+        ])
+        #expect(object["host_id"] as? String == "host_42")
+        #expect(object["currency"] as? String == "JPY")
+        #expect(object["confirmed_at"] as? String == Sample.instantText)
+        #expect(object["event_ends_at"] as? String == Sample.laterText)
+        #expect(try roundTripped(event) == event)
+    }
+
+    @Test("booking.cancelled, every reason")
+    func bookingCancelled() throws {
+        #expect(CancellationReason.allCases.map(\.rawValue) == ["payment_failed", "customer", "admin"])
+        for reason in CancellationReason.allCases {
+            let event = BookingCancelled(bookingID: Sample.bookingID, reason: reason, refundDue: Money(amount: 2_500, currency: .usd))
+            let object = try wireObject(event)
+            #expect(Set(object.keys) == ["booking_id", "reason", "refund_due", "currency"])
+            #expect(object["reason"] as? String == reason.rawValue)
+            #expect(object["refund_due"] as? Int == 2_500)
+            #expect(object["currency"] as? String == "USD")
+            #expect(try roundTripped(event) == event)
+        }
+        let unknownReason = #"{"booking_id":"\#(Sample.bookingText)","reason":"weather","refund_due":0,"currency":"EUR"}"#
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder.platform.decode(BookingCancelled.self, from: Data(unknownReason.utf8))
+        }
+    }
+
+    @Test("booking.expired")
+    func bookingExpired() throws {
+        let event = BookingExpired(bookingID: Sample.bookingID)
+        let object = try wireObject(event)
+        #expect(Set(object.keys) == ["booking_id"])
+        #expect(object["booking_id"] as? String == Sample.bookingText)
+        #expect(try roundTripped(event) == event)
+    }
+
+    @Test("payment.succeeded, with and without a booking")
+    func paymentSucceeded() throws {
+        for bookingID in [Sample.bookingID, nil] {
+            let event = PaymentSucceeded(
+                paymentEventID: try paymentEventID(), provider: "stripe", providerRef: "pi_123", bookingID: bookingID,
+                amount: Money(amount: 5_000, currency: .eur), providerCreatedAt: Sample.instant, receivedAt: Sample.later
+            )
+            let object = try wireObject(event)
+            #expect(Set(object.keys) == [
+                "payment_event_id", "provider", "provider_ref", "booking_id", "amount", "currency",
+                "provider_created_at", "received_at",
+            ])
+            #expect(object["payment_event_id"] as? String == "evt_1")
+            #expect(object["provider_created_at"] as? String == Sample.instantText)
+            #expect(object["received_at"] as? String == Sample.laterText)
+            if bookingID == nil {
+                #expect(object["booking_id"] is NSNull, "absent optionals are an explicit null")
+                #expect(event.aggregateID == "pi_123")
+            } else {
+                #expect(object["booking_id"] as? String == Sample.bookingText)
+                #expect(event.aggregateID == Sample.bookingText)
+            }
+            #expect(try roundTripped(event) == event)
+        }
+    }
+
+    @Test("payment.failed")
+    func paymentFailed() throws {
+        let event = PaymentFailed(
+            paymentEventID: try paymentEventID(), provider: "stripe", providerRef: "pi_123", bookingID: Sample.bookingID,
+            amount: Money(amount: 5_000, currency: .eur), providerCreatedAt: Sample.instant, receivedAt: Sample.later,
+            reason: "card_declined"
+        )
+        let object = try wireObject(event)
+        #expect(Set(object.keys) == [
+            "payment_event_id", "provider", "provider_ref", "booking_id", "amount", "currency",
+            "provider_created_at", "received_at", "reason",
+        ])
+        #expect(object["reason"] as? String == "card_declined")
+        #expect(try roundTripped(event) == event)
+    }
+
+    @Test("refund.requested")
+    func refundRequested() throws {
+        let event = RefundRequested(
+            refundID: Sample.refundID, bookingID: Sample.bookingID, providerRef: "pi_123",
+            amount: Money(amount: 5_000, currency: .eur), reason: .latePayment, idempotencyKey: "refund-\(Sample.refundText)"
+        )
+        let object = try wireObject(event)
+        #expect(Set(object.keys) == ["refund_id", "booking_id", "provider_ref", "amount", "currency", "reason", "idempotency_key"])
+        #expect(object["refund_id"] as? String == Sample.refundText)
+        #expect(object["reason"] as? String == "late_payment")
+        #expect(try roundTripped(event) == event)
+    }
+
+    @Test("refund.succeeded")
+    func refundSucceeded() throws {
+        let event = RefundSucceeded(
+            refundID: Sample.refundID, bookingID: Sample.bookingID, providerRef: "pi_123", amount: Money(amount: 5_000, currency: .eur)
+        )
+        let object = try wireObject(event)
+        #expect(Set(object.keys) == ["refund_id", "booking_id", "provider_ref", "amount", "currency"])
+        #expect(object["amount"] as? Int == 5_000)
+        #expect(try roundTripped(event) == event)
+    }
+
+    @Test("refund.failed, refund id unknown")
+    func refundFailed() throws {
+        let event = RefundFailed(
+            refundID: nil, bookingID: Sample.bookingID, providerRef: "pi_123",
+            amount: Money(amount: 5_000, currency: .eur), error: "charge_already_refunded"
+        )
+        let object = try wireObject(event)
+        #expect(Set(object.keys) == ["refund_id", "booking_id", "provider_ref", "amount", "currency", "error"])
+        #expect(object["refund_id"] is NSNull)
+        #expect(object["error"] as? String == "charge_already_refunded")
+        #expect(try roundTripped(event) == event)
+    }
+
+    @Test("nullable fields decode from null and from a missing key alike")
+    func absentOrNull() throws {
+        let withNulls = #"""
+        {"payment_event_id":"evt_9","provider":"internal","provider_ref":"ref_9","booking_id":null,
+         "amount":100,"currency":"eur","provider_created_at":"2026-11-21T09:44:21.123+01:00",
+         "received_at":"2026-11-21T08:44:21.123Z","reason":null}
+        """#
+        let withoutKeys = #"""
+        {"payment_event_id":"evt_9","provider":"internal","provider_ref":"ref_9",
+         "amount":100,"currency":"eur","provider_created_at":"2026-11-21T09:44:21.123+01:00",
+         "received_at":"2026-11-21T08:44:21.123Z"}
+        """#
+        let a = try JSONDecoder.platform.decode(PaymentFailed.self, from: Data(withNulls.utf8))
+        let b = try JSONDecoder.platform.decode(PaymentFailed.self, from: Data(withoutKeys.utf8))
+        #expect(a == b)
+        #expect(a.bookingID == nil)
+        #expect(a.reason == nil)
+        #expect(a.amount == Money(amount: 100, currency: .eur))
+        #expect(a.providerCreatedAt == Sample.instant)
+    }
+
+    @Test("field names and formats do not depend on the coder's configuration")
+    func plainCoders() throws {
+        let event = BookingRequested(
+            bookingID: Sample.bookingID, eventID: Sample.eventID, hostID: try hostID(), customerID: try customerID(),
+            seatIDs: seats, amount: Money(amount: 5_000, currency: .eur), paymentDueAt: Sample.instant
+        )
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        let data = try encoder.encode(event)
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(object["payment_due_at"] as? String == Sample.instantText)
+        #expect(object["booking_id"] as? String == Sample.bookingText)
+        #expect(try JSONDecoder().decode(BookingRequested.self, from: data) == event)
+    }
+
+    @Test("payloads with invalid fields are refused", arguments: [
+        #"{"booking_id":"not-a-uuid"}"#,
+        #"{"booking_id":null}"#,
+        #"{}"#,
+    ])
+    func invalidPayloads(json: String) {
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder.platform.decode(BookingExpired.self, from: Data(json.utf8))
+        }
+    }
+
+    @Test("money fields refuse fractional amounts and bad currencies")
+    func invalidMoney() {
+        let fractional = #"{"booking_id":"\#(Sample.bookingText)","amount":50.5,"currency":"EUR","customer_id":"c","idempotency_key":"k"}"#
+        let badCurrency = #"{"booking_id":"\#(Sample.bookingText)","amount":50,"currency":"EURO","customer_id":"c","idempotency_key":"k"}"#
+        let emptySeat = #"{"booking_id":"\#(Sample.bookingText)","amount":50,"currency":"EUR","customer_id":" ","idempotency_key":"k"}"#
+        for json in [fractional, badCurrency, emptySeat] {
+            #expect(throws: DecodingError.self) {
+                try JSONDecoder.platform.decode(PaymentRequested.self, from: Data(json.utf8))
+            }
+        }
+    }
+}
