@@ -56,9 +56,14 @@ public struct JSONLogHandler: LogHandler {
 
 /// Where JSON lines go; writes whole lines atomically with respect to each other.
 public final class JSONLineOutput: Sendable {
-    private let lock = Mutex<Int32>(STDOUT_FILENO)
+    private let lock: Mutex<Int32>
 
-    public static let standardOutput = JSONLineOutput()
+    public static let standardOutput = JSONLineOutput(descriptor: STDOUT_FILENO)
+
+    /// Writes to an open file descriptor (standard output, or a pipe in tests).
+    public init(descriptor: Int32) {
+        lock = Mutex(descriptor)
+    }
 
     func write(_ line: String) {
         var bytes = Array(line.utf8)

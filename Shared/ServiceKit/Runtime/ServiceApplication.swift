@@ -25,8 +25,9 @@ public struct ServiceApplication: Sendable {
     public func makeRouter(extraChecks: [DependencyCheck] = []) -> Router<ServiceRequestContext> {
         let router = Router(context: ServiceRequestContext.self)
         router.middlewares.add(CorrelationMiddleware())
-        router.middlewares.add(ErrorMiddleware())
+        // Metrics sit outside the error mapping, so they record the status the client received.
         router.middlewares.add(MetricsMiddleware())
+        router.middlewares.add(ErrorMiddleware())
         router.middlewares.add(BodyLimitMiddleware(limit: settings.maximumBodySize))
         HealthRoutes.add(to: router, checks: [.postgres(postgres), .redis(redis)] + extraChecks)
         return router

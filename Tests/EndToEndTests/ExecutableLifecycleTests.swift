@@ -1,0 +1,131 @@
+import Foundation
+import Glibc
+import HummingbirdTesting
+import Postgres
+import Testing
+import TestSupport
+
+/// The four service executables, each with the settings it requires.
+let services: [(name: String, environment: [String: String], requiredSecret: String)] = [
+    ("booking", ["ADMIN_TOKEN": "admin", "API_KEYS": "key"], "API_KEYS"),
+    ("payments-webhook", ["ADMIN_TOKEN": "admin", "STRIPE_WEBHOOK_SECRETS": "whsec_test", "PAYMENT_EVENTS_SECRETS": "whsec_dGVzdA=="], "STRIPE_WEBHOOK_SECRETS"),
+    ("payout", ["ADMIN_TOKEN": "admin"], "ADMIN_TOKEN"),
+    ("notification", ["ADMIN_TOKEN": "admin"], "ADMIN_TOKEN"),
+]
+
+/// GET on a running service; nil while nothing answers.
+func get(_ path: String, port: Int) async -> (status: Int, body: String)? {
+    let client = TestClient(host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(5)))
+    client.connect()
+    defer { Task { try? await client.shutdown() } }
+    guard let response = try? await client.get(path) else { return nil }
+    return (Int(response.status.code), response.body.map { String(buffer: $0) } ?? "")
+}
+
+/// Polls until `path` answers `status`, for at most `timeout`.
+func waitFor(_ path: String, port: Int, status: Int, timeout: Duration = .seconds(30)) async -> (status: Int, body: String)? {
+    let deadline = ContinuousClock.now + timeout
+    var last: (status: Int, body: String)?
+    while ContinuousClock.now < deadline {
+        last = await get(path, port: port)
+        if last?.status == status { return last }
+        try? await Task.sleep(for: .milliseconds(100))
+    }
+    return last
+}
+
+@Suite("Executables: start, health, readiness, SIGTERM, configuration errors")
+struct ExecutableLifecycleTests {
+    @Test("each executable answers /healthz and /readyz, reports Redis down by name, recovers, and exits 0 within 5 s of SIGTERM")
+    func lifecycle() async throws {
+        try await DisruptableServers.withExclusiveAccess { servers in
+            var running: [ServiceProcess] = []
+            defer { for service in running { Task { await service.child.kill() } } }
+            for service in services {
+                let port = try freePort()
+                let environment = service.environment.merging([
+                    "DATABASE_URL": servers.databaseURL, "REDIS_URL": servers.redisURL, "PORT": String(port), "HOST": "127.0.0.1",
+                    "LOG_LEVEL": "info",
+                ]) { _, new in new }
+                running.append(try ServiceProcess.start(service.name, environment: environment, port: port))
+            }
+            for service in running {
+                let health = await waitFor("/healthz", port: service.port, status: 200)
+                #expect(health?.status == 200, "\(service.name) /healthz: \(service.output)")
+                let ready = await waitFor("/readyz", port: service.port, status: 200, timeout: .seconds(10))
+                #expect(ready?.status == 200, "\(service.name) /readyz")
+                let metrics = await get("/metrics", port: service.port)
+                #expect(metrics?.status == 200)
+                #expect(metrics?.body.contains("hb_requests") == true, "\(service.name) /metrics counts requests")
+            }
+
+            try await servers.stopRedis()
+            for service in running {
+                let notReady = await waitFor("/readyz", port: service.port, status: 503, timeout: .seconds(10))
+                #expect(notReady?.status == 503, "\(service.name) /readyz with Redis stopped")
+                #expect(notReady?.body.contains("redis") == true)
+                #expect(notReady?.body.contains("not ready: redis unavailable") == true, "only Redis is named: \(notReady?.body ?? "")")
+                #expect((await get("/healthz", port: service.port))?.status == 200, "\(service.name) is alive while Redis is down")
+            }
+            try await servers.startRedis()
+            for service in running {
+                let ready = await waitFor("/readyz", port: service.port, status: 200, timeout: .seconds(10))
+                #expect(ready?.status == 200, "\(service.name) /readyz after Redis came back")
+            }
+
+            for service in running {
+                let stopRequested = ContinuousClock.now
+                service.child.send(SIGTERM)
+                let termination = await service.child.termination(within: .seconds(5))
+                #expect(termination == .exited(0), "\(service.name) after SIGTERM: \(String(describing: termination))")
+                #expect(ContinuousClock.now - stopRequested < .seconds(5))
+            }
+            // Logs are JSON lines.
+            for service in running {
+                let lines = service.output.split(separator: "\n").filter { !$0.isEmpty }
+                #expect(!lines.isEmpty)
+                for line in lines {
+                    let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                    #expect(object?["service"] as? String == service.name, "not a JSON log line: \(line)")
+                }
+            }
+        }
+    }
+
+    @Test("started without a required secret, each executable exits 2 with one line naming it", arguments: services.map(\.name))
+    func missingSecret(name: String) async throws {
+        guard let service = services.first(where: { $0.name == name }) else { return }
+        var environment = service.environment.merging([
+            "DATABASE_URL": try TestEnvironment.databaseURL(), "REDIS_URL": try TestEnvironment.redisURL(), "PORT": String(try freePort()),
+        ]) { _, new in new }
+        environment[service.requiredSecret] = nil
+        let process = try ServiceProcess.start(name, environment: environment)
+        let termination = await process.child.termination(within: .seconds(10))
+        #expect(termination == .exited(2))
+        let lines = process.output.split(separator: "\n")
+        #expect(lines.count == 1, "output: \(process.output)")
+        #expect(lines.first?.contains(service.requiredSecret) == true)
+        // An empty value is no value: a secret never falls back to empty.
+        environment[service.requiredSecret] = ""
+        let empty = try ServiceProcess.start(name, environment: environment)
+        #expect(await empty.child.termination(within: .seconds(10)) == .exited(2))
+        #expect(empty.output.contains(service.requiredSecret))
+    }
+
+    @Test("two `migrate` processes started at the same moment apply each migration exactly once")
+    func concurrentMigrateProcesses() async throws {
+        let url = try await TestDatabase.create(prefix: "e2e")
+        let first = try ServiceProcess.start("booking", arguments: ["migrate"], environment: ["DATABASE_URL": url])
+        let second = try ServiceProcess.start("payout", arguments: ["migrate"], environment: ["DATABASE_URL": url])
+        #expect(await first.child.termination(within: .seconds(30)) == .exited(0), "\(first.output)")
+        #expect(await second.child.termination(within: .seconds(30)) == .exited(0), "\(second.output)")
+        let client = try TestDatabase.client(url: url, connections: 1)
+        defer { Task { await client.shutdown() } }
+        let rows = try await client.query("SELECT count(*), count(DISTINCT version) FROM public.schema_migrations")
+        let applied = try rows[0].decode(Int.self, at: 0)
+        #expect(applied >= 1)
+        #expect(try rows[0].decode(Int.self, at: 1) == applied)
+        let applyLines = (first.output + second.output).split(separator: "\n").filter { $0.contains("applied migration") }
+        #expect(applyLines.count == applied)
+    }
+}

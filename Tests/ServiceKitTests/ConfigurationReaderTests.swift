@@ -1,0 +1,87 @@
+import Foundation
+import Logging
+import ServiceKit
+import Testing
+import TestSupport
+
+@Suite("Configuration")
+struct ConfigurationReaderTests {
+    @Test("flags win over the environment, which wins over defaults; empty counts as unset")
+    func precedence() throws {
+        let reader = ConfigurationReader(flags: ["PORT": "9000", "HOST": nil], environment: ["PORT": "8000", "HOST": "127.0.0.1", "LOG_LEVEL": ""])
+        #expect(try reader.integer("PORT", default: 1, in: 1...65535) == 9000)
+        #expect(reader.string("HOST") == "127.0.0.1")
+        #expect(try reader.logLevel() == .info)
+        #expect(try ConfigurationReader(environment: [:]).integer("PORT", default: 8080, in: 1...65535) == 8080)
+    }
+
+    @Test("missing or invalid values name the setting and never echo it")
+    func errors() {
+        let reader = ConfigurationReader(environment: ["ADMIN_TOKEN": "  ", "SECRETS": "a,,b", "PORT": "http", "HOLD_TTL": "45m", "LOG_LEVEL": "loud"])
+        #expect(throws: ConfigurationError(name: "MISSING", reason: "is required")) { try reader.required("MISSING") }
+        #expect(throws: ConfigurationError(name: "ADMIN_TOKEN", reason: "must not be blank")) { try reader.secret("ADMIN_TOKEN") }
+        #expect(throws: ConfigurationError.self) { try reader.secretList("SECRETS") }
+        #expect(throws: ConfigurationError.self) { try reader.integer("PORT", default: 1, in: 1...65535) }
+        #expect(throws: ConfigurationError.self) { try reader.duration("HOLD_TTL", default: .seconds(600), in: .seconds(1)...(.seconds(1800))) }
+        #expect(throws: ConfigurationError.self) { try reader.logLevel() }
+    }
+
+    @Test("durations accept ms, s, m, h and bare seconds")
+    func durations() throws {
+        let reader = ConfigurationReader(environment: ["A": "500ms", "B": "90s", "C": "15m", "D": "2h", "E": "30", "F": "-1s"])
+        let range = Duration.zero...(.seconds(86_400))
+        #expect(try reader.duration("A", default: .zero, in: range) == .milliseconds(500))
+        #expect(try reader.duration("B", default: .zero, in: range) == .seconds(90))
+        #expect(try reader.duration("C", default: .zero, in: range) == .seconds(900))
+        #expect(try reader.duration("D", default: .zero, in: range) == .seconds(7200))
+        #expect(try reader.duration("E", default: .zero, in: range) == .seconds(30))
+        #expect(throws: ConfigurationError.self) { try reader.duration("F", default: .zero, in: range) }
+    }
+
+    @Test("service settings require the database, Redis and the admin token; API keys only where needed")
+    func serviceSettings() throws {
+        let base = ["DATABASE_URL": "postgres://u@localhost:5432/db", "REDIS_URL": "redis://localhost:6379", "ADMIN_TOKEN": "t"]
+        #expect(try ServiceSettings(serviceName: "s", defaultPort: 8083, requiresAPIKeys: false, reader: .init(environment: base)).port == 8083)
+        #expect(throws: ConfigurationError(name: "API_KEYS", reason: "is required")) {
+            try ServiceSettings(serviceName: "s", defaultPort: 1, requiresAPIKeys: true, reader: .init(environment: base))
+        }
+        for name in ["DATABASE_URL", "REDIS_URL", "ADMIN_TOKEN"] {
+            var environment = base
+            environment[name] = nil
+            #expect(throws: ConfigurationError(name: name, reason: "is required")) {
+                try ServiceSettings(serviceName: "s", defaultPort: 1, requiresAPIKeys: false, reader: .init(environment: environment))
+            }
+        }
+        var badRedis = base
+        badRedis["REDIS_URL"] = "localhost:6379"
+        #expect(throws: ConfigurationError.self) { try ServiceSettings(serviceName: "s", defaultPort: 1, requiresAPIKeys: false, reader: .init(environment: badRedis)) }
+    }
+}
+
+@Suite("JSON log lines")
+struct JSONLogHandlerTests {
+    @Test("each entry is one JSON object with timestamp, level, service, message and metadata")
+    func format() throws {
+        var descriptors: [Int32] = [0, 0]
+        #expect(pipe(&descriptors) == 0)
+        let handler = JSONLogHandler(label: "x", service: "booking", level: .info, output: JSONLineOutput(descriptor: descriptors[1]))
+        var logger = Logger(label: "x", factory: { _ in handler })
+        logger[metadataKey: "correlation_id"] = "abc"
+        logger.debug("hidden")
+        logger.info("seat \"A-1\"\nheld", metadata: ["seats": .array(["A-1", "A-2"]), "count": "2"])
+        close(descriptors[1])
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = read(descriptors[0], &buffer, buffer.count)
+        close(descriptors[0])
+        let text = String(decoding: buffer.prefix(max(0, count)), as: UTF8.self)
+        let lines = text.split(separator: "\n")
+        #expect(lines.count == 1)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        #expect(object["level"] as? String == "info")
+        #expect(object["service"] as? String == "booking")
+        #expect(object["message"] as? String == "seat \"A-1\"\nheld")
+        #expect(object["correlation_id"] as? String == "abc")
+        #expect(object["seats"] as? [String] == ["A-1", "A-2"])
+        #expect((object["ts"] as? String)?.hasSuffix("Z") == true)
+    }
+}

@@ -1,0 +1,208 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Postgres
+import ServiceKit
+import SharedModel
+import Testing
+import TestSupport
+
+/// Builds the shared router of a service with a few probe routes, against the test servers.
+func makeTestApplication(redisURL: String? = nil, bodyLimit: Int = 4096) throws -> (ServiceApplication, Router<ServiceRequestContext>) {
+    PlatformMetrics.bootstrap()
+    let environment = [
+        "DATABASE_URL": try TestEnvironment.databaseURL(),
+        "REDIS_URL": try redisURL ?? TestEnvironment.redisURL(),
+        "ADMIN_TOKEN": "admin-secret",
+        "API_KEYS": "key-one,key-two",
+        "MAX_BODY_BYTES": String(bodyLimit),
+        "DATABASE_CONNECT_TIMEOUT": "2s",
+        "REDIS_POOL_WAIT": "1s",
+    ]
+    let settings = try ServiceSettings(
+        serviceName: "router-test",
+        defaultPort: 0,
+        requiresAPIKeys: true,
+        reader: ConfigurationReader(environment: environment)
+    )
+    let app = ServiceApplication(settings: settings, logger: TestEnvironment.logger)
+    let router = app.makeRouter()
+    struct Echo: Codable { var name: String; var count: Int }
+    router.post("/echo") { request, context -> Response in
+        let echo = try await request.decode(as: Echo.self, context: context)
+        return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "\(echo.name):\(echo.count)")))
+    }
+    router.get("/boom") { _, _ -> Response in
+        struct Secret: Error { let password = "hunter2" }
+        throw Secret()
+    }
+    router.get("/database-down") { _, _ -> Response in
+        throw PostgresError(code: .connectionFailed, message: "could not connect to server")
+    }
+    router.group("/public").add(middleware: app.clientAuthentication).get("/whoami") { _, context -> String in
+        context.principal == .admin ? "admin" : "client"
+    }
+    router.group("/admin").add(middleware: app.adminAuthentication).get("/ping") { _, _ -> String in "pong" }
+    return (app, router)
+}
+
+/// Decodes the JSON error body of a response (nil when it is not one).
+func errorBody(_ response: TestResponse) -> ErrorBody? {
+    try? JSONDecoder.platform.decode(ErrorBody.self, from: Data(buffer: response.body))
+}
+
+@Suite("Service router: health, errors, limits, authentication")
+struct ServiceRouterTests {
+    @Test("/healthz is 200; /readyz is 200 when Postgres and Redis answer")
+    func healthAndReadiness() async throws {
+        let (app, router) = try makeTestApplication()
+        defer { Task { await app.postgres.shutdown(); await app.redis.shutdown() } }
+        try await Application(router: router).test(.router) { client in
+            try await client.execute(uri: "/healthz", method: .get) { response in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = String(buffer: response.body)
+                #expect(body.contains(#""postgres":"up""#))
+                #expect(body.contains(#""redis":"up""#))
+            }
+        }
+    }
+
+    @Test("/readyz is 503 naming Redis when Redis does not answer")
+    func readinessNamesTheDependencyThatIsDown() async throws {
+        let (app, router) = try makeTestApplication(redisURL: "redis://127.0.0.1:1")
+        defer { Task { await app.postgres.shutdown(); await app.redis.shutdown() } }
+        try await Application(router: router).test(.router) { client in
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                let body = errorBody(response)
+                #expect(body?.error.code == .dependencyUnavailable)
+                #expect(body?.error.message.contains("redis") == true)
+                #expect(body?.error.message.contains("postgres") == false)
+                #expect(body?.error.details?["redis"] == .string("down"))
+                #expect(body?.error.details?["postgres"] == .string("up"))
+            }
+        }
+    }
+
+    @Test("errors use the JSON body with the right status; unknown errors are not leaked")
+    func errorBodies() async throws {
+        let (app, router) = try makeTestApplication()
+        defer { Task { await app.postgres.shutdown(); await app.redis.shutdown() } }
+        try await Application(router: router).test(.router) { client in
+            try await client.execute(uri: "/echo", method: .post, body: ByteBuffer(string: "{not json")) { response in
+                #expect(response.status == .badRequest)
+                #expect(errorBody(response)?.error.code == .badRequest)
+                #expect(response.headers[.contentType]?.hasPrefix("application/json") == true)
+            }
+            try await client.execute(uri: "/echo", method: .post, body: ByteBuffer(string: #"{"name": 5, "count": "x"}"#)) { response in
+                #expect(response.status == .badRequest)
+            }
+            try await client.execute(uri: "/echo", method: .post, body: ByteBuffer(string: #"{"name": "a", "count": 2}"#)) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body) == "a:2")
+            }
+            try await client.execute(uri: "/nowhere", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect(errorBody(response)?.error.code == .notFound)
+            }
+            try await client.execute(uri: "/boom", method: .get) { response in
+                #expect(response.status == .internalServerError)
+                #expect(errorBody(response)?.error.code == .internalError)
+                #expect(!String(buffer: response.body).contains("hunter2"))
+            }
+            try await client.execute(uri: "/database-down", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(errorBody(response)?.error.code == .dependencyUnavailable)
+            }
+        }
+    }
+
+    @Test("bodies over the limit get 413 with the JSON body")
+    func bodyLimit() async throws {
+        let (app, router) = try makeTestApplication(bodyLimit: 4096)
+        defer { Task { await app.postgres.shutdown(); await app.redis.shutdown() } }
+        let large = #"{"name": ""# + String(repeating: "x", count: 5000) + #"", "count": 1}"#
+        try await Application(router: router).test(.router) { client in
+            try await client.execute(uri: "/echo", method: .post, headers: [.contentLength: String(large.utf8.count)], body: ByteBuffer(string: large)) { response in
+                #expect(response.status == .contentTooLarge)
+                #expect(errorBody(response)?.error.code == .payloadTooLarge)
+            }
+        }
+        // Without a Content-Length (streamed), the limit applies while collecting the body.
+        try await Application(router: router).test(.live) { client in
+            try await client.execute(uri: "/echo", method: .post, body: ByteBuffer(string: large)) { response in
+                #expect(response.status == .contentTooLarge)
+            }
+        }
+    }
+
+    @Test("credentials: none or unknown 401, client key on an admin route 403, admin everywhere")
+    func authentication() async throws {
+        let (app, router) = try makeTestApplication()
+        defer { Task { await app.postgres.shutdown(); await app.redis.shutdown() } }
+        try await Application(router: router).test(.router) { client in
+            let cases: [(String, String?, HTTPResponse.Status, String?)] = [
+                ("/public/whoami", nil, .unauthorized, nil),
+                ("/public/whoami", "Bearer wrong", .unauthorized, nil),
+                ("/public/whoami", "Basic key-one", .unauthorized, nil),
+                ("/public/whoami", "Bearer key-one", .ok, "client"),
+                ("/public/whoami", "Bearer key-two", .ok, "client"),
+                ("/public/whoami", "Bearer admin-secret", .ok, "admin"),
+                ("/admin/ping", nil, .unauthorized, nil),
+                ("/admin/ping", "Bearer key-one", .forbidden, nil),
+                ("/admin/ping", "Bearer admin-secret", .ok, "pong"),
+            ]
+            for (uri, authorization, status, body) in cases {
+                var headers = HTTPFields()
+                if let authorization { headers[.authorization] = authorization }
+                try await client.execute(uri: uri, method: .get, headers: headers) { response in
+                    #expect(response.status == status, "\(uri) with \(authorization ?? "no credentials")")
+                    if let body { #expect(String(buffer: response.body) == body) }
+                    if status == .unauthorized { #expect(errorBody(response)?.error.code == .unauthorized) }
+                    if status == .forbidden { #expect(errorBody(response)?.error.code == .forbidden) }
+                }
+            }
+        }
+    }
+
+    @Test("X-Request-Id is echoed, or created when missing or unusable")
+    func correlationID() async throws {
+        let (app, router) = try makeTestApplication()
+        defer { Task { await app.postgres.shutdown(); await app.redis.shutdown() } }
+        try await Application(router: router).test(.router) { client in
+            try await client.execute(uri: "/healthz", method: .get, headers: [.requestID: "req-123"]) { response in
+                #expect(response.headers[.requestID] == "req-123")
+            }
+            try await client.execute(uri: "/nowhere", method: .get, headers: [.requestID: "req-404"]) { response in
+                #expect(response.headers[.requestID] == "req-404")
+            }
+            try await client.execute(uri: "/healthz", method: .get, headers: [.requestID: "bad id with spaces"]) { response in
+                #expect(response.headers[.requestID].flatMap(UUID.init(uuidString:)) != nil)
+            }
+        }
+    }
+
+    @Test("/metrics exposes per-route request counts and latency histograms")
+    func metrics() async throws {
+        let (app, router) = try makeTestApplication()
+        defer { Task { await app.postgres.shutdown(); await app.redis.shutdown() } }
+        try await Application(router: router).test(.router) { client in
+            for _ in 0..<3 {
+                try await client.execute(uri: "/healthz", method: .get) { _ in }
+            }
+            try await client.execute(uri: "/database-down", method: .get) { _ in }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.status == .ok)
+                let text = String(buffer: response.body)
+                #expect(text.contains(#"hb_requests{http_route="/healthz",http_request_method="GET",http_response_status_code="200"}"#))
+                #expect(text.contains(#"http_response_status_code="503""#))
+                #expect(text.contains("http_server_request_duration_bucket"))
+            }
+        }
+    }
+}
