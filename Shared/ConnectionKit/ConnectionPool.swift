@@ -141,7 +141,8 @@ package final class ConnectionPool<Connection: AnyObject & Sendable>: Sendable {
                     return true
                 }
                 if !enqueued {
-                    continuation.resume(throwing: Task.isCancelled ? CancellationError() : ConnectionPoolExhausted(pool: configuration.name, reason: .closed))
+                    continuation.resume(
+                        throwing: Task.isCancelled ? CancellationError() : ConnectionPoolExhausted(pool: configuration.name, reason: .closed))
                 }
             }
         } onCancel: {

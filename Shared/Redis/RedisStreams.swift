@@ -139,7 +139,8 @@ extension RedisClient {
             guard let name = map["name"]?.string, let consumers = map["consumers"]?.integer, let pending = map["pending"]?.integer,
                 let last = map["last-delivered-id"]?.string
             else { throw RedisError.unexpected(group, expected: "an XINFO GROUPS entry") }
-            return RedisGroupInfo(name: name, consumers: Int(consumers), pending: Int(pending), lastDeliveredID: last, lag: map["lag"]?.integer.map(Int.init))
+            return RedisGroupInfo(
+                name: name, consumers: Int(consumers), pending: Int(pending), lastDeliveredID: last, lag: map["lag"]?.integer.map(Int.init))
         }
     }
 

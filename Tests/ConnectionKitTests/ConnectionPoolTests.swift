@@ -1,6 +1,7 @@
-@testable import ConnectionKit
 import Synchronization
 import Testing
+
+@testable import ConnectionKit
 
 /// A value shared by concurrent test tasks.
 final class Shared<Value: Sendable>: Sendable {

@@ -2,13 +2,16 @@ import Foundation
 import Glibc
 import HummingbirdTesting
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 /// The four service executables, each with the settings it requires.
 let services: [(name: String, environment: [String: String], requiredSecret: String)] = [
     ("booking", ["ADMIN_TOKEN": "admin", "API_KEYS": "key"], "API_KEYS"),
-    ("payments-webhook", ["ADMIN_TOKEN": "admin", "STRIPE_WEBHOOK_SECRETS": "whsec_test", "PAYMENT_EVENTS_SECRETS": "whsec_dGVzdA=="], "STRIPE_WEBHOOK_SECRETS"),
+    (
+        "payments-webhook", ["ADMIN_TOKEN": "admin", "STRIPE_WEBHOOK_SECRETS": "whsec_test", "PAYMENT_EVENTS_SECRETS": "whsec_dGVzdA=="],
+        "STRIPE_WEBHOOK_SECRETS"
+    ),
     ("payout", ["ADMIN_TOKEN": "admin"], "ADMIN_TOKEN"),
     ("notification", ["ADMIN_TOKEN": "admin"], "ADMIN_TOKEN"),
 ]

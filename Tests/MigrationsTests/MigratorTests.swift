@@ -1,7 +1,7 @@
 import Migrations
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Migrations")
 struct MigratorTests {
@@ -19,10 +19,12 @@ struct MigratorTests {
     func concurrentRuns() async throws {
         let url = try await TestDatabase.create()
         // A migration that fails if run twice, and one that counts how often it ran.
-        let migrations = try Migration.bundled() + [
-            Migration(version: 9001, owner: "platform", name: "probe_table", sql: "CREATE TABLE public.probe (id int PRIMARY KEY);"),
-            Migration(version: 9002, owner: "platform", name: "probe_row", sql: "INSERT INTO public.probe (id) SELECT count(*) + 1 FROM public.probe;"),
-        ]
+        let migrations =
+            try Migration.bundled() + [
+                Migration(version: 9001, owner: "platform", name: "probe_table", sql: "CREATE TABLE public.probe (id int PRIMARY KEY);"),
+                Migration(
+                    version: 9002, owner: "platform", name: "probe_row", sql: "INSERT INTO public.probe (id) SELECT count(*) + 1 FROM public.probe;"),
+            ]
         let clients = try (0..<4).map { _ in try TestDatabase.client(url: url, connections: 1) }
         let reports = try await withThrowingTaskGroup(of: Migrator.Report.self) { group in
             for client in clients {
@@ -77,7 +79,10 @@ struct MigratorTests {
         let url = try await TestDatabase.create()
         let client = try TestDatabase.client(url: url, connections: 1)
         defer { Task { await client.shutdown() } }
-        let newer = [Migration(version: 1, owner: "platform", name: "a", sql: "SELECT 1;"), Migration(version: 2, owner: "platform", name: "b", sql: "SELECT 1;")]
+        let newer = [
+            Migration(version: 1, owner: "platform", name: "a", sql: "SELECT 1;"),
+            Migration(version: 2, owner: "platform", name: "b", sql: "SELECT 1;"),
+        ]
         try await Migrator(client: client, migrations: newer, logger: TestEnvironment.logger).migrate()
         await #expect(throws: MigrationError.unknownAppliedVersion(2)) {
             try await Migrator(client: client, migrations: [newer[0]], logger: TestEnvironment.logger).migrate()

@@ -1,7 +1,7 @@
 import Foundation
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Postgres statements, transactions and types")
 struct PostgresStatementTests {
@@ -133,7 +133,8 @@ struct PostgresStatementTests {
         let results = try await client.pipeline(statements)
         #expect(results.count == 1000)
         #expect(results.allSatisfy { $0.affectedRows == 1 })
-        let failing = [PostgresStatement("INSERT INTO batch (id) VALUES ($1)", [Int32(5000)])]
+        let failing =
+            [PostgresStatement("INSERT INTO batch (id) VALUES ($1)", [Int32(5000)])]
             + [PostgresStatement("INSERT INTO batch (id) VALUES ($1)", [Int32(7)])]
             + [PostgresStatement("INSERT INTO batch (id) VALUES ($1)", [Int32(5001)])]
         let error = await #expect(throws: PostgresError.self) { try await client.pipeline(failing) }

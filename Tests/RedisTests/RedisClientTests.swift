@@ -1,7 +1,7 @@
 import Foundation
 import Redis
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Redis client")
 struct RedisClientTests {
@@ -22,7 +22,8 @@ struct RedisClientTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (index, reader) in readers.enumerated() {
                 group.addTask {
-                    let entries = try await reader.readGroup(group: "g", consumer: "c\(index)", streams: [(stream, ">")], count: 10, block: .seconds(1))
+                    let entries = try await reader.readGroup(
+                        group: "g", consumer: "c\(index)", streams: [(stream, ">")], count: 10, block: .seconds(1))
                     #expect(entries.isEmpty)
                 }
             }

@@ -1,6 +1,6 @@
 import Redis
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Redis restarts")
 struct RedisRestartTests {

@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 import ServiceKit
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Configuration")
 struct ConfigurationReaderTests {
@@ -17,7 +17,9 @@ struct ConfigurationReaderTests {
 
     @Test("missing or invalid values name the setting and never echo it")
     func errors() {
-        let reader = ConfigurationReader(environment: ["ADMIN_TOKEN": "  ", "SECRETS": "a,,b", "PORT": "http", "HOLD_TTL": "45m", "LOG_LEVEL": "loud"])
+        let reader = ConfigurationReader(environment: [
+            "ADMIN_TOKEN": "  ", "SECRETS": "a,,b", "PORT": "http", "HOLD_TTL": "45m", "LOG_LEVEL": "loud",
+        ])
         #expect(throws: ConfigurationError(name: "MISSING", reason: "is required")) { try reader.required("MISSING") }
         #expect(throws: ConfigurationError(name: "ADMIN_TOKEN", reason: "must not be blank")) { try reader.secret("ADMIN_TOKEN") }
         #expect(throws: ConfigurationError.self) { try reader.secretList("SECRETS") }
@@ -54,7 +56,9 @@ struct ConfigurationReaderTests {
         }
         var badRedis = base
         badRedis["REDIS_URL"] = "localhost:6379"
-        #expect(throws: ConfigurationError.self) { try ServiceSettings(serviceName: "s", defaultPort: 1, requiresAPIKeys: false, reader: .init(environment: badRedis)) }
+        #expect(throws: ConfigurationError.self) {
+            try ServiceSettings(serviceName: "s", defaultPort: 1, requiresAPIKeys: false, reader: .init(environment: badRedis))
+        }
     }
 }
 

@@ -6,8 +6,8 @@ import Logging
 import Postgres
 import ServiceKit
 import SharedModel
-import Testing
 import TestSupport
+import Testing
 
 /// Builds the shared router of a service with a few probe routes, against the test servers.
 func makeTestApplication(redisURL: String? = nil, bodyLimit: Int = 4096) throws -> (ServiceApplication, Router<ServiceRequestContext>) {
@@ -58,7 +58,11 @@ struct ServiceRouterTests {
     @Test("/healthz is 200; /readyz is 200 when Postgres and Redis answer")
     func healthAndReadiness() async throws {
         let (app, router) = try makeTestApplication()
-        defer { Task { await app.postgres.shutdown(); await app.redis.shutdown() } }
+        defer {
+            Task {
+                await app.postgres.shutdown(); await app.redis.shutdown()
+            }
+        }
         try await Application(router: router).test(.router) { client in
             try await client.execute(uri: "/healthz", method: .get) { response in
                 #expect(response.status == .ok)
@@ -75,7 +79,11 @@ struct ServiceRouterTests {
     @Test("/readyz is 503 naming Redis when Redis does not answer")
     func readinessNamesTheDependencyThatIsDown() async throws {
         let (app, router) = try makeTestApplication(redisURL: "redis://127.0.0.1:1")
-        defer { Task { await app.postgres.shutdown(); await app.redis.shutdown() } }
+        defer {
+            Task {
+                await app.postgres.shutdown(); await app.redis.shutdown()
+            }
+        }
         try await Application(router: router).test(.router) { client in
             try await client.execute(uri: "/readyz", method: .get) { response in
                 #expect(response.status == .serviceUnavailable)
@@ -92,7 +100,11 @@ struct ServiceRouterTests {
     @Test("errors use the JSON body with the right status; unknown errors are not leaked")
     func errorBodies() async throws {
         let (app, router) = try makeTestApplication()
-        defer { Task { await app.postgres.shutdown(); await app.redis.shutdown() } }
+        defer {
+            Task {
+                await app.postgres.shutdown(); await app.redis.shutdown()
+            }
+        }
         try await Application(router: router).test(.router) { client in
             try await client.execute(uri: "/echo", method: .post, body: ByteBuffer(string: "{not json")) { response in
                 #expect(response.status == .badRequest)
@@ -125,10 +137,16 @@ struct ServiceRouterTests {
     @Test("bodies over the limit get 413 with the JSON body")
     func bodyLimit() async throws {
         let (app, router) = try makeTestApplication(bodyLimit: 4096)
-        defer { Task { await app.postgres.shutdown(); await app.redis.shutdown() } }
+        defer {
+            Task {
+                await app.postgres.shutdown(); await app.redis.shutdown()
+            }
+        }
         let large = #"{"name": ""# + String(repeating: "x", count: 5000) + #"", "count": 1}"#
         try await Application(router: router).test(.router) { client in
-            try await client.execute(uri: "/echo", method: .post, headers: [.contentLength: String(large.utf8.count)], body: ByteBuffer(string: large)) { response in
+            try await client.execute(
+                uri: "/echo", method: .post, headers: [.contentLength: String(large.utf8.count)], body: ByteBuffer(string: large)
+            ) { response in
                 #expect(response.status == .contentTooLarge)
                 #expect(errorBody(response)?.error.code == .payloadTooLarge)
             }
@@ -144,7 +162,11 @@ struct ServiceRouterTests {
     @Test("credentials: none or unknown 401, client key on an admin route 403, admin everywhere")
     func authentication() async throws {
         let (app, router) = try makeTestApplication()
-        defer { Task { await app.postgres.shutdown(); await app.redis.shutdown() } }
+        defer {
+            Task {
+                await app.postgres.shutdown(); await app.redis.shutdown()
+            }
+        }
         try await Application(router: router).test(.router) { client in
             let cases: [(String, String?, HTTPResponse.Status, String?)] = [
                 ("/public/whoami", nil, .unauthorized, nil),
@@ -173,7 +195,11 @@ struct ServiceRouterTests {
     @Test("X-Request-Id is echoed, or created when missing or unusable")
     func correlationID() async throws {
         let (app, router) = try makeTestApplication()
-        defer { Task { await app.postgres.shutdown(); await app.redis.shutdown() } }
+        defer {
+            Task {
+                await app.postgres.shutdown(); await app.redis.shutdown()
+            }
+        }
         try await Application(router: router).test(.router) { client in
             try await client.execute(uri: "/healthz", method: .get, headers: [.requestID: "req-123"]) { response in
                 #expect(response.headers[.requestID] == "req-123")
@@ -190,7 +216,11 @@ struct ServiceRouterTests {
     @Test("/metrics exposes per-route request counts and latency histograms")
     func metrics() async throws {
         let (app, router) = try makeTestApplication()
-        defer { Task { await app.postgres.shutdown(); await app.redis.shutdown() } }
+        defer {
+            Task {
+                await app.postgres.shutdown(); await app.redis.shutdown()
+            }
+        }
         try await Application(router: router).test(.router) { client in
             for _ in 0..<3 {
                 try await client.execute(uri: "/healthz", method: .get) { _ in }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import SharedModel
+import Testing
 
 @Suite("Error body and JSON values")
 struct ErrorBodyTests {
@@ -24,15 +24,17 @@ struct ErrorBodyTests {
         #expect(missing == body)
     }
 
-    @Test("well-known codes and their HTTP statuses", arguments: [
-        (ErrorCode.badRequest, "bad_request", 400), (.invalidSignature, "invalid_signature", 400),
-        (.unauthorized, "unauthorized", 401), (.forbidden, "forbidden", 403), (.notFound, "not_found", 404),
-        (.conflict, "conflict", 409), (.seatsUnavailable, "seats_unavailable", 409),
-        (.payloadTooLarge, "payload_too_large", 413), (.unprocessable, "unprocessable", 422),
-        (.validationFailed, "validation_failed", 422), (.idempotencyKeyReused, "idempotency_key_reused", 422),
-        (.rateLimited, "rate_limited", 429), (.internalError, "internal_error", 500),
-        (.dependencyUnavailable, "dependency_unavailable", 503),
-    ])
+    @Test(
+        "well-known codes and their HTTP statuses",
+        arguments: [
+            (ErrorCode.badRequest, "bad_request", 400), (.invalidSignature, "invalid_signature", 400),
+            (.unauthorized, "unauthorized", 401), (.forbidden, "forbidden", 403), (.notFound, "not_found", 404),
+            (.conflict, "conflict", 409), (.seatsUnavailable, "seats_unavailable", 409),
+            (.payloadTooLarge, "payload_too_large", 413), (.unprocessable, "unprocessable", 422),
+            (.validationFailed, "validation_failed", 422), (.idempotencyKeyReused, "idempotency_key_reused", 422),
+            (.rateLimited, "rate_limited", 429), (.internalError, "internal_error", 500),
+            (.dependencyUnavailable, "dependency_unavailable", 503),
+        ])
     func codes(code: ErrorCode, wire: String, status: Int) {
         #expect(code.rawValue == wire)
         #expect(code.httpStatus == status)
@@ -46,17 +48,19 @@ struct ErrorBodyTests {
         #expect(body.error.details == [:])
     }
 
-    @Test("JSON values keep integers as integers and other numbers exactly", arguments: [
-        ("1", JSONValue.integer(1)),
-        ("-9223372036854775808", .integer(.min)),
-        ("true", .bool(true)),
-        ("null", .null),
-        (#""1""#, .string("1")),
-        ("1.5", .number(Decimal(string: "1.5") ?? 0)),
-        ("9223372036854775808", .number(Decimal(string: "9223372036854775808") ?? 0)),
-        (#"[1,"a",null]"#, JSONValue.array([1, "a", nil])),
-        (#"{"a":{"b":false}}"#, JSONValue.object(["a": ["b": false]])),
-    ])
+    @Test(
+        "JSON values keep integers as integers and other numbers exactly",
+        arguments: [
+            ("1", JSONValue.integer(1)),
+            ("-9223372036854775808", .integer(.min)),
+            ("true", .bool(true)),
+            ("null", .null),
+            (#""1""#, .string("1")),
+            ("1.5", .number(Decimal(string: "1.5") ?? 0)),
+            ("9223372036854775808", .number(Decimal(string: "9223372036854775808") ?? 0)),
+            (#"[1,"a",null]"#, JSONValue.array([1, "a", nil])),
+            (#"{"a":{"b":false}}"#, JSONValue.object(["a": ["b": false]])),
+        ])
     func values(json: String, expected: JSONValue) throws {
         let value = try JSONDecoder.platform.decode(JSONValue.self, from: Data(json.utf8))
         #expect(value == expected)

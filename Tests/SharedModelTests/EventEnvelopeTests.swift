@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import SharedModel
+import Testing
 
 @Suite("Event envelope")
 struct EventEnvelopeTests {
@@ -26,10 +26,11 @@ struct EventEnvelopeTests {
         #expect(envelope.aggregateID == Sample.bookingText)
 
         let object = try wireObject(envelope)
-        #expect(Set(object.keys) == [
-            "id", "type", "version", "occurred_at", "aggregate_id", "sequence",
-            "correlation_id", "causation_id", "producer", "data",
-        ])
+        #expect(
+            Set(object.keys) == [
+                "id", "type", "version", "occurred_at", "aggregate_id", "sequence",
+                "correlation_id", "causation_id", "producer", "data",
+            ])
         #expect(object["id"] as? String == "11111111-2222-4333-8444-555555555555")
         #expect(object["type"] as? String == "booking.confirmed")
         #expect(object["version"] as? Int == 1)
@@ -60,11 +61,11 @@ struct EventEnvelopeTests {
     @Test("occurred_at accepts any RFC 3339 offset and means the same instant")
     func occurredAtOffsets() throws {
         let json = #"""
-        {"id":"11111111-2222-4333-8444-555555555555","type":"booking.expired","version":1,
-         "occurred_at":"2026-11-21T10:44:21.123+02:00","aggregate_id":"\#(Sample.bookingText)",
-         "sequence":7,"correlation_id":"req-1","producer":"booking",
-         "data":{"booking_id":"\#(Sample.bookingText)"}}
-        """#
+            {"id":"11111111-2222-4333-8444-555555555555","type":"booking.expired","version":1,
+             "occurred_at":"2026-11-21T10:44:21.123+02:00","aggregate_id":"\#(Sample.bookingText)",
+             "sequence":7,"correlation_id":"req-1","producer":"booking",
+             "data":{"booking_id":"\#(Sample.bookingText)"}}
+            """#
         let envelope = try EventEnvelope(jsonData: Data(json.utf8))
         #expect(envelope.occurredAt == Sample.instant)
         #expect(envelope.causationID == nil, "a missing causation_id decodes as nil")
@@ -140,13 +141,15 @@ struct EventEnvelopeTests {
         #expect(text.contains(#""note":"über / ok""#))
     }
 
-    @Test("malformed envelopes are refused", arguments: [
-        ("id", #""nope""#),
-        ("type", #""""#),
-        ("version", "0"),
-        ("sequence", #""1""#),
-        ("occurred_at", #""yesterday""#),
-    ])
+    @Test(
+        "malformed envelopes are refused",
+        arguments: [
+            ("id", #""nope""#),
+            ("type", #""""#),
+            ("version", "0"),
+            ("sequence", #""1""#),
+            ("occurred_at", #""yesterday""#),
+        ])
     func malformed(field: String, value: String) throws {
         var object: [String: String] = [
             "id": #""11111111-2222-4333-8444-555555555555""#, "type": #""booking.expired""#, "version": "1",

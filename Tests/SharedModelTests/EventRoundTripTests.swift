@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import SharedModel
+import Testing
 
 /// For every event type: the JSON key set is exactly DESIGN.md's field list (snake_case, money
 /// as `amount` + `currency`), some values are checked literally, and decoding gives back an
@@ -16,11 +16,12 @@ struct EventRoundTripTests {
     @Test("the catalogue lists every event type of DESIGN.md once, with version 1")
     func catalogue() {
         let types = DomainEventCatalog.all.map { $0.eventType }
-        #expect(Set(types) == [
-            "booking.requested", "payment.requested", "payment.intent_created", "booking.confirmed",
-            "booking.cancelled", "booking.expired", "payment.succeeded", "payment.failed",
-            "refund.requested", "refund.succeeded", "refund.failed",
-        ])
+        #expect(
+            Set(types) == [
+                "booking.requested", "payment.requested", "payment.intent_created", "booking.confirmed",
+                "booking.cancelled", "booking.expired", "payment.succeeded", "payment.failed",
+                "refund.requested", "refund.succeeded", "refund.failed",
+            ])
         #expect(types.count == Set(types).count)
         #expect(DomainEventCatalog.all.allSatisfy { $0.version == 1 })
         #expect(DomainEventCatalog.type(named: "booking.expired") == BookingExpired.self)
@@ -34,9 +35,10 @@ struct EventRoundTripTests {
             seatIDs: seats, amount: Money(amount: 5_000, currency: .eur), paymentDueAt: Sample.instant
         )
         let object = try wireObject(event)
-        #expect(Set(object.keys) == [
-            "booking_id", "event_id", "host_id", "customer_id", "seat_ids", "amount", "currency", "payment_due_at",
-        ])
+        #expect(
+            Set(object.keys) == [
+                "booking_id", "event_id", "host_id", "customer_id", "seat_ids", "amount", "currency", "payment_due_at",
+            ])
         #expect(object["booking_id"] as? String == Sample.bookingText)
         #expect(object["event_id"] as? String == Sample.eventText)
         #expect(object["seat_ids"] as? [String] == ["A-1", "A-2"])
@@ -81,10 +83,11 @@ struct EventRoundTripTests {
             confirmedAt: Sample.instant, eventEndsAt: Sample.later
         )
         let object = try wireObject(event)
-        #expect(Set(object.keys) == [
-            "booking_id", "event_id", "host_id", "customer_id", "seat_ids", "amount", "currency",
-            "provider_ref", "confirmed_at", "event_ends_at",
-        ])
+        #expect(
+            Set(object.keys) == [
+                "booking_id", "event_id", "host_id", "customer_id", "seat_ids", "amount", "currency",
+                "provider_ref", "confirmed_at", "event_ends_at",
+            ])
         #expect(object["host_id"] as? String == "host_42")
         #expect(object["currency"] as? String == "JPY")
         #expect(object["confirmed_at"] as? String == Sample.instantText)
@@ -127,10 +130,11 @@ struct EventRoundTripTests {
                 amount: Money(amount: 5_000, currency: .eur), providerCreatedAt: Sample.instant, receivedAt: Sample.later
             )
             let object = try wireObject(event)
-            #expect(Set(object.keys) == [
-                "payment_event_id", "provider", "provider_ref", "booking_id", "amount", "currency",
-                "provider_created_at", "received_at",
-            ])
+            #expect(
+                Set(object.keys) == [
+                    "payment_event_id", "provider", "provider_ref", "booking_id", "amount", "currency",
+                    "provider_created_at", "received_at",
+                ])
             #expect(object["payment_event_id"] as? String == "evt_1")
             #expect(object["provider_created_at"] as? String == Sample.instantText)
             #expect(object["received_at"] as? String == Sample.laterText)
@@ -153,10 +157,11 @@ struct EventRoundTripTests {
             reason: "card_declined"
         )
         let object = try wireObject(event)
-        #expect(Set(object.keys) == [
-            "payment_event_id", "provider", "provider_ref", "booking_id", "amount", "currency",
-            "provider_created_at", "received_at", "reason",
-        ])
+        #expect(
+            Set(object.keys) == [
+                "payment_event_id", "provider", "provider_ref", "booking_id", "amount", "currency",
+                "provider_created_at", "received_at", "reason",
+            ])
         #expect(object["reason"] as? String == "card_declined")
         #expect(try roundTripped(event) == event)
     }
@@ -201,15 +206,15 @@ struct EventRoundTripTests {
     @Test("nullable fields decode from null and from a missing key alike")
     func absentOrNull() throws {
         let withNulls = #"""
-        {"payment_event_id":"evt_9","provider":"internal","provider_ref":"ref_9","booking_id":null,
-         "amount":100,"currency":"eur","provider_created_at":"2026-11-21T09:44:21.123+01:00",
-         "received_at":"2026-11-21T08:44:21.123Z","reason":null}
-        """#
+            {"payment_event_id":"evt_9","provider":"internal","provider_ref":"ref_9","booking_id":null,
+             "amount":100,"currency":"eur","provider_created_at":"2026-11-21T09:44:21.123+01:00",
+             "received_at":"2026-11-21T08:44:21.123Z","reason":null}
+            """#
         let withoutKeys = #"""
-        {"payment_event_id":"evt_9","provider":"internal","provider_ref":"ref_9",
-         "amount":100,"currency":"eur","provider_created_at":"2026-11-21T09:44:21.123+01:00",
-         "received_at":"2026-11-21T08:44:21.123Z"}
-        """#
+            {"payment_event_id":"evt_9","provider":"internal","provider_ref":"ref_9",
+             "amount":100,"currency":"eur","provider_created_at":"2026-11-21T09:44:21.123+01:00",
+             "received_at":"2026-11-21T08:44:21.123Z"}
+            """#
         let a = try JSONDecoder.platform.decode(PaymentFailed.self, from: Data(withNulls.utf8))
         let b = try JSONDecoder.platform.decode(PaymentFailed.self, from: Data(withoutKeys.utf8))
         #expect(a == b)
@@ -234,11 +239,13 @@ struct EventRoundTripTests {
         #expect(try JSONDecoder().decode(BookingRequested.self, from: data) == event)
     }
 
-    @Test("payloads with invalid fields are refused", arguments: [
-        #"{"booking_id":"not-a-uuid"}"#,
-        #"{"booking_id":null}"#,
-        #"{}"#,
-    ])
+    @Test(
+        "payloads with invalid fields are refused",
+        arguments: [
+            #"{"booking_id":"not-a-uuid"}"#,
+            #"{"booking_id":null}"#,
+            #"{}"#,
+        ])
     func invalidPayloads(json: String) {
         #expect(throws: DecodingError.self) {
             try JSONDecoder.platform.decode(BookingExpired.self, from: Data(json.utf8))

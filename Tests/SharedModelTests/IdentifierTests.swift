@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import SharedModel
+import Testing
 
 @Suite("Identifiers")
 struct IdentifierTests {
@@ -12,19 +12,21 @@ struct IdentifierTests {
         String(decoding: try JSONEncoder.platform.encode(value), as: UTF8.self)
     }
 
-    @Test("invalid seat ids are refused when decoding", arguments: [
-        #""""#,
-        #""   ""#,
-        "\"\(String(repeating: "x", count: 129))\"",
-        #""A\u000012""#,
-        #""A\n12""#,
-        #""A-12\n""#,
-        #""\tA-12""#,
-        #""A\u007F12""#,
-        #""A\u202812""#,
-        "12",
-        "null",
-    ])
+    @Test(
+        "invalid seat ids are refused when decoding",
+        arguments: [
+            #""""#,
+            #""   ""#,
+            "\"\(String(repeating: "x", count: 129))\"",
+            #""A\u000012""#,
+            #""A\n12""#,
+            #""A-12\n""#,
+            #""\tA-12""#,
+            #""A\u007F12""#,
+            #""A\u202812""#,
+            "12",
+            "null",
+        ])
     func invalidSeatIDs(json: String) {
         #expect(throws: DecodingError.self) { try self.decode(SeatID.self, json: json) }
     }
@@ -61,9 +63,11 @@ struct IdentifierTests {
         #expect(try encode(EnvelopeID()).allSatisfy { !$0.isUppercase })
     }
 
-    @Test("malformed UUID ids are refused", arguments: [
-        #""not-a-uuid""#, #""""#, #""e621e1f8c36c495a93fc0c247a3e6e5f""#, #""{e621e1f8-c36c-495a-93fc-0c247a3e6e5f}""#,
-    ])
+    @Test(
+        "malformed UUID ids are refused",
+        arguments: [
+            #""not-a-uuid""#, #""""#, #""e621e1f8c36c495a93fc0c247a3e6e5f""#, #""{e621e1f8-c36c-495a-93fc-0c247a3e6e5f}""#,
+        ])
     func malformedUUIDs(json: String) {
         #expect(throws: DecodingError.self) { try self.decode(BookingID.self, json: json) }
         #expect(throws: DecodingError.self) { try self.decode(RefundID.self, json: json) }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import SharedModel
+import Testing
 
 /// Encodes `value` with the platform encoder and parses it with JSONSerialization, which knows
 /// nothing of the model, so tests see the wire form as any other consumer would.

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import SharedModel
+import Testing
 
 @Suite("Currency")
 struct CurrencyTests {
@@ -16,10 +16,12 @@ struct CurrencyTests {
         #expect(throws: MoneyError.invalidCurrencyCode(code)) { try Currency(code) }
     }
 
-    @Test("minor-unit exponents", arguments: [
-        ("JPY", 0), ("KRW", 0), ("EUR", 2), ("USD", 2), ("GBP", 2), ("CHF", 2),
-        ("KWD", 3), ("BHD", 3), ("JOD", 3), ("OMR", 3), ("TND", 3), ("CLF", 4),
-    ])
+    @Test(
+        "minor-unit exponents",
+        arguments: [
+            ("JPY", 0), ("KRW", 0), ("EUR", 2), ("USD", 2), ("GBP", 2), ("CHF", 2),
+            ("KWD", 3), ("BHD", 3), ("JOD", 3), ("OMR", 3), ("TND", 3), ("CLF", 4),
+        ])
     func exponents(code: String, exponent: Int) throws {
         #expect(try Currency(code).minorUnitExponent == exponent)
     }
@@ -85,37 +87,41 @@ struct MoneyTests {
         #expect(try Money.sum([Money(amount: 5, currency: .kwd), Money(amount: 7, currency: .kwd)], currency: .kwd).amount == 12)
     }
 
-    @Test("formatting uses the currency's exponent", arguments: [
-        (Int64(1234), "EUR", "12.34 EUR"),
-        (1234, "JPY", "1234 JPY"),
-        (1234, "KWD", "1.234 KWD"),
-        (5, "EUR", "0.05 EUR"),
-        (-5, "EUR", "-0.05 EUR"),
-        (0, "USD", "0.00 USD"),
-        (-1234, "JPY", "-1234 JPY"),
-        (7, "KWD", "0.007 KWD"),
-        (Int64.min, "EUR", "-92233720368547758.08 EUR"),
-        (Int64.max, "EUR", "92233720368547758.07 EUR"),
-    ])
+    @Test(
+        "formatting uses the currency's exponent",
+        arguments: [
+            (Int64(1234), "EUR", "12.34 EUR"),
+            (1234, "JPY", "1234 JPY"),
+            (1234, "KWD", "1.234 KWD"),
+            (5, "EUR", "0.05 EUR"),
+            (-5, "EUR", "-0.05 EUR"),
+            (0, "USD", "0.00 USD"),
+            (-1234, "JPY", "-1234 JPY"),
+            (7, "KWD", "0.007 KWD"),
+            (Int64.min, "EUR", "-92233720368547758.08 EUR"),
+            (Int64.max, "EUR", "92233720368547758.07 EUR"),
+        ])
     func formatting(amount: Int64, code: String, expected: String) throws {
         let money = Money(amount: amount, currency: try Currency(code))
         #expect(money.formatted == expected)
         #expect(try Money(formatted: expected) == money)
     }
 
-    @Test("parsing decimal amounts", arguments: [
-        ("12.34", "EUR", Int64(1234)),
-        ("12.3", "EUR", 1230),
-        ("12", "EUR", 1200),
-        ("0.05", "EUR", 5),
-        ("-0.05", "EUR", -5),
-        ("1234", "JPY", 1234),
-        ("1.234", "KWD", 1234),
-        ("1.2", "KWD", 1200),
-        ("007", "JPY", 7),
-        ("-92233720368547758.08", "EUR", .min),
-        ("92233720368547758.07", "EUR", .max),
-    ])
+    @Test(
+        "parsing decimal amounts",
+        arguments: [
+            ("12.34", "EUR", Int64(1234)),
+            ("12.3", "EUR", 1230),
+            ("12", "EUR", 1200),
+            ("0.05", "EUR", 5),
+            ("-0.05", "EUR", -5),
+            ("1234", "JPY", 1234),
+            ("1.234", "KWD", 1234),
+            ("1.2", "KWD", 1200),
+            ("007", "JPY", 7),
+            ("-92233720368547758.08", "EUR", .min),
+            ("92233720368547758.07", "EUR", .max),
+        ])
     func parsing(text: String, code: String, minorUnits: Int64) throws {
         #expect(try Money(decimal: text, currency: Currency(code)) == Money(amount: minorUnits, currency: Currency(code)))
     }

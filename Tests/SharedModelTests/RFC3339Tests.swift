@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import SharedModel
+import Testing
 
 @Suite("RFC 3339")
 struct RFC3339Tests {
@@ -17,17 +17,19 @@ struct RFC3339Tests {
         #expect(try RFC3339.date(from: "2026-07-01T00:00:00+05:30") == Date(timeIntervalSince1970: 1_782_844_200))
     }
 
-    @Test("the same instant in different notations parses equal", arguments: [
-        "2026-11-21T08:44:21.123Z",
-        "2026-11-21T08:44:21.123z",
-        "2026-11-21t08:44:21.123Z",
-        "2026-11-21T10:44:21.123+02:00",
-        "2026-11-21T03:44:21.123-05:00",
-        "2026-11-21T08:44:21.123+00:00",
-        "2026-11-21T08:44:21.123-00:00",
-        "2026-11-21T08:44:21.123000Z",
-        "2026-11-21T08:44:21.123000999Z",
-    ])
+    @Test(
+        "the same instant in different notations parses equal",
+        arguments: [
+            "2026-11-21T08:44:21.123Z",
+            "2026-11-21T08:44:21.123z",
+            "2026-11-21t08:44:21.123Z",
+            "2026-11-21T10:44:21.123+02:00",
+            "2026-11-21T03:44:21.123-05:00",
+            "2026-11-21T08:44:21.123+00:00",
+            "2026-11-21T08:44:21.123-00:00",
+            "2026-11-21T08:44:21.123000Z",
+            "2026-11-21T08:44:21.123000999Z",
+        ])
     func sameInstant(text: String) throws {
         #expect(try RFC3339.date(from: text) == Date(timeIntervalSince1970: 1_795_250_661.123))
     }
@@ -38,28 +40,30 @@ struct RFC3339Tests {
         #expect(try RFC3339.date(from: "2026-03-08T12:30:00.5Z") == Date(timeIntervalSince1970: 1_772_973_000.5))
     }
 
-    @Test("malformed or out-of-range timestamps are refused", arguments: [
-        ("", RFC3339Error.malformed),
-        ("2026-03-08", .malformed),
-        ("2026-03-08 12:30:00Z", .malformed),
-        ("2026-3-08T12:30:00Z", .malformed),
-        ("2026-03-08T12:30Z", .malformed),
-        ("2026-03-08T12:30:00.Z", .malformed),
-        ("2026-03-08T12:30:00+0500", .malformed),
-        ("2026-03-08T12:30:00+05", .malformed),
-        ("2026-03-08T12:30:00Z ", .malformed),
-        ("2026-03-08T12:30:00 Z", .malformed),
-        ("2026-03-08T12:30:00UTC", .malformed),
-        ("2026-13-08T12:30:00Z", .fieldOutOfRange),
-        ("2026-00-08T12:30:00Z", .fieldOutOfRange),
-        ("2026-02-29T12:30:00Z", .fieldOutOfRange),
-        ("2026-04-31T12:30:00Z", .fieldOutOfRange),
-        ("2026-03-08T24:00:00Z", .fieldOutOfRange),
-        ("2026-03-08T12:60:00Z", .fieldOutOfRange),
-        ("2026-03-08T12:30:61Z", .fieldOutOfRange),
-        ("2026-03-08T12:30:00+24:00", .fieldOutOfRange),
-        ("2026-03-08T12:30:00+05:60", .fieldOutOfRange),
-    ])
+    @Test(
+        "malformed or out-of-range timestamps are refused",
+        arguments: [
+            ("", RFC3339Error.malformed),
+            ("2026-03-08", .malformed),
+            ("2026-03-08 12:30:00Z", .malformed),
+            ("2026-3-08T12:30:00Z", .malformed),
+            ("2026-03-08T12:30Z", .malformed),
+            ("2026-03-08T12:30:00.Z", .malformed),
+            ("2026-03-08T12:30:00+0500", .malformed),
+            ("2026-03-08T12:30:00+05", .malformed),
+            ("2026-03-08T12:30:00Z ", .malformed),
+            ("2026-03-08T12:30:00 Z", .malformed),
+            ("2026-03-08T12:30:00UTC", .malformed),
+            ("2026-13-08T12:30:00Z", .fieldOutOfRange),
+            ("2026-00-08T12:30:00Z", .fieldOutOfRange),
+            ("2026-02-29T12:30:00Z", .fieldOutOfRange),
+            ("2026-04-31T12:30:00Z", .fieldOutOfRange),
+            ("2026-03-08T24:00:00Z", .fieldOutOfRange),
+            ("2026-03-08T12:60:00Z", .fieldOutOfRange),
+            ("2026-03-08T12:30:61Z", .fieldOutOfRange),
+            ("2026-03-08T12:30:00+24:00", .fieldOutOfRange),
+            ("2026-03-08T12:30:00+05:60", .fieldOutOfRange),
+        ])
     func refused(text: String, error: RFC3339Error) {
         #expect(throws: error) { try RFC3339.date(from: text) }
     }
@@ -72,15 +76,17 @@ struct RFC3339Tests {
         #expect(try RFC3339.date(from: "2016-12-31T23:59:60Z") == RFC3339.date(from: "2017-01-01T00:00:00Z"))
     }
 
-    @Test("output is UTC with milliseconds", arguments: [
-        (1_795_250_661.123, "2026-11-21T08:44:21.123Z"),
-        (1_772_973_000, "2026-03-08T12:30:00.000Z"),
-        (0, "1970-01-01T00:00:00.000Z"),
-        (-0.5, "1969-12-31T23:59:59.500Z"),
-        (1_795_250_661.1236, "2026-11-21T08:44:21.124Z"),
-        (253_402_300_799.999, "9999-12-31T23:59:59.999Z"),
-        (1_835_395_200, "2028-02-29T00:00:00.000Z"),
-    ])
+    @Test(
+        "output is UTC with milliseconds",
+        arguments: [
+            (1_795_250_661.123, "2026-11-21T08:44:21.123Z"),
+            (1_772_973_000, "2026-03-08T12:30:00.000Z"),
+            (0, "1970-01-01T00:00:00.000Z"),
+            (-0.5, "1969-12-31T23:59:59.500Z"),
+            (1_795_250_661.1236, "2026-11-21T08:44:21.124Z"),
+            (253_402_300_799.999, "9999-12-31T23:59:59.999Z"),
+            (1_835_395_200, "2028-02-29T00:00:00.000Z"),
+        ])
     func output(seconds: Double, expected: String) {
         #expect(RFC3339.string(from: Date(timeIntervalSince1970: seconds)) == expected)
     }

@@ -1,6 +1,6 @@
-import Testing
 import Foundation
 import SharedModel
+import Testing
 
 /// DESIGN.md's saga table, written out literally (not derived from the implementation), plus
 /// the documented `saga resume` moves out of `compensation_failed`.
@@ -23,14 +23,16 @@ private let allowedPairs: Set<String> = [
 struct SagaTransitionTests {
     @Test("the saga has exactly the eight states of DESIGN.md")
     func stateList() {
-        #expect(SagaState.allCases.map(\.rawValue) == [
-            "awaiting_payment", "confirmed", "cancel_requested", "refund_pending",
-            "refunded", "cancelled", "expired", "compensation_failed",
-        ])
+        #expect(
+            SagaState.allCases.map(\.rawValue) == [
+                "awaiting_payment", "confirmed", "cancel_requested", "refund_pending",
+                "refunded", "cancelled", "expired", "compensation_failed",
+            ])
     }
 
-    @Test("every (from, to) pair: allowed ones succeed, all others throw IllegalTransition",
-          arguments: SagaState.allCases, SagaState.allCases)
+    @Test(
+        "every (from, to) pair: allowed ones succeed, all others throw IllegalTransition",
+        arguments: SagaState.allCases, SagaState.allCases)
     func everyPair(from: SagaState, to: SagaState) throws {
         let expectedAllowed = allowedPairs.contains("\(from.rawValue) -> \(to.rawValue)")
         #expect(BookingSaga.canTransition(from: from, to: to) == expectedAllowed)
@@ -134,8 +136,9 @@ struct SagaTransitionTests {
         #expect(throws: DecodingError.self) {
             try JSONDecoder.platform.decode(SagaState.self, from: Data(#""cancelRequested""#.utf8))
         }
-        #expect(BookingStatus.allCases.map(\.rawValue) == [
-            "pending_payment", "confirmed", "refund_pending", "refunded", "cancelled", "expired",
-        ])
+        #expect(
+            BookingStatus.allCases.map(\.rawValue) == [
+                "pending_payment", "confirmed", "refund_pending", "refunded", "cancelled", "expired",
+            ])
     }
 }

@@ -29,7 +29,7 @@ extension String: IdentifierRawValue {
         }
         let isSpace: (Unicode.Scalar) -> Bool = { $0.properties.generalCategory == .spaceSeparator }
         guard let first = scalars.firstIndex(where: { !isSpace($0) }),
-              let last = scalars.lastIndex(where: { !isSpace($0) })
+            let last = scalars.lastIndex(where: { !isSpace($0) })
         else { throw .empty }
         let trimmed = String(scalars[first...last])
         guard trimmed.unicodeScalars.count <= maximumIdentifierLength else {

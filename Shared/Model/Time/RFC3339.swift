@@ -85,8 +85,8 @@ public enum RFC3339 {
         guard reader.isAtEnd else { throw .malformed }
 
         guard (1...12).contains(month),
-              (1...CivilDate.daysInMonth(year: year, month: month)).contains(day),
-              hour <= 23, minute <= 59, second <= 60
+            (1...CivilDate.daysInMonth(year: year, month: month)).contains(day),
+            hour <= 23, minute <= 59, second <= 60
         else { throw .fieldOutOfRange }
 
         let days = CivilDate.daysSinceEpoch(year: year, month: month, day: day)

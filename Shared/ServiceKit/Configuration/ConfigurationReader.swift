@@ -75,7 +75,8 @@ public struct ConfigurationReader: Sendable {
     public func duration(_ name: String, default defaultValue: Duration, in range: ClosedRange<Duration>) throws(ConfigurationError) -> Duration {
         guard let text = string(name) else { return defaultValue }
         guard let value = Self.parseDuration(text), range.contains(value) else {
-            throw ConfigurationError(name: name, reason: "must be a duration like 500ms, 90s, 15m or 2h, from \(range.lowerBound) to \(range.upperBound)")
+            throw ConfigurationError(
+                name: name, reason: "must be a duration like 500ms, 90s, 15m or 2h, from \(range.lowerBound) to \(range.upperBound)")
         }
         return value
     }

@@ -20,7 +20,9 @@ public struct APIError: HTTPResponseError, Sendable {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers = self.headers
         headers[.contentType] = "application/json; charset=utf-8"
-        let data = (try? JSONEncoder.platform.encode(body)) ?? Data(#"{"error":{"code":"internal_error","message":"error body could not be encoded","details":null}}"#.utf8)
+        let data =
+            (try? JSONEncoder.platform.encode(body))
+            ?? Data(#"{"error":{"code":"internal_error","message":"error body could not be encoded","details":null}}"#.utf8)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
@@ -51,7 +53,9 @@ public struct APIError: HTTPResponseError, Sendable {
     }
 
     public static func payloadTooLarge(limit: Int) -> APIError {
-        APIError(.contentTooLarge, code: .payloadTooLarge, message: "the request body exceeds \(limit) bytes", details: ["limit_bytes": .integer(Int64(limit))])
+        APIError(
+            .contentTooLarge, code: .payloadTooLarge, message: "the request body exceeds \(limit) bytes",
+            details: ["limit_bytes": .integer(Int64(limit))])
     }
 
     public static func dependencyUnavailable(_ message: String, details: [String: JSONValue]? = nil) -> APIError {
