@@ -20,6 +20,7 @@ func serviceTarget(_ name: String, path: String, extra: [Target.Dependency] = []
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ] + extra,
         path: "Services/\(path)",
+        exclude: ["README.md"],
         swiftSettings: swiftSettings
     )
 }
