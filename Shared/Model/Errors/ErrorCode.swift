@@ -2,31 +2,12 @@ import Foundation
 
 /// The machine-readable `code` of an HTTP error body. Extensible: any string is a code; the
 /// well-known ones are constants, each with the HTTP status DESIGN.md pairs with it.
-public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible,
-    ExpressibleByStringLiteral
-{
+public struct ErrorCode: OpenStringValue {
     /// The code as written on the wire (snake_case).
     public let rawValue: String
 
     /// Wraps a code string.
     public init(rawValue: String) { self.rawValue = rawValue }
-
-    /// A code literal.
-    public init(stringLiteral value: String) { self.rawValue = value }
-
-    /// Decodes a single string.
-    public init(from decoder: any Decoder) throws {
-        self.rawValue = try decoder.singleValueContainer().decode(String.self)
-    }
-
-    /// Encodes a single string.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
-
-    /// The code string.
-    public var description: String { rawValue }
 
     /// 400: malformed request (bad JSON, wrong types, missing required header).
     public static let badRequest: ErrorCode = "bad_request"

@@ -2,31 +2,12 @@ import Foundation
 
 /// Why a refund was requested (`refund.requested` `reason`). Extensible: any string decodes, so
 /// a producer may add a reason without breaking older consumers; the known ones are constants.
-public struct RefundReason: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible,
-    ExpressibleByStringLiteral
-{
+public struct RefundReason: OpenStringValue {
     /// The reason as written on the wire (snake_case).
     public let rawValue: String
 
     /// Wraps a reason string.
     public init(rawValue: String) { self.rawValue = rawValue }
-
-    /// A reason literal.
-    public init(stringLiteral value: String) { self.rawValue = value }
-
-    /// Decodes a single string.
-    public init(from decoder: any Decoder) throws {
-        self.rawValue = try decoder.singleValueContainer().decode(String.self)
-    }
-
-    /// Encodes a single string.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
-
-    /// The reason string.
-    public var description: String { rawValue }
 
     /// A confirmed booking was cancelled by its customer within the refund policy.
     public static let customerCancellation: RefundReason = "customer_cancellation"
