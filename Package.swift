@@ -97,9 +97,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Messaging",
+            dependencies: [
+                "SharedModel", "Postgres", "Redis",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/Messaging",
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "ServiceKit",
             dependencies: [
-                "SharedModel", "Postgres", "Redis", "Migrations",
+                "SharedModel", "Postgres", "Redis", "Migrations", "Messaging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -144,6 +155,7 @@ let package = Package(
         .testTarget(name: "ConnectionKitTests", dependencies: ["ConnectionKit"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "MessagingTests", dependencies: ["Messaging", "SharedModel", "Postgres", "Redis", "Migrations", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "MigrationsTests", dependencies: ["Migrations", "Postgres", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ServiceKitTests",

@@ -35,6 +35,12 @@ final class LibPQConnection {
         handle = nil
     }
 
+    /// The server process of the current session (no I/O).
+    var backendPID: Int32? {
+        guard let handle, PQstatus(handle) == CONNECTION_OK else { return nil }
+        return PQbackendPID(handle)
+    }
+
     /// Returns a live connection handle, connecting or reconnecting as needed.
     func ready() throws(PostgresError) -> OpaquePointer {
         if let handle {

@@ -75,6 +75,12 @@ public actor PostgresConnection {
         try? connection.executeSimple("ROLLBACK")
     }
 
+    /// The server process id of the current session, nil when not connected. It changes when the
+    /// connection was re-established, which ends every session-level state such as advisory locks.
+    public var backendPID: Int32? {
+        connection.backendPID
+    }
+
     /// Closes the socket. The next call reconnects.
     public func close() {
         connection.close()

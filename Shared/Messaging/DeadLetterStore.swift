@@ -1,0 +1,332 @@
+import Foundation
+import Metrics
+import Postgres
+import SharedModel
+
+/// `messaging.dead_letters`, the source of truth for what could not be processed (`failure`) or needs a
+/// person (`review`). Every new entry is announced on `stream:dead-letters` through the outbox and
+/// counted in metrics. Entries are never deleted silently: they change status (`open`, `replayed`,
+/// `resolved`, `discarded`) with the operator and a note.
+public struct DeadLetterStore: Sendable {
+    public enum Kind: String, Sendable, Codable, CaseIterable {
+        case failure
+        case review
+    }
+
+    public enum Status: String, Sendable, Codable, CaseIterable {
+        case open
+        case replayed
+        case resolved
+        case discarded
+    }
+
+    /// One dead letter.
+    public struct Entry: Sendable, Codable, Equatable {
+        public let id: UUID
+        public let kind: Kind
+        public let stream: String
+        public let consumer: String
+        public let eventID: UUID
+        public let eventType: String
+        public let aggregateID: String
+        public let envelope: JSONValue
+        public let error: String
+        public let attempts: Int
+        public let firstFailedAt: Date
+        public let lastFailedAt: Date
+        public let status: Status
+        public let resolutionNote: String?
+        public let operatorName: String?
+        public let statusChangedAt: Date?
+        public let createdAt: Date
+
+        enum CodingKeys: String, CodingKey {
+            case id, kind, stream, consumer
+            case eventID = "event_id"
+            case eventType = "event_type"
+            case aggregateID = "aggregate_id"
+            case envelope, error, attempts
+            case firstFailedAt = "first_failed_at"
+            case lastFailedAt = "last_failed_at"
+            case status
+            case resolutionNote = "resolution_note"
+            case operatorName = "operator"
+            case statusChangedAt = "status_changed_at"
+            case createdAt = "created_at"
+        }
+    }
+
+    /// What to list or replay. Every field narrows the selection; nil means any.
+    public struct Filter: Sendable {
+        public var kind: Kind?
+        public var status: Status?
+        public var stream: String?
+        public var consumer: String?
+        public var eventType: String?
+        /// The event's aggregate, e.g. a booking id.
+        public var aggregateID: String?
+        public var from: Date?
+        public var until: Date?
+
+        public init(
+            kind: Kind? = nil, status: Status? = nil, stream: String? = nil, consumer: String? = nil, eventType: String? = nil,
+            aggregateID: String? = nil, from: Date? = nil, until: Date? = nil
+        ) {
+            self.kind = kind
+            self.status = status
+            self.stream = stream
+            self.consumer = consumer
+            self.eventType = eventType
+            self.aggregateID = aggregateID
+            self.from = from
+            self.until = until
+        }
+    }
+
+    /// A page of entries, newest first, and the cursor of the next page (nil on the last).
+    public struct Page: Sendable {
+        public let entries: [Entry]
+        public let nextCursor: String?
+    }
+
+    /// What an operator action did.
+    public enum Outcome: Sendable, Equatable {
+        case done
+        /// The entry is not `open` (already replayed, resolved or discarded): nothing changed.
+        case unchanged(Status)
+        /// Only `failure` entries can be replayed.
+        case notReplayable
+        case notFound
+    }
+
+    private let postgres: PostgresClient
+
+    public init(postgres: PostgresClient) {
+        self.postgres = postgres
+    }
+
+    static let recordedCounters = Kind.allCases.reduce(into: [Kind: Counter]()) { counters, kind in
+        counters[kind] = Counter(label: "dead_letters_recorded_total", dimensions: [("kind", kind.rawValue)])
+    }
+
+    /// Records a dead letter inside the caller's transaction and announces it on `stream:dead-letters`.
+    /// An entry that is already open for the same consumer, event and kind is updated (attempts, error,
+    /// last failure) instead of duplicated. Handlers use this with `.review` for business anomalies.
+    @discardableResult
+    public static func record(
+        kind: Kind,
+        stream: String,
+        consumer: String,
+        envelope: EventEnvelope,
+        error: String,
+        attempts: Int,
+        firstFailedAt: Date,
+        in transaction: PostgresTransaction
+    ) throws -> UUID {
+        let id = UUID()
+        let rows = try transaction.query(
+            """
+            INSERT INTO messaging.dead_letters
+                (id, kind, stream, consumer, event_id, event_type, aggregate_id, envelope, error, attempts, first_failed_at, last_failed_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now())
+            ON CONFLICT (consumer, event_id, kind) WHERE status = 'open'
+            DO UPDATE SET error = EXCLUDED.error, attempts = EXCLUDED.attempts, last_failed_at = now()
+            RETURNING id, (xmax = 0) AS inserted
+            """,
+            [
+                id, kind.rawValue, stream, consumer, envelope.id.uuid, envelope.type, envelope.aggregateID,
+                PostgresJSONB(try envelope.jsonData()), error, Int32(clamping: attempts), firstFailedAt,
+            ]
+        )
+        let storedID = try rows[0].decode(UUID.self, at: 0)
+        if try rows[0].decode(Bool.self, at: 1) {
+            let announcement = DeadLetterRecorded(
+                deadLetterID: storedID, kind: kind.rawValue, stream: stream, consumer: consumer, eventID: envelope.id.uuid,
+                eventType: envelope.type, eventAggregateID: envelope.aggregateID, error: error
+            )
+            let draft = try EventEnvelope(
+                event: announcement, occurredAt: Date(), sequence: 0, correlationID: envelope.correlationID,
+                causationID: envelope.id.description, producer: EventProducer(rawValue: consumer)
+            )
+            _ = try Outbox.append(draft, stream: Streams.deadLetters, in: transaction)
+            recordedCounters[kind]?.increment()
+        }
+        return storedID
+    }
+
+    // MARK: Reading
+
+    /// Entries matching `filter`, newest first, `limit` per page.
+    public func list(_ filter: Filter, cursor: String? = nil, limit: Int = 50) async throws -> Page {
+        var conditions: [String] = []
+        var binds: [any PostgresEncodable] = []
+        func add(_ condition: (Int) -> String, _ value: any PostgresEncodable) {
+            binds.append(value)
+            conditions.append(condition(binds.count))
+        }
+        if let kind = filter.kind { add({ "kind = $\($0)" }, kind.rawValue) }
+        if let status = filter.status { add({ "status = $\($0)" }, status.rawValue) }
+        if let stream = filter.stream { add({ "stream = $\($0)" }, stream) }
+        if let consumer = filter.consumer { add({ "consumer = $\($0)" }, consumer) }
+        if let eventType = filter.eventType { add({ "event_type = $\($0)" }, eventType) }
+        if let aggregateID = filter.aggregateID { add({ "aggregate_id = $\($0)" }, aggregateID) }
+        if let from = filter.from { add({ "created_at >= $\($0)" }, from) }
+        if let until = filter.until { add({ "created_at < $\($0)" }, until) }
+        if let cursor {
+            guard let position = DeadLetterCursor(cursor) else { throw DeadLetterError.invalidCursor }
+            binds.append(position.createdAt)
+            binds.append(position.id)
+            conditions.append("(created_at, id) < ($\(binds.count - 1), $\(binds.count))")
+        }
+        let pageSize = max(1, min(limit, 500))
+        binds.append(pageSize + 1)
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        // Only fixed column names and numbered placeholders are spliced in; every value is bound.
+        let rows = try await postgres.query(Self.selectColumns + " \(whereClause) ORDER BY created_at DESC, id DESC LIMIT $\(binds.count)", binds)
+        var entries = try rows.map(Self.entry)
+        var next: String?
+        if entries.count > pageSize {
+            entries.removeLast()
+            if let last = entries.last { next = DeadLetterCursor(createdAt: last.createdAt, id: last.id).description }
+        }
+        return Page(entries: entries, nextCursor: next)
+    }
+
+    /// One entry.
+    public func entry(id: UUID) async throws -> Entry? {
+        let rows = try await postgres.query(Self.selectColumns + " WHERE id = $1", [id])
+        return try rows.first.map(Self.entry)
+    }
+
+    // MARK: Operator actions
+
+    /// Publishes the original envelope again through the outbox (same event id, so consumers that
+    /// already applied it skip it) and marks the entry `replayed`. Replaying an entry that is not open
+    /// changes nothing.
+    public func replay(id: UUID, operatorName: String) async throws -> Outcome {
+        try await postgres.withTransaction { transaction in
+            let rows = try transaction.query("SELECT kind, status, stream, envelope::text FROM messaging.dead_letters WHERE id = $1 FOR UPDATE", [id])
+            guard let row = rows.first else { return .notFound }
+            let status = Status(rawValue: try row.decode(String.self, at: 1)) ?? .open
+            guard status == .open else { return .unchanged(status) }
+            guard try row.decode(String.self, at: 0) == Kind.failure.rawValue else { return .notReplayable }
+            let envelope = try EventEnvelope(jsonData: Data(try row.decode(String.self, at: 3).utf8))
+            try Outbox.appendExisting(envelope, stream: try row.decode(String.self, at: 2), in: transaction)
+            // The consumer counts attempts afresh for the replayed delivery.
+            try transaction.query(
+                "DELETE FROM messaging.attempts WHERE event_id = $1 AND consumer = (SELECT consumer FROM messaging.dead_letters WHERE id = $2)",
+                [envelope.id.uuid, id]
+            )
+            try transaction.query(
+                "UPDATE messaging.dead_letters SET status = 'replayed', operator = $2, status_changed_at = now() WHERE id = $1",
+                [id, operatorName]
+            )
+            return .done
+        }
+    }
+
+    /// Replays every open `failure` entry matching `filter`; returns how many were replayed.
+    public func replayAll(_ filter: Filter, operatorName: String) async throws -> Int {
+        var selection = filter
+        selection.status = .open
+        selection.kind = .failure
+        var replayed = 0
+        var cursor: String?
+        repeat {
+            let page = try await list(selection, cursor: cursor, limit: 200)
+            for entry in page.entries where try await replay(id: entry.id, operatorName: operatorName) == .done {
+                replayed += 1
+            }
+            cursor = page.nextCursor
+        } while cursor != nil
+        return replayed
+    }
+
+    /// Closes an open entry as handled by a person, with a note.
+    public func resolve(id: UUID, note: String, operatorName: String) async throws -> Outcome {
+        try await close(id: id, status: .resolved, note: note, operatorName: operatorName)
+    }
+
+    /// Closes an open entry as not to be processed, with the reason.
+    public func discard(id: UUID, reason: String, operatorName: String) async throws -> Outcome {
+        try await close(id: id, status: .discarded, note: reason, operatorName: operatorName)
+    }
+
+    private func close(id: UUID, status: Status, note: String, operatorName: String) async throws -> Outcome {
+        try await postgres.withTransaction { transaction in
+            let rows = try transaction.query("SELECT status FROM messaging.dead_letters WHERE id = $1 FOR UPDATE", [id])
+            guard let row = rows.first else { return .notFound }
+            let current = Status(rawValue: try row.decode(String.self, at: 0)) ?? .open
+            guard current == .open else { return .unchanged(current) }
+            try transaction.query(
+                "UPDATE messaging.dead_letters SET status = $2, resolution_note = $3, operator = $4, status_changed_at = now() WHERE id = $1",
+                [id, status.rawValue, note, operatorName]
+            )
+            return .done
+        }
+    }
+
+    /// Open entries by kind, for metrics and reports.
+    public func openCounts() async throws -> [Kind: Int] {
+        let rows = try await postgres.query("SELECT kind, count(*) FROM messaging.dead_letters WHERE status = 'open' GROUP BY kind")
+        var counts: [Kind: Int] = [:]
+        for row in rows {
+            if let kind = Kind(rawValue: try row.decode(String.self, at: 0)) { counts[kind] = try row.decode(Int.self, at: 1) }
+        }
+        return counts
+    }
+
+    static let selectColumns = """
+        SELECT id, kind, stream, consumer, event_id, event_type, aggregate_id, envelope::text, error, attempts, first_failed_at,
+               last_failed_at, status, resolution_note, operator, status_changed_at, created_at
+        FROM messaging.dead_letters
+        """
+
+    static func entry(_ row: PostgresRow) throws -> Entry {
+        Entry(
+            id: try row.decode(UUID.self, at: 0),
+            kind: Kind(rawValue: try row.decode(String.self, at: 1)) ?? .failure,
+            stream: try row.decode(String.self, at: 2),
+            consumer: try row.decode(String.self, at: 3),
+            eventID: try row.decode(UUID.self, at: 4),
+            eventType: try row.decode(String.self, at: 5),
+            aggregateID: try row.decode(String.self, at: 6),
+            envelope: try JSONDecoder.platform.decode(JSONValue.self, from: Data(try row.decode(String.self, at: 7).utf8)),
+            error: try row.decode(String.self, at: 8),
+            attempts: try row.decode(Int.self, at: 9),
+            firstFailedAt: try row.decode(Date.self, at: 10),
+            lastFailedAt: try row.decode(Date.self, at: 11),
+            status: Status(rawValue: try row.decode(String.self, at: 12)) ?? .open,
+            resolutionNote: try row.decode(String?.self, at: 13),
+            operatorName: try row.decode(String?.self, at: 14),
+            statusChangedAt: try row.decode(Date?.self, at: 15),
+            createdAt: try row.decode(Date.self, at: 16)
+        )
+    }
+}
+
+public enum DeadLetterError: Error, Sendable {
+    case invalidCursor
+}
+
+/// An opaque keyset cursor: `<created_at microseconds>_<id>`.
+struct DeadLetterCursor: CustomStringConvertible {
+    let createdAt: Date
+    let id: UUID
+
+    init(createdAt: Date, id: UUID) {
+        self.createdAt = createdAt
+        self.id = id
+    }
+
+    init?(_ text: String) {
+        let parts = text.split(separator: "_")
+        guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else { return nil }
+        self.createdAt = Date(timeIntervalSince1970: Double(micros) / 1_000_000)
+        self.id = id
+    }
+
+    var description: String {
+        "\(Int64((createdAt.timeIntervalSince1970 * 1_000_000).rounded()))_\(id.uuidString.lowercased())"
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import Postgres
+import SharedModel
+
+/// Writes events into `messaging.outbox` inside the caller's transaction, so a state change and the
+/// events it causes commit together or not at all. Nothing is published to Redis here: the
+/// ``OutboxRelay`` does that after commit.
+public enum Outbox {
+    /// Appends a typed event. Its `sequence` (per producer and aggregate, increasing from 1) is assigned
+    /// in the same statement; the returned envelope carries it.
+    @discardableResult
+    public static func append<Event: DomainEvent>(
+        _ event: Event,
+        producer: EventProducer,
+        correlationID: String,
+        causationID: String? = nil,
+        occurredAt: Date,
+        in transaction: PostgresTransaction
+    ) throws -> EventEnvelope {
+        let draft = try EventEnvelope(
+            event: event,
+            occurredAt: occurredAt,
+            sequence: 0,
+            correlationID: correlationID,
+            causationID: causationID,
+            producer: producer
+        )
+        return try append(draft, stream: Streams.stream(for: producer), in: transaction)
+    }
+
+    /// Appends an existing envelope unchanged (its id and sequence kept), e.g. to replay a dead letter.
+    /// Appending an event id that is already in the outbox changes nothing and returns false.
+    @discardableResult
+    public static func appendExisting(_ envelope: EventEnvelope, stream: String, in transaction: PostgresTransaction) throws -> Bool {
+        let json = PostgresJSONB(try envelope.jsonData())
+        let rows = try transaction.query(
+            """
+            INSERT INTO messaging.outbox (event_id, stream, producer, aggregate_id, sequence, event_type, envelope)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            ON CONFLICT (event_id) DO UPDATE SET published_at = NULL
+            RETURNING position
+            """,
+            [envelope.id.uuid, stream, envelope.producer.rawValue, envelope.aggregateID, max(1, envelope.sequence), envelope.type, json]
+        )
+        return !rows.isEmpty
+    }
+
+    static func append(_ draft: EventEnvelope, stream: String, in transaction: PostgresTransaction) throws
+        -> EventEnvelope
+    {
+        let json = PostgresJSONB(try draft.jsonData())
+        let rows = try transaction.query(
+            """
+            WITH next AS (
+                INSERT INTO messaging.aggregate_sequences AS s (producer, aggregate_id, last_sequence) VALUES ($1, $2, 1)
+                ON CONFLICT (producer, aggregate_id) DO UPDATE SET last_sequence = s.last_sequence + 1
+                RETURNING last_sequence
+            )
+            INSERT INTO messaging.outbox (event_id, stream, producer, aggregate_id, sequence, event_type, envelope)
+            SELECT $3, $4, $1, $2, next.last_sequence, $5, jsonb_set($6::jsonb, '{sequence}', to_jsonb(next.last_sequence))
+            FROM next
+            RETURNING sequence
+            """,
+            [draft.producer.rawValue, draft.aggregateID, draft.id.uuid, stream, draft.type, json]
+        )
+        let sequence = try rows[0].decode(Int64.self, at: 0)
+        return EventEnvelope(
+            id: draft.id,
+            type: draft.type,
+            version: draft.version,
+            occurredAt: draft.occurredAt,
+            aggregateID: draft.aggregateID,
+            sequence: sequence,
+            correlationID: draft.correlationID,
+            causationID: draft.causationID,
+            producer: draft.producer,
+            data: draft.data
+        )
+    }
+}

@@ -1,0 +1,206 @@
+import Foundation
+import Logging
+import Metrics
+import Postgres
+import Redis
+import ServiceLifecycle
+
+/// Publishes the outbox to Redis Streams, in outbox order, exactly one leader at a time.
+///
+/// - Leadership: a session advisory lock held on the relay's own connection. Standbys try it every
+///   `standbyRetry`; when the leader dies its session ends and a standby takes over. A leader whose
+///   connection was re-established (a new session, so no lock) notices and goes back to standby.
+/// - Publishing: up to `batchSize` unpublished rows with pipelined `XADD ... MAXLEN ~`, then the rows
+///   that were added are marked published. A row is never marked before Redis accepted it, so a crash
+///   or a Redis outage loses nothing (at worst an event is published twice; consumers' inboxes absorb
+///   duplicates). Idle, it polls every `pollInterval`.
+/// - Redis data loss: an epoch key in Redis is checked every `epochCheckInterval`; when it is missing
+///   (restart without persistence, FLUSHALL, failover) every row still in the outbox is published again.
+/// - Retention: published rows are deleted `retention` after publishing.
+public final class OutboxRelay: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var batchSize = 500
+        public var pollInterval: Duration = .milliseconds(10)
+        public var standbyRetry: Duration = .milliseconds(500)
+        public var epochCheckInterval: Duration = .milliseconds(250)
+        /// Published rows are kept this long (for republishing after Redis lost data), then deleted.
+        public var retention: Duration = .seconds(72 * 3600)
+        /// `XADD ... MAXLEN ~` bound: generous, so entries are trimmed long after every group read them.
+        public var approximateMaxStreamLength = 1_000_000
+        public var maximumBackoff: Duration = .seconds(5)
+        /// The Redis key whose disappearance means Redis lost its data.
+        public var epochKey = "outbox:epoch"
+
+        public init() {}
+    }
+
+    /// The advisory lock key of the relay leader (shared by every service's relay).
+    public static let leaderLockKey: Int64 = 0x626F_6F6B_696E_6702
+
+    private let postgres: PostgresClient
+    private let redis: RedisClient
+    private let configuration: Configuration
+    private let logger: Logger
+    private let unpublishedGauge = Gauge(label: "outbox_unpublished_events")
+    private let oldestGauge = Gauge(label: "outbox_oldest_unpublished_seconds")
+    private let publishedCounter = Counter(label: "outbox_published_events_total")
+    private let leaderGauge = Gauge(label: "outbox_relay_leader")
+
+    public init(postgres: PostgresClient, redis: RedisClient, configuration: Configuration = .init(), logger: Logger) {
+        self.postgres = postgres
+        self.redis = redis
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await runUntilCancelled()
+        } onGracefulShutdown: {
+            // The loop below checks for graceful shutdown between batches.
+        }
+    }
+
+    /// Runs until the task is cancelled or graceful shutdown begins. A batch in hand is finished first.
+    func runUntilCancelled() async {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                try await postgres.withConnection { connection in
+                    try await lead(on: connection)
+                }
+            } catch is CancellationError {
+                break
+            } catch {
+                logger.warning("outbox relay interrupted", metadata: ["error": "\(error)"])
+            }
+            leaderGauge.record(0)
+            try? await Task.sleep(for: configuration.standbyRetry)
+        }
+        leaderGauge.record(0)
+    }
+
+    /// Becomes leader (or returns when another instance is), then publishes until something fails.
+    private func lead(on connection: PostgresConnection) async throws {
+        let locked = try await connection.query("SELECT pg_try_advisory_lock($1)", [Self.leaderLockKey])
+        guard try locked[0].decode(Bool.self, at: 0), let session = await connection.backendPID else { return }
+        let outcome: Result<Void, any Error>
+        do {
+            try await publish(on: connection, session: session)
+            outcome = .success(())
+        } catch {
+            outcome = .failure(error)
+        }
+        // After a reconnect the lock went with the old session; unlocking then is a harmless no-op.
+        _ = try? await connection.query("SELECT pg_advisory_unlock($1)", [Self.leaderLockKey])
+        try outcome.get()
+    }
+
+    /// Publishes while this instance holds the leader lock on `session`.
+    private func publish(on connection: PostgresConnection, session: Int32) async throws {
+        logger.info("outbox relay is the leader")
+        leaderGauge.record(1)
+        let clock = ContinuousClock()
+        var nextEpochCheck = clock.now
+        var nextMaintenance = clock.now
+        var backoff: Duration = .milliseconds(50)
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                if clock.now >= nextEpochCheck {
+                    try await repairIfRedisLostData(connection: connection)
+                    nextEpochCheck = clock.now + configuration.epochCheckInterval
+                }
+                if clock.now >= nextMaintenance {
+                    try await maintain(connection: connection)
+                    nextMaintenance = clock.now + .seconds(5)
+                }
+                let published = try await publishBatch(connection: connection, session: session)
+                backoff = .milliseconds(50)
+                if published < configuration.batchSize {
+                    try await Task.sleep(for: configuration.pollInterval)
+                }
+            } catch let error as LostLeadership {
+                logger.warning("outbox relay lost its leader session", metadata: ["reason": "\(error.reason)"])
+                return
+            } catch let error as RedisError {
+                // Redis is down or refusing writes: nothing was marked published; try again later.
+                logger.warning("outbox relay cannot publish", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, configuration.maximumBackoff)
+            }
+        }
+    }
+
+    private struct LostLeadership: Error {
+        let reason: String
+    }
+
+    /// Publishes up to one batch; returns how many rows it published.
+    private func publishBatch(connection: PostgresConnection, session: Int32) async throws -> Int {
+        let rows = try await connection.query(
+            """
+            SELECT position, stream, envelope::text FROM messaging.outbox
+            WHERE published_at IS NULL ORDER BY position LIMIT $1
+            """,
+            [configuration.batchSize]
+        )
+        // A reconnect inside the query would mean a new session without the lock.
+        guard await connection.backendPID == session else { throw LostLeadership(reason: "the connection was re-established") }
+        guard !rows.isEmpty else { return 0 }
+        var positions: [Int64] = []
+        var commands: [[RedisArgument]] = []
+        positions.reserveCapacity(rows.count)
+        commands.reserveCapacity(rows.count)
+        for row in rows {
+            positions.append(try row.decode(Int64.self, at: 0))
+            let envelope = try row.decode(String.self, at: 2)
+            commands.append(
+                RedisClient.xaddArguments(
+                    stream: try row.decode(String.self, at: 1),
+                    approximateMaxLength: configuration.approximateMaxStreamLength,
+                    fields: [(Streams.envelopeField, Array(envelope.utf8))]
+                )
+            )
+        }
+        let replies = try await redis.pipeline(commands)
+        // Mark the rows Redis accepted, up to the first refusal, so the order is kept.
+        let accepted = replies.prefix { if case .error = $0 { false } else { true } }.count
+        if accepted > 0 {
+            try await connection.query(
+                "UPDATE messaging.outbox SET published_at = now() WHERE position = ANY($1)",
+                [Array(positions.prefix(accepted))]
+            )
+            publishedCounter.increment(by: accepted)
+        }
+        if accepted < replies.count, case .error(let message) = replies[accepted] {
+            throw RedisError(code: .server, message: message)
+        }
+        return accepted
+    }
+
+    /// When the epoch key is gone, Redis lost its data: everything still in the outbox goes out again.
+    private func repairIfRedisLostData(connection: PostgresConnection) async throws {
+        if try await redis.send("EXISTS", RedisArgument(configuration.epochKey)).integer == 1 { return }
+        let reset = try await connection.query("UPDATE messaging.outbox SET published_at = NULL WHERE published_at IS NOT NULL")
+        try await redis.send("SET", RedisArgument(configuration.epochKey), RedisArgument(UUID().uuidString), "NX")
+        if reset.affectedRows > 0 {
+            logger.warning("redis lost its data; republishing the outbox", metadata: ["events": "\(reset.affectedRows)"])
+        }
+    }
+
+    /// Deletes rows past retention and refreshes the lag metrics.
+    private func maintain(connection: PostgresConnection) async throws {
+        let cutoff = Date().addingTimeInterval(-Double(configuration.retention.components.seconds))
+        try await connection.query(
+            """
+            DELETE FROM messaging.outbox WHERE position IN (
+                SELECT position FROM messaging.outbox WHERE published_at < $1 ORDER BY published_at LIMIT 10000)
+            """,
+            [cutoff]
+        )
+        let lag = try await connection.query(
+            "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8::text FROM messaging.outbox WHERE published_at IS NULL"
+        )
+        unpublishedGauge.record(try lag[0].decode(Int.self, at: 0))
+        oldestGauge.record(Double(try lag[0].decode(String.self, at: 1)) ?? 0)
+    }
+}

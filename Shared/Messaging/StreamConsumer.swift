@@ -1,0 +1,418 @@
+import Foundation
+import Logging
+import Metrics
+import Postgres
+import Redis
+import ServiceLifecycle
+import SharedModel
+import Synchronization
+
+/// Consumes one stream in one consumer group and hands each event to a ``StreamHandler``.
+///
+/// - Reads with `XREADGROUP ... BLOCK` (at most `block` per call, on a connection of its own), and
+///   recreates the group when Redis lost it (`NOGROUP`), starting from the stream's beginning.
+/// - Events of one aggregate go to the same lane and are handled in order; `concurrency` lanes run at
+///   once. Across instances there is no ordering guarantee.
+/// - The effect and the inbox row `(group, event_id)` commit in one transaction; `XACK` follows the
+///   commit. Duplicates are skipped by the inbox.
+/// - Entries idle in the group longer than `visibilityTimeout` (their consumer died or hangs) are
+///   claimed with `XAUTOCLAIM` and handled here.
+/// - A failing handler is retried with exponential backoff and jitter; attempts are counted in
+///   Postgres, so a crash loop also ends. At `maxAttempts` the event becomes a `failure` dead letter.
+/// - On graceful shutdown the message in hand is finished and acknowledged; what was not started stays
+///   pending and is claimed by another instance.
+public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var stream: String
+        /// The consuming service's group, e.g. `booking-saga`; also the inbox's consumer name.
+        public var group: String
+        /// This instance's name within the group.
+        public var consumerName: String
+        public var concurrency = 8
+        public var batchSize = 128
+        public var block: Duration = .seconds(1)
+        public var visibilityTimeout: Duration = .seconds(30)
+        public var maxAttempts = 8
+        public var initialBackoff: Duration = .milliseconds(100)
+        public var maximumBackoff: Duration = .seconds(30)
+
+        public init(stream: String, group: String, consumerName: String? = nil) {
+            self.stream = stream
+            self.group = group
+            self.consumerName = consumerName ?? "\(group)-\(ProcessInfo.processInfo.hostName)-\(UUID().uuidString.prefix(8).lowercased())"
+        }
+    }
+
+    struct Message: Sendable {
+        let entryID: String
+        let envelope: EventEnvelope
+        /// 1 for a first delivery, 2 or more when it was delivered before.
+        let deliveries: Int
+    }
+
+    private let postgres: PostgresClient
+    private let redis: RedisClient
+    private let handler: Handler
+    private let configuration: Configuration
+    private let deadLetters: DeadLetterStore
+    private let logger: Logger
+    private let inProgress = Synchronized<Set<String>>([])
+    private let capacity: CapacityGate
+    private let processed: Counter
+    private let failures: Counter
+    private let deadLettered: Counter
+
+    public init(postgres: PostgresClient, redis: RedisClient, handler: Handler, configuration: Configuration, logger: Logger) {
+        self.postgres = postgres
+        self.redis = redis
+        self.handler = handler
+        self.configuration = configuration
+        self.deadLetters = DeadLetterStore(postgres: postgres)
+        var logger = logger
+        logger[metadataKey: "consumer_group"] = .string(configuration.group)
+        self.logger = logger
+        self.capacity = CapacityGate(limit: max(configuration.batchSize, configuration.concurrency * 16))
+        let dimensions = [("group", configuration.group), ("stream", configuration.stream)]
+        processed = Counter(label: "consumer_events_processed_total", dimensions: dimensions)
+        failures = Counter(label: "consumer_handler_failures_total", dimensions: dimensions)
+        deadLettered = Counter(label: "consumer_dead_lettered_total", dimensions: dimensions)
+    }
+
+    public func run() async throws {
+        let lanes = (0..<max(1, configuration.concurrency)).map { _ in AsyncStream<Message>.makeStream(bufferingPolicy: .unbounded) }
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                for lane in lanes {
+                    group.addTask {
+                        for await message in lane.stream {
+                            if Task.isShuttingDownGracefully || Task.isCancelled {
+                                // Not started: it stays pending and is claimed by another instance.
+                                self.finished(message)
+                                continue
+                            }
+                            await self.process(message)
+                        }
+                    }
+                }
+                group.addTask { await self.claimLoop(lanes: lanes.map(\.continuation)) }
+                await self.readLoop(lanes: lanes.map(\.continuation))
+                for lane in lanes { lane.continuation.finish() }
+                await group.waitForAll()
+            }
+        } onGracefulShutdown: {
+            self.capacity.cancelWaiters()
+        }
+    }
+
+    // MARK: Reading
+
+    private func readLoop(lanes: [AsyncStream<Message>.Continuation]) async {
+        let reader = redis.makeStreamReader(name: configuration.consumerName, maximumBlock: configuration.block)
+        defer { Task { await reader.close() } }
+        var backoff: Duration = .milliseconds(100)
+        await ensureGroup()
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let free = await capacity.waitForCapacity()
+            if free == 0 { continue }
+            do {
+                let entries = try await reader.readGroup(
+                    group: configuration.group,
+                    consumer: configuration.consumerName,
+                    streams: [(configuration.stream, ">")],
+                    count: min(free, configuration.batchSize),
+                    block: configuration.block
+                )
+                backoff = .milliseconds(100)
+                for entry in entries[configuration.stream] ?? [] {
+                    await dispatch(entry, deliveries: 1, lanes: lanes)
+                }
+            } catch let error as RedisError where error.code == .noGroup {
+                logger.warning("consumer group is gone (Redis lost its data?); recreating it")
+                await ensureGroup()
+            } catch {
+                if Task.isCancelled { break }
+                logger.warning("stream read failed", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(5))
+            }
+        }
+    }
+
+    private func ensureGroup() async {
+        do {
+            try await redis.createGroup(configuration.group, on: configuration.stream, startingAt: "0")
+        } catch {
+            logger.warning("could not create consumer group", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Claims entries whose consumer has not acknowledged them within the visibility timeout.
+    private func claimLoop(lanes: [AsyncStream<Message>.Continuation]) async {
+        let interval = max(configuration.visibilityTimeout / 2, .milliseconds(50))
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: interval)
+            if Task.isCancelled || Task.isShuttingDownGracefully { break }
+            var start = "0-0"
+            repeat {
+                do {
+                    let claim = try await redis.xautoclaim(
+                        configuration.stream,
+                        group: configuration.group,
+                        consumer: configuration.consumerName,
+                        minimumIdle: configuration.visibilityTimeout,
+                        start: start,
+                        count: 100
+                    )
+                    if !claim.deletedIDs.isEmpty {
+                        try await redis.xack(configuration.stream, group: configuration.group, ids: claim.deletedIDs)
+                    }
+                    for entry in claim.entries {
+                        _ = await capacity.waitForCapacity()
+                        await dispatch(entry, deliveries: 2, lanes: lanes)
+                    }
+                    start = claim.nextStart
+                } catch {
+                    break
+                }
+            } while start != "0-0" && !Task.isCancelled
+        }
+    }
+
+    private func dispatch(_ entry: RedisStreamEntry, deliveries: Int, lanes: [AsyncStream<Message>.Continuation]) async {
+        let isNew = inProgress.withLock { $0.insert(entry.id).inserted }
+        guard isNew else { return }  // already in hand here (a claim of our own slow entry)
+        capacity.take()
+        guard let bytes = entry.fields[Streams.envelopeField], let envelope = try? EventEnvelope(jsonData: Data(bytes)) else {
+            await deadLetterUnreadable(entry)
+            return
+        }
+        let lane = Int(stableHash(envelope.aggregateID) % UInt64(lanes.count))
+        lanes[lane].yield(Message(entryID: entry.id, envelope: envelope, deliveries: deliveries))
+    }
+
+    private func finished(_ message: Message) {
+        inProgress.withLock { _ = $0.remove(message.entryID) }
+        capacity.give()
+    }
+
+    // MARK: Handling
+
+    private func process(_ message: Message) async {
+        defer { finished(message) }
+        let group = configuration.group
+        let eventID = message.envelope.id.uuid
+        var hasAttempts = false
+        var attempt = 1
+        do {
+            if message.deliveries > 1 {
+                // Delivered before: maybe already processed, maybe a crash loop. Count this attempt first.
+                let done = try await postgres.query("SELECT 1 FROM messaging.inbox WHERE consumer = $1 AND event_id = $2", [group, eventID])
+                if !done.isEmpty {
+                    await acknowledge(message)
+                    return
+                }
+                let counted = try await recordAttempt(eventID: eventID, error: nil)
+                hasAttempts = true
+                attempt = counted.attempts
+                if counted.attempts > configuration.maxAttempts {
+                    try await deadLetter(message, error: counted.lastError ?? "gave up after repeated deliveries", attempts: counted.attempts - 1, firstFailedAt: counted.firstAt)
+                    return
+                }
+            }
+        } catch {
+            logger.warning("could not prepare a redelivered event; it stays pending", metadata: ["error": "\(error)"])
+            return
+        }
+        var preCounted = hasAttempts
+        while true {
+            let context = HandlerContext(consumer: group, envelope: message.envelope, attempt: attempt, postgres: postgres, clearsAttempts: hasAttempts)
+            do {
+                try await handler.handle(message.envelope, context: context)
+                if !context.didCommit { try await context.commit { _ in () } }
+                processed.increment()
+                await acknowledge(message)
+                return
+            } catch is AlreadyProcessed {
+                await acknowledge(message)
+                return
+            } catch {
+                if Task.isCancelled { return }
+                failures.increment()
+                let description = String(describing: error)
+                do {
+                    let counted = try await recordAttempt(eventID: eventID, error: description, increment: !preCounted)
+                    preCounted = false
+                    hasAttempts = true
+                    logger.warning(
+                        "handler failed",
+                        metadata: ["event_id": "\(eventID)", "event_type": "\(message.envelope.type)", "attempt": "\(counted.attempts)", "error": "\(description)"]
+                    )
+                    if counted.attempts >= configuration.maxAttempts {
+                        try await deadLetter(message, error: description, attempts: counted.attempts, firstFailedAt: counted.firstAt)
+                        return
+                    }
+                    attempt = counted.attempts + 1
+                    try await Task.sleep(for: backoff(afterAttempt: counted.attempts))
+                } catch {
+                    // Postgres is unavailable or we are stopping: leave the entry pending; it is claimed later.
+                    return
+                }
+                if Task.isShuttingDownGracefully { return }
+            }
+        }
+    }
+
+    /// Exponential backoff with full jitter, capped.
+    func backoff(afterAttempt attempt: Int) -> Duration {
+        let exponent = min(attempt - 1, 20)
+        let ceiling = min(configuration.initialBackoff * (1 << exponent), configuration.maximumBackoff)
+        let milliseconds = max(1, ceiling.milliseconds)
+        return .milliseconds(Int64.random(in: (milliseconds / 2)...milliseconds))
+    }
+
+    private struct AttemptCount {
+        var attempts: Int
+        var firstAt: Date
+        var lastError: String?
+    }
+
+    /// Adds one attempt (or only updates the error of an attempt already counted).
+    private func recordAttempt(eventID: UUID, error: String?, increment: Bool = true) async throws -> AttemptCount {
+        let rows = try await postgres.query(
+            """
+            INSERT INTO messaging.attempts AS a (consumer, event_id, attempts, last_error) VALUES ($1, $2, 1, $3)
+            ON CONFLICT (consumer, event_id) DO UPDATE
+                SET attempts = a.attempts + $4, last_error = COALESCE($3, a.last_error), last_attempt_at = now()
+            RETURNING attempts, first_attempt_at, last_error
+            """,
+            [configuration.group, eventID, error, Int32(increment ? 1 : 0)]
+        )
+        return AttemptCount(
+            attempts: try rows[0].decode(Int.self, at: 0),
+            firstAt: try rows[0].decode(Date.self, at: 1),
+            lastError: try rows[0].decode(String?.self, at: 2)
+        )
+    }
+
+    private func deadLetter(_ message: Message, error: String, attempts: Int, firstFailedAt: Date) async throws {
+        let group = configuration.group
+        let stream = configuration.stream
+        let eventID = message.envelope.id.uuid
+        let envelope = message.envelope
+        try await postgres.withTransaction { transaction in
+            try DeadLetterStore.record(
+                kind: .failure,
+                stream: stream,
+                consumer: group,
+                envelope: envelope,
+                error: error,
+                attempts: attempts,
+                firstFailedAt: firstFailedAt,
+                in: transaction
+            )
+            try transaction.query("DELETE FROM messaging.attempts WHERE consumer = $1 AND event_id = $2", [group, eventID])
+        }
+        deadLettered.increment()
+        logger.error("event dead-lettered", metadata: ["event_id": "\(eventID)", "event_type": "\(envelope.type)", "attempts": "\(attempts)"])
+        await acknowledge(message)
+    }
+
+    private func deadLetterUnreadable(_ entry: RedisStreamEntry) async {
+        defer {
+            inProgress.withLock { _ = $0.remove(entry.id) }
+            capacity.give()
+        }
+        let raw = entry.fields[Streams.envelopeField].map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let envelope = EventEnvelope(
+            type: "unreadable",
+            version: 1,
+            occurredAt: Date(),
+            aggregateID: entry.id,
+            sequence: 0,
+            correlationID: entry.id,
+            causationID: nil,
+            producer: "unknown",
+            data: .object(["raw": .string(raw), "entry_id": .string(entry.id)])
+        )
+        do {
+            let stream = configuration.stream
+            let group = configuration.group
+            _ = try await postgres.withTransaction { transaction in
+                try DeadLetterStore.record(
+                    kind: .failure, stream: stream, consumer: group, envelope: envelope, error: "the stream entry has no readable envelope",
+                    attempts: 1, firstFailedAt: Date(), in: transaction
+                )
+            }
+            try await redis.xack(configuration.stream, group: configuration.group, ids: [entry.id])
+        } catch {
+            logger.warning("could not dead-letter an unreadable entry; it stays pending", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func acknowledge(_ message: Message) async {
+        do {
+            try await redis.xack(configuration.stream, group: configuration.group, ids: [message.entryID])
+        } catch {
+            // It stays pending and is claimed again; the inbox makes the second handling a no-op.
+            logger.warning("XACK failed", metadata: ["entry_id": "\(message.entryID)", "error": "\(error)"])
+        }
+    }
+}
+
+/// FNV-1a, stable across processes (Swift's `hashValue` is seeded per process).
+func stableHash(_ text: String) -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in text.utf8 {
+        hash ^= UInt64(byte)
+        hash = hash &* 0x100_0000_01b3
+    }
+    return hash
+}
+
+/// Bounds the events a consumer holds at once, so a slow handler applies backpressure to reading.
+final class CapacityGate: Sendable {
+    private struct State {
+        var available: Int
+        var waiters: [CheckedContinuation<Int, Never>] = []
+        var cancelled = false
+    }
+    private let state: Mutex<State>
+
+    init(limit: Int) {
+        state = Mutex(State(available: limit))
+    }
+
+    /// Returns the free capacity, waiting until there is some (0 after ``cancelWaiters()``).
+    func waitForCapacity() async -> Int {
+        await withCheckedContinuation { continuation in
+            let free: Int? = state.withLock { state in
+                if state.available > 0 || state.cancelled { return max(0, state.available) }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let free { continuation.resume(returning: free) }
+        }
+    }
+
+    func take() {
+        state.withLock { $0.available -= 1 }
+    }
+
+    func give() {
+        let waiters: [CheckedContinuation<Int, Never>] = state.withLock { state in
+            state.available += 1
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: 1) }
+    }
+
+    func cancelWaiters() {
+        let waiters: [CheckedContinuation<Int, Never>] = state.withLock { state in
+            state.cancelled = true
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: 0) }
+    }
+}

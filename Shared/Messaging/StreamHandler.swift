@@ -1,0 +1,65 @@
+import Foundation
+import Postgres
+import SharedModel
+
+/// What a consumer does with one event. Implementations must be safe under redelivery and reordering.
+public protocol StreamHandler: Sendable {
+    /// Applies the event. Database effects go through `context.commit`, which writes them together with
+    /// the inbox row that marks the event processed for this consumer. A handler that does not call
+    /// `commit` has the inbox row written for it after it returns. Throwing means "not processed":
+    /// the message is retried with backoff and dead-lettered after `maxAttempts` attempts.
+    func handle(_ envelope: EventEnvelope, context: HandlerContext) async throws
+}
+
+/// The consumer's services for one handler execution.
+public final class HandlerContext: Sendable {
+    public let consumer: String
+    public let envelope: EventEnvelope
+    /// 1 for the first delivery; more after retries or redelivery.
+    public let attempt: Int
+    public let postgres: PostgresClient
+    let clearsAttempts: Bool
+    private let committed = CommitFlag()
+
+    init(consumer: String, envelope: EventEnvelope, attempt: Int, postgres: PostgresClient, clearsAttempts: Bool) {
+        self.consumer = consumer
+        self.envelope = envelope
+        self.attempt = attempt
+        self.postgres = postgres
+        self.clearsAttempts = clearsAttempts
+    }
+
+    /// Runs `body` in one transaction with the inbox row of this event. If another execution already
+    /// processed the event, `body`'s effects are rolled back and ``AlreadyProcessed`` is thrown (the
+    /// consumer treats that as success).
+    @discardableResult
+    public func commit<T: Sendable>(_ body: @escaping @Sendable (PostgresTransaction) throws -> T) async throws -> T {
+        let consumer = self.consumer
+        let eventID = envelope.id.uuid
+        let clearsAttempts = self.clearsAttempts
+        let value = try await postgres.withTransaction { transaction in
+            let inserted = try transaction.query(
+                "INSERT INTO messaging.inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
+                [consumer, eventID]
+            )
+            guard !inserted.isEmpty else { throw AlreadyProcessed() }
+            if clearsAttempts {
+                try transaction.query("DELETE FROM messaging.attempts WHERE consumer = $1 AND event_id = $2", [consumer, eventID])
+            }
+            return try body(transaction)
+        }
+        committed.set()
+        return value
+    }
+
+    var didCommit: Bool { committed.isSet }
+}
+
+/// The event was already processed by this consumer; nothing was changed.
+public struct AlreadyProcessed: Error, Sendable {}
+
+final class CommitFlag: Sendable {
+    private let value = Synchronized(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
+}
