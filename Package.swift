@@ -155,7 +155,9 @@ let package = Package(
         .testTarget(name: "ConnectionKitTests", dependencies: ["ConnectionKit"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "MessagingTests", dependencies: ["Messaging", "SharedModel", "Postgres", "Redis", "Migrations", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MessagingTests", dependencies: ["Messaging", "SharedModel", "Postgres", "Redis", "Migrations", "TestSupport"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "MigrationsTests", dependencies: ["Migrations", "Postgres", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ServiceKitTests",

@@ -45,7 +45,9 @@ public enum Outbox {
         return !rows.isEmpty
     }
 
-    static func append(_ draft: EventEnvelope, stream: String, in transaction: PostgresTransaction) throws
+    static func append(
+        _ draft: EventEnvelope, stream: String, in transaction: PostgresTransaction
+    ) throws
         -> EventEnvelope
     {
         let json = PostgresJSONB(try draft.jsonData())

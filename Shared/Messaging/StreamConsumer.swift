@@ -215,7 +215,9 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
                 hasAttempts = true
                 attempt = counted.attempts
                 if counted.attempts > configuration.maxAttempts {
-                    try await deadLetter(message, error: counted.lastError ?? "gave up after repeated deliveries", attempts: counted.attempts - 1, firstFailedAt: counted.firstAt)
+                    try await deadLetter(
+                        message, error: counted.lastError ?? "gave up after repeated deliveries", attempts: counted.attempts - 1,
+                        firstFailedAt: counted.firstAt)
                     return
                 }
             }
@@ -225,7 +227,8 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
         }
         var preCounted = hasAttempts
         while true {
-            let context = HandlerContext(consumer: group, envelope: message.envelope, attempt: attempt, postgres: postgres, clearsAttempts: hasAttempts)
+            let context = HandlerContext(
+                consumer: group, envelope: message.envelope, attempt: attempt, postgres: postgres, clearsAttempts: hasAttempts)
             do {
                 try await handler.handle(message.envelope, context: context)
                 if !context.didCommit { try await context.commit { _ in () } }
@@ -245,7 +248,10 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
                     hasAttempts = true
                     logger.warning(
                         "handler failed",
-                        metadata: ["event_id": "\(eventID)", "event_type": "\(message.envelope.type)", "attempt": "\(counted.attempts)", "error": "\(description)"]
+                        metadata: [
+                            "event_id": "\(eventID)", "event_type": "\(message.envelope.type)", "attempt": "\(counted.attempts)",
+                            "error": "\(description)",
+                        ]
                     )
                     if counted.attempts >= configuration.maxAttempts {
                         try await deadLetter(message, error: description, attempts: counted.attempts, firstFailedAt: counted.firstAt)

@@ -3,8 +3,8 @@ import Messaging
 import Migrations
 import Postgres
 import SharedModel
-import Testing
 import TestSupport
+import Testing
 
 /// A fresh, migrated database for a messaging suite.
 func migratedDatabase() async throws -> PostgresClient {
