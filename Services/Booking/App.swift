@@ -8,7 +8,7 @@ struct BookingCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "booking",
         abstract: "Events, seat holds and bookings.",
-        subcommands: [Serve.self, MigrateCommand.self],
+        subcommands: [Serve.self, MigrateCommand.self, DeadLetterCommand.self],
         defaultSubcommand: Serve.self
     )
 }

@@ -8,7 +8,7 @@ struct NotificationCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "notification",
         abstract: "Signed webhook delivery to subscribers.",
-        subcommands: [Serve.self, MigrateCommand.self],
+        subcommands: [Serve.self, MigrateCommand.self, DeadLetterCommand.self],
         defaultSubcommand: Serve.self
     )
 }

@@ -8,7 +8,7 @@ struct PaymentsWebhookCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "payments-webhook",
         abstract: "Verified payment webhooks and payment events.",
-        subcommands: [Serve.self, MigrateCommand.self],
+        subcommands: [Serve.self, MigrateCommand.self, DeadLetterCommand.self],
         defaultSubcommand: Serve.self
     )
 }

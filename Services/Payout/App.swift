@@ -8,7 +8,7 @@ struct PayoutCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "payout",
         abstract: "Nightly payouts to hosts.",
-        subcommands: [Serve.self, MigrateCommand.self],
+        subcommands: [Serve.self, MigrateCommand.self, DeadLetterCommand.self],
         defaultSubcommand: Serve.self
     )
 }

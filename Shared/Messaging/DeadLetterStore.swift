@@ -21,7 +21,7 @@ public struct DeadLetterStore: Sendable {
     }
 
     /// One dead letter.
-    public struct Entry: Sendable, Codable, Equatable {
+    public struct Entry: Sendable, Encodable, Equatable {
         public let id: UUID
         public let kind: Kind
         public let stream: String
@@ -53,6 +53,28 @@ public struct DeadLetterStore: Sendable {
             case operatorName = "operator"
             case statusChangedAt = "status_changed_at"
             case createdAt = "created_at"
+        }
+
+        /// Encodes with lower-case UUIDs (the wire convention) and explicit nulls.
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id.uuidString.lowercased(), forKey: .id)
+            try container.encode(kind, forKey: .kind)
+            try container.encode(stream, forKey: .stream)
+            try container.encode(consumer, forKey: .consumer)
+            try container.encode(eventID.uuidString.lowercased(), forKey: .eventID)
+            try container.encode(eventType, forKey: .eventType)
+            try container.encode(aggregateID, forKey: .aggregateID)
+            try container.encode(envelope, forKey: .envelope)
+            try container.encode(error, forKey: .error)
+            try container.encode(attempts, forKey: .attempts)
+            try container.encode(RFC3339.string(from: firstFailedAt), forKey: .firstFailedAt)
+            try container.encode(RFC3339.string(from: lastFailedAt), forKey: .lastFailedAt)
+            try container.encode(status, forKey: .status)
+            try container.encode(resolutionNote, forKey: .resolutionNote)
+            try container.encode(operatorName, forKey: .operatorName)
+            try container.encode(statusChangedAt.map(RFC3339.string(from:)), forKey: .statusChangedAt)
+            try container.encode(RFC3339.string(from: createdAt), forKey: .createdAt)
         }
     }
 

@@ -3,8 +3,8 @@ import Messaging
 import Postgres
 import Redis
 import SharedModel
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Messaging backbone: relay, consumer, dead letters")
 struct BackboneTests {

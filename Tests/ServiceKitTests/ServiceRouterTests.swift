@@ -10,10 +10,14 @@ import TestSupport
 import Testing
 
 /// Builds the shared router of a service with a few probe routes, against the test servers.
-func makeTestApplication(redisURL: String? = nil, bodyLimit: Int = 4096) throws -> (ServiceApplication, Router<ServiceRequestContext>) {
+func makeTestApplication(
+    databaseURL: String? = nil,
+    redisURL: String? = nil,
+    bodyLimit: Int = 4096
+) throws -> (ServiceApplication, Router<ServiceRequestContext>) {
     PlatformMetrics.bootstrap()
     let environment = [
-        "DATABASE_URL": try TestEnvironment.databaseURL(),
+        "DATABASE_URL": try databaseURL ?? TestEnvironment.databaseURL(),
         "REDIS_URL": try redisURL ?? TestEnvironment.redisURL(),
         "ADMIN_TOKEN": "admin-secret",
         "API_KEYS": "key-one,key-two",

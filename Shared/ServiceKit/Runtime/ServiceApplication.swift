@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import Messaging
 import Postgres
 import Redis
 import ServiceLifecycle
@@ -30,6 +31,7 @@ public struct ServiceApplication: Sendable {
         router.middlewares.add(ErrorMiddleware())
         router.middlewares.add(BodyLimitMiddleware(limit: settings.maximumBodySize))
         HealthRoutes.add(to: router, checks: [.postgres(postgres), .redis(redis)] + extraChecks)
+        DeadLetterRoutes.add(to: router, store: DeadLetterStore(postgres: postgres), authentication: adminAuthentication)
         return router
     }
 
@@ -43,12 +45,13 @@ public struct ServiceApplication: Sendable {
         AuthenticationMiddleware(required: .admin, adminToken: settings.adminToken, apiKeys: settings.apiKeys)
     }
 
-    /// The HTTP application. `services` run after the pools start and stop before they close.
+    /// The HTTP application with the outbox relay. `services` (consumers, pollers) run after the pools
+    /// start and stop before they close. Every instance runs a relay; one of them leads at a time.
     public func makeApplication(router: Router<ServiceRequestContext>, services: [any Service] = []) -> some ApplicationProtocol {
         Application(
             router: router,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: settings.serviceName),
-            services: [postgres, redis] + services,
+            services: [postgres, redis, OutboxRelay(postgres: postgres, redis: redis, logger: logger)] + services,
             logger: logger
         )
     }

@@ -1,0 +1,141 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Messaging
+import Postgres
+import SharedModel
+
+/// `<service> dlq list | show | replay | resolve | discard`: the dead-letter queue from the command line.
+/// Output is JSON on standard output; the operator is `--operator` (or `$USER`).
+public struct DeadLetterCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "dlq",
+        abstract: "Inspect, replay, resolve or discard dead letters.",
+        subcommands: [List.self, Show.self, Replay.self, Resolve.self, Discard.self]
+    )
+
+    public init() {}
+
+    struct Connection: ParsableArguments {
+        @Option(help: "Postgres URL (DATABASE_URL).") var databaseURL: String?
+
+        func store() throws -> (DeadLetterStore, PostgresClient) {
+            let url = ServiceLauncher.configuration { try ConfigurationReader(flags: ["DATABASE_URL": databaseURL]).required("DATABASE_URL") }
+            var configuration = try PostgresClient.Configuration(url: url)
+            configuration.maximumConnections = 2
+            let client = PostgresClient(configuration: configuration, logger: Logger(label: "dlq"))
+            return (DeadLetterStore(postgres: client), client)
+        }
+    }
+
+    struct OperatorOption: ParsableArguments {
+        @Option(name: .customLong("operator"), help: "Who performs the action (default: $USER).") var name: String?
+
+        var value: String {
+            name ?? ProcessInfo.processInfo.environment["USER"] ?? "cli"
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List dead letters, newest first.")
+        @OptionGroup var connection: Connection
+        @Option(help: "failure or review") var kind: DeadLetterStore.Kind?
+        @Option(help: "open, replayed, resolved or discarded") var status: DeadLetterStore.Status?
+        @Option var stream: String?
+        @Option var consumer: String?
+        @Option var eventType: String?
+        @Option(help: "The event's aggregate, e.g. a booking id.") var aggregateID: String?
+        @Option var limit: Int = 50
+        @Option var cursor: String?
+
+        func run() async throws {
+            let (store, client) = try connection.store()
+            let filter = DeadLetterStore.Filter(kind: kind, status: status, stream: stream, consumer: consumer, eventType: eventType, aggregateID: aggregateID)
+            let page = try await store.list(filter, cursor: cursor, limit: limit)
+            await client.shutdown()
+            try output(DeadLetterRoutes.ListBody(deadLetters: page.entries, nextCursor: page.nextCursor))
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one dead letter with its event envelope.")
+        @OptionGroup var connection: Connection
+        @Argument var id: UUID
+
+        func run() async throws {
+            let (store, client) = try connection.store()
+            let entry = try await store.entry(id: id)
+            await client.shutdown()
+            guard let entry else { throw ValidationError("no dead letter \(id)") }
+            try output(entry)
+        }
+    }
+
+    struct Replay: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Publish a failure's event again (one id, or --all matching filters).")
+        @OptionGroup var connection: Connection
+        @OptionGroup var operatorOption: OperatorOption
+        @Argument var id: UUID?
+        @Flag(help: "Replay every open failure matching the filters.") var all = false
+        @Option var stream: String?
+        @Option var consumer: String?
+        @Option var eventType: String?
+        @Option var aggregateID: String?
+
+        func validate() throws {
+            if (id == nil) == !all { throw ValidationError("give one id, or --all with optional filters") }
+        }
+
+        func run() async throws {
+            let (store, client) = try connection.store()
+            defer { Task { await client.shutdown() } }
+            if let id {
+                try output(["outcome": "\(try await store.replay(id: id, operatorName: operatorOption.value))"])
+            } else {
+                let filter = DeadLetterStore.Filter(stream: stream, consumer: consumer, eventType: eventType, aggregateID: aggregateID)
+                try output(["replayed": try await store.replayAll(filter, operatorName: operatorOption.value)])
+            }
+        }
+    }
+
+    struct Resolve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Close an open entry as handled, with a note.")
+        @OptionGroup var connection: Connection
+        @OptionGroup var operatorOption: OperatorOption
+        @Argument var id: UUID
+        @Option var note: String
+
+        func run() async throws {
+            let (store, client) = try connection.store()
+            defer { Task { await client.shutdown() } }
+            try output(["outcome": "\(try await store.resolve(id: id, note: note, operatorName: operatorOption.value))"])
+        }
+    }
+
+    struct Discard: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Close an open entry as not to be processed, with the reason.")
+        @OptionGroup var connection: Connection
+        @OptionGroup var operatorOption: OperatorOption
+        @Argument var id: UUID
+        @Option var reason: String
+
+        func run() async throws {
+            let (store, client) = try connection.store()
+            defer { Task { await client.shutdown() } }
+            try output(["outcome": "\(try await store.discard(id: id, reason: reason, operatorName: operatorOption.value))"])
+        }
+    }
+}
+
+extension DeadLetterStore.Kind: ExpressibleByArgument {}
+extension DeadLetterStore.Status: ExpressibleByArgument {}
+extension UUID: @retroactive ExpressibleByArgument {
+    public init?(argument: String) { self.init(uuidString: argument) }
+}
+
+/// Writes a JSON document and a newline to standard output (command output, not a log).
+func output(_ value: some Encodable) throws {
+    var data = try JSONEncoder.platform.encode(value)
+    data.append(0x0A)
+    FileHandle.standardOutput.write(data)
+}
