@@ -54,11 +54,9 @@ public final class OutboxRelay: Service, Sendable {
     }
 
     public func run() async throws {
-        await withGracefulShutdownHandler {
-            await runUntilCancelled()
-        } onGracefulShutdown: {
-            // The loop below checks for graceful shutdown between batches.
-        }
+        // Shutdown cancels the waits (poll, standby, backoff); statements in flight still complete, so a
+        // batch that Redis accepted is marked published before the relay stops.
+        await cancelWhenGracefulShutdown { await self.runUntilCancelled() }
     }
 
     /// Runs until the task is cancelled or graceful shutdown begins. A batch in hand is finished first.

@@ -94,7 +94,10 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
                         }
                     }
                 }
-                group.addTask { await self.claimLoop(lanes: lanes.map(\.continuation)) }
+                group.addTask {
+                    // Its sleeps are long (half the visibility timeout): cancel them when shutdown begins.
+                    await cancelWhenGracefulShutdown { await self.claimLoop(lanes: lanes.map(\.continuation)) }
+                }
                 await self.readLoop(lanes: lanes.map(\.continuation))
                 for lane in lanes { lane.continuation.finish() }
                 await group.waitForAll()

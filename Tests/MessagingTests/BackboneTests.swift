@@ -2,6 +2,7 @@ import Foundation
 import Messaging
 import Postgres
 import Redis
+import ServiceLifecycle
 import SharedModel
 import TestSupport
 import Testing
@@ -191,6 +192,50 @@ struct BackboneTests {
         #expect(first.entries.count == 1 && second.entries.count == 1)
         #expect(Set(first.entries.map(\.id) + second.entries.map(\.id)) == Set(ids))
         #expect(second.nextCursor == nil)
+        await world.shutdown()
+    }
+}
+
+@Suite("Messaging shutdown")
+struct ConsumerShutdownTests {
+    /// Takes 300 ms per event, so a shutdown lands while one is in hand.
+    struct SlowHandler: StreamHandler {
+        let started = TestCounter()
+        func handle(_ envelope: EventEnvelope, context: HandlerContext) async throws {
+            started.increment()
+            try await Task.sleep(for: .milliseconds(300))
+            let eventID = envelope.id.uuid
+            try await context.commit { transaction in
+                try transaction.query("INSERT INTO public.effects (event_id, aggregate_id, sequence) VALUES ($1, 'x', 1)", [eventID])
+            }
+        }
+    }
+
+    @Test("graceful shutdown finishes the message in hand and acknowledges it; the rest stays pending for others")
+    func gracefulShutdown() async throws {
+        let world = try await MessagingHarness.make()
+        try await world.append(count: 5, writers: 1, aggregates: 1)
+        let relay = Task { try await world.relay().run() }
+        let handler = SlowHandler()
+        var configuration = StreamConsumer<SlowHandler>.Configuration(stream: world.stream, group: "test-group", consumerName: "slow")
+        configuration.concurrency = 1
+        configuration.block = .milliseconds(100)
+        let consumer = StreamConsumer(postgres: world.postgres, redis: world.redis, handler: handler, configuration: configuration, logger: TestEnvironment.logger)
+        let group = ServiceGroup(configuration: .init(services: [consumer], logger: TestEnvironment.logger))
+        let running = Task { try await group.run() }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while handler.started.count == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        let stopping = ContinuousClock.now
+        await group.triggerGracefulShutdown()
+        try await running.value
+        #expect(ContinuousClock.now - stopping < .seconds(3), "stops promptly: the event in hand, then at most one blocking read")
+        // The event in hand was committed and acknowledged; none after it was started.
+        #expect(handler.started.count == 1)
+        #expect(try await world.scalar("SELECT count(*) FROM public.effects") == 1)
+        let pending = try await world.redis.xpending(world.stream, group: "test-group")
+        #expect(pending.count == 4, "the four unstarted events stay pending for another instance")
+        relay.cancel()
+        _ = try? await relay.value
         await world.shutdown()
     }
 }
