@@ -133,7 +133,7 @@ let package = Package(
         .executableTarget(
             name: "Bench",
             dependencies: [
-                "Postgres", "Redis",
+                "Postgres", "Redis", "Messaging", "Migrations", "SharedModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -11,7 +11,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "platform-bench",
         abstract: "Throughput and latency of the platform's Postgres and Redis clients.",
-        subcommands: [PostgresSelect.self, RedisSet.self]
+        subcommands: [PostgresSelect.self, RedisSet.self, MessagingEndToEnd.self]
     )
 }
 

@@ -35,6 +35,8 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
         public var maxAttempts = 8
         public var initialBackoff: Duration = .milliseconds(100)
         public var maximumBackoff: Duration = .seconds(30)
+        /// The most events of one lane committed in one transaction (``TransactionalStreamHandler`` only).
+        public var maximumCommitBatch = 64
 
         public init(stream: String, group: String, consumerName: String? = nil) {
             self.stream = stream
@@ -43,12 +45,7 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
         }
     }
 
-    struct Message: Sendable {
-        let entryID: String
-        let envelope: EventEnvelope
-        /// 1 for a first delivery, 2 or more when it was delivered before.
-        let deliveries: Int
-    }
+    typealias Message = StreamConsumerMessage
 
     private let postgres: PostgresClient
     private let redis: RedisClient
@@ -79,27 +76,27 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
     }
 
     public func run() async throws {
-        let lanes = (0..<max(1, configuration.concurrency)).map { _ in AsyncStream<Message>.makeStream(bufferingPolicy: .unbounded) }
+        let lanes = (0..<max(1, configuration.concurrency)).map { _ in Lane() }
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 for lane in lanes {
                     group.addTask {
-                        for await message in lane.stream {
+                        while let messages = await lane.next(maximum: self.configuration.maximumCommitBatch) {
                             if Task.isShuttingDownGracefully || Task.isCancelled {
-                                // Not started: it stays pending and is claimed by another instance.
-                                self.finished(message)
+                                // Not started: they stay pending and are claimed by another instance.
+                                messages.forEach(self.finished)
                                 continue
                             }
-                            await self.process(message)
+                            await self.process(messages)
                         }
                     }
                 }
                 group.addTask {
                     // Its sleeps are long (half the visibility timeout): cancel them when shutdown begins.
-                    await cancelWhenGracefulShutdown { await self.claimLoop(lanes: lanes.map(\.continuation)) }
+                    await cancelWhenGracefulShutdown { await self.claimLoop(lanes: lanes) }
                 }
-                await self.readLoop(lanes: lanes.map(\.continuation))
-                for lane in lanes { lane.continuation.finish() }
+                await self.readLoop(lanes: lanes)
+                for lane in lanes { lane.finish() }
                 await group.waitForAll()
             }
         } onGracefulShutdown: {
@@ -109,7 +106,7 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
 
     // MARK: Reading
 
-    private func readLoop(lanes: [AsyncStream<Message>.Continuation]) async {
+    private func readLoop(lanes: [Lane]) async {
         let reader = redis.makeStreamReader(name: configuration.consumerName, maximumBlock: configuration.block)
         defer { Task { await reader.close() } }
         var backoff: Duration = .milliseconds(100)
@@ -150,7 +147,7 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
     }
 
     /// Claims entries whose consumer has not acknowledged them within the visibility timeout.
-    private func claimLoop(lanes: [AsyncStream<Message>.Continuation]) async {
+    private func claimLoop(lanes: [Lane]) async {
         let interval = max(configuration.visibilityTimeout / 2, .milliseconds(50))
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             try? await Task.sleep(for: interval)
@@ -181,7 +178,7 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
         }
     }
 
-    private func dispatch(_ entry: RedisStreamEntry, deliveries: Int, lanes: [AsyncStream<Message>.Continuation]) async {
+    private func dispatch(_ entry: RedisStreamEntry, deliveries: Int, lanes: [Lane]) async {
         let isNew = inProgress.withLock { $0.insert(entry.id).inserted }
         guard isNew else { return }  // already in hand here (a claim of our own slow entry)
         capacity.take()
@@ -190,7 +187,7 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
             return
         }
         let lane = Int(stableHash(envelope.aggregateID) % UInt64(lanes.count))
-        lanes[lane].yield(Message(entryID: entry.id, envelope: envelope, deliveries: deliveries))
+        lanes[lane].push(Message(entryID: entry.id, envelope: envelope, deliveries: deliveries))
     }
 
     private func finished(_ message: Message) {
@@ -199,6 +196,51 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
     }
 
     // MARK: Handling
+
+    /// Commits first deliveries of a transactional handler together; everything else (and any batch
+    /// that fails) goes one by one.
+    private func process(_ messages: [Message]) async {
+        guard let transactional = handler as? any TransactionalStreamHandler else {
+            for message in messages { await process(message) }
+            return
+        }
+        let fresh = messages.filter { $0.deliveries == 1 }
+        let redelivered = messages.filter { $0.deliveries > 1 }
+        if fresh.count > 1, await commitTogether(fresh, handler: transactional) {
+            for message in fresh { finished(message) }
+        } else {
+            for message in fresh { await process(message) }
+        }
+        for message in redelivered { await process(message) }
+    }
+
+    /// One transaction for the batch: inbox rows in one statement, then each new event's effect.
+    /// Returns false (nothing committed) if anything failed.
+    private func commitTogether(_ messages: [Message], handler: any TransactionalStreamHandler) async -> Bool {
+        let group = configuration.group
+        let envelopes = messages.map(\.envelope)
+        do {
+            try await postgres.withTransaction { transaction in
+                let inserted = try transaction.query(
+                    "INSERT INTO messaging.inbox (consumer, event_id) SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id",
+                    [group, envelopes.map(\.id.uuid)]
+                )
+                let new = Set(try inserted.map { try $0.decode(UUID.self, at: 0) })
+                for envelope in envelopes where new.contains(envelope.id.uuid) {
+                    try handler.apply(envelope, in: transaction)
+                }
+            }
+        } catch {
+            return false
+        }
+        processed.increment(by: messages.count)
+        do {
+            try await redis.xack(configuration.stream, group: configuration.group, ids: messages.map(\.entryID))
+        } catch {
+            logger.warning("XACK failed", metadata: ["entries": "\(messages.count)", "error": "\(error)"])
+        }
+        return true
+    }
 
     private func process(_ message: Message) async {
         defer { finished(message) }
@@ -365,6 +407,64 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
             // It stays pending and is claimed again; the inbox makes the second handling a no-op.
             logger.warning("XACK failed", metadata: ["entry_id": "\(message.entryID)", "error": "\(error)"])
         }
+    }
+}
+
+/// An entry read from the stream, with its decoded envelope.
+struct StreamConsumerMessage: Sendable {
+    let entryID: String
+    let envelope: EventEnvelope
+    /// 1 for a first delivery, 2 or more when it was delivered before.
+    let deliveries: Int
+}
+
+/// One lane's queue: events of the aggregates hashed to it, in arrival order.
+final class Lane: Sendable {
+    private struct State {
+        var messages: [Message] = []
+        var waiter: CheckedContinuation<[Message]?, Never>?
+        var finished = false
+    }
+    typealias Message = StreamConsumerMessage
+    private let state = Mutex(State())
+
+    func push(_ message: Message) {
+        let waiter: CheckedContinuation<[Message]?, Never>? = state.withLock { state in
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return waiter
+            }
+            state.messages.append(message)
+            return nil
+        }
+        waiter?.resume(returning: [message])
+    }
+
+    /// Up to `maximum` queued events, waiting for one if there are none; nil once finished and empty.
+    func next(maximum: Int) async -> [Message]? {
+        await withCheckedContinuation { continuation in
+            let ready: [Message]?? = state.withLock { state in
+                if !state.messages.isEmpty {
+                    let count = min(maximum, state.messages.count)
+                    let batch = Array(state.messages.prefix(count))
+                    state.messages.removeFirst(count)
+                    return .some(batch)
+                }
+                if state.finished { return .some(nil) }
+                state.waiter = continuation
+                return .none
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+
+    func finish() {
+        let waiter: CheckedContinuation<[Message]?, Never>? = state.withLock { state in
+            state.finished = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: nil)
     }
 }
 

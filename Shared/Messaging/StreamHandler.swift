@@ -63,3 +63,18 @@ final class CommitFlag: Sendable {
     func set() { value.withLock { $0 = true } }
     var isSet: Bool { value.withLock { $0 } }
 }
+
+/// A handler whose whole effect is database work in one transaction. The consumer can then commit
+/// several events of a lane in one transaction (with their inbox rows) instead of one each; if any of
+/// them throws, the batch is rolled back and the events are handled one by one, so retries and dead
+/// letters work exactly as for a single event.
+public protocol TransactionalStreamHandler: StreamHandler {
+    /// Applies the event inside `transaction`, which also holds the event's inbox row.
+    func apply(_ envelope: EventEnvelope, in transaction: PostgresTransaction) throws
+}
+
+extension TransactionalStreamHandler {
+    public func handle(_ envelope: EventEnvelope, context: HandlerContext) async throws {
+        try await context.commit { transaction in try self.apply(envelope, in: transaction) }
+    }
+}

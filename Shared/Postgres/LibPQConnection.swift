@@ -13,6 +13,16 @@ final class LibPQConnection {
     private let configuration: PostgresClient.Configuration
     private let logger: Logger
     private var connectedOnce = false
+    /// Statements prepared on the current session, by SQL text and parameter types.
+    private var prepared: [PreparedKey: String] = [:]
+    private static let maximumPrepared = 256
+    /// A `BEGIN` not sent yet: it travels with the transaction's first statement (one round trip).
+    private var pendingBegin: String?
+
+    private struct PreparedKey: Hashable {
+        let sql: String
+        let types: [UInt32]
+    }
 
     init(configuration: PostgresClient.Configuration, logger: Logger) {
         self.configuration = configuration
@@ -23,8 +33,41 @@ final class LibPQConnection {
         if let handle { PQfinish(handle) }
     }
 
+    /// Opens a transaction block lazily: `BEGIN` is sent with the first statement.
+    func begin(_ sql: String) {
+        pendingBegin = sql
+    }
+
+    /// Sends a pending `BEGIN` on its own (before statements that cannot carry it).
+    private func flushBegin() throws(PostgresError) {
+        guard let begin = pendingBegin else { return }
+        pendingBegin = nil
+        try executeSimple(begin)
+    }
+
+    /// Ends the transaction block opened with ``begin(_:)``: `COMMIT` or `ROLLBACK`. When no statement ran,
+    /// nothing was sent and nothing needs ending.
+    func end(_ sql: String) throws(PostgresError) {
+        if pendingBegin != nil {
+            pendingBegin = nil
+            return
+        }
+        try executeSimple(sql)
+    }
+
+    /// Abandons the transaction block: nothing if `BEGIN` was never sent, `ROLLBACK` if one is open. A
+    /// failed rollback means a broken connection; the server rolled back when the session ended.
+    func rollBack() {
+        if pendingBegin != nil {
+            pendingBegin = nil
+            return
+        }
+        guard inTransactionBlock else { return }
+        try? executeSimple("ROLLBACK")
+    }
+
     /// True while a transaction block is open on the server.
-    var inTransactionBlock: Bool {
+    private var inTransactionBlock: Bool {
         guard let handle else { return false }
         let status = PQtransactionStatus(handle)
         return status == PQTRANS_INTRANS || status == PQTRANS_INERROR
@@ -53,6 +96,8 @@ final class LibPQConnection {
         }
         let handle = try connect()
         self.handle = handle
+        // Prepared statements belong to the session that prepared them.
+        prepared.removeAll()
         return handle
     }
 
@@ -118,12 +163,92 @@ final class LibPQConnection {
     // MARK: Statements
 
     /// Runs one statement with bound parameters and returns its rows.
+    /// Each distinct statement (SQL text and parameter types) is prepared once per session and then
+    /// executed by name, so the server parses and plans it only once.
     func execute(_ sql: String, _ binds: [PostgresValue]) throws(PostgresError) -> PostgresRows {
         let handle = try ready()
-        let result = withParameters(binds) { count, types, values, lengths, formats in
-            PQexecParams(handle, sql, count, types, values, lengths, formats, 1)
+        let name = try preparedName(for: sql, binds: binds, handle: handle)
+        if let begin = pendingBegin {
+            pendingBegin = nil
+            return try executeAfterBegin(begin, name: name, binds: binds, handle: handle)
+        }
+        let result = withParameters(binds) { count, _, values, lengths, formats in
+            PQexecPrepared(handle, name, count, values, lengths, formats, 1)
         }
         return try consume(result, handle: handle)
+    }
+
+    /// Sends `BEGIN` and the prepared statement in one pipeline flush and reads both answers.
+    private func executeAfterBegin(
+        _ begin: String, name: String, binds: [PostgresValue], handle: OpaquePointer
+    ) throws(PostgresError)
+        -> PostgresRows
+    {
+        guard PQenterPipelineMode(handle) == 1 else {
+            try executeSimple(begin)
+            return try execute(name: name, binds: binds, handle: handle)
+        }
+        let sentBegin = PQsendQueryParams(handle, begin, 0, nil, nil, nil, nil, 0)
+        let sentStatement = withParameters(binds) { count, _, values, lengths, formats in
+            PQsendQueryPrepared(handle, name, count, values, lengths, formats, 1)
+        }
+        guard sentBegin == 1, sentStatement == 1, PQpipelineSync(handle) == 1 else {
+            let error = connectionError(handle)
+            discard()
+            throw error
+        }
+        var outcomes: [Result<PostgresRows, PostgresError>] = []
+        for _ in 0..<2 {
+            guard let result = PQgetResult(handle) else {
+                let error = connectionError(handle)
+                discard()
+                throw error
+            }
+            switch PQresultStatus(result) {
+            case PGRES_TUPLES_OK, PGRES_COMMAND_OK: outcomes.append(.success(Self.rows(from: result)))
+            case PGRES_PIPELINE_ABORTED: outcomes.append(.failure(PostgresError(code: .server, message: "statement skipped after an error")))
+            default: outcomes.append(.failure(Self.error(from: result, handle: handle)))
+            }
+            PQclear(result)
+            while let extra = PQgetResult(handle) { PQclear(extra) }
+        }
+        guard let sync = PQgetResult(handle), PQresultStatus(sync) == PGRES_PIPELINE_SYNC else {
+            discard()
+            throw PostgresError(code: .unexpectedResponse, message: "pipeline did not end with a sync")
+        }
+        PQclear(sync)
+        _ = PQexitPipelineMode(handle)
+        if case .failure(let error) = outcomes[0] { throw error }
+        return try outcomes[1].get()
+    }
+
+    private func execute(name: String, binds: [PostgresValue], handle: OpaquePointer) throws(PostgresError) -> PostgresRows {
+        let result = withParameters(binds) { count, _, values, lengths, formats in
+            PQexecPrepared(handle, name, count, values, lengths, formats, 1)
+        }
+        return try consume(result, handle: handle)
+    }
+
+    private func preparedName(for sql: String, binds: [PostgresValue], handle: OpaquePointer) throws(PostgresError) -> String {
+        let key = PreparedKey(sql: sql, types: binds.map(\.type.oid))
+        if let name = prepared[key] { return name }
+        if prepared.count >= Self.maximumPrepared {
+            _ = try consume(PQexec(handle, "DEALLOCATE ALL"), handle: handle)
+            prepared.removeAll()
+        }
+        let name = "s\(prepared.count)"
+        let result = key.types.withUnsafeBufferPointer { types in
+            PQprepare(handle, name, sql, Int32(types.count), types.baseAddress)
+        }
+        _ = try consume(result, handle: handle)
+        prepared[key] = name
+        return name
+    }
+
+    /// Runs SQL text without parameters with the simple protocol (several statements allowed).
+    func executeScript(_ sql: String) throws(PostgresError) {
+        try flushBegin()
+        try executeSimple(sql)
     }
 
     /// Runs a statement that takes no parameters with the simple protocol (`BEGIN`, `COMMIT`, ...).
@@ -166,6 +291,7 @@ final class LibPQConnection {
     /// statement's rows in order. The first failing statement's error is thrown after the batch drains;
     /// inside a transaction block that error aborts the transaction.
     func pipeline(_ statements: [PostgresStatement]) throws(PostgresError) -> [PostgresRows] {
+        try flushBegin()
         let handle = try ready()
         guard PQenterPipelineMode(handle) == 1 else {
             throw PostgresError(code: .unexpectedResponse, message: "could not enter pipeline mode: \(Self.errorMessage(handle))")
@@ -234,6 +360,7 @@ final class LibPQConnection {
     /// Streams rows into `table` with `COPY ... FROM STDIN (FORMAT binary)` and returns the row count.
     /// Each value must be of its column's exact type (binary COPY does not convert).
     func copy(into table: String, columns: [String], rows: [[PostgresValue]]) throws(PostgresError) -> Int {
+        try flushBegin()
         let handle = try ready()
         let target = try table.split(separator: ".", omittingEmptySubsequences: false).map { part throws(PostgresError) in
             try quoteIdentifier(String(part), handle: handle)

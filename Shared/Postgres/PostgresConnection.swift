@@ -48,7 +48,8 @@ public actor PostgresConnection {
         isolation: PostgresIsolationLevel = .readCommitted,
         _ body: @Sendable (PostgresTransaction) throws -> T
     ) throws -> T {
-        try connection.executeSimple("BEGIN ISOLATION LEVEL \(isolation.sql)")
+        // BEGIN goes out with the first statement, saving a round trip per transaction.
+        connection.begin("BEGIN ISOLATION LEVEL \(isolation.sql)")
         let transaction = PostgresTransaction(connection: connection)
         let value: T
         do {
@@ -60,7 +61,7 @@ public actor PostgresConnection {
             throw error
         }
         do {
-            try connection.executeSimple("COMMIT")
+            try connection.end("COMMIT")
         } catch {
             rollBack()
             throw error
@@ -69,10 +70,7 @@ public actor PostgresConnection {
     }
 
     private func rollBack() {
-        guard connection.inTransactionBlock else { return }
-        // A failed rollback means a broken connection, which reconnects on next use; the server has
-        // rolled the transaction back when the session ended.
-        try? connection.executeSimple("ROLLBACK")
+        connection.rollBack()
     }
 
     /// The server process id of the current session, nil when not connected. It changes when the
@@ -131,7 +129,7 @@ public final class PostgresTransaction {
     /// migrations and fixed DDL; anything carrying values must use ``query(_:_:)`` with bound parameters.
     public func executeScript(_ sql: String) throws(PostgresError) {
         try checkOpen()
-        try connection.executeSimple(sql)
+        try connection.executeScript(sql)
     }
 
     /// Runs many statements in pipeline mode inside this transaction.

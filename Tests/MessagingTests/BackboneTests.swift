@@ -220,7 +220,8 @@ struct ConsumerShutdownTests {
         var configuration = StreamConsumer<SlowHandler>.Configuration(stream: world.stream, group: "test-group", consumerName: "slow")
         configuration.concurrency = 1
         configuration.block = .milliseconds(100)
-        let consumer = StreamConsumer(postgres: world.postgres, redis: world.redis, handler: handler, configuration: configuration, logger: TestEnvironment.logger)
+        let consumer = StreamConsumer(
+            postgres: world.postgres, redis: world.redis, handler: handler, configuration: configuration, logger: TestEnvironment.logger)
         let group = ServiceGroup(configuration: .init(services: [consumer], logger: TestEnvironment.logger))
         let running = Task { try await group.run() }
         let deadline = ContinuousClock.now + .seconds(20)

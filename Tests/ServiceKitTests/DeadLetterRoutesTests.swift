@@ -7,8 +7,8 @@ import Migrations
 import Postgres
 import ServiceKit
 import SharedModel
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Dead-letter admin routes")
 struct DeadLetterRoutesTests {
@@ -39,7 +39,11 @@ struct DeadLetterRoutesTests {
     @Test("listing needs the admin token, filters by booking id and kind, pages with a cursor")
     func listing() async throws {
         let (app, router, failure, review, booking) = try await seeded()
-        defer { Task { await app.postgres.shutdown(); await app.redis.shutdown() } }
+        defer {
+            Task {
+                await app.postgres.shutdown(); await app.redis.shutdown()
+            }
+        }
         try await Application(router: router).test(.router) { client in
             try await client.execute(uri: "/v1/admin/dead-letters", method: .get) { #expect($0.status == .unauthorized) }
             try await client.execute(uri: "/v1/admin/dead-letters", method: .get, headers: [.authorization: "Bearer key-one"]) {
@@ -77,7 +81,11 @@ struct DeadLetterRoutesTests {
     @Test("show, replay, resolve and discard with their statuses")
     func actions() async throws {
         let (app, router, failure, review, _) = try await seeded()
-        defer { Task { await app.postgres.shutdown(); await app.redis.shutdown() } }
+        defer {
+            Task {
+                await app.postgres.shutdown(); await app.redis.shutdown()
+            }
+        }
         try await Application(router: router).test(.router) { client in
             let base = "/v1/admin/dead-letters"
             try await client.execute(uri: "\(base)/\(failure)", method: .get, headers: admin) { response in
@@ -113,7 +121,10 @@ struct DeadLetterRoutesTests {
                 #expect(body.contains("resolved") && body.contains("refunded by hand") && body.contains("ops@example.com"))
             }
         }
-        #expect(try await app.postgres.query("SELECT count(*) FROM messaging.outbox WHERE event_id = (SELECT event_id FROM messaging.dead_letters WHERE id = $1) AND published_at IS NULL", [failure])[0].decode(Int.self, at: 0) == 1)
+        #expect(
+            try await app.postgres.query(
+                "SELECT count(*) FROM messaging.outbox WHERE event_id = (SELECT event_id FROM messaging.dead_letters WHERE id = $1) AND published_at IS NULL",
+                [failure])[0].decode(Int.self, at: 0) == 1)
     }
 }
 

@@ -50,7 +50,8 @@ public struct DeadLetterCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (store, client) = try connection.store()
-            let filter = DeadLetterStore.Filter(kind: kind, status: status, stream: stream, consumer: consumer, eventType: eventType, aggregateID: aggregateID)
+            let filter = DeadLetterStore.Filter(
+                kind: kind, status: status, stream: stream, consumer: consumer, eventType: eventType, aggregateID: aggregateID)
             let page = try await store.list(filter, cursor: cursor, limit: limit)
             await client.shutdown()
             try output(DeadLetterRoutes.ListBody(deadLetters: page.entries, nextCursor: page.nextCursor))

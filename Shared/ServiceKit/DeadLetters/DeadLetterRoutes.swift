@@ -48,7 +48,9 @@ public enum DeadLetterRoutes {
         group.post("/{id}/resolve") { request, context -> Response in
             let operatorName = try operatorName(request)
             let note = try await request.decode(as: NoteBody.self, context: context).note
-            guard !note.trimmingCharacters(in: .whitespaces).isEmpty else { throw APIError.unprocessable(.validationFailed, "note must not be empty") }
+            guard !note.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw APIError.unprocessable(.validationFailed, "note must not be empty")
+            }
             return try respond(try await store.resolve(id: try id(context), note: note, operatorName: operatorName), done: "resolved")
         }
         group.post("/{id}/discard") { request, context -> Response in
