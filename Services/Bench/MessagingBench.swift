@@ -19,7 +19,7 @@ struct MessagingEndToEnd: AsyncParsableCommand {
     @Option(help: "Concurrent writers, one event per transaction.") var writers: Int = 8
     @Option(help: "Consumer lanes.") var concurrency: Int = 8
     @Option(help: "Seconds of writing.") var seconds: Int = 10
-    @Option(help: "Relay poll interval when idle, milliseconds.") var pollMilliseconds: Int = 5
+    @Option(help: "Relay poll interval when idle, milliseconds.") var pollMilliseconds: Int = 10
 
     func run() async throws {
         var logger = Logger(label: "bench")
@@ -91,7 +91,9 @@ struct MessagingEndToEnd: AsyncParsableCommand {
             guard !latencies.isEmpty else { return "n/a" }
             return String(format: "%.1f ms", latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] * 1000)
         }
-        let drained = relayDrained.map { String(format: "%.0f ms", Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1000) } ?? "not within 60 s"
+        let drained =
+            relayDrained.map { String(format: "%.0f ms", Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1000) }
+            ?? "not within 60 s"
         FileHandle.standardOutput.write(
             Data(
                 """

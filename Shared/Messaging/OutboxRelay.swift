@@ -30,6 +30,9 @@ public final class OutboxRelay: Service, Sendable {
         public var maximumBackoff: Duration = .seconds(5)
         /// The Redis key whose disappearance means Redis lost its data.
         public var epochKey = "outbox:epoch"
+        /// Closed dead letters (replayed, resolved, discarded) older than this are deleted, and the count
+        /// is logged; nil keeps them forever. Open entries are never deleted.
+        public var deadLetterRetention: Duration?
 
         public init() {}
     }
@@ -195,6 +198,15 @@ public final class OutboxRelay: Service, Sendable {
             """,
             [cutoff]
         )
+        if let retention = configuration.deadLetterRetention {
+            let purged = try await connection.query(
+                "DELETE FROM messaging.dead_letters WHERE status <> 'open' AND status_changed_at < $1",
+                [Date().addingTimeInterval(-Double(retention.components.seconds))]
+            )
+            if purged.affectedRows > 0 {
+                logger.notice("purged closed dead letters past retention", metadata: ["count": "\(purged.affectedRows)"])
+            }
+        }
         let lag = try await connection.query(
             "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8::text FROM messaging.outbox WHERE published_at IS NULL"
         )

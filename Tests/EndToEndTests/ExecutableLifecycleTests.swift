@@ -132,3 +132,38 @@ struct ExecutableLifecycleTests {
         #expect(applyLines.count == applied)
     }
 }
+
+@Suite("dlq command")
+struct DeadLetterCommandTests {
+    @Test("`dlq list` prints the open entries as JSON; `dlq resolve` closes one; an unknown id fails")
+    func listResolveShow() async throws {
+        let url = try await TestDatabase.create(prefix: "cli")
+        let migrate = try ServiceProcess.start("booking", arguments: ["migrate"], environment: ["DATABASE_URL": url])
+        #expect(await migrate.child.termination(within: .seconds(30)) == .exited(0))
+        let client = try TestDatabase.client(url: url, connections: 1)
+        defer { Task { await client.shutdown() } }
+        let id = UUID()
+        try await client.query(
+            """
+            INSERT INTO messaging.dead_letters (id, kind, stream, consumer, event_id, event_type, aggregate_id, envelope, error, attempts,
+                first_failed_at, last_failed_at)
+            VALUES ($1, 'review', 'stream:payments', 'booking-saga', $2, 'payment.succeeded', 'b-1', '{}'::jsonb, 'late payment', 1, now(), now())
+            """,
+            [id, UUID()]
+        )
+        let list = try ServiceProcess.start("payout", arguments: ["dlq", "list", "--status", "open"], environment: ["DATABASE_URL": url])
+        #expect(await list.child.termination(within: .seconds(30)) == .exited(0))
+        #expect(list.output.contains(id.uuidString.lowercased()))
+        #expect(list.output.contains("late payment"))
+        let resolve = try ServiceProcess.start(
+            "booking", arguments: ["dlq", "resolve", id.uuidString, "--note", "refunded by hand", "--operator", "alice"],
+            environment: ["DATABASE_URL": url]
+        )
+        #expect(await resolve.child.termination(within: .seconds(30)) == .exited(0))
+        let status = try await client.query("SELECT status, operator FROM messaging.dead_letters WHERE id = $1", [id])
+        #expect(try status[0].decode(String.self, at: 0) == "resolved")
+        #expect(try status[0].decode(String.self, at: 1) == "alice")
+        let missing = try ServiceProcess.start("booking", arguments: ["dlq", "show", UUID().uuidString], environment: ["DATABASE_URL": url])
+        #expect(await missing.child.termination(within: .seconds(30)) != .exited(0))
+    }
+}

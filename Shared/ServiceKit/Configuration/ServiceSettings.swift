@@ -34,6 +34,10 @@ public struct ServiceSettings: Sendable {
     public var apiKeys: [String]
     /// The largest request body accepted (bytes); larger bodies get 413.
     public var maximumBodySize: Int
+    /// How long published outbox rows are kept for republishing after Redis lost data (`OUTBOX_RETENTION`).
+    public var outboxRetention: Duration
+    /// How long closed dead letters are kept (`DEAD_LETTER_RETENTION`); nil (the default) keeps them forever.
+    public var deadLetterRetention: Duration?
 
     /// Loads the shared settings.
     /// - Parameters:
@@ -72,5 +76,9 @@ public struct ServiceSettings: Sendable {
         self.adminToken = try reader.secret("ADMIN_TOKEN")
         self.apiKeys = requiresAPIKeys ? try reader.secretList("API_KEYS") : []
         self.maximumBodySize = try reader.integer("MAX_BODY_BYTES", default: defaultMaximumBodySize, in: 1024...(64 << 20))
+        self.outboxRetention = try reader.duration("OUTBOX_RETENTION", default: .seconds(72 * 3600), in: .seconds(60)...(.seconds(90 * 86_400)))
+        self.deadLetterRetention =
+            reader.string("DEAD_LETTER_RETENTION") == nil
+            ? nil : try reader.duration("DEAD_LETTER_RETENTION", default: .zero, in: .seconds(3600)...(.seconds(3650 * 86_400)))
     }
 }

@@ -35,6 +35,14 @@ public struct ServiceApplication: Sendable {
         return router
     }
 
+    /// The outbox relay's settings from the service configuration.
+    var relayConfiguration: OutboxRelay.Configuration {
+        var configuration = OutboxRelay.Configuration()
+        configuration.retention = settings.outboxRetention
+        configuration.deadLetterRetention = settings.deadLetterRetention
+        return configuration
+    }
+
     /// Middleware for routes that need a client API key (or the admin token).
     public var clientAuthentication: AuthenticationMiddleware {
         AuthenticationMiddleware(required: .client, adminToken: settings.adminToken, apiKeys: settings.apiKeys)
@@ -51,7 +59,7 @@ public struct ServiceApplication: Sendable {
         Application(
             router: router,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: settings.serviceName),
-            services: [postgres, redis, OutboxRelay(postgres: postgres, redis: redis, logger: logger)] + services,
+            services: [postgres, redis, OutboxRelay(postgres: postgres, redis: redis, configuration: relayConfiguration, logger: logger)] + services,
             logger: logger
         )
     }
