@@ -197,29 +197,15 @@ final class LibPQConnection {
             discard()
             throw error
         }
-        var outcomes: [Result<PostgresRows, PostgresError>] = []
-        for _ in 0..<2 {
-            guard let result = PQgetResult(handle) else {
-                let error = connectionError(handle)
-                discard()
-                throw error
-            }
-            switch PQresultStatus(result) {
-            case PGRES_TUPLES_OK, PGRES_COMMAND_OK: outcomes.append(.success(Self.rows(from: result)))
-            case PGRES_PIPELINE_ABORTED: outcomes.append(.failure(PostgresError(code: .server, message: "statement skipped after an error")))
-            default: outcomes.append(.failure(Self.error(from: result, handle: handle)))
-            }
-            PQclear(result)
-            while let extra = PQgetResult(handle) { PQclear(extra) }
-        }
-        guard let sync = PQgetResult(handle), PQresultStatus(sync) == PGRES_PIPELINE_SYNC else {
-            discard()
-            throw PostgresError(code: .unexpectedResponse, message: "pipeline did not end with a sync")
-        }
-        PQclear(sync)
+        let beginOutcome = try nextPipelineResult(handle)
+        let statementOutcome = try nextPipelineResult(handle)
+        try expectPipelineSync(handle)
         _ = PQexitPipelineMode(handle)
-        if case .failure(let error) = outcomes[0] { throw error }
-        return try outcomes[1].get()
+        if case .failure(let error) = beginOutcome { throw error }
+        guard let rows = try statementOutcome.get() else {
+            throw PostgresError(code: .server, message: "statement skipped after an error")
+        }
+        return rows
     }
 
     private func execute(name: String, binds: [PostgresValue], handle: OpaquePointer) throws(PostgresError) -> PostgresRows {
@@ -321,28 +307,13 @@ final class LibPQConnection {
                 throw error
             }
             for _ in segment {
-                guard let result = PQgetResult(handle) else {
-                    let error = connectionError(handle)
-                    discard()
-                    throw error
+                switch try nextPipelineResult(handle) {
+                case .success(let rows?): results.append(rows)
+                case .success(nil): break
+                case .failure(let error): if firstError == nil { firstError = error }
                 }
-                switch PQresultStatus(result) {
-                case PGRES_TUPLES_OK, PGRES_COMMAND_OK:
-                    results.append(Self.rows(from: result))
-                case PGRES_PIPELINE_ABORTED:
-                    break
-                default:
-                    if firstError == nil { firstError = Self.error(from: result, handle: handle) }
-                }
-                PQclear(result)
-                // Each statement's results end with a NULL.
-                while let extra = PQgetResult(handle) { PQclear(extra) }
             }
-            guard let sync = PQgetResult(handle), PQresultStatus(sync) == PGRES_PIPELINE_SYNC else {
-                discard()
-                throw PostgresError(code: .unexpectedResponse, message: "pipeline did not end with a sync")
-            }
-            PQclear(sync)
+            try expectPipelineSync(handle)
             if let firstError {
                 _ = PQexitPipelineMode(handle)
                 throw firstError
@@ -353,6 +324,35 @@ final class LibPQConnection {
             throw PostgresError(code: .unexpectedResponse, message: "could not leave pipeline mode")
         }
         return results
+    }
+
+    /// Reads one statement's result in pipeline mode: rows, nil when the statement was skipped after an
+    /// earlier error, or the statement's error. A lost connection throws.
+    private func nextPipelineResult(_ handle: OpaquePointer) throws(PostgresError) -> Result<PostgresRows?, PostgresError> {
+        guard let result = PQgetResult(handle) else {
+            let error = connectionError(handle)
+            discard()
+            throw error
+        }
+        defer {
+            PQclear(result)
+            // Each statement's results end with a NULL.
+            while let extra = PQgetResult(handle) { PQclear(extra) }
+        }
+        switch PQresultStatus(result) {
+        case PGRES_TUPLES_OK, PGRES_COMMAND_OK: return .success(Self.rows(from: result))
+        case PGRES_PIPELINE_ABORTED: return .success(nil)
+        default: return .failure(Self.error(from: result, handle: handle))
+        }
+    }
+
+    /// Reads the sync that ends a pipeline segment.
+    private func expectPipelineSync(_ handle: OpaquePointer) throws(PostgresError) {
+        guard let sync = PQgetResult(handle), PQresultStatus(sync) == PGRES_PIPELINE_SYNC else {
+            discard()
+            throw PostgresError(code: .unexpectedResponse, message: "pipeline did not end with a sync")
+        }
+        PQclear(sync)
     }
 
     // MARK: COPY
