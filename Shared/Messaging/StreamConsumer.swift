@@ -37,6 +37,8 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
         public var maximumBackoff: Duration = .seconds(30)
         /// The most events of one lane committed in one transaction (``TransactionalStreamHandler`` only).
         public var maximumCommitBatch = 64
+        /// Undelivered entries above which the group warns (the relay trims streams at about 1,000,000).
+        public var lagWarningThreshold = 100_000
 
         public init(stream: String, group: String, consumerName: String? = nil) {
             self.stream = stream
@@ -58,6 +60,8 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
     private let processed: Counter
     private let failures: Counter
     private let deadLettered: Counter
+    private let lagGauge: Gauge
+    private let pendingGauge: Gauge
 
     public init(postgres: PostgresClient, redis: RedisClient, handler: Handler, configuration: Configuration, logger: Logger) {
         self.postgres = postgres
@@ -73,6 +77,8 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
         processed = Counter(label: "consumer_events_processed_total", dimensions: dimensions)
         failures = Counter(label: "consumer_handler_failures_total", dimensions: dimensions)
         deadLettered = Counter(label: "consumer_dead_lettered_total", dimensions: dimensions)
+        lagGauge = Gauge(label: "consumer_group_lag_entries", dimensions: dimensions)
+        pendingGauge = Gauge(label: "consumer_group_pending_entries", dimensions: dimensions)
     }
 
     public func run() async throws {
@@ -175,6 +181,19 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
                     break
                 }
             } while start != "0-0" && !Task.isCancelled
+            await reportLag()
+        }
+    }
+
+    /// Publishes the group's lag (entries not yet delivered) and pending count, and warns long before
+    /// the relay's approximate `MAXLEN` could trim entries this group has not read.
+    private func reportLag() async {
+        guard let info = try? await redis.xinfoGroups(configuration.stream).first(where: { $0.name == configuration.group }) else { return }
+        pendingGauge.record(info.pending)
+        guard let lag = info.lag else { return }
+        lagGauge.record(lag)
+        if lag > configuration.lagWarningThreshold {
+            logger.warning("consumer group is far behind its stream", metadata: ["lag": "\(lag)", "pending": "\(info.pending)"])
         }
     }
 
