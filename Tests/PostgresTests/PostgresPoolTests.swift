@@ -14,12 +14,13 @@ struct PostgresPoolTests {
             for _ in 0..<4 {
                 group.addTask { try await client.query("SELECT pg_sleep(1)") }
             }
-            // Let every connection enter pg_sleep, then time an unrelated sleep.
-            try await Task.sleep(for: .milliseconds(200))
+            // Let every connection enter its blocking call, then time an unrelated sleep: if the blocking
+            // calls held the cooperative pool, it could not finish before they do (about 950 ms from now).
+            try await Task.sleep(for: .milliseconds(50))
             let sleepStart = ContinuousClock.now
             try await Task.sleep(for: .milliseconds(100))
             let sleepTook = ContinuousClock.now - sleepStart
-            #expect(sleepTook < .milliseconds(500), "a 100 ms sleep took \(sleepTook) while 4 connections were blocked")
+            #expect(sleepTook < .milliseconds(700), "a 100 ms sleep took \(sleepTook) while 4 connections were blocked")
             try await group.waitForAll()
         }
         // The four sleeps ran in parallel on four connections.
