@@ -98,9 +98,17 @@ struct DeadLetterRoutesTests {
             try await client.execute(uri: "\(base)/\(failure)/replay", method: .post, headers: [.authorization: "Bearer admin-secret"]) {
                 #expect($0.status == .badRequest)
             }
-            try await client.execute(uri: "\(base)/\(failure)/replay", method: .post, headers: admin) { response in
+            // Bulk replay by filter: the other consumer's failure matches nothing.
+            try await client.execute(uri: "\(base)/replay", method: .post, headers: admin, body: ByteBuffer(string: #"{"consumer": "nobody"}"#)) {
+                response in
                 #expect(response.status == .ok)
-                #expect(String(buffer: response.body).contains("replayed"))
+                #expect(String(buffer: response.body) == #"{"replayed":0}"#)
+            }
+            try await client.execute(uri: "\(base)/replay", method: .post, headers: admin, body: ByteBuffer(string: #"{"consumer": "notification"}"#))
+            {
+                response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body) == #"{"replayed":1}"#)
             }
             try await client.execute(uri: "\(base)/\(failure)/replay", method: .post, headers: admin) { #expect($0.status == .conflict) }
             try await client.execute(uri: "\(base)/\(review)/replay", method: .post, headers: admin) { #expect($0.status == .unprocessableContent) }
