@@ -216,6 +216,8 @@ struct ConsumerShutdownTests {
         let world = try await MessagingHarness.make()
         try await world.append(count: 5, writers: 1, aggregates: 1)
         let relay = Task { try await world.relay().run() }
+        // All five are in the stream before the consumer's first read, so it receives all of them.
+        #expect(try await world.waitUntil("SELECT count(*) FROM messaging.outbox WHERE published_at IS NOT NULL", equals: 5) == 5)
         let handler = SlowHandler()
         var configuration = StreamConsumer<SlowHandler>.Configuration(stream: world.stream, group: "test-group", consumerName: "slow")
         configuration.concurrency = 1
