@@ -322,7 +322,9 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
                         return
                     }
                     attempt = counted.attempts + 1
-                    try await Task.sleep(for: backoff(afterAttempt: counted.attempts))
+                    // Shutdown ends the wait; the event stays pending and another instance claims it.
+                    let delay = backoff(afterAttempt: counted.attempts)
+                    try await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
                 } catch {
                     // Postgres is unavailable or we are stopping: leave the entry pending; it is claimed later.
                     return

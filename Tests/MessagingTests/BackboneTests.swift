@@ -241,4 +241,33 @@ struct ConsumerShutdownTests {
         _ = try? await relay.value
         await world.shutdown()
     }
+
+    @Test("graceful shutdown does not wait out a retry backoff")
+    func shutdownDuringBackoff() async throws {
+        let world = try await MessagingHarness.make()
+        try await world.append(count: 1, writers: 1, aggregates: 1)
+        let relay = Task { try await world.relay().run() }
+        let handler = RecordingHandler(failing: true)
+        var configuration = StreamConsumer<RecordingHandler>.Configuration(stream: world.stream, group: "test-group", consumerName: "patient")
+        configuration.initialBackoff = .seconds(30)
+        configuration.maximumBackoff = .seconds(30)
+        configuration.block = .milliseconds(100)
+        let consumer = StreamConsumer(
+            postgres: world.postgres, redis: world.redis, handler: handler, configuration: configuration, logger: TestEnvironment.logger)
+        let group = ServiceGroup(configuration: .init(services: [consumer], logger: TestEnvironment.logger))
+        let running = Task { try await group.run() }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while handler.invocations.count == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        try await Task.sleep(for: .milliseconds(200))  // now in its 15-30 s backoff
+        let stopping = ContinuousClock.now
+        await group.triggerGracefulShutdown()
+        try await running.value
+        #expect(ContinuousClock.now - stopping < .seconds(3))
+        #expect(handler.invocations.count == 1)
+        #expect(try await world.scalar("SELECT attempts FROM messaging.attempts") == 1, "the failed attempt was counted")
+        #expect(try await world.redis.xpending(world.stream, group: "test-group").count == 1, "still pending for another instance")
+        relay.cancel()
+        _ = try? await relay.value
+        await world.shutdown()
+    }
 }

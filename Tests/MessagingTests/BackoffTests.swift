@@ -1,10 +1,11 @@
-@testable import Messaging
-import Postgres
 import ConnectionKit
+import Postgres
 import Redis
 import SharedModel
-import Testing
 import TestSupport
+import Testing
+
+@testable import Messaging
 
 @Suite("Retry backoff")
 struct BackoffTests {
