@@ -28,10 +28,7 @@ struct BackboneTests {
             #expect(try await world.scalar("SELECT count(*) FROM messaging.inbox WHERE consumer = 'test-group'") == 10_000)
             #expect(try await world.scalar("SELECT count(*) FROM messaging.outbox WHERE published_at IS NULL") == 0)
             #expect(try await world.scalar("SELECT count(*) FROM messaging.dead_letters") == 0)
-            relay.cancel()
-            consumer.cancel()
-            _ = await (try? relay.value, try? consumer.value)
-            await world.shutdown()
+            await world.stop(relay, consumer)
         }
     }
 
@@ -52,10 +49,7 @@ struct BackboneTests {
         )
         #expect(outOfOrder == 0)
         #expect(try await world.scalar("SELECT count(DISTINCT aggregate_id) FROM public.effects") == 20)
-        relay.cancel()
-        consumer.cancel()
-        _ = await (try? relay.value, try? consumer.value)
-        await world.shutdown()
+        await world.stop(relay, consumer)
     }
 
     @Test("a handler cancelled before the ack loses nothing: another consumer reclaims the message after the visibility timeout")
@@ -66,8 +60,7 @@ struct BackboneTests {
         try await world.append(count: 1, writers: 1, aggregates: 1)
         let relay = Task { try await world.relay().run() }
         // Wait until the first consumer holds the event, then kill it before it acknowledges.
-        let deadline = ContinuousClock.now + .seconds(20)
-        while stuck.invocations.count == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        try await world.waitUntil(stuck.invocations, reaches: 1)
         #expect(stuck.invocations.count == 1)
         first.cancel()
         _ = try? await first.value
@@ -81,10 +74,7 @@ struct BackboneTests {
         #expect(rescuer.invocations.count == 1)
         let stillPending = try await world.redis.xpending(world.stream, group: "test-group")
         #expect(stillPending.isEmpty)
-        second.cancel()
-        relay.cancel()
-        _ = await (try? second.value, try? relay.value)
-        await world.shutdown()
+        await world.stop(second, relay)
     }
 
     @Test("a handler that always throws dead-letters after exactly maxAttempts; replay after the fix applies once; a second replay changes nothing")
@@ -120,10 +110,7 @@ struct BackboneTests {
         let replayed = try #require(try await store.entry(id: entry.id))
         #expect(replayed.status == .replayed)
         #expect(replayed.operatorName == "ops@example")
-        relay.cancel()
-        consumer.cancel()
-        _ = await (try? relay.value, try? consumer.value)
-        await world.shutdown()
+        await world.stop(relay, consumer)
     }
 
     @Test("the relay leader killed mid-stream: the standby takes over and every event is published, without duplicate effects")
@@ -152,12 +139,9 @@ struct BackboneTests {
         #expect(try await world.waitUntil("SELECT count(*) FROM messaging.outbox WHERE published_at IS NULL", equals: 0) == 0)
         #expect(try await world.waitUntil("SELECT count(*) FROM public.effects", equals: 3_000) == 3_000)
         #expect(try await world.scalar("SELECT count(*) FROM messaging.inbox") == 3_000)
-        standby.cancel()
-        consumer.cancel()
-        _ = await (try? standby.value, try? consumer.value)
+        await world.stop(standby, consumer)
         await leaderClient.shutdown()
         await standbyClient.shutdown()
-        await world.shutdown()
     }
 
     @Test("resolve and discard close open entries with a note; nothing is deleted")
@@ -226,8 +210,7 @@ struct ConsumerShutdownTests {
             postgres: world.postgres, redis: world.redis, handler: handler, configuration: configuration, logger: TestEnvironment.logger)
         let group = ServiceGroup(configuration: .init(services: [consumer], logger: TestEnvironment.logger))
         let running = Task { try await group.run() }
-        let deadline = ContinuousClock.now + .seconds(20)
-        while handler.started.count == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        try await world.waitUntil(handler.started, reaches: 1)
         let stopping = ContinuousClock.now
         await group.triggerGracefulShutdown()
         try await running.value
@@ -237,9 +220,7 @@ struct ConsumerShutdownTests {
         #expect(try await world.scalar("SELECT count(*) FROM public.effects") == 1)
         let pending = try await world.redis.xpending(world.stream, group: "test-group")
         #expect(pending.count == 4, "the four unstarted events stay pending for another instance")
-        relay.cancel()
-        _ = try? await relay.value
-        await world.shutdown()
+        await world.stop(relay)
     }
 
     @Test("graceful shutdown does not wait out a retry backoff")
@@ -256,8 +237,7 @@ struct ConsumerShutdownTests {
             postgres: world.postgres, redis: world.redis, handler: handler, configuration: configuration, logger: TestEnvironment.logger)
         let group = ServiceGroup(configuration: .init(services: [consumer], logger: TestEnvironment.logger))
         let running = Task { try await group.run() }
-        let deadline = ContinuousClock.now + .seconds(20)
-        while handler.invocations.count == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        try await world.waitUntil(handler.invocations, reaches: 1)
         try await Task.sleep(for: .milliseconds(200))  // now in its 15-30 s backoff
         let stopping = ContinuousClock.now
         await group.triggerGracefulShutdown()
@@ -266,8 +246,6 @@ struct ConsumerShutdownTests {
         #expect(handler.invocations.count == 1)
         #expect(try await world.scalar("SELECT attempts FROM messaging.attempts") == 1, "the failed attempt was counted")
         #expect(try await world.redis.xpending(world.stream, group: "test-group").count == 1, "still pending for another instance")
-        relay.cancel()
-        _ = try? await relay.value
-        await world.shutdown()
+        await world.stop(relay)
     }
 }

@@ -146,6 +146,19 @@ struct MessagingHarness {
         return last
     }
 
+    /// Cancels the running relays and consumers, waits for them, and closes the clients.
+    func stop(_ tasks: Task<Void, any Error>...) async {
+        for task in tasks { task.cancel() }
+        for task in tasks { _ = try? await task.value }
+        await shutdown()
+    }
+
+    /// Polls a counter until it is at least `minimum` or `timeout` passes.
+    func waitUntil(_ counter: TestCounter, reaches minimum: Int, timeout: Duration = .seconds(20)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while counter.count < minimum && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+    }
+
     func scalar(_ query: String) async throws -> Int {
         try await postgres.query(query)[0].decode(Int.self, at: 0)
     }
