@@ -9,7 +9,7 @@ let swiftSettings: [SwiftSetting] = [
 ]
 
 /// A service executable: `Services/<folder>`, built on the shared service kit.
-func serviceTarget(_ name: String, path: String, extra: [Target.Dependency] = []) -> Target {
+func serviceTarget(_ name: String, path: String, extra: [Target.Dependency] = [], documents: [String] = []) -> Target {
     .executableTarget(
         name: name,
         dependencies: [
@@ -20,7 +20,7 @@ func serviceTarget(_ name: String, path: String, extra: [Target.Dependency] = []
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ] + extra,
         path: "Services/\(path)",
-        exclude: ["README.md"],
+        exclude: ["README.md"] + documents,
         swiftSettings: swiftSettings
     )
 }
@@ -43,6 +43,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // The shared model: value types only, Foundation only.
@@ -112,6 +113,7 @@ let package = Package(
             dependencies: [
                 "SharedModel", "Postgres", "Redis", "Migrations", "Messaging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -124,7 +126,7 @@ let package = Package(
         ),
 
         // The four services.
-        serviceTarget("Booking", path: "Booking"),
+        serviceTarget("Booking", path: "Booking", extra: ["Messaging", .product(name: "Crypto", package: "swift-crypto")], documents: ["openapi.yaml"]),
         serviceTarget("PaymentsWebhook", path: "PaymentsWebhook"),
         serviceTarget("Payout", path: "Payout"),
         serviceTarget("Notification", path: "Notification"),
@@ -163,6 +165,14 @@ let package = Package(
             name: "ServiceKitTests",
             dependencies: [
                 "ServiceKit", "SharedModel", "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BookingTests",
+            dependencies: [
+                "Booking", "ServiceKit", "SharedModel", "Messaging", "Postgres", "Redis", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

@@ -6,5 +6,40 @@ import ServiceKit
 func buildApplication(_ configuration: BookingConfiguration, logger: Logger) -> some ApplicationProtocol {
     let app = ServiceApplication(settings: configuration.service, logger: logger)
     let router = app.makeRouter()
-    return app.makeApplication(router: router)
+    let parts = BookingParts(app: app, configuration: configuration)
+    parts.addRoutes(to: router)
+    return app.makeApplication(router: router, services: [IdempotencyKeyPurger(postgres: app.postgres, logger: logger)])
+}
+
+/// The booking service's components over one set of Postgres and Redis clients.
+struct BookingParts: Sendable {
+    let app: ServiceApplication
+    let inventory: PostgresInventoryRepository
+    let bookings: PostgresBookingRepository
+    let catalog: EventCatalog
+    let holds: SeatHoldStore
+    let configuration: BookingConfiguration
+
+    init(app: ServiceApplication, configuration: BookingConfiguration) {
+        self.app = app
+        self.configuration = configuration
+        inventory = PostgresInventoryRepository(postgres: app.postgres)
+        bookings = PostgresBookingRepository(postgres: app.postgres)
+        catalog = EventCatalog(repository: inventory)
+        holds = SeatHoldStore(redis: app.redis)
+    }
+
+    func addRoutes(to router: Router<ServiceRequestContext>) {
+        let client = app.clientAuthentication
+        InventoryController(catalog: catalog, inventory: inventory, holds: holds)
+            .addRoutes(to: router, client: client, admin: app.adminAuthentication)
+        HoldController(
+            catalog: catalog, inventory: inventory, holds: holds, holdTTL: configuration.holdTTL,
+            maximumSeatsPerHold: configuration.maxSeatsPerHold
+        ).addRoutes(to: router, client: client)
+        BookingController(
+            repository: bookings, catalog: catalog, holds: holds, paymentWindow: configuration.paymentWindow,
+            paymentGrace: configuration.paymentGrace
+        ).addRoutes(to: router, client: client)
+    }
 }

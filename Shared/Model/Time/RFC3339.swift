@@ -33,6 +33,18 @@ public enum RFC3339 {
         return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2)).\(pad(millisecond, 3))Z"
     }
 
+    /// Renders `date` as the wall-clock time in `timeZone` with that zone's offset at that instant,
+    /// e.g. `2027-03-14T03:30:00.000-04:00` for America/New_York just after the spring change.
+    /// Offsets are whole minutes (a historical offset with seconds is rounded down to the minute).
+    public static func string(from date: Date, in timeZone: TimeZone) -> String {
+        let offsetMinutes = Int64(timeZone.secondsFromGMT(for: date)) / 60
+        let wallClock = string(from: date.addingTimeInterval(TimeInterval(offsetMinutes * 60)))
+        guard offsetMinutes != 0 else { return String(wallClock.dropLast()) + "+00:00" }
+        let sign = offsetMinutes < 0 ? "-" : "+"
+        let magnitude = abs(offsetMinutes)
+        return String(wallClock.dropLast()) + sign + pad(magnitude / 60, 2) + ":" + pad(magnitude % 60, 2)
+    }
+
     /// Parses an RFC 3339 `date-time` with an explicit offset into the instant it denotes.
     ///
     /// Fraction digits beyond microseconds are truncated (`Date` cannot hold more). A leap second

@@ -163,7 +163,6 @@ public enum DeadLetterRoutes {
     }
 
     static func json(_ value: some Encodable) throws -> Response {
-        let data = try JSONEncoder.platform.encode(value)
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        try Response.json(value)
     }
 }

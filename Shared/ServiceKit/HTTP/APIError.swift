@@ -62,3 +62,17 @@ public struct APIError: HTTPResponseError, Sendable {
         APIError(.serviceUnavailable, code: .dependencyUnavailable, message: message, details: details, headers: [.retryAfter: "1"])
     }
 }
+
+extension Response {
+    /// A JSON response encoded with the platform's encoder (snake_case keys are the types' own).
+    public static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+        try json(bytes: Array(JSONEncoder.platform.encode(value)), status: status, headers: headers)
+    }
+
+    /// A response carrying JSON bytes that are already encoded (e.g. a stored idempotent response).
+    public static func json(bytes: [UInt8], status: HTTPResponse.Status, headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -132,12 +133,15 @@ public struct AuthenticationMiddleware: RouterMiddleware {
     public typealias Context = ServiceRequestContext
     let required: AccessLevel
     let adminToken: [UInt8]
-    let apiKeys: [[UInt8]]
+    let apiKeys: [(key: [UInt8], id: String)]
 
     public init(required: AccessLevel, adminToken: String, apiKeys: [String]) {
         self.required = required
         self.adminToken = Array(adminToken.utf8)
-        self.apiKeys = apiKeys.map { Array($0.utf8) }
+        self.apiKeys = apiKeys.map { key in
+            let digest = SHA256.hash(data: Array(key.utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
+            return (Array(key.utf8), "key_" + digest)
+        }
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -153,9 +157,9 @@ public struct AuthenticationMiddleware: RouterMiddleware {
         let token = Array(header.dropFirst(7).utf8)
         if constantTimeEquals(token, adminToken) { return .admin }
         // Check every key so the time taken does not reveal which one matched.
-        var matched = false
-        for key in apiKeys where constantTimeEquals(token, key) { matched = true }
-        return matched ? .client : nil
+        var matched: String?
+        for (key, id) in apiKeys where constantTimeEquals(token, key) { matched = id }
+        return matched.map { .client(id: $0) }
     }
 }
 

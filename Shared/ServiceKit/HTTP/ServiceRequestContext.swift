@@ -6,9 +6,19 @@ import SharedModel
 /// Who is calling, as established by ``AuthenticationMiddleware``.
 public enum Principal: Sendable, Equatable {
     /// A client application holding one of `API_KEYS`; it passes the authenticated customer id itself.
-    case client
+    /// `id` names the key without revealing it (`key_` + the first 16 bytes of its SHA-256, in hex),
+    /// so per-client records such as idempotency keys never store the secret.
+    case client(id: String)
     /// An operator holding `ADMIN_TOKEN`.
     case admin
+
+    /// A stable name of the caller for per-client records: the client's key digest, or `admin`.
+    public var id: String {
+        switch self {
+        case .client(let id): id
+        case .admin: "admin"
+        }
+    }
 }
 
 /// The request context of every service: correlation id, caller, and body limit.

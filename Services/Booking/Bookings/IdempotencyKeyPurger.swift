@@ -1,0 +1,47 @@
+import Foundation
+import Logging
+import Postgres
+import ServiceLifecycle
+
+/// Deletes expired idempotency keys in batches, every `interval`. Expired keys are already ignored
+/// by lookups; this keeps the table from growing without bound. Several instances may run: a
+/// batch that another instance deleted first simply deletes fewer rows.
+struct IdempotencyKeyPurger: Service {
+    let postgres: PostgresClient
+    let logger: Logger
+    var interval: Duration = .seconds(600)
+    var batchSize = 10_000
+    var now: @Sendable () -> Date = { Date() }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await self.runUntilCancelled() }
+    }
+
+    private func runUntilCancelled() async {
+        while !Task.isCancelled {
+            do {
+                let purged = try await purge()
+                if purged > 0 { logger.info("purged expired idempotency keys", metadata: ["count": "\(purged)"]) }
+            } catch {
+                logger.warning("could not purge expired idempotency keys", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// Deletes every key expired at `now()`; returns how many.
+    func purge() async throws -> Int {
+        var total = 0
+        while true {
+            let rows = try await postgres.query(
+                """
+                DELETE FROM booking.idempotency_keys WHERE ctid IN (
+                    SELECT ctid FROM booking.idempotency_keys WHERE expires_at <= $1 LIMIT $2
+                )
+                """,
+                [now(), batchSize])
+            total += rows.affectedRows
+            if rows.affectedRows < batchSize || Task.isCancelled { return total }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Hummingbird
+import Logging
+import ServiceKit
+import SharedModel
+
+/// Seat holds (DESIGN.md, Booking):
+/// - `POST /v1/holds` `{event_id, seat_ids, customer_id}` holds all the seats or none: 201 with the
+///   hold's id and expiry, or 409 `seats_unavailable` listing exactly the seats that were not
+///   available;
+/// - `DELETE /v1/holds/{id}?customer_id=...` releases a hold (its owner only; compare-and-delete).
+struct HoldController: Sendable {
+    let catalog: EventCatalog
+    let inventory: any InventoryRepository
+    let holds: SeatHoldStore
+    let holdTTL: Duration
+    let maximumSeatsPerHold: Int
+    var now: @Sendable () -> Date = { Date() }
+
+    func addRoutes(to router: Router<ServiceRequestContext>, client: AuthenticationMiddleware) {
+        let group = router.group("/v1/holds").add(middleware: client)
+        group.post(use: create)
+        group.delete("/{id}", use: release)
+    }
+
+    struct CreateRequest: Decodable {
+        let eventID: String
+        let seatIDs: [String]
+        let customerID: String
+
+        enum CodingKeys: String, CodingKey {
+            case eventID = "event_id"
+            case seatIDs = "seat_ids"
+            case customerID = "customer_id"
+        }
+    }
+
+    struct HoldBody: Encodable {
+        let holdID: String
+        let eventID: EventID
+        let customerID: CustomerID
+        let seatIDs: [SeatID]
+        let expiresAt: String
+
+        enum CodingKeys: String, CodingKey {
+            case holdID = "hold_id"
+            case eventID = "event_id"
+            case customerID = "customer_id"
+            case seatIDs = "seat_ids"
+            case expiresAt = "expires_at"
+        }
+    }
+
+    @Sendable func create(_ request: Request, context: ServiceRequestContext) async throws -> Response {
+        let body = try await request.decode(as: CreateRequest.self, context: context)
+        guard let eventUUID = UUID(uuidString: body.eventID) else { throw Validation.invalid("event_id", "event_id must be an event's UUID") }
+        let customer: CustomerID = try Validation.identifier(body.customerID, field: "customer_id")
+        let seats = try Validation.seats(body.seatIDs, maximum: maximumSeatsPerHold)
+        guard let event = try await catalog.event(EventID(eventUUID)) else { throw Validation.invalid("event_id", "no event with this id") }
+        let unknown = event.unknownSeats(seats)
+        guard unknown.isEmpty else {
+            throw Validation.invalid("seat_ids", "the event has no such seats", details: ["seat_ids": .array(unknown.map { .string($0.rawValue) })])
+        }
+        let start = now()
+        guard start < event.startsAt else {
+            throw APIError.conflict("sales_closed", "the event has started; its seats can no longer be held")
+        }
+        let reference = HoldReference(eventID: event.id)
+        let expiresAt = start.addingTimeInterval(Double(holdTTL.wholeMilliseconds) / 1000)
+        // A missing or incomplete unavailable-seat cache is rebuilt from Postgres before any hold is
+        // granted: seats in active bookings stay unavailable even when Redis lost its keys.
+        for _ in 0..<3 {
+            switch try await holds.place(reference, seats: seats, customer: customer, ttl: holdTTL, expiresAt: expiresAt) {
+            case .held:
+                let hold = HoldBody(
+                    holdID: reference.token, eventID: event.id, customerID: customer, seatIDs: seats, expiresAt: RFC3339.string(from: expiresAt))
+                return try Response.json(hold, status: .created)
+            case .unavailable(let taken):
+                throw APIError.conflict(
+                    .seatsUnavailable, "some seats are not available", details: ["seat_ids": .array(taken.map { .string($0.rawValue) })])
+            case .cacheMissing:
+                let booked = try await inventory.activeBookingSeats(of: event.id)
+                try await holds.rebuildCache(event: event.id, unavailable: Array(booked.keys))
+                context.logger.info("rebuilt unavailable-seat cache", metadata: ["event_id": "\(event.id)", "seats": "\(booked.count)"])
+            }
+        }
+        throw APIError.dependencyUnavailable("the seat cache could not be rebuilt; retry later")
+    }
+
+    @Sendable func release(_ request: Request, context: ServiceRequestContext) async throws -> Response {
+        guard let token = context.parameters.get("id"), let reference = HoldReference(token: token) else {
+            throw APIError.notFound("no hold with this id")
+        }
+        guard let customerText = request.uri.queryParameters["customer_id"] else {
+            throw APIError.badRequest("customer_id is required: only the hold's owner may release it")
+        }
+        let customer: CustomerID = try Validation.identifier(String(customerText), field: "customer_id")
+        guard let hold = try await holds.hold(reference) else { throw APIError.notFound("no hold with this id; it may have expired") }
+        switch try await holds.release(hold, customer: customer) {
+        case .released:
+            return Response(status: .noContent)
+        case .notFound:
+            throw APIError.notFound("no hold with this id; it may have expired")
+        case .notOwner:
+            throw APIError.forbidden("the hold belongs to another customer")
+        case .booked(let booking):
+            throw APIError.conflict(
+                "hold_booked", "the hold became a booking; cancel the booking instead", details: ["booking_id": .string(booking.description)])
+        }
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+import Hummingbird
+import Logging
+import ServiceKit
+import SharedModel
+
+/// Events and seat maps (DESIGN.md, Booking):
+/// - `POST /v1/events` (admin) creates an event with its seats;
+/// - `GET /v1/events/{id}` reads it, with its times in UTC and in the event's zone;
+/// - `GET /v1/events/{id}/seats` is the seat map: each seat's price and state, derived from active
+///   bookings in Postgres and live holds in Redis.
+struct InventoryController: Sendable {
+    let catalog: EventCatalog
+    let inventory: any InventoryRepository
+    let holds: SeatHoldStore
+    /// The most seats one event may have.
+    var maximumSeatsPerEvent = 10_000
+    var now: @Sendable () -> Date = { Date() }
+
+    func addRoutes(to router: Router<ServiceRequestContext>, client: AuthenticationMiddleware, admin: AuthenticationMiddleware) {
+        router.group("/v1/events").add(middleware: admin).post(use: create)
+        let reads = router.group("/v1/events").add(middleware: client)
+        reads.get("/{id}", use: show)
+        reads.get("/{id}/seats", use: seatMap)
+    }
+
+    struct CreateRequest: Decodable {
+        let name: String
+        let hostID: String
+        let startsAt: String
+        let endsAt: String
+        let timeZone: String
+        let currency: String
+        let seats: [Seat]
+
+        struct Seat: Decodable {
+            let seatID: String
+            let price: Int64
+            enum CodingKeys: String, CodingKey {
+                case seatID = "seat_id"
+                case price
+            }
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name
+            case hostID = "host_id"
+            case startsAt = "starts_at"
+            case endsAt = "ends_at"
+            case timeZone = "time_zone"
+            case currency, seats
+        }
+    }
+
+    @Sendable func create(_ request: Request, context: ServiceRequestContext) async throws -> Response {
+        let body = try await request.decode(as: CreateRequest.self, context: context)
+        let event = try validate(body)
+        try await catalog.create(event)
+        context.logger.info("event created", metadata: ["event_id": "\(event.id)", "seats": "\(event.seats.count)"])
+        return try Response.json(EventBody(event: event), status: .created)
+    }
+
+    func validate(_ body: CreateRequest) throws(APIError) -> SellableEvent {
+        let name = body.name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...200).contains(name.count), !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw Validation.invalid("name", "name must be 1 to 200 characters without control characters")
+        }
+        let host: HostID = try Validation.identifier(body.hostID, field: "host_id")
+        let startsAt = try Validation.timestamp(body.startsAt, field: "starts_at")
+        let endsAt = try Validation.timestamp(body.endsAt, field: "ends_at")
+        guard endsAt > startsAt else { throw Validation.invalid("ends_at", "ends_at must be after starts_at") }
+        guard let timeZone = TimeZone(identifier: body.timeZone), timeZone.identifier == body.timeZone, body.timeZone.contains("/") || body.timeZone == "UTC"
+        else {
+            throw Validation.invalid("time_zone", "time_zone must be an IANA time zone name such as America/New_York")
+        }
+        let currency: Currency
+        do {
+            currency = try Currency(body.currency)
+        } catch {
+            throw Validation.invalid("currency", "currency must be an ISO 4217 code in upper case, e.g. EUR")
+        }
+        let seatIDs = try Validation.seats(body.seats.map(\.seatID), field: "seats", maximum: maximumSeatsPerEvent)
+        var seats: [SellableEvent.Seat] = []
+        for (seat, listed) in zip(seatIDs, body.seats) {
+            guard (0...1_000_000_000_000).contains(listed.price) else {
+                throw Validation.invalid("seats", "a seat's price must be 0 to 1000000000000 minor units", details: ["seat_ids": .array([.string(seat.rawValue)])])
+            }
+            seats.append(SellableEvent.Seat(id: seat, price: listed.price))
+        }
+        return SellableEvent(
+            id: EventID(), name: name, hostID: host, startsAt: startsAt, endsAt: endsAt, timeZone: timeZone, currency: currency,
+            createdAt: now(), seats: seats)
+    }
+
+    @Sendable func show(_ request: Request, context: ServiceRequestContext) async throws -> Response {
+        try Response.json(EventBody(event: try await event(context)))
+    }
+
+    @Sendable func seatMap(_ request: Request, context: ServiceRequestContext) async throws -> Response {
+        let event = try await event(context)
+        let booked = try await inventory.activeBookingSeats(of: event.id)
+        let held = try await holds.heldSeats(event: event.id, among: event.seats.map(\.id).filter { booked[$0] == nil })
+        let seats = event.seats.map { seat -> SeatBody in
+            let state: SeatState =
+                switch booked[seat.id] {
+                case .confirmed: .sold
+                case .some: .held
+                case .none: held.contains(seat.id) ? .held : .available
+                }
+            return SeatBody(seatID: seat.id.rawValue, price: seat.price, state: state)
+        }
+        return try Response.json(SeatMapBody(eventID: event.id, currency: event.currency.code, seats: seats))
+    }
+
+    private func event(_ context: ServiceRequestContext) async throws -> SellableEvent {
+        let id = try Validation.pathUUID(context, resource: "event")
+        guard let event = try await catalog.event(EventID(id)) else { throw APIError.notFound("no event with this id") }
+        return event
+    }
+}
+
+/// The JSON form of an event: instants in UTC (`starts_at`) and as wall-clock time with the
+/// offset in the event's zone at that instant (`starts_at_local`).
+struct EventBody: Encodable {
+    let event: SellableEvent
+
+    enum CodingKeys: String, CodingKey {
+        case eventID = "event_id"
+        case name
+        case hostID = "host_id"
+        case startsAt = "starts_at"
+        case endsAt = "ends_at"
+        case startsAtLocal = "starts_at_local"
+        case endsAtLocal = "ends_at_local"
+        case timeZone = "time_zone"
+        case currency
+        case seatCount = "seat_count"
+        case createdAt = "created_at"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(event.id, forKey: .eventID)
+        try container.encode(event.name, forKey: .name)
+        try container.encode(event.hostID, forKey: .hostID)
+        try container.encode(RFC3339.string(from: event.startsAt), forKey: .startsAt)
+        try container.encode(RFC3339.string(from: event.endsAt), forKey: .endsAt)
+        try container.encode(RFC3339.string(from: event.startsAt, in: event.timeZone), forKey: .startsAtLocal)
+        try container.encode(RFC3339.string(from: event.endsAt, in: event.timeZone), forKey: .endsAtLocal)
+        try container.encode(event.timeZone.identifier, forKey: .timeZone)
+        try container.encode(event.currency.code, forKey: .currency)
+        try container.encode(event.seats.count, forKey: .seatCount)
+        try container.encode(RFC3339.string(from: event.createdAt), forKey: .createdAt)
+    }
+}
+
+struct SeatBody: Encodable {
+    let seatID: String
+    let price: Int64
+    let state: SeatState
+
+    enum CodingKeys: String, CodingKey {
+        case seatID = "seat_id"
+        case price, state
+    }
+}
+
+struct SeatMapBody: Encodable {
+    let eventID: EventID
+    let currency: String
+    let seats: [SeatBody]
+
+    enum CodingKeys: String, CodingKey {
+        case eventID = "event_id"
+        case currency, seats
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import Hummingbird
+import ServiceKit
+import SharedModel
+
+/// Edge validation with DESIGN.md's statuses: a body that is not JSON of the right shape is 400 (the
+/// decoder's error); well-formed values that are invalid are 422 `validation_failed` naming the
+/// field; an unknown id in the path is 404.
+enum Validation {
+    static func invalid(_ field: String, _ message: String, details: [String: JSONValue] = [:]) -> APIError {
+        var details = details
+        details["field"] = .string(field)
+        return APIError.unprocessable(.validationFailed, message, details: details)
+    }
+
+    static func identifier<Tag>(_ text: String, field: String, as _: Identifier<Tag>.Type = Identifier<Tag>.self) throws(APIError)
+        -> Identifier<Tag>
+    {
+        do {
+            return try Identifier<Tag>(parsing: text)
+        } catch {
+            throw invalid(field, "\(field) must be 1 to \(String.maximumIdentifierLength) characters without control characters")
+        }
+    }
+
+    /// A non-empty list of at most `maximum` distinct seat ids.
+    static func seats(_ texts: [String], field: String = "seat_ids", maximum: Int) throws(APIError) -> [SeatID] {
+        guard !texts.isEmpty else { throw invalid(field, "\(field) must not be empty") }
+        guard texts.count <= maximum else {
+            throw invalid(field, "\(field) may list at most \(maximum) seats", details: ["maximum": .integer(Int64(maximum))])
+        }
+        var seen = Set<SeatID>()
+        var duplicates: [SeatID] = []
+        var seats: [SeatID] = []
+        for text in texts {
+            let seat: SeatID = try identifier(text, field: field)
+            if !seen.insert(seat).inserted {
+                if !duplicates.contains(seat) { duplicates.append(seat) }
+            }
+            seats.append(seat)
+        }
+        guard duplicates.isEmpty else {
+            throw invalid(field, "\(field) lists a seat more than once", details: ["seat_ids": .array(duplicates.map { .string($0.rawValue) })])
+        }
+        return seats
+    }
+
+    /// An RFC 3339 timestamp with an explicit offset; naive date-times are refused.
+    static func timestamp(_ text: String, field: String) throws(APIError) -> Date {
+        do {
+            return try RFC3339.date(from: text)
+        } catch {
+            throw invalid(field, "\(field) must be an RFC 3339 timestamp with an offset, e.g. 2027-03-14T19:30:00-04:00")
+        }
+    }
+
+    /// A UUID path parameter; a malformed one names no resource (404).
+    static func pathUUID(_ context: ServiceRequestContext, _ name: String = "id", resource: String) throws(APIError) -> UUID {
+        guard let text = context.parameters.get(name), let uuid = UUID(uuidString: text) else { throw APIError.notFound("no \(resource) with this id") }
+        return uuid
+    }
+
+    /// An optional `limit` query parameter in `range`.
+    static func limit(_ request: Request, default value: Int, range: ClosedRange<Int>) throws(APIError) -> Int {
+        guard let text = request.uri.queryParameters["limit"] else { return value }
+        guard let limit = Int(String(text)), range.contains(limit) else {
+            throw APIError.badRequest("limit must be an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return limit
+    }
+}

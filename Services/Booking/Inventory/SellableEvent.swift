@@ -1,0 +1,66 @@
+import Foundation
+import SharedModel
+
+/// A sellable event (a concert, a class) with its seats. Seats and prices never change once the
+/// event exists, which is what lets ``EventCatalog`` cache events without invalidation.
+struct SellableEvent: Sendable, Hashable {
+    let id: EventID
+    let name: String
+    let hostID: HostID
+    /// UTC instants; rendered on the wire in UTC and in ``timeZone``.
+    let startsAt: Date
+    let endsAt: Date
+    /// The IANA zone the event takes place in, e.g. `America/New_York`.
+    let timeZone: TimeZone
+    let currency: Currency
+    let createdAt: Date
+    /// The seats in the order the host listed them.
+    let seats: [Seat]
+    /// Price of each seat, in minor units of ``currency``.
+    let prices: [SeatID: Int64]
+
+    struct Seat: Sendable, Hashable {
+        let id: SeatID
+        let price: Int64
+    }
+
+    init(
+        id: EventID, name: String, hostID: HostID, startsAt: Date, endsAt: Date, timeZone: TimeZone, currency: Currency,
+        createdAt: Date, seats: [Seat]
+    ) {
+        self.id = id
+        self.name = name
+        self.hostID = hostID
+        self.startsAt = startsAt
+        self.endsAt = endsAt
+        self.timeZone = timeZone
+        self.currency = currency
+        self.createdAt = createdAt
+        self.seats = seats
+        self.prices = Dictionary(seats.map { ($0.id, $0.price) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// The seats of `requested` that this event does not have, in request order.
+    func unknownSeats(_ requested: [SeatID]) -> [SeatID] {
+        requested.filter { prices[$0] == nil }
+    }
+
+    /// The total price of `seats` (all of which must be the event's).
+    func price(of seats: [SeatID]) throws(MoneyError) -> Money {
+        var total = Money.zero(currency)
+        for seat in seats {
+            total = try total + Money(amount: prices[seat] ?? 0, currency: currency)
+        }
+        return total
+    }
+}
+
+/// What a seat is right now, derived from bookings in Postgres and holds in Redis (never a counter).
+enum SeatState: String, Sendable, Codable {
+    /// Neither held nor in an active booking.
+    case available
+    /// In a live Redis hold, or in a booking that awaits payment (or is being refunded).
+    case held
+    /// In a confirmed booking.
+    case sold
+}

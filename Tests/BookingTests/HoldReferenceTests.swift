@@ -1,0 +1,49 @@
+import Foundation
+import SharedModel
+import Testing
+
+@testable import Booking
+
+@Suite("Hold references and booking cursors")
+struct HoldReferenceTests {
+    @Test("A hold token round-trips and names its event; anything else is refused")
+    func tokenRoundTrip() throws {
+        let reference = HoldReference(eventID: EventID())
+        #expect(reference.token.count == 43)
+        let parsed = try #require(HoldReference(token: reference.token))
+        #expect(parsed == reference)
+        #expect(HoldReference(token: "") == nil)
+        #expect(HoldReference(token: String(reference.token.dropLast())) == nil)
+        #expect(HoldReference(token: reference.token + "A") == nil)
+        #expect(HoldReference(token: String(reference.token.dropLast()) + "=") == nil)
+        #expect(HoldReference(token: reference.holdID.description) == nil)
+    }
+
+    @Test("Two holds on the same event get different, unrelated ids")
+    func tokensDiffer() {
+        let event = EventID()
+        let first = HoldReference(eventID: event), second = HoldReference(eventID: event)
+        #expect(first.holdID != second.holdID)
+        #expect(first.token != second.token)
+    }
+
+    @Test("A booking cursor round-trips; garbage is refused")
+    func cursorRoundTrip() throws {
+        let cursor = BookingCursor(createdAtMicroseconds: 1_795_000_000_123_456, bookingID: BookingID())
+        #expect(BookingCursor(token: cursor.token) == cursor)
+        #expect(BookingCursor(token: "not a cursor") == nil)
+        #expect(BookingCursor(token: "") == nil)
+    }
+
+    @Test("Local times carry the zone's offset at that instant, across a DST change")
+    func localTimes() throws {
+        let zone = try #require(TimeZone(identifier: "America/New_York"))
+        // 2027-03-14 02:00 EST became 03:00 EDT (07:00Z).
+        let before = try RFC3339.date(from: "2027-03-14T06:59:00Z")
+        let after = try RFC3339.date(from: "2027-03-14T07:30:00Z")
+        #expect(RFC3339.string(from: before, in: zone) == "2027-03-14T01:59:00.000-05:00")
+        #expect(RFC3339.string(from: after, in: zone) == "2027-03-14T03:30:00.000-04:00")
+        #expect(RFC3339.string(from: after, in: try #require(TimeZone(identifier: "UTC"))) == "2027-03-14T07:30:00.000+00:00")
+        #expect(RFC3339.string(from: after, in: try #require(TimeZone(identifier: "Asia/Kolkata"))) == "2027-03-14T13:00:00.000+05:30")
+    }
+}
