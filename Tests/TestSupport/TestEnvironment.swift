@@ -32,9 +32,10 @@ public enum TestEnvironment {
 
 /// Creates a fresh database per suite on the shared test server.
 public enum TestDatabase {
-    /// Creates an empty database and returns its URL.
-    public static func create(prefix: String = "test") async throws -> String {
-        let adminURL = try TestEnvironment.databaseURL()
+    /// Creates an empty database on the server of `serverURL` (default: the shared test server) and
+    /// returns its URL.
+    public static func create(prefix: String = "test", on serverURL: String? = nil) async throws -> String {
+        let adminURL = try serverURL ?? TestEnvironment.databaseURL()
         let name = "\(prefix)_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
         let admin = PostgresClient(configuration: try .init(url: adminURL), logger: TestEnvironment.logger)
         defer { Task { await admin.shutdown() } }

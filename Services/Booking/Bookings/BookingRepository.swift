@@ -284,6 +284,9 @@ struct PostgresBookingRepository: BookingRepository {
             let stateText = try row.decode(String.self, at: 1)
             guard let state = SagaState(rawValue: stateText) else { throw InventoryCorrupted(description: "unknown saga state \(stateText)") }
             if state == .cancelled { return .alreadyCancelled }
+            // Only a booking awaiting payment is cancelled here; a confirmed one needs the refund
+            // policy, which the saga applies.
+            guard state == .awaitingPayment else { return .notCancellable(state) }
             var saga = BookingSaga(state: state)
             do {
                 try saga.transition(to: .cancelled)

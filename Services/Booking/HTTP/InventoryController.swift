@@ -73,10 +73,7 @@ struct InventoryController: Sendable {
         else {
             throw Validation.invalid("time_zone", "time_zone must be an IANA time zone name such as America/New_York")
         }
-        let currency: Currency
-        do {
-            currency = try Currency(body.currency)
-        } catch {
+        guard let currency = try? Currency(body.currency), currency.code == body.currency else {
             throw Validation.invalid("currency", "currency must be an ISO 4217 code in upper case, e.g. EUR")
         }
         let seatIDs = try Validation.seats(body.seats.map(\.seatID), field: "seats", maximum: maximumSeatsPerEvent)
