@@ -78,7 +78,14 @@ struct BookingHarness {
     }
 
     func count(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> Int {
-        guard let row = try await postgres.query(sql, binds).first else { return 0 }
+        try await postgres.count(sql, binds)
+    }
+}
+
+extension PostgresClient {
+    /// The single integer a `SELECT count(*) ...` returns.
+    func count(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> Int {
+        guard let row = try await query(sql, binds).first else { return 0 }
         return Int(try row.decode(Int64.self, at: 0))
     }
 }
