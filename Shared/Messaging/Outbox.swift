@@ -45,13 +45,43 @@ public enum Outbox {
         return !rows.isEmpty
     }
 
+    /// Appends `events` (in order) after the caller's `statements`, all in one pipelined round trip
+    /// inside `transaction`: the state change and the events it causes travel together. Returns the
+    /// statements' results and the appended envelopes with their sequences.
+    @discardableResult
+    public static func append(
+        _ events: [any DomainEvent],
+        after statements: [PostgresStatement],
+        producer: EventProducer,
+        correlationID: String,
+        causationID: String? = nil,
+        occurredAt: Date,
+        in transaction: PostgresTransaction
+    ) throws -> (results: [PostgresRows], envelopes: [EventEnvelope]) {
+        let stream = Streams.stream(for: producer)
+        let drafts = try events.map { event in
+            try EventEnvelope(
+                event: event, occurredAt: occurredAt, sequence: 0, correlationID: correlationID, causationID: causationID, producer: producer)
+        }
+        let results = try transaction.pipeline(statements + drafts.map { try statement(appending: $0, stream: stream) })
+        let envelopes = try zip(drafts, results.suffix(drafts.count)).map { draft, rows in
+            try sequenced(draft, rows: rows)
+        }
+        return (Array(results.prefix(statements.count)), envelopes)
+    }
+
     static func append(
         _ draft: EventEnvelope, stream: String, in transaction: PostgresTransaction
     ) throws
         -> EventEnvelope
     {
-        let json = PostgresJSONB(try draft.jsonData())
-        let rows = try transaction.query(
+        let statement = try statement(appending: draft, stream: stream)
+        return try sequenced(draft, rows: try transaction.pipeline([statement])[0])
+    }
+
+    /// The statement that assigns the next sequence of the draft's aggregate and inserts it.
+    private static func statement(appending draft: EventEnvelope, stream: String) throws -> PostgresStatement {
+        PostgresStatement(
             """
             WITH next AS (
                 INSERT INTO messaging.aggregate_sequences AS s (producer, aggregate_id, last_sequence) VALUES ($1, $2, 1)
@@ -63,8 +93,12 @@ public enum Outbox {
             FROM next
             RETURNING sequence
             """,
-            [draft.producer.rawValue, draft.aggregateID, draft.id.uuid, stream, draft.type, json]
+            [draft.producer.rawValue, draft.aggregateID, draft.id.uuid, stream, draft.type, PostgresJSONB(try draft.jsonData())]
         )
+    }
+
+    /// The draft with the sequence the insert returned.
+    private static func sequenced(_ draft: EventEnvelope, rows: PostgresRows) throws -> EventEnvelope {
         let sequence = try rows[0].decode(Int64.self, at: 0)
         return EventEnvelope(
             id: draft.id,

@@ -50,6 +50,34 @@ struct OutboxTests {
         #expect(try committed[0].decode(String.self, at: 3) == "booking.expired")
     }
 
+    @Test("several events appended after the caller's statements in one pipeline get consecutive sequences, and fail together")
+    func pipelinedAppend() async throws {
+        let postgres = try await migratedDatabase()
+        defer { Task { await postgres.shutdown() } }
+        try await postgres.query("CREATE TABLE public.state (id uuid PRIMARY KEY)")
+        let booking = BookingID()
+        let (results, envelopes) = try await postgres.withTransaction { transaction in
+            try Outbox.append(
+                [testEvent(booking), BookingCancelled(bookingID: booking, reason: .customer, refundDue: .zero(.eur))],
+                after: [PostgresStatement("INSERT INTO public.state (id) VALUES ($1) RETURNING id", [booking.uuid])],
+                producer: .booking, correlationID: "c", occurredAt: Date(), in: transaction)
+        }
+        #expect(results.count == 1)
+        #expect(try results[0][0].decode(UUID.self, at: 0) == booking.uuid)
+        #expect(envelopes.map(\.sequence) == [1, 2])
+        #expect(envelopes.map(\.type) == ["booking.expired", "booking.cancelled"])
+        // A failing statement in the pipeline (duplicate key) takes the events down with it.
+        await #expect(throws: PostgresError.self) {
+            try await postgres.withTransaction { transaction in
+                try Outbox.append(
+                    [testEvent(booking)], after: [PostgresStatement("INSERT INTO public.state (id) VALUES ($1)", [booking.uuid])],
+                    producer: .booking, correlationID: "c", occurredAt: Date(), in: transaction)
+            }
+        }
+        let rows = try await postgres.query("SELECT count(*) FROM messaging.outbox")
+        #expect(try rows[0].decode(Int.self, at: 0) == 2)
+    }
+
     @Test("sequences increase per producer and aggregate, also under concurrent writers")
     func sequences() async throws {
         let postgres = try await migratedDatabase()

@@ -107,42 +107,44 @@ struct PostgresBookingRepository: BookingRepository {
             )
             // The saga's first row goes through the model's state machine: a new saga awaits payment.
             let saga = BookingSaga()
-            try transaction.pipeline([
-                PostgresStatement(
-                    """
-                    INSERT INTO booking.bookings (booking_id, event_id, customer_id, hold_id, status, amount, currency, payment_due_at, created_at, updated_at)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
-                    """,
-                    [
-                        new.id.uuid, new.event.id.uuid, new.customerID.rawValue, new.holdID.uuid, saga.bookingStatus.rawValue, new.amount.amount,
-                        new.amount.currency.code, new.paymentDueAt, new.createdAt,
-                    ]),
-                PostgresStatement(
-                    """
-                    INSERT INTO booking.booking_seats (booking_id, event_id, seat_id, price)
-                    SELECT $1, $2, seat.id, seat.price FROM unnest($3::text[], $4::int8[]) AS seat (id, price)
-                    """,
-                    [new.id.uuid, new.event.id.uuid, new.seatIDs.map(\.rawValue), new.seatIDs.map { new.event.prices[$0] ?? 0 }]),
-                PostgresStatement(
-                    "INSERT INTO booking.sagas (booking_id, state, version, deadline, created_at, updated_at) VALUES ($1, $2, 1, $3, $4, $4)",
-                    [new.id.uuid, saga.state.rawValue, new.deadline, new.createdAt]),
-                PostgresStatement(
-                    """
-                    INSERT INTO booking.saga_steps (booking_id, step, kind, outcome, to_state, detail, occurred_at)
-                    VALUES ($1, 'booking_requested', 'forward', 'succeeded', $2, 'payment requested', $3)
-                    """,
-                    [new.id.uuid, saga.state.rawValue, new.createdAt]),
-            ])
-            try Outbox.append(
-                BookingRequested(
-                    bookingID: new.id, eventID: new.event.id, hostID: new.event.hostID, customerID: new.customerID, seatIDs: new.seatIDs,
-                    amount: new.amount, paymentDueAt: new.paymentDueAt),
-                producer: .booking, correlationID: new.correlationID, occurredAt: new.createdAt, in: transaction)
-            try Outbox.append(
-                PaymentRequested(bookingID: new.id, amount: new.amount, customerID: new.customerID, idempotencyKey: "booking-\(new.id)-payment"),
-                producer: .booking, correlationID: new.correlationID, occurredAt: new.createdAt, in: transaction)
             let response = StoredResponse(status: 201, body: try render(booking), requestHash: claim.requestHash)
-            try Self.store(response, claim: claim, in: transaction)
+            // One round trip: the booking, its seats, the saga's first row and step, the response
+            // under the idempotency key, and the events.
+            try Outbox.append(
+                [
+                    BookingRequested(
+                        bookingID: new.id, eventID: new.event.id, hostID: new.event.hostID, customerID: new.customerID, seatIDs: new.seatIDs,
+                        amount: new.amount, paymentDueAt: new.paymentDueAt),
+                    PaymentRequested(bookingID: new.id, amount: new.amount, customerID: new.customerID, idempotencyKey: "booking-\(new.id)-payment"),
+                ],
+                after: [
+                    PostgresStatement(
+                        """
+                        INSERT INTO booking.bookings (booking_id, event_id, customer_id, hold_id, status, amount, currency, payment_due_at, created_at, updated_at)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+                        """,
+                        [
+                            new.id.uuid, new.event.id.uuid, new.customerID.rawValue, new.holdID.uuid, saga.bookingStatus.rawValue, new.amount.amount,
+                            new.amount.currency.code, new.paymentDueAt, new.createdAt,
+                        ]),
+                    PostgresStatement(
+                        """
+                        INSERT INTO booking.booking_seats (booking_id, event_id, seat_id, price)
+                        SELECT $1, $2, seat.id, seat.price FROM unnest($3::text[], $4::int8[]) AS seat (id, price)
+                        """,
+                        [new.id.uuid, new.event.id.uuid, new.seatIDs.map(\.rawValue), new.seatIDs.map { new.event.prices[$0] ?? 0 }]),
+                    PostgresStatement(
+                        "INSERT INTO booking.sagas (booking_id, state, version, deadline, created_at, updated_at) VALUES ($1, $2, 1, $3, $4, $4)",
+                        [new.id.uuid, saga.state.rawValue, new.deadline, new.createdAt]),
+                    PostgresStatement(
+                        """
+                        INSERT INTO booking.saga_steps (booking_id, step, kind, outcome, to_state, detail, occurred_at)
+                        VALUES ($1, 'booking_requested', 'forward', 'succeeded', $2, 'payment requested', $3)
+                        """,
+                        [new.id.uuid, saga.state.rawValue, new.createdAt]),
+                    Self.storing(response, claim: claim),
+                ],
+                producer: .booking, correlationID: new.correlationID, occurredAt: new.createdAt, in: transaction)
             return .created(booking, response)
         }
     }
@@ -167,8 +169,12 @@ struct PostgresBookingRepository: BookingRepository {
     }
 
     private static func store(_ response: StoredResponse, claim: IdempotencyClaim, in transaction: PostgresTransaction) throws {
+        try transaction.pipeline([storing(response, claim: claim)])
+    }
+
+    private static func storing(_ response: StoredResponse, claim: IdempotencyClaim) -> PostgresStatement {
         // An expired row with the same key is replaced; a live one cannot exist while the lock is held.
-        try transaction.query(
+        PostgresStatement(
             """
             INSERT INTO booking.idempotency_keys (client, scope, key, request_hash, response_status, response_body, created_at, expires_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
