@@ -62,9 +62,17 @@ struct BookingAPITests {
             #expect(try await client.call(.post, "/v1/events", as: .admin, raw: "{\"name\":").status == .badRequest)
             #expect(try await client.call(.post, "/v1/events", as: .client, json: event([:])).status == .forbidden)
             #expect(try await client.call(.post, "/v1/events", as: .anonymous, json: event([:])).status == .unauthorized)
+            #expect(try await client.call(.post, "/v1/events", as: .admin, json: event(["starts_at": "0000-01-01T00:00:00+23:59"])).status == .unprocessableContent)
+            // Names are limited in Unicode scalars (what Postgres counts), not in what the eye sees.
+            let combining = String(repeating: "e\u{301}", count: 101)
+            #expect(try await client.call(.post, "/v1/events", as: .admin, json: event(["name": .string(combining)])).status == .unprocessableContent)
             #expect(try await client.call(.post, "/v1/events", as: .admin, json: event([:])).status == .created)
+            let utc = try await client.call(.post, "/v1/events", as: .admin, json: event(["time_zone": "UTC"]))
+            #expect(utc.status == .created)
+            #expect(utc["time_zone"]?.stringValue == "UTC")
+            #expect(utc["starts_at_local"]?.stringValue == "2027-05-01T18:00:00.000+00:00")
         }
-        #expect(try await harness.count("SELECT count(*) FROM booking.events") == 1, "only the valid event was stored")
+        #expect(try await harness.count("SELECT count(*) FROM booking.events") == 2, "only the valid events were stored")
     }
 
     @Test("Holds and bookings validate their input with the statuses of DESIGN.md, and change nothing when refused")
@@ -161,6 +169,9 @@ struct BookingAPITests {
             #expect(page2["bookings"]?.arrayValue?.first?["booking_id"]?.stringValue == bookingID)
             #expect(page2["next_cursor"] == .null)
             #expect(try await client.call(.get, "/v1/customers/alice/bookings?cursor=garbage").status == .badRequest)
+            // A well-formed cursor with an impossible time is refused, not passed to Postgres.
+            let forged = Data("9223372036854775807:\(UUID())".utf8).base64EncodedString().replacingOccurrences(of: "=", with: "")
+            #expect(try await client.call(.get, "/v1/customers/alice/bookings?cursor=\(forged)").status == .badRequest)
             #expect(try await client.call(.get, "/v1/customers/nobody/bookings")["bookings"]?.arrayValue?.isEmpty == true)
 
             // Cancellation: owner only (the admin may cancel any); repeating it changes nothing.
@@ -244,6 +255,24 @@ struct BookingAPITests {
             #expect(try await client.hold(event, ["S2"], customer: "hank").status == .created)
         }
         #expect(try await harness.count("SELECT count(*) FROM booking.bookings") == 0)
+    }
+
+    @Test("Canonically equivalent seat names are one seat: a hold on one spelling blocks the other")
+    func canonicalSeatNames() async throws {
+        let harness = try await BookingHarness.make()
+        try await harness.run { client in
+            let created = try await client.call(
+                .post, "/v1/events", as: .admin,
+                json: [
+                    "name": "Café", "host_id": "h", "starts_at": "2027-05-01T20:00:00Z", "ends_at": "2027-05-01T23:00:00Z", "time_zone": "UTC",
+                    "currency": "EUR", "seats": [["seat_id": "\u{E9}", "price": 100]],
+                ])
+            let event = try #require(created["event_id"]?.stringValue)
+            #expect(try await client.hold(event, ["\u{E9}"], customer: "c1").status == .created)
+            let second = try await client.hold(event, ["e\u{301}"], customer: "c2")
+            #expect(second.status == .conflict)
+            #expect(second.seatIDs == ["\u{E9}"])
+        }
     }
 
     @Test("Releasing a hold frees its seats at once; only the owner's hold releases them")

@@ -49,6 +49,11 @@ struct IdentifierTests {
         #expect(try decode(SeatID.self, json: #""  B-7""#) == SeatID("B-7"))
         #expect(try SeatID(String(repeating: "x", count: 128)).description.count == 128)
         #expect(try SeatID("Parkett Ä-1").description == "Parkett Ä-1")
+        // Canonically equivalent spellings become one byte sequence (NFC), as Redis and Postgres compare bytes.
+        let decomposed = try SeatID("e\u{301}"), composed = try SeatID("\u{E9}")
+        #expect(decomposed == composed)
+        #expect(Array(decomposed.rawValue.utf8) == Array(composed.rawValue.utf8))
+        #expect(Array(decomposed.rawValue.unicodeScalars) == ["\u{E9}"])
         #expect(try encode(CustomerID("cus_123")) == #""cus_123""#)
     }
 

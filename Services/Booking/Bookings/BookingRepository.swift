@@ -75,7 +75,10 @@ struct BookingCursor: Sendable, Hashable {
         let padded = standard + String(repeating: "=", count: (4 - standard.count % 4) % 4)
         guard let data = Data(base64Encoded: padded), let text = String(data: data, encoding: .utf8) else { return nil }
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else { return nil }
+        // Creation times lie between 1970 and 9999; anything else was not issued here.
+        guard parts.count == 2, let micros = Int64(parts[0]), (0...253_402_300_799_999_999).contains(micros),
+            let id = UUID(uuidString: String(parts[1]))
+        else { return nil }
         self.init(createdAtMicroseconds: micros, bookingID: BookingID(id))
     }
 

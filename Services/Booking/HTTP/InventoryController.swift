@@ -62,14 +62,19 @@ struct InventoryController: Sendable {
 
     func validate(_ body: CreateRequest) throws(APIError) -> SellableEvent {
         let name = body.name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...200).contains(name.count), !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+        // Counted in Unicode scalars, the unit of Postgres' char_length (the table's CHECK).
+        guard (1...200).contains(name.unicodeScalars.count), !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw Validation.invalid("name", "name must be 1 to 200 characters without control characters")
         }
         let host: HostID = try Validation.identifier(body.hostID, field: "host_id")
         let startsAt = try Validation.timestamp(body.startsAt, field: "starts_at")
         let endsAt = try Validation.timestamp(body.endsAt, field: "ends_at")
         guard endsAt > startsAt else { throw Validation.invalid("ends_at", "ends_at must be after starts_at") }
-        guard let timeZone = TimeZone(identifier: body.timeZone), timeZone.identifier == body.timeZone, body.timeZone.contains("/") || body.timeZone == "UTC"
+        guard startsAt >= Date(timeIntervalSince1970: 0), endsAt <= Self.latestInstant else {
+            throw Validation.invalid("starts_at", "starts_at and ends_at must lie between 1970 and 9999")
+        }
+        // Foundation calls UTC "GMT"; any other accepted name must be the zone's own IANA name.
+        guard let timeZone = TimeZone(identifier: body.timeZone), timeZone.identifier == body.timeZone && body.timeZone.contains("/") || body.timeZone == "UTC"
         else {
             throw Validation.invalid("time_zone", "time_zone must be an IANA time zone name such as America/New_York")
         }
@@ -85,9 +90,12 @@ struct InventoryController: Sendable {
             seats.append(SellableEvent.Seat(id: seat, price: listed.price))
         }
         return SellableEvent(
-            id: EventID(), name: name, hostID: host, startsAt: startsAt, endsAt: endsAt, timeZone: timeZone, currency: currency,
+            id: EventID(), name: name, hostID: host, startsAt: startsAt, endsAt: endsAt, timeZone: timeZone, timeZoneName: body.timeZone, currency: currency,
             createdAt: now(), seats: seats)
     }
+
+    /// 9999-12-31T23:59:59Z, the last instant RFC 3339's four-digit years can show.
+    static let latestInstant = Date(timeIntervalSince1970: 253_402_300_799)
 
     @Sendable func show(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         try Response.json(EventBody(event: try await event(context)))
@@ -144,7 +152,7 @@ struct EventBody: Encodable {
         try container.encode(RFC3339.string(from: event.endsAt), forKey: .endsAt)
         try container.encode(RFC3339.string(from: event.startsAt, in: event.timeZone), forKey: .startsAtLocal)
         try container.encode(RFC3339.string(from: event.endsAt, in: event.timeZone), forKey: .endsAtLocal)
-        try container.encode(event.timeZone.identifier, forKey: .timeZone)
+        try container.encode(event.timeZoneName, forKey: .timeZone)
         try container.encode(event.currency.code, forKey: .currency)
         try container.encode(event.seats.count, forKey: .seatCount)
         try container.encode(RFC3339.string(from: event.createdAt), forKey: .createdAt)

@@ -32,7 +32,7 @@ struct PostgresInventoryRepository: InventoryRepository {
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                 """,
                 [
-                    event.id.uuid, event.name, event.hostID.rawValue, event.startsAt, event.endsAt, event.timeZone.identifier,
+                    event.id.uuid, event.name, event.hostID.rawValue, event.startsAt, event.endsAt, event.timeZoneName,
                     event.currency.code, event.createdAt,
                 ]
             )
@@ -66,6 +66,7 @@ struct PostgresInventoryRepository: InventoryRepository {
             startsAt: try row.decode(Date.self, at: 2),
             endsAt: try row.decode(Date.self, at: 3),
             timeZone: timeZone,
+            timeZoneName: zoneName,
             currency: try Currency(try row.decode(String.self, at: 5)),
             createdAt: try row.decode(Date.self, at: 6),
             seats: seats

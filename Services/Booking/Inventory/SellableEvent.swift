@@ -10,8 +10,10 @@ struct SellableEvent: Sendable, Hashable {
     /// UTC instants; rendered on the wire in UTC and in ``timeZone``.
     let startsAt: Date
     let endsAt: Date
-    /// The IANA zone the event takes place in, e.g. `America/New_York`.
+    /// The zone the event takes place in, for local times.
     let timeZone: TimeZone
+    /// Its IANA name as the host gave it, e.g. `America/New_York` or `UTC`.
+    let timeZoneName: String
     let currency: Currency
     let createdAt: Date
     /// The seats in the order the host listed them.
@@ -25,7 +27,7 @@ struct SellableEvent: Sendable, Hashable {
     }
 
     init(
-        id: EventID, name: String, hostID: HostID, startsAt: Date, endsAt: Date, timeZone: TimeZone, currency: Currency,
+        id: EventID, name: String, hostID: HostID, startsAt: Date, endsAt: Date, timeZone: TimeZone, timeZoneName: String, currency: Currency,
         createdAt: Date, seats: [Seat]
     ) {
         self.id = id
@@ -34,6 +36,7 @@ struct SellableEvent: Sendable, Hashable {
         self.startsAt = startsAt
         self.endsAt = endsAt
         self.timeZone = timeZone
+        self.timeZoneName = timeZoneName
         self.currency = currency
         self.createdAt = createdAt
         self.seats = seats

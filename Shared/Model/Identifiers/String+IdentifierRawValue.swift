@@ -8,7 +8,10 @@ import Foundation
 /// - the result must be non-empty and at most ``maximumIdentifierLength`` Unicode scalars long
 ///   (the unit of Postgres `char_length`);
 /// - no control character (category Cc, including tab and newline), line separator or paragraph
-///   separator may appear anywhere, not even at the ends.
+///   separator may appear anywhere, not even at the ends;
+/// - the result is in Unicode normalization form C, so canonically equivalent spellings (`"é"`
+///   as U+00E9 or as `e` + U+0301) are one identifier with one byte sequence: Swift's `==` (which
+///   compares canonical equivalence), Redis keys and Postgres (which compare bytes) all agree.
 extension String: IdentifierRawValue {
     /// The longest accepted string identifier, in Unicode scalars after trimming.
     public static let maximumIdentifierLength = 128
@@ -31,7 +34,7 @@ extension String: IdentifierRawValue {
         guard let first = scalars.firstIndex(where: { !isSpace($0) }),
             let last = scalars.lastIndex(where: { !isSpace($0) })
         else { throw .empty }
-        let trimmed = String(scalars[first...last])
+        let trimmed = String(scalars[first...last]).precomposedStringWithCanonicalMapping
         guard trimmed.unicodeScalars.count <= maximumIdentifierLength else {
             throw .tooLong(maximum: maximumIdentifierLength)
         }

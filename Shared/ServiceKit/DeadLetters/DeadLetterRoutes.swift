@@ -48,16 +48,16 @@ public enum DeadLetterRoutes {
         group.post("/{id}/resolve") { request, context -> Response in
             let operatorName = try operatorName(request)
             let note = try await request.decode(as: NoteBody.self, context: context).note
-            guard !note.trimmingCharacters(in: .whitespaces).isEmpty else {
-                throw APIError.unprocessable(.validationFailed, "note must not be empty")
+            guard !note.trimmingCharacters(in: .whitespaces).isEmpty, !note.unicodeScalars.contains("\u{0}") else {
+                throw APIError.unprocessable(.validationFailed, "note must not be empty or contain NUL characters")
             }
             return try respond(try await store.resolve(id: try id(context), note: note, operatorName: operatorName), done: "resolved")
         }
         group.post("/{id}/discard") { request, context -> Response in
             let operatorName = try operatorName(request)
             let reason = try await request.decode(as: ReasonBody.self, context: context).reason
-            guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else {
-                throw APIError.unprocessable(.validationFailed, "reason must not be empty")
+            guard !reason.trimmingCharacters(in: .whitespaces).isEmpty, !reason.unicodeScalars.contains("\u{0}") else {
+                throw APIError.unprocessable(.validationFailed, "reason must not be empty or contain NUL characters")
             }
             return try respond(try await store.discard(id: try id(context), reason: reason, operatorName: operatorName), done: "discarded")
         }
@@ -100,32 +100,43 @@ public enum DeadLetterRoutes {
 
         func filter() throws -> DeadLetterStore.Filter {
             DeadLetterStore.Filter(
-                stream: stream, consumer: consumer, eventType: eventType, aggregateID: aggregateID,
+                stream: try stream.map { try storable($0, "stream") }, consumer: try consumer.map { try storable($0, "consumer") },
+                eventType: try eventType.map { try storable($0, "event_type") },
+                aggregateID: try aggregateID.map { try storable($0, "aggregate_id") },
                 from: try from.map { try date($0, "from") }, until: try until.map { try date($0, "until") }
             )
         }
     }
 
     static func filter(from query: Parameters) throws -> DeadLetterStore.Filter {
-        func value(_ name: Substring) -> String? { query[name].map(String.init).flatMap { $0.isEmpty ? nil : $0 } }
+        func value(_ name: Substring) throws(APIError) -> String? {
+            guard let text = query[name].map(String.init), !text.isEmpty else { return nil }
+            return try storable(text, String(name))
+        }
         var filter = DeadLetterStore.Filter()
-        if let kind = value("kind") {
+        if let kind = try value("kind") {
             guard let parsed = DeadLetterStore.Kind(rawValue: kind) else { throw APIError.badRequest("kind must be failure or review") }
             filter.kind = parsed
         }
-        if let status = value("status") {
+        if let status = try value("status") {
             guard let parsed = DeadLetterStore.Status(rawValue: status) else {
                 throw APIError.badRequest("status must be open, replayed, resolved or discarded")
             }
             filter.status = parsed
         }
-        filter.stream = value("stream")
-        filter.consumer = value("consumer")
-        filter.eventType = value("event_type")
-        filter.aggregateID = value("aggregate_id")
+        filter.stream = try value("stream")
+        filter.consumer = try value("consumer")
+        filter.eventType = try value("event_type")
+        filter.aggregateID = try value("aggregate_id")
         filter.from = try value("from").map { try date($0, "from") }
         filter.until = try value("until").map { try date($0, "until") }
         return filter
+    }
+
+    /// Postgres text cannot hold U+0000; a filter containing it is malformed (400), not a server fault.
+    static func storable(_ text: String, _ name: String) throws(APIError) -> String {
+        guard !text.unicodeScalars.contains("\u{0}") else { throw APIError.badRequest("\(name) must not contain NUL characters") }
+        return text
     }
 
     static func date(_ text: String, _ name: String) throws -> Date {
