@@ -276,11 +276,25 @@ final class LibPQConnection {
     /// Sends many statements without waiting for each answer (libpq pipeline mode) and returns each
     /// statement's rows in order. The first failing statement's error is thrown after the batch drains;
     /// inside a transaction block that error aborts the transaction.
+    ///
+    /// Statements are prepared once per session like ``execute(_:_:)``'s: an unknown one is prepared
+    /// inside the same pipeline (`Parse` before its `Bind`), so it costs no extra round trip, and a
+    /// pending `BEGIN` travels in the same flush.
     func pipeline(_ statements: [PostgresStatement]) throws(PostgresError) -> [PostgresRows] {
-        try flushBegin()
         let handle = try ready()
+        if prepared.count + statements.count > Self.maximumPrepared {
+            try flushBegin()
+            _ = try consume(PQexec(handle, "DEALLOCATE ALL"), handle: handle)
+            prepared.removeAll()
+        }
         guard PQenterPipelineMode(handle) == 1 else {
             throw PostgresError(code: .unexpectedResponse, message: "could not enter pipeline mode: \(Self.errorMessage(handle))")
+        }
+        /// What each result read back answers.
+        enum Sent {
+            case begin
+            case prepare(PreparedKey, String)
+            case statement
         }
         var results: [PostgresRows] = []
         results.reserveCapacity(statements.count)
@@ -291,26 +305,46 @@ final class LibPQConnection {
         while start < statements.count {
             let segment = statements[start..<min(start + segmentSize, statements.count)]
             start += segment.count
-            for statement in segment {
-                let sent = withParameters(statement.binds) { count, types, values, lengths, formats in
-                    PQsendQueryParams(handle, statement.sql, count, types, values, lengths, formats, 1)
-                }
-                guard sent == 1 else {
-                    let error = connectionError(handle)
-                    discard()
-                    throw error
-                }
+            var sent: [Sent] = []
+            var sendFailed = false
+            if let begin = pendingBegin {
+                pendingBegin = nil
+                sendFailed = PQsendQueryParams(handle, begin, 0, nil, nil, nil, nil, 0) != 1
+                sent.append(.begin)
             }
-            guard PQpipelineSync(handle) == 1 else {
+            var preparing: [PreparedKey: String] = [:]
+            for statement in segment where !sendFailed {
+                let key = PreparedKey(sql: statement.sql, types: statement.binds.map(\.type.oid))
+                var name = prepared[key] ?? preparing[key]
+                if name == nil {
+                    let newName = "s\(prepared.count + preparing.count)"
+                    let queued = key.types.withUnsafeBufferPointer { types in
+                        PQsendPrepare(handle, newName, statement.sql, Int32(types.count), types.baseAddress)
+                    }
+                    sendFailed = queued != 1
+                    preparing[key] = newName
+                    sent.append(.prepare(key, newName))
+                    name = newName
+                }
+                let queued = withParameters(statement.binds) { count, _, values, lengths, formats in
+                    PQsendQueryPrepared(handle, name, count, values, lengths, formats, 1)
+                }
+                sendFailed = sendFailed || queued != 1
+                sent.append(.statement)
+            }
+            guard !sendFailed, PQpipelineSync(handle) == 1 else {
                 let error = connectionError(handle)
                 discard()
                 throw error
             }
-            for _ in segment {
-                switch try nextPipelineResult(handle) {
-                case .success(let rows?): results.append(rows)
-                case .success(nil): break
-                case .failure(let error): if firstError == nil { firstError = error }
+            for item in sent {
+                let outcome = try nextPipelineResult(handle)
+                switch (item, outcome) {
+                case (.statement, .success(let rows?)): results.append(rows)
+                // A statement prepared before an error stays prepared: prepared statements are not transactional.
+                case (.prepare(let key, let name), .success(.some)): prepared[key] = name
+                case (_, .success): break
+                case (_, .failure(let error)): if firstError == nil { firstError = error }
                 }
             }
             try expectPipelineSync(handle)

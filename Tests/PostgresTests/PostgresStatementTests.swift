@@ -146,6 +146,32 @@ struct PostgresStatementTests {
         try await client.query("INSERT INTO batch (id) VALUES ($1)", [Int32(5002)])
     }
 
+    @Test("pipelined statements are prepared once per session, also when a pipeline fails after preparing")
+    func pipelinePreparesOnce() async throws {
+        let single = try TestDatabase.client(url: try await TestDatabase.create(), connections: 1)
+        defer { Task { await single.shutdown() } }
+        try await single.query("CREATE TABLE seen (id int PRIMARY KEY)")
+        let insert = "INSERT INTO seen (id) VALUES ($1)"
+        let preparedCount = "SELECT count(*) FROM pg_prepared_statements"
+        try await single.pipeline([PostgresStatement(insert, [Int32(1)]), PostgresStatement(insert, [Int32(2)])])
+        let afterFirst = try await single.query(preparedCount)[0].decode(Int.self, at: 0)
+        for round in 0..<5 {
+            try await single.pipeline([PostgresStatement(insert, [Int32(10 + round)])])
+        }
+        #expect(try await single.query(preparedCount)[0].decode(Int.self, at: 0) == afterFirst, "no statement was prepared again")
+        // A new statement prepared in a pipeline that then fails: the next pipelines still work.
+        let upsert = "INSERT INTO seen (id) VALUES ($1) ON CONFLICT (id) DO NOTHING"
+        await #expect(throws: PostgresError.self) {
+            try await single.pipeline([PostgresStatement(upsert, [Int32(100)]), PostgresStatement(insert, [Int32(1)])])
+        }
+        try await single.pipeline([PostgresStatement(upsert, [Int32(100)]), PostgresStatement(upsert, [Int32(101)])])
+        try await single.withTransaction { transaction in
+            try transaction.pipeline([PostgresStatement(upsert, [Int32(102)])])
+            try transaction.query(upsert, [Int32(103)])
+        }
+        #expect(try await single.query("SELECT count(*) FROM seen WHERE id >= 100")[0].decode(Int.self, at: 0) == 4)
+    }
+
     @Test("COPY loads rows in bulk, NULLs included")
     func copy() async throws {
         try await client.query("CREATE TABLE ledger (id uuid PRIMARY KEY, amount bigint NOT NULL, note text, at timestamptz NOT NULL)")

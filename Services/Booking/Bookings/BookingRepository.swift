@@ -24,8 +24,6 @@ struct StoredResponse: Sendable, Equatable {
 
 /// Bookings and their sagas in the `booking` schema.
 protocol BookingRepository: Sendable {
-    /// The response stored under `claim`'s key, if any and not expired.
-    func storedResponse(for claim: IdempotencyClaim) async throws -> StoredResponse?
     /// Creates the booking, its seats, its saga's first row and its events, and stores the rendered
     /// response under the idempotency key, all in one transaction. When the key already has a
     /// response (a concurrent request with the same key committed first), nothing is created and
@@ -91,11 +89,6 @@ struct BookingCursor: Sendable, Hashable {
 /// ``BookingRepository`` on Postgres.
 struct PostgresBookingRepository: BookingRepository {
     let postgres: PostgresClient
-
-    func storedResponse(for claim: IdempotencyClaim) async throws -> StoredResponse? {
-        let rows = try await postgres.query(Self.selectStored, [claim.client, claim.scope, claim.key, claim.now])
-        return try rows.first.map(Self.storedResponse)
-    }
 
     func create(_ new: NewBooking, claim: IdempotencyClaim, render: @escaping @Sendable (Booking) throws -> [UInt8]) async throws
         -> CreateOutcome

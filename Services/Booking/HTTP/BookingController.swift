@@ -63,7 +63,9 @@ struct BookingController<Repository: BookingRepository>: Sendable {
             client: context.principal?.id ?? "anonymous", scope: Self.scope, key: key,
             requestHash: Array(SHA256.hash(data: Array("\(body.holdID)\u{0}\(customer.rawValue)".utf8))),
             expiresAt: start.addingTimeInterval(idempotencyKeyLifetime), now: start)
-        if let stored = try await repository.storedResponse(for: claim) { return try replay(stored, claim: claim) }
+        // No lookup before the work: a repeated request finds its stored response inside the
+        // conversion's transaction (under the key's lock), or - when the hold already became its
+        // booking - through the 4xx path below, which returns what is stored under the key.
         do {
             return try await convert(holdToken: body.holdID, customer: customer, claim: claim, context: context)
         } catch let error as APIError where (400..<500).contains(error.status.code) {

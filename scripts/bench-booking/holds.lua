@@ -1,0 +1,63 @@
+-- wrk script: POST /v1/holds with 1-4 random seats of random events (see common.lua for the seat
+-- walk and the script arguments). Counts 201 (held), 409 (seats taken: counted, not an error) and
+-- anything else; latency and throughput are wrk's own (every request is a hold).
+--
+--   wrk -t2 -c64 -d10s --timeout 10s -s holds.lua http://127.0.0.1:PORT -- events=FILE first=1 ...
+--
+-- Prints (from done()): booking_holds_per_second=<requests/s>, booking_holds_p50=... p99=...,
+-- and booking_holds_created=<201s> conflicts=<409s> other=<other statuses> socket_errors=<n>.
+
+local dir = string.match(debug.getinfo(1, "S").source, "^@(.*/)") or "./"
+local common = dofile(dir .. "common.lua")
+
+local threads = {}
+local thread_count = 0
+
+function setup(thread)
+    thread:set("tid", thread_count)
+    thread_count = thread_count + 1
+    threads[#threads + 1] = thread
+end
+
+local created, conflicts, other = 0, 0, 0
+local customer
+local headers
+
+function init(args)
+    common.configure(args, tid)
+    customer = "bench-" .. common.tag .. "-" .. tid
+    headers = { ["Authorization"] = common.auth, ["Content-Type"] = "application/json" }
+end
+
+function request()
+    return wrk.format("POST", "/v1/holds", headers, common.next_hold_body(customer))
+end
+
+function response(status, _, body)
+    if status == 201 then
+        created = created + 1
+    elseif status == 409 then
+        conflicts = conflicts + 1
+    else
+        other = other + 1
+        if other <= 3 then io.stderr:write("hold: unexpected status ", status, ": ", string.sub(body or "", 1, 300), "\n") end
+    end
+    -- Publish the counters where done() can read them (thread:get copies globals).
+    held, taken, failed = created, conflicts, other
+end
+
+function done(summary, latency, _)
+    local c, t, o = 0, 0, 0
+    for _, thread in ipairs(threads) do
+        c = c + (thread:get("held") or 0)
+        t = t + (thread:get("taken") or 0)
+        o = o + (thread:get("failed") or 0)
+    end
+    local seconds = summary.duration / 1e6
+    local e = summary.errors
+    io.write(string.format("booking_holds_per_second=%.0f\n", summary.requests / seconds))
+    io.write(string.format("booking_holds_p50=%s p99=%s max=%s (wrk, per request)\n",
+        common.ms(latency:percentile(50)), common.ms(latency:percentile(99)), common.ms(latency.max)))
+    io.write(string.format("booking_holds_created=%d conflicts=%d other=%d socket_errors=%d requests=%d seconds=%.2f held_per_second=%.0f\n",
+        c, t, o, e.connect + e.read + e.write + e.timeout, summary.requests, seconds, c / seconds))
+end
