@@ -125,6 +125,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Webhook signatures: Stripe's (verified on the way in) and Standard Webhooks (both ways).
+        .target(
+            name: "WebhookSignatures",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            path: "Shared/WebhookSignatures",
+            swiftSettings: swiftSettings
+        ),
+
         // The four services.
         serviceTarget("Booking", path: "Booking", extra: ["Messaging", .product(name: "Crypto", package: "swift-crypto")], documents: ["openapi.yaml"]),
         serviceTarget("PaymentsWebhook", path: "PaymentsWebhook"),
@@ -154,6 +162,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "SharedModelTests", dependencies: ["SharedModel"], swiftSettings: swiftSettings),
+        .testTarget(name: "WebhookSignaturesTests", dependencies: ["WebhookSignatures"], swiftSettings: swiftSettings),
         .testTarget(name: "ConnectionKitTests", dependencies: ["ConnectionKit"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "TestSupport"], swiftSettings: swiftSettings),
