@@ -135,7 +135,7 @@ let package = Package(
 
         // The four services.
         serviceTarget("Booking", path: "Booking", extra: ["Messaging", .product(name: "Crypto", package: "swift-crypto")], documents: ["openapi.yaml"]),
-        serviceTarget("PaymentsWebhook", path: "PaymentsWebhook"),
+        serviceTarget("PaymentsWebhook", path: "PaymentsWebhook", extra: ["WebhookSignatures"]),
         serviceTarget("Payout", path: "Payout"),
         serviceTarget("Notification", path: "Notification"),
 

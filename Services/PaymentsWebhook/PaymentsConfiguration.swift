@@ -1,5 +1,6 @@
 import Foundation
 import ServiceKit
+import WebhookSignatures
 
 /// The payments-webhook service's settings (DESIGN.md, Configuration). Both secret lists are required:
 /// a missing secret stops start-up instead of accepting unverifiable webhooks.
@@ -7,8 +8,8 @@ struct PaymentsConfiguration: Sendable {
     var service: ServiceSettings
     /// Stripe signing secrets used as given (`whsec_...` included); several during rotation.
     var stripeWebhookSecrets: [String]
-    /// Standard Webhooks secrets, decoded from the base64 after `whsec_`.
-    var paymentEventsSecrets: [[UInt8]]
+    /// Standard Webhooks secrets (`whsec_` + base64 of the key).
+    var paymentEventsSecrets: [StandardWebhookSecret]
 
     init(reader: ConfigurationReader) throws(ConfigurationError) {
         service = try ServiceSettings(
@@ -19,11 +20,11 @@ struct PaymentsConfiguration: Sendable {
             reader: reader
         )
         stripeWebhookSecrets = try reader.secretList("STRIPE_WEBHOOK_SECRETS")
-        paymentEventsSecrets = try reader.secretList("PAYMENT_EVENTS_SECRETS").map { secret throws(ConfigurationError) in
-            guard secret.hasPrefix("whsec_"), let key = Data(base64Encoded: String(secret.dropFirst(6))), !key.isEmpty else {
+        paymentEventsSecrets = try reader.secretList("PAYMENT_EVENTS_SECRETS").map { text throws(ConfigurationError) in
+            guard let secret = StandardWebhookSecret(text) else {
                 throw ConfigurationError(name: "PAYMENT_EVENTS_SECRETS", reason: "must be whsec_ followed by base64")
             }
-            return Array(key)
+            return secret
         }
     }
 }
