@@ -134,7 +134,8 @@ let package = Package(
         ),
 
         // The four services.
-        serviceTarget("Booking", path: "Booking", extra: ["Messaging", .product(name: "Crypto", package: "swift-crypto")], documents: ["openapi.yaml"]),
+        serviceTarget(
+            "Booking", path: "Booking", extra: ["Messaging", .product(name: "Crypto", package: "swift-crypto")], documents: ["openapi.yaml"]),
         serviceTarget("PaymentsWebhook", path: "PaymentsWebhook", extra: ["WebhookSignatures"]),
         serviceTarget("Payout", path: "Payout"),
         serviceTarget("Notification", path: "Notification"),

@@ -57,12 +57,15 @@ struct BookingAPITests {
                 #expect(answer.status == .unprocessableContent, "\(change)")
                 #expect(answer.json?["error"]?["details"]?["field"]?.stringValue == field, "\(change)")
             }
-            let fractionalPrice = #"{"name":"Gig","host_id":"h","starts_at":"2027-05-01T20:00:00Z","ends_at":"2027-05-01T23:00:00Z","time_zone":"UTC","currency":"EUR","seats":[{"seat_id":"A1","price":1.5}]}"#
+            let fractionalPrice =
+                #"{"name":"Gig","host_id":"h","starts_at":"2027-05-01T20:00:00Z","ends_at":"2027-05-01T23:00:00Z","time_zone":"UTC","currency":"EUR","seats":[{"seat_id":"A1","price":1.5}]}"#
             #expect(try await client.call(.post, "/v1/events", as: .admin, raw: fractionalPrice).status == .badRequest)
             #expect(try await client.call(.post, "/v1/events", as: .admin, raw: "{\"name\":").status == .badRequest)
             #expect(try await client.call(.post, "/v1/events", as: .client, json: event([:])).status == .forbidden)
             #expect(try await client.call(.post, "/v1/events", as: .anonymous, json: event([:])).status == .unauthorized)
-            #expect(try await client.call(.post, "/v1/events", as: .admin, json: event(["starts_at": "0000-01-01T00:00:00+23:59"])).status == .unprocessableContent)
+            #expect(
+                try await client.call(.post, "/v1/events", as: .admin, json: event(["starts_at": "0000-01-01T00:00:00+23:59"])).status
+                    == .unprocessableContent)
             // Names are limited in Unicode scalars (what Postgres counts), not in what the eye sees.
             let combining = String(repeating: "e\u{301}", count: 101)
             #expect(try await client.call(.post, "/v1/events", as: .admin, json: event(["name": .string(combining)])).status == .unprocessableContent)
@@ -88,7 +91,10 @@ struct BookingAPITests {
                 (try await client.hold(UUID().uuidString, ["S1"], customer: "c1"), .unprocessableContent, "validation_failed"),
                 (try await client.hold("not-a-uuid", ["S1"], customer: "c1"), .unprocessableContent, "validation_failed"),
                 (try await client.hold(event, ["S1"], customer: ""), .unprocessableContent, "validation_failed"),
-                (try await client.call(.post, "/v1/holds", json: ["event_id": .string(event), "seat_ids": "S1", "customer_id": "c1"]), .badRequest, "bad_request"),
+                (
+                    try await client.call(.post, "/v1/holds", json: ["event_id": .string(event), "seat_ids": "S1", "customer_id": "c1"]), .badRequest,
+                    "bad_request"
+                ),
                 (try await client.call(.post, "/v1/holds", raw: "not json"), .badRequest, "bad_request"),
                 (try await client.call(.post, "/v1/holds", as: .anonymous, json: ["event_id": .string(event)]), .unauthorized, "unauthorized"),
                 (try await client.call(.post, "/v1/holds", raw: String(repeating: "x", count: 70_000)), .contentTooLarge, "payload_too_large"),
@@ -185,7 +191,8 @@ struct BookingAPITests {
             let again = try await client.call(.post, "/v1/bookings/\(bookingID)/cancel", json: ["customer_id": "alice"])
             #expect(again.status == .ok)
             #expect(again["cancelled_at"] == cancelled["cancelled_at"])
-            let byAdmin = try await client.call(.post, "/v1/bookings/\(try #require(second["booking_id"]?.stringValue))/cancel", as: .admin, json: [:])
+            let byAdmin = try await client.call(
+                .post, "/v1/bookings/\(try #require(second["booking_id"]?.stringValue))/cancel", as: .admin, json: [:])
             #expect(byAdmin["status"]?.stringValue == "cancelled")
 
             states = try await seatStates(client, event)
@@ -303,7 +310,8 @@ func seatStates(_ client: any TestClientProtocol, _ event: String) async throws 
 func confirm(_ booking: String, _ postgres: PostgresClient) async throws {
     guard let id = UUID(uuidString: booking) else { throw HarnessError("not a booking id: \(booking)") }
     try await postgres.withTransaction { transaction in
-        try transaction.query("UPDATE booking.bookings SET status = 'confirmed', confirmed_at = now(), updated_at = now() WHERE booking_id = $1", [id])
+        try transaction.query(
+            "UPDATE booking.bookings SET status = 'confirmed', confirmed_at = now(), updated_at = now() WHERE booking_id = $1", [id])
         try transaction.query("UPDATE booking.sagas SET state = 'confirmed', version = version + 1, deadline = NULL WHERE booking_id = $1", [id])
     }
 }

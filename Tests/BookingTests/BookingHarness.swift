@@ -133,7 +133,8 @@ extension TestClientProtocol {
         if buffer != nil { headers[.contentType] = "application/json" }
         return try await execute(uri: uri, method: method, headers: headers, body: buffer) { response in
             let bytes = Array(buffer: response.body)
-            return Answer(status: response.status, json: try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)), bytes: bytes, headers: response.headers)
+            return Answer(
+                status: response.status, json: try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)), bytes: bytes, headers: response.headers)
         }
     }
 

@@ -70,7 +70,9 @@ struct DeadLetterRoutesTests {
                 #expect(page.deadLetters[0].id != firstPage.deadLetters[0].id)
                 #expect(page.nextCursor == nil)
             }
-            for bad in ["kind=poison", "status=gone", "limit=0", "limit=x", "cursor=nonsense", "from=2026-01-01T00:00:00", "event_type=a%00b", "stream=%00"] {
+            for bad in [
+                "kind=poison", "status=gone", "limit=0", "limit=x", "cursor=nonsense", "from=2026-01-01T00:00:00", "event_type=a%00b", "stream=%00",
+            ] {
                 try await client.execute(uri: "/v1/admin/dead-letters?\(bad)", method: .get, headers: admin) { response in
                     #expect(response.status == .badRequest, "\(bad)")
                 }
@@ -119,7 +121,9 @@ struct DeadLetterRoutesTests {
                 #expect($0.status == .unprocessableContent)
             }
             // Postgres text cannot hold NUL: refused at the edge, never a 500.
-            try await client.execute(uri: "\(base)/\(review)/resolve", method: .post, headers: admin, body: ByteBuffer(string: #"{"note": "a\u0000b"}"#)) {
+            try await client.execute(
+                uri: "\(base)/\(review)/resolve", method: .post, headers: admin, body: ByteBuffer(string: #"{"note": "a\u0000b"}"#)
+            ) {
                 #expect($0.status == .unprocessableContent)
             }
             try await client.execute(uri: "\(base)/replay", method: .post, headers: admin, body: ByteBuffer(string: #"{"stream": "\u0000"}"#)) {

@@ -18,7 +18,8 @@ struct WebhookSignatureTests {
         #expect(try StripeSignature.verify(payload: payload, header: header, secrets: [secret], now: now) == now)
         // Rotation: the right secret among several, the right v1 among several, v0 ignored.
         try StripeSignature.verify(payload: payload, header: header, secrets: ["whsec_old", secret], now: now)
-        try StripeSignature.verify(payload: payload, header: "t=\(signedAt),v0=abc,v1=\(String(repeating: "0", count: 64)),v1=\(expected)", secrets: [secret], now: now)
+        try StripeSignature.verify(
+            payload: payload, header: "t=\(signedAt),v0=abc,v1=\(String(repeating: "0", count: 64)),v1=\(expected)", secrets: [secret], now: now)
         // Tolerance in both directions.
         try StripeSignature.verify(payload: payload, header: header, secrets: [secret], now: now.addingTimeInterval(300))
         try StripeSignature.verify(payload: payload, header: header, secrets: [secret], now: now.addingTimeInterval(-300))
@@ -61,7 +62,8 @@ struct WebhookSignatureTests {
         let signature = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
         #expect(StandardWebhooks.signature(payload: body, id: id, timestamp: 1_614_265_330, secret: secret) == signature)
         try StandardWebhooks.verify(payload: body, id: id, timestamp: timestamp, signatures: signature, secrets: [secret], now: at)
-        try StandardWebhooks.verify(payload: body, id: id, timestamp: timestamp, signatures: "v2,abc v1,AAAA \(signature)", secrets: [secret], now: at)
+        try StandardWebhooks.verify(
+            payload: body, id: id, timestamp: timestamp, signatures: "v2,abc v1,AAAA \(signature)", secrets: [secret], now: at)
         let other = try #require(StandardWebhookSecret("whsec_" + Data("another key".utf8).base64EncodedString()))
         try StandardWebhooks.verify(payload: body, id: id, timestamp: timestamp, signatures: signature, secrets: [other, secret], now: at)
 

@@ -28,7 +28,9 @@ protocol BookingRepository: Sendable {
     /// response under the idempotency key, all in one transaction. When the key already has a
     /// response (a concurrent request with the same key committed first), nothing is created and
     /// that response is returned instead.
-    func create(_ booking: NewBooking, claim: IdempotencyClaim, render: @escaping @Sendable (Booking) throws -> [UInt8]) async throws
+    func create(
+        _ booking: NewBooking, claim: IdempotencyClaim, render: @escaping @Sendable (Booking) throws -> [UInt8]
+    ) async throws
         -> CreateOutcome
     /// Stores a 4xx outcome under the key unless one is stored already; returns what is stored.
     func storeOutcome(status: Int, body: [UInt8], claim: IdempotencyClaim) async throws -> StoredResponse
@@ -90,7 +92,9 @@ struct BookingCursor: Sendable, Hashable {
 struct PostgresBookingRepository: BookingRepository {
     let postgres: PostgresClient
 
-    func create(_ new: NewBooking, claim: IdempotencyClaim, render: @escaping @Sendable (Booking) throws -> [UInt8]) async throws
+    func create(
+        _ new: NewBooking, claim: IdempotencyClaim, render: @escaping @Sendable (Booking) throws -> [UInt8]
+    ) async throws
         -> CreateOutcome
     {
         try await postgres.withTransaction { transaction in
@@ -158,7 +162,8 @@ struct PostgresBookingRepository: BookingRepository {
     /// returns the response already stored under it, if any.
     private static func lockKey(_ claim: IdempotencyClaim, in transaction: PostgresTransaction) throws -> StoredResponse? {
         let results = try transaction.pipeline([
-            PostgresStatement("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [claim.client + "\u{1F}" + claim.scope + "\u{1F}" + claim.key]),
+            PostgresStatement(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [claim.client + "\u{1F}" + claim.scope + "\u{1F}" + claim.key]),
             PostgresStatement(selectStored, [claim.client, claim.scope, claim.key, claim.now]),
         ])
         return try results[1].first.map(storedResponse)

@@ -96,7 +96,9 @@ struct BookingController<Repository: BookingRepository>: Sendable {
             createdAt: createdAt, paymentDueAt: paymentDueAt, deadline: deadline, correlationID: context.correlationID)
         let outcome: CreateOutcome
         do {
-            outcome = try await repository.create(new, claim: claim) { booking in Array(try JSONEncoder.platform.encode(BookingBody(booking: booking))) }
+            outcome = try await repository.create(new, claim: claim) { booking in
+                Array(try JSONEncoder.platform.encode(BookingBody(booking: booking)))
+            }
         } catch let error as PostgresError where error.code == .uniqueViolation && error.constraint == "booking_seats_active_once" {
             // The database's guard: another booking took one of these seats first.
             let taken = try await repository.seatsInActiveBookings(event: event.id, among: seats)

@@ -63,7 +63,8 @@ struct InventoryController: Sendable {
     func validate(_ body: CreateRequest) throws(APIError) -> SellableEvent {
         let name = body.name.trimmingCharacters(in: .whitespacesAndNewlines)
         // Counted in Unicode scalars, the unit of Postgres' char_length (the table's CHECK).
-        guard (1...200).contains(name.unicodeScalars.count), !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+        guard (1...200).contains(name.unicodeScalars.count), !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else {
             throw Validation.invalid("name", "name must be 1 to 200 characters without control characters")
         }
         let host: HostID = try Validation.identifier(body.hostID, field: "host_id")
@@ -74,7 +75,8 @@ struct InventoryController: Sendable {
             throw Validation.invalid("starts_at", "starts_at and ends_at must lie between 1970 and 9999")
         }
         // Foundation calls UTC "GMT"; any other accepted name must be the zone's own IANA name.
-        guard let timeZone = TimeZone(identifier: body.timeZone), timeZone.identifier == body.timeZone && body.timeZone.contains("/") || body.timeZone == "UTC"
+        guard let timeZone = TimeZone(identifier: body.timeZone),
+            timeZone.identifier == body.timeZone && body.timeZone.contains("/") || body.timeZone == "UTC"
         else {
             throw Validation.invalid("time_zone", "time_zone must be an IANA time zone name such as America/New_York")
         }
@@ -85,12 +87,14 @@ struct InventoryController: Sendable {
         var seats: [SellableEvent.Seat] = []
         for (seat, listed) in zip(seatIDs, body.seats) {
             guard (0...1_000_000_000_000).contains(listed.price) else {
-                throw Validation.invalid("seats", "a seat's price must be 0 to 1000000000000 minor units", details: ["seat_ids": .array([.string(seat.rawValue)])])
+                throw Validation.invalid(
+                    "seats", "a seat's price must be 0 to 1000000000000 minor units", details: ["seat_ids": .array([.string(seat.rawValue)])])
             }
             seats.append(SellableEvent.Seat(id: seat, price: listed.price))
         }
         return SellableEvent(
-            id: EventID(), name: name, hostID: host, startsAt: startsAt, endsAt: endsAt, timeZone: timeZone, timeZoneName: body.timeZone, currency: currency,
+            id: EventID(), name: name, hostID: host, startsAt: startsAt, endsAt: endsAt, timeZone: timeZone, timeZoneName: body.timeZone,
+            currency: currency,
             createdAt: now(), seats: seats)
     }
 

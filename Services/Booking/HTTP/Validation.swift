@@ -13,7 +13,9 @@ enum Validation {
         return APIError.unprocessable(.validationFailed, message, details: details)
     }
 
-    static func identifier<Tag>(_ text: String, field: String, as _: Identifier<Tag>.Type = Identifier<Tag>.self) throws(APIError)
+    static func identifier<Tag>(
+        _ text: String, field: String, as _: Identifier<Tag>.Type = Identifier<Tag>.self
+    ) throws(APIError)
         -> Identifier<Tag>
     {
         do {
@@ -56,7 +58,9 @@ enum Validation {
 
     /// A UUID path parameter; a malformed one names no resource (404).
     static func pathUUID(_ context: ServiceRequestContext, _ name: String = "id", resource: String) throws(APIError) -> UUID {
-        guard let text = context.parameters.get(name), let uuid = UUID(uuidString: text) else { throw APIError.notFound("no \(resource) with this id") }
+        guard let text = context.parameters.get(name), let uuid = UUID(uuidString: text) else {
+            throw APIError.notFound("no \(resource) with this id")
+        }
         return uuid
     }
 

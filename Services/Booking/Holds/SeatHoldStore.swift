@@ -94,7 +94,9 @@ struct SeatHoldStore: Sendable {
         let keys = [holdKey(hold.reference)] + hold.seatIDs.map { seatKey(hold.reference.eventID, $0) }
         let reply = try await redis.evaluate(
             Self.prepareScript, keys: keys.map { RedisArgument($0) },
-            arguments: [RedisArgument(hold.reference.holdID.description), RedisArgument(customer.rawValue), RedisArgument(minimumLife.wholeMilliseconds)]
+            arguments: [
+                RedisArgument(hold.reference.holdID.description), RedisArgument(customer.rawValue), RedisArgument(minimumLife.wholeMilliseconds),
+            ]
         )
         let parts = reply.array?.compactMap { $0.string } ?? []
         switch parts.first {
@@ -172,7 +174,9 @@ struct SeatHoldStore: Sendable {
         for start in stride(from: 0, to: seats.count, by: 1000) {
             let slice = Array(seats[start..<min(start + 1000, seats.count)])
             let reply = try await redis.send([RedisArgument("MGET")] + slice.map { RedisArgument(seatKey(event, $0)) })
-            guard let values = reply.array, values.count == slice.count else { throw UnexpectedHoldReply(reply: reply, expected: "one value per seat") }
+            guard let values = reply.array, values.count == slice.count else {
+                throw UnexpectedHoldReply(reply: reply, expected: "one value per seat")
+            }
             for (seat, value) in zip(slice, values) where !value.isNull { held.insert(seat) }
         }
         return held

@@ -1,6 +1,6 @@
 import Foundation
-import Synchronization
 import SharedModel
+import Synchronization
 
 /// Events with their seats, cached in memory after the first read. Seats and prices never change
 /// once an event exists, so a cached event is never stale; unknown ids are not cached (the event
