@@ -24,6 +24,8 @@ public final class PostgresClient: Sendable, Service {
         public var maximumPoolWait: Duration = .seconds(5)
         /// Shown in `pg_stat_activity`.
         public var applicationName: String = "booking-platform"
+        /// The pool's name in its metrics (`pool` label), so two pools of one process stay apart.
+        public var poolName: String = "postgres"
 
         /// Validates `url` with libpq's own parser.
         public init(url: String) throws(PostgresError) {
@@ -59,7 +61,7 @@ public final class PostgresClient: Sendable, Service {
             configuration: .init(
                 maximumConnections: configuration.maximumConnections,
                 maximumWait: configuration.maximumPoolWait,
-                name: "postgres"
+                name: configuration.poolName
             )
         ) { index in
             PostgresConnection(configuration: configuration, logger: logger, index: index)

@@ -167,3 +167,38 @@ struct DeadLetterCommandTests {
         #expect(await missing.child.termination(within: .seconds(30)) != .exited(0))
     }
 }
+
+@Suite("Outbox relay connection")
+struct RelayConnectionTests {
+    @Test("with DATABASE_POOL_SIZE=1 the service still reaches Postgres while its outbox relay leads on a connection of its own")
+    func relayDoesNotTakeAPoolConnection() async throws {
+        let url = try await TestDatabase.create(prefix: "relay")
+        let migrate = try ServiceProcess.start("booking", arguments: ["migrate"], environment: ["DATABASE_URL": url])
+        #expect(await migrate.child.termination(within: .seconds(30)) == .exited(0))
+        let port = try freePort()
+        let service = try ServiceProcess.start(
+            "booking",
+            environment: [
+                "DATABASE_URL": url, "REDIS_URL": try TestEnvironment.redisURL(), "ADMIN_TOKEN": "admin", "API_KEYS": "key", "PORT": String(port),
+                "HOST": "127.0.0.1", "DATABASE_POOL_SIZE": "1", "DATABASE_POOL_WAIT": "1s",
+            ],
+            port: port)
+        defer { Task { await service.child.kill() } }
+        let client = try TestDatabase.client(url: url, connections: 1)
+        defer { Task { await client.shutdown() } }
+        // Wait until the relay leads: it holds its advisory lock on its own session.
+        var leading = false
+        for _ in 0..<100 where !leading {
+            let rows = try await client.query(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'booking-outbox-relay'")
+            leading = try rows[0].decode(Int.self, at: 0) == 1
+            if !leading { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(leading, "the relay runs on its own connection: \(service.output)")
+        // Every readiness check needs the one pool connection; none waits behind the relay.
+        for _ in 0..<5 {
+            let ready = await get("/readyz", port: port)
+            #expect(ready?.status == 200, "\(ready?.body ?? "no answer")")
+        }
+    }
+}

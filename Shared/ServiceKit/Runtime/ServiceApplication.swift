@@ -13,12 +13,20 @@ public struct ServiceApplication: Sendable {
     public let postgres: PostgresClient
     public let redis: RedisClient
     public let logger: Logger
+    /// The outbox relay's own connection: a leading relay holds its session (and advisory lock) for
+    /// as long as it leads, so it must not take one of the request pool's connections.
+    let relayPostgres: PostgresClient
 
     public init(settings: ServiceSettings, logger: Logger) {
         self.settings = settings
         self.logger = logger
         self.postgres = PostgresClient(configuration: settings.postgres, logger: logger)
         self.redis = RedisClient(configuration: settings.redis, logger: logger)
+        var relayConfiguration = settings.postgres
+        relayConfiguration.maximumConnections = 1
+        relayConfiguration.poolName = "postgres-relay"
+        relayConfiguration.applicationName = settings.postgres.applicationName + "-outbox-relay"
+        self.relayPostgres = PostgresClient(configuration: relayConfiguration, logger: logger)
     }
 
     /// A router with correlation ids, JSON errors, per-route metrics, the body limit, and
@@ -54,12 +62,16 @@ public struct ServiceApplication: Sendable {
     }
 
     /// The HTTP application with the outbox relay. `services` (consumers, pollers) run after the pools
-    /// start and stop before they close. Every instance runs a relay; one of them leads at a time.
+    /// start and stop before they close. Every instance runs a relay on one connection of its own
+    /// (beside `DATABASE_POOL_SIZE`); one of the instances leads at a time.
     public func makeApplication(router: Router<ServiceRequestContext>, services: [any Service] = []) -> some ApplicationProtocol {
         Application(
             router: router,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: settings.serviceName),
-            services: [postgres, redis, OutboxRelay(postgres: postgres, redis: redis, configuration: relayConfiguration, logger: logger)] + services,
+            services: [
+                postgres, redis, relayPostgres,
+                OutboxRelay(postgres: relayPostgres, redis: redis, configuration: relayConfiguration, logger: logger),
+            ] + services,
             logger: logger
         )
     }
