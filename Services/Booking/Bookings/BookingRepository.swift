@@ -71,9 +71,7 @@ struct BookingCursor: Sendable, Hashable {
     }
 
     init?(token: String) {
-        let standard = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        let padded = standard + String(repeating: "=", count: (4 - standard.count % 4) % 4)
-        guard let data = Data(base64Encoded: padded), let text = String(data: data, encoding: .utf8) else { return nil }
+        guard let bytes = Base64URL.decode(token), let text = String(validating: bytes, as: UTF8.self) else { return nil }
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         // Creation times lie between 1970 and 9999; anything else was not issued here.
         guard parts.count == 2, let micros = Int64(parts[0]), (0...253_402_300_799_999_999).contains(micros),
@@ -83,8 +81,7 @@ struct BookingCursor: Sendable, Hashable {
     }
 
     var token: String {
-        Data("\(createdAtMicroseconds):\(bookingID)".utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        Base64URL.encode(Array("\(createdAtMicroseconds):\(bookingID)".utf8))
     }
 }
 

@@ -16,31 +16,15 @@ struct HoldReference: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses a token this service issued; nil for anything else.
     init?(token: String) {
-        guard token.utf8.count == 43, token.utf8.allSatisfy({ Self.isBase64URL($0) }) else { return nil }
-        let standard = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/") + "="
-        guard let data = Data(base64Encoded: standard), data.count == 32 else { return nil }
-        let bytes = Array(data)
+        guard token.utf8.count == 43, let bytes = Base64URL.decode(token), bytes.count == 32 else { return nil }
         self.eventID = EventID(Self.uuid(bytes[0..<16]))
         self.holdID = HoldID(Self.uuid(bytes[16..<32]))
     }
 
     /// The wire form.
-    var token: String {
-        let bytes = Self.bytes(of: eventID.uuid) + Self.bytes(of: holdID.uuid)
-        return Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    }
+    var token: String { Base64URL.encode(Self.bytes(of: eventID.uuid) + Self.bytes(of: holdID.uuid)) }
 
     var description: String { token }
-
-    private static func isBase64URL(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-            UInt8(ascii: "-"), UInt8(ascii: "_"):
-            true
-        default: false
-        }
-    }
 
     private static func bytes(of uuid: UUID) -> [UInt8] {
         withUnsafeBytes(of: uuid.uuid) { Array($0) }

@@ -213,23 +213,30 @@ struct SeatHoldStore: Sendable {
         return {'held'}
         """)
 
-    /// KEYS: hold record, seat keys. ARGV: hold id, customer, minimum remaining life ms.
-    static let prepareScript = RedisScript(
-        """
+    /// The start of the scripts that act for a hold's owner (KEYS[1] the hold record, ARGV[2] the
+    /// customer): answers `missing`, `not_owner` or `booked <id>` unless the hold is live, the
+    /// customer's, and not converted yet.
+    static let ownedUnbookedHold = """
         local customer = redis.call('HGET', KEYS[1], 'customer')
         if not customer then return {'missing'} end
         if customer ~= ARGV[2] then return {'not_owner'} end
         local booking = redis.call('HGET', KEYS[1], 'booking')
         if booking then return {'booked', booking} end
-        for i = 2, #KEYS do
-          if redis.call('GET', KEYS[i]) ~= ARGV[1] then return {'missing'} end
-        end
-        local minimum = tonumber(ARGV[3])
-        for i = 1, #KEYS do
-          if redis.call('PTTL', KEYS[i]) < minimum then redis.call('PEXPIRE', KEYS[i], minimum) end
-        end
-        return {'live'}
-        """)
+
+        """
+
+    /// KEYS: hold record, seat keys. ARGV: hold id, customer, minimum remaining life ms.
+    static let prepareScript = RedisScript(
+        ownedUnbookedHold + """
+            for i = 2, #KEYS do
+              if redis.call('GET', KEYS[i]) ~= ARGV[1] then return {'missing'} end
+            end
+            local minimum = tonumber(ARGV[3])
+            for i = 1, #KEYS do
+              if redis.call('PTTL', KEYS[i]) < minimum then redis.call('PEXPIRE', KEYS[i], minimum) end
+            end
+            return {'live'}
+            """)
 
     /// KEYS: unavailable set, hold record, seat keys. ARGV: hold id, booking id, keep-until ms,
     /// cache lifetime ms, seat ids.
@@ -249,18 +256,13 @@ struct SeatHoldStore: Sendable {
 
     /// KEYS: hold record, seat keys. ARGV: hold id, customer.
     static let releaseScript = RedisScript(
-        """
-        local customer = redis.call('HGET', KEYS[1], 'customer')
-        if not customer then return {'missing'} end
-        if customer ~= ARGV[2] then return {'not_owner'} end
-        local booking = redis.call('HGET', KEYS[1], 'booking')
-        if booking then return {'booked', booking} end
-        for i = 2, #KEYS do
-          if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
-        end
-        redis.call('DEL', KEYS[1])
-        return {'released'}
-        """)
+        ownedUnbookedHold + """
+            for i = 2, #KEYS do
+              if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
+            end
+            redis.call('DEL', KEYS[1])
+            return {'released'}
+            """)
 
     /// KEYS: unavailable set, hold record, seat keys. ARGV: hold id, seat ids.
     static let releaseBookedScript = RedisScript(
