@@ -33,6 +33,7 @@ let package = Package(
         .executable(name: "payments-webhook", targets: ["PaymentsWebhook"]),
         .executable(name: "payout", targets: ["Payout"]),
         .executable(name: "notification", targets: ["Notification"]),
+        .executable(name: "provider-simulator", targets: ["ProviderSimulator"]),
         .executable(name: "platform-bench", targets: ["Bench"]),
     ],
     dependencies: [
@@ -44,6 +45,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // The shared model: value types only, Foundation only.
@@ -136,9 +138,31 @@ let package = Package(
         // The four services.
         serviceTarget(
             "Booking", path: "Booking", extra: ["Messaging", .product(name: "Crypto", package: "swift-crypto")], documents: ["openapi.yaml"]),
-        serviceTarget("PaymentsWebhook", path: "PaymentsWebhook", extra: ["WebhookSignatures"]),
+        serviceTarget(
+            "PaymentsWebhook", path: "PaymentsWebhook",
+            extra: [
+                "Messaging", "WebhookSignatures", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            documents: ["openapi.yaml"]),
         serviceTarget("Payout", path: "Payout"),
         serviceTarget("Notification", path: "Notification"),
+
+        // A local Stripe-compatible payment provider for development and end-to-end tests.
+        .executableTarget(
+            name: "ProviderSimulator",
+            dependencies: [
+                "WebhookSignatures",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Services/ProviderSimulator",
+            exclude: ["README.md"],
+            swiftSettings: swiftSettings
+        ),
 
         // Benchmarks of the adapters against the servers' own tools (`scripts/bench`).
         .executableTarget(
@@ -184,6 +208,25 @@ let package = Package(
             dependencies: [
                 "Booking", "ServiceKit", "SharedModel", "Messaging", "Postgres", "Redis", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PaymentsWebhookTests",
+            dependencies: [
+                "PaymentsWebhook", "ProviderSimulator", "ServiceKit", "SharedModel", "Messaging", "Postgres", "Redis", "TestSupport",
+                "WebhookSignatures", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ProviderSimulatorTests",
+            dependencies: [
+                "ProviderSimulator", "WebhookSignatures",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,10 +1,68 @@
+import AsyncHTTPClient
+import Foundation
 import Hummingbird
 import Logging
+import Messaging
 import ServiceKit
+import ServiceLifecycle
+import SharedModel
 
 /// Builds the whole payments-webhook application without running it.
 func buildApplication(_ configuration: PaymentsConfiguration, logger: Logger) -> some ApplicationProtocol {
     let app = ServiceApplication(settings: configuration.service, logger: logger)
     let router = app.makeRouter()
-    return app.makeApplication(router: router)
+    let parts = PaymentsParts(app: app, configuration: configuration)
+    parts.addRoutes(to: router)
+    var services: [any Service] = [HTTPClientService(client: parts.httpClient)]
+    if configuration.runsProviderWorker {
+        services.append(parts.providerWorker(logger: logger))
+    }
+    return app.makeApplication(router: router, services: services)
+}
+
+/// The payments-webhook service's components over one set of Postgres and Redis clients.
+struct PaymentsParts: Sendable {
+    let app: ServiceApplication
+    let configuration: PaymentsConfiguration
+    let store: ProviderEventStore
+    let limiter: UnverifiedRequestLimiter
+    let httpClient: HTTPClient
+
+    init(app: ServiceApplication, configuration: PaymentsConfiguration) {
+        self.app = app
+        self.configuration = configuration
+        store = ProviderEventStore(postgres: app.postgres)
+        limiter = UnverifiedRequestLimiter(limits: configuration.unverifiedLimit)
+        httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
+    }
+
+    func addRoutes(to router: Router<ServiceRequestContext>, now: @escaping @Sendable () -> Date = Date.init) {
+        WebhookController(
+            store: store, stripeSecrets: configuration.stripeWebhookSecrets, paymentEventsSecrets: configuration.paymentEventsSecrets,
+            tolerance: configuration.signatureTolerance, limiter: limiter, trustForwardedFor: configuration.trustForwardedFor, now: now
+        ).addRoutes(to: router)
+        ProviderEventsAdminController(store: store).addRoutes(to: router, admin: app.adminAuthentication)
+    }
+
+    /// The provider worker: consumer group `payments-provider` on `stream:booking`.
+    func providerWorker(
+        provider: (any PaymentProvider)? = nil, logger: Logger, tuning: (inout StreamConsumer<ProviderWorker>.Configuration) -> Void = { _ in }
+    ) -> StreamConsumer<ProviderWorker> {
+        let provider = provider ?? StripeProvider(client: httpClient, configuration: configuration.provider)
+        var consumer = StreamConsumer<ProviderWorker>.Configuration(stream: Streams.stream(for: .booking), group: "payments-provider")
+        tuning(&consumer)
+        return StreamConsumer(
+            postgres: app.postgres, redis: app.redis, handler: ProviderWorker(provider: provider, logger: logger, now: Date.init),
+            configuration: consumer, logger: logger)
+    }
+}
+
+/// Keeps the shared HTTP client alive while the application runs and shuts it down after.
+struct HTTPClientService: Service {
+    let client: HTTPClient
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await client.shutdown()
+    }
 }

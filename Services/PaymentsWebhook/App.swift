@@ -2,7 +2,8 @@ import ArgumentParser
 import Hummingbird
 import ServiceKit
 
-/// The payments-webhook executable: verified provider webhooks and internal payment events.
+/// The payments-webhook executable: verified provider webhooks and internal payment events, and the
+/// provider worker that creates payment intents and refunds.
 @main
 struct PaymentsWebhookCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,10 +24,13 @@ struct Serve: AsyncParsableCommand {
     var stripeWebhookSecrets: String?
     @Option(help: "Standard Webhooks secrets of internal payment services, whsec_<base64> (PAYMENT_EVENTS_SECRETS).")
     var paymentEventsSecrets: String?
+    @Option(help: "The payment provider's API base URL, default https://api.stripe.com (PROVIDER_BASE_URL).") var providerBaseURL: String?
+    @Option(help: "Run the provider worker in this process: true or false (PROVIDER_WORKER, default true).") var providerWorker: String?
 
     func run() async throws {
         let flags = common.flags.merging([
             "ADMIN_TOKEN": adminToken, "STRIPE_WEBHOOK_SECRETS": stripeWebhookSecrets, "PAYMENT_EVENTS_SECRETS": paymentEventsSecrets,
+            "PROVIDER_BASE_URL": providerBaseURL, "PROVIDER_WORKER": providerWorker,
         ]) { _, flag in flag }
         let configuration = ServiceLauncher.configuration { try PaymentsConfiguration(reader: ConfigurationReader(flags: flags)) }
         let logger = ServiceLauncher.bootstrap(service: "payments-webhook", logLevel: configuration.service.logLevel)

@@ -195,7 +195,7 @@ public struct DeadLetterStore: Sendable {
         if let from = filter.from { add({ "created_at >= $\($0)" }, from) }
         if let until = filter.until { add({ "created_at < $\($0)" }, until) }
         if let cursor {
-            guard let position = DeadLetterCursor(cursor) else { throw DeadLetterError.invalidCursor }
+            guard let position = ListCursor(cursor) else { throw DeadLetterError.invalidCursor }
             binds.append(position.createdAt)
             binds.append(position.id)
             conditions.append("(created_at, id) < ($\(binds.count - 1), $\(binds.count))")
@@ -209,7 +209,7 @@ public struct DeadLetterStore: Sendable {
         var next: String?
         if entries.count > pageSize {
             entries.removeLast()
-            if let last = entries.last { next = DeadLetterCursor(createdAt: last.createdAt, id: last.id).description }
+            if let last = entries.last { next = ListCursor(createdAt: last.createdAt, id: last.id).description }
         }
         return Page(entries: entries, nextCursor: next)
     }
@@ -332,23 +332,25 @@ public enum DeadLetterError: Error, Sendable {
 }
 
 /// An opaque keyset cursor: `<created_at microseconds>_<id>`.
-struct DeadLetterCursor: CustomStringConvertible {
-    let createdAt: Date
-    let id: UUID
+/// Where a newest-first listing ordered by `(created_at, id)` continues: opaque to clients,
+/// `<microseconds since 1970>_<uuid>`.
+public struct ListCursor: CustomStringConvertible, Sendable {
+    public let createdAt: Date
+    public let id: UUID
 
-    init(createdAt: Date, id: UUID) {
+    public init(createdAt: Date, id: UUID) {
         self.createdAt = createdAt
         self.id = id
     }
 
-    init?(_ text: String) {
+    public init?(_ text: String) {
         let parts = text.split(separator: "_")
         guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else { return nil }
         self.createdAt = Date(timeIntervalSince1970: Double(micros) / 1_000_000)
         self.id = id
     }
 
-    var description: String {
+    public var description: String {
         "\(Int64((createdAt.timeIntervalSince1970 * 1_000_000).rounded()))_\(id.uuidString.lowercased())"
     }
 }

@@ -58,12 +58,23 @@ public enum Outbox {
         occurredAt: Date,
         in transaction: PostgresTransaction
     ) throws -> (results: [PostgresRows], envelopes: [EventEnvelope]) {
-        let stream = Streams.stream(for: producer)
         let drafts = try events.map { event in
             try EventEnvelope(
                 event: event, occurredAt: occurredAt, sequence: 0, correlationID: correlationID, causationID: causationID, producer: producer)
         }
-        let results = try transaction.pipeline(statements + drafts.map { try statement(appending: $0, stream: stream) })
+        return try append(drafts: drafts, after: statements, in: transaction)
+    }
+
+    /// Appends envelopes the caller built (so it can record their ids beside the state change) after
+    /// `statements`, in one pipelined round trip inside `transaction`. Each goes to its producer's
+    /// stream; its `sequence` is assigned here. Returns the statements' results and the sequenced
+    /// envelopes.
+    @discardableResult
+    public static func append(
+        drafts: [EventEnvelope], after statements: [PostgresStatement], in transaction: PostgresTransaction
+    ) throws -> (results: [PostgresRows], envelopes: [EventEnvelope]) {
+        let appends = try drafts.map { try statement(appending: $0, stream: Streams.stream(for: $0.producer)) }
+        let results = try transaction.pipeline(statements + appends)
         let envelopes = try zip(drafts, results.suffix(drafts.count)).map { draft, rows in
             try sequenced(draft, rows: rows)
         }

@@ -65,6 +65,13 @@ extension RedisClient {
         return id
     }
 
+    /// `XRANGE stream start end [COUNT n]`: entries in id order, inclusive bounds.
+    public func xrange(_ stream: String, from start: String = "-", to end: String = "+", count: Int? = nil) async throws -> [RedisStreamEntry] {
+        var arguments: [RedisArgument] = ["XRANGE", RedisArgument(stream), RedisArgument(start), RedisArgument(end)]
+        if let count { arguments += ["COUNT", RedisArgument(count)] }
+        return try Self.entries(try await send(arguments))
+    }
+
     /// Creates a consumer group (and the stream with `MKSTREAM`). Returns false when it already exists.
     @discardableResult
     public func createGroup(_ group: String, on stream: String, startingAt id: String = "0", makeStream: Bool = true) async throws -> Bool {

@@ -9,7 +9,11 @@ import Testing
 let services: [(name: String, environment: [String: String], requiredSecret: String)] = [
     ("booking", ["ADMIN_TOKEN": "admin", "API_KEYS": "key"], "API_KEYS"),
     (
-        "payments-webhook", ["ADMIN_TOKEN": "admin", "STRIPE_WEBHOOK_SECRETS": "whsec_test", "PAYMENT_EVENTS_SECRETS": "whsec_dGVzdA=="],
+        "payments-webhook",
+        [
+            "ADMIN_TOKEN": "admin", "STRIPE_WEBHOOK_SECRETS": "whsec_test", "PAYMENT_EVENTS_SECRETS": "whsec_dGVzdA==",
+            "PROVIDER_API_KEY": "sk_test_lifecycle", "PROVIDER_BASE_URL": "http://127.0.0.1:9",
+        ],
         "STRIPE_WEBHOOK_SECRETS"
     ),
     ("payout", ["ADMIN_TOKEN": "admin"], "ADMIN_TOKEN"),

@@ -13,6 +13,8 @@ public struct ErrorCode: OpenStringValue {
     public static let badRequest: ErrorCode = "bad_request"
     /// 400: a webhook's signature is missing, malformed, stale or does not match.
     public static let invalidSignature: ErrorCode = "invalid_signature"
+    /// 400: a webhook verified but its body is not a valid event of its kind (the delivery is kept).
+    public static let malformedPayload: ErrorCode = "malformed_payload"
     /// 401: missing or invalid credentials.
     public static let unauthorized: ErrorCode = "unauthorized"
     /// 403: valid credentials that are not allowed to do this.
@@ -41,7 +43,7 @@ public struct ErrorCode: OpenStringValue {
     /// The HTTP status DESIGN.md pairs with a well-known code; `nil` for any other code.
     public var httpStatus: Int? {
         switch self {
-        case .badRequest, .invalidSignature: 400
+        case .badRequest, .invalidSignature, .malformedPayload: 400
         case .unauthorized: 401
         case .forbidden: 403
         case .notFound: 404

@@ -71,6 +71,16 @@ public struct ConfigurationReader: Sendable {
         return value
     }
 
+    /// A boolean (`true`/`false`, `1`/`0`, `yes`/`no`), or `defaultValue` when unset.
+    public func boolean(_ name: String, default defaultValue: Bool) throws(ConfigurationError) -> Bool {
+        guard let text = string(name) else { return defaultValue }
+        switch text.lowercased() {
+        case "true", "1", "yes": return true
+        case "false", "0", "no": return false
+        default: throw ConfigurationError(name: name, reason: "must be true or false")
+        }
+    }
+
     /// A duration such as `500ms`, `90s`, `15m`, `2h` (a bare number means seconds) within `range`.
     public func duration(_ name: String, default defaultValue: Duration, in range: ClosedRange<Duration>) throws(ConfigurationError) -> Duration {
         guard let text = string(name) else { return defaultValue }

@@ -18,14 +18,12 @@ public enum DeadLetterRoutes {
     public static func add(to router: Router<ServiceRequestContext>, store: DeadLetterStore, authentication: AuthenticationMiddleware) {
         let group = router.group("/v1/admin/dead-letters").add(middleware: authentication)
         group.get { request, _ -> Response in
-            let filter = try filter(from: request.uri.queryParameters)
-            let limit = try request.uri.queryParameters["limit"].map { text -> Int in
-                guard let limit = Int(String(text)), (1...500).contains(limit) else { throw APIError.badRequest("limit must be 1 to 500") }
-                return limit
-            }
+            let query = QueryFilter(request)
+            let filter = try filter(from: query)
+            let limit = try query.limit()
             let page: DeadLetterStore.Page
             do {
-                page = try await store.list(filter, cursor: request.uri.queryParameters["cursor"].map(String.init), limit: limit ?? 50)
+                page = try await store.list(filter, cursor: try query.text("cursor"), limit: limit)
             } catch DeadLetterError.invalidCursor {
                 throw APIError.badRequest("cursor is not one this API returned")
             }
@@ -108,43 +106,25 @@ public enum DeadLetterRoutes {
         }
     }
 
-    static func filter(from query: Parameters) throws -> DeadLetterStore.Filter {
-        func value(_ name: Substring) throws(APIError) -> String? {
-            guard let text = query[name].map(String.init), !text.isEmpty else { return nil }
-            return try storable(text, String(name))
-        }
+    static func filter(from query: QueryFilter) throws -> DeadLetterStore.Filter {
         var filter = DeadLetterStore.Filter()
-        if let kind = try value("kind") {
-            guard let parsed = DeadLetterStore.Kind(rawValue: kind) else { throw APIError.badRequest("kind must be failure or review") }
-            filter.kind = parsed
-        }
-        if let status = try value("status") {
-            guard let parsed = DeadLetterStore.Status(rawValue: status) else {
-                throw APIError.badRequest("status must be open, replayed, resolved or discarded")
-            }
-            filter.status = parsed
-        }
-        filter.stream = try value("stream")
-        filter.consumer = try value("consumer")
-        filter.eventType = try value("event_type")
-        filter.aggregateID = try value("aggregate_id")
-        filter.from = try value("from").map { try date($0, "from") }
-        filter.until = try value("until").map { try date($0, "until") }
+        filter.kind = try query.choice("kind", as: DeadLetterStore.Kind.self)
+        filter.status = try query.choice("status", as: DeadLetterStore.Status.self)
+        filter.stream = try query.text("stream")
+        filter.consumer = try query.text("consumer")
+        filter.eventType = try query.text("event_type")
+        filter.aggregateID = try query.text("aggregate_id")
+        filter.from = try query.timestamp("from")
+        filter.until = try query.timestamp("until")
         return filter
     }
 
-    /// Postgres text cannot hold U+0000; a filter containing it is malformed (400), not a server fault.
     static func storable(_ text: String, _ name: String) throws(APIError) -> String {
-        guard !text.unicodeScalars.contains("\u{0}") else { throw APIError.badRequest("\(name) must not contain NUL characters") }
-        return text
+        try QueryFilter.storable(text, name)
     }
 
     static func date(_ text: String, _ name: String) throws -> Date {
-        do {
-            return try RFC3339.date(from: text)
-        } catch {
-            throw APIError.badRequest("\(name) must be an RFC 3339 timestamp with an offset")
-        }
+        try QueryFilter.timestamp(text, name)
     }
 
     static func id(_ context: ServiceRequestContext) throws -> UUID {

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 import SharedModel
 
 /// Who is calling, as established by ``AuthenticationMiddleware``.
@@ -30,12 +31,16 @@ public struct ServiceRequestContext: RequestContext {
     public var principal: Principal?
     /// The largest body `request.decode` collects; set by ``BodyLimitMiddleware``.
     public var maxUploadSize: Int
+    /// The peer's IP address (`nil` for in-process test requests); identifies a request's source,
+    /// e.g. for the webhook routes' limit on unverified requests.
+    public let peerAddress: String?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.correlationID = ""
         self.principal = nil
         self.maxUploadSize = 1 << 20
+        self.peerAddress = source.channel.remoteAddress?.ipAddress
     }
 
     public var requestDecoder: JSONDecoder { JSONDecoder.platform }

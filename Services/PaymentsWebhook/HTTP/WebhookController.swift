@@ -1,0 +1,203 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import Metrics
+import ServiceKit
+import SharedModel
+import WebhookSignatures
+
+extension HTTPField.Name {
+    static let stripeSignature = HTTPField.Name("Stripe-Signature")!
+    static let webhookID = HTTPField.Name("webhook-id")!
+    static let webhookTimestamp = HTTPField.Name("webhook-timestamp")!
+    static let webhookSignature = HTTPField.Name("webhook-signature")!
+    static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
+}
+
+/// `POST /v1/webhooks/stripe` and `POST /v1/payment-events`: verify the signature over the raw bytes
+/// before anything reads them, then store the delivery once with its domain event (one
+/// transaction), and answer only after the commit. Nothing here calls another service.
+///
+/// | outcome | status | stored |
+/// |---|---|---|
+/// | source over its budget of unverified requests | 429 + `Retry-After` | nothing |
+/// | missing, malformed or wrong signature, stale or future timestamp | 400 `invalid_signature` | nothing |
+/// | verified, body unreadable for its type | 400 `malformed_payload` | kept once per body (`malformed`) |
+/// | verified, mapped type | 200 | row + domain event in the outbox (`accepted`) |
+/// | verified, other type | 200 | row (`ignored`) |
+/// | delivered before | 200, `duplicate: true` | nothing more |
+/// | Postgres down | 503 | nothing (the sender retries) |
+struct WebhookController: Sendable {
+    let store: ProviderEventStore
+    let stripeSecrets: [String]
+    let paymentEventsSecrets: [StandardWebhookSecret]
+    let tolerance: Duration
+    let limiter: UnverifiedRequestLimiter
+    let trustForwardedFor: Bool
+    let now: @Sendable () -> Date
+
+    func addRoutes(to router: Router<ServiceRequestContext>) {
+        router.post("/v1/webhooks/stripe") { request, context in
+            try await receive(request, context: context, source: .stripe)
+        }
+        router.post("/v1/payment-events") { request, context in
+            try await receive(request, context: context, source: .internal)
+        }
+    }
+
+    private func receive(_ request: Request, context: ServiceRequestContext, source: PaymentSource) async throws -> Response {
+        let metrics = DeliveryMetrics(source: source)
+        let sender = senderAddress(request, context: context)
+        if let wait = limiter.admission(for: sender) {
+            metrics.count(.rateLimited)
+            let seconds = max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up)))
+            throw APIError(
+                .tooManyRequests, code: .rateLimited, message: "too many unverified requests from this source; retry later",
+                headers: [.retryAfter: String(seconds)])
+        }
+        let body = Array(buffer: try await request.body.collect(upTo: context.maxUploadSize))
+        let receivedAt = now()
+        let delivery: ProviderDelivery
+        do {
+            delivery = try verify(request, body: body, source: source, receivedAt: receivedAt)
+        } catch {
+            limiter.recordFailure(from: sender)
+            metrics.count(.badSignature)
+            context.logger.notice("webhook refused: bad signature", metadata: ["source": "\(source.rawValue)", "reason": "\(error)"])
+            throw APIError(.badRequest, code: .invalidSignature, message: error.message)
+        }
+
+        let record: ProviderEventRecord
+        do {
+            record = try source == .stripe
+                ? StripeEventReader.read(body, receivedAt: receivedAt) : PaymentEventReader.read(body, receivedAt: receivedAt)
+        } catch {
+            let id = try await store.storeMalformed(delivery, reason: error.reason)
+            metrics.count(.malformed)
+            context.logger.warning(
+                "verified webhook with a malformed body kept for inspection",
+                metadata: ["source": "\(source.rawValue)", "stored_id": "\(id)", "reason": "\(error.reason)"])
+            throw APIError(
+                .badRequest, code: .malformedPayload, message: "the payload is not a valid \(source.rawValue) event: \(error.reason)",
+                details: ["stored_id": .string(id.uuidString.lowercased())])
+        }
+
+        let outcome = try await store.store(record, delivery: delivery, correlationID: context.correlationID)
+        switch outcome {
+        case .stored(_, let status): metrics.count(status == .accepted ? .accepted : .ignored)
+        case .duplicate: metrics.count(.duplicate)
+        }
+        return try .json(ReceiptBody(record: record, outcome: outcome))
+    }
+
+    private func verify(
+        _ request: Request, body: [UInt8], source: PaymentSource, receivedAt: Date
+    ) throws(SignatureRefusal) -> ProviderDelivery {
+        let tolerance = TimeInterval(tolerance.components.seconds)
+        switch source {
+        case .stripe:
+            do throws(StripeSignature.Failure) {
+                let signedAt = try StripeSignature.verify(
+                    payload: body, header: request.headers[.stripeSignature], secrets: stripeSecrets, now: receivedAt,
+                    tolerance: tolerance)
+                return ProviderDelivery(source: source, deliveryID: nil, body: body, signedAt: signedAt, receivedAt: receivedAt)
+            } catch {
+                throw SignatureRefusal(stripe: error)
+            }
+        case .internal:
+            let id = request.headers[.webhookID]
+            do throws(StandardWebhooks.Failure) {
+                let signedAt = try StandardWebhooks.verify(
+                    payload: body, id: id, timestamp: request.headers[.webhookTimestamp],
+                    signatures: request.headers[.webhookSignature], secrets: paymentEventsSecrets, now: receivedAt,
+                    tolerance: tolerance)
+                return ProviderDelivery(source: source, deliveryID: id, body: body, signedAt: signedAt, receivedAt: receivedAt)
+            } catch {
+                throw SignatureRefusal(standard: error)
+            }
+        }
+    }
+
+    /// The request's source for the unverified-request budget: the peer address, or behind a trusted
+    /// proxy the last `X-Forwarded-For` entry (the one that proxy appended).
+    private func senderAddress(_ request: Request, context: ServiceRequestContext) -> String {
+        if trustForwardedFor, let forwarded = request.headers[values: .forwardedFor].last,
+            let last = forwarded.split(separator: ",").last?.trimmingCharacters(in: .whitespaces), !last.isEmpty
+        {
+            return last
+        }
+        return context.peerAddress ?? "unknown"
+    }
+}
+
+/// Why a signature was refused, in words that never include a secret or an expected signature.
+struct SignatureRefusal: Error, CustomStringConvertible {
+    let message: String
+
+    init(stripe failure: StripeSignature.Failure) {
+        message =
+            switch failure {
+            case .missingHeader: "the Stripe-Signature header is missing"
+            case .malformedHeader: "the Stripe-Signature header is malformed"
+            case .noV1Signature: "the Stripe-Signature header has no v1 signature"
+            case .timestampOutOfTolerance: "the signature's timestamp is outside the tolerance"
+            case .noMatch, .noSecretConfigured: "no signature matches"
+            }
+    }
+
+    init(standard failure: StandardWebhooks.Failure) {
+        message =
+            switch failure {
+            case .missingHeader(let name): "the \(name) header is missing"
+            case .malformedHeader(let name): "the \(name) header is malformed"
+            case .timestampOutOfTolerance: "the signature's timestamp is outside the tolerance"
+            case .noMatch: "no signature matches"
+            }
+    }
+
+    var description: String { message }
+}
+
+/// The 200 answer: which stored row the delivery is, and whether it was a repeat.
+struct ReceiptBody: Encodable {
+    let received = true
+    let id: String
+    let providerEventID: String
+    let status: ProviderEventStatus
+    let duplicate: Bool
+
+    init(record: ProviderEventRecord, outcome: StoreOutcome) {
+        providerEventID = record.providerEventID.rawValue
+        switch outcome {
+        case .stored(let id, let status):
+            self.id = id.uuidString.lowercased()
+            self.status = status
+            duplicate = false
+        case .duplicate(let id, let status):
+            self.id = id.uuidString.lowercased()
+            self.status = status
+            duplicate = true
+        }
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case received, id, status, duplicate
+        case providerEventID = "provider_event_id"
+    }
+}
+
+/// `webhook_deliveries_total{source, outcome}`.
+struct DeliveryMetrics {
+    enum Outcome: String, CaseIterable {
+        case accepted, ignored, duplicate, malformed
+        case badSignature = "bad_signature"
+        case rateLimited = "rate_limited"
+    }
+
+    let source: PaymentSource
+
+    func count(_ outcome: Outcome) {
+        Counter(label: "webhook_deliveries_total", dimensions: [("source", source.rawValue), ("outcome", outcome.rawValue)]).increment()
+    }
+}

@@ -1,0 +1,265 @@
+import Crypto
+import Foundation
+import Messaging
+import Postgres
+import SharedModel
+
+/// One verified delivery as it arrived: the exact bytes, who sent it and when.
+struct ProviderDelivery: Sendable {
+    var source: PaymentSource
+    /// Standard Webhooks' `webhook-id`; `nil` for Stripe.
+    var deliveryID: String?
+    var body: [UInt8]
+    /// The signature's timestamp.
+    var signedAt: Date
+    var receivedAt: Date
+}
+
+/// What storing a delivery did.
+enum StoreOutcome: Sendable, Equatable {
+    /// Stored now (and its domain event appended to the outbox when `accepted`).
+    case stored(id: UUID, status: ProviderEventStatus)
+    /// The provider had delivered this event before; nothing changed.
+    case duplicate(id: UUID, status: ProviderEventStatus)
+}
+
+enum ProviderEventStatus: String, Sendable, Codable, CaseIterable {
+    /// Mapped to a domain event, which went to the outbox in the same transaction.
+    case accepted
+    /// A type the platform does not act on; kept.
+    case ignored
+    /// Verified but unreadable; kept for an operator and answered 400.
+    case malformed
+}
+
+/// `payments.provider_events` on Postgres: each verified delivery stored once, with its domain event
+/// in the outbox in the same transaction; plus the admin lookups.
+struct ProviderEventStore: Sendable {
+    let postgres: PostgresClient
+
+    /// Stores `record` once per `(provider, provider_event_id)`. A mapped event's domain event is
+    /// appended to the outbox in the same transaction, so the row and the event commit together or not
+    /// at all. A repeated delivery changes nothing and reports the stored row.
+    func store(_ record: ProviderEventRecord, delivery: ProviderDelivery, correlationID: String) async throws -> StoreOutcome {
+        let id = UUID()
+        let envelope = try record.domainEvent.map { event in
+            try EventEnvelope(
+                event: event, occurredAt: delivery.receivedAt, sequence: 0, correlationID: correlationID,
+                causationID: "\(record.source.rawValue):\(record.providerEventID)", producer: .paymentsWebhook)
+        }
+        let status: ProviderEventStatus = envelope == nil ? .ignored : .accepted
+        let insert = PostgresStatement(
+            """
+            INSERT INTO payments.provider_events
+                (id, provider, provider_event_id, delivery_id, event_type, status, booking_id, provider_ref, amount, currency,
+                 domain_event_id, domain_event_type, raw_body, body_sha256, signed_at, received_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+            ON CONFLICT (provider, provider_event_id) DO NOTHING
+            RETURNING id
+            """,
+            [
+                id, record.source.rawValue, record.providerEventID.rawValue, delivery.deliveryID, record.eventType, status.rawValue,
+                record.bookingID?.rawValue, record.providerRef, record.amount?.amount, record.amount?.currency.code,
+                envelope?.id.rawValue, envelope?.type, Data(delivery.body), Data(SHA256.hash(data: delivery.body)), delivery.signedAt,
+                delivery.receivedAt,
+            ]
+        )
+        let source = record.source.rawValue
+        let providerEventID = record.providerEventID.rawValue
+        return try await postgres.withTransaction { transaction in
+            guard try !transaction.pipeline([insert])[0].isEmpty else {
+                // Delivered before (perhaps by a request that committed while this one waited on it).
+                let rows = try transaction.query(
+                    "SELECT id, status FROM payments.provider_events WHERE provider = $1 AND provider_event_id = $2", [source, providerEventID])
+                guard let row = rows.first else { throw PostgresError(code: .serializationFailure, message: "the conflicting row vanished") }
+                return .duplicate(id: try row.decode(UUID.self, at: 0), status: try Self.status(row, at: 1))
+            }
+            if let envelope {
+                try Outbox.append(drafts: [envelope], after: [], in: transaction)
+            }
+            return .stored(id: id, status: status)
+        }
+    }
+
+    /// Keeps a verified but unreadable delivery for an operator, once per body. Returns its row id.
+    func storeMalformed(_ delivery: ProviderDelivery, reason: String) async throws -> UUID {
+        let id = UUID()
+        let digest = Data(SHA256.hash(data: delivery.body))
+        let source = delivery.source.rawValue
+        let insert = PostgresStatement(
+            """
+            INSERT INTO payments.provider_events
+                (id, provider, delivery_id, status, error, raw_body, body_sha256, signed_at, received_at)
+            VALUES ($1, $2, $3, 'malformed', $4, $5, $6, $7, $8)
+            ON CONFLICT (provider, body_sha256) WHERE status = 'malformed' DO NOTHING
+            RETURNING id
+            """,
+            [id, source, delivery.deliveryID, reason, Data(delivery.body), digest, delivery.signedAt, delivery.receivedAt]
+        )
+        return try await postgres.withTransaction { transaction in
+            if let row = try transaction.pipeline([insert])[0].first { return try row.decode(UUID.self, at: 0) }
+            let rows = try transaction.query(
+                "SELECT id FROM payments.provider_events WHERE provider = $1 AND body_sha256 = $2 AND status = 'malformed'", [source, digest])
+            guard let row = rows.first else { throw PostgresError(code: .serializationFailure, message: "the conflicting row vanished") }
+            return try row.decode(UUID.self, at: 0)
+        }
+    }
+
+    // MARK: Lookups
+
+    struct Filter: Sendable {
+        var provider: PaymentSource?
+        var providerEventID: String?
+        var bookingID: UUID?
+        var providerRef: String?
+        var status: ProviderEventStatus?
+        var eventType: String?
+        var from: Date?
+        var until: Date?
+    }
+
+    struct Page: Sendable {
+        let events: [StoredProviderEvent]
+        let nextCursor: String?
+    }
+
+    struct InvalidCursor: Error {}
+
+    func event(id: UUID) async throws -> StoredProviderEvent? {
+        try await postgres.query(Self.selectColumns + " WHERE id = $1", [id]).first.map(StoredProviderEvent.init)
+    }
+
+    /// Stored events matching `filter`, newest first, `limit` per page.
+    func list(_ filter: Filter, cursor: String?, limit: Int) async throws -> Page {
+        var conditions: [String] = []
+        var binds: [any PostgresEncodable] = []
+        func add(_ condition: (Int) -> String, _ value: any PostgresEncodable) {
+            binds.append(value)
+            conditions.append(condition(binds.count))
+        }
+        if let provider = filter.provider { add({ "provider = $\($0)" }, provider.rawValue) }
+        if let providerEventID = filter.providerEventID { add({ "provider_event_id = $\($0)" }, providerEventID) }
+        if let bookingID = filter.bookingID { add({ "booking_id = $\($0)" }, bookingID) }
+        if let providerRef = filter.providerRef { add({ "provider_ref = $\($0)" }, providerRef) }
+        if let status = filter.status { add({ "status = $\($0)" }, status.rawValue) }
+        if let eventType = filter.eventType { add({ "event_type = $\($0)" }, eventType) }
+        if let from = filter.from { add({ "received_at >= $\($0)" }, from) }
+        if let until = filter.until { add({ "received_at < $\($0)" }, until) }
+        if let cursor {
+            guard let position = ListCursor(cursor) else { throw InvalidCursor() }
+            binds.append(position.createdAt)
+            binds.append(position.id)
+            conditions.append("(received_at, id) < ($\(binds.count - 1), $\(binds.count))")
+        }
+        binds.append(limit + 1)
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        // Only fixed column names and numbered placeholders are spliced in; every value is bound.
+        let rows = try await postgres.query(
+            Self.selectColumns + " \(whereClause) ORDER BY received_at DESC, id DESC LIMIT $\(binds.count)", binds)
+        var events = try rows.map(StoredProviderEvent.init)
+        var next: String?
+        if events.count > limit {
+            events.removeLast()
+            if let last = events.last { next = ListCursor(createdAt: last.receivedAt, id: last.id).description }
+        }
+        return Page(events: events, nextCursor: next)
+    }
+
+    static let selectColumns = """
+        SELECT id, provider, provider_event_id, delivery_id, event_type, status, booking_id, provider_ref, amount, currency,
+               domain_event_id, domain_event_type, error, raw_body, signed_at, received_at
+        FROM payments.provider_events
+        """
+
+    static func status(_ row: PostgresRow, at index: Int) throws -> ProviderEventStatus {
+        let text = try row.decode(String.self, at: index)
+        guard let status = ProviderEventStatus(rawValue: text) else {
+            throw PostgresError(code: .decoding, message: "unknown provider event status \(text)")
+        }
+        return status
+    }
+}
+
+/// A stored delivery as the admin API shows it. The raw body is given as text when it is UTF-8,
+/// otherwise base64 (`raw_body_encoding`), so nothing is lost.
+struct StoredProviderEvent: Sendable, Encodable {
+    let id: UUID
+    let provider: String
+    let providerEventID: String?
+    let deliveryID: String?
+    let eventType: String?
+    let status: ProviderEventStatus
+    let bookingID: UUID?
+    let providerRef: String?
+    let amount: Int64?
+    let currency: String?
+    let domainEventID: UUID?
+    let domainEventType: String?
+    let error: String?
+    let rawBody: String
+    let rawBodyEncoding: String
+    let signedAt: Date
+    let receivedAt: Date
+
+    init(row: PostgresRow) throws {
+        id = try row.decode(UUID.self, at: 0)
+        provider = try row.decode(String.self, at: 1)
+        providerEventID = try row.decode(String?.self, at: 2)
+        deliveryID = try row.decode(String?.self, at: 3)
+        eventType = try row.decode(String?.self, at: 4)
+        status = try ProviderEventStore.status(row, at: 5)
+        bookingID = try row.decode(UUID?.self, at: 6)
+        providerRef = try row.decode(String?.self, at: 7)
+        amount = try row.decode(Int64?.self, at: 8)
+        currency = try row.decode(String?.self, at: 9)
+        domainEventID = try row.decode(UUID?.self, at: 10)
+        domainEventType = try row.decode(String?.self, at: 11)
+        error = try row.decode(String?.self, at: 12)
+        let body = try row.decode(Data.self, at: 13)
+        if let text = String(validating: body, as: UTF8.self) {
+            rawBody = text
+            rawBodyEncoding = "utf-8"
+        } else {
+            rawBody = body.base64EncodedString()
+            rawBodyEncoding = "base64"
+        }
+        signedAt = try row.decode(Date.self, at: 14)
+        receivedAt = try row.decode(Date.self, at: 15)
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, provider, status, amount, currency, error
+        case providerEventID = "provider_event_id"
+        case deliveryID = "delivery_id"
+        case eventType = "type"
+        case bookingID = "booking_id"
+        case providerRef = "provider_ref"
+        case domainEventID = "domain_event_id"
+        case domainEventType = "domain_event_type"
+        case rawBody = "raw_body"
+        case rawBodyEncoding = "raw_body_encoding"
+        case signedAt = "signed_at"
+        case receivedAt = "received_at"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id.uuidString.lowercased(), forKey: .id)
+        try container.encode(provider, forKey: .provider)
+        try container.encode(providerEventID, forKey: .providerEventID)
+        try container.encode(deliveryID, forKey: .deliveryID)
+        try container.encode(eventType, forKey: .eventType)
+        try container.encode(status, forKey: .status)
+        try container.encode(bookingID?.uuidString.lowercased(), forKey: .bookingID)
+        try container.encode(providerRef, forKey: .providerRef)
+        try container.encode(amount, forKey: .amount)
+        try container.encode(currency, forKey: .currency)
+        try container.encode(domainEventID?.uuidString.lowercased(), forKey: .domainEventID)
+        try container.encode(domainEventType, forKey: .domainEventType)
+        try container.encode(error, forKey: .error)
+        try container.encode(rawBody, forKey: .rawBody)
+        try container.encode(rawBodyEncoding, forKey: .rawBodyEncoding)
+        try container.encode(RFC3339.string(from: signedAt), forKey: .signedAt)
+        try container.encode(RFC3339.string(from: receivedAt), forKey: .receivedAt)
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+import SharedModel
+
+/// The payment provider the worker calls. Every call carries an idempotency key, so a retried call
+/// (after a timeout, a crash, a redelivered event) never creates a second intent or refund.
+protocol PaymentProvider: Sendable {
+    /// The provider's name as events carry it, e.g. `stripe`.
+    var name: String { get }
+    /// Creates (or, for a repeated key, returns) the payment intent of a booking.
+    func createPaymentIntent(_ request: PaymentIntentRequest) async throws(PaymentProviderError) -> PaymentIntent
+    /// Asks for a refund of a payment (or, for a repeated key, returns the one already made).
+    func createRefund(_ request: RefundRequest) async throws(PaymentProviderError) -> ProviderRefund
+}
+
+struct PaymentIntentRequest: Sendable, Equatable {
+    var bookingID: BookingID
+    var customerID: CustomerID
+    var amount: Money
+    var idempotencyKey: String
+}
+
+struct PaymentIntent: Sendable, Equatable {
+    /// The provider's reference, e.g. `pi_...`.
+    var reference: String
+    /// For the customer's client; never logged.
+    var clientSecret: String
+}
+
+struct RefundRequest: Sendable, Equatable {
+    var refundID: RefundID
+    var bookingID: BookingID?
+    /// The payment to refund, e.g. `pi_...`.
+    var paymentReference: String
+    var amount: Money
+    var idempotencyKey: String
+}
+
+struct ProviderRefund: Sendable, Equatable {
+    /// The provider's refund reference, e.g. `re_...`.
+    var reference: String
+    var status: String
+}
+
+/// How a provider call failed.
+enum PaymentProviderError: Error, Equatable, CustomStringConvertible {
+    /// The provider refused the request for good (a 4xx other than 401/403/409/429): retrying the same
+    /// request cannot succeed.
+    case refused(status: Int, code: String?, message: String)
+    /// The call may succeed later (timeout, connection error, 5xx, 429, 409 for a key in use, or 401/403
+    /// - our credentials, which an operator can fix); retry with the same idempotency key.
+    case unavailable(String)
+
+    var description: String {
+        switch self {
+        case .refused(let status, let code, let message): "refused (\(status)\(code.map { " \($0)" } ?? "")): \(message)"
+        case .unavailable(let reason): "unavailable: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import Logging
+import Messaging
+import Postgres
+import SharedModel
+
+/// The consumer group `payments-provider` on `stream:booking`: carries out what the booking saga asks
+/// of the payment provider.
+///
+/// - `payment.requested`: creates the provider's payment intent (with `metadata[booking_id]` and the
+///   event's idempotency key), records it, and emits `payment.intent_created` - once per booking,
+///   however often the event is delivered (`payments.payment_intents` is keyed by booking).
+/// - `refund.requested`: asks the provider for the refund with the event's idempotency key. An
+///   accepted refund is recorded; `refund.succeeded` follows from the provider's `charge.refunded`
+///   webhook. A permanent refusal is recorded and emits `refund.failed`. Transient failures throw, so
+///   the consumer retries with backoff (the same key: never a second refund) and dead-letters after
+///   its attempts.
+/// - every other event on the stream: nothing to do.
+///
+/// The provider is called outside any transaction; what it answered is committed afterwards with the
+/// consumer's inbox row. A crash between the two repeats the call with the same key, which the
+/// provider answers with the same object.
+struct ProviderWorker: StreamHandler {
+    let provider: any PaymentProvider
+    let logger: Logger
+    let now: @Sendable () -> Date
+
+    func handle(_ envelope: EventEnvelope, context: HandlerContext) async throws {
+        switch envelope.type {
+        case PaymentRequested.eventType: try await createIntent(try envelope.decode(PaymentRequested.self), cause: envelope, context: context)
+        case RefundRequested.eventType: try await refund(try envelope.decode(RefundRequested.self), cause: envelope, context: context)
+        default: return
+        }
+    }
+
+    private func createIntent(_ event: PaymentRequested, cause: EventEnvelope, context: HandlerContext) async throws {
+        let existing = try await context.postgres.query("SELECT 1 FROM payments.payment_intents WHERE booking_id = $1", [event.bookingID.rawValue])
+        guard existing.isEmpty else { return }
+        let intent = try await provider.createPaymentIntent(
+            PaymentIntentRequest(bookingID: event.bookingID, customerID: event.customerID, amount: event.amount, idempotencyKey: event.idempotencyKey))
+        let providerName = provider.name
+        let created = PaymentIntentCreated(bookingID: event.bookingID, provider: providerName, providerRef: intent.reference, clientSecret: intent.clientSecret)
+        let draft = try EventEnvelope(event: created, causedBy: cause, occurredAt: now(), sequence: 0, producer: .paymentsWebhook)
+        let record = PostgresStatement(
+            """
+            INSERT INTO payments.payment_intents (booking_id, provider, provider_ref, amount, currency, idempotency_key, created_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            ON CONFLICT (booking_id) DO NOTHING
+            RETURNING 1
+            """,
+            [
+                event.bookingID.rawValue, providerName, intent.reference, event.amount.amount, event.amount.currency.code, event.idempotencyKey,
+                draft.occurredAt,
+            ])
+        try await context.commit { transaction in
+            guard try !transaction.pipeline([record])[0].isEmpty else { return }
+            try Outbox.append(drafts: [draft], after: [], in: transaction)
+        }
+        logger.info(
+            "payment intent created",
+            metadata: ["booking_id": "\(event.bookingID)", "provider_ref": "\(intent.reference)", "correlation_id": "\(cause.correlationID)"])
+    }
+
+    private func refund(_ event: RefundRequested, cause: EventEnvelope, context: HandlerContext) async throws {
+        let existing = try await context.postgres.query("SELECT 1 FROM payments.refunds WHERE refund_id = $1", [event.refundID.rawValue])
+        guard existing.isEmpty else { return }
+        let request = RefundRequest(
+            refundID: event.refundID, bookingID: event.bookingID, paymentReference: event.providerRef, amount: event.amount,
+            idempotencyKey: event.idempotencyKey)
+        let providerName = provider.name
+        let requestedAt = now()
+        let metadata: Logger.Metadata = [
+            "refund_id": "\(event.refundID)", "booking_id": "\(event.bookingID.map(\.description) ?? "none")",
+            "correlation_id": "\(cause.correlationID)",
+        ]
+        let answer: Result<ProviderRefund, PaymentProviderError>
+        do {
+            answer = .success(try await provider.createRefund(request))
+        } catch {
+            answer = .failure(error)
+        }
+        switch answer {
+        case .success(let refund):
+            let record = Self.refundRow(event, provider: providerName, outcome: "accepted", providerRefundID: refund.reference, error: nil, at: requestedAt)
+            try await context.commit { transaction in
+                try transaction.pipeline([record])
+            }
+            logger.info("refund requested from the provider", metadata: metadata.merging(["provider_refund_id": "\(refund.reference)"]) { $1 })
+        case .failure(.refused(let status, let code, let message)):
+            let error = "\(status)\(code.map { " \($0)" } ?? ""): \(message)"
+            let record = Self.refundRow(event, provider: providerName, outcome: "refused", providerRefundID: nil, error: error, at: requestedAt)
+            let failed = RefundFailed(refundID: event.refundID, bookingID: event.bookingID, providerRef: event.providerRef, amount: event.amount, error: error)
+            let draft = try EventEnvelope(event: failed, causedBy: cause, occurredAt: requestedAt, sequence: 0, producer: .paymentsWebhook)
+            try await context.commit { transaction in
+                guard try !transaction.pipeline([record])[0].isEmpty else { return }
+                try Outbox.append(drafts: [draft], after: [], in: transaction)
+            }
+            logger.warning("the provider refused a refund", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+        case .failure(let error):
+            throw error
+        }
+    }
+
+    private static func refundRow(
+        _ event: RefundRequested, provider: String, outcome: String, providerRefundID: String?, error: String?, at requestedAt: Date
+    ) -> PostgresStatement {
+        PostgresStatement(
+            """
+            INSERT INTO payments.refunds
+                (refund_id, booking_id, provider, provider_ref, provider_refund_id, amount, currency, idempotency_key, outcome, error, requested_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            ON CONFLICT (refund_id) DO NOTHING
+            RETURNING 1
+            """,
+            [
+                event.refundID.rawValue, event.bookingID?.rawValue, provider, event.providerRef, providerRefundID, event.amount.amount,
+                event.amount.currency.code, event.idempotencyKey, outcome, error, requestedAt,
+            ])
+    }
+}

@@ -1,0 +1,107 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import SharedModel
+
+/// ``PaymentProvider`` over Stripe's HTTP API (and anything compatible, such as the local simulator):
+/// form-encoded `POST /v1/payment_intents` and `POST /v1/refunds`, `Authorization: Bearer <key>`, an
+/// `Idempotency-Key` on every call.
+struct StripeProvider: PaymentProvider {
+    struct Configuration: Sendable {
+        /// e.g. `https://api.stripe.com`, without a trailing slash.
+        var baseURL: String
+        /// The secret API key. Never logged.
+        var apiKey: String
+        var timeout: Duration
+    }
+
+    let client: HTTPClient
+    let configuration: Configuration
+    var name: String { "stripe" }
+
+    func createPaymentIntent(_ request: PaymentIntentRequest) async throws(PaymentProviderError) -> PaymentIntent {
+        let object = try await post(
+            "/v1/payment_intents",
+            form: [
+                ("amount", String(request.amount.amount)),
+                ("currency", request.amount.currency.code.lowercased()),
+                ("metadata[booking_id]", request.bookingID.description),
+                ("metadata[customer_id]", request.customerID.rawValue),
+                ("automatic_payment_methods[enabled]", "true"),
+            ],
+            idempotencyKey: request.idempotencyKey)
+        guard let reference = object["id"]?.stringValue, let secret = object["client_secret"]?.stringValue else {
+            throw .unavailable("the provider's payment intent lacks id or client_secret")
+        }
+        return PaymentIntent(reference: reference, clientSecret: secret)
+    }
+
+    func createRefund(_ request: RefundRequest) async throws(PaymentProviderError) -> ProviderRefund {
+        var form = [
+            ("payment_intent", request.paymentReference),
+            ("amount", String(request.amount.amount)),
+            ("metadata[refund_id]", request.refundID.description),
+        ]
+        if let bookingID = request.bookingID { form.append(("metadata[booking_id]", bookingID.description)) }
+        let object = try await post("/v1/refunds", form: form, idempotencyKey: request.idempotencyKey)
+        guard let reference = object["id"]?.stringValue else { throw .unavailable("the provider's refund lacks an id") }
+        return ProviderRefund(reference: reference, status: object["status"]?.stringValue ?? "pending")
+    }
+
+    /// POSTs the form and returns the JSON object of a 2xx answer; classifies everything else.
+    private func post(_ path: String, form: [(String, String)], idempotencyKey: String) async throws(PaymentProviderError) -> JSONValue {
+        var request = HTTPClientRequest(url: configuration.baseURL + path)
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer \(configuration.apiKey)")
+        request.headers.add(name: "Idempotency-Key", value: idempotencyKey)
+        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        request.body = .bytes(ByteBuffer(string: FormEncoding.encode(form)))
+        let status: Int
+        let body: ByteBuffer
+        do {
+            let response = try await client.execute(request, timeout: .milliseconds(configuration.timeout.milliseconds))
+            status = Int(response.status.code)
+            body = try await response.body.collect(upTo: 1 << 20)
+        } catch {
+            throw .unavailable("the provider could not be reached: \(error)")
+        }
+        let json = try? JSONDecoder.platform.decode(JSONValue.self, from: Data(buffer: body))
+        switch status {
+        case 200..<300:
+            guard let json, json.objectValue != nil else { throw .unavailable("the provider answered \(status) without a JSON object") }
+            return json
+        case 401, 403, 409, 429, 500...:
+            throw .unavailable("the provider answered \(status)\(json.flatMap(Self.errorMessage).map { ": \($0)" } ?? "")")
+        default:
+            throw .refused(
+                status: status, code: json?["error"]?["code"]?.stringValue,
+                message: json.flatMap(Self.errorMessage) ?? "the provider refused the request with \(status)")
+        }
+    }
+
+    private static func errorMessage(_ json: JSONValue) -> String? {
+        json["error"]?["message"]?.stringValue
+    }
+}
+
+/// `application/x-www-form-urlencoded` as Stripe reads it: keys and values percent-encoded, pairs
+/// joined with `&`, nested keys written as `metadata[booking_id]` by the caller.
+enum FormEncoding {
+    private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+    static func encode(_ pairs: [(String, String)]) -> String {
+        pairs.map { "\(escape($0.0))=\(escape($0.1))" }.joined(separator: "&")
+    }
+
+    static func escape(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? ""
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, for NIO's `TimeAmount`.
+    var milliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,80 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// The Stripe-compatible `/v1` API: form-encoded requests, JSON answers, bearer-key authentication,
+/// idempotency keys, injected faults, and `charge.refunded` sent after the refund's answer.
+struct StripeAPIRoutes: Sendable {
+    /// Larger bodies are refused with 413.
+    static let maximumBodySize = 256 * 1024
+
+    let state: SimulatorState
+    let webhooks: WebhookSender
+    let apiKey: String
+    let logger: Logger
+
+    func add(to router: Router<BasicRequestContext>) {
+        let v1 = router.group("v1")
+        v1.post("payment_intents") { request, _ in try await create(.paymentIntents, request) }
+        v1.get("payment_intents/{id}") { request, context in
+            try await read(request) { call in await state.retrievePaymentIntent(context.parameters.get("id") ?? "", call: call) }
+        }
+        v1.post("refunds") { request, _ in try await create(.refunds, request) }
+        v1.get("refunds") { request, _ in
+            try await read(request) { call in
+                let query = (try? StripeForm(parsing: request.uri.query ?? "")) ?? StripeForm(pairs: [])
+                return await state.listRefunds(paymentIntent: query["payment_intent"].flatMap { $0.isEmpty ? nil : $0 }, call: call)
+            }
+        }
+        v1.get("refunds/{id}") { request, context in
+            try await read(request) { call in await state.retrieveRefund(context.parameters.get("id") ?? "", call: call) }
+        }
+    }
+
+    private func create(_ operation: Fault.Operation, _ request: Request) async throws -> Response {
+        let body = try await request.body.collect(upTo: Self.maximumBodySize)
+        let key = request.headers[.idempotencyKey].flatMap { $0.isEmpty ? nil : $0 }
+        let call = SimulatorState.Call(method: "POST", path: request.uri.path, idempotencyKey: key)
+        guard isAuthorized(request) else { return respond(await state.reject(call, error: .invalidAPIKey), key: key) }
+        if let key, key.count > 255 {
+            let error = StripeError(status: 400, message: "Idempotency-Key must be at most 255 characters.")
+            return respond(await state.reject(call, error: error), key: nil)
+        }
+        let form: StripeForm
+        do {
+            form = try StripeForm(body: Array(body.readableBytesView))
+        } catch {
+            return respond(await state.reject(call, error: .malformedBody(error.reason)), key: key)
+        }
+        let answer = await state.create(operation, call: call, form: form)
+        logger.info(
+            "stripe api call",
+            metadata: ["path": "\(call.path)", "status": "\(answer.status)", "replayed": "\(answer.replayed)"])
+        return respond(answer, key: key)
+    }
+
+    private func read(_ request: Request, _ perform: (SimulatorState.Call) async -> SimulatorState.Answer) async throws -> Response {
+        let call = SimulatorState.Call(method: "GET", path: request.uri.path, idempotencyKey: nil)
+        guard isAuthorized(request) else { return respond(await state.reject(call, error: .invalidAPIKey), key: nil) }
+        return respond(await perform(call), key: nil)
+    }
+
+    private func isAuthorized(_ request: Request) -> Bool {
+        guard let authorization = request.headers[.authorization] else { return false }
+        return constantTimeEquals(authorization, "Bearer \(apiKey)")
+    }
+
+    private func respond(_ answer: SimulatorState.Answer, key: String?) -> Response {
+        var headers = HTTPFields()
+        if let key { headers[.idempotencyKey] = key }
+        if answer.replayed { headers[.idempotentReplayed] = "true" }
+        guard let event = answer.event, webhooks.isEnabled else {
+            return JSONResponse.make(status: answer.status, body: answer.body, headers: headers)
+        }
+        let state = state
+        let webhooks = webhooks
+        return JSONResponse.make(status: answer.status, body: answer.body, headers: headers) {
+            webhooks.deliverInBackground(event) { delivery in await state.recordDelivery(eventID: event.id, delivery: delivery) }
+        }
+    }
+}

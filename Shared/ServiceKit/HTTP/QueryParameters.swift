@@ -1,0 +1,63 @@
+import Foundation
+import Hummingbird
+import SharedModel
+
+/// Reading admin list filters from a query string with DESIGN.md's statuses: a value that cannot be a
+/// filter is 400 naming the parameter, never a server fault.
+public struct QueryFilter: Sendable {
+    let parameters: Parameters
+
+    public init(_ request: Request) {
+        parameters = request.uri.queryParameters
+    }
+
+    /// The parameter's text; `nil` when absent or empty. Postgres text cannot hold U+0000, so a value
+    /// containing it is malformed.
+    public func text(_ name: String) throws(APIError) -> String? {
+        guard let text = parameters[Substring(name)].map(String.init), !text.isEmpty else { return nil }
+        return try Self.storable(text, name)
+    }
+
+    /// An RFC 3339 timestamp with an offset.
+    public func timestamp(_ name: String) throws(APIError) -> Date? {
+        guard let text = try text(name) else { return nil }
+        return try Self.timestamp(text, name)
+    }
+
+    /// A UUID.
+    public func uuid(_ name: String) throws(APIError) -> UUID? {
+        guard let text = try text(name) else { return nil }
+        guard let uuid = UUID(uuidString: text) else { throw APIError.badRequest("\(name) must be a UUID") }
+        return uuid
+    }
+
+    /// One of `Value`'s raw values.
+    public func choice<Value: RawRepresentable & CaseIterable>(_ name: String, as _: Value.Type) throws(APIError) -> Value?
+    where Value.RawValue == String {
+        guard let text = try text(name) else { return nil }
+        guard let value = Value(rawValue: text) else {
+            throw APIError.badRequest("\(name) must be one of \(Value.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return value
+    }
+
+    /// `limit` in 1...`maximum`, `defaultValue` when absent.
+    public func limit(default defaultValue: Int = 50, maximum: Int = 500) throws(APIError) -> Int {
+        guard let text = try text("limit") else { return defaultValue }
+        guard let limit = Int(text), (1...maximum).contains(limit) else { throw APIError.badRequest("limit must be 1 to \(maximum)") }
+        return limit
+    }
+
+    static func storable(_ text: String, _ name: String) throws(APIError) -> String {
+        guard !text.unicodeScalars.contains("\u{0}") else { throw APIError.badRequest("\(name) must not contain NUL characters") }
+        return text
+    }
+
+    static func timestamp(_ text: String, _ name: String) throws(APIError) -> Date {
+        do {
+            return try RFC3339.date(from: text)
+        } catch {
+            throw APIError.badRequest("\(name) must be an RFC 3339 timestamp with an offset")
+        }
+    }
+}

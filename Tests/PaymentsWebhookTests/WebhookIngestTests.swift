@@ -1,0 +1,280 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import ServiceKit
+import SharedModel
+import TestSupport
+import Testing
+import WebhookSignatures
+
+@testable import PaymentsWebhook
+
+@Suite("Payments webhooks: verified, stored once, mapped to domain events")
+struct WebhookIngestTests {
+    @Test("payment_intent.succeeded becomes payment.succeeded: amount_received, upper-case currency, booking id; stored with the raw body")
+    func stripeSucceeded() async throws {
+        let harness = try await PaymentsHarness.make()
+        let postgres = harness.postgres
+        let booking = UUID().uuidString.lowercased()
+        let body = Deliveries.stripeEvent(
+            id: "evt_succeeded_1", type: "payment_intent.succeeded",
+            object: Deliveries.paymentIntent(id: "pi_1", amount: 5000, received: 4900, currency: "eur", bookingID: booking))
+        try await harness.run { client in
+            let answer = try await client.stripe(body)
+            #expect(answer.status == .ok)
+            #expect(answer["status"] == "accepted")
+            #expect(answer["duplicate"] == false)
+            let row = try #require(try await postgres.query(
+                "SELECT status, booking_id, provider_ref, amount, currency, raw_body, domain_event_type FROM payments.provider_events WHERE provider_event_id = 'evt_succeeded_1'"
+            ).first)
+            #expect(try row.decode(String.self, at: 0) == "accepted")
+            #expect(try row.decode(UUID.self, at: 1).uuidString.lowercased() == booking)
+            #expect(try row.decode(String.self, at: 2) == "pi_1")
+            #expect(try row.decode(Int64.self, at: 3) == 4900)
+            #expect(try row.decode(String.self, at: 4) == "EUR")
+            #expect(Array(try row.decode(Data.self, at: 5)) == body)
+            #expect(try row.decode(String.self, at: 6) == "payment.succeeded")
+        }
+        let events = try await harness.outbox(type: "payment.succeeded")
+        #expect(events.count == 1)
+        let event = try events[0].decode(PaymentSucceeded.self)
+        #expect(event.amount == Money(amount: 4900, currency: .eur))
+        #expect(event.bookingID?.description == booking)
+        #expect(event.provider == "stripe" && event.providerRef == "pi_1" && event.paymentEventID.rawValue == "evt_succeeded_1")
+        #expect(events[0].aggregateID == booking)
+        #expect(events[0].producer == .paymentsWebhook)
+    }
+
+    @Test("payment_failed, charge.refunded and unknown types; a foreign booking_id reads as no booking and still flows on")
+    func stripeMapping() async throws {
+        let harness = try await PaymentsHarness.make()
+        let refundID = UUID()
+        let booking = UUID().uuidString.lowercased()
+        try await harness.run { client in
+            let failed = Deliveries.stripeEvent(
+                type: "payment_intent.payment_failed", object: Deliveries.paymentIntent(id: "pi_f", amount: 700, received: 0, failure: "card_declined"))
+            #expect(try await client.stripe(failed)["status"] == "accepted")
+            let charge: JSONValue = [
+                "id": "ch_1", "object": "charge", "amount": 5000, "amount_refunded": 5000, "currency": "usd", "payment_intent": "pi_r",
+                "metadata": ["booking_id": .string(booking)], "refunded": true,
+                "refunds": ["object": "list", "data": [["id": "re_1", "amount": 5000, "metadata": ["refund_id": .string(refundID.uuidString)]]]],
+            ]
+            #expect(try await client.stripe(Deliveries.stripeEvent(type: "charge.refunded", object: charge))["status"] == "accepted")
+            let foreign = Deliveries.stripeEvent(
+                type: "payment_intent.succeeded", object: Deliveries.paymentIntent(id: "pi_x", bookingID: "order-77"))
+            #expect(try await client.stripe(foreign)["status"] == "accepted")
+            let other = Deliveries.stripeEvent(type: "customer.created", object: ["id": "cus_1", "object": "customer"])
+            let ignored = try await client.stripe(other)
+            #expect(ignored.status == .ok && ignored["status"] == "ignored")
+        }
+        let failure = try #require(try await harness.outbox(type: "payment.failed").first).decode(PaymentFailed.self)
+        #expect(failure.reason == "card_declined" && failure.amount.amount == 700 && failure.bookingID != nil)
+        let refund = try #require(try await harness.outbox(type: "refund.succeeded").first).decode(RefundSucceeded.self)
+        #expect(refund.refundID == RefundID(refundID) && refund.providerRef == "pi_r" && refund.amount == Money(amount: 5000, currency: .usd))
+        #expect(refund.bookingID?.description == booking)
+        let unmatched = try await harness.outbox(type: "payment.succeeded")
+        #expect(unmatched.count == 1)
+        #expect(try unmatched[0].decode(PaymentSucceeded.self).bookingID == nil)
+        #expect(unmatched[0].aggregateID == "pi_x")
+        #expect(try await harness.count("SELECT count(*) FROM messaging.outbox") == 3)
+        #expect(try await harness.count("SELECT count(*) FROM payments.provider_events WHERE status = 'ignored' AND domain_event_id IS NULL") == 1)
+    }
+
+    @Test("refused with 400 and nothing stored: tampered byte, stale or future timestamp, rotated-out secret, only v0, no header")
+    func stripeRefusals() async throws {
+        let harness = try await PaymentsHarness.make()
+        let body = Deliveries.stripeEvent(type: "payment_intent.succeeded", object: Deliveries.paymentIntent())
+        var tampered = body
+        tampered[tampered.count / 2] ^= 0x01
+        let now = Deliveries.now
+        let valid = StripeSignature.signature(payload: body, secret: PaymentsHarness.stripeSecrets[0], timestamp: now)
+        let cases: [(String, [UInt8], HTTPFields)] = [
+            ("one byte changed", tampered, Deliveries.stripeHeaders(body)),
+            ("timestamp 10 minutes old", body, Deliveries.stripeHeaders(body, timestamp: now - 600)),
+            ("timestamp 10 minutes ahead", body, Deliveries.stripeHeaders(body, timestamp: now + 600)),
+            ("rotated-out secret", body, Deliveries.stripeHeaders(body, secret: "whsec_retired_secret")),
+            ("only v0", body, [.stripeSignature: "t=\(now),v0=\(valid)"]),
+            ("no header", body, [:]),
+            ("garbage header", body, [.stripeSignature: "not a signature"]),
+        ]
+        try await harness.run { client in
+            for (name, payload, headers) in cases {
+                let answer = try await client.stripe(payload, headers: headers, from: "198.51.100.\(name.count)")
+                #expect(answer.status == .badRequest, "\(name)")
+                #expect(answer.errorCode == "invalid_signature", "\(name)")
+            }
+            // Either configured secret verifies, and a valid v1 among several is enough.
+            let second = Deliveries.stripeEvent(type: "payment_intent.succeeded", object: Deliveries.paymentIntent())
+            #expect(try await client.stripe(second, headers: Deliveries.stripeHeaders(second, secret: PaymentsHarness.stripeSecrets[1])).status == .ok)
+            let third = Deliveries.stripeEvent(type: "payment_intent.succeeded", object: Deliveries.paymentIntent())
+            let good = StripeSignature.signature(payload: third, secret: PaymentsHarness.stripeSecrets[0], timestamp: now)
+            let several: HTTPFields = [.stripeSignature: "t=\(now),v1=\(String(repeating: "0", count: 64)),v1=\(good)"]
+            #expect(try await client.stripe(third, headers: several).status == .ok)
+            let metrics = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
+            #expect(metrics.contains(#"outcome="bad_signature""#))
+        }
+        #expect(try await harness.count("SELECT count(*) FROM payments.provider_events") == 2)
+        #expect(try await harness.count("SELECT count(*) FROM messaging.outbox") == 2)
+    }
+
+    @Test("the same event delivered 50 times at once: one row, one outbox event, 50 answers of 200")
+    func concurrentDuplicates() async throws {
+        let harness = try await PaymentsHarness.make()
+        let body = Deliveries.stripeEvent(id: "evt_dup", type: "payment_intent.succeeded", object: Deliveries.paymentIntent())
+        try await harness.run { client in
+            let answers = try await withThrowingTaskGroup(of: Answer.self) { group in
+                for _ in 0..<50 { group.addTask { try await client.stripe(body) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.count == 50)
+            #expect(answers.allSatisfy { $0.status == .ok })
+            #expect(answers.filter { $0["duplicate"] == false }.count == 1)
+            #expect(Set(answers.compactMap { $0["id"]?.stringValue }).count == 1)
+        }
+        #expect(try await harness.count("SELECT count(*) FROM payments.provider_events WHERE provider_event_id = 'evt_dup'") == 1)
+        #expect(try await harness.count("SELECT count(*) FROM messaging.outbox") == 1)
+    }
+
+    @Test("malformed JSON after a valid signature: 400, kept once for inspection, no domain event; 413 over 256 KiB")
+    func malformedAndTooLarge() async throws {
+        let harness = try await PaymentsHarness.make()
+        try await harness.run { client in
+            let broken = Array(#"{"id": "evt_broken", "type": "payment_intent.succeeded", "data": "#.utf8)
+            let first = try await client.stripe(broken)
+            #expect(first.status == .badRequest && first.errorCode == "malformed_payload")
+            let storedID = try #require(first.json?["error"]?["details"]?["stored_id"]?.stringValue)
+            let again = try await client.stripe(broken)
+            #expect(again.status == .badRequest)
+            #expect(again.json?["error"]?["details"]?["stored_id"]?.stringValue == storedID)
+            // A mapped type missing its amount is malformed too; so is an internal event with a non-UUID booking id.
+            let noAmount = Deliveries.stripeEvent(type: "payment_intent.succeeded", object: ["id": "pi_1", "currency": "usd"])
+            #expect(try await client.stripe(noAmount).errorCode == "malformed_payload")
+            let internalBody = Deliveries.json([
+                "id": "pe_1", "type": "payment.succeeded", "booking_id": "not-a-uuid", "amount": 100, "currency": "EUR", "provider_ref": "pi_9",
+                "occurred_at": "2026-11-21T10:00:00Z",
+            ])
+            #expect(try await client.paymentEvent(internalBody).errorCode == "malformed_payload")
+            let stored = try await client.admin("/v1/admin/payment-events/\(storedID)")
+            #expect(stored.status == .ok)
+            #expect(stored["status"] == "malformed")
+            #expect(stored["raw_body"]?.stringValue == String(decoding: broken, as: UTF8.self))
+
+            let huge = Array(repeating: UInt8(ascii: "a"), count: 256 * 1024 + 1)
+            let tooLarge = try await client.stripe(huge)
+            #expect(tooLarge.status == .contentTooLarge)
+        }
+        #expect(try await harness.count("SELECT count(*) FROM payments.provider_events WHERE status = 'malformed'") == 3)
+        #expect(try await harness.count("SELECT count(*) FROM messaging.outbox") == 0)
+    }
+
+    @Test("a flood of bad signatures from one source is cut off with 429; a real sender elsewhere is still accepted")
+    func unverifiedRateLimit() async throws {
+        let harness = try await PaymentsHarness.make(settings: ["UNVERIFIED_BURST": "10", "UNVERIFIED_REFILL_PER_SECOND": "1"])
+        try await harness.run { client in
+            let body = Deliveries.stripeEvent(type: "payment_intent.succeeded", object: Deliveries.paymentIntent())
+            var statuses: [HTTPResponse.Status] = []
+            for _ in 0..<30 {
+                statuses.append(try await client.stripe(body, headers: Deliveries.stripeHeaders(body, secret: "whsec_forged"), from: "192.0.2.66").status)
+            }
+            #expect(statuses.prefix(10).allSatisfy { $0 == .badRequest })
+            #expect(statuses.suffix(19).allSatisfy { $0 == .tooManyRequests })
+            let limited = try await client.stripe(body, from: "192.0.2.66")
+            #expect(limited.status == .tooManyRequests && limited.headers[.retryAfter] != nil && limited.errorCode == "rate_limited")
+            let real = try await client.stripe(body, from: "192.0.2.10")
+            #expect(real.status == .ok)
+        }
+        #expect(try await harness.count("SELECT count(*) FROM payments.provider_events") == 1)
+    }
+
+    @Test("internal payment events: the four types under Standard Webhooks, forged ones refused, unknown types kept")
+    func standardWebhooks() async throws {
+        let harness = try await PaymentsHarness.make()
+        let booking = UUID().uuidString.lowercased()
+        let refund = UUID().uuidString.lowercased()
+        try await harness.run { client in
+            for (index, type) in ["payment.succeeded", "payment.failed", "refund.succeeded", "refund.failed"].enumerated() {
+                let body = Deliveries.json([
+                    "id": .string("pe_\(index)"), "type": .string(type), "booking_id": .string(booking), "amount": 1500, "currency": "jpy",
+                    "provider_ref": "gift_1", "occurred_at": "2026-11-21T10:00:00+01:00", "refund_id": .string(refund), "reason": "insufficient_funds",
+                    "error": "account closed",
+                ])
+                let answer = try await client.paymentEvent(body)
+                #expect(answer.status == .ok && answer["status"] == "accepted", "\(type): \(String(describing: answer.json))")
+            }
+            let body = Deliveries.json(["id": "pe_x", "type": "payment.created", "amount": 1])
+            #expect(try await client.paymentEvent(body)["status"] == "ignored")
+            let forgedSecret = try #require(StandardWebhookSecret("whsec_" + Data("someone else".utf8).base64EncodedString()))
+            let forged = try await client.paymentEvent(body, headers: Deliveries.standardHeaders(body, secret: forgedSecret))
+            #expect(forged.status == .badRequest && forged.errorCode == "invalid_signature")
+            let stale = try await client.paymentEvent(body, headers: Deliveries.standardHeaders(body, timestamp: Deliveries.now - 900))
+            #expect(stale.status == .badRequest)
+            var missing = Deliveries.standardHeaders(body)
+            missing[.webhookID] = nil
+            #expect(try await client.paymentEvent(body, headers: missing).status == .badRequest)
+        }
+        let succeeded = try #require(try await harness.outbox(type: "payment.succeeded").first).decode(PaymentSucceeded.self)
+        #expect(succeeded.amount == Money(amount: 1500, currency: .jpy) && succeeded.provider == "internal")
+        #expect(succeeded.providerCreatedAt == (try RFC3339.date(from: "2026-11-21T09:00:00Z")))
+        let failed = try #require(try await harness.outbox(type: "payment.failed").first).decode(PaymentFailed.self)
+        #expect(failed.reason == "insufficient_funds")
+        let refunded = try #require(try await harness.outbox(type: "refund.succeeded").first).decode(RefundSucceeded.self)
+        #expect(refunded.refundID?.description == refund)
+        let refused = try #require(try await harness.outbox(type: "refund.failed").first).decode(RefundFailed.self)
+        #expect(refused.error == "account closed")
+        #expect(try await harness.count("SELECT count(*) FROM payments.provider_events WHERE provider = 'internal' AND delivery_id LIKE 'msg_%'") == 5)
+    }
+
+    @Test("admin lookups by id, booking and time range; admin token required")
+    func adminLookups() async throws {
+        let harness = try await PaymentsHarness.make()
+        let booking = UUID().uuidString.lowercased()
+        try await harness.run { client in
+            var ids: [String] = []
+            for index in 0..<3 {
+                let body = Deliveries.stripeEvent(
+                    type: "payment_intent.succeeded", object: Deliveries.paymentIntent(id: "pi_a\(index)", bookingID: index < 2 ? booking : nil))
+                ids.append(try #require(try await client.stripe(body)["id"]?.stringValue))
+            }
+            let one = try await client.admin("/v1/admin/payment-events/\(ids[0])")
+            #expect(one.status == .ok && one["provider_ref"] == "pi_a0" && one["raw_body_encoding"] == "utf-8")
+            #expect(try await client.admin("/v1/admin/payment-events/\(UUID())").status == .notFound)
+            #expect(try await client.admin("/v1/admin/payment-events/nope").status == .notFound)
+            let byBooking = try await client.admin("/v1/admin/payment-events?booking_id=\(booking)")
+            #expect(byBooking["events"]?.arrayValue?.count == 2)
+            let page = try await client.admin("/v1/admin/payment-events?limit=2")
+            #expect(page["events"]?.arrayValue?.count == 2)
+            let cursor = try #require(page["next_cursor"]?.stringValue)
+            let rest = try await client.admin("/v1/admin/payment-events?limit=2&cursor=\(cursor)")
+            #expect(rest["events"]?.arrayValue?.count == 1 && rest["next_cursor"] == .null)
+            let future = RFC3339.string(from: Date().addingTimeInterval(3600)).replacingOccurrences(of: "+", with: "%2B")
+            #expect(try await client.admin("/v1/admin/payment-events?from=\(future)")["events"]?.arrayValue?.count == 0)
+            #expect(try await client.admin("/v1/admin/payment-events?booking_id=x").status == .badRequest)
+            #expect(try await client.admin("/v1/admin/payment-events?status=lost").status == .badRequest)
+            #expect(try await client.admin("/v1/admin/payment-events?cursor=zz").status == .badRequest)
+            #expect(try await client.admin("/v1/admin/payment-events", token: nil).status == .unauthorized)
+            #expect(try await client.admin("/v1/admin/payment-events", token: "wrong").status == .unauthorized)
+        }
+    }
+
+    @Test("a missing or invalid secret stops the configuration naming it")
+    func requiredSecrets() throws {
+        let complete = [
+            "DATABASE_URL": "postgres://127.0.0.1/db", "REDIS_URL": "redis://127.0.0.1:6379", "ADMIN_TOKEN": "a", "STRIPE_WEBHOOK_SECRETS": "whsec_x", "PAYMENT_EVENTS_SECRETS": PaymentsHarness.eventsSecretText,
+            "PROVIDER_API_KEY": "sk_test",
+        ]
+        #expect(throws: Never.self) { try PaymentsConfiguration(reader: ConfigurationReader(environment: complete)) }
+        for name in ["STRIPE_WEBHOOK_SECRETS", "PAYMENT_EVENTS_SECRETS", "PROVIDER_API_KEY"] {
+            var environment = complete
+            environment[name] = nil
+            #expect(throws: ConfigurationError.self, "\(name)") { try PaymentsConfiguration(reader: ConfigurationReader(environment: environment)) }
+            environment[name] = " "
+            #expect(throws: ConfigurationError.self, "\(name) blank") { try PaymentsConfiguration(reader: ConfigurationReader(environment: environment)) }
+        }
+        var broken = complete
+        broken["PAYMENT_EVENTS_SECRETS"] = "whsec_###"
+        #expect(throws: ConfigurationError.self) { try PaymentsConfiguration(reader: ConfigurationReader(environment: broken)) }
+        broken = complete
+        broken["PROVIDER_BASE_URL"] = "ftp://example.com"
+        #expect(throws: ConfigurationError.self) { try PaymentsConfiguration(reader: ConfigurationReader(environment: broken)) }
+    }
+}
