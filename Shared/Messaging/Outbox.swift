@@ -2,6 +2,19 @@ import Foundation
 import Postgres
 import SharedModel
 
+/// When an event is appended: only if the row `id` exists in `table` at that point of the transaction
+/// (typically the row an `INSERT ... ON CONFLICT DO NOTHING` before it tried to write).
+public struct OutboxCondition: Sendable {
+    /// A schema-qualified table with a `uuid` column `id`; a constant of the calling code.
+    public let table: String
+    public let id: UUID
+
+    public init(rowIn table: String, withID id: UUID) {
+        self.table = table
+        self.id = id
+    }
+}
+
 /// Writes events into `messaging.outbox` inside the caller's transaction, so a state change and the
 /// events it causes commit together or not at all. Nothing is published to Redis here: the
 /// ``OutboxRelay`` does that after commit.
@@ -69,14 +82,19 @@ public enum Outbox {
     /// `statements`, in one pipelined round trip inside `transaction`. Each goes to its producer's
     /// stream; its `sequence` is assigned here. Returns the statements' results and the sequenced
     /// envelopes.
+    ///
+    /// With `condition`, each event is appended only if the condition holds when its statement runs
+    /// (e.g. the row the statements before tried to insert exists, so a conflict appends nothing); the
+    /// envelopes returned are the ones appended.
     @discardableResult
     public static func append(
-        drafts: [EventEnvelope], after statements: [PostgresStatement], in transaction: PostgresTransaction
+        drafts: [EventEnvelope], after statements: [PostgresStatement], onlyIf condition: OutboxCondition? = nil,
+        in transaction: PostgresTransaction
     ) throws -> (results: [PostgresRows], envelopes: [EventEnvelope]) {
-        let appends = try drafts.map { try statement(appending: $0, stream: Streams.stream(for: $0.producer)) }
+        let appends = try drafts.map { try statement(appending: $0, stream: Streams.stream(for: $0.producer), condition: condition) }
         let results = try transaction.pipeline(statements + appends)
-        let envelopes = try zip(drafts, results.suffix(drafts.count)).map { draft, rows in
-            try sequenced(draft, rows: rows)
+        let envelopes = try zip(drafts, results.suffix(drafts.count)).compactMap { draft, rows in
+            rows.isEmpty ? nil : try sequenced(draft, rows: rows)
         }
         return (Array(results.prefix(statements.count)), envelopes)
     }
@@ -90,12 +108,22 @@ public enum Outbox {
         return try sequenced(draft, rows: try transaction.pipeline([statement])[0])
     }
 
-    /// The statement that assigns the next sequence of the draft's aggregate and inserts it.
-    private static func statement(appending draft: EventEnvelope, stream: String) throws -> PostgresStatement {
-        PostgresStatement(
+    /// The statement that assigns the next sequence of the draft's aggregate and inserts it (when
+    /// `condition` holds; nothing at all, not even a sequence number, otherwise).
+    private static func statement(appending draft: EventEnvelope, stream: String, condition: OutboxCondition? = nil) throws -> PostgresStatement {
+        var binds: [any PostgresEncodable] = [
+            draft.producer.rawValue, draft.aggregateID, draft.id.uuid, stream, draft.type, PostgresJSONB(try draft.jsonData()),
+        ]
+        var source = "VALUES ($1, $2, 1)"
+        if let condition {
+            binds.append(condition.id)
+            // The table name is a constant of the calling code, never input.
+            source = "SELECT $1, $2, 1 WHERE EXISTS (SELECT 1 FROM \(condition.table) WHERE id = $7)"
+        }
+        return PostgresStatement(
             """
             WITH next AS (
-                INSERT INTO messaging.aggregate_sequences AS s (producer, aggregate_id, last_sequence) VALUES ($1, $2, 1)
+                INSERT INTO messaging.aggregate_sequences AS s (producer, aggregate_id, last_sequence) \(source)
                 ON CONFLICT (producer, aggregate_id) DO UPDATE SET last_sequence = s.last_sequence + 1
                 RETURNING last_sequence
             )
@@ -104,7 +132,7 @@ public enum Outbox {
             FROM next
             RETURNING sequence
             """,
-            [draft.producer.rawValue, draft.aggregateID, draft.id.uuid, stream, draft.type, PostgresJSONB(try draft.jsonData())]
+            binds
         )
     }
 

@@ -198,6 +198,18 @@ struct DeliveryMetrics {
     let source: PaymentSource
 
     func count(_ outcome: Outcome) {
-        Counter(label: "webhook_deliveries_total", dimensions: [("source", source.rawValue), ("outcome", outcome.rawValue)]).increment()
+        Self.counters[source]?[outcome]?.increment()
     }
+
+    /// Made once: creating a counter goes through the metrics factory's lock and lookup.
+    private static let counters: [PaymentSource: [Outcome: Counter]] = Dictionary(
+        uniqueKeysWithValues: PaymentSource.allCases.map { source in
+            (
+                source,
+                Dictionary(
+                    uniqueKeysWithValues: Outcome.allCases.map { outcome in
+                        (outcome, Counter(label: "webhook_deliveries_total", dimensions: [("source", source.rawValue), ("outcome", outcome.rawValue)]))
+                    })
+            )
+        })
 }

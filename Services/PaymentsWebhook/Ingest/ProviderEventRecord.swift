@@ -28,29 +28,31 @@ struct MalformedDelivery: Error, Sendable, Equatable {
 }
 
 /// Reads fields out of a JSON body, throwing ``MalformedDelivery`` naming the path of the first
-/// missing or mistyped one.
+/// missing or mistyped one. Parsed with `JSONSerialization` (several times faster than decoding the
+/// whole document through `Codable`, measured on 1 KiB events), read strictly: an integer field takes
+/// only a JSON integer, never `true`, `1.5` or `1e3`.
 struct JSONFields {
-    let root: JSONValue
+    private let root: [String: Any]
 
     /// Parses `bytes` as a JSON object.
     init(bytes: [UInt8]) throws(MalformedDelivery) {
-        let value: JSONValue
+        let value: Any
         do {
-            value = try JSONDecoder.platform.decode(JSONValue.self, from: Data(bytes))
+            value = try JSONSerialization.jsonObject(with: Data(bytes))
         } catch {
             throw MalformedDelivery(reason: "the body is not valid JSON")
         }
-        guard value.objectValue != nil else { throw MalformedDelivery(reason: "the body is not a JSON object") }
-        root = value
+        guard let object = value as? [String: Any] else { throw MalformedDelivery(reason: "the body is not a JSON object") }
+        root = object
     }
 
-    func value(_ path: String) -> JSONValue? {
-        var current: JSONValue? = root
+    /// The value at a dotted path; `nil` when absent or `null`.
+    func value(_ path: String) -> Any? {
+        var current: Any? = root
         for key in path.split(separator: ".") {
-            current = current?[String(key)]
+            current = (current as? [String: Any])?[String(key)]
         }
-        if case .null = current { return nil }
-        return current
+        return current is NSNull ? nil : current
     }
 
     func string(_ path: String) throws(MalformedDelivery) -> String {
@@ -59,13 +61,18 @@ struct JSONFields {
     }
 
     func optionalString(_ path: String) -> String? {
-        value(path)?.stringValue
+        value(path) as? String
     }
 
     func integer(_ path: String) throws(MalformedDelivery) -> Int64 {
-        guard let number = value(path)?.integerValue else { throw MalformedDelivery(reason: "\(path) must be an integer") }
-        return number
+        guard let number = value(path) as? NSNumber, Self.integerTypes.contains(String(cString: number.objCType)),
+            let integer = number as? Int64
+        else { throw MalformedDelivery(reason: "\(path) must be an integer") }
+        return integer
     }
+
+    /// `NSNumber` type encodings of integers (`c` is a boolean, `d` a floating-point number).
+    private static let integerTypes: Set<String> = ["q", "Q", "l", "L", "i", "I", "s", "S"]
 
     /// `amountPath` (non-negative minor units) in the currency at `currencyPath` (any case).
     func money(amount amountPath: String, currency currencyPath: String) throws(MalformedDelivery) -> Money {
@@ -94,7 +101,7 @@ struct JSONFields {
     /// A UUID at `path`; absent or `null` is `nil`, anything else that is not a UUID is malformed.
     func strictUUID(_ path: String) throws(MalformedDelivery) -> UUID? {
         guard let value = value(path) else { return nil }
-        guard let text = value.stringValue, let uuid = UUID(uuidString: text) else {
+        guard let text = value as? String, let uuid = UUID(uuidString: text) else {
             throw MalformedDelivery(reason: "\(path) must be a UUID or null")
         }
         return uuid

@@ -66,16 +66,16 @@ struct ProviderEventStore: Sendable {
         )
         let source = record.source.rawValue
         let providerEventID = record.providerEventID.rawValue
+        // The row and its event go out in one round trip; the event is appended only if the row was.
+        let condition = OutboxCondition(rowIn: "payments.provider_events", withID: id)
         return try await postgres.withTransaction { transaction in
-            guard try !transaction.pipeline([insert])[0].isEmpty else {
+            let inserted = try Outbox.append(drafts: envelope.map { [$0] } ?? [], after: [insert], onlyIf: condition, in: transaction).results[0]
+            guard !inserted.isEmpty else {
                 // Delivered before (perhaps by a request that committed while this one waited on it).
                 let rows = try transaction.query(
                     "SELECT id, status FROM payments.provider_events WHERE provider = $1 AND provider_event_id = $2", [source, providerEventID])
                 guard let row = rows.first else { throw PostgresError(code: .serializationFailure, message: "the conflicting row vanished") }
                 return .duplicate(id: try row.decode(UUID.self, at: 0), status: try Self.status(row, at: 1))
-            }
-            if let envelope {
-                try Outbox.append(drafts: [envelope], after: [], in: transaction)
             }
             return .stored(id: id, status: status)
         }

@@ -45,8 +45,8 @@ enum StripeEventReader {
             record.bookingID = fields.lenientUUID("data.object.metadata.booking_id").map(BookingID.init)
             record.providerRef = reference
             record.amount = amount
-            let newestRefund = fields.value("data.object.refunds.data")?.arrayValue?.first
-            let refundID = newestRefund?["metadata"]?["refund_id"]?.stringValue.flatMap(UUID.init(uuidString:)).map(RefundID.init)
+            let newestRefund = (fields.value("data.object.refunds.data") as? [Any])?.first as? [String: Any]
+            let refundID = ((newestRefund?["metadata"] as? [String: Any])?["refund_id"] as? String).flatMap(UUID.init(uuidString:)).map(RefundID.init)
             record.domainEvent = RefundSucceeded(refundID: refundID, bookingID: record.bookingID, providerRef: reference, amount: amount)
         default:
             break
