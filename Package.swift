@@ -232,7 +232,9 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["TestSupport", "Postgres", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: [
+                "TestSupport", "Postgres", "Redis", "SharedModel", "Messaging", .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]
