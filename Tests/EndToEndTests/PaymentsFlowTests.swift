@@ -1,8 +1,8 @@
 import Foundation
 import Glibc
 import HummingbirdTesting
-import NIOCore
 import Messaging
+import NIOCore
 import Postgres
 import Redis
 import SharedModel
@@ -50,7 +50,8 @@ struct PaymentsFlowTests {
             let requested = PaymentRequested(
                 bookingID: booking, amount: Money(amount: 7300, currency: .eur), customerID: try CustomerID("cus_e2e"),
                 idempotencyKey: "payment:\(booking)")
-            let envelope = try EventEnvelope(event: requested, occurredAt: Date(), sequence: 1, correlationID: "e2e", causationID: nil, producer: .booking)
+            let envelope = try EventEnvelope(
+                event: requested, occurredAt: Date(), sequence: 1, correlationID: "e2e", causationID: nil, producer: .booking)
             _ = try await redis.xadd(Streams.booking, fields: [(Streams.envelopeField, Array(try envelope.jsonData()))])
 
             let postgres = try TestDatabase.client(url: url, connections: 1)

@@ -101,8 +101,10 @@ enum Deliveries {
 
     /// A Stripe event of `type` whose `data.object` is `object`.
     static func stripeEvent(id: String = "evt_\(UUID().uuidString.lowercased())", type: String, object: JSONValue, created: Int64 = now) -> [UInt8] {
-        json(["id": .string(id), "object": "event", "api_version": "2024-06-20", "created": .integer(created), "type": .string(type),
-            "livemode": false, "data": ["object": object]])
+        json([
+            "id": .string(id), "object": "event", "api_version": "2024-06-20", "created": .integer(created), "type": .string(type),
+            "livemode": false, "data": ["object": object],
+        ])
     }
 
     static func paymentIntent(
@@ -144,7 +146,9 @@ extension TestClientProtocol {
         var headers = headers
         headers[.forwardedFor] = source
         return try await execute(uri: path, method: .post, headers: headers, body: ByteBuffer(bytes: body)) { response in
-            Answer(status: response.status, json: try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: response.body)), headers: response.headers)
+            Answer(
+                status: response.status, json: try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: response.body)), headers: response.headers
+            )
         }
     }
 
@@ -160,7 +164,9 @@ extension TestClientProtocol {
         var headers: HTTPFields = [:]
         if let token { headers[.authorization] = "Bearer \(token)" }
         return try await execute(uri: uri, method: .get, headers: headers) { response in
-            Answer(status: response.status, json: try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: response.body)), headers: response.headers)
+            Answer(
+                status: response.status, json: try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: response.body)), headers: response.headers
+            )
         }
     }
 }

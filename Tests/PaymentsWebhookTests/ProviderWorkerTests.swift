@@ -47,7 +47,8 @@ struct ProviderWorld: Sendable {
             configuration.maximumBackoff = .milliseconds(200)
         }
         let group = ServiceGroup(
-            configuration: .init(services: [.init(service: simulator), .init(service: payments), .init(service: worker)], logger: TestEnvironment.logger))
+            configuration: .init(
+                services: [.init(service: simulator), .init(service: payments), .init(service: worker)], logger: TestEnvironment.logger))
         let world = ProviderWorld(
             postgres: harness.postgres, redis: try RedisClient.forTests(connections: 2), http: HTTPClient(eventLoopGroupProvider: .singleton),
             stream: stream, simulatorURL: "http://127.0.0.1:\(simulatorPort)")
@@ -85,7 +86,9 @@ struct ProviderWorld: Sendable {
         _ = try await redis.xadd(stream, fields: [(Streams.envelopeField, Array(try envelope.jsonData()))])
     }
 
-    func request(_ method: HTTPMethod, _ url: String, json: String? = nil, form: String? = nil, idempotencyKey: String? = nil) async throws
+    func request(
+        _ method: HTTPMethod, _ url: String, json: String? = nil, form: String? = nil, idempotencyKey: String? = nil
+    ) async throws
         -> (status: Int, body: JSONValue?)
     {
         var request = HTTPClientRequest(url: url)
@@ -151,7 +154,8 @@ struct ProviderWorkerTests {
         try await ProviderWorld.run { world in
             let booking = BookingID()
             let key = "payment:\(booking)"
-            let requested = PaymentRequested(bookingID: booking, amount: Money(amount: 4200, currency: .eur), customerID: try CustomerID("cus_1"), idempotencyKey: key)
+            let requested = PaymentRequested(
+                bookingID: booking, amount: Money(amount: 4200, currency: .eur), customerID: try CustomerID("cus_1"), idempotencyKey: key)
             let first = try Self.envelope(requested)
             try await world.publish(first)
             try await world.publish(first)
@@ -178,7 +182,8 @@ struct ProviderWorkerTests {
         try await ProviderWorld.run { world in
             let refusedBooking = BookingID()
             let refusedIntent = try await world.paidIntent(amount: 3000, booking: refusedBooking)
-            let refusal = try await world.request(.POST, "\(world.simulatorURL)/simulator/faults", json: #"{"operation":"refunds","mode":"refuse","count":null}"#)
+            let refusal = try await world.request(
+                .POST, "\(world.simulatorURL)/simulator/faults", json: #"{"operation":"refunds","mode":"refuse","count":null}"#)
             #expect(refusal.status == 200)
             let refused = RefundRequested(
                 refundID: RefundID(), bookingID: refusedBooking, providerRef: refusedIntent, amount: Money(amount: 3000, currency: .eur),
@@ -189,12 +194,14 @@ struct ProviderWorkerTests {
             #expect(failed.refundID == refused.refundID && failed.bookingID == refusedBooking && failed.error?.contains("refund_refused") == true)
 
             _ = try await world.request(.DELETE, "\(world.simulatorURL)/simulator/faults")
-            let transient = try await world.request(.POST, "\(world.simulatorURL)/simulator/faults", json: #"{"operation":"refunds","mode":"transient","count":3}"#)
+            let transient = try await world.request(
+                .POST, "\(world.simulatorURL)/simulator/faults", json: #"{"operation":"refunds","mode":"transient","count":3}"#)
             #expect(transient.status == 200)
             let booking = BookingID()
             let intent = try await world.paidIntent(amount: 5000, booking: booking)
             let requested = RefundRequested(
-                refundID: RefundID(), bookingID: booking, providerRef: intent, amount: Money(amount: 5000, currency: .eur), reason: .customerCancellation,
+                refundID: RefundID(), bookingID: booking, providerRef: intent, amount: Money(amount: 5000, currency: .eur),
+                reason: .customerCancellation,
                 idempotencyKey: "refund:transient")
             try await world.publish(try Self.envelope(requested))
             try await eventually("refund.succeeded is in the outbox") {

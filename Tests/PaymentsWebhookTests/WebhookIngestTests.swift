@@ -24,9 +24,10 @@ struct WebhookIngestTests {
             #expect(answer.status == .ok)
             #expect(answer["status"] == "accepted")
             #expect(answer["duplicate"] == false)
-            let row = try #require(try await postgres.query(
-                "SELECT status, booking_id, provider_ref, amount, currency, raw_body, domain_event_type FROM payments.provider_events WHERE provider_event_id = 'evt_succeeded_1'"
-            ).first)
+            let row = try #require(
+                try await postgres.query(
+                    "SELECT status, booking_id, provider_ref, amount, currency, raw_body, domain_event_type FROM payments.provider_events WHERE provider_event_id = 'evt_succeeded_1'"
+                ).first)
             #expect(try row.decode(String.self, at: 0) == "accepted")
             #expect(try row.decode(UUID.self, at: 1).uuidString.lowercased() == booking)
             #expect(try row.decode(String.self, at: 2) == "pi_1")
@@ -52,7 +53,8 @@ struct WebhookIngestTests {
         let booking = UUID().uuidString.lowercased()
         try await harness.run { client in
             let failed = Deliveries.stripeEvent(
-                type: "payment_intent.payment_failed", object: Deliveries.paymentIntent(id: "pi_f", amount: 700, received: 0, failure: "card_declined"))
+                type: "payment_intent.payment_failed",
+                object: Deliveries.paymentIntent(id: "pi_f", amount: 700, received: 0, failure: "card_declined"))
             #expect(try await client.stripe(failed)["status"] == "accepted")
             let charge: JSONValue = [
                 "id": "ch_1", "object": "charge", "amount": 5000, "amount_refunded": 5000, "currency": "usd", "payment_intent": "pi_r",
@@ -105,7 +107,8 @@ struct WebhookIngestTests {
             }
             // Either configured secret verifies, and a valid v1 among several is enough.
             let second = Deliveries.stripeEvent(type: "payment_intent.succeeded", object: Deliveries.paymentIntent())
-            #expect(try await client.stripe(second, headers: Deliveries.stripeHeaders(second, secret: PaymentsHarness.stripeSecrets[1])).status == .ok)
+            #expect(
+                try await client.stripe(second, headers: Deliveries.stripeHeaders(second, secret: PaymentsHarness.stripeSecrets[1])).status == .ok)
             let third = Deliveries.stripeEvent(type: "payment_intent.succeeded", object: Deliveries.paymentIntent())
             let good = StripeSignature.signature(payload: third, secret: PaymentsHarness.stripeSecrets[0], timestamp: now)
             let several: HTTPFields = [.stripeSignature: "t=\(now),v1=\(String(repeating: "0", count: 64)),v1=\(good)"]
@@ -174,7 +177,8 @@ struct WebhookIngestTests {
             let body = Deliveries.stripeEvent(type: "payment_intent.succeeded", object: Deliveries.paymentIntent())
             var statuses: [HTTPResponse.Status] = []
             for _ in 0..<30 {
-                statuses.append(try await client.stripe(body, headers: Deliveries.stripeHeaders(body, secret: "whsec_forged"), from: "192.0.2.66").status)
+                statuses.append(
+                    try await client.stripe(body, headers: Deliveries.stripeHeaders(body, secret: "whsec_forged"), from: "192.0.2.66").status)
             }
             #expect(statuses.prefix(10).allSatisfy { $0 == .badRequest })
             #expect(statuses.suffix(19).allSatisfy { $0 == .tooManyRequests })
@@ -195,7 +199,8 @@ struct WebhookIngestTests {
             for (index, type) in ["payment.succeeded", "payment.failed", "refund.succeeded", "refund.failed"].enumerated() {
                 let body = Deliveries.json([
                     "id": .string("pe_\(index)"), "type": .string(type), "booking_id": .string(booking), "amount": 1500, "currency": "jpy",
-                    "provider_ref": "gift_1", "occurred_at": "2026-11-21T10:00:00+01:00", "refund_id": .string(refund), "reason": "insufficient_funds",
+                    "provider_ref": "gift_1", "occurred_at": "2026-11-21T10:00:00+01:00", "refund_id": .string(refund),
+                    "reason": "insufficient_funds",
                     "error": "account closed",
                 ])
                 let answer = try await client.paymentEvent(body)
@@ -221,7 +226,8 @@ struct WebhookIngestTests {
         #expect(refunded.refundID?.description == refund)
         let refused = try #require(try await harness.outbox(type: "refund.failed").first).decode(RefundFailed.self)
         #expect(refused.error == "account closed")
-        #expect(try await harness.count("SELECT count(*) FROM payments.provider_events WHERE provider = 'internal' AND delivery_id LIKE 'msg_%'") == 5)
+        #expect(
+            try await harness.count("SELECT count(*) FROM payments.provider_events WHERE provider = 'internal' AND delivery_id LIKE 'msg_%'") == 5)
     }
 
     @Test("admin lookups by id, booking and time range; admin token required")
@@ -259,7 +265,8 @@ struct WebhookIngestTests {
     @Test("a missing or invalid secret stops the configuration naming it")
     func requiredSecrets() throws {
         let complete = [
-            "DATABASE_URL": "postgres://127.0.0.1/db", "REDIS_URL": "redis://127.0.0.1:6379", "ADMIN_TOKEN": "a", "STRIPE_WEBHOOK_SECRETS": "whsec_x", "PAYMENT_EVENTS_SECRETS": PaymentsHarness.eventsSecretText,
+            "DATABASE_URL": "postgres://127.0.0.1/db", "REDIS_URL": "redis://127.0.0.1:6379", "ADMIN_TOKEN": "a", "STRIPE_WEBHOOK_SECRETS": "whsec_x",
+            "PAYMENT_EVENTS_SECRETS": PaymentsHarness.eventsSecretText,
             "PROVIDER_API_KEY": "sk_test",
         ]
         #expect(throws: Never.self) { try PaymentsConfiguration(reader: ConfigurationReader(environment: complete)) }
@@ -268,7 +275,9 @@ struct WebhookIngestTests {
             environment[name] = nil
             #expect(throws: ConfigurationError.self, "\(name)") { try PaymentsConfiguration(reader: ConfigurationReader(environment: environment)) }
             environment[name] = " "
-            #expect(throws: ConfigurationError.self, "\(name) blank") { try PaymentsConfiguration(reader: ConfigurationReader(environment: environment)) }
+            #expect(throws: ConfigurationError.self, "\(name) blank") {
+                try PaymentsConfiguration(reader: ConfigurationReader(environment: environment))
+            }
         }
         var broken = complete
         broken["PAYMENT_EVENTS_SECRETS"] = "whsec_###"

@@ -70,7 +70,8 @@ struct WebhookController: Sendable {
 
         let record: ProviderEventRecord
         do {
-            record = try source == .stripe
+            record =
+                try source == .stripe
                 ? StripeEventReader.read(body, receivedAt: receivedAt) : PaymentEventReader.read(body, receivedAt: receivedAt)
         } catch {
             let id = try await store.storeMalformed(delivery, reason: error.reason)
@@ -208,7 +209,10 @@ struct DeliveryMetrics {
                 source,
                 Dictionary(
                     uniqueKeysWithValues: Outcome.allCases.map { outcome in
-                        (outcome, Counter(label: "webhook_deliveries_total", dimensions: [("source", source.rawValue), ("outcome", outcome.rawValue)]))
+                        (
+                            outcome,
+                            Counter(label: "webhook_deliveries_total", dimensions: [("source", source.rawValue), ("outcome", outcome.rawValue)])
+                        )
                     })
             )
         })

@@ -29,7 +29,8 @@ enum StripeEventReader {
                 bookingID: record.bookingID, amount: intent.amount, providerCreatedAt: providerCreatedAt, receivedAt: receivedAt)
         case "payment_intent.payment_failed":
             let intent = try intentFields(fields, into: &record, amount: "data.object.amount")
-            let reason = fields.optionalString("data.object.last_payment_error.code") ?? fields.optionalString("data.object.last_payment_error.message")
+            let reason =
+                fields.optionalString("data.object.last_payment_error.code") ?? fields.optionalString("data.object.last_payment_error.message")
             record.domainEvent = PaymentFailed(
                 paymentEventID: eventID, provider: PaymentSource.stripe.rawValue, providerRef: intent.reference,
                 bookingID: record.bookingID, amount: intent.amount, providerCreatedAt: providerCreatedAt, receivedAt: receivedAt,

@@ -37,9 +37,11 @@ struct ProviderWorker: StreamHandler {
         let existing = try await context.postgres.query("SELECT 1 FROM payments.payment_intents WHERE booking_id = $1", [event.bookingID.rawValue])
         guard existing.isEmpty else { return }
         let intent = try await provider.createPaymentIntent(
-            PaymentIntentRequest(bookingID: event.bookingID, customerID: event.customerID, amount: event.amount, idempotencyKey: event.idempotencyKey))
+            PaymentIntentRequest(bookingID: event.bookingID, customerID: event.customerID, amount: event.amount, idempotencyKey: event.idempotencyKey)
+        )
         let providerName = provider.name
-        let created = PaymentIntentCreated(bookingID: event.bookingID, provider: providerName, providerRef: intent.reference, clientSecret: intent.clientSecret)
+        let created = PaymentIntentCreated(
+            bookingID: event.bookingID, provider: providerName, providerRef: intent.reference, clientSecret: intent.clientSecret)
         let draft = try EventEnvelope(event: created, causedBy: cause, occurredAt: now(), sequence: 0, producer: .paymentsWebhook)
         let record = PostgresStatement(
             """
@@ -81,7 +83,8 @@ struct ProviderWorker: StreamHandler {
         }
         switch answer {
         case .success(let refund):
-            let record = Self.refundRow(event, provider: providerName, outcome: "accepted", providerRefundID: refund.reference, error: nil, at: requestedAt)
+            let record = Self.refundRow(
+                event, provider: providerName, outcome: "accepted", providerRefundID: refund.reference, error: nil, at: requestedAt)
             try await context.commit { transaction in
                 try transaction.pipeline([record])
             }
@@ -89,7 +92,8 @@ struct ProviderWorker: StreamHandler {
         case .failure(.refused(let status, let code, let message)):
             let error = "\(status)\(code.map { " \($0)" } ?? ""): \(message)"
             let record = Self.refundRow(event, provider: providerName, outcome: "refused", providerRefundID: nil, error: error, at: requestedAt)
-            let failed = RefundFailed(refundID: event.refundID, bookingID: event.bookingID, providerRef: event.providerRef, amount: event.amount, error: error)
+            let failed = RefundFailed(
+                refundID: event.refundID, bookingID: event.bookingID, providerRef: event.providerRef, amount: event.amount, error: error)
             let draft = try EventEnvelope(event: failed, causedBy: cause, occurredAt: requestedAt, sequence: 0, producer: .paymentsWebhook)
             try await context.commit { transaction in
                 guard try !transaction.pipeline([record])[0].isEmpty else { return }
