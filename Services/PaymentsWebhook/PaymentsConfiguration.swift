@@ -13,7 +13,7 @@ struct PaymentsConfiguration: Sendable {
     var paymentEventsSecrets: [StandardWebhookSecret]
     /// How far a signature's timestamp may be from now, either way (300 s).
     var signatureTolerance: Duration
-    /// The budget of unverified requests per source: `burst` at once, refilled at `refillPerSecond`.
+    /// The budget of unverified requests per source: `burst` at once, refilled at `refillPerMinute`.
     var unverifiedLimit: UnverifiedRequestLimiter.Limits
     /// Take a request's source from the last `X-Forwarded-For` entry (set only behind a proxy that
     /// appends it); otherwise the peer address.
@@ -41,7 +41,7 @@ struct PaymentsConfiguration: Sendable {
         signatureTolerance = try reader.duration("WEBHOOK_TOLERANCE", default: .seconds(300), in: .seconds(1) ... .seconds(3600))
         unverifiedLimit = UnverifiedRequestLimiter.Limits(
             burst: try reader.integer("UNVERIFIED_BURST", default: 20, in: 1...100_000),
-            refillPerSecond: try reader.integer("UNVERIFIED_REFILL_PER_SECOND", default: 2, in: 1...100_000)
+            refillPerMinute: try reader.integer("UNVERIFIED_REFILL_PER_MINUTE", default: 120, in: 1...6_000_000)
         )
         trustForwardedFor = try reader.boolean("TRUST_FORWARDED_FOR", default: false)
         let baseURL = reader.string("PROVIDER_BASE_URL") ?? "https://api.stripe.com"

@@ -157,6 +157,20 @@ struct WebhookIngestTests {
                 "occurred_at": "2026-11-21T10:00:00Z",
             ])
             #expect(try await client.paymentEvent(internalBody).errorCode == "malformed_payload")
+            // Text Postgres cannot hold, or cannot index, is malformed too (found by the fuzzer as 500s).
+            let nulType = Array(#"{"created": 0, "id": "0", "type": "\u0000x"}"#.utf8)
+            #expect(try await client.stripe(nulType).errorCode == "malformed_payload")
+            let longReference = Deliveries.stripeEvent(
+                type: "payment_intent.succeeded", object: Deliveries.paymentIntent(id: "pi_" + String(repeating: "x", count: 3000)))
+            #expect(try await client.stripe(longReference).errorCode == "malformed_payload")
+            for (field, value) in [("reason", JSONValue.string("card\u{0}declined")), ("currency", "eur"), ("provider_ref", "a\u{0}b")] {
+                var event: [String: JSONValue] = [
+                    "id": "pe_nul", "type": "payment.failed", "booking_id": .null, "amount": 5, "currency": "EUR", "provider_ref": "pi_1",
+                    "occurred_at": "2026-01-01T00:00:00Z",
+                ]
+                event[field] = value
+                #expect(try await client.paymentEvent(Deliveries.json(.object(event))).errorCode == "malformed_payload", "\(field)")
+            }
             let stored = try await client.admin("/v1/admin/payment-events/\(storedID)")
             #expect(stored.status == .ok)
             #expect(stored["status"] == "malformed")
@@ -166,13 +180,13 @@ struct WebhookIngestTests {
             let tooLarge = try await client.stripe(huge)
             #expect(tooLarge.status == .contentTooLarge)
         }
-        #expect(try await harness.count("SELECT count(*) FROM payments.provider_events WHERE status = 'malformed'") == 3)
+        #expect(try await harness.count("SELECT count(*) FROM payments.provider_events WHERE status = 'malformed'") == 8)
         #expect(try await harness.count("SELECT count(*) FROM messaging.outbox") == 0)
     }
 
     @Test("a flood of bad signatures from one source is cut off with 429; a real sender elsewhere is still accepted")
     func unverifiedRateLimit() async throws {
-        let harness = try await PaymentsHarness.make(settings: ["UNVERIFIED_BURST": "10", "UNVERIFIED_REFILL_PER_SECOND": "1"])
+        let harness = try await PaymentsHarness.make(settings: ["UNVERIFIED_BURST": "10", "UNVERIFIED_REFILL_PER_MINUTE": "1"])
         try await harness.run { client in
             let body = Deliveries.stripeEvent(type: "payment_intent.succeeded", object: Deliveries.paymentIntent())
             var statuses: [HTTPResponse.Status] = []
@@ -198,7 +212,7 @@ struct WebhookIngestTests {
         try await harness.run { client in
             for (index, type) in ["payment.succeeded", "payment.failed", "refund.succeeded", "refund.failed"].enumerated() {
                 let body = Deliveries.json([
-                    "id": .string("pe_\(index)"), "type": .string(type), "booking_id": .string(booking), "amount": 1500, "currency": "jpy",
+                    "id": .string("pe_\(index)"), "type": .string(type), "booking_id": .string(booking), "amount": 1500, "currency": "JPY",
                     "provider_ref": "gift_1", "occurred_at": "2026-11-21T10:00:00+01:00", "refund_id": .string(refund),
                     "reason": "insufficient_funds",
                     "error": "account closed",

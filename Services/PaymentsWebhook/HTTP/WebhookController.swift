@@ -108,6 +108,10 @@ struct WebhookController: Sendable {
             }
         case .internal:
             let id = request.headers[.webhookID]
+            // The id is stored beside the delivery: it must fit a text column.
+            if let id, id.utf8.count > 255 || id.unicodeScalars.contains("\u{0}") {
+                throw SignatureRefusal(message: "the webhook-id header is malformed")
+            }
             do throws(StandardWebhooks.Failure) {
                 let signedAt = try StandardWebhooks.verify(
                     payload: body, id: id, timestamp: request.headers[.webhookTimestamp],
@@ -135,6 +139,10 @@ struct WebhookController: Sendable {
 /// Why a signature was refused, in words that never include a secret or an expected signature.
 struct SignatureRefusal: Error, CustomStringConvertible {
     let message: String
+
+    init(message: String) {
+        self.message = message
+    }
 
     init(stripe failure: StripeSignature.Failure) {
         message =

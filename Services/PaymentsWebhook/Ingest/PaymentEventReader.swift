@@ -14,13 +14,13 @@ enum PaymentEventReader {
     static func read(_ body: [UInt8], receivedAt: Date) throws(MalformedDelivery) -> ProviderEventRecord {
         let fields = try JSONFields(bytes: body)
         let eventID = try fields.eventID("id")
-        let type = try fields.string("type")
+        let type = try fields.string("type", maximumLength: 255)
         var record = ProviderEventRecord(source: .internal, providerEventID: eventID, eventType: type)
         guard types.contains(type) else { return record }
 
         let bookingID = try fields.strictUUID("booking_id").map(BookingID.init)
-        let amount = try fields.money(amount: "amount", currency: "currency")
-        let reference = try fields.string("provider_ref")
+        let amount = try fields.money(amount: "amount", currency: "currency", upperCaseOnly: true)
+        let reference = try fields.reference("provider_ref")
         let occurredAt: Date
         do {
             occurredAt = try RFC3339.date(from: try fields.string("occurred_at"))
@@ -41,14 +41,14 @@ enum PaymentEventReader {
         case "payment.failed":
             record.domainEvent = PaymentFailed(
                 paymentEventID: eventID, provider: provider, providerRef: reference, bookingID: bookingID, amount: amount,
-                providerCreatedAt: occurredAt, receivedAt: receivedAt, reason: fields.optionalString("reason"))
+                providerCreatedAt: occurredAt, receivedAt: receivedAt, reason: try fields.optionalString("reason"))
         case "refund.succeeded":
             let refundID = try fields.strictUUID("refund_id").map(RefundID.init)
             record.domainEvent = RefundSucceeded(refundID: refundID, bookingID: bookingID, providerRef: reference, amount: amount)
         default:
             let refundID = try fields.strictUUID("refund_id").map(RefundID.init)
             record.domainEvent = RefundFailed(
-                refundID: refundID, bookingID: bookingID, providerRef: reference, amount: amount, error: fields.optionalString("error"))
+                refundID: refundID, bookingID: bookingID, providerRef: reference, amount: amount, error: try fields.optionalString("error"))
         }
         return record
     }

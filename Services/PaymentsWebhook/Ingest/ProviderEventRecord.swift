@@ -55,13 +55,27 @@ struct JSONFields {
         return current is NSNull ? nil : current
     }
 
-    func string(_ path: String) throws(MalformedDelivery) -> String {
-        guard let text = optionalString(path), !text.isEmpty else { throw MalformedDelivery(reason: "\(path) must be a non-empty string") }
+    /// A non-empty string of at most `maximumLength` UTF-8 bytes.
+    func string(_ path: String, maximumLength: Int = 4096) throws(MalformedDelivery) -> String {
+        guard let text = try optionalString(path, maximumLength: maximumLength), !text.isEmpty else {
+            throw MalformedDelivery(reason: "\(path) must be a non-empty string")
+        }
         return text
     }
 
-    func optionalString(_ path: String) -> String? {
-        value(path) as? String
+    /// A string or nothing. Postgres text cannot hold U+0000, and stored values are bounded, so a
+    /// string with NUL or longer than `maximumLength` UTF-8 bytes is malformed, like a wrong type.
+    func optionalString(_ path: String, maximumLength: Int = 4096) throws(MalformedDelivery) -> String? {
+        guard let value = value(path) else { return nil }
+        guard let text = value as? String else { throw MalformedDelivery(reason: "\(path) must be a string") }
+        guard !text.unicodeScalars.contains("\u{0}") else { throw MalformedDelivery(reason: "\(path) must not contain NUL characters") }
+        guard text.utf8.count <= maximumLength else { throw MalformedDelivery(reason: "\(path) must be at most \(maximumLength) bytes") }
+        return text
+    }
+
+    /// A provider's reference (e.g. `pi_...`): at most 255 bytes, like every id Stripe issues.
+    func reference(_ path: String) throws(MalformedDelivery) -> String {
+        try string(path, maximumLength: 255)
     }
 
     func integer(_ path: String) throws(MalformedDelivery) -> Int64 {
@@ -74,14 +88,17 @@ struct JSONFields {
     /// `NSNumber` type encodings of integers (`c` is a boolean, `d` a floating-point number).
     private static let integerTypes: Set<String> = ["q", "Q", "l", "L", "i", "I", "s", "S"]
 
-    /// `amountPath` (non-negative minor units) in the currency at `currencyPath` (any case).
-    func money(amount amountPath: String, currency currencyPath: String) throws(MalformedDelivery) -> Money {
+    /// `amountPath` (non-negative minor units) in the currency at `currencyPath`: any case from a
+    /// provider (Stripe sends lower case), upper case only when `upperCaseOnly` (our own contract).
+    func money(amount amountPath: String, currency currencyPath: String, upperCaseOnly: Bool = false) throws(MalformedDelivery) -> Money {
         let amount = try integer(amountPath)
         guard amount >= 0 else { throw MalformedDelivery(reason: "\(amountPath) must not be negative") }
+        let code = try string(currencyPath, maximumLength: 3)
+        guard !upperCaseOnly || code == code.uppercased() else {
+            throw MalformedDelivery(reason: "\(currencyPath) must be an upper-case ISO 4217 code")
+        }
         do {
-            return Money(amount: amount, currency: try Currency(try string(currencyPath)))
-        } catch let error as MalformedDelivery {
-            throw error
+            return Money(amount: amount, currency: try Currency(code))
         } catch {
             throw MalformedDelivery(reason: "\(currencyPath) must be a three-letter ISO 4217 code")
         }
@@ -110,6 +127,6 @@ struct JSONFields {
     /// A UUID at `path` when there is one; anything else (absent, not a UUID) is `nil`. For metadata a
     /// provider echoes back, where a foreign value must not stop a real payment from flowing on.
     func lenientUUID(_ path: String) -> UUID? {
-        optionalString(path).flatMap(UUID.init(uuidString:))
+        (value(path) as? String).flatMap(UUID.init(uuidString:))
     }
 }

@@ -17,7 +17,7 @@ enum StripeEventReader {
     static func read(_ body: [UInt8], receivedAt: Date) throws(MalformedDelivery) -> ProviderEventRecord {
         let fields = try JSONFields(bytes: body)
         let eventID = try fields.eventID("id")
-        let type = try fields.string("type")
+        let type = try fields.string("type", maximumLength: 255)
         let created = try fields.integer("created")
         var record = ProviderEventRecord(source: .stripe, providerEventID: eventID, eventType: type)
         let providerCreatedAt = Date(timeIntervalSince1970: TimeInterval(created))
@@ -29,18 +29,18 @@ enum StripeEventReader {
                 bookingID: record.bookingID, amount: intent.amount, providerCreatedAt: providerCreatedAt, receivedAt: receivedAt)
         case "payment_intent.payment_failed":
             let intent = try intentFields(fields, into: &record, amount: "data.object.amount")
-            let reason =
-                fields.optionalString("data.object.last_payment_error.code") ?? fields.optionalString("data.object.last_payment_error.message")
+            var reason = try fields.optionalString("data.object.last_payment_error.code")
+            if reason == nil { reason = try fields.optionalString("data.object.last_payment_error.message") }
             record.domainEvent = PaymentFailed(
                 paymentEventID: eventID, provider: PaymentSource.stripe.rawValue, providerRef: intent.reference,
                 bookingID: record.bookingID, amount: intent.amount, providerCreatedAt: providerCreatedAt, receivedAt: receivedAt,
                 reason: reason)
         case "charge.refunded":
             let reference: String
-            if let intent = fields.optionalString("data.object.payment_intent"), !intent.isEmpty {
-                reference = intent
+            if try fields.optionalString("data.object.payment_intent")?.isEmpty == false {
+                reference = try fields.reference("data.object.payment_intent")
             } else {
-                reference = try fields.string("data.object.id")
+                reference = try fields.reference("data.object.id")
             }
             let amount = try fields.money(amount: "data.object.amount_refunded", currency: "data.object.currency")
             record.bookingID = fields.lenientUUID("data.object.metadata.booking_id").map(BookingID.init)
@@ -59,7 +59,7 @@ enum StripeEventReader {
     private static func intentFields(
         _ fields: JSONFields, into record: inout ProviderEventRecord, amount amountPath: String
     ) throws(MalformedDelivery) -> (reference: String, amount: Money) {
-        let reference = try fields.string("data.object.id")
+        let reference = try fields.reference("data.object.id")
         let amount = try fields.money(amount: amountPath, currency: "data.object.currency")
         record.bookingID = fields.lenientUUID("data.object.metadata.booking_id").map(BookingID.init)
         record.providerRef = reference

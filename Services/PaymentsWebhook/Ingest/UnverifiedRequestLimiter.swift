@@ -5,14 +5,14 @@ import Synchronization
 ///
 /// Each failed verification spends a token; a source with no token left is refused with 429 before its
 /// body is read or verified, so a flood of forged webhooks costs little and cannot crowd out the real
-/// senders, whose requests verify and spend nothing. Tokens come back at `refillPerSecond`.
+/// senders, whose requests verify and spend nothing. Tokens come back at `refillPerMinute`.
 ///
 /// The state is per process (each replica limits on its own) and bounded: past `maximumSources`
 /// tracked sources, sources whose bucket has refilled are forgotten first, then the oldest.
 final class UnverifiedRequestLimiter: Sendable {
     struct Limits: Sendable, Equatable {
         var burst: Int
-        var refillPerSecond: Int
+        var refillPerMinute: Int
     }
 
     private struct Bucket {
@@ -36,7 +36,7 @@ final class UnverifiedRequestLimiter: Sendable {
             refill(&bucket, now: now)
             buckets[source] = bucket
             guard bucket.tokens < 1 else { return nil }
-            return .milliseconds(Int64(((1 - bucket.tokens) / Double(limits.refillPerSecond) * 1000).rounded(.up)))
+            return .milliseconds(Int64(((1 - bucket.tokens) / Double(limits.refillPerMinute) * 60_000).rounded(.up)))
         }
     }
 
@@ -58,7 +58,7 @@ final class UnverifiedRequestLimiter: Sendable {
         let elapsed = now - bucket.updated
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         guard seconds > 0 else { return }
-        bucket.tokens = min(Double(limits.burst), bucket.tokens + seconds * Double(limits.refillPerSecond))
+        bucket.tokens = min(Double(limits.burst), bucket.tokens + seconds * Double(limits.refillPerMinute) / 60)
         bucket.updated = now
     }
 
