@@ -17,15 +17,9 @@
 
 local dir = string.match(debug.getinfo(1, "S").source, "^@(.*/)") or "./"
 local common = dofile(dir .. "common.lua")
+local bench = dofile(dir .. "../lib/bench-wrk.lua")
 
-local threads = {}
-local thread_count = 0
-
-function setup(thread)
-    thread:set("tid", thread_count)
-    thread_count = thread_count + 1
-    threads[#threads + 1] = thread
-end
+setup = bench.setup
 
 local customer
 local hold_headers, booking_headers
@@ -94,30 +88,11 @@ function response(status, _, body)
     end
 end
 
-local function gather(name)
-    local all = {}
-    for _, thread in ipairs(threads) do
-        local values = thread:get(name)
-        if type(values) == "table" then
-            for _, v in pairs(values) do all[#all + 1] = v end
-        end
-    end
-    table.sort(all)
-    return all
-end
-
-local function total(name)
-    local sum = 0
-    for _, thread in ipairs(threads) do sum = sum + (thread:get(name) or 0) end
-    return sum
-end
-
 function done(summary, _, _)
     local seconds = summary.duration / 1e6
-    local pairs_ = gather("pair_latencies")
-    local holds = gather("hold_latencies")
-    local bookings = gather("booking_latencies")
-    local e = summary.errors
+    local pairs_ = bench.gather("pair_latencies")
+    local holds = bench.gather("hold_latencies")
+    local bookings = bench.gather("booking_latencies")
     io.write(string.format("booking_bookings_per_second=%.0f\n", #pairs_ / seconds))
     io.write(string.format("booking_bookings_p50=%s p99=%s max=%s (hold sent -> booking answered 201)\n",
         common.ms(common.percentile(pairs_, 50)), common.ms(common.percentile(pairs_, 99)), common.ms(pairs_[#pairs_])))
@@ -127,6 +102,6 @@ function done(summary, _, _)
         common.ms(common.percentile(bookings, 50)), common.ms(common.percentile(bookings, 99))))
     io.write(string.format(
         "booking_bookings_created=%d convert_failed=%d holds_created=%d holds_conflicted=%d holds_failed=%d socket_errors=%d requests=%d seconds=%.2f\n",
-        total("bookings_created"), total("bookings_failed"), total("holds_created"), total("holds_conflicted"),
-        total("holds_failed"), e.connect + e.read + e.write + e.timeout, summary.requests, seconds))
+        bench.total("bookings_created"), bench.total("bookings_failed"), bench.total("holds_created"),
+        bench.total("holds_conflicted"), bench.total("holds_failed"), bench.socket_errors(summary), summary.requests, seconds))
 end

@@ -1,5 +1,6 @@
 -- Shared by holds.lua and bookings.lua (wrk scripts of `scripts/bench booking`; each loads this file
--- with dofile from its own folder).
+-- with dofile from its own folder). What all the bench's wrk scripts share (threads, counters,
+-- script arguments) is in scripts/lib/bench-wrk.lua.
 --
 -- Script arguments (after `--` on wrk's command line), key=value:
 --   events=FILE   event ids, one a line (the events the bench created, each with `seats` seats
@@ -18,6 +19,9 @@
 
 local common = {}
 
+local dir = string.match(debug.getinfo(1, "S").source, "^@(.*/)") or "./"
+local bench = dofile(dir .. "../lib/bench-wrk.lua")
+
 local ffi = require("ffi")
 ffi.cdef [[
 typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
@@ -32,16 +36,7 @@ function common.now_us()
 end
 
 function common.parse(args)
-    local options = {}
-    for i = 1, #args do
-        local name, value = string.match(args[i], "^([%w_]+)=(.*)$")
-        if not name then error("script argument is not key=value: " .. args[i]) end
-        options[name] = value
-    end
-    for _, required in ipairs({ "events", "first", "count", "seats", "threads", "key", "tag" }) do
-        if not options[required] then error("missing script argument " .. required .. "=...") end
-    end
-    return options
+    return bench.options(args, { "events", "first", "count", "seats", "threads", "key", "tag" })
 end
 
 -- Sets up this thread's walk. `tid` is the thread index set by setup() (0-based).

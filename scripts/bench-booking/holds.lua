@@ -9,15 +9,9 @@
 
 local dir = string.match(debug.getinfo(1, "S").source, "^@(.*/)") or "./"
 local common = dofile(dir .. "common.lua")
+local bench = dofile(dir .. "../lib/bench-wrk.lua")
 
-local threads = {}
-local thread_count = 0
-
-function setup(thread)
-    thread:set("tid", thread_count)
-    thread_count = thread_count + 1
-    threads[#threads + 1] = thread
-end
+setup = bench.setup
 
 local created, conflicts, other = 0, 0, 0
 local customer
@@ -47,17 +41,11 @@ function response(status, _, body)
 end
 
 function done(summary, latency, _)
-    local c, t, o = 0, 0, 0
-    for _, thread in ipairs(threads) do
-        c = c + (thread:get("held") or 0)
-        t = t + (thread:get("taken") or 0)
-        o = o + (thread:get("failed") or 0)
-    end
+    local c, t, o = bench.total("held"), bench.total("taken"), bench.total("failed")
     local seconds = summary.duration / 1e6
-    local e = summary.errors
     io.write(string.format("booking_holds_per_second=%.0f\n", summary.requests / seconds))
     io.write(string.format("booking_holds_p50=%s p99=%s max=%s (wrk, per request)\n",
         common.ms(latency:percentile(50)), common.ms(latency:percentile(99)), common.ms(latency.max)))
     io.write(string.format("booking_holds_created=%d conflicts=%d other=%d socket_errors=%d requests=%d seconds=%.2f held_per_second=%.0f\n",
-        c, t, o, e.connect + e.read + e.write + e.timeout, summary.requests, seconds, c / seconds))
+        c, t, o, bench.socket_errors(summary), summary.requests, seconds, c / seconds))
 end

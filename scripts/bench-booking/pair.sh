@@ -25,8 +25,8 @@
 # Every measurement is preceded by a warm-up of BOOKING_WARMUP seconds (ours and pgbench alike),
 # Postgres is vacuumed before the bookings measurements (autovacuum starting in the middle of one
 # halved pgbench's rate in a trial), and the service is stopped (SIGSTOP) while the reference
-# tools run. Each measurement prints where the cores went (cpu_end) and, for ours, the service's
-# pool waits from its /metrics.
+# tools run. Each measurement prints where the cores went and, for ours, the service's pool waits
+# from its /metrics (the functions bench_* shared with the payments pair: scripts/lib/bench.sh).
 #
 # Tunables (environment): BOOKING_BIN (a booking executable to use instead of the built one),
 # BOOKING_CONNECTIONS (64), BOOKING_DB_POOL (DATABASE_POOL_SIZE of the service, 16),
@@ -52,105 +52,7 @@ BOOKING_PID=""
 BOOKING_DIR=""
 BOOKING_REF_EVENTS=0
 
-# --- CPU accounting ---------------------------------------------------------------------------
-# Where the cores went during a measurement: the service, Redis, Postgres (postmaster, live
-# backends, and the backends that exited, through the postmaster's cutime/cstime), the load
-# generator (its own user+sys), the kernel's interrupt work (`irq`: mostly loopback networking in
-# softirq, which no process is charged for), and everything else on the machine (`other`: e.g. a
-# build running at the same time, which makes the numbers unreliable).
-
-_ticks_of() { # PID [with-children]: utime+stime (+cutime+cstime) in clock ticks; 0 when gone
-    local stat
-    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || {
-        echo 0
-        return
-    }
-    stat="${stat##*) }" # fields from 3 (state) on; utime is field 14, i.e. the 12th here
-    awk -v children="${2:-0}" '{ t = $12 + $13; if (children) t += $14 + $15; print t }' <<<"$stat"
-}
-
-_postgres_ticks() {
-    local postmaster sum child
-    postmaster="$(sed -n 1p "$BENCH_DIR/postgres/postmaster.pid" 2>/dev/null || true)"
-    [[ -n "$postmaster" ]] || {
-        echo 0
-        return
-    }
-    sum="$(_ticks_of "$postmaster" 1)"
-    for child in $(ps -o pid= --ppid "$postmaster" 2>/dev/null); do
-        sum=$((sum + $(_ticks_of "$child")))
-    done
-    echo "$sum"
-}
-
-_busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
-_irq_ticks() { awk '/^cpu / { print $7 + $8; exit }' /proc/stat; }
-
-# cpu_begin: snapshot; cpu_end LABEL TOOL_SECONDS: prints where the cores went since cpu_begin.
-cpu_begin() {
-    CPU_T0="$(date +%s.%N)"
-    CPU_BUSY0="$(_busy_ticks)"
-    CPU_IRQ0="$(_irq_ticks)"
-    CPU_SERVICE0="$(if [[ -n "$BOOKING_PID" ]]; then _ticks_of "$BOOKING_PID"; else echo 0; fi)"
-    CPU_REDIS0="$(_ticks_of "$(cat "$BENCH_DIR/redis/redis.pid" 2>/dev/null || echo 0)")"
-    CPU_PG0="$(_postgres_ticks)"
-}
-
-cpu_end() {
-    local label="$1" tool_seconds="$2" t1 busy irq service redis pg hz
-    t1="$(date +%s.%N)"
-    busy="$(_busy_ticks)"
-    irq="$(_irq_ticks)"
-    service="$(if [[ -n "$BOOKING_PID" ]]; then _ticks_of "$BOOKING_PID"; else echo 0; fi)"
-    redis="$(_ticks_of "$(cat "$BENCH_DIR/redis/redis.pid" 2>/dev/null || echo 0)")"
-    pg="$(_postgres_ticks)"
-    hz="$(getconf CLK_TCK)"
-    awk -v l="$label" -v s="$((service - CPU_SERVICE0))" -v r="$((redis - CPU_REDIS0))" -v p="$((pg - CPU_PG0))" \
-        -v b="$((busy - CPU_BUSY0))" -v q="$((irq - CPU_IRQ0))" -v tool="$tool_seconds" -v hz="$hz" -v t0="$CPU_T0" -v t1="$t1" -v n="$(nproc)" '
-        BEGIN {
-            w = (t1 - t0) * hz; if (w <= 0) w = 1
-            other = b - q - s - r - p - tool * hz; if (other < 0) other = 0
-            printf "%s_cpu_cores service=%.2f redis=%.2f postgres=%.2f load_generator=%.2f irq=%.2f other=%.2f idle=%.2f (of %d, over %.1f s)\n",
-                l, s / w, r / w, p / w, tool * hz / w, q / w, other / w, n - b / w, n, (t1 - t0)
-        }'
-}
-
-# timed CMD...: runs CMD; its user+sys seconds go to $BOOKING_DIR/tool.seconds.
-timed() {
-    local status=0 times TIMEFORMAT
-    times="$BOOKING_DIR/tool.times"
-    # The `time` keyword reports on stderr; the command's own stderr goes through unchanged.
-    { TIMEFORMAT='%U %S' && time "$@" 2>&3; } 3>&2 2>"$times" || status=$?
-    awk '{ printf "%.2f\n", $1 + $2 }' "$times" >"$BOOKING_DIR/tool.seconds"
-    return "$status"
-}
-
-# --- service metrics ----------------------------------------------------------------------------
-
-# The service's /metrics text (empty when it does not answer).
-_metrics_snapshot() { curl -fsS --max-time 5 "$BOOKING_URL/metrics" 2>/dev/null || true; }
-
-_metric() { # TEXT NAME{labels}: the value
-    awk -v name="$2" '$1 == name { print $2; found = 1; exit } END { if (!found) print 0 }' <<<"$1"
-}
-
-# pool_waits BEFORE AFTER: per pool, the leases that had to queue for a connection and their mean
-# wait, between two /metrics snapshots (the service records only leases that waited).
-pool_waits() {
-    local before="$1" after="$2" pool line=""
-    for pool in postgres redis; do
-        line+="$(awk -v c0="$(_metric "$before" "pool_wait_duration_seconds_count{pool=\"$pool\"}")" \
-            -v c1="$(_metric "$after" "pool_wait_duration_seconds_count{pool=\"$pool\"}")" \
-            -v s0="$(_metric "$before" "pool_wait_duration_seconds_sum{pool=\"$pool\"}")" \
-            -v s1="$(_metric "$after" "pool_wait_duration_seconds_sum{pool=\"$pool\"}")" -v p="$pool" \
-            'BEGIN { n = c1 - c0; printf "%s: %d leases waited, %.2f ms on average; ", p, n, (n > 0 ? (s1 - s0) / n * 1000 : 0) }')"
-    done
-    printf '%s\n' "${line%; }"
-}
-
 # --- setup --------------------------------------------------------------------------------------
-
-_psql() { "$PG_BIN_DIR/psql" -qAtX -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@"; }
 
 # The event ranges (1-based lines of events.txt) of each run; 2,500 blocks of 4 seats per event.
 # Sized for up to ~12,500 holds/s and ~4,000 bookings/s (beyond that a walk wraps: 409s, counted).
@@ -168,42 +70,19 @@ booking_setup() {
     BOOKING_DIR="$BENCH_DIR/booking"
     mkdir -p "$BOOKING_DIR"
     : >"$BOOKING_DIR/counts"
-    local bin="${BOOKING_BIN:-$BOOKING_BUILT_BIN}"
-    if [[ ! -x "$bin" ]]; then
-        err "$bin not found (build it: swift build -c release --product booking)"
-        return 1
-    fi
-    # A private copy: a rebuild of .build/release/booking during the run cannot touch it.
-    cp "$bin" "$BOOKING_DIR/booking"
+    bench_copy_service "${BOOKING_BIN:-$BOOKING_BUILT_BIN}" "$BOOKING_DIR/booking"
     local port
     port="$(free_port)"
     BOOKING_URL="http://127.0.0.1:$port"
     local base="postgres://postgres@127.0.0.1:$PG_PORT"
-    _psql postgres -c 'CREATE DATABASE booking' -c 'CREATE DATABASE booking_ref' >&2
-    say "booking migrate (databases booking and booking_ref)"
-    local db
-    for db in booking booking_ref; do
-        if ! DATABASE_URL="$base/$db" LOG_LEVEL=warning "$BOOKING_DIR/booking" migrate >>"$BOOKING_DIR/migrate.log" 2>&1; then
-            show_log_tail "$BOOKING_DIR/migrate.log" 20
-            err "booking migrate failed (database $db)"
-            return 1
-        fi
-    done
+    bench_create_databases "$BOOKING_DIR/booking" booking booking_ref
 
     say "booking serve on $BOOKING_URL (DATABASE_POOL_SIZE=$BOOKING_DB_POOL REDIS_POOL_SIZE=$BOOKING_REDIS_POOL, HOLD_TTL=30m, LOG_LEVEL=warning)"
     DATABASE_URL="$base/booking" REDIS_URL="$REDIS_URL" ADMIN_TOKEN="$BOOKING_ADMIN_TOKEN" API_KEYS="$BOOKING_API_KEY" \
         LOG_LEVEL=warning HOLD_TTL=30m DATABASE_POOL_SIZE="$BOOKING_DB_POOL" REDIS_POOL_SIZE="$BOOKING_REDIS_POOL" \
         "$BOOKING_DIR/booking" serve --host 127.0.0.1 --port "$port" >"$BOOKING_DIR/service.log" 2>&1 &
     BOOKING_PID=$!
-    local deadline=$((SECONDS + 30))
-    until curl -fsS -o /dev/null --max-time 2 "$BOOKING_URL/readyz" 2>/dev/null; do
-        if ! pid_alive "$BOOKING_PID" || ((SECONDS >= deadline)); then
-            show_log_tail "$BOOKING_DIR/service.log" 30
-            err "booking serve did not become ready on $BOOKING_URL"
-            return 1
-        fi
-        sleep 0.1
-    done
+    bench_wait_ready booking "$BOOKING_URL" "$BOOKING_PID" "$BOOKING_DIR/service.log"
 
     # Events through the API, each with 10,000 seats s00001..s10000, a year ahead.
     _plan_events
@@ -250,7 +129,7 @@ booking_setup() {
     # same seats (foreign keys), and the sequence booking.sql allocates seat blocks from.
     BOOKING_REF_EVENTS=$((((SECS + BOOKING_WARMUP) * 5000 + 2499) / 2500))
     say "booking_ref: $BOOKING_REF_EVENTS events x $BOOKING_SEATS seats in SQL"
-    _psql booking_ref >&2 <<SQL
+    bench_psql booking_ref >&2 <<SQL
 INSERT INTO booking.events
 SELECT ('00000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, 'reference ' || i, 'host-bench',
        now() + interval '365 days', now() + interval '365 days 3 hours', 'Europe/Berlin', 'EUR', now()
@@ -260,37 +139,19 @@ SELECT e.event_id, 's' || lpad(g::text, 5, '0'), 2500, g - 1 FROM booking.events
 CREATE SEQUENCE bench_ref_blocks;
 VACUUM ANALYZE;
 SQL
-    _psql booking -c 'VACUUM ANALYZE' >&2
+    bench_vacuum booking
     # The setup wrote a lot of WAL (a million seat rows): checkpoint now rather than during a
     # measurement.
-    _psql postgres -c 'CHECKPOINT' >&2
-}
-
-# The reference tools run with the service stopped (SIGSTOP): idle, it still polls the outbox every
-# 10 ms and runs timers, which takes CPU and wake-ups from the 2 cores the reference is measured on.
-booking_pause() {
-    kill -STOP "$BOOKING_PID"
-    # shellcheck disable=SC2064  # expand now: the trap runs in the pair's subshell
-    trap "kill -CONT $BOOKING_PID 2>/dev/null || true" EXIT
-}
-
-booking_resume() {
-    kill -CONT "$BOOKING_PID"
+    bench_psql postgres -c 'CHECKPOINT' >&2
 }
 
 # Quiet Postgres before a measurement: vacuum what the previous runs wrote, so autovacuum does not
 # start in the middle of the next one.
-_settle_postgres() {
-    _psql booking -c 'VACUUM ANALYZE' >&2
-    _psql booking_ref -c 'VACUUM ANALYZE' >&2
-}
+_settle_postgres() { bench_vacuum booking booking_ref; }
 
 booking_teardown() {
-    if [[ -n "$BOOKING_PID" ]]; then
-        kill -CONT "$BOOKING_PID" 2>/dev/null || true
-        stop_pid "$BOOKING_PID" 15
-        BOOKING_PID=""
-    fi
+    bench_stop_service "$BOOKING_PID"
+    BOOKING_PID=""
 }
 
 # booking_wrk SCRIPT THREADS CONNECTIONS SECONDS "FIRST COUNT" TAG: one wrk run against the service.
@@ -306,22 +167,19 @@ booking_wrk() {
 
 ours_holds() {
     local threads=2 before after
-    booking_wrk holds "$threads" "$BOOKING_CONNECTIONS" "$BOOKING_WARMUP" "$EV_WARM_HOLDS" warm >"$BOOKING_DIR/holds-warmup.out" 2>&1 || {
-        cat "$BOOKING_DIR/holds-warmup.out" >&2
-        return 1
-    }
+    bench_warmup "$BOOKING_DIR/holds-warmup.out" booking_wrk holds "$threads" "$BOOKING_CONNECTIONS" "$BOOKING_WARMUP" "$EV_WARM_HOLDS" warm || return 1
     sed -n 's/^booking_holds_created=\([0-9]*\).*/holds \1/p' "$BOOKING_DIR/holds-warmup.out" >>"$BOOKING_DIR/counts"
     echo "(warm-up ${BOOKING_WARMUP}s: $(grep '^booking_holds_created=' "$BOOKING_DIR/holds-warmup.out"))"
-    before="$(_metrics_snapshot)"
-    cpu_begin
-    timed booking_wrk holds "$threads" "$BOOKING_CONNECTIONS" "$SECS" "$EV_HOLDS" run >"$BOOKING_DIR/holds.out" || {
+    before="$(bench_metrics "$BOOKING_URL")"
+    bench_measure_begin "$BOOKING_PID"
+    bench_timed "$BOOKING_DIR" booking_wrk holds "$threads" "$BOOKING_CONNECTIONS" "$SECS" "$EV_HOLDS" run >"$BOOKING_DIR/holds.out" || {
         cat "$BOOKING_DIR/holds.out"
         return 1
     }
-    cpu_end booking_holds "$(cat "$BOOKING_DIR/tool.seconds")" >"$BOOKING_DIR/holds.cpu"
-    after="$(_metrics_snapshot)"
+    bench_measure_end booking_holds "$(cat "$BOOKING_DIR/tool.seconds")" "$BOOKING_PID" >"$BOOKING_DIR/holds.cpu"
+    after="$(bench_metrics "$BOOKING_URL")"
     cat "$BOOKING_DIR/holds.out" "$BOOKING_DIR/holds.cpu"
-    echo "booking_holds_pools $(pool_waits "$before" "$after")" | tee "$BOOKING_DIR/holds.pools"
+    echo "booking_holds_pools $(bench_pool_waits "$before" "$after" postgres redis)" | tee "$BOOKING_DIR/holds.pools"
     sed -n 's/^booking_holds_created=\([0-9]*\).*/holds \1/p' "$BOOKING_DIR/holds.out" >>"$BOOKING_DIR/counts"
 }
 
@@ -352,7 +210,7 @@ theirs_holds() {
     else
         warn "hold script $sha is not the one the service loaded (or ours did not run); measuring it anyway"
     fi
-    booking_pause
+    bench_pause "$BOOKING_PID"
     redis-cli -h 127.0.0.1 -p "$REDIS_PORT" SCRIPT LOAD "$script" >/dev/null
     # A database of its own (9): the service's keys in 0 stay as the run left them for the checks.
     redis-cli -h 127.0.0.1 -p "$REDIS_PORT" -n 9 SADD "booking:{event:$event}:unavailable" '' >/dev/null
@@ -360,7 +218,7 @@ theirs_holds() {
     # each __rand_int__ a fresh random number (new seat keys: low contention, like ours). Sized to
     # take about BENCH_SECONDS in all at ~40,000 calls/s.
     n=$((SECS * 10000))
-    cpu_begin
+    bench_measure_begin "$BOOKING_PID"
     local tool_seconds=0
     for k in 1 2 3 4; do
         local keys=() seat_ids=() json=() i
@@ -369,7 +227,7 @@ theirs_holds() {
             seat_ids+=("__rand_int__")
             json+=('"s__rand_int__"')
         done
-        timed redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" --dbnum 9 -c "$BOOKING_CONNECTIONS" -n "$n" -r 1000000000 --csv \
+        bench_timed "$BOOKING_DIR" redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" --dbnum 9 -c "$BOOKING_CONNECTIONS" -n "$n" -r 1000000000 --csv \
             EVALSHA "$sha" $((2 + k)) "booking:{event:$event}:unavailable" "booking:{event:$event}:hold:__rand_int__" "${keys[@]}" \
             "__rand_int__" 1800000 bench-customer 1900000000000 "[$(IFS=,; echo "${json[*]}")]" "${seat_ids[@]}" \
             >"$BOOKING_DIR/redis-benchmark.out" 2>&1 || {
@@ -393,9 +251,9 @@ theirs_holds() {
         p50="$(awk -v a="$p50" -v b="$q50" 'BEGIN { print (b > a ? b : a) }')"
         p99="$(awk -v a="$p99" -v b="$q99" 'BEGIN { print (b > a ? b : a) }')"
     done
-    cpu_end reference_holds "$tool_seconds" | tee "$BOOKING_DIR/reference-holds.cpu" >&2
+    bench_measure_end reference_holds "$tool_seconds" "$BOOKING_PID" | tee "$BOOKING_DIR/reference-holds.cpu" >&2
     redis-cli -h 127.0.0.1 -p "$REDIS_PORT" -n 9 FLUSHDB >/dev/null
-    booking_resume
+    bench_resume "$BOOKING_PID"
     echo "(theirs p50/p99: the worst of the four runs)" >&2
     awk -v n="$total_n" -v s="$total_s" -v a="$p50" -v b="$p99" 'BEGIN { printf "%.0f %s %s\n", n / s, a, b }'
 }
@@ -405,24 +263,21 @@ theirs_holds() {
 ours_bookings() {
     local before after c="$BOOKING_CONNECTIONS"
     _settle_postgres
-    booking_wrk bookings "$c" "$c" "$BOOKING_WARMUP" "$EV_WARM_BOOKINGS" warm >"$BOOKING_DIR/bookings-warmup.out" 2>&1 || {
-        cat "$BOOKING_DIR/bookings-warmup.out" >&2
-        return 1
-    }
+    bench_warmup "$BOOKING_DIR/bookings-warmup.out" booking_wrk bookings "$c" "$c" "$BOOKING_WARMUP" "$EV_WARM_BOOKINGS" warm || return 1
     _booking_counts "$BOOKING_DIR/bookings-warmup.out"
     echo "(warm-up ${BOOKING_WARMUP}s: $(grep '^booking_bookings_created=' "$BOOKING_DIR/bookings-warmup.out"))"
-    before="$(_metrics_snapshot)"
-    cpu_begin
-    timed booking_wrk bookings "$c" "$c" "$SECS" "$EV_BOOKINGS" run >"$BOOKING_DIR/bookings.out" || {
+    before="$(bench_metrics "$BOOKING_URL")"
+    bench_measure_begin "$BOOKING_PID"
+    bench_timed "$BOOKING_DIR" booking_wrk bookings "$c" "$c" "$SECS" "$EV_BOOKINGS" run >"$BOOKING_DIR/bookings.out" || {
         cat "$BOOKING_DIR/bookings.out"
         return 1
     }
-    cpu_end booking_bookings "$(cat "$BOOKING_DIR/tool.seconds")" >"$BOOKING_DIR/bookings.cpu"
-    after="$(_metrics_snapshot)"
+    bench_measure_end booking_bookings "$(cat "$BOOKING_DIR/tool.seconds")" "$BOOKING_PID" >"$BOOKING_DIR/bookings.cpu"
+    after="$(bench_metrics "$BOOKING_URL")"
     # wrk's own latency lines mix holds and conversions: leave them out, ours are per step.
     grep -v -e '^ *Latency' -e '^ *[0-9]*%' -e 'Latency Distribution' "$BOOKING_DIR/bookings.out"
     cat "$BOOKING_DIR/bookings.cpu"
-    echo "booking_bookings_pools $(pool_waits "$before" "$after")" | tee "$BOOKING_DIR/bookings.pools"
+    echo "booking_bookings_pools $(bench_pool_waits "$before" "$after" postgres redis)" | tee "$BOOKING_DIR/bookings.pools"
     _booking_counts "$BOOKING_DIR/bookings.out"
 }
 
@@ -431,37 +286,24 @@ _booking_counts() {
 }
 
 theirs_bookings() {
-    local out prefix="$BOOKING_DIR/pgbench" lat
-    booking_pause
+    local prefix="$BOOKING_DIR/pgbench"
+    bench_pause "$BOOKING_PID"
     _settle_postgres
     # A warm-up like ours (the first seconds on fresh tables run slower), not measured.
-    "$PG_BIN_DIR/pgbench" -n -M prepared -f "$BOOKING_LUA/booking.sql" -D events="$BOOKING_REF_EVENTS" \
-        -c "$BOOKING_PGBENCH_CLIENTS" -j 2 -T "$BOOKING_WARMUP" -h 127.0.0.1 -p "$PG_PORT" -U postgres booking_ref \
-        >"$BOOKING_DIR/pgbench-warmup.out" 2>&1 || {
-        cat "$BOOKING_DIR/pgbench-warmup.out" >&2
-        return 1
-    }
+    bench_warmup "$BOOKING_DIR/pgbench-warmup.out" "$PG_BIN_DIR/pgbench" -n -M prepared -f "$BOOKING_LUA/booking.sql" \
+        -D events="$BOOKING_REF_EVENTS" -c "$BOOKING_PGBENCH_CLIENTS" -j 2 -T "$BOOKING_WARMUP" \
+        -h 127.0.0.1 -p "$PG_PORT" -U postgres booking_ref || return 1
     rm -f "$prefix".*
-    cpu_begin
-    timed "$PG_BIN_DIR/pgbench" -n -M prepared -f "$BOOKING_LUA/booking.sql" -D events="$BOOKING_REF_EVENTS" \
+    bench_measure_begin "$BOOKING_PID"
+    bench_timed "$BOOKING_DIR" "$PG_BIN_DIR/pgbench" -n -M prepared -f "$BOOKING_LUA/booking.sql" -D events="$BOOKING_REF_EVENTS" \
         -c "$BOOKING_PGBENCH_CLIENTS" -j 2 -T "$SECS" -l --log-prefix="$prefix" \
         -h 127.0.0.1 -p "$PG_PORT" -U postgres booking_ref >"$BOOKING_DIR/pgbench.out" 2>&1 || {
         cat "$BOOKING_DIR/pgbench.out" >&2
         return 1
     }
-    cpu_end reference_bookings "$(cat "$BOOKING_DIR/tool.seconds")" >"$BOOKING_DIR/reference-bookings.cpu"
-    booking_resume
-    out="$(cat "$BOOKING_DIR/pgbench.out")"
-    printf '%s\n' "$out" | grep -v '^pgbench (' >&2
-    # Per-transaction log: client transaction latency_us script epoch us
-    lat="$(cat "$prefix".* | awk '{ print $3 }' | sort -n | awk '{ v[NR] = $1 } END {
-        if (NR == 0) { print "n/a n/a"; exit }
-        i50 = int(NR * 0.50) + 1; i99 = int(NR * 0.99) + 1; if (i99 > NR) i99 = NR
-        printf "%.3f %.3f\n", v[i50] / 1000, v[i99] / 1000 }')"
-    rm -f "$prefix".*
-    echo "pgbench booking transaction p50/p99: $lat ms" >&2
-    cat "$BOOKING_DIR/reference-bookings.cpu" >&2
-    printf '%s %s\n' "$(awk '/^tps = / && /without initial connection time|excluding connections/ { print $3; exit }' <<<"$out")" "$lat"
+    bench_measure_end reference_bookings "$(cat "$BOOKING_DIR/tool.seconds")" "$BOOKING_PID" >"$BOOKING_DIR/reference-bookings.cpu"
+    bench_resume "$BOOKING_PID"
+    bench_pgbench_result booking "$BOOKING_DIR/pgbench.out" "$prefix" "$BOOKING_DIR/reference-bookings.cpu"
 }
 
 # --- checks -------------------------------------------------------------------------------------
@@ -480,9 +322,9 @@ booking_verify() {
     runs="$(awk '$1 == "holds" { n++ } END { print n + 0 }' "$BOOKING_DIR/counts")"
     in_flight=$((runs * BOOKING_CONNECTIONS))
     in_flight_bookings=$(($(awk '$1 == "bookings" { n++ } END { print n + 0 }' "$BOOKING_DIR/counts") * BOOKING_CONNECTIONS))
-    metrics="$(_metrics_snapshot)"
-    served_holds="$(_metric "$metrics" 'hb_requests{http_route="/v1/holds",http_request_method="POST",http_response_status_code="201"}')"
-    served_bookings="$(_metric "$metrics" 'hb_requests{http_route="/v1/bookings",http_request_method="POST",http_response_status_code="201"}')"
+    metrics="$(bench_metrics "$BOOKING_URL")"
+    served_holds="$(bench_metric "$metrics" 'hb_requests{http_route="/v1/holds",http_request_method="POST",http_response_status_code="201"}')"
+    served_bookings="$(bench_metric "$metrics" 'hb_requests{http_route="/v1/bookings",http_request_method="POST",http_response_status_code="201"}')"
     served_holds="${served_holds%.*}"
     served_bookings="${served_bookings%.*}"
 
@@ -509,9 +351,9 @@ booking_verify() {
 
     say "checking for double bookings (Postgres: active booking seats per event and seat)"
     local doubles bookings seats
-    doubles="$(_psql booking -c 'SELECT count(*) FROM (SELECT event_id, seat_id, count(*) FROM booking.booking_seats WHERE released_at IS NULL GROUP BY 1, 2 HAVING count(*) > 1) AS d')"
-    bookings="$(_psql booking -c 'SELECT count(*) FROM booking.bookings')"
-    seats="$(_psql booking -c 'SELECT count(*) FROM booking.booking_seats WHERE released_at IS NULL')"
+    doubles="$(bench_psql booking -c 'SELECT count(*) FROM (SELECT event_id, seat_id, count(*) FROM booking.booking_seats WHERE released_at IS NULL GROUP BY 1, 2 HAVING count(*) > 1) AS d')"
+    bookings="$(bench_psql booking -c 'SELECT count(*) FROM booking.bookings')"
+    seats="$(bench_psql booking -c 'SELECT count(*) FROM booking.booking_seats WHERE released_at IS NULL')"
     echo "bookings: $bookings bookings with $seats active seats; seats in two active bookings: $doubles;" \
         "hold records marked converted in Redis: ${converted:-?}; 201s served: $served_bookings, seen by the clients: $bookings_seen" \
         "(at most $in_flight_bookings in flight)"

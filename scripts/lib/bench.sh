@@ -1,0 +1,274 @@
+# shellcheck shell=bash
+#
+# What the service pairs of `scripts/bench` (scripts/bench-booking/pair.sh,
+# scripts/bench-payments/pair.sh) have in common: the service's private copy, databases, readiness,
+# pause and stop; where the cores went during a measurement (and Postgres' WAL); the service's
+# /metrics; pgbench's results. Sourced by scripts/bench after servers.sh (say, err, show_log_tail,
+# pid_alive, stop_pid); reads $BENCH_DIR, $PG_BIN_DIR, $PG_PORT.
+
+bench_psql() { "$PG_BIN_DIR/psql" -qAtX -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@"; }
+
+# --- the service --------------------------------------------------------------------------------
+
+# bench_copy_service BIN DEST: a private copy of the executable BIN at DEST (a rebuild of
+# .build/release/<name> during the run cannot touch it).
+bench_copy_service() {
+    if [[ ! -x "$1" ]]; then
+        err "$1 not found (build it: swift build -c release --product ${2##*/})"
+        return 1
+    fi
+    cp "$1" "$2"
+}
+
+# bench_create_databases BIN DB...: creates the databases on the bench's Postgres and runs
+# `BIN migrate` on each (its output in migrate.log next to BIN).
+bench_create_databases() {
+    local bin="$1" name="${1##*/}" log="${1%/*}/migrate.log" db create=() list
+    shift
+    for db in "$@"; do
+        create+=(-c "CREATE DATABASE $db")
+    done
+    bench_psql postgres "${create[@]}" >&2 || return 1
+    list="$*"
+    say "$name migrate (databases ${list// / and })"
+    for db in "$@"; do
+        if ! DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/$db" LOG_LEVEL=warning "$bin" migrate >>"$log" 2>&1; then
+            show_log_tail "$log" 20
+            err "$name migrate failed (database $db)"
+            return 1
+        fi
+    done
+}
+
+# bench_wait_ready NAME URL PID LOG: waits (30 s at most) until the service PID answers URL/readyz.
+bench_wait_ready() {
+    local deadline=$((SECONDS + 30))
+    until curl -fsS -o /dev/null --max-time 2 "$2/readyz" 2>/dev/null; do
+        if ! pid_alive "$3" || ((SECONDS >= deadline)); then
+            show_log_tail "$4" 30
+            err "$1 serve did not become ready on $2"
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+# The reference tools run with the service stopped (SIGSTOP): idle, it still polls the outbox and
+# runs timers, which takes CPU and wake-ups from the cores the reference is measured on.
+# bench_pause PID: stops it until bench_resume PID, or until the calling pair's subshell exits.
+bench_pause() {
+    kill -STOP "$1"
+    # shellcheck disable=SC2064  # expand now: the trap runs in the pair's subshell
+    trap "kill -CONT $1 2>/dev/null || true" EXIT
+}
+
+bench_resume() { kill -CONT "$1"; }
+
+# bench_stop_service PID: stops the service (paused or not); nothing when PID is empty.
+bench_stop_service() {
+    if [[ -n "$1" ]]; then
+        kill -CONT "$1" 2>/dev/null || true
+        stop_pid "$1" 15
+    fi
+}
+
+# bench_vacuum DB...: vacuums what the previous runs wrote, so that autovacuum does not start in the
+# middle of the next measurement.
+bench_vacuum() {
+    local db
+    for db in "$@"; do
+        bench_psql "$db" -c 'VACUUM ANALYZE' >&2
+    done
+}
+
+# bench_warmup OUT CMD...: runs CMD (a warm-up, not measured) with its output to OUT; on failure
+# shows OUT on stderr.
+bench_warmup() {
+    local out="$1"
+    shift
+    "$@" >"$out" 2>&1 || {
+        cat "$out" >&2
+        return 1
+    }
+}
+
+# bench_timed DIR CMD...: runs CMD; its user+sys seconds go to DIR/tool.seconds.
+bench_timed() {
+    local status=0 dir="$1" TIMEFORMAT
+    shift
+    # The `time` keyword reports on stderr; the command's own stderr goes through unchanged.
+    { TIMEFORMAT='%U %S' && time "$@" 2>&3; } 3>&2 2>"$dir/tool.times" || status=$?
+    awk '{ printf "%.2f\n", $1 + $2 }' "$dir/tool.times" >"$dir/tool.seconds"
+    return "$status"
+}
+
+# --- CPU and WAL accounting ---------------------------------------------------------------------
+# Where the cores went during a measurement: the service, Redis, Postgres (postmaster, live
+# backends, and the backends that exited, through the postmaster's cutime/cstime), the load
+# generator (its own user+sys), the kernel's interrupt work (`irq`: mostly loopback networking in
+# softirq, which no process is charged for), and everything else on the machine (`other`: e.g. a
+# build running at the same time, which makes the numbers unreliable).
+
+_bench_ticks_of() { # PID [with-children]: utime+stime (+cutime+cstime) in clock ticks; 0 when gone
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || {
+        echo 0
+        return
+    }
+    stat="${stat##*) }" # fields from 3 (state) on; utime is field 14, i.e. the 12th here
+    awk -v children="${2:-0}" '{ t = $12 + $13; if (children) t += $14 + $15; print t }' <<<"$stat"
+}
+
+_bench_postgres_ticks() {
+    local postmaster sum child
+    postmaster="$(sed -n 1p "$BENCH_DIR/postgres/postmaster.pid" 2>/dev/null || true)"
+    [[ -n "$postmaster" ]] || {
+        echo 0
+        return
+    }
+    sum="$(_bench_ticks_of "$postmaster" 1)"
+    for child in $(ps -o pid= --ppid "$postmaster" 2>/dev/null); do
+        sum=$((sum + $(_bench_ticks_of "$child")))
+    done
+    echo "$sum"
+}
+
+_bench_cpu_sample() { # SERVICE_PID: service redis postgres busy irq epoch
+    printf '%s %s %s %s %s %s\n' \
+        "$(if [[ -n "$1" ]]; then _bench_ticks_of "$1"; else echo 0; fi)" \
+        "$(_bench_ticks_of "$(cat "$BENCH_DIR/redis/redis.pid" 2>/dev/null || echo 0)")" \
+        "$(_bench_postgres_ticks)" \
+        "$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat)" \
+        "$(awk '/^cpu / { print $7 + $8; exit }' /proc/stat)" \
+        "$(date +%s.%N)"
+}
+
+# WAL position and counters: lsn wal_sync wal_write commits(all databases)
+_bench_wal_sample() {
+    bench_psql postgres -F ' ' -c "SELECT pg_current_wal_lsn() - '0/0', w.wal_sync, w.wal_write,
+        (SELECT sum(xact_commit) FROM pg_stat_database) FROM pg_stat_wal w"
+}
+
+# bench_measure_begin SERVICE_PID [wal]: a snapshot of the CPU ticks (SERVICE_PID's: empty for
+# none) and, with `wal`, of Postgres' WAL counters.
+bench_measure_begin() {
+    BENCH_CPU0="$(_bench_cpu_sample "$1")"
+    BENCH_WAL0=""
+    if [[ "${2:-}" == wal ]]; then
+        BENCH_WAL0="$(_bench_wal_sample)"
+    fi
+}
+
+# bench_measure_end LABEL TOOL_SECONDS SERVICE_PID [TRANSACTIONS]: prints where the cores went since
+# bench_measure_begin (LABEL_cpu_cores ...) and, when that took a WAL snapshot, the WAL bytes and
+# fsyncs per transaction (LABEL_wal ...).
+bench_measure_end() {
+    local label="$1" tool="$2" txns="${4:-0}" cpu1 wal1
+    cpu1="$(_bench_cpu_sample "$3")"
+    awk -v l="$label" -v tool="$tool" -v hz="$(getconf CLK_TCK)" -v n="$(nproc)" -v a="$BENCH_CPU0" -v b="$cpu1" '
+        BEGIN {
+            split(a, x, " "); split(b, y, " ")
+            s = y[1] - x[1]; r = y[2] - x[2]; p = y[3] - x[3]; busy = y[4] - x[4]; q = y[5] - x[5]
+            w = (y[6] - x[6]) * hz; if (w <= 0) w = 1
+            other = busy - q - s - r - p - tool * hz; if (other < 0) other = 0
+            printf "%s_cpu_cores service=%.2f redis=%.2f postgres=%.2f load_generator=%.2f irq=%.2f other=%.2f idle=%.2f (of %d, over %.1f s)\n",
+                l, s / w, r / w, p / w, tool * hz / w, q / w, other / w, n - busy / w, n, (y[6] - x[6])
+        }'
+    [[ -n "$BENCH_WAL0" ]] || return 0
+    # Backends publish their WAL counters at most once a second: let them, before reading.
+    sleep 1.2
+    wal1="$(_bench_wal_sample)"
+    awk -v l="$label" -v t="$txns" -v a="$BENCH_WAL0" -v b="$wal1" '
+        BEGIN {
+            split(a, x, " "); split(b, y, " ")
+            if (t <= 0) t = 1
+            syncs = y[2] - x[2]; commits = y[4] - x[4]
+            printf "%s_wal bytes_per_txn=%.0f fsyncs=%d txns_per_fsync=%.1f writes=%d commits=%d (all databases, incl. the relay)\n",
+                l, (y[1] - x[1]) / t, syncs, (syncs > 0 ? t / syncs : 0), y[3] - x[3], commits
+        }'
+}
+
+# bench_show_measurements DIR FILE...: prints the FILEs of DIR that exist (the measurements' cores,
+# pool waits, ...), then warns on stderr of every measurement (DIR/*.cpu) during which other
+# processes used more than 0.15 cores.
+bench_show_measurements() {
+    local dir="$1" f
+    shift
+    for f in "$@"; do
+        if [[ -f "$dir/$f" ]]; then
+            cat "$dir/$f"
+        fi
+    done
+    awk '/_cpu_cores / { for (i = 1; i <= NF; i++) if ($i ~ /^other=/) { split($i, kv, "="); if (kv[2] > 0.15)
+        printf "warning: other processes used %s cores during %s: that run'"'"'s numbers are unreliable\n", kv[2], $1 } }' \
+        "$dir"/*.cpu >&2 2>/dev/null || true
+}
+
+# --- the service's metrics ----------------------------------------------------------------------
+
+# bench_metrics URL: the service's /metrics text (empty when it does not answer).
+bench_metrics() { curl -fsS --max-time 5 "$1/metrics" 2>/dev/null || true; }
+
+bench_metric() { # TEXT NAME: the value of the first sample whose name and labels contain NAME's parts
+    # NAME is `metric` or `metric{a="x",b="y"}`; the exporter may order labels differently.
+    awk -v want="$2" '
+        BEGIN {
+            i = index(want, "{"); name = (i ? substr(want, 1, i - 1) : want)
+            n = (i ? split(substr(want, i + 1, length(want) - i - 1), labels, ",") : 0)
+        }
+        /^#/ { next }
+        {
+            j = index($1, "{"); base = (j ? substr($1, 1, j - 1) : $1)
+            if (base != name) next
+            for (k = 1; k <= n; k++) if (index($1, labels[k]) == 0) next
+            print $2; found = 1; exit
+        }
+        END { if (!found) print 0 }' <<<"$1"
+}
+
+# bench_pool_waits BEFORE AFTER POOL...: per pool, the leases that had to queue for a connection and
+# their mean wait, between two /metrics snapshots (the service records only leases that waited).
+bench_pool_waits() {
+    local before="$1" after="$2" pool line=""
+    shift 2
+    for pool in "$@"; do
+        line+="$(awk -v c0="$(bench_metric "$before" "pool_wait_duration_seconds_count{pool=\"$pool\"}")" \
+            -v c1="$(bench_metric "$after" "pool_wait_duration_seconds_count{pool=\"$pool\"}")" \
+            -v s0="$(bench_metric "$before" "pool_wait_duration_seconds_sum{pool=\"$pool\"}")" \
+            -v s1="$(bench_metric "$after" "pool_wait_duration_seconds_sum{pool=\"$pool\"}")" -v p="$pool" \
+            'BEGIN { n = c1 - c0; printf "%s: %d leases waited, %.2f ms on average; ", p, n, (n > 0 ? (s1 - s0) / n * 1000 : 0) }')"
+    done
+    printf '%s\n' "${line%; }"
+}
+
+# --- pgbench ------------------------------------------------------------------------------------
+
+# bench_pgbench_tps TEXT: the tps of pgbench's output TEXT (PG 14+: "tps = N (without initial
+# connection time)"; older: "(excluding connections establishing)").
+bench_pgbench_tps() {
+    awk '/^tps = / && /without initial connection time|excluding connections/ { print $3; exit }' <<<"$1"
+}
+
+# bench_pgbench_latency PREFIX: "p50 p99" in ms (or "n/a n/a") of the transactions in pgbench's
+# per-transaction logs PREFIX.* (-l --log-prefix=PREFIX), which it then removes.
+bench_pgbench_latency() {
+    # Per-transaction log: client transaction latency_us script epoch us
+    cat "$1".* | awk '{ print $3 }' | sort -n | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "n/a n/a"; exit }
+        i50 = int(NR * 0.50) + 1; i99 = int(NR * 0.99) + 1; if (i99 > NR) i99 = NR
+        printf "%.3f %.3f\n", v[i50] / 1000, v[i99] / 1000 }'
+    rm -f "$1".*
+}
+
+# bench_pgbench_result WHAT OUT PREFIX CPU: a measured pgbench run's result for scripts/bench: on
+# stderr its output (the file OUT, less the version line), the p50/p99 of its transactions (logs
+# PREFIX.*, then removed) and the cores line (the file CPU); on stdout "tps p50 p99".
+bench_pgbench_result() {
+    local out lat
+    out="$(cat "$2")"
+    printf '%s\n' "$out" | grep -v '^pgbench (' >&2
+    lat="$(bench_pgbench_latency "$3")"
+    echo "pgbench $1 transaction p50/p99: $lat ms" >&2
+    cat "$4" >&2
+    printf '%s %s\n' "$(bench_pgbench_tps "$out")" "$lat"
+}
