@@ -180,38 +180,23 @@ public struct DeadLetterStore: Sendable {
 
     /// Entries matching `filter`, newest first, `limit` per page.
     public func list(_ filter: Filter, cursor: String? = nil, limit: Int = 50) async throws -> Page {
-        var conditions: [String] = []
-        var binds: [any PostgresEncodable] = []
-        func add(_ condition: (Int) -> String, _ value: any PostgresEncodable) {
-            binds.append(value)
-            conditions.append(condition(binds.count))
-        }
-        if let kind = filter.kind { add({ "kind = $\($0)" }, kind.rawValue) }
-        if let status = filter.status { add({ "status = $\($0)" }, status.rawValue) }
-        if let stream = filter.stream { add({ "stream = $\($0)" }, stream) }
-        if let consumer = filter.consumer { add({ "consumer = $\($0)" }, consumer) }
-        if let eventType = filter.eventType { add({ "event_type = $\($0)" }, eventType) }
-        if let aggregateID = filter.aggregateID { add({ "aggregate_id = $\($0)" }, aggregateID) }
-        if let from = filter.from { add({ "created_at >= $\($0)" }, from) }
-        if let until = filter.until { add({ "created_at < $\($0)" }, until) }
+        var position: ListCursor?
         if let cursor {
-            guard let position = ListCursor(cursor) else { throw DeadLetterError.invalidCursor }
-            binds.append(position.createdAt)
-            binds.append(position.id)
-            conditions.append("(created_at, id) < ($\(binds.count - 1), $\(binds.count))")
+            guard let parsed = ListCursor(cursor) else { throw DeadLetterError.invalidCursor }
+            position = parsed
         }
-        let pageSize = max(1, min(limit, 500))
-        binds.append(pageSize + 1)
-        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        // Only fixed column names and numbered placeholders are spliced in; every value is bound.
-        let rows = try await postgres.query(Self.selectColumns + " \(whereClause) ORDER BY created_at DESC, id DESC LIMIT $\(binds.count)", binds)
-        var entries = try rows.map(Self.entry)
-        var next: String?
-        if entries.count > pageSize {
-            entries.removeLast()
-            if let last = entries.last { next = ListCursor(createdAt: last.createdAt, id: last.id).description }
-        }
-        return Page(entries: entries, nextCursor: next)
+        var query = NewestFirstQuery(select: Self.selectColumns, timeColumn: "created_at")
+        query.equal("kind", filter.kind?.rawValue)
+        query.equal("status", filter.status?.rawValue)
+        query.equal("stream", filter.stream)
+        query.equal("consumer", filter.consumer)
+        query.equal("event_type", filter.eventType)
+        query.equal("aggregate_id", filter.aggregateID)
+        query.time(from: filter.from, until: filter.until)
+        let page = try await query.page(
+            on: postgres, after: position, limit: max(1, min(limit, 500)), decode: Self.entry,
+            position: { ListCursor(createdAt: $0.createdAt, id: $0.id) })
+        return Page(entries: page.rows, nextCursor: page.nextCursor)
     }
 
     /// One entry.

@@ -82,14 +82,6 @@ struct BookingHarness {
     }
 }
 
-extension PostgresClient {
-    /// The single integer a `SELECT count(*) ...` returns.
-    func count(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> Int {
-        guard let row = try await query(sql, binds).first else { return 0 }
-        return Int(try row.decode(Int64.self, at: 0))
-    }
-}
-
 /// One answer: status and JSON body (nil when the body is not JSON).
 struct Answer: Sendable {
     let status: HTTPResponse.Status

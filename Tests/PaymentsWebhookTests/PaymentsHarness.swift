@@ -170,11 +170,3 @@ extension TestClientProtocol {
         }
     }
 }
-
-extension PostgresClient {
-    /// The single integer a `SELECT count(*) ...` returns.
-    func count(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> Int {
-        guard let row = try await query(sql, binds).first else { return 0 }
-        return Int(try row.decode(Int64.self, at: 0))
-    }
-}

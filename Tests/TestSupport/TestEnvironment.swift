@@ -69,3 +69,11 @@ extension RedisClient {
         return RedisClient(configuration: configuration, logger: TestEnvironment.logger)
     }
 }
+
+extension PostgresClient {
+    /// The single integer a `SELECT count(*) ...` returns.
+    public func count(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> Int {
+        guard let row = try await query(sql, binds).first else { return 0 }
+        return Int(try row.decode(Int64.self, at: 0))
+    }
+}

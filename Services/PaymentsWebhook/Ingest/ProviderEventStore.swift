@@ -131,38 +131,23 @@ struct ProviderEventStore: Sendable {
 
     /// Stored events matching `filter`, newest first, `limit` per page.
     func list(_ filter: Filter, cursor: String?, limit: Int) async throws -> Page {
-        var conditions: [String] = []
-        var binds: [any PostgresEncodable] = []
-        func add(_ condition: (Int) -> String, _ value: any PostgresEncodable) {
-            binds.append(value)
-            conditions.append(condition(binds.count))
-        }
-        if let provider = filter.provider { add({ "provider = $\($0)" }, provider.rawValue) }
-        if let providerEventID = filter.providerEventID { add({ "provider_event_id = $\($0)" }, providerEventID) }
-        if let bookingID = filter.bookingID { add({ "booking_id = $\($0)" }, bookingID) }
-        if let providerRef = filter.providerRef { add({ "provider_ref = $\($0)" }, providerRef) }
-        if let status = filter.status { add({ "status = $\($0)" }, status.rawValue) }
-        if let eventType = filter.eventType { add({ "event_type = $\($0)" }, eventType) }
-        if let from = filter.from { add({ "received_at >= $\($0)" }, from) }
-        if let until = filter.until { add({ "received_at < $\($0)" }, until) }
+        var position: ListCursor?
         if let cursor {
-            guard let position = ListCursor(cursor) else { throw InvalidCursor() }
-            binds.append(position.createdAt)
-            binds.append(position.id)
-            conditions.append("(received_at, id) < ($\(binds.count - 1), $\(binds.count))")
+            guard let parsed = ListCursor(cursor) else { throw InvalidCursor() }
+            position = parsed
         }
-        binds.append(limit + 1)
-        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        // Only fixed column names and numbered placeholders are spliced in; every value is bound.
-        let rows = try await postgres.query(
-            Self.selectColumns + " \(whereClause) ORDER BY received_at DESC, id DESC LIMIT $\(binds.count)", binds)
-        var events = try rows.map(StoredProviderEvent.init)
-        var next: String?
-        if events.count > limit {
-            events.removeLast()
-            if let last = events.last { next = ListCursor(createdAt: last.receivedAt, id: last.id).description }
-        }
-        return Page(events: events, nextCursor: next)
+        var query = NewestFirstQuery(select: Self.selectColumns, timeColumn: "received_at")
+        query.equal("provider", filter.provider?.rawValue)
+        query.equal("provider_event_id", filter.providerEventID)
+        query.equal("booking_id", filter.bookingID)
+        query.equal("provider_ref", filter.providerRef)
+        query.equal("status", filter.status?.rawValue)
+        query.equal("event_type", filter.eventType)
+        query.time(from: filter.from, until: filter.until)
+        let page = try await query.page(
+            on: postgres, after: position, limit: limit, decode: StoredProviderEvent.init,
+            position: { ListCursor(createdAt: $0.receivedAt, id: $0.id) })
+        return Page(events: page.rows, nextCursor: page.nextCursor)
     }
 
     static let selectColumns = """
