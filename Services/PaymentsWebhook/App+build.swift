@@ -13,9 +13,12 @@ func buildApplication(_ configuration: PaymentsConfiguration, logger: Logger) ->
     let router = app.makeRouter()
     let parts = PaymentsParts(app: app, configuration: configuration)
     parts.addRoutes(to: router)
-    var services: [any Service] = [HTTPClientService(client: parts.httpClient)]
+    var services: [any Service] = []
     if configuration.runsProviderWorker {
-        services.append(parts.providerWorker(logger: logger))
+        // Stopped in reverse order: the worker finishes before its HTTP client shuts down.
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        services.append(HTTPClientService(client: client))
+        services.append(parts.providerWorker(provider: StripeProvider(client: client, configuration: configuration.provider), logger: logger))
     }
     return app.makeApplication(router: router, services: services)
 }
@@ -26,14 +29,12 @@ struct PaymentsParts: Sendable {
     let configuration: PaymentsConfiguration
     let store: ProviderEventStore
     let limiter: UnverifiedRequestLimiter
-    let httpClient: HTTPClient
 
     init(app: ServiceApplication, configuration: PaymentsConfiguration) {
         self.app = app
         self.configuration = configuration
         store = ProviderEventStore(postgres: app.postgres)
         limiter = UnverifiedRequestLimiter(limits: configuration.unverifiedLimit)
-        httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
     }
 
     func addRoutes(to router: Router<ServiceRequestContext>, now: @escaping @Sendable () -> Date = Date.init) {
@@ -46,9 +47,8 @@ struct PaymentsParts: Sendable {
 
     /// The provider worker: consumer group `payments-provider` on `stream:booking`.
     func providerWorker(
-        provider: (any PaymentProvider)? = nil, logger: Logger, tuning: (inout StreamConsumer<ProviderWorker>.Configuration) -> Void = { _ in }
+        provider: any PaymentProvider, logger: Logger, tuning: (inout StreamConsumer<ProviderWorker>.Configuration) -> Void = { _ in }
     ) -> StreamConsumer<ProviderWorker> {
-        let provider = provider ?? StripeProvider(client: httpClient, configuration: configuration.provider)
         var consumer = StreamConsumer<ProviderWorker>.Configuration(stream: Streams.stream(for: .booking), group: "payments-provider")
         tuning(&consumer)
         return StreamConsumer(

@@ -70,7 +70,6 @@ struct PaymentsHarness {
     func shutdown() async {
         await app.postgres.shutdown()
         await app.redis.shutdown()
-        try? await parts.httpClient.shutdown()
     }
 
     func count(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> Int {

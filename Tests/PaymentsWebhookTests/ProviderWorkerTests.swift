@@ -41,7 +41,9 @@ struct ProviderWorld: Sendable {
         let payments = Application(
             router: harness.router, configuration: .init(address: .hostname("127.0.0.1", port: paymentsPort)), logger: TestEnvironment.logger)
         let stream = "stream:booking-test-\(UUID().uuidString.prefix(8).lowercased())"
-        let worker = harness.parts.providerWorker(logger: TestEnvironment.logger) { configuration in
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        let provider = StripeProvider(client: http, configuration: harness.parts.configuration.provider)
+        let worker = harness.parts.providerWorker(provider: provider, logger: TestEnvironment.logger) { configuration in
             configuration.stream = stream
             configuration.initialBackoff = .milliseconds(50)
             configuration.maximumBackoff = .milliseconds(200)
@@ -50,7 +52,7 @@ struct ProviderWorld: Sendable {
             configuration: .init(
                 services: [.init(service: simulator), .init(service: payments), .init(service: worker)], logger: TestEnvironment.logger))
         let world = ProviderWorld(
-            postgres: harness.postgres, redis: try RedisClient.forTests(connections: 2), http: HTTPClient(eventLoopGroupProvider: .singleton),
+            postgres: harness.postgres, redis: try RedisClient.forTests(connections: 2), http: http,
             stream: stream, simulatorURL: "http://127.0.0.1:\(simulatorPort)")
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
