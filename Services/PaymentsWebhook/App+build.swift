@@ -16,7 +16,7 @@ func buildApplication(_ configuration: PaymentsConfiguration, logger: Logger) ->
     var services: [any Service] = []
     if configuration.runsProviderWorker {
         // Stopped in reverse order: the worker finishes before its HTTP client shuts down.
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let client = StripeProvider.makeHTTPClient()
         services.append(HTTPClientService(client: client))
         services.append(parts.providerWorker(provider: StripeProvider(client: client, configuration: configuration.provider), logger: logger))
     }

@@ -23,6 +23,8 @@ struct ProviderWorld: Sendable {
     let http: HTTPClient
     let stream: String
     let simulatorURL: String
+    /// The worker's provider client.
+    let provider: StripeProvider
 
     /// Runs `body` while the simulator, the payments API and the provider worker run; stops them after.
     static func run(_ body: @Sendable (ProviderWorld) async throws -> Void) async throws {
@@ -41,7 +43,7 @@ struct ProviderWorld: Sendable {
         let payments = Application(
             router: harness.router, configuration: .init(address: .hostname("127.0.0.1", port: paymentsPort)), logger: TestEnvironment.logger)
         let stream = "stream:booking-test-\(UUID().uuidString.prefix(8).lowercased())"
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        let http = StripeProvider.makeHTTPClient()
         let provider = StripeProvider(client: http, configuration: harness.parts.configuration.provider)
         let worker = harness.parts.providerWorker(provider: provider, logger: TestEnvironment.logger) { configuration in
             configuration.stream = stream
@@ -53,7 +55,7 @@ struct ProviderWorld: Sendable {
                 services: [.init(service: simulator), .init(service: payments), .init(service: worker)], logger: TestEnvironment.logger))
         let world = ProviderWorld(
             postgres: harness.postgres, redis: try RedisClient.forTests(connections: 2), http: http,
-            stream: stream, simulatorURL: "http://127.0.0.1:\(simulatorPort)")
+            stream: stream, simulatorURL: "http://127.0.0.1:\(simulatorPort)", provider: provider)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             do {
@@ -218,6 +220,38 @@ struct ProviderWorkerTests {
             #expect(list.body?["data"]?.arrayValue?.count == 1)
             #expect(try await world.postgres.count("SELECT count(*) FROM payments.refunds WHERE outcome = 'accepted'") == 1)
             #expect(try await world.postgres.count("SELECT count(*) FROM payments.refunds WHERE outcome = 'refused'") == 1)
+        }
+    }
+
+    @Test("provider errors are classified: unknown payment 404 refused, wrong key 401 and an unreachable provider retryable")
+    func errorClassification() async throws {
+        try await ProviderWorld.run { world in
+            let refund = RefundRequest(
+                refundID: RefundID(), bookingID: nil, paymentReference: "pi_unknown", amount: Money(amount: 100, currency: .eur),
+                idempotencyKey: "refund:unknown")
+            await #expect(
+                throws: PaymentProviderError.refused(status: 404, code: "resource_missing", message: "No such payment_intent: 'pi_unknown'")
+            ) {
+                try await world.provider.createRefund(refund)
+            }
+            var wrongKey = world.provider.configuration
+            wrongKey.apiKey = "sk_test_wrong"
+            let unauthorized = StripeProvider(client: world.http, configuration: wrongKey)
+            do throws(PaymentProviderError) {
+                _ = try await unauthorized.createRefund(refund)
+                Issue.record("a wrong key must fail")
+            } catch {
+                guard case .unavailable(let reason) = error else { throw error }
+                #expect(reason.contains("401"))
+            }
+            var unreachable = world.provider.configuration
+            unreachable.baseURL = "http://127.0.0.1:9"
+            do throws(PaymentProviderError) {
+                _ = try await StripeProvider(client: world.http, configuration: unreachable).createRefund(refund)
+                Issue.record("an unreachable provider must fail")
+            } catch {
+                guard case .unavailable = error else { throw error }
+            }
         }
     }
 }

@@ -20,6 +20,15 @@ struct StripeProvider: PaymentProvider {
     let configuration: Configuration
     var name: String { "stripe" }
 
+    /// The HTTP client the provider calls go through. A refused connection fails the call at once (the
+    /// consumer's own backoff retries it) instead of being retried inside the client until the timeout.
+    static func makeHTTPClient() -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout = .init(connect: .seconds(5))
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }
+
     func createPaymentIntent(_ request: PaymentIntentRequest) async throws(PaymentProviderError) -> PaymentIntent {
         let object = try await post(
             "/v1/payment_intents",
