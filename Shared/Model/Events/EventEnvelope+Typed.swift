@@ -15,7 +15,7 @@ extension EventEnvelope {
         let data: JSONValue
         do {
             let bytes = try JSONEncoder.platform.encode(event)
-            data = try JSONDecoder.platform.decode(JSONValue.self, from: bytes)
+            data = try JSONValue(fastParsing: bytes) ?? JSONDecoder.platform.decode(JSONValue.self, from: bytes)
         } catch {
             throw .invalidData(eventType: Event.eventType, reason: String(describing: error))
         }

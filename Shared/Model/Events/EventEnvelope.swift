@@ -58,7 +58,7 @@ public struct EventEnvelope: Hashable, Sendable {
 }
 
 extension EventEnvelope: Codable {
-    private enum CodingKeys: String, CodingKey {
+    fileprivate enum CodingKeys: String, CodingKey {
         case id
         case type
         case version
@@ -110,13 +110,77 @@ extension EventEnvelope: Codable {
 }
 
 extension EventEnvelope {
-    /// The envelope as platform JSON (sorted keys), ready for `XADD` or the outbox.
+    /// The envelope as platform JSON (sorted keys), ready for `XADD` or the outbox: the bytes
+    /// `JSONEncoder.platform` writes for it, written directly (several times faster; tested equal).
     public func jsonData() throws -> Data {
-        try JSONEncoder.platform.encode(self)
+        Data(jsonBytes())
     }
 
-    /// Decodes an envelope from JSON bytes with the platform decoder.
+    /// ``jsonData()`` as bytes.
+    public func jsonBytes() -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(512)
+        func key(_ name: String, first: Bool = false) {
+            if !first { output.append(UInt8(ascii: ",")) }
+            JSONValue.writeString(name, to: &output)
+            output.append(UInt8(ascii: ":"))
+        }
+        output.append(UInt8(ascii: "{"))
+        key(CodingKeys.aggregateID.rawValue, first: true)
+        JSONValue.writeString(aggregateID, to: &output)
+        key(CodingKeys.causationID.rawValue)
+        if let causationID { JSONValue.writeString(causationID, to: &output) } else { output.append(contentsOf: "null".utf8) }
+        key(CodingKeys.correlationID.rawValue)
+        JSONValue.writeString(correlationID, to: &output)
+        key(CodingKeys.data.rawValue)
+        data.writeJSON(to: &output)
+        key(CodingKeys.id.rawValue)
+        JSONValue.writeString(id.description, to: &output)
+        key(CodingKeys.occurredAt.rawValue)
+        JSONValue.writeString(RFC3339.string(from: occurredAt), to: &output)
+        key(CodingKeys.producer.rawValue)
+        JSONValue.writeString(producer.rawValue, to: &output)
+        key(CodingKeys.sequence.rawValue)
+        output.append(contentsOf: String(sequence).utf8)
+        key(CodingKeys.type.rawValue)
+        JSONValue.writeString(type, to: &output)
+        key(CodingKeys.version.rawValue)
+        output.append(contentsOf: String(version).utf8)
+        output.append(UInt8(ascii: "}"))
+        return output
+    }
+
+    /// Decodes an envelope from JSON bytes, with the rules of ``init(from:)``. Well-formed envelopes
+    /// take a direct path; anything it does not accept is decoded by the platform decoder, so errors
+    /// (and numbers it does not keep exactly) are exactly the decoder's.
     public init(jsonData: Data) throws {
+        if let envelope = EventEnvelope(fastParsing: jsonData) {
+            self = envelope
+            return
+        }
         self = try JSONDecoder.platform.decode(EventEnvelope.self, from: jsonData)
+    }
+
+    private init?(fastParsing bytes: Data) {
+        guard case .object(let fields)? = JSONValue(fastParsing: bytes),
+            let idText = fields[CodingKeys.id.rawValue]?.stringValue, let id = try? EnvelopeID(parsing: idText),
+            let type = fields[CodingKeys.type.rawValue]?.stringValue, !type.isEmpty,
+            let version = fields[CodingKeys.version.rawValue]?.integerValue, version >= 1, let versionInt = Int(exactly: version),
+            let occurredText = fields[CodingKeys.occurredAt.rawValue]?.stringValue, let occurredAt = try? RFC3339.date(from: occurredText),
+            let aggregateID = fields[CodingKeys.aggregateID.rawValue]?.stringValue,
+            let sequence = fields[CodingKeys.sequence.rawValue]?.integerValue,
+            let correlationID = fields[CodingKeys.correlationID.rawValue]?.stringValue,
+            let producer = fields[CodingKeys.producer.rawValue]?.stringValue,
+            let data = fields[CodingKeys.data.rawValue]
+        else { return nil }
+        let causationID: String?
+        switch fields[CodingKeys.causationID.rawValue] {
+        case nil, .null?: causationID = nil
+        case .string(let text)?: causationID = text
+        default: return nil
+        }
+        self.init(
+            id: id, type: type, version: versionInt, occurredAt: occurredAt, aggregateID: aggregateID, sequence: sequence,
+            correlationID: correlationID, causationID: causationID, producer: EventProducer(rawValue: producer), data: data)
     }
 }
