@@ -66,9 +66,10 @@ struct FastJSONTests {
 
     @Test("the fast parser keeps integers and declines numbers it would not keep exactly")
     func fastParserExactness() {
-        #expect(JSONValue(fastParsing: Data(#"{"a": 9223372036854775807, "b": true, "c": [null, "x"]}"#.utf8)) == [
-            "a": .integer(Int64.max), "b": true, "c": [nil, "x"],
-        ])
+        #expect(
+            JSONValue(fastParsing: Data(#"{"a": 9223372036854775807, "b": true, "c": [null, "x"]}"#.utf8)) == [
+                "a": .integer(Int64.max), "b": true, "c": [nil, "x"],
+            ])
         #expect(JSONValue(fastParsing: Data(#"{"a": 1.5}"#.utf8)) == nil)
         #expect(JSONValue(fastParsing: Data(#"{"a": 1e3}"#.utf8)) == nil)
         #expect(JSONValue(fastParsing: Data(#"{"a": 9223372036854775808}"#.utf8)) == nil)
