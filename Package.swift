@@ -186,6 +186,16 @@ let package = Package(
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "ServiceTestSupport",
+            dependencies: [
+                "ServiceKit", "TestSupport", "Migrations", "Postgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            path: "Tests/ServiceTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "SharedModelTests", dependencies: ["SharedModel"], swiftSettings: swiftSettings),
         .testTarget(name: "WebhookSignaturesTests", dependencies: ["WebhookSignatures"], swiftSettings: swiftSettings),
         .testTarget(name: "ConnectionKitTests", dependencies: ["ConnectionKit"], swiftSettings: swiftSettings),
@@ -206,7 +216,7 @@ let package = Package(
         .testTarget(
             name: "BookingTests",
             dependencies: [
-                "Booking", "ServiceKit", "SharedModel", "Messaging", "Postgres", "Redis", "TestSupport",
+                "Booking", "ServiceKit", "SharedModel", "Messaging", "Postgres", "Redis", "TestSupport", "ServiceTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
@@ -215,6 +225,7 @@ let package = Package(
             name: "PaymentsWebhookTests",
             dependencies: [
                 "PaymentsWebhook", "ProviderSimulator", "ServiceKit", "SharedModel", "Messaging", "Postgres", "Redis", "TestSupport",
+                "ServiceTestSupport",
                 "WebhookSignatures", .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -6,6 +6,7 @@ import Migrations
 import Postgres
 import Redis
 import ServiceKit
+import ServiceTestSupport
 import SharedModel
 import TestSupport
 import Testing
@@ -29,29 +30,15 @@ struct BookingHarness {
     static func make(
         server: String? = nil, databaseURL: String? = nil, redisURL: String? = nil, settings extra: [String: String] = [:]
     ) async throws -> BookingHarness {
-        PlatformMetrics.bootstrap()
         let url: String
         if let databaseURL {
             url = databaseURL
         } else {
-            url = try await TestDatabase.create(prefix: "booking", on: server)
-            let client = try TestDatabase.client(url: url, connections: 1)
-            _ = try await Migrator(client: client, logger: TestEnvironment.logger).migrate()
-            await client.shutdown()
+            url = try await ServiceHarness.migratedDatabase(prefix: "booking", on: server)
         }
-        var environment = [
-            "DATABASE_URL": url,
-            "REDIS_URL": try redisURL ?? TestEnvironment.redisURL(),
-            "ADMIN_TOKEN": adminToken,
-            "API_KEYS": apiKey,
-            "DATABASE_POOL_SIZE": "8",
-            "DATABASE_POOL_WAIT": "60s",
-            "DATABASE_CONNECT_TIMEOUT": "2s",
-            "REDIS_POOL_SIZE": "16",
-            "REDIS_POOL_WAIT": "60s",
-            "MAX_BODY_BYTES": "65536",
-        ]
-        environment.merge(extra) { _, new in new }
+        let environment = try ServiceHarness.environment(
+            databaseURL: url, redisURL: redisURL, adminToken: adminToken,
+            settings: ["API_KEYS": apiKey, "REDIS_POOL_SIZE": "16", "REDIS_POOL_WAIT": "60s", "MAX_BODY_BYTES": "65536"], extra: extra)
         let configuration = try BookingConfiguration(reader: ConfigurationReader(environment: environment))
         let app = ServiceApplication(settings: configuration.service, logger: TestEnvironment.logger)
         let router = app.makeRouter()
@@ -62,19 +49,12 @@ struct BookingHarness {
 
     /// Runs `body` with a client of the router, then closes every connection.
     func run(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        do {
-            try await Application(router: router).test(.router, body)
-        } catch {
-            await shutdown()
-            throw error
-        }
-        await shutdown()
+        try await ServiceHarness.run(router, app: app, body)
     }
 
     /// Closes the application's pools; ``postgres`` stays usable for assertions afterwards.
     func shutdown() async {
-        await app.postgres.shutdown()
-        await app.redis.shutdown()
+        await ServiceHarness.shutdown(app)
     }
 
     func count(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> Int {

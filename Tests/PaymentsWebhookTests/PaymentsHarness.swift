@@ -6,6 +6,7 @@ import Migrations
 import Postgres
 import Redis
 import ServiceKit
+import ServiceTestSupport
 import SharedModel
 import TestSupport
 import Testing
@@ -29,25 +30,13 @@ struct PaymentsHarness {
     let postgres: PostgresClient
 
     static func make(server: String? = nil, redisURL: String? = nil, settings extra: [String: String] = [:]) async throws -> PaymentsHarness {
-        PlatformMetrics.bootstrap()
-        let url = try await TestDatabase.create(prefix: "payments", on: server)
-        let client = try TestDatabase.client(url: url, connections: 1)
-        _ = try await Migrator(client: client, logger: TestEnvironment.logger).migrate()
-        await client.shutdown()
-        var environment = [
-            "DATABASE_URL": url,
-            "REDIS_URL": try redisURL ?? TestEnvironment.redisURL(),
-            "ADMIN_TOKEN": adminToken,
-            "STRIPE_WEBHOOK_SECRETS": stripeSecrets.joined(separator: ","),
-            "PAYMENT_EVENTS_SECRETS": eventsSecretText,
-            "PROVIDER_API_KEY": "sk_test_harness",
-            "PROVIDER_BASE_URL": "http://127.0.0.1:9",
-            "TRUST_FORWARDED_FOR": "true",
-            "DATABASE_POOL_SIZE": "8",
-            "DATABASE_POOL_WAIT": "60s",
-            "DATABASE_CONNECT_TIMEOUT": "2s",
-        ]
-        environment.merge(extra) { _, new in new }
+        let url = try await ServiceHarness.migratedDatabase(prefix: "payments", on: server)
+        let environment = try ServiceHarness.environment(
+            databaseURL: url, redisURL: redisURL, adminToken: adminToken,
+            settings: [
+                "STRIPE_WEBHOOK_SECRETS": stripeSecrets.joined(separator: ","), "PAYMENT_EVENTS_SECRETS": eventsSecretText,
+                "PROVIDER_API_KEY": "sk_test_harness", "PROVIDER_BASE_URL": "http://127.0.0.1:9", "TRUST_FORWARDED_FOR": "true",
+            ], extra: extra)
         let configuration = try PaymentsConfiguration(reader: ConfigurationReader(environment: environment))
         let app = ServiceApplication(settings: configuration.service, logger: TestEnvironment.logger)
         let router = app.makeRouter()
@@ -58,18 +47,11 @@ struct PaymentsHarness {
 
     /// Runs `body` with a client of the router, then closes every connection.
     func run(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        do {
-            try await Application(router: router).test(.router, body)
-        } catch {
-            await shutdown()
-            throw error
-        }
-        await shutdown()
+        try await ServiceHarness.run(router, app: app, body)
     }
 
     func shutdown() async {
-        await app.postgres.shutdown()
-        await app.redis.shutdown()
+        await ServiceHarness.shutdown(app)
     }
 
     func count(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> Int {
