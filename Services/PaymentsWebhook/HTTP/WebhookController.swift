@@ -64,7 +64,8 @@ struct WebhookController: Sendable {
         } catch {
             limiter.recordFailure(from: sender)
             metrics.count(.badSignature)
-            context.logger.notice("webhook refused: bad signature", metadata: ["source": "\(source.rawValue)", "reason": "\(error)"])
+            // Debug only: a flood of forgeries must not flood the logs; `webhook_deliveries_total` counts them.
+            context.logger.debug("webhook refused: bad signature", metadata: ["source": "\(source.rawValue)", "reason": "\(error)"])
             throw APIError(.badRequest, code: .invalidSignature, message: error.message)
         }
 
