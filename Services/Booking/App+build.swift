@@ -1,5 +1,7 @@
+import Foundation
 import Hummingbird
 import Logging
+import Messaging
 import ServiceKit
 
 /// Builds the whole booking application without running it, so tests can drive it in-process.
@@ -8,7 +10,8 @@ func buildApplication(_ configuration: BookingConfiguration, logger: Logger) -> 
     let router = app.makeRouter()
     let parts = BookingParts(app: app, configuration: configuration)
     parts.addRoutes(to: router)
-    return app.makeApplication(router: router, services: [IdempotencyKeyPurger(postgres: app.postgres, logger: logger)])
+    return app.makeApplication(
+        router: router, services: [IdempotencyKeyPurger(postgres: app.postgres, logger: logger), parts.sagaConsumer(logger: logger)])
 }
 
 /// The booking service's components over one set of Postgres and Redis clients.
@@ -27,6 +30,18 @@ struct BookingParts: Sendable {
         bookings = PostgresBookingRepository(postgres: app.postgres)
         catalog = EventCatalog(repository: inventory)
         holds = SeatHoldStore(redis: app.redis)
+    }
+
+    /// The saga coordinator: consumer group `booking-saga` on `stream:payments`.
+    func sagaConsumer(
+        logger: Logger, now: @escaping @Sendable () -> Date = Date.init,
+        tuning: (inout StreamConsumer<SagaCoordinator>.Configuration) -> Void = { _ in }
+    ) -> StreamConsumer<SagaCoordinator> {
+        var configuration = StreamConsumer<SagaCoordinator>.Configuration(stream: Streams.payments, group: SagaCoordinator.group)
+        tuning(&configuration)
+        return StreamConsumer(
+            postgres: app.postgres, redis: app.redis, handler: SagaCoordinator(holds: holds, logger: logger, now: now),
+            configuration: configuration, logger: logger)
     }
 
     func addRoutes(to router: Router<ServiceRequestContext>) {

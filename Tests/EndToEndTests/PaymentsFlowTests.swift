@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import HTTPTypes
 import HummingbirdTesting
 import Messaging
 import NIOCore
@@ -92,6 +93,120 @@ struct PaymentsFlowTests {
             simulator.child.send(SIGTERM)
             #expect(await payments.child.termination(within: .seconds(5)) == .exited(0))
             #expect(await simulator.child.termination(within: .seconds(5)) == .exited(0))
+        }
+    }
+}
+
+/// The `booking.confirmed` envelopes on `stream:booking`.
+private func confirmedEvents(on redis: RedisClient) async throws -> Int {
+    try await redis.xrange(Streams.booking).filter { entry in
+        entry.string(Streams.envelopeField).flatMap { try? EventEnvelope(jsonData: Data($0.utf8)) }?.type == "booking.confirmed"
+    }.count
+}
+
+@Suite("Booking saga over real processes: booking, payments-webhook and the provider simulator")
+struct BookingSagaFlowTests {
+    @Test("hold -> booking -> intent at the simulator -> paid -> signed webhook -> booking confirmed, seats sold")
+    func happyPath() async throws {
+        try await DisruptableServers.withExclusiveAccess { servers in
+            let url = try await TestDatabase.create(prefix: "e2e_saga", on: servers.databaseURL)
+            let migrate = try ServiceProcess.start("booking", arguments: ["migrate"], environment: ["DATABASE_URL": url])
+            #expect(await migrate.child.termination(within: .seconds(30)) == .exited(0), "\(migrate.output)")
+            // Each run starts from empty streams: earlier tests' events must not reach these consumers.
+            let redis = try RedisClient.forTests(url: servers.redisURL, connections: 1)
+            defer { Task { await redis.shutdown() } }
+            _ = try await redis.send("DEL", .init(Streams.booking), .init(Streams.payments))
+
+            let simulatorPort = try freePort()
+            let paymentsPort = try freePort()
+            let bookingPort = try freePort()
+            let secret = "whsec_e2e_saga_secret"
+            let shared = ["DATABASE_URL": url, "REDIS_URL": servers.redisURL, "ADMIN_TOKEN": "admin", "LOG_LEVEL": "info"]
+            let simulator = try ServiceProcess.start(
+                "provider-simulator",
+                environment: [
+                    "PORT": String(simulatorPort), "PROVIDER_API_KEY": "sk_test_e2e", "STRIPE_WEBHOOK_SECRET": secret,
+                    "WEBHOOK_URL": "http://127.0.0.1:\(paymentsPort)/v1/webhooks/stripe",
+                ], port: simulatorPort)
+            let payments = try ServiceProcess.start(
+                "payments-webhook",
+                environment: shared.merging([
+                    "PORT": String(paymentsPort), "STRIPE_WEBHOOK_SECRETS": secret, "PAYMENT_EVENTS_SECRETS": "whsec_ZTJl",
+                    "PROVIDER_API_KEY": "sk_test_e2e", "PROVIDER_BASE_URL": "http://127.0.0.1:\(simulatorPort)",
+                ]) { _, new in new }, port: paymentsPort)
+            let booking = try ServiceProcess.start(
+                "booking", environment: shared.merging(["PORT": String(bookingPort), "API_KEYS": "key"]) { _, new in new }, port: bookingPort)
+            let processes = [simulator, payments, booking]
+            defer { Task { for process in processes { await process.child.kill() } } }
+            for process in processes {
+                #expect(await waitFor("/healthz", port: process.port, status: 200)?.status == 200, "\(process.name): \(process.output)")
+            }
+
+            let client = TestClient(host: "127.0.0.1", port: bookingPort, configuration: .init(timeout: .seconds(10)))
+            client.connect()
+            defer { Task { try? await client.shutdown() } }
+            func call(
+                _ method: HTTPRequest.Method, _ path: String, _ body: String? = nil, headers extra: HTTPFields = [:]
+            ) async throws -> (Int, JSONValue?) {
+                var headers: HTTPFields = [
+                    .authorization: method == .post && path == "/v1/events" ? "Bearer admin" : "Bearer key", .contentType: "application/json",
+                ]
+                for field in extra { headers[field.name] = field.value }
+                let response = try await client.execute(.init(path, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }))
+                return (Int(response.status.code), response.body.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: $0)) })
+            }
+            let (_, created) = try await call(
+                .post, "/v1/events",
+                #"{"name":"Gig","host_id":"host_1","starts_at":"2027-01-10T20:00:00+01:00","ends_at":"2027-01-10T23:00:00+01:00","time_zone":"Europe/Berlin","currency":"EUR","seats":[{"seat_id":"A1","price":2500}]}"#
+            )
+            let event = try #require(created?["event_id"]?.stringValue)
+            let (_, hold) = try await call(.post, "/v1/holds", #"{"event_id":"\#(event)","seat_ids":["A1"],"customer_id":"cus_1"}"#)
+            let holdID = try #require(hold?["hold_id"]?.stringValue)
+            let (status, booked) = try await call(
+                .post, "/v1/bookings", #"{"hold_id":"\#(holdID)","customer_id":"cus_1"}"#, headers: [.init("Idempotency-Key")!: "k1"])
+            #expect(status == 201)
+            let bookingID = try #require(booked?["booking_id"]?.stringValue)
+
+            // The intent appears on the booking once the payments service created it.
+            var intent: String?
+            let deadline = ContinuousClock.now + .seconds(10)
+            while intent == nil, ContinuousClock.now < deadline {
+                intent = try await call(.get, "/v1/bookings/\(bookingID)?customer_id=cus_1").1?["payment"]?["provider_ref"]?.stringValue
+                if intent == nil { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            let reference = try #require(intent, "no payment on the booking: \(payments.output)")
+
+            let simulatorClient = TestClient(host: "127.0.0.1", port: simulatorPort, configuration: .init(timeout: .seconds(10)))
+            simulatorClient.connect()
+            defer { Task { try? await simulatorClient.shutdown() } }
+            let paidAt = ContinuousClock.now
+            let paid = try await simulatorClient.post(
+                "/simulator/payment_intents/\(reference)/succeed", headers: [.contentType: "application/json"], body: ByteBuffer(string: "{}"))
+            #expect(paid.status == .ok)
+            var state: String?
+            while state != "confirmed", ContinuousClock.now < paidAt + .seconds(10) {
+                state = try await call(.get, "/v1/bookings/\(bookingID)?customer_id=cus_1").1?["status"]?.stringValue
+                if state != "confirmed" { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(state == "confirmed", "\(booking.output)")
+            let elapsed = ContinuousClock.now - paidAt
+            #expect(elapsed < .seconds(10), "webhook sent -> booking confirmed took \(elapsed)")
+            let seats = try await call(.get, "/v1/events/\(event)/seats").1
+            #expect(seats?["seats"]?.arrayValue?.first?["state"] == "sold")
+            // booking.confirmed reaches stream:booking through the booking service's relay, once.
+            var confirmations = 0
+            while confirmations == 0, ContinuousClock.now < paidAt + .seconds(15) {
+                confirmations = try await confirmedEvents(on: redis)
+                if confirmations == 0 { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(
+                try await confirmedEvents(on: redis) == 1)
+
+            for process in processes { process.child.send(SIGTERM) }
+            for process in processes {
+                #expect(await process.child.termination(within: .seconds(5)) == .exited(0), "\(process.name)")
+            }
         }
     }
 }

@@ -1,0 +1,307 @@
+import Foundation
+import Logging
+import Messaging
+import Postgres
+import SharedModel
+
+/// The booking saga's reactions to the payments service's events (consumer group `booking-saga` on
+/// `stream:payments`), following DESIGN.md's saga table:
+///
+/// - `payment.intent_created`: the booking shows `payment: {provider_ref, client_secret}`.
+/// - `payment.succeeded` for a booking awaiting payment, with its amount and currency, made at or
+///   before `payment_due_at`: `confirmed` and `booking.confirmed`.
+/// - a payment for an unknown booking, with another amount or currency, made after `payment_due_at`,
+///   for a booking that is no longer awaiting payment, or a second payment of a confirmed booking:
+///   `refund.requested` and a `review` dead letter; the booking is never confirmed by it.
+/// - `payment.failed` while awaiting payment: `cancelled` (reason `payment_failed`), seats released
+///   in Postgres and then in Redis; after a success it changes nothing.
+/// - `refund.succeeded` / `refund.failed` of a booking whose cancellation is being refunded:
+///   `refunded` / `compensation_failed`; of a compensation refund: a step, and for a failure a
+///   `review` dead letter.
+///
+/// Every transition is one transaction (with the consumer's inbox row) that updates the booking and
+/// the saga, appends the step log and the outbox events. The saga row's `version` guards against
+/// concurrent writers: a transition whose version moved meanwhile is retried from a fresh read.
+struct SagaCoordinator: StreamHandler {
+    static let group = "booking-saga"
+
+    let holds: SeatHoldStore
+    let logger: Logger
+    let now: @Sendable () -> Date
+
+    func handle(_ envelope: EventEnvelope, context: HandlerContext) async throws {
+        for attempt in 1...16 {
+            do {
+                let followUp = try await context.commit { transaction in
+                    try SagaTransaction(envelope: envelope, transaction: transaction, now: self.now()).run()
+                }
+                try await perform(followUp, envelope: envelope)
+                return
+            } catch is VersionConflict where attempt < 16 {
+                continue
+            }
+        }
+    }
+
+    /// Redis work after the commit: Postgres is the truth, so a failure here is logged, and the cache is
+    /// rebuilt from Postgres when it is found incomplete.
+    private func perform(_ followUp: SagaFollowUp, envelope: EventEnvelope) async throws {
+        guard case .releaseSeats(let event, let hold, let seats) = followUp else { return }
+        do {
+            try await holds.releaseBookedSeats(event: event, holdID: hold, seats: seats)
+        } catch {
+            logger.warning(
+                "seats released in Postgres but not yet in Redis; the cache repairs from Postgres",
+                metadata: ["event_id": "\(event)", "error": "\(error)", "correlation_id": "\(envelope.correlationID)"])
+        }
+    }
+}
+
+/// The saga row moved between the read and the update; the transition is retried.
+struct VersionConflict: Error {}
+
+/// What must happen after a transition committed.
+enum SagaFollowUp: Sendable {
+    case none
+    case releaseSeats(event: EventID, hold: HoldID, seats: [SeatID])
+}
+
+/// One event applied inside one transaction.
+private struct SagaTransaction {
+    let envelope: EventEnvelope
+    let transaction: PostgresTransaction
+    let now: Date
+
+    /// The booking and its saga as read at the start of the transaction.
+    struct Current {
+        let bookingID: BookingID
+        let state: SagaState
+        let version: Int64
+        let amount: Money
+        let paymentDueAt: Date
+        let providerRef: String?
+        let eventID: EventID
+        let holdID: HoldID
+        let customerID: CustomerID
+        let confirmedAt: Date?
+    }
+
+    func run() throws -> SagaFollowUp {
+        switch envelope.type {
+        case PaymentIntentCreated.eventType: try intentCreated(try envelope.decode(PaymentIntentCreated.self))
+        case PaymentSucceeded.eventType: return try paymentSucceeded(try envelope.decode(PaymentSucceeded.self))
+        case PaymentFailed.eventType: return try paymentFailed(try envelope.decode(PaymentFailed.self))
+        case RefundSucceeded.eventType: try refundSucceeded(try envelope.decode(RefundSucceeded.self))
+        case RefundFailed.eventType: try refundFailed(try envelope.decode(RefundFailed.self))
+        default: break
+        }
+        return .none
+    }
+
+    // MARK: Handlers
+
+    private func intentCreated(_ event: PaymentIntentCreated) throws {
+        guard let current = try load(event.bookingID), current.state == .awaitingPayment, current.providerRef == nil else { return }
+        try transaction.pipeline([
+            PostgresStatement(
+                """
+                UPDATE booking.bookings SET payment_provider_ref = $2, payment_client_secret = $3, updated_at = $4
+                WHERE booking_id = $1 AND payment_provider_ref IS NULL
+                """,
+                [event.bookingID.uuid, event.providerRef, event.clientSecret, now]),
+            step(event.bookingID, "payment_intent_created", kind: "forward", from: nil, to: nil, detail: "\(event.provider) \(event.providerRef)"),
+        ])
+    }
+
+    private func paymentSucceeded(_ payment: PaymentSucceeded) throws -> SagaFollowUp {
+        guard let bookingID = payment.bookingID, let current = try load(bookingID) else {
+            try compensate(payment, booking: nil, reason: .unknownBooking, why: "payment for no known booking")
+            return .none
+        }
+        if current.confirmedAt != nil, current.providerRef == payment.providerRef {
+            // The payment that confirmed the booking, reported again (e.g. by another source): applied once.
+            try transaction.pipeline([
+                step(bookingID, "payment_succeeded", kind: "forward", outcome: "skipped", from: current.state, to: nil, detail: "already applied")
+            ])
+            return .none
+        }
+        switch current.state {
+        case .awaitingPayment:
+            if payment.amount != current.amount {
+                try compensate(payment, booking: current, reason: .amountMismatch, why: "paid \(payment.amount), the booking costs \(current.amount)")
+            } else if payment.providerCreatedAt > current.paymentDueAt {
+                try compensate(
+                    payment, booking: current, reason: .latePayment,
+                    why: "paid at \(RFC3339.string(from: payment.providerCreatedAt)), due by \(RFC3339.string(from: current.paymentDueAt))")
+            } else {
+                try confirm(current, payment: payment)
+            }
+        case .confirmed:
+            try compensate(payment, booking: current, reason: .duplicatePayment, why: "a second payment of a confirmed booking")
+        default:
+            try compensate(payment, booking: current, reason: .latePayment, why: "payment for a booking that is \(current.state.rawValue)")
+        }
+        return .none
+    }
+
+    private func paymentFailed(_ failure: PaymentFailed) throws -> SagaFollowUp {
+        guard let bookingID = failure.bookingID, let current = try load(bookingID) else { return .none }
+        guard current.state == .awaitingPayment, current.providerRef == nil || current.providerRef == failure.providerRef else {
+            try transaction.pipeline([
+                step(
+                    bookingID, "payment_failed", kind: "forward", outcome: "skipped", from: current.state, to: nil,
+                    detail: "the booking is \(current.state.rawValue)")
+            ])
+            return .none
+        }
+        let seats = try transition(current, to: .cancelled, step: "booking_cancelled", detail: "payment failed: \(failure.reason ?? "no reason given")",
+            bookingUpdate: "cancelled_at = $3", releaseSeats: true)
+        try Outbox.append(
+            BookingCancelled(bookingID: bookingID, reason: .paymentFailed, refundDue: .zero(current.amount.currency)), producer: .booking,
+            correlationID: envelope.correlationID, causationID: envelope.id.description, occurredAt: now, in: transaction)
+        return .releaseSeats(event: current.eventID, hold: current.holdID, seats: seats)
+    }
+
+    private func refundSucceeded(_ refund: RefundSucceeded) throws {
+        guard let bookingID = refund.bookingID, let current = try load(bookingID) else { return }
+        if [.cancelRequested, .refundPending, .compensationFailed].contains(current.state) {
+            _ = try transition(current, to: .refunded, step: "refunded", detail: "refunded \(refund.amount)", bookingUpdate: "refunded_at = $3",
+                releaseSeats: false)
+        } else {
+            try transaction.pipeline([
+                step(bookingID, "compensation_refunded", kind: "compensation", from: current.state, to: nil, detail: "refunded \(refund.amount) of \(refund.providerRef)")
+            ])
+        }
+    }
+
+    private func refundFailed(_ refund: RefundFailed) throws {
+        let current = try refund.bookingID.flatMap(load)
+        if let current, [.cancelRequested, .refundPending].contains(current.state) {
+            _ = try transition(current, to: .compensationFailed, step: "refund_failed", detail: refund.error ?? "refused", bookingUpdate: nil,
+                releaseSeats: false, lastError: refund.error ?? "refund refused")
+            return
+        }
+        if let current {
+            try transaction.pipeline([
+                step(current.bookingID, "compensation_refund_failed", kind: "compensation", outcome: "failed", from: current.state, to: nil,
+                    detail: refund.error ?? "refused")
+            ])
+        }
+        try DeadLetterStore.record(
+            kind: .review, stream: Streams.payments, consumer: SagaCoordinator.group, envelope: envelope,
+            error: "a compensation refund of \(refund.amount) for \(refund.providerRef) was refused: \(refund.error ?? "no reason given")",
+            attempts: 1, firstFailedAt: now, in: transaction)
+    }
+
+    // MARK: Transitions
+
+    private func confirm(_ current: Current, payment: PaymentSucceeded) throws {
+        let rows = try transaction.query(
+            """
+            SELECT e.host_id, e.ends_at, array_agg(bs.seat_id ORDER BY bs.seat_id)
+            FROM booking.events e JOIN booking.booking_seats bs ON bs.event_id = e.event_id
+            WHERE bs.booking_id = $1 AND bs.released_at IS NULL
+            GROUP BY e.host_id, e.ends_at
+            """,
+            [current.bookingID.uuid])
+        guard let row = rows.first else { throw InventoryCorrupted(description: "booking \(current.bookingID) awaits payment without seats") }
+        let seats = try row.decode([String].self, at: 2).map { try SeatID(parsing: $0) }
+        _ = try transition(
+            current, to: .confirmed, step: "booking_confirmed", detail: "paid \(payment.amount) (\(payment.provider) \(payment.providerRef))",
+            bookingUpdate: "confirmed_at = $3, payment_provider_ref = $4", extraBinds: [payment.providerRef], releaseSeats: false)
+        let confirmed = BookingConfirmed(
+            bookingID: current.bookingID, eventID: current.eventID, hostID: try HostID(parsing: try row.decode(String.self, at: 0)),
+            customerID: current.customerID, seatIDs: seats, amount: current.amount, providerRef: payment.providerRef, confirmedAt: now,
+            eventEndsAt: try row.decode(Date.self, at: 1))
+        try Outbox.append(
+            confirmed, producer: .booking, correlationID: envelope.correlationID, causationID: envelope.id.description, occurredAt: now,
+            in: transaction)
+    }
+
+    /// Moves the saga from `current` to `next` if its version has not moved (else ``VersionConflict``),
+    /// updating the booking's status (and `bookingUpdate`, whose `$3` is now and `$4...` are
+    /// `extraBinds`) and logging the step. Returns the seats released when `releaseSeats`.
+    private func transition(
+        _ current: Current, to next: SagaState, step name: String, detail: String, bookingUpdate: String?, extraBinds: [any PostgresEncodable] = [],
+        releaseSeats: Bool, lastError: String? = nil
+    ) throws -> [SeatID] {
+        var saga = BookingSaga(state: current.state)
+        try saga.transition(to: next)
+        let moved = try transaction.query(
+            """
+            UPDATE booking.sagas SET state = $3, version = version + 1, deadline = NULL, last_error = $4, updated_at = $5
+            WHERE booking_id = $1 AND version = $2
+            RETURNING 1
+            """,
+            [current.bookingID.uuid, current.version, next.rawValue, lastError, now])
+        guard !moved.isEmpty else { throw VersionConflict() }
+        let assignments = ["status = $2", "updated_at = $3"] + (bookingUpdate.map { [$0] } ?? [])
+        var statements = [
+            PostgresStatement(
+                "UPDATE booking.bookings SET \(assignments.joined(separator: ", ")) WHERE booking_id = $1",
+                [current.bookingID.uuid, saga.bookingStatus.rawValue, now] + extraBinds),
+            step(current.bookingID, name, kind: "forward", from: current.state, to: next, detail: detail),
+        ]
+        if releaseSeats {
+            statements.append(
+                PostgresStatement(
+                    "UPDATE booking.booking_seats SET released_at = $2 WHERE booking_id = $1 AND released_at IS NULL RETURNING seat_id",
+                    [current.bookingID.uuid, now]))
+        }
+        let results = try transaction.pipeline(statements)
+        guard releaseSeats, let released = results.last else { return [] }
+        return try released.map { try SeatID(parsing: try $0.decode(String.self, at: 0)) }
+    }
+
+    /// A payment the booking must not keep: `refund.requested` (its key derived from the payment
+    /// event, so a redelivery asks for the same refund) and a `review` dead letter naming the reason.
+    private func compensate(_ payment: PaymentSucceeded, booking current: Current?, reason: RefundReason, why: String) throws {
+        let request = RefundRequested(
+            refundID: RefundID(), bookingID: current?.bookingID ?? payment.bookingID, providerRef: payment.providerRef, amount: payment.amount,
+            reason: reason, idempotencyKey: "refund-\(payment.provider)-\(payment.paymentEventID)")
+        try Outbox.append(
+            request, producer: .booking, correlationID: envelope.correlationID, causationID: envelope.id.description, occurredAt: now,
+            in: transaction)
+        if let current {
+            try transaction.pipeline([
+                step(current.bookingID, "refund_requested", kind: "compensation", from: current.state, to: nil, detail: "\(reason.rawValue): \(why)")
+            ])
+        }
+        try DeadLetterStore.record(
+            kind: .review, stream: Streams.payments, consumer: SagaCoordinator.group, envelope: envelope,
+            error: "\(reason.rawValue): \(why); refund \(request.refundID) of \(payment.amount) requested", attempts: 1, firstFailedAt: now,
+            in: transaction)
+    }
+
+    // MARK: Reading and logging
+
+    private func load(_ bookingID: BookingID) throws -> Current? {
+        let rows = try transaction.query(
+            """
+            SELECT s.state, s.version, b.amount, b.currency, b.payment_due_at, b.payment_provider_ref, b.event_id, b.hold_id, b.customer_id,
+                   b.confirmed_at
+            FROM booking.bookings b JOIN booking.sagas s USING (booking_id) WHERE b.booking_id = $1
+            """,
+            [bookingID.uuid])
+        guard let row = rows.first else { return nil }
+        let stateText = try row.decode(String.self, at: 0)
+        guard let state = SagaState(rawValue: stateText) else { throw InventoryCorrupted(description: "unknown saga state \(stateText)") }
+        return Current(
+            bookingID: bookingID, state: state, version: try row.decode(Int64.self, at: 1),
+            amount: Money(amount: try row.decode(Int64.self, at: 2), currency: try Currency(try row.decode(String.self, at: 3))),
+            paymentDueAt: try row.decode(Date.self, at: 4), providerRef: try row.decode(String?.self, at: 5),
+            eventID: EventID(try row.decode(UUID.self, at: 6)), holdID: HoldID(try row.decode(UUID.self, at: 7)),
+            customerID: try CustomerID(parsing: try row.decode(String.self, at: 8)), confirmedAt: try row.decode(Date?.self, at: 9))
+    }
+
+    private func step(
+        _ bookingID: BookingID, _ name: String, kind: String, outcome: String = "succeeded", from: SagaState?, to: SagaState?, detail: String
+    ) -> PostgresStatement {
+        PostgresStatement(
+            """
+            INSERT INTO booking.saga_steps (booking_id, step, kind, outcome, from_state, to_state, detail, occurred_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            """,
+            [bookingID.uuid, name, kind, outcome, from?.rawValue, to?.rawValue, detail, now])
+    }
+}

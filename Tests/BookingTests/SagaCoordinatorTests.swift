@@ -1,0 +1,201 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Messaging
+import Postgres
+import Redis
+import SharedModel
+import TestSupport
+import Testing
+
+@testable import Booking
+
+/// The saga consumer on a stream of the test's own, fed by the test as the payments service would.
+struct SagaWorld: Sendable {
+    let postgres: PostgresClient
+    let redis: RedisClient
+    let stream: String
+
+    /// Runs `body` with a client of a fresh booking service whose saga consumer runs meanwhile.
+    static func run(_ body: @Sendable (any TestClientProtocol, SagaWorld) async throws -> Void) async throws {
+        let harness = try await BookingHarness.make()
+        let stream = "stream:payments-test-\(UUID().uuidString.prefix(8).lowercased())"
+        let consumer = harness.parts.sagaConsumer(logger: TestEnvironment.logger, tuning: { configuration in
+            configuration.stream = stream
+            configuration.initialBackoff = .milliseconds(20)
+        })
+        let world = SagaWorld(postgres: harness.postgres, redis: try RedisClient.forTests(connections: 2), stream: stream)
+        try await harness.run { client in
+            let task = Task { try await consumer.run() }
+            do {
+                try await body(client, world)
+            } catch {
+                task.cancel()
+                _ = try? await task.value
+                throw error
+            }
+            task.cancel()
+            _ = try? await task.value
+        }
+        await world.redis.shutdown()
+    }
+
+    /// Publishes `event` as the payments service's relay would; returns the envelope.
+    @discardableResult
+    func publish(_ event: some DomainEvent, envelope given: EventEnvelope? = nil) async throws -> EventEnvelope {
+        let envelope = try given ?? EventEnvelope(
+            event: event, occurredAt: Date(), sequence: 1, correlationID: "saga-test", causationID: nil, producer: .paymentsWebhook)
+        _ = try await redis.xadd(stream, fields: [(Streams.envelopeField, envelope.jsonBytes())])
+        return envelope
+    }
+
+    /// Waits (up to 10 s) until `sql` counts `expected`.
+    func waitUntil(_ sql: String, _ binds: [any PostgresEncodable] = [], equals expected: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        var count = -1
+        while ContinuousClock.now < deadline {
+            count = try await postgres.count(sql, binds)
+            if count == expected { return }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        Issue.record("waited 10 s for \(expected) from \(sql) \(binds); last count \(count)")
+    }
+
+    func outbox(type: String) async throws -> [EventEnvelope] {
+        try await postgres.query("SELECT envelope::text FROM messaging.outbox WHERE event_type = $1 ORDER BY position", [type]).map {
+            try EventEnvelope(jsonData: Data(try $0.decode(String.self, at: 0).utf8))
+        }
+    }
+
+    func status(_ booking: BookingID) async throws -> String? {
+        try await postgres.query("SELECT status FROM booking.bookings WHERE booking_id = $1", [booking.uuid]).first.map {
+            try $0.decode(String.self, at: 0)
+        }
+    }
+}
+
+/// A booked seat: the booking's id, amount and due time.
+struct Booked: Sendable {
+    let id: BookingID
+    let amount: Money
+    let dueAt: Date
+}
+
+extension TestClientProtocol {
+    func booked(_ event: String, _ seats: [String], customer: String) async throws -> Booked {
+        let answer = try await holdAndBook(event, seats, customer: customer)
+        guard answer.status == .created, let id = answer["booking_id"]?.stringValue.flatMap(UUID.init(uuidString:)),
+            let amount = answer["amount"]?.integerValue, let due = answer["payment_due_at"]?.stringValue
+        else { throw HarnessError("booking answered \(answer.status)") }
+        return Booked(id: BookingID(id), amount: Money(amount: amount, currency: .eur), dueAt: try RFC3339.date(from: due))
+    }
+}
+
+func paid(_ booking: Booked?, amount: Money? = nil, reference: String, event: String = "evt_\(UUID().uuidString.prefix(8))", at: Date = Date())
+    throws -> PaymentSucceeded
+{
+    PaymentSucceeded(
+        paymentEventID: try PaymentEventID(parsing: event), provider: "stripe", providerRef: reference, bookingID: booking?.id,
+        amount: amount ?? booking?.amount ?? Money(amount: 100, currency: .eur), providerCreatedAt: at, receivedAt: Date())
+}
+
+@Suite("Saga coordinator: payments confirm, cancel or are refunded")
+struct SagaCoordinatorTests {
+    @Test("intent created then paid (delivered twice, and reported again): payment shown, confirmed once, seats sold")
+    func confirmedOnce() async throws {
+        try await SagaWorld.run { client, world in
+            let event = try await client.createEvent(seats: 3)
+            let booking = try await client.booked(event, ["S1", "S2"], customer: "cus_1")
+            try await world.publish(PaymentIntentCreated(bookingID: booking.id, provider: "stripe", providerRef: "pi_1", clientSecret: "pi_1_secret"))
+            try await world.waitUntil(
+                "SELECT count(*) FROM booking.bookings WHERE booking_id = $1 AND payment_provider_ref = 'pi_1'", [booking.id.uuid], equals: 1)
+            let shown = try await client.call(.get, "/v1/bookings/\(booking.id)?customer_id=cus_1")
+            #expect(shown["payment"]?["provider_ref"] == "pi_1" && shown["payment"]?["client_secret"] == "pi_1_secret")
+
+            let payment = try paid(booking, reference: "pi_1", event: "evt_paid")
+            let first = try await world.publish(payment)
+            try await world.publish(payment, envelope: first)
+            // The same payment reported by a second source (another event id, same intent).
+            try await world.publish(try paid(booking, reference: "pi_1", event: "pe_internal_1"))
+            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'confirmed'", [booking.id.uuid], equals: 1)
+            try await world.waitUntil(
+                "SELECT count(*) FROM booking.saga_steps WHERE booking_id = $1 AND step = 'payment_succeeded' AND outcome = 'skipped'",
+                [booking.id.uuid], equals: 1)
+            // A failure reported after the success changes nothing.
+            try await world.publish(
+                PaymentFailed(
+                    paymentEventID: try PaymentEventID(parsing: "evt_late_failure"), provider: "stripe", providerRef: "pi_1", bookingID: booking.id,
+                    amount: booking.amount, providerCreatedAt: Date(), receivedAt: Date(), reason: "card_declined"))
+            try await world.waitUntil(
+                "SELECT count(*) FROM booking.saga_steps WHERE booking_id = $1 AND step = 'payment_failed' AND outcome = 'skipped'", [booking.id.uuid],
+                equals: 1)
+            #expect(try await world.status(booking.id) == "confirmed")
+            let confirmed = try await world.outbox(type: "booking.confirmed")
+            #expect(confirmed.count == 1)
+            let data = try #require(try confirmed.first?.decode(BookingConfirmed.self))
+            #expect(data.bookingID == booking.id && data.amount == booking.amount && data.providerRef == "pi_1")
+            #expect(data.seatIDs.map(\.rawValue) == ["S1", "S2"] && data.hostID.rawValue == "host_1")
+            #expect(try await world.outbox(type: "refund.requested").isEmpty)
+            let seats = try await client.call(.get, "/v1/events/\(event)/seats")
+            let states = Dictionary(
+                uniqueKeysWithValues: (seats["seats"]?.arrayValue ?? []).compactMap { seat in
+                    seat["seat_id"]?.stringValue.map { ($0, seat["state"]?.stringValue ?? "") }
+                })
+            #expect(states == ["S1": "sold", "S2": "sold", "S3": "available"])
+        }
+    }
+
+    @Test("wrong amount, wrong currency, unknown booking, late payment: refund requested and a review dead letter; never confirmed")
+    func compensations() async throws {
+        try await SagaWorld.run { client, world in
+            let event = try await client.createEvent(seats: 3)
+            let booking = try await client.booked(event, ["S1"], customer: "cus_1")
+            let late = try await client.booked(event, ["S2"], customer: "cus_2")
+            try await world.publish(try paid(booking, amount: Money(amount: booking.amount.amount + 1, currency: .eur), reference: "pi_a"))
+            try await world.publish(try paid(booking, amount: Money(amount: booking.amount.amount, currency: .usd), reference: "pi_b"))
+            try await world.publish(try paid(nil, reference: "pi_nobody"))
+            try await world.publish(try paid(Booked(id: BookingID(), amount: booking.amount, dueAt: Date()), reference: "pi_gone"))
+            try await world.publish(try paid(late, reference: "pi_late", at: late.dueAt.addingTimeInterval(1)))
+            try await world.waitUntil("SELECT count(*) FROM messaging.outbox WHERE event_type = 'refund.requested'", equals: 5)
+            try await world.waitUntil("SELECT count(*) FROM messaging.dead_letters WHERE kind = 'review' AND status = 'open'", equals: 5)
+            let refunds = try await world.outbox(type: "refund.requested").map { try $0.decode(RefundRequested.self) }
+            #expect(Dictionary(grouping: refunds, by: \.providerRef).mapValues { $0.map(\.reason.rawValue) } == [
+                "pi_a": ["amount_mismatch"], "pi_b": ["amount_mismatch"], "pi_nobody": ["unknown_booking"], "pi_gone": ["unknown_booking"],
+                "pi_late": ["late_payment"],
+            ])
+            #expect(refunds.first { $0.providerRef == "pi_b" }?.amount == Money(amount: booking.amount.amount, currency: .usd))
+            #expect(try await world.status(booking.id) == "pending_payment")
+            #expect(try await world.status(late.id) == "pending_payment")
+            #expect(try await world.outbox(type: "booking.confirmed").isEmpty)
+            // A payment with the right amount still confirms afterwards.
+            try await world.publish(try paid(booking, reference: "pi_c"))
+            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'confirmed'", [booking.id.uuid], equals: 1)
+        }
+    }
+
+    @Test("payment failed: cancelled, seats holdable again; a payment arriving after it is refunded, the booking stays cancelled")
+    func failedThenLate() async throws {
+        try await SagaWorld.run { client, world in
+            let event = try await client.createEvent(seats: 2)
+            let booking = try await client.booked(event, ["S1"], customer: "cus_1")
+            try await world.publish(
+                PaymentFailed(
+                    paymentEventID: try PaymentEventID(parsing: "evt_failed"), provider: "stripe", providerRef: "pi_f", bookingID: booking.id,
+                    amount: booking.amount, providerCreatedAt: Date(), receivedAt: Date(), reason: "card_declined"))
+            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'cancelled'", [booking.id.uuid], equals: 1)
+            #expect(try await world.status(booking.id) == "cancelled")
+            let cancelled = try #require(try await world.outbox(type: "booking.cancelled").first?.decode(BookingCancelled.self))
+            #expect(cancelled.reason == .paymentFailed && cancelled.refundDue.isZero)
+            #expect(try await world.postgres.count("SELECT count(*) FROM booking.booking_seats WHERE released_at IS NULL") == 0)
+            let other = try await client.hold(event, ["S1"], customer: "cus_2")
+            #expect(other.status == .created, "the seat is holdable again: \(other.status)")
+
+            try await world.publish(try paid(booking, reference: "pi_f"))
+            try await world.waitUntil("SELECT count(*) FROM messaging.outbox WHERE event_type = 'refund.requested'", equals: 1)
+            let refund = try #require(try await world.outbox(type: "refund.requested").first?.decode(RefundRequested.self))
+            #expect(refund.reason == .latePayment && refund.bookingID == booking.id && refund.amount == booking.amount)
+            #expect(try await world.postgres.count("SELECT count(*) FROM messaging.dead_letters WHERE kind = 'review'") == 1)
+            #expect(try await world.status(booking.id) == "cancelled")
+        }
+    }
+}
