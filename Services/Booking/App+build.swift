@@ -11,7 +11,11 @@ func buildApplication(_ configuration: BookingConfiguration, logger: Logger) -> 
     let parts = BookingParts(app: app, configuration: configuration)
     parts.addRoutes(to: router)
     return app.makeApplication(
-        router: router, services: [IdempotencyKeyPurger(postgres: app.postgres, logger: logger), parts.sagaConsumer(logger: logger)])
+        router: router,
+        services: [
+            IdempotencyKeyPurger(postgres: app.postgres, logger: logger), parts.sagaConsumer(logger: logger),
+            SagaDeadlinePoller(postgres: app.postgres, holds: parts.holds, logger: logger),
+        ])
 }
 
 /// The booking service's components over one set of Postgres and Redis clients.

@@ -20,10 +20,12 @@ struct SagaWorld: Sendable {
     static func run(_ body: @Sendable (any TestClientProtocol, SagaWorld) async throws -> Void) async throws {
         let harness = try await BookingHarness.make()
         let stream = "stream:payments-test-\(UUID().uuidString.prefix(8).lowercased())"
-        let consumer = harness.parts.sagaConsumer(logger: TestEnvironment.logger, tuning: { configuration in
-            configuration.stream = stream
-            configuration.initialBackoff = .milliseconds(20)
-        })
+        let consumer = harness.parts.sagaConsumer(
+            logger: TestEnvironment.logger,
+            tuning: { configuration in
+                configuration.stream = stream
+                configuration.initialBackoff = .milliseconds(20)
+            })
         let world = SagaWorld(postgres: harness.postgres, redis: try RedisClient.forTests(connections: 2), stream: stream)
         try await harness.run { client in
             let task = Task { try await consumer.run() }
@@ -43,8 +45,10 @@ struct SagaWorld: Sendable {
     /// Publishes `event` as the payments service's relay would; returns the envelope.
     @discardableResult
     func publish(_ event: some DomainEvent, envelope given: EventEnvelope? = nil) async throws -> EventEnvelope {
-        let envelope = try given ?? EventEnvelope(
-            event: event, occurredAt: Date(), sequence: 1, correlationID: "saga-test", causationID: nil, producer: .paymentsWebhook)
+        let envelope =
+            try given
+            ?? EventEnvelope(
+                event: event, occurredAt: Date(), sequence: 1, correlationID: "saga-test", causationID: nil, producer: .paymentsWebhook)
         _ = try await redis.xadd(stream, fields: [(Streams.envelopeField, envelope.jsonBytes())])
         return envelope
     }
@@ -91,7 +95,9 @@ extension TestClientProtocol {
     }
 }
 
-func paid(_ booking: Booked?, amount: Money? = nil, reference: String, event: String = "evt_\(UUID().uuidString.prefix(8))", at: Date = Date())
+func paid(
+    _ booking: Booked?, amount: Money? = nil, reference: String, event: String = "evt_\(UUID().uuidString.prefix(8))", at: Date = Date()
+)
     throws -> PaymentSucceeded
 {
     PaymentSucceeded(
@@ -117,7 +123,8 @@ struct SagaCoordinatorTests {
             try await world.publish(payment, envelope: first)
             // The same payment reported by a second source (another event id, same intent).
             try await world.publish(try paid(booking, reference: "pi_1", event: "pe_internal_1"))
-            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'confirmed'", [booking.id.uuid], equals: 1)
+            try await world.waitUntil(
+                "SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'confirmed'", [booking.id.uuid], equals: 1)
             try await world.waitUntil(
                 "SELECT count(*) FROM booking.saga_steps WHERE booking_id = $1 AND step = 'payment_succeeded' AND outcome = 'skipped'",
                 [booking.id.uuid], equals: 1)
@@ -127,7 +134,8 @@ struct SagaCoordinatorTests {
                     paymentEventID: try PaymentEventID(parsing: "evt_late_failure"), provider: "stripe", providerRef: "pi_1", bookingID: booking.id,
                     amount: booking.amount, providerCreatedAt: Date(), receivedAt: Date(), reason: "card_declined"))
             try await world.waitUntil(
-                "SELECT count(*) FROM booking.saga_steps WHERE booking_id = $1 AND step = 'payment_failed' AND outcome = 'skipped'", [booking.id.uuid],
+                "SELECT count(*) FROM booking.saga_steps WHERE booking_id = $1 AND step = 'payment_failed' AND outcome = 'skipped'",
+                [booking.id.uuid],
                 equals: 1)
             #expect(try await world.status(booking.id) == "confirmed")
             let confirmed = try await world.outbox(type: "booking.confirmed")
@@ -159,17 +167,19 @@ struct SagaCoordinatorTests {
             try await world.waitUntil("SELECT count(*) FROM messaging.outbox WHERE event_type = 'refund.requested'", equals: 5)
             try await world.waitUntil("SELECT count(*) FROM messaging.dead_letters WHERE kind = 'review' AND status = 'open'", equals: 5)
             let refunds = try await world.outbox(type: "refund.requested").map { try $0.decode(RefundRequested.self) }
-            #expect(Dictionary(grouping: refunds, by: \.providerRef).mapValues { $0.map(\.reason.rawValue) } == [
-                "pi_a": ["amount_mismatch"], "pi_b": ["amount_mismatch"], "pi_nobody": ["unknown_booking"], "pi_gone": ["unknown_booking"],
-                "pi_late": ["late_payment"],
-            ])
+            #expect(
+                Dictionary(grouping: refunds, by: \.providerRef).mapValues { $0.map(\.reason.rawValue) } == [
+                    "pi_a": ["amount_mismatch"], "pi_b": ["amount_mismatch"], "pi_nobody": ["unknown_booking"], "pi_gone": ["unknown_booking"],
+                    "pi_late": ["late_payment"],
+                ])
             #expect(refunds.first { $0.providerRef == "pi_b" }?.amount == Money(amount: booking.amount.amount, currency: .usd))
             #expect(try await world.status(booking.id) == "pending_payment")
             #expect(try await world.status(late.id) == "pending_payment")
             #expect(try await world.outbox(type: "booking.confirmed").isEmpty)
             // A payment with the right amount still confirms afterwards.
             try await world.publish(try paid(booking, reference: "pi_c"))
-            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'confirmed'", [booking.id.uuid], equals: 1)
+            try await world.waitUntil(
+                "SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'confirmed'", [booking.id.uuid], equals: 1)
         }
     }
 
@@ -182,7 +192,8 @@ struct SagaCoordinatorTests {
                 PaymentFailed(
                     paymentEventID: try PaymentEventID(parsing: "evt_failed"), provider: "stripe", providerRef: "pi_f", bookingID: booking.id,
                     amount: booking.amount, providerCreatedAt: Date(), receivedAt: Date(), reason: "card_declined"))
-            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'cancelled'", [booking.id.uuid], equals: 1)
+            try await world.waitUntil(
+                "SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'cancelled'", [booking.id.uuid], equals: 1)
             #expect(try await world.status(booking.id) == "cancelled")
             let cancelled = try #require(try await world.outbox(type: "booking.cancelled").first?.decode(BookingCancelled.self))
             #expect(cancelled.reason == .paymentFailed && cancelled.refundDue.isZero)

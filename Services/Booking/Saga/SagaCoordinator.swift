@@ -71,19 +71,24 @@ private struct SagaTransaction {
     let envelope: EventEnvelope
     let transaction: PostgresTransaction
     let now: Date
+    private var ledger: SagaLedger { SagaLedger(transaction: transaction, now: now) }
+    typealias Current = SagaLedger.Current
 
-    /// The booking and its saga as read at the start of the transaction.
-    struct Current {
-        let bookingID: BookingID
-        let state: SagaState
-        let version: Int64
-        let amount: Money
-        let paymentDueAt: Date
-        let providerRef: String?
-        let eventID: EventID
-        let holdID: HoldID
-        let customerID: CustomerID
-        let confirmedAt: Date?
+    private func load(_ bookingID: BookingID) throws -> Current? { try ledger.load(bookingID) }
+
+    private func step(
+        _ bookingID: BookingID, _ name: String, kind: String, outcome: String = "succeeded", from: SagaState?, to: SagaState?, detail: String
+    ) -> PostgresStatement {
+        ledger.step(bookingID, name, kind: kind, outcome: outcome, from: from, to: to, detail: detail)
+    }
+
+    private func transition(
+        _ current: Current, to next: SagaState, step name: String, detail: String, bookingUpdate: String?, extraBinds: [any PostgresEncodable] = [],
+        releaseSeats: Bool, lastError: String? = nil
+    ) throws -> [SeatID] {
+        try ledger.transition(
+            current, to: next, step: name, detail: detail, bookingUpdate: bookingUpdate, extraBinds: extraBinds, releaseSeats: releaseSeats,
+            lastError: lastError)
     }
 
     func run() throws -> SagaFollowUp {
@@ -154,7 +159,8 @@ private struct SagaTransaction {
             ])
             return .none
         }
-        let seats = try transition(current, to: .cancelled, step: "booking_cancelled", detail: "payment failed: \(failure.reason ?? "no reason given")",
+        let seats = try transition(
+            current, to: .cancelled, step: "booking_cancelled", detail: "payment failed: \(failure.reason ?? "no reason given")",
             bookingUpdate: "cancelled_at = $3", releaseSeats: true)
         try Outbox.append(
             BookingCancelled(bookingID: bookingID, reason: .paymentFailed, refundDue: .zero(current.amount.currency)), producer: .booking,
@@ -165,11 +171,14 @@ private struct SagaTransaction {
     private func refundSucceeded(_ refund: RefundSucceeded) throws {
         guard let bookingID = refund.bookingID, let current = try load(bookingID) else { return }
         if [.cancelRequested, .refundPending, .compensationFailed].contains(current.state) {
-            _ = try transition(current, to: .refunded, step: "refunded", detail: "refunded \(refund.amount)", bookingUpdate: "refunded_at = $3",
+            _ = try transition(
+                current, to: .refunded, step: "refunded", detail: "refunded \(refund.amount)", bookingUpdate: "refunded_at = $3",
                 releaseSeats: false)
         } else {
             try transaction.pipeline([
-                step(bookingID, "compensation_refunded", kind: "compensation", from: current.state, to: nil, detail: "refunded \(refund.amount) of \(refund.providerRef)")
+                step(
+                    bookingID, "compensation_refunded", kind: "compensation", from: current.state, to: nil,
+                    detail: "refunded \(refund.amount) of \(refund.providerRef)")
             ])
         }
     }
@@ -177,13 +186,15 @@ private struct SagaTransaction {
     private func refundFailed(_ refund: RefundFailed) throws {
         let current = try refund.bookingID.flatMap(load)
         if let current, [.cancelRequested, .refundPending].contains(current.state) {
-            _ = try transition(current, to: .compensationFailed, step: "refund_failed", detail: refund.error ?? "refused", bookingUpdate: nil,
+            _ = try transition(
+                current, to: .compensationFailed, step: "refund_failed", detail: refund.error ?? "refused", bookingUpdate: nil,
                 releaseSeats: false, lastError: refund.error ?? "refund refused")
             return
         }
         if let current {
             try transaction.pipeline([
-                step(current.bookingID, "compensation_refund_failed", kind: "compensation", outcome: "failed", from: current.state, to: nil,
+                step(
+                    current.bookingID, "compensation_refund_failed", kind: "compensation", outcome: "failed", from: current.state, to: nil,
                     detail: refund.error ?? "refused")
             ])
         }
@@ -218,10 +229,52 @@ private struct SagaTransaction {
             in: transaction)
     }
 
+    /// A payment the booking must not keep: `refund.requested` (its key derived from the payment
+    /// event, so a redelivery asks for the same refund) and a `review` dead letter naming the reason.
+    private func compensate(_ payment: PaymentSucceeded, booking current: Current?, reason: RefundReason, why: String) throws {
+        let request = RefundRequested(
+            refundID: RefundID(), bookingID: current?.bookingID ?? payment.bookingID, providerRef: payment.providerRef, amount: payment.amount,
+            reason: reason, idempotencyKey: "refund-\(payment.provider)-\(payment.paymentEventID)")
+        try Outbox.append(
+            request, producer: .booking, correlationID: envelope.correlationID, causationID: envelope.id.description, occurredAt: now,
+            in: transaction)
+        if let current {
+            try transaction.pipeline([
+                step(current.bookingID, "refund_requested", kind: "compensation", from: current.state, to: nil, detail: "\(reason.rawValue): \(why)")
+            ])
+        }
+        try DeadLetterStore.record(
+            kind: .review, stream: Streams.payments, consumer: SagaCoordinator.group, envelope: envelope,
+            error: "\(reason.rawValue): \(why); refund \(request.refundID) of \(payment.amount) requested", attempts: 1, firstFailedAt: now,
+            in: transaction)
+    }
+
+}
+
+/// Reading and moving sagas inside one transaction: shared by the coordinator's reactions and the
+/// deadline poller.
+struct SagaLedger {
+    let transaction: PostgresTransaction
+    let now: Date
+
+    /// The booking and its saga as read at the start of the transaction.
+    struct Current {
+        let bookingID: BookingID
+        let state: SagaState
+        let version: Int64
+        let amount: Money
+        let paymentDueAt: Date
+        let providerRef: String?
+        let eventID: EventID
+        let holdID: HoldID
+        let customerID: CustomerID
+        let confirmedAt: Date?
+    }
+
     /// Moves the saga from `current` to `next` if its version has not moved (else ``VersionConflict``),
     /// updating the booking's status (and `bookingUpdate`, whose `$3` is now and `$4...` are
     /// `extraBinds`) and logging the step. Returns the seats released when `releaseSeats`.
-    private func transition(
+    func transition(
         _ current: Current, to next: SagaState, step name: String, detail: String, bookingUpdate: String?, extraBinds: [any PostgresEncodable] = [],
         releaseSeats: Bool, lastError: String? = nil
     ) throws -> [SeatID] {
@@ -253,29 +306,9 @@ private struct SagaTransaction {
         return try released.map { try SeatID(parsing: try $0.decode(String.self, at: 0)) }
     }
 
-    /// A payment the booking must not keep: `refund.requested` (its key derived from the payment
-    /// event, so a redelivery asks for the same refund) and a `review` dead letter naming the reason.
-    private func compensate(_ payment: PaymentSucceeded, booking current: Current?, reason: RefundReason, why: String) throws {
-        let request = RefundRequested(
-            refundID: RefundID(), bookingID: current?.bookingID ?? payment.bookingID, providerRef: payment.providerRef, amount: payment.amount,
-            reason: reason, idempotencyKey: "refund-\(payment.provider)-\(payment.paymentEventID)")
-        try Outbox.append(
-            request, producer: .booking, correlationID: envelope.correlationID, causationID: envelope.id.description, occurredAt: now,
-            in: transaction)
-        if let current {
-            try transaction.pipeline([
-                step(current.bookingID, "refund_requested", kind: "compensation", from: current.state, to: nil, detail: "\(reason.rawValue): \(why)")
-            ])
-        }
-        try DeadLetterStore.record(
-            kind: .review, stream: Streams.payments, consumer: SagaCoordinator.group, envelope: envelope,
-            error: "\(reason.rawValue): \(why); refund \(request.refundID) of \(payment.amount) requested", attempts: 1, firstFailedAt: now,
-            in: transaction)
-    }
-
     // MARK: Reading and logging
 
-    private func load(_ bookingID: BookingID) throws -> Current? {
+    func load(_ bookingID: BookingID) throws -> Current? {
         let rows = try transaction.query(
             """
             SELECT s.state, s.version, b.amount, b.currency, b.payment_due_at, b.payment_provider_ref, b.event_id, b.hold_id, b.customer_id,
@@ -294,7 +327,7 @@ private struct SagaTransaction {
             customerID: try CustomerID(parsing: try row.decode(String.self, at: 8)), confirmedAt: try row.decode(Date?.self, at: 9))
     }
 
-    private func step(
+    func step(
         _ bookingID: BookingID, _ name: String, kind: String, outcome: String = "succeeded", from: SagaState?, to: SagaState?, detail: String
     ) -> PostgresStatement {
         PostgresStatement(

@@ -1,0 +1,82 @@
+import Foundation
+import Logging
+import Messaging
+import Postgres
+import ServiceLifecycle
+import SharedModel
+
+/// Expires bookings whose saga deadline (`payment_due_at` + grace) passed without payment: `expired`,
+/// seats released in Postgres (then in Redis), `booking.expired`.
+///
+/// Due sagas are found through the deadline index and locked with `FOR UPDATE SKIP LOCKED`, so
+/// several instances (or a concurrent payment) never expire one booking twice: a payment being
+/// applied holds the row, the poller skips it, and sees it confirmed next time. A payment whose
+/// provider time is at or before `payment_due_at` but arrives during the grace still confirms,
+/// because nothing expires before the grace has passed. The clock is injected.
+struct SagaDeadlinePoller: Service {
+    let postgres: PostgresClient
+    let holds: SeatHoldStore
+    let logger: Logger
+    var interval: Duration = .seconds(1)
+    var batchSize = 100
+    var now: @Sendable () -> Date = { Date() }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await self.runUntilCancelled() }
+    }
+
+    private func runUntilCancelled() async {
+        while !Task.isCancelled {
+            do {
+                while try await expireDue() == batchSize, !Task.isCancelled {}
+            } catch {
+                logger.warning("could not expire overdue bookings; retrying", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// Expires up to `batchSize` overdue bookings in one transaction; returns how many.
+    @discardableResult
+    func expireDue() async throws -> Int {
+        let at = now()
+        let batchSize = self.batchSize
+        let expired = try await postgres.withTransaction { transaction -> [(EventID, HoldID, [SeatID])] in
+            let due = try transaction.query(
+                """
+                SELECT booking_id FROM booking.sagas
+                WHERE deadline <= $1 AND state = 'awaiting_payment'
+                ORDER BY deadline
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED
+                """,
+                [at, batchSize])
+            let ledger = SagaLedger(transaction: transaction, now: at)
+            var released: [(EventID, HoldID, [SeatID])] = []
+            for row in due {
+                let bookingID = BookingID(try row.decode(UUID.self, at: 0))
+                guard let current = try ledger.load(bookingID), current.state == .awaitingPayment else { continue }
+                let seats = try ledger.transition(
+                    current, to: .expired, step: "booking_expired",
+                    detail: "no payment by \(RFC3339.string(from: current.paymentDueAt)) and its grace", bookingUpdate: "expired_at = $3",
+                    releaseSeats: true)
+                try Outbox.append(
+                    BookingExpired(bookingID: bookingID), producer: .booking, correlationID: "saga-deadline-\(bookingID)", occurredAt: at,
+                    in: transaction)
+                released.append((current.eventID, current.holdID, seats))
+            }
+            return released
+        }
+        for (event, hold, seats) in expired {
+            do {
+                try await holds.releaseBookedSeats(event: event, holdID: hold, seats: seats)
+            } catch {
+                logger.warning(
+                    "seats released in Postgres but not yet in Redis; the cache repairs from Postgres",
+                    metadata: ["event_id": "\(event)", "error": "\(error)"])
+            }
+        }
+        if !expired.isEmpty { logger.info("expired overdue bookings", metadata: ["count": "\(expired.count)"]) }
+        return expired.count
+    }
+}
