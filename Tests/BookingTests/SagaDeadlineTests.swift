@@ -76,7 +76,8 @@ struct SagaDeadlineTests {
             let counts = try await withThrowingTaskGroup(of: Int.self) { group in
                 for _ in 0..<2 {
                     group.addTask {
-                        var poller = SagaDeadlinePoller(postgres: parts.app.postgres, holds: parts.holds, logger: TestEnvironment.logger, now: { instant })
+                        var poller = SagaDeadlinePoller(
+                            postgres: parts.app.postgres, holds: parts.holds, logger: TestEnvironment.logger, now: { instant })
                         poller.batchSize = 7
                         var total = 0
                         while true {
