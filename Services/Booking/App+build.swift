@@ -60,5 +60,6 @@ struct BookingParts: Sendable {
             repository: bookings, catalog: catalog, holds: holds, paymentWindow: configuration.paymentWindow,
             paymentGrace: configuration.paymentGrace
         ).addRoutes(to: router, client: client)
+        SagaController(postgres: app.postgres).addRoutes(to: router, client: client)
     }
 }

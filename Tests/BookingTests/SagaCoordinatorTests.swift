@@ -150,6 +150,18 @@ struct SagaCoordinatorTests {
                     seat["seat_id"]?.stringValue.map { ($0, seat["state"]?.stringValue ?? "") }
                 })
             #expect(states == ["S1": "sold", "S2": "sold", "S3": "available"])
+            // The saga's view: state, no deadline once confirmed, and the step log in order.
+            let saga = try await client.call(.get, "/v1/bookings/\(booking.id)/saga")
+            #expect(saga.status == .ok)
+            #expect(saga["state"] == "confirmed" && saga["deadline"] == .null && saga["version"] == 2)
+            let steps = (saga["steps"]?.arrayValue ?? []).map { "\($0["step"]?.stringValue ?? "?"):\($0["outcome"]?.stringValue ?? "?")" }
+            #expect(
+                steps == [
+                    "booking_requested:succeeded", "payment_intent_created:succeeded", "booking_confirmed:succeeded", "payment_succeeded:skipped",
+                    "payment_failed:skipped",
+                ])
+            #expect(try await client.call(.get, "/v1/bookings/\(UUID())/saga").status == .notFound)
+            #expect(try await client.call(.get, "/v1/bookings/\(booking.id)/saga", as: .anonymous).status == .unauthorized)
         }
     }
 
