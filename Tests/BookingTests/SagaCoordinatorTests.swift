@@ -221,4 +221,72 @@ struct SagaCoordinatorTests {
             #expect(try await world.status(booking.id) == "cancelled")
         }
     }
+
+    @Test("cancelling a confirmed booking 25 elapsed hours before the event refunds in full, 23 hours before refunds nothing; across a DST change")
+    func refundPolicyAcrossDST() async throws {
+        try await SagaWorld.run { client, world in
+            // New York moves its clocks forward at 02:00 on 2027-03-14: 25 elapsed hours before noon
+            // that day is 10:00 the day before (26 hours on the wall clock), 23 elapsed hours is 12:00.
+            let startsAt = try RFC3339.date(from: "2027-03-14T12:00:00-04:00")
+            let event = try await client.createEvent(seats: 2, startsAt: RFC3339.string(from: startsAt), timeZone: "America/New_York")
+            let early = try await client.booked(event, ["S1"], customer: "cus_1")
+            let late = try await client.booked(event, ["S2"], customer: "cus_2")
+            try await world.publish(try paid(early, reference: "pi_early"))
+            try await world.publish(try paid(late, reference: "pi_late"))
+            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE state = 'confirmed'", equals: 2)
+            let bookings = PostgresBookingRepository(postgres: world.postgres)
+            let twentyFive = startsAt.addingTimeInterval(-25 * 3600)
+            #expect(RFC3339.string(from: twentyFive, in: try #require(TimeZone(identifier: "America/New_York"))).hasPrefix("2027-03-13T10:00"))
+            let refunded = try await bookings.cancel(
+                early.id, reason: .customer, customer: try CustomerID("cus_1"), now: twentyFive, correlationID: "t")
+            guard case .cancelled(let first) = refunded else { throw HarnessError("not cancelled: \(refunded)") }
+            #expect(first.status.rawValue == "refund_pending" && first.sagaState == .cancelRequested)
+            let noRefund = try await bookings.cancel(
+                late.id, reason: .customer, customer: try CustomerID("cus_2"), now: startsAt.addingTimeInterval(-23 * 3600), correlationID: "t")
+            guard case .cancelled(let second) = noRefund else { throw HarnessError("not cancelled: \(noRefund)") }
+            #expect(second.status.rawValue == "cancelled" && second.sagaState == .cancelled)
+
+            let cancellations = try await world.outbox(type: "booking.cancelled").map { try $0.decode(BookingCancelled.self) }
+            #expect(cancellations.first { $0.bookingID == early.id }?.refundDue == early.amount)
+            #expect(cancellations.first { $0.bookingID == late.id }?.refundDue.isZero == true)
+            let refunds = try await world.outbox(type: "refund.requested").map { try $0.decode(RefundRequested.self) }
+            #expect(refunds.count == 1)
+            let refund = try #require(refunds.first)
+            #expect(refund.bookingID == early.id && refund.providerRef == "pi_early" && refund.amount == early.amount)
+            #expect(refund.reason == .customerCancellation && refund.idempotencyKey == "refund-cancel-\(early.id)")
+            #expect(try await world.postgres.count("SELECT count(*) FROM booking.booking_seats WHERE released_at IS NULL") == 0)
+            // As the cancel route does after the commit (the repository is called directly here).
+            for cancelled in [first, second] {
+                try await SeatHoldStore(redis: world.redis).releaseBookedSeats(
+                    event: cancelled.eventID, holdID: cancelled.holdID, seats: cancelled.seatIDs)
+            }
+            #expect(try await client.hold(event, ["S1", "S2"], customer: "cus_3").status == .created)
+
+            // The provider's refund completes the cancellation; a second cancel answers it unchanged.
+            try await world.publish(RefundSucceeded(refundID: refund.refundID, bookingID: early.id, providerRef: "pi_early", amount: early.amount))
+            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'refunded'", [early.id.uuid], equals: 1)
+            #expect(try await world.status(early.id) == "refunded")
+            let again = try await client.call(.post, "/v1/bookings/\(early.id)/cancel", json: ["customer_id": "cus_1"])
+            #expect(again.status == .ok && again["status"] == "refunded")
+        }
+    }
+
+    @Test("a refund the provider refuses leaves the cancellation in compensation_failed for an operator")
+    func refundRefused() async throws {
+        try await SagaWorld.run { client, world in
+            let event = try await client.createEvent(seats: 1)
+            let booking = try await client.booked(event, ["S1"], customer: "cus_1")
+            try await world.publish(try paid(booking, reference: "pi_r"))
+            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE state = 'confirmed'", equals: 1)
+            let cancelled = try await client.call(.post, "/v1/bookings/\(booking.id)/cancel", json: ["customer_id": "cus_1"])
+            #expect(cancelled.status == .ok && cancelled["status"] == "refund_pending")
+            let refund = try #require(try await world.outbox(type: "refund.requested").first?.decode(RefundRequested.self))
+            try await world.publish(
+                RefundFailed(refundID: refund.refundID, bookingID: booking.id, providerRef: "pi_r", amount: booking.amount, error: "charge_disputed"))
+            try await world.waitUntil(
+                "SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'compensation_failed' AND last_error = 'charge_disputed'",
+                [booking.id.uuid], equals: 1)
+            #expect(try await world.status(booking.id) == "refund_pending")
+        }
+    }
 }

@@ -271,6 +271,9 @@ struct PostgresBookingRepository: BookingRepository {
 
     // MARK: Cancellation
 
+    /// How long before the event's start a confirmed booking may be cancelled with a full refund.
+    static let refundCutoff: TimeInterval = 24 * 3600
+
     func cancel(_ id: BookingID, reason: CancellationReason, customer: CustomerID?, now: Date, correlationID: String) async throws -> CancelOutcome {
         enum Step: Sendable {
             case cancelled, alreadyCancelled, notFound, notOwner
@@ -279,43 +282,38 @@ struct PostgresBookingRepository: BookingRepository {
         let step: Step = try await postgres.withTransaction { transaction in
             let rows = try transaction.query(
                 """
-                SELECT b.customer_id, s.state, b.currency FROM booking.bookings b JOIN booking.sagas s USING (booking_id)
-                WHERE b.booking_id = $1 FOR UPDATE
+                SELECT b.customer_id, e.starts_at
+                FROM booking.bookings b JOIN booking.sagas s USING (booking_id) JOIN booking.events e ON e.event_id = b.event_id
+                WHERE b.booking_id = $1 FOR UPDATE OF b, s
                 """,
                 [id.uuid])
             guard let row = rows.first else { return .notFound }
             if let customer, try row.decode(String.self, at: 0) != customer.rawValue { return .notOwner }
-            let stateText = try row.decode(String.self, at: 1)
-            guard let state = SagaState(rawValue: stateText) else { throw InventoryCorrupted(description: "unknown saga state \(stateText)") }
-            if state == .cancelled { return .alreadyCancelled }
-            // Only a booking awaiting payment is cancelled here; a confirmed one needs the refund
-            // policy, which the saga applies.
-            guard state == .awaitingPayment else { return .notCancellable(state) }
-            var saga = BookingSaga(state: state)
-            do {
-                try saga.transition(to: .cancelled)
-            } catch {
-                return .notCancellable(state)
+            let ledger = SagaLedger(transaction: transaction, now: now)
+            guard let current = try ledger.load(id) else { return .notFound }
+            let state = current.state
+            // Cancelled, or cancelled with its refund on the way or done: answered unchanged.
+            if [.cancelled, .cancelRequested, .refundPending, .refunded].contains(state) { return .alreadyCancelled }
+            guard state == .awaitingPayment || state == .confirmed else { return .notCancellable(state) }
+            // The refund policy: a confirmed booking cancelled at least `refundCutoff` of elapsed time
+            // before the event starts is refunded in full; later, nothing is refunded. Elapsed time is
+            // measured between instants, so a daylight-saving change in between shifts nothing.
+            let startsAt = try row.decode(Date.self, at: 1)
+            let refundable = state == .confirmed && current.providerRef != nil && startsAt.timeIntervalSince(now) >= Self.refundCutoff
+            let refundDue = refundable ? current.amount : .zero(current.amount.currency)
+            let next: SagaState = refundable ? .cancelRequested : .cancelled
+            _ = try ledger.transition(
+                current, to: next, step: refundable ? "cancel_requested" : "booking_cancelled",
+                detail: "cancelled by \(reason.rawValue); seats released; refund due \(refundDue)",
+                bookingUpdate: refundable ? "cancelled_at = $3, refund_requested_at = $3" : "cancelled_at = $3", releaseSeats: true)
+            var events: [any DomainEvent] = [BookingCancelled(bookingID: id, reason: reason, refundDue: refundDue)]
+            if refundable, let providerRef = current.providerRef {
+                events.append(
+                    RefundRequested(
+                        refundID: RefundID(), bookingID: id, providerRef: providerRef, amount: refundDue,
+                        reason: reason == .admin ? .adminCancellation : .customerCancellation, idempotencyKey: "refund-cancel-\(id)"))
             }
-            let currency = try Currency(try row.decode(String.self, at: 2))
-            try transaction.pipeline([
-                PostgresStatement(
-                    "UPDATE booking.bookings SET status = $2, cancelled_at = $3, updated_at = $3 WHERE booking_id = $1",
-                    [id.uuid, saga.bookingStatus.rawValue, now]),
-                PostgresStatement(
-                    "UPDATE booking.sagas SET state = $2, version = version + 1, deadline = NULL, updated_at = $3 WHERE booking_id = $1",
-                    [id.uuid, saga.state.rawValue, now]),
-                PostgresStatement("UPDATE booking.booking_seats SET released_at = $2 WHERE booking_id = $1 AND released_at IS NULL", [id.uuid, now]),
-                PostgresStatement(
-                    """
-                    INSERT INTO booking.saga_steps (booking_id, step, kind, outcome, from_state, to_state, detail, occurred_at)
-                    VALUES ($1, 'booking_cancelled', 'forward', 'succeeded', $2, $3, $4, $5)
-                    """,
-                    [id.uuid, state.rawValue, saga.state.rawValue, "cancelled by \(reason.rawValue); seats released", now]),
-            ])
-            try Outbox.append(
-                BookingCancelled(bookingID: id, reason: reason, refundDue: .zero(currency)), producer: .booking, correlationID: correlationID,
-                occurredAt: now, in: transaction)
+            try Outbox.append(events, after: [], producer: .booking, correlationID: correlationID, occurredAt: now, in: transaction)
             return .cancelled
         }
         switch step {
