@@ -188,6 +188,7 @@ struct RelayConnectionTests {
             ],
             port: port)
         defer { Task { await service.child.kill() } }
+        #expect(await waitFor("/healthz", port: port, status: 200)?.status == 200, "\(service.output)")
         let client = try TestDatabase.client(url: url, connections: 1)
         defer { Task { await client.shutdown() } }
         // Wait until the relay leads: it holds its advisory lock on its own session.
