@@ -72,7 +72,13 @@ struct BackboneTests {
         let second = Task { try await world.consumer(rescuer, name: "second", concurrency: 1, visibilityTimeout: .milliseconds(400)).run() }
         #expect(try await world.waitUntil("SELECT count(*) FROM public.effects", equals: 1, timeout: .seconds(20)) == 1)
         #expect(rescuer.invocations.count == 1)
-        let stillPending = try await world.redis.xpending(world.stream, group: "test-group")
+        // The XACK follows the commit: wait for it rather than racing it.
+        var stillPending = try await world.redis.xpending(world.stream, group: "test-group")
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !stillPending.isEmpty, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            stillPending = try await world.redis.xpending(world.stream, group: "test-group")
+        }
         #expect(stillPending.isEmpty)
         await world.stop(second, relay)
     }
