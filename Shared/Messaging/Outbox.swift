@@ -2,16 +2,16 @@ import Foundation
 import Postgres
 import SharedModel
 
-/// When an event is appended: only if the row `id` exists in `table` at that point of the transaction
-/// (typically the row an `INSERT ... ON CONFLICT DO NOTHING` before it tried to write).
+/// When an event is appended: only if an earlier statement of the same transaction opened the gate
+/// named by `token`, by selecting `set_config('outbox.gate', $n, true)` with `$n` bound to `token` -
+/// typically in the `RETURNING` of an `INSERT ... ON CONFLICT DO NOTHING`, which returns (and so
+/// opens) nothing on a conflict. The gate is a transaction-local setting, so it closes at commit or
+/// rollback; a token unique to the event keeps gates of one transaction apart.
 public struct OutboxCondition: Sendable {
-    /// A schema-qualified table with a `uuid` column `id`; a constant of the calling code.
-    public let table: String
-    public let id: UUID
+    public let token: String
 
-    public init(rowIn table: String, withID id: UUID) {
-        self.table = table
-        self.id = id
+    public init(token: String) {
+        self.token = token
     }
 }
 
@@ -116,9 +116,8 @@ public enum Outbox {
         ]
         var source = "VALUES ($1, $2, 1)"
         if let condition {
-            binds.append(condition.id)
-            // The table name is a constant of the calling code, never input.
-            source = "SELECT $1, $2, 1 WHERE EXISTS (SELECT 1 FROM \(condition.table) WHERE id = $7)"
+            binds.append(condition.token)
+            source = "SELECT $1, $2, 1 WHERE current_setting('outbox.gate', true) = $7"
         }
         return PostgresStatement(
             """

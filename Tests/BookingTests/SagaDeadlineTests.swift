@@ -22,13 +22,14 @@ struct SagaDeadlineTests {
             let event = try await client.createEvent(seats: 4)
             var bookings: [Booked] = []
             for index in 1...3 { bookings.append(try await client.booked(event, ["S\(index)"], customer: "cus_\(index)")) }
-            let due = try #require(bookings.map(\.dueAt).max())
+            let earliest = try #require(bookings.map(\.dueAt).min())
+            let latest = try #require(bookings.map(\.dueAt).max())
             func poller(at instant: Date) -> SagaDeadlinePoller {
                 SagaDeadlinePoller(postgres: parts.app.postgres, holds: parts.holds, logger: TestEnvironment.logger, now: { instant })
             }
-            #expect(try await poller(at: due.addingTimeInterval(Self.grace - 1)).expireDue() == 0)
-            #expect(try await poller(at: due.addingTimeInterval(Self.grace + 1)).expireDue() == 3)
-            #expect(try await poller(at: due.addingTimeInterval(Self.grace + 60)).expireDue() == 0)
+            #expect(try await poller(at: earliest.addingTimeInterval(Self.grace - 1)).expireDue() == 0)
+            #expect(try await poller(at: latest.addingTimeInterval(Self.grace + 1)).expireDue() == 3)
+            #expect(try await poller(at: latest.addingTimeInterval(Self.grace + 60)).expireDue() == 0)
             for booking in bookings {
                 let answer = try await client.call(.get, "/v1/bookings/\(booking.id)?customer_id=cus_1", as: .admin)
                 #expect(answer["status"] == "expired" && answer["saga_state"] == "expired" && answer["expired_at"] != nil)

@@ -10,31 +10,47 @@ import SharedModel
 import TestSupport
 import Testing
 
+/// A migrated database on the disruptable Postgres, and the provider simulator and payments-webhook
+/// started against it, the simulator's webhooks signed for payments-webhook.
+struct PaymentsProcesses {
+    let databaseURL: String
+    let simulator: ServiceProcess
+    let payments: ServiceProcess
+    /// Settings every service of the test shares.
+    let shared: [String: String]
+
+    static func start(on servers: DisruptableServers, prefix: String) async throws -> PaymentsProcesses {
+        let url = try await TestDatabase.create(prefix: prefix, on: servers.databaseURL)
+        let migrate = try ServiceProcess.start("payments-webhook", arguments: ["migrate"], environment: ["DATABASE_URL": url])
+        #expect(await migrate.child.termination(within: .seconds(30)) == .exited(0), "\(migrate.output)")
+        let simulatorPort = try freePort()
+        let paymentsPort = try freePort()
+        let secret = "whsec_e2e_stripe_secret"
+        let shared = ["DATABASE_URL": url, "REDIS_URL": servers.redisURL, "ADMIN_TOKEN": "admin", "LOG_LEVEL": "info"]
+        let simulator = try ServiceProcess.start(
+            "provider-simulator",
+            environment: [
+                "PORT": String(simulatorPort), "PROVIDER_API_KEY": "sk_test_e2e", "STRIPE_WEBHOOK_SECRET": secret,
+                "WEBHOOK_URL": "http://127.0.0.1:\(paymentsPort)/v1/webhooks/stripe",
+            ], port: simulatorPort)
+        let payments = try ServiceProcess.start(
+            "payments-webhook",
+            environment: shared.merging([
+                "PORT": String(paymentsPort), "STRIPE_WEBHOOK_SECRETS": secret, "PAYMENT_EVENTS_SECRETS": "whsec_ZTJl",
+                "PROVIDER_API_KEY": "sk_test_e2e", "PROVIDER_BASE_URL": "http://127.0.0.1:\(simulatorPort)",
+            ]) { _, new in new }, port: paymentsPort)
+        return PaymentsProcesses(databaseURL: url, simulator: simulator, payments: payments, shared: shared)
+    }
+}
+
 @Suite("Payments over real processes: payments-webhook and the provider simulator")
 struct PaymentsFlowTests {
     @Test("payment.requested -> an intent at the simulator -> paid -> signed webhook -> payment.succeeded on stream:payments")
     func intentPaidAndReported() async throws {
         try await DisruptableServers.withExclusiveAccess { servers in
-            let url = try await TestDatabase.create(prefix: "e2e_payments", on: servers.databaseURL)
-            let migrate = try ServiceProcess.start("payments-webhook", arguments: ["migrate"], environment: ["DATABASE_URL": url])
-            #expect(await migrate.child.termination(within: .seconds(30)) == .exited(0), "\(migrate.output)")
-
-            let simulatorPort = try freePort()
-            let paymentsPort = try freePort()
-            let secret = "whsec_e2e_stripe_secret"
-            let simulator = try ServiceProcess.start(
-                "provider-simulator",
-                environment: [
-                    "PORT": String(simulatorPort), "PROVIDER_API_KEY": "sk_test_e2e", "STRIPE_WEBHOOK_SECRET": secret,
-                    "WEBHOOK_URL": "http://127.0.0.1:\(paymentsPort)/v1/webhooks/stripe",
-                ], port: simulatorPort)
-            let payments = try ServiceProcess.start(
-                "payments-webhook",
-                environment: [
-                    "DATABASE_URL": url, "REDIS_URL": servers.redisURL, "PORT": String(paymentsPort), "ADMIN_TOKEN": "admin",
-                    "STRIPE_WEBHOOK_SECRETS": secret, "PAYMENT_EVENTS_SECRETS": "whsec_ZTJl", "PROVIDER_API_KEY": "sk_test_e2e",
-                    "PROVIDER_BASE_URL": "http://127.0.0.1:\(simulatorPort)", "LOG_LEVEL": "info",
-                ], port: paymentsPort)
+            let started = try await PaymentsProcesses.start(on: servers, prefix: "e2e_payments")
+            let (url, simulator, payments) = (started.databaseURL, started.simulator, started.payments)
+            let (simulatorPort, paymentsPort) = (simulator.port, payments.port)
             defer {
                 Task {
                     await payments.child.kill()
@@ -109,31 +125,15 @@ struct BookingSagaFlowTests {
     @Test("hold -> booking -> intent at the simulator -> paid -> signed webhook -> booking confirmed, seats sold")
     func happyPath() async throws {
         try await DisruptableServers.withExclusiveAccess { servers in
-            let url = try await TestDatabase.create(prefix: "e2e_saga", on: servers.databaseURL)
-            let migrate = try ServiceProcess.start("booking", arguments: ["migrate"], environment: ["DATABASE_URL": url])
-            #expect(await migrate.child.termination(within: .seconds(30)) == .exited(0), "\(migrate.output)")
             // Each run starts from empty streams: earlier tests' events must not reach these consumers.
             let redis = try RedisClient.forTests(url: servers.redisURL, connections: 1)
             defer { Task { await redis.shutdown() } }
             _ = try await redis.send("DEL", .init(Streams.booking), .init(Streams.payments))
 
-            let simulatorPort = try freePort()
-            let paymentsPort = try freePort()
+            let started = try await PaymentsProcesses.start(on: servers, prefix: "e2e_saga")
+            let (simulator, payments, shared) = (started.simulator, started.payments, started.shared)
+            let simulatorPort = simulator.port
             let bookingPort = try freePort()
-            let secret = "whsec_e2e_saga_secret"
-            let shared = ["DATABASE_URL": url, "REDIS_URL": servers.redisURL, "ADMIN_TOKEN": "admin", "LOG_LEVEL": "info"]
-            let simulator = try ServiceProcess.start(
-                "provider-simulator",
-                environment: [
-                    "PORT": String(simulatorPort), "PROVIDER_API_KEY": "sk_test_e2e", "STRIPE_WEBHOOK_SECRET": secret,
-                    "WEBHOOK_URL": "http://127.0.0.1:\(paymentsPort)/v1/webhooks/stripe",
-                ], port: simulatorPort)
-            let payments = try ServiceProcess.start(
-                "payments-webhook",
-                environment: shared.merging([
-                    "PORT": String(paymentsPort), "STRIPE_WEBHOOK_SECRETS": secret, "PAYMENT_EVENTS_SECRETS": "whsec_ZTJl",
-                    "PROVIDER_API_KEY": "sk_test_e2e", "PROVIDER_BASE_URL": "http://127.0.0.1:\(simulatorPort)",
-                ]) { _, new in new }, port: paymentsPort)
             let booking = try ServiceProcess.start(
                 "booking", environment: shared.merging(["PORT": String(bookingPort), "API_KEYS": "key"]) { _, new in new }, port: bookingPort)
             let processes = [simulator, payments, booking]

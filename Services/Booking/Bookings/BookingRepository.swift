@@ -305,7 +305,7 @@ struct PostgresBookingRepository: BookingRepository {
             _ = try ledger.transition(
                 current, to: next, step: refundable ? "cancel_requested" : "booking_cancelled",
                 detail: "cancelled by \(reason.rawValue); seats released; refund due \(refundDue)",
-                bookingUpdate: refundable ? "cancelled_at = $3, refund_requested_at = $3" : "cancelled_at = $3", releaseSeats: true)
+                stamps: refundable ? [.cancelled, .refundRequested] : .cancelled, releaseSeats: true)
             var events: [any DomainEvent] = [BookingCancelled(bookingID: id, reason: reason, refundDue: refundDue)]
             if refundable, let providerRef = current.providerRef {
                 events.append(

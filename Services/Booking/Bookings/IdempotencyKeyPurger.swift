@@ -14,18 +14,9 @@ struct IdempotencyKeyPurger: Service {
     var now: @Sendable () -> Date = { Date() }
 
     func run() async throws {
-        await cancelWhenGracefulShutdown { await self.runUntilCancelled() }
-    }
-
-    private func runUntilCancelled() async {
-        while !Task.isCancelled {
-            do {
-                let purged = try await purge()
-                if purged > 0 { logger.info("purged expired idempotency keys", metadata: ["count": "\(purged)"]) }
-            } catch {
-                logger.warning("could not purge expired idempotency keys", metadata: ["error": "\(error)"])
-            }
-            try? await Task.sleep(for: interval)
+        await repeatUntilShutdown(every: interval, logger: logger, failure: "could not purge expired idempotency keys") {
+            let purged = try await purge()
+            if purged > 0 { logger.info("purged expired idempotency keys", metadata: ["count": "\(purged)"]) }
         }
     }
 

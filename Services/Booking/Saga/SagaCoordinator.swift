@@ -60,6 +60,16 @@ struct SagaCoordinator: StreamHandler {
 /// The saga row moved between the read and the update; the transition is retried.
 struct VersionConflict: Error {}
 
+/// The lifecycle timestamps of a booking that a transition sets.
+struct BookingStamps: OptionSet, Sendable {
+    let rawValue: Int
+    static let confirmed = BookingStamps(rawValue: 1 << 0)
+    static let cancelled = BookingStamps(rawValue: 1 << 1)
+    static let expired = BookingStamps(rawValue: 1 << 2)
+    static let refundRequested = BookingStamps(rawValue: 1 << 3)
+    static let refunded = BookingStamps(rawValue: 1 << 4)
+}
+
 /// What must happen after a transition committed.
 enum SagaFollowUp: Sendable {
     case none
@@ -83,11 +93,11 @@ private struct SagaTransaction {
     }
 
     private func transition(
-        _ current: Current, to next: SagaState, step name: String, detail: String, bookingUpdate: String?, extraBinds: [any PostgresEncodable] = [],
+        _ current: Current, to next: SagaState, step name: String, detail: String, stamps: BookingStamps, paymentReference: String? = nil,
         releaseSeats: Bool, lastError: String? = nil
     ) throws -> [SeatID] {
         try ledger.transition(
-            current, to: next, step: name, detail: detail, bookingUpdate: bookingUpdate, extraBinds: extraBinds, releaseSeats: releaseSeats,
+            current, to: next, step: name, detail: detail, stamps: stamps, paymentReference: paymentReference, releaseSeats: releaseSeats,
             lastError: lastError)
     }
 
@@ -161,7 +171,7 @@ private struct SagaTransaction {
         }
         let seats = try transition(
             current, to: .cancelled, step: "booking_cancelled", detail: "payment failed: \(failure.reason ?? "no reason given")",
-            bookingUpdate: "cancelled_at = $3", releaseSeats: true)
+            stamps: .cancelled, releaseSeats: true)
         try Outbox.append(
             BookingCancelled(bookingID: bookingID, reason: .paymentFailed, refundDue: .zero(current.amount.currency)), producer: .booking,
             correlationID: envelope.correlationID, causationID: envelope.id.description, occurredAt: now, in: transaction)
@@ -172,7 +182,7 @@ private struct SagaTransaction {
         guard let bookingID = refund.bookingID, let current = try load(bookingID) else { return }
         if [.cancelRequested, .refundPending, .compensationFailed].contains(current.state) {
             _ = try transition(
-                current, to: .refunded, step: "refunded", detail: "refunded \(refund.amount)", bookingUpdate: "refunded_at = $3",
+                current, to: .refunded, step: "refunded", detail: "refunded \(refund.amount)", stamps: .refunded,
                 releaseSeats: false)
         } else {
             try transaction.pipeline([
@@ -187,7 +197,7 @@ private struct SagaTransaction {
         let current = try refund.bookingID.flatMap(load)
         if let current, [.cancelRequested, .refundPending].contains(current.state) {
             _ = try transition(
-                current, to: .compensationFailed, step: "refund_failed", detail: refund.error ?? "refused", bookingUpdate: nil,
+                current, to: .compensationFailed, step: "refund_failed", detail: refund.error ?? "refused", stamps: [],
                 releaseSeats: false, lastError: refund.error ?? "refund refused")
             return
         }
@@ -219,7 +229,7 @@ private struct SagaTransaction {
         let seats = try row.decode([String].self, at: 2).map { try SeatID(parsing: $0) }
         _ = try transition(
             current, to: .confirmed, step: "booking_confirmed", detail: "paid \(payment.amount) (\(payment.provider) \(payment.providerRef))",
-            bookingUpdate: "confirmed_at = $3, payment_provider_ref = $4", extraBinds: [payment.providerRef], releaseSeats: false)
+            stamps: .confirmed, paymentReference: payment.providerRef, releaseSeats: false)
         let confirmed = BookingConfirmed(
             bookingID: current.bookingID, eventID: current.eventID, hostID: try HostID(parsing: try row.decode(String.self, at: 0)),
             customerID: current.customerID, seatIDs: seats, amount: current.amount, providerRef: payment.providerRef, confirmedAt: now,
@@ -272,10 +282,10 @@ struct SagaLedger {
     }
 
     /// Moves the saga from `current` to `next` if its version has not moved (else ``VersionConflict``),
-    /// updating the booking's status (and `bookingUpdate`, whose `$3` is now and `$4...` are
-    /// `extraBinds`) and logging the step. Returns the seats released when `releaseSeats`.
+    /// updating the booking's status, the lifecycle timestamps in `stamps` (to now) and, when given,
+    /// its payment reference, and logging the step. Returns the seats released when `releaseSeats`.
     func transition(
-        _ current: Current, to next: SagaState, step name: String, detail: String, bookingUpdate: String?, extraBinds: [any PostgresEncodable] = [],
+        _ current: Current, to next: SagaState, step name: String, detail: String, stamps: BookingStamps, paymentReference: String? = nil,
         releaseSeats: Bool, lastError: String? = nil
     ) throws -> [SeatID] {
         var saga = BookingSaga(state: current.state)
@@ -288,11 +298,22 @@ struct SagaLedger {
             """,
             [current.bookingID.uuid, current.version, next.rawValue, lastError, now])
         guard !moved.isEmpty else { throw VersionConflict() }
-        let assignments = ["status = $2", "updated_at = $3"] + (bookingUpdate.map { [$0] } ?? [])
         var statements = [
             PostgresStatement(
-                "UPDATE booking.bookings SET \(assignments.joined(separator: ", ")) WHERE booking_id = $1",
-                [current.bookingID.uuid, saga.bookingStatus.rawValue, now] + extraBinds),
+                """
+                UPDATE booking.bookings SET status = $2, updated_at = $3,
+                    confirmed_at = CASE WHEN $4 THEN $3 ELSE confirmed_at END,
+                    cancelled_at = CASE WHEN $5 THEN $3 ELSE cancelled_at END,
+                    expired_at = CASE WHEN $6 THEN $3 ELSE expired_at END,
+                    refund_requested_at = CASE WHEN $7 THEN $3 ELSE refund_requested_at END,
+                    refunded_at = CASE WHEN $8 THEN $3 ELSE refunded_at END,
+                    payment_provider_ref = COALESCE($9, payment_provider_ref)
+                WHERE booking_id = $1
+                """,
+                [
+                    current.bookingID.uuid, saga.bookingStatus.rawValue, now, stamps.contains(.confirmed), stamps.contains(.cancelled),
+                    stamps.contains(.expired), stamps.contains(.refundRequested), stamps.contains(.refunded), paymentReference,
+                ]),
             step(current.bookingID, name, kind: "forward", from: current.state, to: next, detail: detail),
         ]
         if releaseSeats {

@@ -22,17 +22,8 @@ struct SagaDeadlinePoller: Service {
     var now: @Sendable () -> Date = { Date() }
 
     func run() async throws {
-        await cancelWhenGracefulShutdown { await self.runUntilCancelled() }
-    }
-
-    private func runUntilCancelled() async {
-        while !Task.isCancelled {
-            do {
-                while try await expireDue() == batchSize, !Task.isCancelled {}
-            } catch {
-                logger.warning("could not expire overdue bookings; retrying", metadata: ["error": "\(error)"])
-            }
-            try? await Task.sleep(for: interval)
+        await repeatUntilShutdown(every: interval, logger: logger, failure: "could not expire overdue bookings; retrying") {
+            while try await expireDue() == batchSize, !Task.isCancelled {}
         }
     }
 
@@ -58,7 +49,7 @@ struct SagaDeadlinePoller: Service {
                 guard let current = try ledger.load(bookingID), current.state == .awaitingPayment else { continue }
                 let seats = try ledger.transition(
                     current, to: .expired, step: "booking_expired",
-                    detail: "no payment by \(RFC3339.string(from: current.paymentDueAt)) and its grace", bookingUpdate: "expired_at = $3",
+                    detail: "no payment by \(RFC3339.string(from: current.paymentDueAt)) and its grace", stamps: .expired,
                     releaseSeats: true)
                 try Outbox.append(
                     BookingExpired(bookingID: bookingID), producer: .booking, correlationID: "saga-deadline-\(bookingID)", occurredAt: at,

@@ -48,6 +48,8 @@ struct ProviderEventStore: Sendable {
                 causationID: "\(record.source.rawValue):\(record.providerEventID)", producer: .paymentsWebhook)
         }
         let status: ProviderEventStatus = envelope == nil ? .ignored : .accepted
+        // The outbox insert runs in the same round trip and only if this row was inserted.
+        let gate = OutboxCondition(token: id.uuidString)
         let insert = PostgresStatement(
             """
             INSERT INTO payments.provider_events
@@ -55,21 +57,19 @@ struct ProviderEventStore: Sendable {
                  domain_event_id, domain_event_type, raw_body, body_sha256, signed_at, received_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
             ON CONFLICT (provider, provider_event_id) DO NOTHING
-            RETURNING id
+            RETURNING id, set_config('outbox.gate', $17, true)
             """,
             [
                 id, record.source.rawValue, record.providerEventID.rawValue, delivery.deliveryID, record.eventType, status.rawValue,
                 record.bookingID?.rawValue, record.providerRef, record.amount?.amount, record.amount?.currency.code,
                 envelope?.id.rawValue, envelope?.type, Data(delivery.body), Data(SHA256.hash(data: delivery.body)), delivery.signedAt,
-                delivery.receivedAt,
+                delivery.receivedAt, gate.token,
             ]
         )
         let source = record.source.rawValue
         let providerEventID = record.providerEventID.rawValue
-        // The row and its event go out in one round trip; the event is appended only if the row was.
-        let condition = OutboxCondition(rowIn: "payments.provider_events", withID: id)
         return try await postgres.withTransaction { transaction in
-            let inserted = try Outbox.append(drafts: envelope.map { [$0] } ?? [], after: [insert], onlyIf: condition, in: transaction).results[0]
+            let inserted = try Outbox.append(drafts: envelope.map { [$0] } ?? [], after: [insert], onlyIf: gate, in: transaction).results[0]
             guard !inserted.isEmpty else {
                 // Delivered before (perhaps by a request that committed while this one waited on it).
                 let rows = try transaction.query(
