@@ -15,6 +15,7 @@ func buildApplication(_ configuration: BookingConfiguration, logger: Logger) -> 
         services: [
             IdempotencyKeyPurger(postgres: app.postgres, logger: logger), parts.sagaConsumer(logger: logger),
             SagaDeadlinePoller(postgres: app.postgres, holds: parts.holds, logger: logger),
+            SagaStateGauges(operations: parts.sagaOperations, logger: logger),
         ])
 }
 
@@ -31,9 +32,14 @@ struct BookingParts: Sendable {
         self.app = app
         self.configuration = configuration
         inventory = PostgresInventoryRepository(postgres: app.postgres)
-        bookings = PostgresBookingRepository(postgres: app.postgres)
+        bookings = PostgresBookingRepository(postgres: app.postgres, refundPendingBound: configuration.refundPendingBound)
         catalog = EventCatalog(repository: inventory)
         holds = SeatHoldStore(redis: app.redis)
+    }
+
+    /// Listing and resuming sagas (admin routes, `booking saga`).
+    var sagaOperations: SagaOperations {
+        SagaOperations(postgres: app.postgres, refundPendingBound: configuration.refundPendingBound)
     }
 
     /// The saga coordinator: consumer group `booking-saga` on `stream:payments`.
@@ -60,6 +66,7 @@ struct BookingParts: Sendable {
             repository: bookings, catalog: catalog, holds: holds, paymentWindow: configuration.paymentWindow,
             paymentGrace: configuration.paymentGrace
         ).addRoutes(to: router, client: client)
-        SagaController(postgres: app.postgres).addRoutes(to: router, client: client)
+        SagaController(postgres: app.postgres, operations: sagaOperations)
+            .addRoutes(to: router, client: client, admin: app.adminAuthentication)
     }
 }

@@ -8,7 +8,7 @@ struct BookingCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "booking",
         abstract: "Events, seat holds and bookings.",
-        subcommands: [Serve.self, MigrateCommand.self, DeadLetterCommand.self],
+        subcommands: [Serve.self, MigrateCommand.self, DeadLetterCommand.self, SagaCommand.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -24,11 +24,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "How long a booking waits for payment, e.g. 15m (PAYMENT_WINDOW).") var paymentWindow: String?
     @Option(help: "Extra time for a payment made in the window to arrive, e.g. 2m (PAYMENT_GRACE).") var paymentGrace: String?
     @Option(help: "The most seats one hold may take (MAX_SEATS_PER_HOLD).") var maxSeatsPerHold: Int?
+    @Option(help: "How long a refund may stay unconfirmed before an operator must look, e.g. 1h (REFUND_PENDING_BOUND).")
+    var refundPendingBound: String?
 
     func run() async throws {
         let flags = common.flags.merging([
             "API_KEYS": apiKeys, "ADMIN_TOKEN": adminToken, "HOLD_TTL": holdTTL, "PAYMENT_WINDOW": paymentWindow,
             "PAYMENT_GRACE": paymentGrace, "MAX_SEATS_PER_HOLD": maxSeatsPerHold.map(String.init),
+            "REFUND_PENDING_BOUND": refundPendingBound,
         ]) { _, flag in flag }
         let configuration = ServiceLauncher.configuration { try BookingConfiguration(reader: ConfigurationReader(flags: flags)) }
         let logger = ServiceLauncher.bootstrap(service: "booking", logLevel: configuration.service.logLevel)

@@ -11,6 +11,9 @@ struct BookingConfiguration: Sendable {
     var paymentGrace: Duration
     /// The most seats one hold may take (`MAX_SEATS_PER_HOLD`, default 10).
     var maxSeatsPerHold: Int
+    /// How long a cancellation's refund may stay unconfirmed before its saga becomes
+    /// `compensation_failed` for an operator (`REFUND_PENDING_BOUND`, default 1 h, 1 s to 7 days).
+    var refundPendingBound: Duration
 
     init(reader: ConfigurationReader) throws(ConfigurationError) {
         service = try ServiceSettings(serviceName: "booking", defaultPort: 8080, requiresAPIKeys: true, reader: reader)
@@ -18,5 +21,7 @@ struct BookingConfiguration: Sendable {
         paymentWindow = try reader.duration("PAYMENT_WINDOW", default: .seconds(900), in: .seconds(1)...(.seconds(86_400)))
         paymentGrace = try reader.duration("PAYMENT_GRACE", default: .seconds(120), in: .zero...(.seconds(3600)))
         maxSeatsPerHold = try reader.integer("MAX_SEATS_PER_HOLD", default: 10, in: 1...100)
+        refundPendingBound = try reader.duration(
+            "REFUND_PENDING_BOUND", default: SagaLedger.defaultRefundPendingBound, in: .seconds(1)...(.seconds(7 * 86_400)))
     }
 }

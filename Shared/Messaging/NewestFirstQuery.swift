@@ -24,6 +24,12 @@ public struct NewestFirstQuery: Sendable {
         add("\(column) = \(bind(value))")
     }
 
+    /// Keeps rows whose `column` is at or before `instant`, when one is given.
+    public mutating func notAfter(_ column: String, _ instant: Date?) {
+        guard let instant else { return }
+        add("\(column) <= \(bind(instant))")
+    }
+
     /// Keeps rows whose time lies in `[from, until)`, each bound when given.
     public mutating func time(from: Date?, until: Date?) {
         if let from { add("\(timeColumn) >= \(bind(from))") }

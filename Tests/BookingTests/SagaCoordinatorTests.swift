@@ -15,6 +15,8 @@ struct SagaWorld: Sendable {
     let postgres: PostgresClient
     let redis: RedisClient
     let stream: String
+    /// The operator's side of the sagas, on the fixture client.
+    var operations: SagaOperations { SagaOperations(postgres: postgres, refundPendingBound: .seconds(3600)) }
 
     /// Runs `body` with a client of a fresh booking service whose saga consumer runs meanwhile.
     static func run(_ body: @Sendable (any TestClientProtocol, SagaWorld) async throws -> Void) async throws {
@@ -51,6 +53,22 @@ struct SagaWorld: Sendable {
                 event: event, occurredAt: Date(), sequence: 1, correlationID: "saga-test", causationID: nil, producer: .paymentsWebhook)
         _ = try await redis.xadd(stream, fields: [(Streams.envelopeField, envelope.jsonBytes())])
         return envelope
+    }
+
+    /// Publishes `envelope` as it is (a first delivery, or the relay publishing it again).
+    func redeliver(_ envelope: EventEnvelope) async throws {
+        _ = try await redis.xadd(stream, fields: [(Streams.envelopeField, envelope.jsonBytes())])
+    }
+
+    /// Waits (up to 10 s) until the saga's group has read and acknowledged everything on the stream.
+    func settle() async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            let group = try await redis.xinfoGroups(stream).first { $0.name == SagaCoordinator.group }
+            if let group, group.pending == 0, group.lag == 0 { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("the saga's group did not catch up with \(stream) within 10 s")
     }
 
     /// Waits (up to 10 s) until `sql` counts `expected`.
@@ -240,7 +258,11 @@ struct SagaCoordinatorTests {
             let refunded = try await bookings.cancel(
                 early.id, reason: .customer, customer: try CustomerID("cus_1"), now: twentyFive, correlationID: "t")
             guard case .cancelled(let first) = refunded else { throw HarnessError("not cancelled: \(refunded)") }
-            #expect(first.status.rawValue == "refund_pending" && first.sagaState == .cancelRequested)
+            #expect(first.status.rawValue == "refund_pending" && first.sagaState == .refundPending)
+            let steps = try await world.postgres.query(
+                "SELECT step, to_state FROM booking.saga_steps WHERE booking_id = $1 ORDER BY step_id", [early.id.uuid]
+            ).map { "\(try $0.decode(String.self, at: 0))->\(try $0.decode(String?.self, at: 1) ?? "-")" }
+            #expect(steps.suffix(2) == ["cancel_requested->cancel_requested", "refund_requested->refund_pending"])
             let noRefund = try await bookings.cancel(
                 late.id, reason: .customer, customer: try CustomerID("cus_2"), now: startsAt.addingTimeInterval(-23 * 3600), correlationID: "t")
             guard case .cancelled(let second) = noRefund else { throw HarnessError("not cancelled: \(noRefund)") }
@@ -271,22 +293,83 @@ struct SagaCoordinatorTests {
         }
     }
 
-    @Test("a refund the provider refuses leaves the cancellation in compensation_failed for an operator")
-    func refundRefused() async throws {
+    @Test(
+        "a refused refund leaves the cancellation in compensation_failed, listed for an operator; resume asks again once, then refunded"
+    )
+    func refundRefusedThenResumed() async throws {
         try await SagaWorld.run { client, world in
-            let event = try await client.createEvent(seats: 1)
+            let event = try await client.createEvent(seats: 2)
             let booking = try await client.booked(event, ["S1"], customer: "cus_1")
+            let other = try await client.booked(event, ["S2"], customer: "cus_2")
             try await world.publish(try paid(booking, reference: "pi_r"))
             try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE state = 'confirmed'", equals: 1)
             let cancelled = try await client.call(.post, "/v1/bookings/\(booking.id)/cancel", json: ["customer_id": "cus_1"])
             #expect(cancelled.status == .ok && cancelled["status"] == "refund_pending")
             let refund = try #require(try await world.outbox(type: "refund.requested").first?.decode(RefundRequested.self))
+            #expect(!refund.lookupExisting)
             try await world.publish(
                 RefundFailed(refundID: refund.refundID, bookingID: booking.id, providerRef: "pi_r", amount: booking.amount, error: "charge_disputed"))
             try await world.waitUntil(
                 "SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'compensation_failed' AND last_error = 'charge_disputed'",
                 [booking.id.uuid], equals: 1)
             #expect(try await world.status(booking.id) == "refund_pending")
+
+            // The admin list finds it by state, with every state's count; the unpaid one is not overdue yet.
+            let failed = try await client.call(.get, "/v1/admin/sagas?state=compensation_failed", as: .admin)
+            #expect(failed.status == .ok)
+            #expect(failed["sagas"]?.arrayValue?.compactMap { $0["booking_id"]?.stringValue } == [booking.id.description])
+            #expect(
+                failed["sagas"]?.arrayValue?.first?["last_error"] == "charge_disputed"
+                    && failed["sagas"]?.arrayValue?.first?["status"] == "refund_pending")
+            #expect(
+                failed["counts"]?["compensation_failed"]?["total"]?.integerValue == 1
+                    && failed["counts"]?["awaiting_payment"]?["total"]?.integerValue == 1)
+            #expect(
+                failed["counts"]?["refunded"]?["total"]?.integerValue == 0 && failed["counts"]?["awaiting_payment"]?["overdue"]?.integerValue == 0)
+            let overdue = try await client.call(.get, "/v1/admin/sagas?overdue=true", as: .admin)
+            #expect(overdue.status == .ok && overdue["sagas"]?.arrayValue?.isEmpty == true)
+            let all = try await client.call(.get, "/v1/admin/sagas?limit=1", as: .admin)
+            let cursor = try #require(all["next_cursor"]?.stringValue)
+            let rest = try await client.call(.get, "/v1/admin/sagas?limit=1&cursor=\(cursor)", as: .admin)
+            #expect(
+                Set([all, rest].compactMap { $0["sagas"]?.arrayValue?.first?["booking_id"]?.stringValue }) == [
+                    booking.id.description, other.id.description,
+                ])
+            #expect(rest["next_cursor"] == .null)
+            for bad in ["state=lost", "overdue=yes", "cursor=forged", "limit=0"] {
+                #expect(try await client.call(.get, "/v1/admin/sagas?\(bad)", as: .admin).status == .badRequest, "\(bad)")
+            }
+            #expect(try await client.call(.get, "/v1/admin/sagas").status == .forbidden)
+
+            // Resume: the operator is required; only compensation_failed resumes; an unknown saga is 404.
+            let resumePath = "/v1/admin/sagas/\(booking.id)/resume"
+            #expect(try await client.call(.post, resumePath, as: .admin).status == .badRequest)
+            #expect(
+                try await client.call(.post, "/v1/admin/sagas/\(other.id)/resume", as: .admin, headers: [.operatorName: "ops"]).status == .conflict)
+            #expect(try await client.call(.post, "/v1/admin/sagas/\(UUID())/resume", as: .admin, headers: [.operatorName: "ops"]).status == .notFound)
+            let resumed = try await client.call(.post, resumePath, as: .admin, headers: [.operatorName: "ops"])
+            #expect(resumed.status == .ok && resumed["state"] == "refund_pending" && resumed["attempts"]?.integerValue == 1)
+            #expect(resumed["steps"]?.arrayValue?.last?["step"] == "saga_resumed" && resumed["deadline"] != .null)
+            let again = try await client.call(.post, resumePath, as: .admin, headers: [.operatorName: "ops"])
+            #expect(again.status == .conflict && again["error"]?["details"]?["state"] == "refund_pending")
+            let requests = try await world.outbox(type: "refund.requested").map { try $0.decode(RefundRequested.self) }
+            #expect(requests.count == 2)
+            let retry = try #require(requests.last)
+            #expect(retry.lookupExisting && retry.reason == .operatorResume && retry.idempotencyKey == "refund-cancel-\(booking.id)-resume-1")
+            #expect(retry.providerRef == "pi_r" && retry.amount == booking.amount && retry.refundID != refund.refundID)
+
+            try await world.publish(RefundSucceeded(refundID: retry.refundID, bookingID: booking.id, providerRef: "pi_r", amount: booking.amount))
+            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'refunded'", [booking.id.uuid], equals: 1)
+            #expect(try await world.status(booking.id) == "refunded")
+
+            // The gauges read the same counts.
+            let counts = try await world.operations.counts()
+            #expect(counts[.refunded] == .init(total: 1, overdue: 0) && counts[.compensationFailed] == .init(total: 0, overdue: 0))
+            try await SagaStateGauges(operations: world.operations, logger: TestEnvironment.logger).refresh()
+            let metrics = try await client.call(.get, "/metrics")
+            let exposition = String(decoding: metrics.bytes, as: UTF8.self)
+            #expect(
+                exposition.contains("saga_states{state=\"compensation_failed\"}") && exposition.contains("sagas_overdue{state=\"refund_pending\"}"))
         }
     }
 }

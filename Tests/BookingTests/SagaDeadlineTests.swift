@@ -42,6 +42,44 @@ struct SagaDeadlineTests {
         }
     }
 
+    @Test("a cancellation's refund unconfirmed past REFUND_PENDING_BOUND becomes compensation_failed, listed as such; not a moment before")
+    func refundPendingPastItsBound() async throws {
+        try await SagaWorld.run { client, world in
+            let event = try await client.createEvent(seats: 2)
+            let booking = try await client.booked(event, ["S1"], customer: "cus_1")
+            try await world.publish(try paid(booking, reference: "pi_bound"))
+            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE state = 'confirmed'", equals: 1)
+            let bookings = PostgresBookingRepository(postgres: world.postgres, refundPendingBound: .seconds(3600))
+            let cancelledAt = Date()
+            guard case .cancelled = try await bookings.cancel(booking.id, reason: .customer, customer: nil, now: cancelledAt, correlationID: "t")
+            else { throw HarnessError("not cancelled") }
+            let deadline = try #require(
+                try await world.postgres.query("SELECT deadline FROM booking.sagas WHERE booking_id = $1", [booking.id.uuid]).first?.decode(
+                    Date?.self, at: 0))
+            #expect(abs(deadline.timeIntervalSince(cancelledAt) - 3600) < 0.001)
+            func poller(at instant: Date) -> SagaDeadlinePoller {
+                SagaDeadlinePoller(
+                    postgres: world.postgres, holds: SeatHoldStore(redis: world.redis), logger: TestEnvironment.logger, now: { instant })
+            }
+            // Its payment deadline is long past by then, but a refund_pending saga is not "expired".
+            #expect(try await poller(at: deadline.addingTimeInterval(-1)).expireDue() == 0)
+            #expect(try await world.operations.counts(at: deadline)[.refundPending] == .init(total: 1, overdue: 1))
+            #expect(try await poller(at: deadline).expireDue() == 1)
+            #expect(try await poller(at: deadline.addingTimeInterval(60)).expireDue() == 0)
+            let saga = try #require(try await SagaController(postgres: world.postgres, operations: world.operations).read(booking.id.uuid))
+            #expect(saga.state == "compensation_failed" && saga.deadline == nil && saga.lastError?.contains("bound") == true)
+            #expect(saga.steps.last?.step == "refund_overdue" && saga.steps.last?.fromState == "refund_pending")
+            #expect(try await world.status(booking.id) == "refund_pending")
+            #expect(try await world.outbox(type: "booking.expired").isEmpty)
+            #expect(try await world.operations.counts()[.compensationFailed]?.total == 1)
+            // A late refund.succeeded still completes it.
+            let refund = try #require(try await world.outbox(type: "refund.requested").first?.decode(RefundRequested.self))
+            try await world.publish(
+                RefundSucceeded(refundID: refund.refundID, bookingID: booking.id, providerRef: "pi_bound", amount: booking.amount))
+            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'refunded'", [booking.id.uuid], equals: 1)
+        }
+    }
+
     @Test("an on-time payment processed during the grace confirms; the deadline then leaves it alone")
     func paymentDuringGrace() async throws {
         try await SagaWorld.run { client, world in

@@ -223,6 +223,45 @@ struct ProviderWorkerTests {
         }
     }
 
+    @Test("a resumed refund (lookup_existing) uses a refund the provider already made; with none, it refunds once under its new key")
+    func resumedRefundLooksUpExisting() async throws {
+        try await ProviderWorld.run { world in
+            // The first attempt went through at the provider, but the saga never heard of it.
+            let booking = BookingID()
+            let intent = try await world.paidIntent(amount: 2500, booking: booking)
+            let original = try await world.request(
+                .POST, "\(world.simulatorURL)/v1/refunds", form: "payment_intent=\(intent)&amount=2500", idempotencyKey: "refund:original")
+            let existingID = try #require(original.body?["id"]?.stringValue)
+            let resumed = RefundRequested(
+                refundID: RefundID(), bookingID: booking, providerRef: intent, amount: Money(amount: 2500, currency: .eur), reason: .operatorResume,
+                idempotencyKey: "refund:resume-1", lookupExisting: true)
+            try await world.publish(try Self.envelope(resumed))
+            try await eventually("refund.succeeded of the resumed refund is in the outbox") {
+                try await world.outbox(type: "refund.succeeded").contains { try $0.decode(RefundSucceeded.self).refundID == resumed.refundID }
+            }
+            #expect(try await world.calls(to: "/v1/refunds").allSatisfy { $0["idempotency_key"]?.stringValue != "refund:resume-1" })
+            let list = try await world.request(.GET, "\(world.simulatorURL)/v1/refunds?payment_intent=\(intent)")
+            #expect(list.body?["data"]?.arrayValue?.count == 1, "no second refund at the provider")
+            let row = try await world.postgres.query(
+                "SELECT provider_refund_id, outcome FROM payments.refunds WHERE refund_id = $1", [resumed.refundID.rawValue])
+            #expect(try row.first?.decode(String.self, at: 0) == existingID && (try row.first?.decode(String.self, at: 1)) == "accepted")
+
+            // Nothing refunded yet: the resumed request refunds, once, under its own key.
+            let unrefunded = BookingID()
+            let unrefundedIntent = try await world.paidIntent(amount: 4000, booking: unrefunded)
+            let fresh = RefundRequested(
+                refundID: RefundID(), bookingID: unrefunded, providerRef: unrefundedIntent, amount: Money(amount: 4000, currency: .eur),
+                reason: .operatorResume, idempotencyKey: "refund:resume-fresh", lookupExisting: true)
+            try await world.publish(try Self.envelope(fresh))
+            try await eventually("refund.succeeded of the fresh refund is in the outbox") {
+                try await world.outbox(type: "refund.succeeded").contains { try $0.decode(RefundSucceeded.self).refundID == fresh.refundID }
+            }
+            let freshList = try await world.request(.GET, "\(world.simulatorURL)/v1/refunds?payment_intent=\(unrefundedIntent)")
+            #expect(freshList.body?["data"]?.arrayValue?.count == 1)
+            #expect(try await world.calls(to: "/v1/refunds").filter { $0["idempotency_key"]?.stringValue == "refund:resume-fresh" }.count == 1)
+        }
+    }
+
     @Test("provider errors are classified: unknown payment 404 refused, wrong key 401 and an unreachable provider retryable")
     func errorClassification() async throws {
         try await ProviderWorld.run { world in

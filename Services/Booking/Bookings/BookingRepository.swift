@@ -88,6 +88,8 @@ struct BookingCursor: Sendable, Hashable {
 /// ``BookingRepository`` on Postgres.
 struct PostgresBookingRepository: BookingRepository {
     let postgres: PostgresClient
+    /// How long a cancellation's refund may stay pending before the saga is `compensation_failed`.
+    var refundPendingBound: Duration = SagaLedger.defaultRefundPendingBound
 
     func create(
         _ new: NewBooking, claim: IdempotencyClaim, render: @escaping @Sendable (Booking) throws -> [UInt8]
@@ -307,11 +309,12 @@ struct PostgresBookingRepository: BookingRepository {
                 detail: "cancelled by \(reason.rawValue); seats released; refund due \(refundDue)",
                 stamps: refundable ? [.cancelled, .refundRequested] : .cancelled, releaseSeats: true)
             var events: [any DomainEvent] = [BookingCancelled(bookingID: id, reason: reason, refundDue: refundDue)]
-            if refundable, let providerRef = current.providerRef {
+            if refundable {
                 events.append(
-                    RefundRequested(
-                        refundID: RefundID(), bookingID: id, providerRef: providerRef, amount: refundDue,
-                        reason: reason == .admin ? .adminCancellation : .customerCancellation, idempotencyKey: "refund-cancel-\(id)"))
+                    try ledger.requestRefund(
+                        current.advanced(to: .cancelRequested), reason: reason == .admin ? .adminCancellation : .customerCancellation,
+                        idempotencyKey: "refund-cancel-\(id)", lookupExisting: false, bound: refundPendingBound,
+                        step: "refund_requested", detail: "refund of \(refundDue) requested under key refund-cancel-\(id)"))
             }
             try Outbox.append(events, after: [], producer: .booking, correlationID: correlationID, occurredAt: now, in: transaction)
             return .cancelled

@@ -17,7 +17,8 @@ import SharedModel
 ///   in Postgres and then in Redis; after a success it changes nothing.
 /// - `refund.succeeded` / `refund.failed` of a booking whose cancellation is being refunded:
 ///   `refunded` / `compensation_failed`; of a compensation refund: a step, and for a failure a
-///   `review` dead letter.
+///   `review` dead letter; of the payment that confirmed a booking nobody cancelled: a step and a
+///   `review` dead letter (the seats stay sold).
 ///
 /// Every transition is one transaction (with the consumer's inbox row) that updates the booking and
 /// the saga, appends the step log and the outbox events. The saga row's `version` guards against
@@ -190,6 +191,14 @@ private struct SagaTransaction {
                     bookingID, "compensation_refunded", kind: "compensation", from: current.state, to: nil,
                     detail: "refunded \(refund.amount) of \(refund.providerRef)")
             ])
+            if current.state == .confirmed, refund.providerRef == current.providerRef {
+                // Nobody here asked for it (e.g. refunded in the provider's dashboard): the customer has
+                // the money back and still holds sold seats.
+                try DeadLetterStore.record(
+                    kind: .review, stream: Streams.payments, consumer: SagaCoordinator.group, envelope: envelope,
+                    error: "the payment of confirmed booking \(bookingID) was refunded (\(refund.amount)) without a cancellation",
+                    attempts: 1, firstFailedAt: now, in: transaction)
+            }
         }
     }
 
@@ -279,24 +288,35 @@ struct SagaLedger {
         let holdID: HoldID
         let customerID: CustomerID
         let confirmedAt: Date?
+        let attempts: Int
+
+        /// The saga as it is after a transition to `next` in the same transaction.
+        func advanced(to next: SagaState) -> Current {
+            Current(
+                bookingID: bookingID, state: next, version: version + 1, amount: amount, paymentDueAt: paymentDueAt, providerRef: providerRef,
+                eventID: eventID, holdID: holdID, customerID: customerID, confirmedAt: confirmedAt, attempts: attempts)
+        }
     }
 
     /// Moves the saga from `current` to `next` if its version has not moved (else ``VersionConflict``),
     /// updating the booking's status, the lifecycle timestamps in `stamps` (to now) and, when given,
-    /// its payment reference, and logging the step. Returns the seats released when `releaseSeats`.
+    /// its payment reference, and logging the step. The saga's deadline becomes `deadline` (none by
+    /// default); `countsAttempt` adds one to its attempts (an operator's resume). Returns the seats
+    /// released when `releaseSeats`.
     func transition(
         _ current: Current, to next: SagaState, step name: String, detail: String, stamps: BookingStamps, paymentReference: String? = nil,
-        releaseSeats: Bool, lastError: String? = nil
+        releaseSeats: Bool, lastError: String? = nil, deadline: Date? = nil, countsAttempt: Bool = false
     ) throws -> [SeatID] {
         var saga = BookingSaga(state: current.state)
         try saga.transition(to: next)
         let moved = try transaction.query(
             """
-            UPDATE booking.sagas SET state = $3, version = version + 1, deadline = NULL, last_error = $4, updated_at = $5
+            UPDATE booking.sagas SET state = $3, version = version + 1, deadline = $6, last_error = $4, updated_at = $5,
+                attempts = attempts + CASE WHEN $7 THEN 1 ELSE 0 END
             WHERE booking_id = $1 AND version = $2
             RETURNING 1
             """,
-            [current.bookingID.uuid, current.version, next.rawValue, lastError, now])
+            [current.bookingID.uuid, current.version, next.rawValue, lastError, now, deadline, countsAttempt])
         guard !moved.isEmpty else { throw VersionConflict() }
         var statements = [
             PostgresStatement(
@@ -327,13 +347,36 @@ struct SagaLedger {
         return try released.map { try SeatID(parsing: try $0.decode(String.self, at: 0)) }
     }
 
+    /// The default of `REFUND_PENDING_BOUND`: a refund still unconfirmed an hour after it was asked
+    /// for needs a person (the provider answers a refund at once and its webhook follows within
+    /// seconds; the provider worker's retries of a failing call end well within the hour).
+    static let defaultRefundPendingBound: Duration = .seconds(3600)
+
+    /// Moves `current` (`cancel_requested`, or `compensation_failed` on an operator's resume) to
+    /// `refund_pending` with the deadline `now + bound`, and returns the `refund.requested` of the
+    /// booking's payment, in full, for the caller to append to the outbox in this transaction.
+    func requestRefund(
+        _ current: Current, reason: RefundReason, idempotencyKey: String, lookupExisting: Bool, bound: Duration, step name: String,
+        detail: String, countsAttempt: Bool = false
+    ) throws -> RefundRequested {
+        guard let providerRef = current.providerRef else {
+            throw InventoryCorrupted(description: "booking \(current.bookingID) is refunded but names no payment")
+        }
+        _ = try transition(
+            current, to: .refundPending, step: name, detail: detail, stamps: [], releaseSeats: false,
+            deadline: now.addingTimeInterval(Double(bound.wholeMilliseconds) / 1000), countsAttempt: countsAttempt)
+        return RefundRequested(
+            refundID: RefundID(), bookingID: current.bookingID, providerRef: providerRef, amount: current.amount, reason: reason,
+            idempotencyKey: idempotencyKey, lookupExisting: lookupExisting)
+    }
+
     // MARK: Reading and logging
 
     func load(_ bookingID: BookingID) throws -> Current? {
         let rows = try transaction.query(
             """
             SELECT s.state, s.version, b.amount, b.currency, b.payment_due_at, b.payment_provider_ref, b.event_id, b.hold_id, b.customer_id,
-                   b.confirmed_at
+                   b.confirmed_at, s.attempts
             FROM booking.bookings b JOIN booking.sagas s USING (booking_id) WHERE b.booking_id = $1
             """,
             [bookingID.uuid])
@@ -345,7 +388,8 @@ struct SagaLedger {
             amount: Money(amount: try row.decode(Int64.self, at: 2), currency: try Currency(try row.decode(String.self, at: 3))),
             paymentDueAt: try row.decode(Date.self, at: 4), providerRef: try row.decode(String?.self, at: 5),
             eventID: EventID(try row.decode(UUID.self, at: 6)), holdID: HoldID(try row.decode(UUID.self, at: 7)),
-            customerID: try CustomerID(parsing: try row.decode(String.self, at: 8)), confirmedAt: try row.decode(Date?.self, at: 9))
+            customerID: try CustomerID(parsing: try row.decode(String.self, at: 8)), confirmedAt: try row.decode(Date?.self, at: 9),
+            attempts: Int(try row.decode(Int32.self, at: 10)))
     }
 
     func step(

@@ -5,8 +5,13 @@ import Postgres
 import ServiceLifecycle
 import SharedModel
 
-/// Expires bookings whose saga deadline (`payment_due_at` + grace) passed without payment: `expired`,
-/// seats released in Postgres (then in Redis), `booking.expired`.
+/// Acts on sagas whose deadline passed:
+///
+/// - awaiting payment past `payment_due_at` + grace: `expired`, seats released in Postgres (then in
+///   Redis), `booking.expired`;
+/// - a cancellation's refund still unconfirmed past its bound (`REFUND_PENDING_BOUND` after it was
+///   requested): `compensation_failed` with the reason as `last_error`, for an operator's
+///   `saga resume`.
 ///
 /// Due sagas are found through the deadline index and locked with `FOR UPDATE SKIP LOCKED`, so
 /// several instances (or a concurrent payment) never expire one booking twice: a payment being
@@ -27,16 +32,16 @@ struct SagaDeadlinePoller: Service {
         }
     }
 
-    /// Expires up to `batchSize` overdue bookings in one transaction; returns how many.
+    /// Acts on up to `batchSize` overdue sagas in one transaction; returns how many.
     @discardableResult
     func expireDue() async throws -> Int {
         let at = now()
         let batchSize = self.batchSize
-        let expired = try await postgres.withTransaction { transaction -> [(EventID, HoldID, [SeatID])] in
+        let (handled, expired) = try await postgres.withTransaction { transaction -> (Int, [(EventID, HoldID, [SeatID])]) in
             let due = try transaction.query(
                 """
                 SELECT booking_id FROM booking.sagas
-                WHERE deadline <= $1 AND state = 'awaiting_payment'
+                WHERE deadline <= $1 AND state IN ('awaiting_payment', 'cancel_requested', 'refund_pending')
                 ORDER BY deadline
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED
@@ -46,7 +51,15 @@ struct SagaDeadlinePoller: Service {
             var released: [(EventID, HoldID, [SeatID])] = []
             for row in due {
                 let bookingID = BookingID(try row.decode(UUID.self, at: 0))
-                guard let current = try ledger.load(bookingID), current.state == .awaitingPayment else { continue }
+                guard let current = try ledger.load(bookingID) else { continue }
+                if [.cancelRequested, .refundPending].contains(current.state) {
+                    let reason = "no refund.succeeded or refund.failed within the refund's bound"
+                    _ = try ledger.transition(
+                        current, to: .compensationFailed, step: "refund_overdue", detail: reason, stamps: [], releaseSeats: false,
+                        lastError: reason)
+                    continue
+                }
+                guard current.state == .awaitingPayment else { continue }
                 let seats = try ledger.transition(
                     current, to: .expired, step: "booking_expired",
                     detail: "no payment by \(RFC3339.string(from: current.paymentDueAt)) and its grace", stamps: .expired,
@@ -56,7 +69,7 @@ struct SagaDeadlinePoller: Service {
                     in: transaction)
                 released.append((current.eventID, current.holdID, seats))
             }
-            return released
+            return (due.count, released)
         }
         for (event, hold, seats) in expired {
             do {
@@ -68,6 +81,9 @@ struct SagaDeadlinePoller: Service {
             }
         }
         if !expired.isEmpty { logger.info("expired overdue bookings", metadata: ["count": "\(expired.count)"]) }
-        return expired.count
+        if handled > expired.count {
+            logger.warning("refunds overdue: sagas now compensation_failed", metadata: ["count": "\(handled - expired.count)"])
+        }
+        return handled
     }
 }

@@ -10,6 +10,8 @@ protocol PaymentProvider: Sendable {
     func createPaymentIntent(_ request: PaymentIntentRequest) async throws(PaymentProviderError) -> PaymentIntent
     /// Asks for a refund of a payment (or, for a repeated key, returns the one already made).
     func createRefund(_ request: RefundRequest) async throws(PaymentProviderError) -> ProviderRefund
+    /// The refunds the provider holds for a payment, newest first (whatever key created them).
+    func refunds(ofPayment paymentReference: String) async throws(PaymentProviderError) -> [ProviderRefund]
 }
 
 struct PaymentIntentRequest: Sendable, Equatable {
@@ -38,7 +40,13 @@ struct RefundRequest: Sendable, Equatable {
 struct ProviderRefund: Sendable, Equatable {
     /// The provider's refund reference, e.g. `re_...`.
     var reference: String
+    /// `succeeded`, `pending`, `requires_action`, `failed` or `canceled` (Stripe's refund statuses).
     var status: String
+    /// In minor units of the payment's currency; `nil` when the provider did not say.
+    var amount: Int64?
+
+    /// Whether the money is back with the customer or on its way there (`failed` and `canceled` are not).
+    var isSucceededOrPending: Bool { ["succeeded", "pending", "requires_action"].contains(status) }
 }
 
 /// How a provider call failed.

@@ -14,7 +14,8 @@ import SharedModel
 ///   accepted refund is recorded; `refund.succeeded` follows from the provider's `charge.refunded`
 ///   webhook. A permanent refusal is recorded and emits `refund.failed`. Transient failures throw, so
 ///   the consumer retries with backoff (the same key: never a second refund) and dead-letters after
-///   its attempts.
+///   its attempts. With `lookup_existing` (an operator's `saga resume`) the provider's refunds of the
+///   payment are listed first, and a succeeded or pending one is used instead of a new refund.
 /// - every other event on the stream: nothing to do.
 ///
 /// The provider is called outside any transaction; what it answered is committed afterwards with the
@@ -75,6 +76,9 @@ struct ProviderWorker: StreamHandler {
             "refund_id": "\(event.refundID)", "booking_id": "\(event.bookingID.map(\.description) ?? "none")",
             "correlation_id": "\(cause.correlationID)",
         ]
+        if event.lookupExisting, try await settledByExistingRefund(event, cause: cause, context: context, at: requestedAt, metadata: metadata) {
+            return
+        }
         let answer: Result<ProviderRefund, PaymentProviderError>
         do {
             answer = .success(try await provider.createRefund(request))
@@ -103,6 +107,56 @@ struct ProviderWorker: StreamHandler {
         case .failure(let error):
             throw error
         }
+    }
+
+    /// An operator's resume (`lookup_existing`): when the provider already holds a succeeded or pending
+    /// refund of the payment (its webhook lost, or the request went through after all), that refund
+    /// is recorded under this refund's id instead of asking for a second one. A succeeded one also
+    /// emits `refund.succeeded` (the webhook that would have said so may never come); a pending one
+    /// is reported by the provider's `charge.refunded`. Returns whether such a refund was found.
+    private func settledByExistingRefund(
+        _ event: RefundRequested, cause: EventEnvelope, context: HandlerContext, at requestedAt: Date, metadata: Logger.Metadata
+    ) async throws -> Bool {
+        let listed: Result<[ProviderRefund], PaymentProviderError>
+        do {
+            listed = .success(try await provider.refunds(ofPayment: event.providerRef))
+        } catch {
+            listed = .failure(error)
+        }
+        let existing: [ProviderRefund]
+        switch listed {
+        case .success(let refunds):
+            existing = refunds
+        case .failure(.refused(let status, _, let message)):
+            // The provider knows no such payment: nothing was refunded; asking for a refund will say why.
+            logger.warning(
+                "the provider refused to list the payment's refunds", metadata: metadata.merging(["error": "\(status): \(message)"]) { $1 })
+            return false
+        case .failure(let error):
+            throw error
+        }
+        guard let found = existing.first(where: { $0.status == "succeeded" }) ?? existing.first(where: \.isSucceededOrPending) else {
+            return false
+        }
+        let record = Self.refundRow(
+            event, provider: provider.name, outcome: "accepted", providerRefundID: found.reference, error: nil, at: requestedAt)
+        let drafts: [EventEnvelope] =
+            found.status == "succeeded"
+            ? [
+                try EventEnvelope(
+                    event: RefundSucceeded(
+                        refundID: event.refundID, bookingID: event.bookingID, providerRef: event.providerRef,
+                        amount: Money(amount: found.amount ?? event.amount.amount, currency: event.amount.currency)),
+                    causedBy: cause, occurredAt: requestedAt, sequence: 0, producer: .paymentsWebhook)
+            ] : []
+        try await context.commit { transaction in
+            guard try !transaction.pipeline([record])[0].isEmpty, !drafts.isEmpty else { return }
+            try Outbox.append(drafts: drafts, after: [], in: transaction)
+        }
+        logger.info(
+            "the provider already holds a refund of this payment; no second refund requested",
+            metadata: metadata.merging(["provider_refund_id": "\(found.reference)", "provider_refund_status": "\(found.status)"]) { $1 })
+        return true
     }
 
     private static func refundRow(

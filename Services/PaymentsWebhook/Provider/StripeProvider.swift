@@ -5,8 +5,8 @@ import NIOHTTP1
 import SharedModel
 
 /// ``PaymentProvider`` over Stripe's HTTP API (and anything compatible, such as the local simulator):
-/// form-encoded `POST /v1/payment_intents` and `POST /v1/refunds`, `Authorization: Bearer <key>`, an
-/// `Idempotency-Key` on every call.
+/// form-encoded `POST /v1/payment_intents` and `POST /v1/refunds` with an `Idempotency-Key` on every
+/// call, and `GET /v1/refunds?payment_intent=...`; `Authorization: Bearer <key>` on all of them.
 struct StripeProvider: PaymentProvider {
     struct Configuration: Sendable {
         /// e.g. `https://api.stripe.com`, without a trailing slash.
@@ -54,18 +54,40 @@ struct StripeProvider: PaymentProvider {
         ]
         if let bookingID = request.bookingID { form.append(("metadata[booking_id]", bookingID.description)) }
         let object = try await post("/v1/refunds", form: form, idempotencyKey: request.idempotencyKey)
+        return try Self.refund(object)
+    }
+
+    func refunds(ofPayment paymentReference: String) async throws(PaymentProviderError) -> [ProviderRefund] {
+        var request = HTTPClientRequest(
+            url: configuration.baseURL + "/v1/refunds?" + FormEncoding.encode([("payment_intent", paymentReference), ("limit", "100")]))
+        request.method = .GET
+        let list = try await send(request)
+        guard let data = list["data"]?.arrayValue else { throw .unavailable("the provider's refund list lacks data") }
+        var refunds: [ProviderRefund] = []
+        for object in data { refunds.append(try Self.refund(object)) }
+        return refunds
+    }
+
+    private static func refund(_ object: JSONValue) throws(PaymentProviderError) -> ProviderRefund {
         guard let reference = object["id"]?.stringValue else { throw .unavailable("the provider's refund lacks an id") }
-        return ProviderRefund(reference: reference, status: object["status"]?.stringValue ?? "pending")
+        return ProviderRefund(reference: reference, status: object["status"]?.stringValue ?? "pending", amount: object["amount"]?.integerValue)
     }
 
     /// POSTs the form and returns the JSON object of a 2xx answer; classifies everything else.
     private func post(_ path: String, form: [(String, String)], idempotencyKey: String) async throws(PaymentProviderError) -> JSONValue {
         var request = HTTPClientRequest(url: configuration.baseURL + path)
         request.method = .POST
-        request.headers.add(name: "Authorization", value: "Bearer \(configuration.apiKey)")
         request.headers.add(name: "Idempotency-Key", value: idempotencyKey)
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
         request.body = .bytes(ByteBuffer(string: FormEncoding.encode(form)))
+        return try await send(request)
+    }
+
+    /// Sends `request` with the API key and returns the JSON object of a 2xx answer; classifies
+    /// everything else.
+    private func send(_ request: HTTPClientRequest) async throws(PaymentProviderError) -> JSONValue {
+        var request = request
+        request.headers.add(name: "Authorization", value: "Bearer \(configuration.apiKey)")
         let status: Int
         let body: ByteBuffer
         do {

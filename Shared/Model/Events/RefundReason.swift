@@ -21,4 +21,6 @@ public struct RefundReason: OpenStringValue {
     public static let unknownBooking: RefundReason = "unknown_booking"
     /// A second payment arrived for a booking that was already paid.
     public static let duplicatePayment: RefundReason = "duplicate_payment"
+    /// An operator's `saga resume` of a cancellation whose refund failed or stayed pending.
+    public static let operatorResume: RefundReason = "operator_resume"
 }

@@ -5,6 +5,33 @@ import Messaging
 import Postgres
 import SharedModel
 
+/// `--database-url` (or `DATABASE_URL`) of an operator command: a small Postgres client.
+public struct DatabaseOption: ParsableArguments {
+    @Option(help: "Postgres URL (DATABASE_URL).") var databaseURL: String?
+
+    public init() {}
+
+    /// A client of at most two connections; a missing URL stops the command with exit status 2.
+    public func client(label: String) throws -> PostgresClient {
+        let url = ServiceLauncher.configuration { try ConfigurationReader(flags: ["DATABASE_URL": databaseURL]).required("DATABASE_URL") }
+        var configuration = try PostgresClient.Configuration(url: url)
+        configuration.maximumConnections = 2
+        return PostgresClient(configuration: configuration, logger: Logger(label: label))
+    }
+}
+
+/// `--operator` of an operator command: who performs the action, recorded with it.
+public struct OperatorOption: ParsableArguments {
+    @Option(name: .customLong("operator"), help: "Who performs the action (default: $USER).") var name: String?
+
+    public init() {}
+
+    /// The name given, else `$USER`, else `cli`.
+    public var value: String {
+        name ?? ProcessInfo.processInfo.environment["USER"] ?? "cli"
+    }
+}
+
 /// `<service> dlq list | show | replay | resolve | discard`: the dead-letter queue from the command line.
 /// Output is JSON on standard output; the operator is `--operator` (or `$USER`).
 public struct DeadLetterCommand: AsyncParsableCommand {
@@ -17,22 +44,11 @@ public struct DeadLetterCommand: AsyncParsableCommand {
     public init() {}
 
     struct Connection: ParsableArguments {
-        @Option(help: "Postgres URL (DATABASE_URL).") var databaseURL: String?
+        @OptionGroup var database: DatabaseOption
 
         func store() throws -> (DeadLetterStore, PostgresClient) {
-            let url = ServiceLauncher.configuration { try ConfigurationReader(flags: ["DATABASE_URL": databaseURL]).required("DATABASE_URL") }
-            var configuration = try PostgresClient.Configuration(url: url)
-            configuration.maximumConnections = 2
-            let client = PostgresClient(configuration: configuration, logger: Logger(label: "dlq"))
+            let client = try database.client(label: "dlq")
             return (DeadLetterStore(postgres: client), client)
-        }
-    }
-
-    struct OperatorOption: ParsableArguments {
-        @Option(name: .customLong("operator"), help: "Who performs the action (default: $USER).") var name: String?
-
-        var value: String {
-            name ?? ProcessInfo.processInfo.environment["USER"] ?? "cli"
         }
     }
 
@@ -135,7 +151,7 @@ extension UUID: @retroactive ExpressibleByArgument {
 }
 
 /// Writes a JSON document and a newline to standard output (command output, not a log).
-func output(_ value: some Encodable) throws {
+public func output(_ value: some Encodable) throws {
     var data = try JSONEncoder.platform.encode(value)
     data.append(0x0A)
     FileHandle.standardOutput.write(data)

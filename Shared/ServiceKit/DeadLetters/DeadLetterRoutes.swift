@@ -133,7 +133,8 @@ public enum DeadLetterRoutes {
         return id
     }
 
-    static func operatorName(_ request: Request) throws -> String {
+    /// The `X-Operator` of an operator action (400 when missing, blank or over 200 characters).
+    public static func operatorName(_ request: Request) throws -> String {
         guard let name = request.headers[.operatorName]?.trimmingCharacters(in: .whitespaces), !name.isEmpty, name.count <= 200 else {
             throw APIError.badRequest("X-Operator is required: who performs this action")
         }

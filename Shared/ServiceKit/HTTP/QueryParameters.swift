@@ -41,6 +41,16 @@ public struct QueryFilter: Sendable {
         return value
     }
 
+    /// `true` or `false`; `nil` when absent.
+    public func flag(_ name: String) throws(APIError) -> Bool? {
+        guard let text = try text(name) else { return nil }
+        switch text {
+        case "true": return true
+        case "false": return false
+        default: throw APIError.badRequest("\(name) must be true or false")
+        }
+    }
+
     /// `limit` in 1...`maximum`, `defaultValue` when absent.
     public func limit(default defaultValue: Int = 50, maximum: Int = 500) throws(APIError) -> Int {
         guard let text = try text("limit") else { return defaultValue }

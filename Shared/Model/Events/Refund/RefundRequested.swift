@@ -20,11 +20,16 @@ public struct RefundRequested: DomainEvent, Hashable {
     public let reason: RefundReason
     /// The key sent to the provider so a retried request never refunds twice.
     public let idempotencyKey: String
+    /// Whether the provider may already hold a refund of this payment (an operator's `saga resume`
+    /// after a refusal or a refund that stayed pending): the worker asks the provider for existing
+    /// refunds first and requests a new one only when none succeeded or is pending. Wire
+    /// `lookup_existing`; absent means `false`.
+    public let lookupExisting: Bool
 
     /// Creates the event.
     public init(
         refundID: RefundID, bookingID: BookingID?, providerRef: String, amount: Money,
-        reason: RefundReason, idempotencyKey: String
+        reason: RefundReason, idempotencyKey: String, lookupExisting: Bool = false
     ) {
         self.refundID = refundID
         self.bookingID = bookingID
@@ -32,6 +37,7 @@ public struct RefundRequested: DomainEvent, Hashable {
         self.amount = amount
         self.reason = reason
         self.idempotencyKey = idempotencyKey
+        self.lookupExisting = lookupExisting
     }
 
     /// The booking id, or the provider reference when no booking is known.
@@ -45,9 +51,10 @@ public struct RefundRequested: DomainEvent, Hashable {
         case currency
         case reason
         case idempotencyKey = "idempotency_key"
+        case lookupExisting = "lookup_existing"
     }
 
-    /// Decodes the wire form; `booking_id` may be `null` or absent.
+    /// Decodes the wire form; `booking_id` may be `null` or absent, `lookup_existing` absent.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.refundID = try container.decode(RefundID.self, forKey: .refundID)
@@ -56,9 +63,10 @@ public struct RefundRequested: DomainEvent, Hashable {
         self.amount = try container.decodeMoney(amountKey: .amount, currencyKey: .currency)
         self.reason = try container.decode(RefundReason.self, forKey: .reason)
         self.idempotencyKey = try container.decode(String.self, forKey: .idempotencyKey)
+        self.lookupExisting = try container.decodeIfPresent(Bool.self, forKey: .lookupExisting) ?? false
     }
 
-    /// Encodes the wire form; a missing booking id is an explicit `null`.
+    /// Encodes the wire form; a missing booking id is an explicit `null`; `lookup_existing` only when set.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(refundID, forKey: .refundID)
@@ -67,5 +75,6 @@ public struct RefundRequested: DomainEvent, Hashable {
         try container.encodeMoney(amount, amountKey: .amount, currencyKey: .currency)
         try container.encode(reason, forKey: .reason)
         try container.encode(idempotencyKey, forKey: .idempotencyKey)
+        if lookupExisting { try container.encode(lookupExisting, forKey: .lookupExisting) }
     }
 }
