@@ -303,20 +303,18 @@ struct PostgresBookingRepository: BookingRepository {
             let startsAt = try row.decode(Date.self, at: 1)
             let refundable = state == .confirmed && current.providerRef != nil && startsAt.timeIntervalSince(now) >= Self.refundCutoff
             let refundDue = refundable ? current.amount : .zero(current.amount.currency)
-            let next: SagaState = refundable ? .cancelRequested : .cancelled
+            let cancelled = BookingCancelled(bookingID: id, reason: reason, refundDue: refundDue)
             _ = try ledger.transition(
-                current, to: next, step: refundable ? "cancel_requested" : "booking_cancelled",
+                current, to: refundable ? .cancelRequested : .cancelled, step: refundable ? "cancel_requested" : "booking_cancelled",
                 detail: "cancelled by \(reason.rawValue); seats released; refund due \(refundDue)",
-                stamps: refundable ? [.cancelled, .refundRequested] : .cancelled, releaseSeats: true)
-            var events: [any DomainEvent] = [BookingCancelled(bookingID: id, reason: reason, refundDue: refundDue)]
+                stamps: refundable ? [.cancelled, .refundRequested] : .cancelled, releaseSeats: true,
+                emitting: refundable ? nil : SagaEmission([cancelled], correlationID: correlationID))
             if refundable {
-                events.append(
-                    try ledger.requestRefund(
-                        current.advanced(to: .cancelRequested), reason: reason == .admin ? .adminCancellation : .customerCancellation,
-                        idempotencyKey: "refund-cancel-\(id)", lookupExisting: false, bound: refundPendingBound,
-                        step: "refund_requested", detail: "refund of \(refundDue) requested under key refund-cancel-\(id)"))
+                try ledger.requestRefund(
+                    current.advanced(to: .cancelRequested), reason: reason == .admin ? .adminCancellation : .customerCancellation,
+                    idempotencyKey: "refund-cancel-\(id)", lookupExisting: false, bound: refundPendingBound, step: "refund_requested",
+                    detail: "refund of \(refundDue) requested under key refund-cancel-\(id)", emitting: [cancelled], correlationID: correlationID)
             }
-            try Outbox.append(events, after: [], producer: .booking, correlationID: correlationID, occurredAt: now, in: transaction)
             return .cancelled
         }
         switch step {

@@ -61,6 +61,19 @@ struct SagaCoordinator: StreamHandler {
 /// The saga row moved between the read and the update; the transition is retried.
 struct VersionConflict: Error {}
 
+/// The outbox events a transition appends in its round trip, with their correlation and cause.
+struct SagaEmission {
+    let events: [any DomainEvent]
+    let correlationID: String
+    let causationID: String?
+
+    init(_ events: [any DomainEvent], correlationID: String, causationID: String? = nil) {
+        self.events = events
+        self.correlationID = correlationID
+        self.causationID = causationID
+    }
+}
+
 /// The lifecycle timestamps of a booking that a transition sets.
 struct BookingStamps: OptionSet, Sendable {
     let rawValue: Int
@@ -95,11 +108,11 @@ private struct SagaTransaction {
 
     private func transition(
         _ current: Current, to next: SagaState, step name: String, detail: String, stamps: BookingStamps, paymentReference: String? = nil,
-        releaseSeats: Bool, lastError: String? = nil
+        releaseSeats: Bool, lastError: String? = nil, emitting events: [any DomainEvent] = []
     ) throws -> [SeatID] {
         try ledger.transition(
             current, to: next, step: name, detail: detail, stamps: stamps, paymentReference: paymentReference, releaseSeats: releaseSeats,
-            lastError: lastError)
+            lastError: lastError, emitting: SagaEmission(events, correlationID: envelope.correlationID, causationID: envelope.id.description))
     }
 
     func run() throws -> SagaFollowUp {
@@ -172,10 +185,8 @@ private struct SagaTransaction {
         }
         let seats = try transition(
             current, to: .cancelled, step: "booking_cancelled", detail: "payment failed: \(failure.reason ?? "no reason given")",
-            stamps: .cancelled, releaseSeats: true)
-        try Outbox.append(
-            BookingCancelled(bookingID: bookingID, reason: .paymentFailed, refundDue: .zero(current.amount.currency)), producer: .booking,
-            correlationID: envelope.correlationID, causationID: envelope.id.description, occurredAt: now, in: transaction)
+            stamps: .cancelled, releaseSeats: true,
+            emitting: [BookingCancelled(bookingID: bookingID, reason: .paymentFailed, refundDue: .zero(current.amount.currency))])
         return .releaseSeats(event: current.eventID, hold: current.holdID, seats: seats)
     }
 
@@ -226,26 +237,13 @@ private struct SagaTransaction {
     // MARK: Transitions
 
     private func confirm(_ current: Current, payment: PaymentSucceeded) throws {
-        let rows = try transaction.query(
-            """
-            SELECT e.host_id, e.ends_at, array_agg(bs.seat_id ORDER BY bs.seat_id)
-            FROM booking.events e JOIN booking.booking_seats bs ON bs.event_id = e.event_id
-            WHERE bs.booking_id = $1 AND bs.released_at IS NULL
-            GROUP BY e.host_id, e.ends_at
-            """,
-            [current.bookingID.uuid])
-        guard let row = rows.first else { throw InventoryCorrupted(description: "booking \(current.bookingID) awaits payment without seats") }
-        let seats = try row.decode([String].self, at: 2).map { try SeatID(parsing: $0) }
+        guard !current.seats.isEmpty else { throw InventoryCorrupted(description: "booking \(current.bookingID) awaits payment without seats") }
+        let confirmed = BookingConfirmed(
+            bookingID: current.bookingID, eventID: current.eventID, hostID: current.hostID, customerID: current.customerID,
+            seatIDs: current.seats, amount: current.amount, providerRef: payment.providerRef, confirmedAt: now, eventEndsAt: current.eventEndsAt)
         _ = try transition(
             current, to: .confirmed, step: "booking_confirmed", detail: "paid \(payment.amount) (\(payment.provider) \(payment.providerRef))",
-            stamps: .confirmed, paymentReference: payment.providerRef, releaseSeats: false)
-        let confirmed = BookingConfirmed(
-            bookingID: current.bookingID, eventID: current.eventID, hostID: try HostID(parsing: try row.decode(String.self, at: 0)),
-            customerID: current.customerID, seatIDs: seats, amount: current.amount, providerRef: payment.providerRef, confirmedAt: now,
-            eventEndsAt: try row.decode(Date.self, at: 1))
-        try Outbox.append(
-            confirmed, producer: .booking, correlationID: envelope.correlationID, causationID: envelope.id.description, occurredAt: now,
-            in: transaction)
+            stamps: .confirmed, paymentReference: payment.providerRef, releaseSeats: false, emitting: [confirmed])
     }
 
     /// A payment the booking must not keep: `refund.requested` (its key derived from the payment
@@ -279,8 +277,8 @@ struct SagaLedger {
     /// The booking and its saga as read at the start of the transaction.
     struct Current {
         let bookingID: BookingID
-        let state: SagaState
-        let version: Int64
+        private(set) var state: SagaState
+        private(set) var version: Int64
         let amount: Money
         let paymentDueAt: Date
         let providerRef: String?
@@ -289,36 +287,44 @@ struct SagaLedger {
         let customerID: CustomerID
         let confirmedAt: Date?
         let attempts: Int
+        let hostID: HostID
+        let eventEndsAt: Date
+        /// The seats the booking still holds (not released), in order.
+        let seats: [SeatID]
 
         /// The saga as it is after a transition to `next` in the same transaction.
         func advanced(to next: SagaState) -> Current {
-            Current(
-                bookingID: bookingID, state: next, version: version + 1, amount: amount, paymentDueAt: paymentDueAt, providerRef: providerRef,
-                eventID: eventID, holdID: holdID, customerID: customerID, confirmedAt: confirmedAt, attempts: attempts)
+            var copy = self
+            copy.state = next
+            copy.version = version + 1
+            return copy
         }
     }
 
     /// Moves the saga from `current` to `next` if its version has not moved (else ``VersionConflict``),
     /// updating the booking's status, the lifecycle timestamps in `stamps` (to now) and, when given,
-    /// its payment reference, and logging the step. The saga's deadline becomes `deadline` (none by
-    /// default); `countsAttempt` adds one to its attempts (an operator's resume). Returns the seats
-    /// released when `releaseSeats`.
+    /// its payment reference, logging the step and appending `emission`'s events to the outbox. The
+    /// saga's deadline becomes `deadline` (none by default); `countsAttempt` adds one to its attempts
+    /// (an operator's resume). Returns the seats released when `releaseSeats`.
+    ///
+    /// Everything goes to Postgres in one pipelined round trip; when the version check finds the
+    /// saga moved, ``VersionConflict`` is thrown and the caller's transaction (with whatever the
+    /// pipeline wrote) rolls back.
     func transition(
         _ current: Current, to next: SagaState, step name: String, detail: String, stamps: BookingStamps, paymentReference: String? = nil,
-        releaseSeats: Bool, lastError: String? = nil, deadline: Date? = nil, countsAttempt: Bool = false
+        releaseSeats: Bool, lastError: String? = nil, deadline: Date? = nil, countsAttempt: Bool = false, emitting emission: SagaEmission? = nil
     ) throws -> [SeatID] {
         var saga = BookingSaga(state: current.state)
         try saga.transition(to: next)
-        let moved = try transaction.query(
-            """
-            UPDATE booking.sagas SET state = $3, version = version + 1, deadline = $6, last_error = $4, updated_at = $5,
-                attempts = attempts + CASE WHEN $7 THEN 1 ELSE 0 END
-            WHERE booking_id = $1 AND version = $2
-            RETURNING 1
-            """,
-            [current.bookingID.uuid, current.version, next.rawValue, lastError, now, deadline, countsAttempt])
-        guard !moved.isEmpty else { throw VersionConflict() }
         var statements = [
+            PostgresStatement(
+                """
+                UPDATE booking.sagas SET state = $3, version = version + 1, deadline = $6, last_error = $4, updated_at = $5,
+                    attempts = attempts + CASE WHEN $7 THEN 1 ELSE 0 END
+                WHERE booking_id = $1 AND version = $2
+                RETURNING 1
+                """,
+                [current.bookingID.uuid, current.version, next.rawValue, lastError, now, deadline, countsAttempt]),
             PostgresStatement(
                 """
                 UPDATE booking.bookings SET status = $2, updated_at = $3,
@@ -342,9 +348,19 @@ struct SagaLedger {
                     "UPDATE booking.booking_seats SET released_at = $2 WHERE booking_id = $1 AND released_at IS NULL RETURNING seat_id",
                     [current.bookingID.uuid, now]))
         }
-        let results = try transaction.pipeline(statements)
-        guard releaseSeats, let released = results.last else { return [] }
-        return try released.map { try SeatID(parsing: try $0.decode(String.self, at: 0)) }
+        let results: [PostgresRows]
+        if let emission, !emission.events.isEmpty {
+            results =
+                try Outbox.append(
+                    emission.events, after: statements, producer: .booking, correlationID: emission.correlationID,
+                    causationID: emission.causationID, occurredAt: now, in: transaction
+                ).results
+        } else {
+            results = try transaction.pipeline(statements)
+        }
+        guard !results[0].isEmpty else { throw VersionConflict() }
+        guard releaseSeats else { return [] }
+        return try results[3].map { try SeatID(parsing: try $0.decode(String.self, at: 0)) }
     }
 
     /// The default of `REFUND_PENDING_BOUND`: a refund still unconfirmed an hour after it was asked
@@ -353,21 +369,25 @@ struct SagaLedger {
     static let defaultRefundPendingBound: Duration = .seconds(3600)
 
     /// Moves `current` (`cancel_requested`, or `compensation_failed` on an operator's resume) to
-    /// `refund_pending` with the deadline `now + bound`, and returns the `refund.requested` of the
-    /// booking's payment, in full, for the caller to append to the outbox in this transaction.
+    /// `refund_pending` with the deadline `now + bound`, emitting `events` (e.g. `booking.cancelled`)
+    /// and the `refund.requested` of the booking's payment, in full, in the same round trip. Returns
+    /// that request.
+    @discardableResult
     func requestRefund(
         _ current: Current, reason: RefundReason, idempotencyKey: String, lookupExisting: Bool, bound: Duration, step name: String,
-        detail: String, countsAttempt: Bool = false
+        detail: String, countsAttempt: Bool = false, emitting events: [any DomainEvent] = [], correlationID: String
     ) throws -> RefundRequested {
         guard let providerRef = current.providerRef else {
             throw InventoryCorrupted(description: "booking \(current.bookingID) is refunded but names no payment")
         }
-        _ = try transition(
-            current, to: .refundPending, step: name, detail: detail, stamps: [], releaseSeats: false,
-            deadline: now.addingTimeInterval(Double(bound.wholeMilliseconds) / 1000), countsAttempt: countsAttempt)
-        return RefundRequested(
+        let request = RefundRequested(
             refundID: RefundID(), bookingID: current.bookingID, providerRef: providerRef, amount: current.amount, reason: reason,
             idempotencyKey: idempotencyKey, lookupExisting: lookupExisting)
+        _ = try transition(
+            current, to: .refundPending, step: name, detail: detail, stamps: [], releaseSeats: false,
+            deadline: now.addingTimeInterval(Double(bound.wholeMilliseconds) / 1000), countsAttempt: countsAttempt,
+            emitting: SagaEmission(events + [request], correlationID: correlationID))
+        return request
     }
 
     // MARK: Reading and logging
@@ -376,8 +396,11 @@ struct SagaLedger {
         let rows = try transaction.query(
             """
             SELECT s.state, s.version, b.amount, b.currency, b.payment_due_at, b.payment_provider_ref, b.event_id, b.hold_id, b.customer_id,
-                   b.confirmed_at, s.attempts
-            FROM booking.bookings b JOIN booking.sagas s USING (booking_id) WHERE b.booking_id = $1
+                   b.confirmed_at, s.attempts, e.host_id, e.ends_at,
+                   ARRAY(SELECT bs.seat_id FROM booking.booking_seats bs WHERE bs.booking_id = b.booking_id AND bs.released_at IS NULL
+                         ORDER BY bs.seat_id)
+            FROM booking.bookings b JOIN booking.sagas s USING (booking_id) JOIN booking.events e ON e.event_id = b.event_id
+            WHERE b.booking_id = $1
             """,
             [bookingID.uuid])
         guard let row = rows.first else { return nil }
@@ -389,7 +412,8 @@ struct SagaLedger {
             paymentDueAt: try row.decode(Date.self, at: 4), providerRef: try row.decode(String?.self, at: 5),
             eventID: EventID(try row.decode(UUID.self, at: 6)), holdID: HoldID(try row.decode(UUID.self, at: 7)),
             customerID: try CustomerID(parsing: try row.decode(String.self, at: 8)), confirmedAt: try row.decode(Date?.self, at: 9),
-            attempts: Int(try row.decode(Int32.self, at: 10)))
+            attempts: Int(try row.decode(Int32.self, at: 10)), hostID: try HostID(parsing: try row.decode(String.self, at: 11)),
+            eventEndsAt: try row.decode(Date.self, at: 12), seats: try row.decode([String].self, at: 13).map { try SeatID(parsing: $0) })
     }
 
     func step(

@@ -63,10 +63,7 @@ struct SagaDeadlinePoller: Service {
                 let seats = try ledger.transition(
                     current, to: .expired, step: "booking_expired",
                     detail: "no payment by \(RFC3339.string(from: current.paymentDueAt)) and its grace", stamps: .expired,
-                    releaseSeats: true)
-                try Outbox.append(
-                    BookingExpired(bookingID: bookingID), producer: .booking, correlationID: "saga-deadline-\(bookingID)", occurredAt: at,
-                    in: transaction)
+                    releaseSeats: true, emitting: SagaEmission([BookingExpired(bookingID: bookingID)], correlationID: "saga-deadline-\(bookingID)"))
                 released.append((current.eventID, current.holdID, seats))
             }
             return (due.count, released)

@@ -35,12 +35,11 @@ struct SagaOperations: Sendable {
             guard current.state == .compensationFailed else { return .notResumable(current.state) }
             let attempt = current.attempts + 1
             let key = "refund-cancel-\(bookingID)-resume-\(attempt)"
-            let request = try SagaLedger(transaction: transaction, now: now).requestRefund(
+            try SagaLedger(transaction: transaction, now: now).requestRefund(
                 current, reason: .operatorResume, idempotencyKey: key, lookupExisting: true, bound: bound, step: "saga_resumed",
                 detail:
                     "resumed by \(operatorName) (attempt \(attempt)): an existing refund at the provider is used, else a new one under key \(key)",
-                countsAttempt: true)
-            try Outbox.append(request, producer: .booking, correlationID: "saga-resume-\(bookingID)", occurredAt: now, in: transaction)
+                countsAttempt: true, correlationID: "saga-resume-\(bookingID)")
             return .resumed(attempt: attempt, idempotencyKey: key)
         }
         if case .resumed = outcome { Counter(label: "saga_resumes_total").increment() }
