@@ -48,6 +48,7 @@ struct BookingParts: Sendable {
         tuning: (inout StreamConsumer<SagaCoordinator>.Configuration) -> Void = { _ in }
     ) -> StreamConsumer<SagaCoordinator> {
         var configuration = StreamConsumer<SagaCoordinator>.Configuration(stream: Streams.payments, group: SagaCoordinator.group)
+        configuration.concurrency = self.configuration.sagaConcurrency
         tuning(&configuration)
         return StreamConsumer(
             postgres: app.postgres, redis: app.redis, handler: SagaCoordinator(holds: holds, logger: logger, now: now),

@@ -14,6 +14,9 @@ struct BookingConfiguration: Sendable {
     /// How long a cancellation's refund may stay unconfirmed before its saga becomes
     /// `compensation_failed` for an operator (`REFUND_PENDING_BOUND`, default 1 h, 1 s to 7 days).
     var refundPendingBound: Duration
+    /// How many payment events the saga coordinator applies at once in this process
+    /// (`SAGA_CONSUMER_CONCURRENCY`, default 32; events of one booking always in order).
+    var sagaConcurrency: Int
 
     init(reader: ConfigurationReader) throws(ConfigurationError) {
         service = try ServiceSettings(serviceName: "booking", defaultPort: 8080, requiresAPIKeys: true, reader: reader)
@@ -23,5 +26,6 @@ struct BookingConfiguration: Sendable {
         maxSeatsPerHold = try reader.integer("MAX_SEATS_PER_HOLD", default: 10, in: 1...100)
         refundPendingBound = try reader.duration(
             "REFUND_PENDING_BOUND", default: SagaLedger.defaultRefundPendingBound, in: .seconds(1)...(.seconds(7 * 86_400)))
+        sagaConcurrency = try reader.integer("SAGA_CONSUMER_CONCURRENCY", default: 32, in: 1...256)
     }
 }

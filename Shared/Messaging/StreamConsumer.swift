@@ -216,6 +216,16 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
 
     // MARK: Handling
 
+    /// Deletes the attempt count of an event this consumer no longer has to process; a failure only
+    /// leaves a stale count behind (nothing reads it as a reason to act), so it is logged.
+    private func clearAttempts(_ eventID: UUID) async {
+        do {
+            try await postgres.query("DELETE FROM messaging.attempts WHERE consumer = $1 AND event_id = $2", [configuration.group, eventID])
+        } catch {
+            logger.warning("could not clear the attempts of an event processed elsewhere", metadata: ["event_id": "\(eventID)", "error": "\(error)"])
+        }
+    }
+
     /// Commits first deliveries of a transactional handler together; everything else (and any batch
     /// that fails) goes one by one.
     private func process(_ messages: [Message]) async {
@@ -300,6 +310,8 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
                 await acknowledge(message)
                 return
             } catch is AlreadyProcessed {
+                // Another instance committed the event meanwhile; the attempts counted here are moot.
+                if hasAttempts { await clearAttempts(eventID) }
                 await acknowledge(message)
                 return
             } catch {

@@ -119,6 +119,37 @@ struct BackboneTests {
         await world.stop(relay, consumer)
     }
 
+    @Test("an event that failed here and was then processed by another instance is acknowledged, its attempts cleared, applied once")
+    func processedElsewhereAfterAFailure() async throws {
+        let world = try await MessagingHarness.make()
+        let handler = RecordingHandler(failing: true)
+        let relay = Task { try await world.relay().run() }
+        let consumer = Task { try await world.consumer(handler, maxAttempts: 1000).run() }
+        try await world.append(count: 1, writers: 1, aggregates: 1)
+        #expect(try await world.waitUntil("SELECT count(*) FROM messaging.attempts", equals: 1) == 1)
+        // Another instance of the group commits the event (its inbox row and effect) meanwhile.
+        try await world.postgres.withTransaction { transaction in
+            try transaction.query(
+                "INSERT INTO messaging.inbox (consumer, event_id) SELECT 'test-group', event_id FROM messaging.outbox WHERE stream = $1",
+                [world.stream])
+            try transaction.query(
+                "INSERT INTO public.effects (event_id, aggregate_id, sequence) SELECT event_id, aggregate_id, sequence FROM messaging.outbox WHERE stream = $1",
+                [world.stream])
+        }
+        handler.failing.set(false)
+        #expect(try await world.waitUntil("SELECT count(*) FROM messaging.attempts", equals: 0, timeout: .seconds(10)) == 0)
+        var pending = -1
+        let deadline = ContinuousClock.now + .seconds(5)
+        while pending != 0, ContinuousClock.now < deadline {
+            pending = try await world.redis.xinfoGroups(world.stream).first { $0.name == "test-group" }?.pending ?? -1
+            if pending != 0 { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(pending == 0, "acknowledged")
+        #expect(try await world.scalar("SELECT count(*) FROM public.effects") == 1)
+        #expect(try await world.scalar("SELECT count(*) FROM messaging.dead_letters") == 0)
+        await world.stop(relay, consumer)
+    }
+
     @Test("the relay leader killed mid-stream: the standby takes over and every event is published, without duplicate effects")
     func leaderFailover() async throws {
         let world = try await MessagingHarness.make()
