@@ -14,7 +14,7 @@ func buildApplication(_ configuration: BookingConfiguration, logger: Logger) -> 
         router: router,
         services: [
             IdempotencyKeyPurger(postgres: app.postgres, logger: logger), parts.sagaConsumer(logger: logger),
-            SagaDeadlinePoller(postgres: app.postgres, holds: parts.holds, logger: logger),
+            SagaDeadlinePoller(postgres: app.consumerPostgres, holds: parts.holds, logger: logger),
             SagaStateGauges(operations: parts.sagaOperations, logger: logger),
         ])
 }
@@ -51,7 +51,7 @@ struct BookingParts: Sendable {
         configuration.concurrency = self.configuration.sagaConcurrency
         tuning(&configuration)
         return StreamConsumer(
-            postgres: app.postgres, redis: app.redis, handler: SagaCoordinator(holds: holds, logger: logger, now: now),
+            postgres: app.consumerPostgres, redis: app.redis, handler: SagaCoordinator(holds: holds, logger: logger, now: now),
             configuration: configuration, logger: logger)
     }
 

@@ -19,7 +19,10 @@ struct BookingConfiguration: Sendable {
     var sagaConcurrency: Int
 
     init(reader: ConfigurationReader) throws(ConfigurationError) {
-        service = try ServiceSettings(serviceName: "booking", defaultPort: 8080, requiresAPIKeys: true, reader: reader)
+        // The saga coordinator's 32 lanes confirm paid bookings; 16 connections of their own keep
+        // confirmation up with intake on 2 cores (scripts/bench saga), where 8 let a backlog grow.
+        service = try ServiceSettings(
+            serviceName: "booking", defaultPort: 8080, requiresAPIKeys: true, defaultConsumerPoolSize: 16, reader: reader)
         holdTTL = try reader.duration("HOLD_TTL", default: .seconds(600), in: .seconds(1)...(.seconds(1800)))
         paymentWindow = try reader.duration("PAYMENT_WINDOW", default: .seconds(900), in: .seconds(1)...(.seconds(86_400)))
         paymentGrace = try reader.duration("PAYMENT_GRACE", default: .seconds(120), in: .zero...(.seconds(3600)))

@@ -52,7 +52,7 @@ struct PaymentsParts: Sendable {
         var consumer = StreamConsumer<ProviderWorker>.Configuration(stream: Streams.stream(for: .booking), group: "payments-provider")
         tuning(&consumer)
         return StreamConsumer(
-            postgres: app.postgres, redis: app.redis, handler: ProviderWorker(provider: provider, logger: logger, now: Date.init),
+            postgres: app.consumerPostgres, redis: app.redis, handler: ProviderWorker(provider: provider, logger: logger, now: Date.init),
             configuration: consumer, logger: logger)
     }
 }

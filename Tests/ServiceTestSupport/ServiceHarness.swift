@@ -53,6 +53,7 @@ public enum ServiceHarness {
     /// Closes the application's pools.
     public static func shutdown(_ app: ServiceApplication) async {
         await app.postgres.shutdown()
+        await app.consumerPostgres.shutdown()
         await app.redis.shutdown()
     }
 }

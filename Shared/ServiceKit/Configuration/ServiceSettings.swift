@@ -27,6 +27,8 @@ public struct ServiceSettings: Sendable {
     public var port: Int
     public var logLevel: Logger.Level
     public var postgres: PostgresClient.Configuration
+    /// Connections of the pool the stream consumers and pollers use (`DATABASE_CONSUMER_POOL_SIZE`).
+    public var consumerPoolSize: Int
     public var redis: RedisClient.Configuration
     /// The operator token for admin routes.
     public var adminToken: String
@@ -47,6 +49,7 @@ public struct ServiceSettings: Sendable {
         defaultPort: Int,
         requiresAPIKeys: Bool,
         defaultMaximumBodySize: Int = 1 << 20,
+        defaultConsumerPoolSize: Int = 8,
         reader: ConfigurationReader
     ) throws(ConfigurationError) {
         self.serviceName = serviceName
@@ -60,6 +63,7 @@ public struct ServiceSettings: Sendable {
             throw ConfigurationError(name: "DATABASE_URL", reason: "is not a valid Postgres URL")
         }
         postgres.maximumConnections = try reader.integer("DATABASE_POOL_SIZE", default: 8, in: 1...200)
+        consumerPoolSize = try reader.integer("DATABASE_CONSUMER_POOL_SIZE", default: defaultConsumerPoolSize, in: 1...200)
         postgres.maximumPoolWait = try reader.duration("DATABASE_POOL_WAIT", default: .seconds(5), in: .milliseconds(1)...(.seconds(120)))
         postgres.connectTimeout = try reader.duration("DATABASE_CONNECT_TIMEOUT", default: .seconds(5), in: .seconds(1)...(.seconds(120)))
         postgres.statementTimeout = try reader.duration("DATABASE_STATEMENT_TIMEOUT", default: .seconds(30), in: .milliseconds(1)...(.seconds(3600)))

@@ -13,6 +13,10 @@ public struct ServiceApplication: Sendable {
     public let postgres: PostgresClient
     public let redis: RedisClient
     public let logger: Logger
+    /// The stream consumers' and pollers' own pool (`DATABASE_CONSUMER_POOL_SIZE`): a bulkhead, so
+    /// requests queueing for `postgres` under load never starve the work that finishes what they
+    /// started (e.g. confirming paid bookings), and the other way round.
+    public let consumerPostgres: PostgresClient
     /// The outbox relay's own connection: a leading relay holds its session (and advisory lock) for
     /// as long as it leads, so it must not take one of the request pool's connections.
     let relayPostgres: PostgresClient
@@ -22,6 +26,11 @@ public struct ServiceApplication: Sendable {
         self.logger = logger
         self.postgres = PostgresClient(configuration: settings.postgres, logger: logger)
         self.redis = RedisClient(configuration: settings.redis, logger: logger)
+        var consumerConfiguration = settings.postgres
+        consumerConfiguration.maximumConnections = settings.consumerPoolSize
+        consumerConfiguration.poolName = "postgres-consumers"
+        consumerConfiguration.applicationName = settings.postgres.applicationName + "-consumers"
+        self.consumerPostgres = PostgresClient(configuration: consumerConfiguration, logger: logger)
         var relayConfiguration = settings.postgres
         relayConfiguration.maximumConnections = 1
         relayConfiguration.poolName = "postgres-relay"
@@ -63,13 +72,14 @@ public struct ServiceApplication: Sendable {
 
     /// The HTTP application with the outbox relay. `services` (consumers, pollers) run after the pools
     /// start and stop before they close. Every instance runs a relay on one connection of its own
-    /// (beside `DATABASE_POOL_SIZE`); one of the instances leads at a time.
+    /// (beside `DATABASE_POOL_SIZE` and `DATABASE_CONSUMER_POOL_SIZE`); one of the instances leads at
+    /// a time.
     public func makeApplication(router: Router<ServiceRequestContext>, services: [any Service] = []) -> some ApplicationProtocol {
         Application(
             router: router,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: settings.serviceName),
             services: [
-                postgres, redis, relayPostgres,
+                postgres, redis, consumerPostgres, relayPostgres,
                 OutboxRelay(postgres: relayPostgres, redis: redis, configuration: relayConfiguration, logger: logger),
             ] + services,
             logger: logger
