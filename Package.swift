@@ -168,8 +168,9 @@ let package = Package(
         .executableTarget(
             name: "Bench",
             dependencies: [
-                "Postgres", "Redis", "Messaging", "Migrations", "SharedModel",
+                "Postgres", "Redis", "Messaging", "Migrations", "SharedModel", "WebhookSignatures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Services/Bench",

@@ -10,8 +10,8 @@ import Redis
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "platform-bench",
-        abstract: "Throughput and latency of the platform's Postgres and Redis clients.",
-        subcommands: [PostgresSelect.self, RedisSet.self, MessagingEndToEnd.self]
+        abstract: "Throughput and latency of the platform's Postgres and Redis clients, and of the booking saga end to end.",
+        subcommands: [PostgresSelect.self, RedisSet.self, MessagingEndToEnd.self, SagaEndToEnd.self]
     )
 }
 

@@ -129,13 +129,8 @@ booking_setup() {
     # same seats (foreign keys), and the sequence booking.sql allocates seat blocks from.
     BOOKING_REF_EVENTS=$((((SECS + BOOKING_WARMUP) * 5000 + 2499) / 2500))
     say "booking_ref: $BOOKING_REF_EVENTS events x $BOOKING_SEATS seats in SQL"
+    bench_seed_reference_events booking_ref "$BOOKING_REF_EVENTS" "$BOOKING_SEATS" reference host-bench
     bench_psql booking_ref >&2 <<SQL
-INSERT INTO booking.events
-SELECT ('00000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, 'reference ' || i, 'host-bench',
-       now() + interval '365 days', now() + interval '365 days 3 hours', 'Europe/Berlin', 'EUR', now()
-FROM generate_series(0, $BOOKING_REF_EVENTS - 1) AS i;
-INSERT INTO booking.seats
-SELECT e.event_id, 's' || lpad(g::text, 5, '0'), 2500, g - 1 FROM booking.events e, generate_series(1, $BOOKING_SEATS) AS g;
 CREATE SEQUENCE bench_ref_blocks;
 VACUUM ANALYZE;
 SQL

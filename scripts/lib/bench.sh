@@ -74,6 +74,19 @@ bench_stop_service() {
 
 # bench_vacuum DB...: vacuums what the previous runs wrote, so that autovacuum does not start in the
 # middle of the next measurement.
+# bench_seed_reference_events DATABASE COUNT SEATS NAME_PREFIX HOST: the reference databases' events
+# 00000000-0000-4000-8000-<12 digits>, a year ahead, each with SEATS seats priced 2500.
+bench_seed_reference_events() {
+    bench_psql "$1" >&2 <<SQL
+INSERT INTO booking.events
+SELECT ('00000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, '$4 ' || i, '$5',
+       now() + interval '365 days', now() + interval '365 days 3 hours', 'Europe/Berlin', 'EUR', now()
+FROM generate_series(0, $2 - 1) AS i;
+INSERT INTO booking.seats
+SELECT e.event_id, 's' || lpad(g::text, 5, '0'), 2500, g - 1 FROM booking.events e, generate_series(1, $3) AS g;
+SQL
+}
+
 bench_vacuum() {
     local db
     for db in "$@"; do
