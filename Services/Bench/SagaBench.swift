@@ -81,7 +81,9 @@ struct SagaEndToEnd: AsyncParsableCommand {
         }
         if prepare, let eventsFile {
             try Data((events.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: eventsFile))
-            print("saga_client_prepared events=\(events.count) seats_per_event=\(seatsPerEvent) (each primed with a hold of its last seat)")
+            FileHandle.standardOutput.write(
+                Data("saga_client_prepared events=\(events.count) seats_per_event=\(seatsPerEvent) (each primed with a hold of its last seat)\n".utf8)
+            )
             return
         }
         let seats = SeatBlocks(events: events, blocksPerEvent: blocksPerEvent)
