@@ -9,13 +9,16 @@ import Postgres
 public struct NewestFirstQuery: Sendable {
     private let select: String
     private let timeColumn: String
+    private let idColumn: String
     private var conditions: [String] = []
     private var binds: [any PostgresEncodable] = []
 
-    /// `select` is `SELECT ... FROM table` with no `WHERE`; `timeColumn` orders the rows with `id`.
-    public init(select: String, timeColumn: String) {
+    /// `select` is `SELECT ... FROM table` (or a join) with no `WHERE`; `timeColumn` orders the rows
+    /// with `idColumn`.
+    public init(select: String, timeColumn: String, idColumn: String = "id") {
         self.select = select
         self.timeColumn = timeColumn
+        self.idColumn = idColumn
     }
 
     /// Keeps rows whose `column` equals `value`, when a value is given.
@@ -43,10 +46,10 @@ public struct NewestFirstQuery: Sendable {
         position: (Row) -> ListCursor
     ) async throws -> (rows: [Row], nextCursor: String?) {
         var query = self
-        if let cursor { query.add("(\(timeColumn), id) < (\(query.bind(cursor.createdAt)), \(query.bind(cursor.id)))") }
+        if let cursor { query.add("(\(timeColumn), \(idColumn)) < (\(query.bind(cursor.createdAt)), \(query.bind(cursor.id)))") }
         let limitPlaceholder = query.bind(limit + 1)
         let whereClause = query.conditions.isEmpty ? "" : " WHERE " + query.conditions.joined(separator: " AND ")
-        let sql = select + whereClause + " ORDER BY \(timeColumn) DESC, id DESC LIMIT \(limitPlaceholder)"
+        let sql = select + whereClause + " ORDER BY \(timeColumn) DESC, \(idColumn) DESC LIMIT \(limitPlaceholder)"
         var rows = try await postgres.query(sql, query.binds).map(decode)
         var next: String?
         if rows.count > limit {

@@ -88,10 +88,9 @@ struct SagaOperations: Sendable {
             guard let parsed = ListCursor(cursor) else { throw InvalidCursor() }
             position = parsed
         }
-        // NewestFirstQuery pages by `(updated_at, id)`: the join is wrapped so its booking id is `id`.
-        var query = NewestFirstQuery(select: "SELECT * FROM (\(SagaSummary.select)) sagas (id)", timeColumn: "updated_at")
-        query.equal("state", filter.state?.rawValue)
-        query.notAfter("deadline", filter.overdueAt)
+        var query = NewestFirstQuery(select: SagaSummary.select, timeColumn: "s.updated_at", idColumn: "s.booking_id")
+        query.equal("s.state", filter.state?.rawValue)
+        query.notAfter("s.deadline", filter.overdueAt)
         let page = try await query.page(
             on: postgres, after: position, limit: limit, decode: { try SagaSummary($0, now: now) },
             position: { ListCursor(createdAt: $0.updatedAt, id: $0.bookingID) })
