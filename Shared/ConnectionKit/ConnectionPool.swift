@@ -29,6 +29,13 @@ package final class ConnectionPool<Connection: AnyObject & Sendable>: Sendable {
         case closed
     }
 
+    /// What the enqueue of a waiter decided, under the lock.
+    private enum Enqueue {
+        case queued
+        case connection(Connection)
+        case failed(any Error)
+    }
+
     private struct Waiter {
         let id: UInt64
         let continuation: CheckedContinuation<Connection, any Error>
@@ -68,16 +75,18 @@ package final class ConnectionPool<Connection: AnyObject & Sendable>: Sendable {
         state.withLock { $0.all }
     }
 
+    /// How many connections are idle, how many callers wait and how many connections exist, read in
+    /// one critical section. The pool keeps `idle == 0 || waiting == 0` at all times: no caller waits
+    /// while a connection is idle.
+    package var occupancy: (idle: Int, waiting: Int, created: Int) {
+        state.withLock { ($0.idle.count, $0.waiters.count, $0.all.count) }
+    }
+
     /// Leases an idle connection, creating one when below the limit, or waits for one.
     package func lease() async throws -> Connection {
         let immediate: Immediate = state.withLock { state in
             if state.closed { return .closed }
-            if let connection = state.idle.popLast() { return .connection(connection) }
-            if state.all.count < configuration.maximumConnections {
-                let connection = makeConnection(state.all.count)
-                state.all.append(connection)
-                return .connection(connection)
-            }
+            if let connection = takeAvailable(&state) { return .connection(connection) }
             return .mustWait
         }
         switch immediate {
@@ -89,6 +98,16 @@ package final class ConnectionPool<Connection: AnyObject & Sendable>: Sendable {
         case .mustWait:
             return try await waitForConnection()
         }
+    }
+
+    /// An idle connection, or a new one while below the limit; nil when every connection is busy.
+    /// Called with the lock held.
+    private func takeAvailable(_ state: inout State) -> Connection? {
+        if let connection = state.idle.popLast() { return connection }
+        guard state.all.count < configuration.maximumConnections else { return nil }
+        let connection = makeConnection(state.all.count)
+        state.all.append(connection)
+        return connection
     }
 
     /// Returns a connection to the pool, handing it straight to the longest waiter if there is one.
@@ -122,27 +141,48 @@ package final class ConnectionPool<Connection: AnyObject & Sendable>: Sendable {
         return all
     }
 
+    /// Queues the caller until a connection is released to it, the wait's deadline passes, the task is
+    /// cancelled or the pool closes.
+    ///
+    /// Between `lease()` deciding to wait and the enqueue below, another thread may release a
+    /// connection and, finding no waiter, park it as idle. So the enqueue decides again, in the same
+    /// critical section that appends the waiter: it takes an idle connection (or creates one) when
+    /// there is one, and only otherwise waits. Likewise the timeout and the cancellation may fire
+    /// before the waiter is queued, when they find nothing to fail: the enqueue checks the deadline
+    /// and the task's cancellation itself.
     private func waitForConnection() async throws -> Connection {
         let id = state.withLock { state in
             state.nextWaiterID &+= 1
             return state.nextWaiterID
         }
         let maximumWait = configuration.maximumWait
+        let deadline = ContinuousClock.now + maximumWait
         let timeout = Task { [weak self] in
-            try await Task.sleep(for: maximumWait)
+            try await Task.sleep(until: deadline, clock: .continuous)
             self?.failWaiter(id, with: ConnectionPoolExhausted(pool: self?.configuration.name ?? "", reason: .timedOut(maximumWait)))
         }
         defer { timeout.cancel() }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Connection, any Error>) in
-                let enqueued: Bool = state.withLock { state in
-                    if state.closed || Task.isCancelled { return false }
+                let outcome: Enqueue = state.withLock { state in
+                    if state.closed { return .failed(ConnectionPoolExhausted(pool: configuration.name, reason: .closed)) }
+                    if Task.isCancelled { return .failed(CancellationError()) }
+                    if let connection = takeAvailable(&state) { return .connection(connection) }
+                    if ContinuousClock.now >= deadline {
+                        return .failed(ConnectionPoolExhausted(pool: configuration.name, reason: .timedOut(maximumWait)))
+                    }
                     state.waiters.append(Waiter(id: id, continuation: continuation, enqueuedAt: .now))
-                    return true
+                    return .queued
                 }
-                if !enqueued {
-                    continuation.resume(
-                        throwing: Task.isCancelled ? CancellationError() : ConnectionPoolExhausted(pool: configuration.name, reason: .closed))
+                switch outcome {
+                case .queued:
+                    break
+                case .connection(let connection):
+                    metrics.leased()
+                    continuation.resume(returning: connection)
+                case .failed(let error):
+                    if error is ConnectionPoolExhausted { metrics.exhausted() }
+                    continuation.resume(throwing: error)
                 }
             }
         } onCancel: {

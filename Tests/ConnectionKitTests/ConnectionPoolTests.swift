@@ -24,7 +24,9 @@ struct ConnectionPoolTests {
 
     @Test("creates connections lazily up to the limit and never hands one out twice")
     func neverSharesAConnection() async throws {
-        let pool = makePool(size: 3)
+        // 200 tasks queue on 3 connections: the wait bounds a hang (a lost hand-off is caught by the
+        // contention suite below), not the latency of a cooperative pool shared with the other suites.
+        let pool = makePool(size: 3, wait: .seconds(30))
         let inUse = Shared<Set<Int>>([])
         let maximumInUse = Shared(0)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -120,5 +122,102 @@ struct ConnectionPoolTests {
         let recorder = Recorder()
         for value in 0..<100 { await recorder.append(value) }
         #expect(await recorder.values == Array(0..<100))
+    }
+}
+
+@Suite("Connection pool under contention")
+struct ConnectionPoolContentionTests {
+    /// Watches the pool from another task until stopped and counts the moments a caller waited while a
+    /// connection was idle (a lost hand-off: that caller sleeps until some later release or its timeout).
+    final class LostHandOffWatch: Sendable {
+        private let stop = Shared(false)
+        let violations = Shared(0)
+        let samples = Shared(0)
+
+        func watch(_ pool: ConnectionPool<FakeConnection>) async {
+            while !stop.withLock({ $0 }) {
+                let occupancy = pool.occupancy
+                if occupancy.idle > 0 && occupancy.waiting > 0 { violations.withLock { $0 += 1 } }
+                samples.withLock { $0 += 1 }
+                await Task.yield()
+            }
+        }
+
+        func finish() { stop.withLock { $0 = true } }
+    }
+
+    @Test("lease, release, time out and cancel from 64 tasks on 2 connections: no caller waits while a connection is idle")
+    func noWaiterWhileIdle() async throws {
+        // A short wait, so timeouts happen too; they are allowed here, lost hand-offs are not.
+        let pool = ConnectionPool(configuration: .init(maximumConnections: 2, maximumWait: .milliseconds(20), name: "fake")) {
+            FakeConnection(index: $0)
+        }
+        let watch = LostHandOffWatch()
+        let watcher = Task.detached { await watch.watch(pool) }
+        let outcomes = Shared((leased: 0, timedOut: 0, cancelled: 0))
+        await withTaskGroup(of: Void.self) { group in
+            for task in 0..<64 {
+                group.addTask {
+                    for round in 0..<300 {
+                        switch (task + round) % 5 {
+                        case 0:
+                            // A waiter cancelled while it waits (or before it queues).
+                            let lease = Task { try await pool.withConnection { _ in await Task.yield() } }
+                            await Task.yield()
+                            lease.cancel()
+                            switch await lease.result {
+                            case .success: outcomes.withLock { $0.leased += 1 }
+                            case .failure(let error as ConnectionPoolExhausted) where error.reason != .closed:
+                                outcomes.withLock { $0.timedOut += 1 }
+                            case .failure(is CancellationError): outcomes.withLock { $0.cancelled += 1 }
+                            case .failure(let error): Issue.record("unexpected \(error)")
+                            }
+                        default:
+                            do {
+                                try await pool.withConnection { _ in
+                                    if round % 3 == 0 { await Task.yield() }
+                                }
+                                outcomes.withLock { $0.leased += 1 }
+                            } catch let error as ConnectionPoolExhausted {
+                                #expect(error.reason == .timedOut(.milliseconds(20)))
+                                outcomes.withLock { $0.timedOut += 1 }
+                            } catch {
+                                Issue.record("unexpected \(error)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        watch.finish()
+        await watcher.value
+        let occupancy = pool.occupancy
+        #expect(watch.violations.withLock { $0 } == 0, "callers waited while a connection was idle")
+        #expect(watch.samples.withLock { $0 } > 0)
+        #expect(occupancy.waiting == 0 && occupancy.idle == occupancy.created && occupancy.created <= 2, "\(occupancy)")
+        let total = outcomes.withLock { $0 }
+        #expect(total.leased + total.timedOut + total.cancelled == 64 * 300)
+        #expect(total.leased > 0)
+    }
+
+    @Test("with a generous wait, 5,000 leases by 100 tasks on 2 connections all succeed")
+    func everyLeaseServed() async throws {
+        let pool = ConnectionPool(configuration: .init(maximumConnections: 2, maximumWait: .seconds(60), name: "fake")) {
+            FakeConnection(index: $0)
+        }
+        let watch = LostHandOffWatch()
+        let watcher = Task.detached { await watch.watch(pool) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<100 {
+                group.addTask {
+                    for _ in 0..<50 { try await pool.withConnection { _ in await Task.yield() } }
+                }
+            }
+            try await group.waitForAll()
+        }
+        watch.finish()
+        await watcher.value
+        #expect(watch.violations.withLock { $0 } == 0, "callers waited while a connection was idle")
+        #expect(pool.occupancy.idle == 2)
     }
 }

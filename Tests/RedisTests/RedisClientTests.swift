@@ -10,20 +10,24 @@ struct RedisClientTests {
     let prefix = "test:\(UUID().uuidString.lowercased()):"
 
     init() throws {
-        client = try RedisClient.forTests(connections: 4)
+        // 500 tasks queue on 4 connections in `manyTasks`: the wait bounds a hang, not a latency.
+        client = try RedisClient.forTests(connections: 4, maximumWait: .seconds(30))
     }
 
     @Test("blocked XREADGROUP ... BLOCK readers do not block the cooperative pool")
     func blockedReadersLeaveThePoolFree() async throws {
         let stream = prefix + "blocking"
         try await client.createGroup("g", on: stream, startingAt: "$")
-        let readers = (0..<4).map { client.makeStreamReader(name: "r\($0)", maximumBlock: .seconds(1)) }
+        // Four readers block for 2 s each on their own connections. If a blocked read held a cooperative
+        // thread (2 on this machine), an unrelated 100 ms sleep could not finish before the reads return;
+        // the bound sits well under the 2 s, with room for a machine busy with the other suites.
+        let readers = (0..<4).map { client.makeStreamReader(name: "r\($0)", maximumBlock: .seconds(2)) }
         let started = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (index, reader) in readers.enumerated() {
                 group.addTask {
                     let entries = try await reader.readGroup(
-                        group: "g", consumer: "c\(index)", streams: [(stream, ">")], count: 10, block: .seconds(1))
+                        group: "g", consumer: "c\(index)", streams: [(stream, ">")], count: 10, block: .seconds(2))
                     #expect(entries.isEmpty)
                 }
             }
@@ -31,14 +35,14 @@ struct RedisClientTests {
             let sleepStart = ContinuousClock.now
             try await Task.sleep(for: .milliseconds(100))
             let sleepTook = ContinuousClock.now - sleepStart
-            #expect(sleepTook < .milliseconds(700), "a 100 ms sleep took \(sleepTook) while 4 readers were blocked")
+            #expect(sleepTook < .milliseconds(1500), "a 100 ms sleep took \(sleepTook) while 4 readers were blocked")
             // Pooled commands are not held up by the readers either.
             try await client.send("SET", RedisArgument(prefix + "k"), "v")
             try await group.waitForAll()
         }
         let total = ContinuousClock.now - started
-        #expect(total >= .milliseconds(900))
-        #expect(total < .seconds(3))
+        #expect(total >= .milliseconds(1900))
+        #expect(total < .seconds(6), "in series they would take 8 s")
         for reader in readers { await reader.close() }
     }
 
