@@ -182,7 +182,7 @@ public struct DeadLetterStore: Sendable {
     public func list(_ filter: Filter, cursor: String? = nil, limit: Int = 50) async throws -> Page {
         var position: ListCursor?
         if let cursor {
-            guard let parsed = ListCursor(cursor) else { throw DeadLetterError.invalidCursor }
+            guard let parsed = ListCursor(cursor) else { throw InvalidCursor() }
             position = parsed
         }
         var query = NewestFirstQuery(select: Self.selectColumns, timeColumn: "created_at")
@@ -309,33 +309,5 @@ public struct DeadLetterStore: Sendable {
             statusChangedAt: try row.decode(Date?.self, at: 15),
             createdAt: try row.decode(Date.self, at: 16)
         )
-    }
-}
-
-public enum DeadLetterError: Error, Sendable {
-    case invalidCursor
-}
-
-/// An opaque keyset cursor: `<created_at microseconds>_<id>`.
-/// Where a newest-first listing ordered by `(created_at, id)` continues: opaque to clients,
-/// `<microseconds since 1970>_<uuid>`.
-public struct ListCursor: CustomStringConvertible, Sendable {
-    public let createdAt: Date
-    public let id: UUID
-
-    public init(createdAt: Date, id: UUID) {
-        self.createdAt = createdAt
-        self.id = id
-    }
-
-    public init?(_ text: String) {
-        let parts = text.split(separator: "_")
-        guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else { return nil }
-        self.createdAt = Date(timeIntervalSince1970: Double(micros) / 1_000_000)
-        self.id = id
-    }
-
-    public var description: String {
-        "\(Int64((createdAt.timeIntervalSince1970 * 1_000_000).rounded()))_\(id.uuidString.lowercased())"
     }
 }

@@ -69,7 +69,16 @@ extension Date: PostgresEncodable {
     public static var postgresType: PostgresType { .timestamptz }
     public var postgresValue: PostgresValue {
         let microseconds = (timeIntervalSince(postgresEpoch) * 1_000_000).rounded()
-        return value(bigEndianBytes(Int64(microseconds)))
+        // Beyond Int64 (about 292,000 years either way) is Postgres' `infinity` / `-infinity`, never a trap.
+        let wide: Int64 =
+            if microseconds.isNaN || microseconds >= 9_223_372_036_854_775_808 {
+                .max
+            } else if microseconds <= -9_223_372_036_854_775_808 {
+                .min
+            } else {
+                Int64(microseconds)
+            }
+        return value(bigEndianBytes(wide))
     }
 }
 

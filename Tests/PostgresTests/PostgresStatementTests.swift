@@ -30,6 +30,16 @@ struct PostgresStatementTests {
         #expect(try after[0].decode(Int.self, at: 0) == 1)
     }
 
+    @Test("a time beyond Int64 microseconds binds as infinity instead of trapping")
+    func extremeDates() async throws {
+        let rows = try await client.query(
+            "SELECT $1::timestamptz = 'infinity', $2::timestamptz = '-infinity', $3::timestamptz = '1970-01-01T00:00:00Z'",
+            [Date(timeIntervalSince1970: 1e300), Date(timeIntervalSince1970: -1e300), Date(timeIntervalSince1970: 0)])
+        #expect(try rows[0].decode(Bool.self, at: 0))
+        #expect(try rows[0].decode(Bool.self, at: 1))
+        #expect(try rows[0].decode(Bool.self, at: 2))
+    }
+
     @Test("a unique violation surfaces as its typed code with the constraint name")
     func uniqueViolation() async throws {
         try await client.query("INSERT INTO items (id, name) VALUES ($1, $2)", [10, "dup"])

@@ -77,6 +77,18 @@ struct DeadLetterRoutesTests {
                     #expect(response.status == .badRequest, "\(bad)")
                 }
             }
+            // Cursors the API never issued, crafted to overflow a time conversion: 400 invalid_cursor, and the
+            // service keeps serving.
+            for crafted in CraftedCursors.all {
+                let escaped = crafted.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? crafted
+                try await client.execute(uri: "/v1/admin/dead-letters?cursor=\(escaped)", method: .get, headers: admin) { response in
+                    #expect(response.status == .badRequest, "\(crafted)")
+                    #expect(String(buffer: response.body).contains(#""code":"invalid_cursor""#), "\(crafted)")
+                }
+            }
+            try await client.execute(uri: "/v1/admin/dead-letters?limit=1", method: .get, headers: admin) { response in
+                #expect(response.status == .ok)
+            }
         }
     }
 

@@ -171,7 +171,7 @@ struct BookingController<Repository: BookingRepository>: Sendable {
         }
         let limit = try Validation.limit(request, default: 20, range: 1...100)
         let cursor = try request.uri.queryParameters["cursor"].map { text throws(APIError) -> BookingCursor in
-            guard let cursor = BookingCursor(token: String(text)) else { throw APIError.badRequest("cursor is not one this API returned") }
+            guard let cursor = BookingCursor(token: String(text)) else { throw APIError.invalidCursor }
             return cursor
         }
         // One extra row tells whether another page exists.

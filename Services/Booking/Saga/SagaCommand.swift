@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Messaging
 import ServiceKit
 import SharedModel
 
@@ -26,7 +27,7 @@ struct SagaCommand: AsyncParsableCommand {
             let now = Date()
             do {
                 try output(try await operations.list(.init(state: state, overdueAt: overdue ? now : nil), cursor: cursor, limit: limit, now: now))
-            } catch is SagaOperations.InvalidCursor {
+            } catch is InvalidCursor {
                 throw ValidationError("--cursor is not one this command printed")
             }
         }

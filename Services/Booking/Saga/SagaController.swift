@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Messaging
 import Postgres
 import ServiceKit
 import SharedModel
@@ -31,8 +32,8 @@ struct SagaController: Sendable {
             let limit = try query.limit()
             do {
                 return try .json(try await operations.list(filter, cursor: try query.text("cursor"), limit: limit, now: now))
-            } catch is SagaOperations.InvalidCursor {
-                throw APIError.badRequest("cursor is not one this API returned")
+            } catch is InvalidCursor {
+                throw APIError.invalidCursor
             }
         }
         sagas.post("/{id}/resume") { request, context -> Response in

@@ -79,8 +79,6 @@ struct SagaOperations: Sendable {
         }
     }
 
-    struct InvalidCursor: Error {}
-
     /// Sagas matching `filter`, most recently changed first, after `cursor`; with every state's counts.
     func list(_ filter: Filter, cursor: String?, limit: Int, now: Date = Date()) async throws -> Page {
         var position: ListCursor?

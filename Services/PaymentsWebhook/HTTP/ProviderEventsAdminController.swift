@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Messaging
 import ServiceKit
 
 /// Operator lookups of stored deliveries (admin token only):
@@ -27,8 +28,8 @@ struct ProviderEventsAdminController: Sendable {
             do {
                 let page = try await store.list(filter, cursor: try query.text("cursor"), limit: try query.limit())
                 return try .json(ListBody(events: page.events, nextCursor: page.nextCursor))
-            } catch is ProviderEventStore.InvalidCursor {
-                throw APIError.badRequest("cursor is not one this API returned")
+            } catch is InvalidCursor {
+                throw APIError.invalidCursor
             }
         }
         group.get("/{id}") { _, context -> Response in

@@ -123,8 +123,6 @@ struct ProviderEventStore: Sendable {
         let nextCursor: String?
     }
 
-    struct InvalidCursor: Error {}
-
     func event(id: UUID) async throws -> StoredProviderEvent? {
         try await postgres.query(Self.selectColumns + " WHERE id = $1", [id]).first.map(StoredProviderEvent.init)
     }

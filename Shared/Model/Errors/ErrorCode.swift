@@ -15,6 +15,8 @@ public struct ErrorCode: OpenStringValue {
     public static let invalidSignature: ErrorCode = "invalid_signature"
     /// 400: a webhook verified but its body is not a valid event of its kind (the delivery is kept).
     public static let malformedPayload: ErrorCode = "malformed_payload"
+    /// 400: a list's `cursor` is not one the service issued (unparseable, or out of range).
+    public static let invalidCursor: ErrorCode = "invalid_cursor"
     /// 401: missing or invalid credentials.
     public static let unauthorized: ErrorCode = "unauthorized"
     /// 403: valid credentials that are not allowed to do this.
@@ -43,7 +45,7 @@ public struct ErrorCode: OpenStringValue {
     /// The HTTP status DESIGN.md pairs with a well-known code; `nil` for any other code.
     public var httpStatus: Int? {
         switch self {
-        case .badRequest, .invalidSignature, .malformedPayload: 400
+        case .badRequest, .invalidSignature, .malformedPayload, .invalidCursor: 400
         case .unauthorized: 401
         case .forbidden: 403
         case .notFound: 404

@@ -24,8 +24,8 @@ public enum DeadLetterRoutes {
             let page: DeadLetterStore.Page
             do {
                 page = try await store.list(filter, cursor: try query.text("cursor"), limit: limit)
-            } catch DeadLetterError.invalidCursor {
-                throw APIError.badRequest("cursor is not one this API returned")
+            } catch is InvalidCursor {
+                throw APIError.invalidCursor
             }
             return try json(ListBody(deadLetters: page.entries, nextCursor: page.nextCursor))
         }

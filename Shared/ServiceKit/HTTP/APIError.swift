@@ -32,6 +32,9 @@ public struct APIError: HTTPResponseError, Sendable {
         APIError(.badRequest, code: .badRequest, message: message, details: details)
     }
 
+    /// 400 `invalid_cursor`: a list's `cursor` that this API did not return.
+    public static let invalidCursor = APIError(.badRequest, code: .invalidCursor, message: "cursor is not one this API returned")
+
     public static func unauthorized(_ message: String = "missing or invalid credentials") -> APIError {
         APIError(.unauthorized, code: .unauthorized, message: message, headers: [.wwwAuthenticate: "Bearer"])
     }
