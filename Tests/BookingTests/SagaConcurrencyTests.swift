@@ -63,7 +63,7 @@ struct SagaCase: Sendable {
         let failure = try SagaFeed.envelope(
             PaymentFailed(
                 paymentEventID: try PaymentEventID(parsing: "evt_failed_\(index)"), provider: "stripe", providerRef: reference, bookingID: booking.id,
-                amount: booking.amount, providerCreatedAt: Date(), receivedAt: Date(), reason: "card_declined"))
+                amount: booking.amount, providerCreatedAt: Date(), receivedAt: Date(), reason: "card_declined", isFinal: true))
         let madeAt = script == .paidAtDeadline ? booking.dueAt.addingTimeInterval(-1) : Date()
         let success = try paid(booking, reference: reference, event: "evt_paid_\(index)", at: madeAt)
         let paidEnvelope = try SagaFeed.envelope(success)

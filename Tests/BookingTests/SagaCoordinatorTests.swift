@@ -150,7 +150,7 @@ struct SagaCoordinatorTests {
             try await world.publish(
                 PaymentFailed(
                     paymentEventID: try PaymentEventID(parsing: "evt_late_failure"), provider: "stripe", providerRef: "pi_1", bookingID: booking.id,
-                    amount: booking.amount, providerCreatedAt: Date(), receivedAt: Date(), reason: "card_declined"))
+                    amount: booking.amount, providerCreatedAt: Date(), receivedAt: Date(), reason: "card_declined", isFinal: true))
             try await world.waitUntil(
                 "SELECT count(*) FROM booking.saga_steps WHERE booking_id = $1 AND step = 'payment_failed' AND outcome = 'skipped'",
                 [booking.id.uuid],
@@ -213,6 +213,33 @@ struct SagaCoordinatorTests {
         }
     }
 
+    @Test("a failed attempt that is not final (Stripe payment_failed) keeps the booking waiting; a retry on the same intent confirms it")
+    func nonFinalFailureThenRetry() async throws {
+        try await SagaWorld.run { client, world in
+            let event = try await client.createEvent(seats: 2)
+            let booking = try await client.booked(event, ["S1"], customer: "cus_1")
+            for attempt in 1...2 {
+                try await world.publish(
+                    PaymentFailed(
+                        paymentEventID: try PaymentEventID(parsing: "evt_declined_\(attempt)"), provider: "stripe", providerRef: "pi_retry",
+                        bookingID: booking.id, amount: booking.amount, providerCreatedAt: Date(), receivedAt: Date(), reason: "card_declined",
+                        isFinal: false))
+            }
+            try await world.waitUntil(
+                "SELECT count(*) FROM booking.saga_steps WHERE booking_id = $1 AND step = 'payment_attempt_failed' AND outcome = 'failed'",
+                [booking.id.uuid], equals: 2)
+            #expect(try await world.status(booking.id) == "pending_payment")
+            #expect(try await world.outbox(type: "booking.cancelled").isEmpty)
+            #expect(try await world.postgres.count("SELECT count(*) FROM booking.booking_seats WHERE released_at IS NULL") == 1)
+            #expect(try await client.hold(event, ["S1"], customer: "cus_2").status == .conflict, "the seat stays with the waiting booking")
+
+            try await world.publish(try paid(booking, reference: "pi_retry"))
+            try await world.waitUntil(
+                "SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'confirmed'", [booking.id.uuid], equals: 1)
+            #expect(try await world.outbox(type: "refund.requested").isEmpty)
+        }
+    }
+
     @Test("payment failed: cancelled, seats holdable again; a payment arriving after it is refunded, the booking stays cancelled")
     func failedThenLate() async throws {
         try await SagaWorld.run { client, world in
@@ -221,7 +248,7 @@ struct SagaCoordinatorTests {
             try await world.publish(
                 PaymentFailed(
                     paymentEventID: try PaymentEventID(parsing: "evt_failed"), provider: "stripe", providerRef: "pi_f", bookingID: booking.id,
-                    amount: booking.amount, providerCreatedAt: Date(), receivedAt: Date(), reason: "card_declined"))
+                    amount: booking.amount, providerCreatedAt: Date(), receivedAt: Date(), reason: "card_declined", isFinal: true))
             try await world.waitUntil(
                 "SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'cancelled'", [booking.id.uuid], equals: 1)
             #expect(try await world.status(booking.id) == "cancelled")
@@ -338,6 +365,11 @@ struct SagaCoordinatorTests {
             #expect(rest["next_cursor"] == .null)
             for bad in ["state=lost", "overdue=yes", "cursor=forged", "limit=0"] {
                 #expect(try await client.call(.get, "/v1/admin/sagas?\(bad)", as: .admin).status == .badRequest, "\(bad)")
+            }
+            for crafted in CraftedCursors.all {
+                let escaped = crafted.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? crafted
+                let answer = try await client.call(.get, "/v1/admin/sagas?cursor=\(escaped)", as: .admin)
+                #expect(answer.status == .badRequest && answer["error"]?["code"]?.stringValue == "invalid_cursor", "\(crafted)")
             }
             #expect(try await client.call(.get, "/v1/admin/sagas").status == .forbidden)
 

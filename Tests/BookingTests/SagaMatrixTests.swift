@@ -187,7 +187,7 @@ struct MatrixInputs: Sendable {
         failed = try envelope(
             PaymentFailed(
                 paymentEventID: try PaymentEventID(parsing: "evt_matrix_failed_\(index)"), provider: "stripe", providerRef: reference,
-                bookingID: booking.id, amount: booking.amount, providerCreatedAt: Date(), receivedAt: Date(), reason: "card_declined"))
+                bookingID: booking.id, amount: booking.amount, providerCreatedAt: Date(), receivedAt: Date(), reason: "card_declined", isFinal: true))
         refunded = try envelope(RefundSucceeded(refundID: refundID, bookingID: booking.id, providerRef: reference, amount: booking.amount))
         refundFailed = try envelope(
             RefundFailed(refundID: refundID ?? RefundID(), bookingID: booking.id, providerRef: reference, amount: booking.amount, error: "refused"))

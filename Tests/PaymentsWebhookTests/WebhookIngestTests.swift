@@ -46,7 +46,7 @@ struct WebhookIngestTests {
         #expect(events[0].producer == .paymentsWebhook)
     }
 
-    @Test("payment_failed, charge.refunded and unknown types; a foreign booking_id reads as no booking and still flows on")
+    @Test("payment_failed (not final), canceled (final), charge.refunded as this refund's amount, unknown types; a foreign booking_id flows on")
     func stripeMapping() async throws {
         let harness = try await PaymentsHarness.make()
         let refundID = UUID()
@@ -62,6 +62,36 @@ struct WebhookIngestTests {
                 "refunds": ["object": "list", "data": [["id": "re_1", "amount": 5000, "metadata": ["refund_id": .string(refundID.uuidString)]]]],
             ]
             #expect(try await client.stripe(Deliveries.stripeEvent(type: "charge.refunded", object: charge))["status"] == "accepted")
+            // A second, partial refund of another charge: this refund's amount (newest first), not the cumulative total.
+            let partial: JSONValue = [
+                "id": "ch_2", "object": "charge", "amount": 5000, "amount_refunded": 3000, "currency": "usd", "payment_intent": "pi_p",
+                "metadata": ["booking_id": .string(booking)], "refunded": false,
+                "refunds": [
+                    "object": "list",
+                    "data": [["id": "re_3", "amount": 2000, "metadata": [:]], ["id": "re_2", "amount": 1000, "metadata": [:]]],
+                ],
+            ]
+            #expect(try await client.stripe(Deliveries.stripeEvent(type: "charge.refunded", object: partial))["status"] == "accepted")
+            // Without the refunds list (newer API versions): the growth over previous_attributes.
+            var withoutList = Deliveries.stripeEvent(
+                type: "charge.refunded",
+                object: [
+                    "id": "ch_3", "object": "charge", "amount": 5000, "amount_refunded": 4500, "currency": "usd", "payment_intent": "pi_q",
+                    "metadata": ["booking_id": .string(booking)], "refunded": false,
+                ])
+            withoutList = try JSONSerialization.data(
+                withJSONObject: {
+                    var object = try JSONSerialization.jsonObject(with: Data(withoutList)) as? [String: Any] ?? [:]
+                    var data = object["data"] as? [String: Any] ?? [:]
+                    data["previous_attributes"] = ["amount_refunded": 4000]
+                    object["data"] = data
+                    return object
+                }()
+            ).map { $0 }
+            #expect(try await client.stripe(withoutList)["status"] == "accepted")
+            let canceled = Deliveries.stripeEvent(
+                type: "payment_intent.canceled", object: Deliveries.paymentIntent(id: "pi_c", amount: 800, received: 0))
+            #expect(try await client.stripe(canceled)["status"] == "accepted")
             let foreign = Deliveries.stripeEvent(
                 type: "payment_intent.succeeded", object: Deliveries.paymentIntent(id: "pi_x", bookingID: "order-77"))
             #expect(try await client.stripe(foreign)["status"] == "accepted")
@@ -69,16 +99,25 @@ struct WebhookIngestTests {
             let ignored = try await client.stripe(other)
             #expect(ignored.status == .ok && ignored["status"] == "ignored")
         }
-        let failure = try #require(try await harness.outbox(type: "payment.failed").first).decode(PaymentFailed.self)
+        let failures = try await harness.outbox(type: "payment.failed").map { try $0.decode(PaymentFailed.self) }
+        let failure = try #require(failures.first { $0.providerRef == "pi_f" })
         #expect(failure.reason == "card_declined" && failure.amount.amount == 700 && failure.bookingID != nil)
-        let refund = try #require(try await harness.outbox(type: "refund.succeeded").first).decode(RefundSucceeded.self)
-        #expect(refund.refundID == RefundID(refundID) && refund.providerRef == "pi_r" && refund.amount == Money(amount: 5000, currency: .usd))
+        #expect(!failure.isFinal, "the customer may retry a payment_failed intent")
+        let cancellation = try #require(failures.first { $0.providerRef == "pi_c" })
+        #expect(cancellation.isFinal && cancellation.amount.amount == 800)
+        let refunds = try await harness.outbox(type: "refund.succeeded").map { try $0.decode(RefundSucceeded.self) }
+        let refund = try #require(refunds.first { $0.providerRef == "pi_r" })
+        #expect(refund.refundID == RefundID(refundID) && refund.amount == Money(amount: 5000, currency: .usd) && refund.providerRefundRef == "re_1")
         #expect(refund.bookingID?.description == booking)
+        let second = try #require(refunds.first { $0.providerRef == "pi_p" })
+        #expect(second.amount == Money(amount: 2000, currency: .usd) && second.providerRefundRef == "re_3" && second.refundID == nil)
+        let unlisted = try #require(refunds.first { $0.providerRef == "pi_q" })
+        #expect(unlisted.amount == Money(amount: 500, currency: .usd) && unlisted.providerRefundRef == nil)
         let unmatched = try await harness.outbox(type: "payment.succeeded")
         #expect(unmatched.count == 1)
         #expect(try unmatched[0].decode(PaymentSucceeded.self).bookingID == nil)
         #expect(unmatched[0].aggregateID == "pi_x")
-        #expect(try await harness.count("SELECT count(*) FROM messaging.outbox") == 3)
+        #expect(try await harness.count("SELECT count(*) FROM messaging.outbox") == 6)
         #expect(try await harness.count("SELECT count(*) FROM payments.provider_events WHERE status = 'ignored' AND domain_event_id IS NULL") == 1)
     }
 
@@ -271,6 +310,11 @@ struct WebhookIngestTests {
             #expect(try await client.admin("/v1/admin/payment-events?booking_id=x").status == .badRequest)
             #expect(try await client.admin("/v1/admin/payment-events?status=lost").status == .badRequest)
             #expect(try await client.admin("/v1/admin/payment-events?cursor=zz").status == .badRequest)
+            for crafted in CraftedCursors.all {
+                let escaped = crafted.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? crafted
+                let answer = try await client.admin("/v1/admin/payment-events?cursor=\(escaped)")
+                #expect(answer.status == .badRequest && answer["error"]?["code"]?.stringValue == "invalid_cursor", "\(crafted)")
+            }
             #expect(try await client.admin("/v1/admin/payment-events", token: nil).status == .unauthorized)
             #expect(try await client.admin("/v1/admin/payment-events", token: "wrong").status == .unauthorized)
         }

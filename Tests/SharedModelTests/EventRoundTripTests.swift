@@ -154,16 +154,22 @@ struct EventRoundTripTests {
         let event = PaymentFailed(
             paymentEventID: try paymentEventID(), provider: "stripe", providerRef: "pi_123", bookingID: Sample.bookingID,
             amount: Money(amount: 5_000, currency: .eur), providerCreatedAt: Sample.instant, receivedAt: Sample.later,
-            reason: "card_declined"
+            reason: "card_declined", isFinal: false
         )
         let object = try wireObject(event)
         #expect(
             Set(object.keys) == [
                 "payment_event_id", "provider", "provider_ref", "booking_id", "amount", "currency",
-                "provider_created_at", "received_at", "reason",
+                "provider_created_at", "received_at", "reason", "final",
             ])
         #expect(object["reason"] as? String == "card_declined")
+        #expect(object["final"] as? Bool == false)
         #expect(try roundTripped(event) == event)
+        // An event written before `final` existed was final.
+        var older = object
+        older.removeValue(forKey: "final")
+        let decoded = try JSONDecoder.platform.decode(PaymentFailed.self, from: try JSONSerialization.data(withJSONObject: older))
+        #expect(decoded.isFinal)
     }
 
     @Test("refund.requested")
@@ -182,10 +188,12 @@ struct EventRoundTripTests {
     @Test("refund.succeeded")
     func refundSucceeded() throws {
         let event = RefundSucceeded(
-            refundID: Sample.refundID, bookingID: Sample.bookingID, providerRef: "pi_123", amount: Money(amount: 5_000, currency: .eur)
+            refundID: Sample.refundID, bookingID: Sample.bookingID, providerRef: "pi_123", amount: Money(amount: 5_000, currency: .eur),
+            providerRefundRef: "re_123"
         )
         let object = try wireObject(event)
-        #expect(Set(object.keys) == ["refund_id", "booking_id", "provider_ref", "amount", "currency"])
+        #expect(Set(object.keys) == ["refund_id", "booking_id", "provider_ref", "amount", "currency", "provider_refund_ref"])
+        #expect(object["provider_refund_ref"] as? String == "re_123")
         #expect(object["amount"] as? Int == 5_000)
         #expect(try roundTripped(event) == event)
     }

@@ -13,8 +13,9 @@ import SharedModel
 /// - a payment for an unknown booking, with another amount or currency, made after `payment_due_at`,
 ///   for a booking that is no longer awaiting payment, or a second payment of a confirmed booking:
 ///   `refund.requested` and a `review` dead letter; the booking is never confirmed by it.
-/// - `payment.failed` while awaiting payment: `cancelled` (reason `payment_failed`), seats released
-///   in Postgres and then in Redis; after a success it changes nothing.
+/// - a final `payment.failed` while awaiting payment: `cancelled` (reason `payment_failed`), seats
+///   released in Postgres and then in Redis; a non-final one (the customer may retry the same intent)
+///   is a step in the log and the booking keeps waiting; after a success it changes nothing.
 /// - `refund.succeeded` / `refund.failed` of a booking whose cancellation is being refunded:
 ///   `refunded` / `compensation_failed`; of a compensation refund: a step, and for a failure a
 ///   `review` dead letter; of the payment that confirmed a booking nobody cancelled: a step and a
@@ -180,6 +181,16 @@ private struct SagaTransaction {
                 step(
                     bookingID, "payment_failed", kind: "forward", outcome: "skipped", from: current.state, to: nil,
                     detail: "the booking is \(current.state.rawValue)")
+            ])
+            return .none
+        }
+        guard failure.isFinal else {
+            // The customer may still pay with the same intent: the booking keeps waiting (a later success
+            // confirms it, the deadline expires it).
+            try transaction.pipeline([
+                step(
+                    bookingID, "payment_attempt_failed", kind: "forward", outcome: "failed", from: current.state, to: nil,
+                    detail: "payment attempt failed, the payment may still succeed: \(failure.reason ?? "no reason given")")
             ])
             return .none
         }

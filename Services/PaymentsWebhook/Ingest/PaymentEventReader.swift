@@ -41,7 +41,8 @@ enum PaymentEventReader {
         case "payment.failed":
             record.domainEvent = PaymentFailed(
                 paymentEventID: eventID, provider: provider, providerRef: reference, bookingID: bookingID, amount: amount,
-                providerCreatedAt: occurredAt, receivedAt: receivedAt, reason: try fields.optionalString("reason"))
+                providerCreatedAt: occurredAt, receivedAt: receivedAt, reason: try fields.optionalString("reason"),
+                isFinal: try fields.optionalBoolean("final") ?? true)
         case "refund.succeeded":
             let refundID = try fields.strictUUID("refund_id").map(RefundID.init)
             record.domainEvent = RefundSucceeded(refundID: refundID, bookingID: bookingID, providerRef: reference, amount: amount)

@@ -85,6 +85,15 @@ struct JSONFields {
         return integer
     }
 
+    /// A JSON boolean, or nil when absent or `null`.
+    func optionalBoolean(_ path: String) throws(MalformedDelivery) -> Bool? {
+        guard let value = value(path) else { return nil }
+        guard let number = value as? NSNumber, String(cString: number.objCType) == "c" else {
+            throw MalformedDelivery(reason: "\(path) must be true or false")
+        }
+        return number.boolValue
+    }
+
     /// `NSNumber` type encodings of integers (`c` is a boolean, `d` a floating-point number).
     private static let integerTypes: Set<String> = ["q", "Q", "l", "L", "i", "I", "s", "S"]
 

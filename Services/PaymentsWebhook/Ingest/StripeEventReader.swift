@@ -4,11 +4,13 @@ import SharedModel
 /// Reads a verified Stripe event (DESIGN.md, Stripe mapping):
 ///
 /// - `payment_intent.succeeded` -> `payment.succeeded`, amount = `amount_received`;
-/// - `payment_intent.payment_failed` -> `payment.failed`, reason = `last_payment_error.code`
-///   (or its message);
-/// - `charge.refunded` -> `refund.succeeded`, amount = `amount_refunded`, linked by `payment_intent`
-///   and `metadata.booking_id`; the refund id is the newest refund's `metadata.refund_id` when the
-///   platform asked for it;
+/// - `payment_intent.payment_failed` -> `payment.failed` with `final: false` (the customer may retry
+///   the same intent), reason = `last_payment_error.code` (or its message);
+/// - `payment_intent.canceled` -> `payment.failed` with `final: true`, reason = `cancellation_reason`;
+/// - `charge.refunded` -> `refund.succeeded` for **this** refund (the newest in the charge's
+///   `refunds`), never the cumulative `amount_refunded`; linked by `payment_intent` and
+///   `metadata.booking_id`; the refund id is that refund's `metadata.refund_id` when the platform
+///   asked for it, and its `re_` id is carried as `provider_refund_ref`;
 /// - any other type is kept as `ignored`.
 ///
 /// Currencies arrive lower case and are normalised upper case. A `metadata.booking_id` that is not a
@@ -27,14 +29,16 @@ enum StripeEventReader {
             record.domainEvent = PaymentSucceeded(
                 paymentEventID: eventID, provider: PaymentSource.stripe.rawValue, providerRef: intent.reference,
                 bookingID: record.bookingID, amount: intent.amount, providerCreatedAt: providerCreatedAt, receivedAt: receivedAt)
-        case "payment_intent.payment_failed":
+        case "payment_intent.payment_failed", "payment_intent.canceled":
+            // A failed attempt leaves the intent open for another (not final); a canceled intent can never succeed.
+            let isFinal = type == "payment_intent.canceled"
             let intent = try intentFields(fields, into: &record, amount: "data.object.amount")
-            var reason = try fields.optionalString("data.object.last_payment_error.code")
-            if reason == nil { reason = try fields.optionalString("data.object.last_payment_error.message") }
+            var reason = try fields.optionalString(isFinal ? "data.object.cancellation_reason" : "data.object.last_payment_error.code")
+            if reason == nil, !isFinal { reason = try fields.optionalString("data.object.last_payment_error.message") }
             record.domainEvent = PaymentFailed(
                 paymentEventID: eventID, provider: PaymentSource.stripe.rawValue, providerRef: intent.reference,
                 bookingID: record.bookingID, amount: intent.amount, providerCreatedAt: providerCreatedAt, receivedAt: receivedAt,
-                reason: reason)
+                reason: reason ?? (isFinal ? "canceled" : nil), isFinal: isFinal)
         case "charge.refunded":
             let reference: String
             if try fields.optionalString("data.object.payment_intent")?.isEmpty == false {
@@ -42,17 +46,44 @@ enum StripeEventReader {
             } else {
                 reference = try fields.reference("data.object.id")
             }
-            let amount = try fields.money(amount: "data.object.amount_refunded", currency: "data.object.currency")
+            let refund = try thisRefund(fields)
             record.bookingID = fields.lenientUUID("data.object.metadata.booking_id").map(BookingID.init)
             record.providerRef = reference
-            record.amount = amount
-            let newestRefund = (fields.value("data.object.refunds.data") as? [Any])?.first as? [String: Any]
-            let refundID = ((newestRefund?["metadata"] as? [String: Any])?["refund_id"] as? String).flatMap(UUID.init(uuidString:)).map(RefundID.init)
-            record.domainEvent = RefundSucceeded(refundID: refundID, bookingID: record.bookingID, providerRef: reference, amount: amount)
+            record.amount = refund.amount
+            record.domainEvent = RefundSucceeded(
+                refundID: refund.refundID, bookingID: record.bookingID, providerRef: reference, amount: refund.amount,
+                providerRefundRef: refund.providerRefundRef)
         default:
             break
         }
         return record
+    }
+
+    /// The refund a `charge.refunded` event reports, never the charge's cumulative `amount_refunded`:
+    /// the newest entry of the charge's `refunds` list (Stripe lists newest first) with its amount, `re_`
+    /// id and our `metadata.refund_id`; without that list (newer API versions leave it out), the growth
+    /// of `amount_refunded` over `previous_attributes.amount_refunded` (0 when absent: the first refund).
+    private static func thisRefund(
+        _ fields: JSONFields
+    ) throws(MalformedDelivery) -> (amount: Money, refundID: RefundID?, providerRefundRef: String?) {
+        let cumulative = try fields.money(amount: "data.object.amount_refunded", currency: "data.object.currency")
+        if let newest = (fields.value("data.object.refunds.data") as? [Any])?.first {
+            guard let newest = newest as? [String: Any], let amount = newest["amount"] as? NSNumber,
+                String(cString: amount.objCType) != "c", String(cString: amount.objCType) != "d", let minor = amount as? Int64, minor > 0,
+                minor <= cumulative.amount
+            else {
+                throw MalformedDelivery(reason: "data.object.refunds.data[0].amount must be a positive integer within amount_refunded")
+            }
+            let refundID = ((newest["metadata"] as? [String: Any])?["refund_id"] as? String).flatMap(UUID.init(uuidString:)).map(RefundID.init)
+            let reference = (newest["id"] as? String).flatMap { $0.isEmpty || $0.utf8.count > 255 ? nil : $0 }
+            return (Money(amount: minor, currency: cumulative.currency), refundID, reference)
+        }
+        let previous =
+            fields.value("data.previous_attributes.amount_refunded") == nil ? 0 : try fields.integer("data.previous_attributes.amount_refunded")
+        guard previous >= 0, previous < cumulative.amount else {
+            throw MalformedDelivery(reason: "amount_refunded must grow over previous_attributes.amount_refunded")
+        }
+        return (Money(amount: cumulative.amount - previous, currency: cumulative.currency), nil, nil)
     }
 
     /// The payment intent's reference, amount and booking, also set on `record`.

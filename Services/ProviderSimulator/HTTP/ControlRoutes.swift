@@ -27,6 +27,10 @@ struct ControlRoutes: Sendable {
         var message: String?
     }
 
+    private struct CancelBody: Decodable {
+        var reason: String?
+    }
+
     private struct FaultBody: Decodable {
         var operation: Fault.Operation
         var mode: Fault.Mode
@@ -64,6 +68,14 @@ struct ControlRoutes: Sendable {
                     code: body?.code.flatMap { $0.isEmpty ? nil : $0 } ?? "card_declined",
                     message: body?.message.flatMap { $0.isEmpty ? nil : $0 } ?? "Your card was declined.")
                 let outcome = try await state.fail(context.parameters.get("id") ?? "", error: error)
+                return await send(outcome.event, intent: outcome.intent)
+            }
+        }
+        control.post("payment_intents/{id}/cancel") { request, context in
+            await handle { () async throws(ControlError) -> Response in
+                let body = try await decode(CancelBody.self, request, expected: #"{"reason": "abandoned"}"#)
+                let reason = body?.reason.flatMap { $0.isEmpty ? nil : $0 } ?? "abandoned"
+                let outcome = try await state.cancel(context.parameters.get("id") ?? "", reason: reason)
                 return await send(outcome.event, intent: outcome.intent)
             }
         }

@@ -3,6 +3,7 @@ struct SimulatedPaymentIntent: Sendable {
     enum Status: String, Sendable {
         case requiresPaymentMethod = "requires_payment_method"
         case succeeded
+        case canceled
     }
 
     /// `last_payment_error` after a simulated decline.
@@ -25,6 +26,8 @@ struct SimulatedPaymentIntent: Sendable {
     let metadata: [String: String]
     let created: Int
     var lastPaymentError: PaymentError?
+    /// Set when the intent is canceled (`abandoned`, `requested_by_customer`, ...).
+    var cancellationReason: String?
     /// Set when the intent succeeds.
     var chargeID: String?
     /// Refund ids, oldest first.
@@ -57,6 +60,7 @@ struct SimulatedPaymentIntent: Sendable {
             ("created", .int(created)),
             ("livemode", .bool(false)),
             ("last_payment_error", lastPaymentError?.json ?? .null),
+            ("cancellation_reason", .string(cancellationReason)),
             ("latest_charge", .string(chargeID)),
         ])
     }

@@ -133,9 +133,7 @@ actor SimulatorState {
     /// (recorded, not yet delivered).
     func succeed(_ id: String, overrides: SuccessOverrides) throws(ControlError) -> (event: StripeEvent, intent: SimulatorJSON) {
         guard var intent = intents[id] else { throw .unknownIntent(id) }
-        guard intent.status != .succeeded else {
-            throw ControlError(status: 409, code: "already_succeeded", message: "SimulatedPaymentIntent '\(id)' has already succeeded.")
-        }
+        try Self.requireOpen(intent)
         let time = now()
         intent.status = .succeeded
         intent.amountReceived = overrides.amountReceived ?? intent.amount
@@ -154,14 +152,36 @@ actor SimulatorState {
     /// and returns the `payment_intent.payment_failed` event.
     func fail(_ id: String, error: SimulatedPaymentIntent.PaymentError) throws(ControlError) -> (event: StripeEvent, intent: SimulatorJSON) {
         guard var intent = intents[id] else { throw .unknownIntent(id) }
-        guard intent.status != .succeeded else {
-            throw ControlError(status: 409, code: "already_succeeded", message: "SimulatedPaymentIntent '\(id)' has already succeeded.")
-        }
+        try Self.requireOpen(intent)
         intent.lastPaymentError = error
         intents[id] = intent
         let event = StripeEvent(type: "payment_intent.payment_failed", object: intent.json, created: now())
         record(event)
         return (event, intent.json)
+    }
+
+    /// Cancels an intent that has not succeeded (it can never be paid afterwards) and returns the
+    /// `payment_intent.canceled` event.
+    func cancel(_ id: String, reason: String) throws(ControlError) -> (event: StripeEvent, intent: SimulatorJSON) {
+        guard var intent = intents[id] else { throw .unknownIntent(id) }
+        try Self.requireOpen(intent)
+        intent.status = .canceled
+        intent.cancellationReason = reason
+        intents[id] = intent
+        let event = StripeEvent(type: "payment_intent.canceled", object: intent.json, created: now())
+        record(event)
+        return (event, intent.json)
+    }
+
+    /// An intent that succeeded or was canceled takes no further payment attempt (409).
+    private static func requireOpen(_ intent: SimulatedPaymentIntent) throws(ControlError) {
+        switch intent.status {
+        case .requiresPaymentMethod: return
+        case .succeeded:
+            throw ControlError(status: 409, code: "already_succeeded", message: "SimulatedPaymentIntent '\(intent.id)' has already succeeded.")
+        case .canceled:
+            throw ControlError(status: 409, code: "canceled", message: "SimulatedPaymentIntent '\(intent.id)' was canceled.")
+        }
     }
 
     /// Stores how an event's delivery ended (ignored when the event was reset away).

@@ -1,6 +1,9 @@
 import Foundation
 
 /// `payment.failed`: the provider (or an internal payment service) reports a failed payment.
+///
+/// ``isFinal`` tells whether the payment can still succeed: Stripe's `payment_intent.payment_failed`
+/// is not final (the customer may retry the same intent), `payment_intent.canceled` is.
 public struct PaymentFailed: DomainEvent, Hashable {
     /// `payment.failed`.
     public static var eventType: String { "payment.failed" }
@@ -23,11 +26,14 @@ public struct PaymentFailed: DomainEvent, Hashable {
     public let receivedAt: Date
     /// The provider's failure reason (e.g. Stripe `last_payment_error.code`), `nil` when none given.
     public let reason: String?
+    /// True when the payment can no longer succeed (wire: `final`; absent reads as true, the meaning of
+    /// every `payment.failed` written before the field existed).
+    public let isFinal: Bool
 
     /// Creates the event.
     public init(
         paymentEventID: PaymentEventID, provider: String, providerRef: String, bookingID: BookingID?,
-        amount: Money, providerCreatedAt: Date, receivedAt: Date, reason: String?
+        amount: Money, providerCreatedAt: Date, receivedAt: Date, reason: String?, isFinal: Bool
     ) {
         self.paymentEventID = paymentEventID
         self.provider = provider
@@ -37,6 +43,7 @@ public struct PaymentFailed: DomainEvent, Hashable {
         self.providerCreatedAt = providerCreatedAt
         self.receivedAt = receivedAt
         self.reason = reason
+        self.isFinal = isFinal
     }
 
     /// The booking id, or the provider reference when no booking is named.
@@ -52,9 +59,10 @@ public struct PaymentFailed: DomainEvent, Hashable {
         case providerCreatedAt = "provider_created_at"
         case receivedAt = "received_at"
         case reason
+        case isFinal = "final"
     }
 
-    /// Decodes the wire form; `booking_id` and `reason` may be `null` or absent.
+    /// Decodes the wire form; `booking_id` and `reason` may be `null` or absent, `final` absent.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.paymentEventID = try container.decode(PaymentEventID.self, forKey: .paymentEventID)
@@ -65,6 +73,7 @@ public struct PaymentFailed: DomainEvent, Hashable {
         self.providerCreatedAt = try container.decodeTimestamp(forKey: .providerCreatedAt)
         self.receivedAt = try container.decodeTimestamp(forKey: .receivedAt)
         self.reason = try container.decodeIfPresent(String.self, forKey: .reason)
+        self.isFinal = try container.decodeIfPresent(Bool.self, forKey: .isFinal) ?? true
     }
 
     /// Encodes the wire form; absent optionals are explicit `null`s.
@@ -78,5 +87,6 @@ public struct PaymentFailed: DomainEvent, Hashable {
         try container.encodeTimestamp(providerCreatedAt, forKey: .providerCreatedAt)
         try container.encodeTimestamp(receivedAt, forKey: .receivedAt)
         try container.encodeNullable(reason, forKey: .reason)
+        try container.encode(isFinal, forKey: .isFinal)
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 
-/// `refund.succeeded`: the provider refunded a payment (Stripe `charge.refunded`, amount =
-/// `amount_refunded`).
+/// `refund.succeeded`: the provider refunded (part of) a payment. ``amount`` is **this** refund's amount
+/// (Stripe: the newest refund of `charge.refunded`), never the cumulative total refunded.
 public struct RefundSucceeded: DomainEvent, Hashable {
     /// `refund.succeeded`.
     public static var eventType: String { "refund.succeeded" }
@@ -16,13 +16,16 @@ public struct RefundSucceeded: DomainEvent, Hashable {
     public let providerRef: String
     /// The amount refunded (wire: `amount` + `currency`).
     public let amount: Money
+    /// The provider's id of the refund itself (Stripe `re_...`), when known (wire: `provider_refund_ref`).
+    public let providerRefundRef: String?
 
     /// Creates the event.
-    public init(refundID: RefundID?, bookingID: BookingID?, providerRef: String, amount: Money) {
+    public init(refundID: RefundID?, bookingID: BookingID?, providerRef: String, amount: Money, providerRefundRef: String? = nil) {
         self.refundID = refundID
         self.bookingID = bookingID
         self.providerRef = providerRef
         self.amount = amount
+        self.providerRefundRef = providerRefundRef
     }
 
     /// The booking id, or the provider reference when no booking is known.
@@ -34,15 +37,17 @@ public struct RefundSucceeded: DomainEvent, Hashable {
         case providerRef = "provider_ref"
         case amount
         case currency
+        case providerRefundRef = "provider_refund_ref"
     }
 
-    /// Decodes the wire form; `refund_id` and `booking_id` may be `null` or absent.
+    /// Decodes the wire form; `refund_id`, `booking_id` and `provider_refund_ref` may be `null` or absent.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.refundID = try container.decodeIfPresent(RefundID.self, forKey: .refundID)
         self.bookingID = try container.decodeIfPresent(BookingID.self, forKey: .bookingID)
         self.providerRef = try container.decode(String.self, forKey: .providerRef)
         self.amount = try container.decodeMoney(amountKey: .amount, currencyKey: .currency)
+        self.providerRefundRef = try container.decodeIfPresent(String.self, forKey: .providerRefundRef)
     }
 
     /// Encodes the wire form; absent optionals are explicit `null`s.
@@ -52,5 +57,6 @@ public struct RefundSucceeded: DomainEvent, Hashable {
         try container.encodeNullable(bookingID, forKey: .bookingID)
         try container.encode(providerRef, forKey: .providerRef)
         try container.encodeMoney(amount, amountKey: .amount, currencyKey: .currency)
+        try container.encodeNullable(providerRefundRef, forKey: .providerRefundRef)
     }
 }
