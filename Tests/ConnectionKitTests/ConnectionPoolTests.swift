@@ -143,6 +143,9 @@ struct ConnectionPoolContentionTests {
                     let occupancy = pool.occupancy
                     if occupancy.idle > 0 && occupancy.waiting > 0 { violations.withLock { $0 += 1 } }
                     samples.withLock { $0 += 1 }
+                    // A lost hand-off shows only until the next lease takes the idle connection: sample
+                    // continuously, yielding the core between samples.
+                    sched_yield()
                 }
                 done.withLock { $0 = true }
             }
@@ -156,7 +159,8 @@ struct ConnectionPoolContentionTests {
     }
 
     /// Releases the connections it is given from an OS thread of its own, so releases race the leases
-    /// running on the cooperative threads.
+    /// running on the cooperative threads. It polls (yielding the core between polls) rather than
+    /// waiting on a condition, since a woken thread arrives too late to hit the microsecond window.
     final class Releaser: Sendable {
         private let pending = Shared<[FakeConnection]>([])
         private let stop = Shared(false)
