@@ -35,7 +35,7 @@ struct WebhookController: Sendable {
     let paymentEventsSecrets: [StandardWebhookSecret]
     let tolerance: Duration
     let limiter: UnverifiedRequestLimiter
-    let trustForwardedFor: Bool
+    let clientAddresses: ClientAddressResolver
     let now: @Sendable () -> Date
 
     func addRoutes(to router: Router<ServiceRequestContext>) {
@@ -155,15 +155,9 @@ struct WebhookController: Sendable {
         return APIError(.badRequest, code: .invalidSignature, message: error.message)
     }
 
-    /// The request's source for the unverified-request budget: the peer address, or behind a trusted
-    /// proxy the last `X-Forwarded-For` entry (the one that proxy appended).
-    private func senderAddress(_ request: Request, context: ServiceRequestContext) -> String {
-        if trustForwardedFor, let forwarded = request.headers[values: .forwardedFor].last,
-            let last = forwarded.split(separator: ",").last?.trimmingCharacters(in: .whitespaces), !last.isEmpty
-        {
-            return last
-        }
-        return context.peerAddress ?? "unknown"
+    /// The request's source for the unverified-request budget (see ``ClientAddressResolver``).
+    private func senderAddress(_ request: Request, context: ServiceRequestContext) -> ClientSource {
+        clientAddresses.client(peer: context.peerAddress, forwardedFor: request.headers[values: .forwardedFor])
     }
 }
 

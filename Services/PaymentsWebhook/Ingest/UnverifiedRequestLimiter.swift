@@ -10,8 +10,10 @@ import Synchronization
 /// concurrent forgeries spent the last token meanwhile (``spend(from:now:)``). Real senders get every
 /// token back and are never limited by their own success. Tokens come back at `refillPerMinute`.
 ///
-/// The state is per process (each replica limits on its own) and bounded: past `maximumSources`
-/// tracked sources, sources whose bucket has refilled are forgotten first, then the oldest.
+/// A source is one IPv4 address or one IPv6 /64 network (``ClientSource``). The state is per process
+/// (each replica limits on its own) and bounded: past `maximumSources` tracked sources the least
+/// recently seen one is forgotten, in O(1) (a forgotten source starts again with a full bucket). A
+/// bucket that is full again is dropped at once, so sources whose requests verify occupy no room.
 final class UnverifiedRequestLimiter: Sendable {
     struct Limits: Sendable, Equatable {
         var burst: Int
@@ -24,21 +26,20 @@ final class UnverifiedRequestLimiter: Sendable {
     }
 
     private let limits: Limits
-    private let maximumSources: Int
-    private let buckets = Mutex<[String: Bucket]>([:])
+    private let buckets: Mutex<LeastRecentlyUsedMap<ClientSource, Bucket>>
 
     init(limits: Limits, maximumSources: Int = 100_000) {
         self.limits = limits
-        self.maximumSources = maximumSources
+        buckets = Mutex(LeastRecentlyUsedMap(capacity: maximumSources))
     }
 
     /// Whether `source` has a token left, without spending it (the check before a body is read); when
     /// not, how long until it has one (for `Retry-After`).
-    func admission(for source: String, now: ContinuousClock.Instant = .now) -> Duration? {
+    func admission(for source: ClientSource, now: ContinuousClock.Instant = .now) -> Duration? {
         buckets.withLock { buckets in
-            guard var bucket = buckets[source] else { return nil }
+            guard var bucket = buckets.value(for: source) else { return nil }
             refill(&bucket, now: now)
-            buckets[source] = bucket
+            buckets.set(bucket, for: source)
             return wait(for: bucket)
         }
     }
@@ -46,31 +47,37 @@ final class UnverifiedRequestLimiter: Sendable {
     /// Spends one of `source`'s tokens for a request about to be verified: nil when spent, otherwise how
     /// long until a token is available (the request is then refused unverified). The check and the
     /// spending are one critical section, so concurrent requests cannot all take the last token.
-    func spend(from source: String, now: ContinuousClock.Instant = .now) -> Duration? {
+    func spend(from source: ClientSource, now: ContinuousClock.Instant = .now) -> Duration? {
         buckets.withLock { buckets in
-            var bucket = buckets[source] ?? Bucket(tokens: Double(limits.burst), updated: now)
+            var bucket = buckets.value(for: source) ?? Bucket(tokens: Double(limits.burst), updated: now)
             refill(&bucket, now: now)
             let wait = wait(for: bucket)
             if wait == nil { bucket.tokens -= 1 }
-            buckets[source] = bucket
-            if buckets.count > maximumSources { evict(&buckets, now: now) }
+            buckets.set(bucket, for: source)
             return wait
         }
     }
 
     /// Gives back the token ``spend(from:now:)`` took for a request whose signature verified. A bucket
     /// that is full again is forgotten: it is the same as no bucket.
-    func refund(to source: String, now: ContinuousClock.Instant = .now) {
+    func refund(to source: ClientSource, now: ContinuousClock.Instant = .now) {
         buckets.withLock { buckets in
-            guard var bucket = buckets[source] else { return }
+            guard var bucket = buckets.value(for: source) else { return }
             refill(&bucket, now: now)
             bucket.tokens = min(Double(limits.burst), bucket.tokens + 1)
-            buckets[source] = bucket.tokens >= Double(limits.burst) ? nil : bucket
+            if bucket.tokens >= Double(limits.burst) {
+                buckets.removeValue(for: source)
+            } else {
+                buckets.set(bucket, for: source)
+            }
         }
     }
 
     /// How many sources are tracked (for tests and metrics).
     var trackedSources: Int { buckets.withLock { $0.count } }
+
+    /// The tracked sources from the most to the least recently seen (for tests).
+    var sourcesByRecency: [ClientSource] { buckets.withLock { $0.keysByRecency } }
 
     /// Nil when `bucket` holds a token, otherwise how long until it does.
     private func wait(for bucket: Bucket) -> Duration? {
@@ -84,16 +91,5 @@ final class UnverifiedRequestLimiter: Sendable {
         guard seconds > 0 else { return }
         bucket.tokens = min(Double(limits.burst), bucket.tokens + seconds * Double(limits.refillPerMinute) / 60)
         bucket.updated = now
-    }
-
-    private func evict(_ buckets: inout [String: Bucket], now: ContinuousClock.Instant) {
-        let full = Double(limits.burst)
-        for (source, var bucket) in buckets {
-            refill(&bucket, now: now)
-            if bucket.tokens >= full { buckets[source] = nil }
-        }
-        guard buckets.count > maximumSources else { return }
-        let oldest = buckets.sorted { $0.value.updated < $1.value.updated }.prefix(buckets.count - maximumSources)
-        for (source, _) in oldest { buckets[source] = nil }
     }
 }
