@@ -10,6 +10,7 @@ import SharedModel
 /// Builds the whole payments-webhook application without running it.
 func buildApplication(_ configuration: PaymentsConfiguration, logger: Logger) -> some ApplicationProtocol {
     let app = ServiceApplication(settings: configuration.service, logger: logger)
+    for warning in configuration.startupWarnings { logger.warning("\(warning)") }
     let router = app.makeRouter()
     let parts = PaymentsParts(app: app, configuration: configuration)
     parts.addRoutes(to: router)
@@ -40,7 +41,8 @@ struct PaymentsParts: Sendable {
     func addRoutes(to router: Router<ServiceRequestContext>, now: @escaping @Sendable () -> Date = Date.init) {
         WebhookController(
             store: store, stripeSecrets: configuration.stripeWebhookSecrets, paymentEventsSecrets: configuration.paymentEventsSecrets,
-            tolerance: configuration.signatureTolerance, limiter: limiter, trustForwardedFor: configuration.trustForwardedFor, now: now
+            tolerance: configuration.signatureTolerance, limiter: limiter,
+            clientAddresses: ClientAddressResolver(policy: configuration.clientAddresses), now: now
         ).addRoutes(to: router)
         ProviderEventsAdminController(store: store).addRoutes(to: router, admin: app.adminAuthentication)
     }

@@ -26,11 +26,13 @@ struct Serve: AsyncParsableCommand {
     var paymentEventsSecrets: String?
     @Option(help: "The payment provider's API base URL, default https://api.stripe.com (PROVIDER_BASE_URL).") var providerBaseURL: String?
     @Option(help: "Run the provider worker in this process: true or false (PROVIDER_WORKER, default true).") var providerWorker: String?
+    @Option(help: "Comma-separated CIDR blocks of the proxies whose X-Forwarded-For entries are believed (TRUSTED_PROXIES).")
+    var trustedProxies: String?
 
     func run() async throws {
         let flags = common.flags.merging([
             "ADMIN_TOKEN": adminToken, "STRIPE_WEBHOOK_SECRETS": stripeWebhookSecrets, "PAYMENT_EVENTS_SECRETS": paymentEventsSecrets,
-            "PROVIDER_BASE_URL": providerBaseURL, "PROVIDER_WORKER": providerWorker,
+            "PROVIDER_BASE_URL": providerBaseURL, "PROVIDER_WORKER": providerWorker, "TRUSTED_PROXIES": trustedProxies,
         ]) { _, flag in flag }
         let configuration = ServiceLauncher.configuration { try PaymentsConfiguration(reader: ConfigurationReader(flags: flags)) }
         let logger = ServiceLauncher.bootstrap(service: "payments-webhook", logLevel: configuration.service.logLevel)

@@ -15,9 +15,12 @@ struct PaymentsConfiguration: Sendable {
     var signatureTolerance: Duration
     /// The budget of unverified requests per source: `burst` at once, refilled at `refillPerMinute`.
     var unverifiedLimit: UnverifiedRequestLimiter.Limits
-    /// Take a request's source from the last `X-Forwarded-For` entry (set only behind a proxy that
-    /// appends it); otherwise the peer address.
-    var trustForwardedFor: Bool
+    /// Where a request's client (its source for the unverified-request budget) comes from: the peer,
+    /// or the first untrusted `X-Forwarded-For` hop behind `TRUSTED_PROXIES`, or (deprecated
+    /// `TRUST_FORWARDED_FOR=true` without `TRUSTED_PROXIES`) the last `X-Forwarded-For` entry.
+    var clientAddresses: ClientAddressResolver.Policy
+    /// Warnings about the settings to log once at start-up (a deprecated setting in use).
+    var startupWarnings: [String] = []
     /// The Stripe-compatible provider the worker calls.
     var provider: StripeProvider.Configuration
     /// Run the provider worker (consumer group `payments-provider`) in this process.
@@ -43,7 +46,23 @@ struct PaymentsConfiguration: Sendable {
             burst: try reader.integer("UNVERIFIED_BURST", default: 20, in: 1...100_000),
             refillPerMinute: try reader.integer("UNVERIFIED_REFILL_PER_MINUTE", default: 120, in: 1...6_000_000)
         )
-        trustForwardedFor = try reader.boolean("TRUST_FORWARDED_FOR", default: false)
+        let trustForwardedFor = try reader.boolean("TRUST_FORWARDED_FOR", default: false)
+        if let proxies = reader.string("TRUSTED_PROXIES") {
+            do {
+                clientAddresses = .trustedProxies(try IPNetwork.list(proxies))
+            } catch {
+                throw ConfigurationError(
+                    name: "TRUSTED_PROXIES", reason: "must be comma-separated CIDR blocks such as 10.0.0.0/8,2001:db8::/32: \(error)")
+            }
+            if trustForwardedFor { startupWarnings.append("TRUST_FORWARDED_FOR is deprecated and ignored because TRUSTED_PROXIES is set; remove it") }
+        } else if trustForwardedFor {
+            clientAddresses = .lastForwardedFor
+            startupWarnings.append(
+                "TRUST_FORWARDED_FOR is deprecated: it trusts the last X-Forwarded-For entry whoever wrote it; set TRUSTED_PROXIES to the proxies' CIDR blocks instead"
+            )
+        } else {
+            clientAddresses = .peer
+        }
         let baseURL = reader.string("PROVIDER_BASE_URL") ?? "https://api.stripe.com"
         guard let url = URL(string: baseURL), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
             throw ConfigurationError(name: "PROVIDER_BASE_URL", reason: "must be an http(s) URL such as https://api.stripe.com")

@@ -21,7 +21,8 @@ public struct StandardWebhookSecret: Sendable {
 ///
 /// Guarantees of ``verify(payload:id:timestamp:signatures:secrets:now:tolerance:)``: raw bytes only,
 /// any configured secret against any `v1` signature (rotation), constant-time comparison, the
-/// timestamp within `tolerance` of `now` in both directions, other versions ignored.
+/// timestamp within `tolerance` of `now` in both directions, other versions ignored; at most 8
+/// signatures (of any version) per header, more make it malformed; one HMAC per secret.
 public enum StandardWebhooks {
     /// Why a delivery was refused.
     public enum Failure: Error, Equatable, Sendable {
@@ -43,25 +44,23 @@ public enum StandardWebhooks {
         guard let seconds = Int64(timestamp), seconds >= 0 else { throw .malformedHeader("webhook-timestamp") }
         let signedAt = Date(timeIntervalSince1970: TimeInterval(seconds))
         guard abs(now.timeIntervalSince(signedAt)) <= tolerance else { throw .timestampOutOfTolerance }
-        let candidates = signatures.split(separator: " ").compactMap { item -> [UInt8]? in
+        let items = signatures.split(separator: " ", maxSplits: SignatureMatching.maximumSignatures)
+        guard items.count <= SignatureMatching.maximumSignatures else { throw .malformedHeader("webhook-signature") }
+        let candidates = items.compactMap { item -> [UInt8]? in
             let parts = item.split(separator: ",", maxSplits: 1)
             guard parts.count == 2, parts[0] == "v1", let bytes = Data(base64Encoded: String(parts[1])) else { return nil }
             return Array(bytes)
         }
-        let signedPayload = Array("\(id).\(timestamp).".utf8) + payload
-        var matched = false
-        for secret in secrets {
-            for candidate in candidates where HMAC<SHA256>.isValidAuthenticationCode(candidate, authenticating: signedPayload, using: secret.key) {
-                matched = true
-            }
+        let prefix = Array("\(id).\(timestamp).".utf8)
+        guard SignatureMatching.anyMatches(keys: secrets.map(\.key), prefix: prefix, payload: payload, candidates: candidates) else {
+            throw .noMatch
         }
-        guard matched else { throw .noMatch }
         return signedAt
     }
 
     /// The `webhook-signature` value for a delivery: `v1,<base64>`.
     public static func signature(payload: [UInt8], id: String, timestamp: Int64, secret: StandardWebhookSecret) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Array("\(id).\(timestamp).".utf8) + payload, using: secret.key)
+        let mac = SignatureMatching.code(key: secret.key, prefix: Array("\(id).\(timestamp).".utf8), payload: payload)
         return "v1," + Data(mac).base64EncodedString()
     }
 }

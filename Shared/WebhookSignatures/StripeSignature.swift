@@ -9,7 +9,8 @@ import Foundation
 /// (verify before parsing); a request is accepted when any configured secret matches any `v1`
 /// (several secrets while one is rotated out, several `v1` while Stripe rolls a secret); `t` must lie
 /// within `tolerance` of `now` in both directions; every comparison is constant-time; other schemes
-/// (`v0`) are ignored, so a header with only `v0` is refused.
+/// (`v0`) are ignored, so a header with only `v0` is refused; at most 8 signatures (of any scheme) per
+/// header, more make it malformed; one HMAC per secret, whatever the number of signatures.
 public enum StripeSignature {
     /// Why a signature was refused. Never echoes a secret or an expected signature.
     public enum Failure: Error, Equatable, Sendable {
@@ -30,7 +31,11 @@ public enum StripeSignature {
         guard let header, !header.isEmpty else { throw .missingHeader }
         var timestamp: Int64?
         var signatures: [[UInt8]] = []
-        for item in header.split(separator: ",") {
+        var signatureCount = 0
+        // `t` and at most 8 signatures: a 10th item is malformed whatever it is, so the rest is never split.
+        let items = header.split(separator: ",", maxSplits: SignatureMatching.maximumSignatures + 1)
+        guard items.count <= SignatureMatching.maximumSignatures + 1 else { throw .malformedHeader }
+        for item in items {
             let parts = item.split(separator: "=", maxSplits: 1)
             guard parts.count == 2 else { throw .malformedHeader }
             let name = parts[0].trimmingCharacters(in: .whitespaces)
@@ -40,26 +45,23 @@ public enum StripeSignature {
                 guard timestamp == nil, let parsed = Int64(value), parsed >= 0 else { throw .malformedHeader }
                 timestamp = parsed
             case "v1":
+                signatureCount += 1
+                guard signatureCount <= SignatureMatching.maximumSignatures else { throw .malformedHeader }
                 // A v1 that is not 64 hex digits can match nothing; it does not invalidate the others.
                 if let bytes = hexBytes(value), bytes.count == SHA256.byteCount { signatures.append(bytes) }
             default:
-                continue
+                signatureCount += 1
+                guard signatureCount <= SignatureMatching.maximumSignatures else { throw .malformedHeader }
             }
         }
         guard let timestamp else { throw .malformedHeader }
         guard !signatures.isEmpty else { throw .noV1Signature }
         let signedAt = Date(timeIntervalSince1970: TimeInterval(timestamp))
         guard abs(now.timeIntervalSince(signedAt)) <= tolerance else { throw .timestampOutOfTolerance }
-        let signedPayload = Array("\(timestamp).".utf8) + payload
-        var matched = false
-        // Every secret against every signature, so the time taken does not reveal which matched.
-        for secret in secrets {
-            let key = SymmetricKey(data: Array(secret.utf8))
-            for signature in signatures where HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: signedPayload, using: key) {
-                matched = true
-            }
+        let keys = secrets.map { SymmetricKey(data: Array($0.utf8)) }
+        guard SignatureMatching.anyMatches(keys: keys, prefix: Array("\(timestamp).".utf8), payload: payload, candidates: signatures) else {
+            throw .noMatch
         }
-        guard matched else { throw .noMatch }
         return signedAt
     }
 
@@ -71,7 +73,7 @@ public enum StripeSignature {
 
     /// The hex `v1` signature of `payload` at `timestamp`.
     public static func signature(payload: [UInt8], secret: String, timestamp: Int64) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Array("\(timestamp).".utf8) + payload, using: SymmetricKey(data: Array(secret.utf8)))
+        let mac = SignatureMatching.code(key: SymmetricKey(data: Array(secret.utf8)), prefix: Array("\(timestamp).".utf8), payload: payload)
         return mac.map { hexDigits[Int($0 >> 4)] + hexDigits[Int($0 & 0x0F)] }.joined()
     }
 

@@ -45,9 +45,9 @@ struct PaymentsHarness {
         return PaymentsHarness(app: app, parts: parts, router: router, databaseURL: url, postgres: try TestDatabase.client(url: url))
     }
 
-    /// Runs `body` with a client of the router, then closes every connection.
-    func run(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        try await ServiceHarness.run(router, app: app, body)
+    /// Runs `body` with a client of the router (in-process, or `.live` on a local port), then closes every connection.
+    func run(testing: TestingSetup = .router, _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        try await ServiceHarness.run(router, app: app, testing: testing, body)
     }
 
     func shutdown() async {

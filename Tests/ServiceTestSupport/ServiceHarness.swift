@@ -37,12 +37,14 @@ public enum ServiceHarness {
         return environment
     }
 
-    /// Runs `body` with a client of `router`, then closes the application's pools (also when `body` throws).
+    /// Runs `body` with a client of `router` (in-process by default; `.live` serves it on a local port),
+    /// then closes the application's pools (also when `body` throws).
     public static func run(
-        _ router: Router<ServiceRequestContext>, app: ServiceApplication, _ body: @Sendable (any TestClientProtocol) async throws -> Void
+        _ router: Router<ServiceRequestContext>, app: ServiceApplication, testing: TestingSetup = .router,
+        _ body: @Sendable (any TestClientProtocol) async throws -> Void
     ) async throws {
         do {
-            try await Application(router: router).test(.router, body)
+            try await Application(router: router).test(testing, body)
         } catch {
             await shutdown(app)
             throw error

@@ -52,6 +52,20 @@ struct WebhookSignatureTests {
         }
     }
 
+    @Test("Stripe: at most 8 signatures per header; a 9th makes the header malformed even when one of them matches")
+    func stripeSignatureCount() throws {
+        let wrong = String(repeating: "0", count: 64)
+        let eight = "t=\(signedAt)" + String(repeating: ",v1=\(wrong)", count: 7) + ",v1=\(expected)"
+        try StripeSignature.verify(payload: payload, header: eight, secrets: [secret, "whsec_other"], now: now)
+        #expect(throws: StripeSignature.Failure.malformedHeader) {
+            try StripeSignature.verify(payload: payload, header: eight + ",v0=\(wrong)", secrets: [secret], now: now)
+        }
+        #expect(throws: StripeSignature.Failure.malformedHeader) {
+            try StripeSignature.verify(
+                payload: payload, header: "t=\(signedAt),v1=\(expected)" + String(repeating: ",v1=x", count: 8), secrets: [secret], now: now)
+        }
+    }
+
     @Test("Standard Webhooks: the specification's test vector verifies; forgeries are refused")
     func standardWebhooks() throws {
         // https://github.com/standard-webhooks/standard-webhooks (reference libraries' test vector).
@@ -84,6 +98,12 @@ struct WebhookSignatureTests {
         }
         #expect(throws: StandardWebhooks.Failure.malformedHeader("webhook-timestamp")) {
             try StandardWebhooks.verify(payload: body, id: id, timestamp: "soon", signatures: signature, secrets: [secret], now: at)
+        }
+        // At most 8 signatures per header, whatever their version.
+        let eight = Array(repeating: "v1,AAAA", count: 7).joined(separator: " ") + " " + signature
+        try StandardWebhooks.verify(payload: body, id: id, timestamp: timestamp, signatures: eight, secrets: [other, secret], now: at)
+        #expect(throws: StandardWebhooks.Failure.malformedHeader("webhook-signature")) {
+            try StandardWebhooks.verify(payload: body, id: id, timestamp: timestamp, signatures: "v2,abc " + eight, secrets: [secret], now: at)
         }
         #expect(StandardWebhookSecret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") == nil)
         #expect(StandardWebhookSecret("whsec_") == nil)

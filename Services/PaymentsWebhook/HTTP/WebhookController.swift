@@ -22,6 +22,7 @@ extension HTTPField.Name {
 /// | outcome | status | stored |
 /// |---|---|---|
 /// | source over its budget of unverified requests | 429 + `Retry-After` | nothing |
+/// | a signature header over 4 KiB (answered before the body is read) | 400 `invalid_signature` | nothing |
 /// | missing, malformed or wrong signature, stale or future timestamp | 400 `invalid_signature` | nothing |
 /// | verified, body unreadable for its type | 400 `malformed_payload` | kept once per body (`malformed`) |
 /// | verified, mapped type | 200 | row + domain event in the outbox (`accepted`) |
@@ -34,7 +35,7 @@ struct WebhookController: Sendable {
     let paymentEventsSecrets: [StandardWebhookSecret]
     let tolerance: Duration
     let limiter: UnverifiedRequestLimiter
-    let trustForwardedFor: Bool
+    let clientAddresses: ClientAddressResolver
     let now: @Sendable () -> Date
 
     func addRoutes(to router: Router<ServiceRequestContext>) {
@@ -46,28 +47,33 @@ struct WebhookController: Sendable {
         }
     }
 
+    /// The longest signature header read (`Stripe-Signature`, `webhook-id`, `webhook-timestamp`,
+    /// `webhook-signature`, each with all its field lines): a real one is well under 1 KiB.
+    static let maximumSignatureHeaderBytes = 4096
+
     private func receive(_ request: Request, context: ServiceRequestContext, source: PaymentSource) async throws -> Response {
         let metrics = DeliveryMetrics(source: source)
         let sender = senderAddress(request, context: context)
-        if let wait = limiter.admission(for: sender) {
-            metrics.count(.rateLimited)
-            let seconds = max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up)))
-            throw APIError(
-                .tooManyRequests, code: .rateLimited, message: "too many unverified requests from this source; retry later",
-                headers: [.retryAfter: String(seconds)])
+        if let wait = limiter.admission(for: sender) { throw rateLimited(wait, metrics: metrics) }
+        // Refused before the body is read; Hummingbird then discards the unread body and keeps the
+        // connection, so the client sees this answer.
+        if let name = oversizedSignatureHeader(request, source: source) {
+            if let wait = limiter.spend(from: sender) { throw rateLimited(wait, metrics: metrics) }
+            throw refusal(
+                SignatureRefusal(message: "the \(name) header is longer than \(Self.maximumSignatureHeaderBytes) bytes"), source, metrics, context)
         }
         let body = Array(buffer: try await request.body.collect(upTo: context.maxUploadSize))
         let receivedAt = now()
+        // The token is spent before verifying and given back once verified: between the two nothing
+        // awaits, so concurrent forgeries cannot all be verified before the first failure counts.
+        if let wait = limiter.spend(from: sender) { throw rateLimited(wait, metrics: metrics) }
         let delivery: ProviderDelivery
         do {
             delivery = try verify(request, body: body, source: source, receivedAt: receivedAt)
         } catch {
-            limiter.recordFailure(from: sender)
-            metrics.count(.badSignature)
-            // Debug only: a flood of forgeries must not flood the logs; `webhook_deliveries_total` counts them.
-            context.logger.debug("webhook refused: bad signature", metadata: ["source": "\(source.rawValue)", "reason": "\(error)"])
-            throw APIError(.badRequest, code: .invalidSignature, message: error.message)
+            throw refusal(error, source, metrics, context)
         }
+        limiter.refund(to: sender)
 
         let record: ProviderEventRecord
         do {
@@ -125,15 +131,33 @@ struct WebhookController: Sendable {
         }
     }
 
-    /// The request's source for the unverified-request budget: the peer address, or behind a trusted
-    /// proxy the last `X-Forwarded-For` entry (the one that proxy appended).
-    private func senderAddress(_ request: Request, context: ServiceRequestContext) -> String {
-        if trustForwardedFor, let forwarded = request.headers[values: .forwardedFor].last,
-            let last = forwarded.split(separator: ",").last?.trimmingCharacters(in: .whitespaces), !last.isEmpty
-        {
-            return last
+    /// The first of the route's signature headers longer than ``maximumSignatureHeaderBytes``.
+    private func oversizedSignatureHeader(_ request: Request, source: PaymentSource) -> HTTPField.Name? {
+        let names: [HTTPField.Name] = source == .stripe ? [.stripeSignature] : [.webhookID, .webhookTimestamp, .webhookSignature]
+        return names.first { name in
+            request.headers[values: name].reduce(0) { $0 + $1.utf8.count } > Self.maximumSignatureHeaderBytes
         }
-        return context.peerAddress ?? "unknown"
+    }
+
+    private func rateLimited(_ wait: Duration, metrics: DeliveryMetrics) -> APIError {
+        metrics.count(.rateLimited)
+        let seconds = max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up)))
+        return APIError(
+            .tooManyRequests, code: .rateLimited, message: "too many unverified requests from this source; retry later",
+            headers: [.retryAfter: String(seconds)])
+    }
+
+    private func refusal(_ error: SignatureRefusal, _ source: PaymentSource, _ metrics: DeliveryMetrics, _ context: ServiceRequestContext) -> APIError
+    {
+        metrics.count(.badSignature)
+        // Debug only: a flood of forgeries must not flood the logs; `webhook_deliveries_total` counts them.
+        context.logger.debug("webhook refused: bad signature", metadata: ["source": "\(source.rawValue)", "reason": "\(error)"])
+        return APIError(.badRequest, code: .invalidSignature, message: error.message)
+    }
+
+    /// The request's source for the unverified-request budget (see ``ClientAddressResolver``).
+    private func senderAddress(_ request: Request, context: ServiceRequestContext) -> ClientSource {
+        clientAddresses.client(peer: context.peerAddress, forwardedFor: request.headers[values: .forwardedFor])
     }
 }
 
