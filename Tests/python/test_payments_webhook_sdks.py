@@ -7,7 +7,7 @@ API (`GET /v1/admin/payment-events?provider=...&provider_event_id=...`). Where t
 opinion, the case also checks that the SDK itself accepts (or refuses) what is sent, so the service
 and the SDKs are seen to agree.
 
-The service runs with TRUST_FORWARDED_FOR=true, and every test sends from its own X-Forwarded-For
+The service trusts X-Forwarded-For from loopback (TRUSTED_PROXIES=127.0.0.1/32,::1/128), and every test sends from its own X-Forwarded-For
 source, so the refusals of one test never spend another's budget of failed verifications.
 
 Environment (set by scripts/webhook-sdk-tests):

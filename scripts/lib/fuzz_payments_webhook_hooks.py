@@ -7,7 +7,7 @@ it then sends (it serializes the generated body itself and passes it as the requ
 generated bodies reach parsing and storage. The signed header forms vary like real senders': one
 `v1`; a wrong `v1` before the right one; a `v0` beside; the second (rotated-in) secret.
 
-Sources for the limit on failed verifications (the service runs with TRUST_FORWARDED_FOR=true):
+Sources for the limit on failed verifications (the service trusts X-Forwarded-For from loopback: TRUSTED_PROXIES=127.0.0.1/32,::1/128):
 signed requests come from one X-Forwarded-For source that never fails verification, so it is never
 limited; of the unsigned rest, half come from one fixed source, which soon exhausts its budget and
 gets 429 with Retry-After, and half keep whatever X-Forwarded-For was generated (a fresh source
