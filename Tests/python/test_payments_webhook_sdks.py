@@ -86,7 +86,7 @@ def stripe_event(event_type: str = "payment_intent.succeeded", *, event_id: str 
         obj = {
             "id": f"ch_sdk_{uuid.uuid4().hex[:24]}", "object": "charge", "amount": 4500, "amount_refunded": 4500,
             "currency": "eur", "payment_intent": intent, "refunded": True, "metadata": {"booking_id": booking_id},
-            "refunds": {"object": "list", "data": [{"id": f"re_sdk_{uuid.uuid4().hex[:16]}", "object": "refund",
+            "refunds": {"object": "list", "data": [{"id": f"re_sdk_{uuid.uuid4().hex[:16]}", "object": "refund", "amount": 4500,
                                                     "metadata": {"refund_id": str(uuid.uuid4())}}]},
         }
     elif event_type.startswith("payment_intent."):

@@ -98,33 +98,41 @@ struct PostgresBookingRepository: BookingRepository {
     {
         try await postgres.withTransaction { transaction in
             if let stored = try Self.lockKey(claim, in: transaction) { return .replayed(stored) }
+            // The saga's first row goes through the model's state machine: a new saga awaits payment; a
+            // booking that costs nothing (free seats) has nothing to pay and is confirmed at once.
+            var saga = BookingSaga()
+            let isFree = new.amount.isZero
+            if isFree { try saga.transition(to: .confirmed) }
             let booking = Booking(
                 id: new.id, eventID: new.event.id, customerID: new.customerID, holdID: new.holdID, seatIDs: new.seatIDs,
-                status: .pendingPayment, sagaState: .awaitingPayment, amount: new.amount, paymentDueAt: new.paymentDueAt, payment: nil,
-                createdAt: new.createdAt, confirmedAt: nil, cancelledAt: nil, expiredAt: nil, refundRequestedAt: nil, refundedAt: nil,
-                updatedAt: new.createdAt
+                status: saga.bookingStatus, sagaState: saga.state, amount: new.amount, paymentDueAt: new.paymentDueAt, payment: nil,
+                createdAt: new.createdAt, confirmedAt: isFree ? new.createdAt : nil, cancelledAt: nil, expiredAt: nil, refundRequestedAt: nil,
+                refundedAt: nil, updatedAt: new.createdAt
             )
-            // The saga's first row goes through the model's state machine: a new saga awaits payment.
-            let saga = BookingSaga()
             let response = StoredResponse(status: 201, body: try render(booking), requestHash: claim.requestHash)
+            let requested = BookingRequested(
+                bookingID: new.id, eventID: new.event.id, hostID: new.event.hostID, customerID: new.customerID, seatIDs: new.seatIDs,
+                amount: new.amount, paymentDueAt: new.paymentDueAt)
+            let next: any DomainEvent =
+                isFree
+                ? BookingConfirmed(
+                    bookingID: new.id, eventID: new.event.id, hostID: new.event.hostID, customerID: new.customerID, seatIDs: new.seatIDs,
+                    amount: new.amount, providerRef: nil, confirmedAt: new.createdAt, eventEndsAt: new.event.endsAt)
+                : PaymentRequested(bookingID: new.id, amount: new.amount, customerID: new.customerID, idempotencyKey: "booking-\(new.id)-payment")
             // One round trip: the booking, its seats, the saga's first row and step, the response
             // under the idempotency key, and the events.
             try Outbox.append(
-                [
-                    BookingRequested(
-                        bookingID: new.id, eventID: new.event.id, hostID: new.event.hostID, customerID: new.customerID, seatIDs: new.seatIDs,
-                        amount: new.amount, paymentDueAt: new.paymentDueAt),
-                    PaymentRequested(bookingID: new.id, amount: new.amount, customerID: new.customerID, idempotencyKey: "booking-\(new.id)-payment"),
-                ],
+                [requested, next],
                 after: [
                     PostgresStatement(
                         """
-                        INSERT INTO booking.bookings (booking_id, event_id, customer_id, hold_id, status, amount, currency, payment_due_at, created_at, updated_at)
-                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+                        INSERT INTO booking.bookings (booking_id, event_id, customer_id, hold_id, status, amount, currency, payment_due_at,
+                            created_at, updated_at, confirmed_at)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, CASE WHEN $10 THEN $9 END)
                         """,
                         [
                             new.id.uuid, new.event.id.uuid, new.customerID.rawValue, new.holdID.uuid, saga.bookingStatus.rawValue, new.amount.amount,
-                            new.amount.currency.code, new.paymentDueAt, new.createdAt,
+                            new.amount.currency.code, new.paymentDueAt, new.createdAt, isFree,
                         ]),
                     PostgresStatement(
                         """
@@ -134,13 +142,16 @@ struct PostgresBookingRepository: BookingRepository {
                         [new.id.uuid, new.event.id.uuid, new.seatIDs.map(\.rawValue), new.seatIDs.map { new.event.prices[$0] ?? 0 }]),
                     PostgresStatement(
                         "INSERT INTO booking.sagas (booking_id, state, version, deadline, created_at, updated_at) VALUES ($1, $2, 1, $3, $4, $4)",
-                        [new.id.uuid, saga.state.rawValue, new.deadline, new.createdAt]),
+                        [new.id.uuid, saga.state.rawValue, isFree ? nil : new.deadline, new.createdAt]),
                     PostgresStatement(
                         """
                         INSERT INTO booking.saga_steps (booking_id, step, kind, outcome, to_state, detail, occurred_at)
-                        VALUES ($1, 'booking_requested', 'forward', 'succeeded', $2, 'payment requested', $3)
+                        VALUES ($1, $2, 'forward', 'succeeded', $3, $4, $5)
                         """,
-                        [new.id.uuid, saga.state.rawValue, new.createdAt]),
+                        [
+                            new.id.uuid, isFree ? "booking_confirmed" : "booking_requested", saga.state.rawValue,
+                            isFree ? "free: nothing to pay" : "payment requested", new.createdAt,
+                        ]),
                     Self.storing(response, claim: claim),
                 ],
                 producer: .booking, correlationID: new.correlationID, occurredAt: new.createdAt, in: transaction)
@@ -301,7 +312,8 @@ struct PostgresBookingRepository: BookingRepository {
             // before the event starts is refunded in full; later, nothing is refunded. Elapsed time is
             // measured between instants, so a daylight-saving change in between shifts nothing.
             let startsAt = try row.decode(Date.self, at: 1)
-            let refundable = state == .confirmed && current.providerRef != nil && startsAt.timeIntervalSince(now) >= Self.refundCutoff
+            let refundable =
+                state == .confirmed && current.providerRef != nil && !current.amount.isZero && startsAt.timeIntervalSince(now) >= Self.refundCutoff
             let refundDue = refundable ? current.amount : .zero(current.amount.currency)
             let cancelled = BookingCancelled(bookingID: id, reason: reason, refundDue: refundDue)
             _ = try ledger.transition(

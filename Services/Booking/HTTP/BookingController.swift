@@ -170,7 +170,8 @@ struct BookingController<Repository: BookingRepository>: Sendable {
             throw APIError.notFound("no customer with this id")
         }
         let limit = try Validation.limit(request, default: 20, range: 1...100)
-        let cursor = try request.uri.queryParameters["cursor"].map { text throws(APIError) -> BookingCursor in
+        // An empty cursor is no cursor (the first page), as on every other list.
+        let cursor = try request.uri.queryParameters["cursor"].flatMap { $0.isEmpty ? nil : $0 }.map { text throws(APIError) -> BookingCursor in
             guard let cursor = BookingCursor(token: String(text)) else { throw APIError.invalidCursor }
             return cursor
         }

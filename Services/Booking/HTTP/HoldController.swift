@@ -15,6 +15,8 @@ struct HoldController: Sendable {
     let holds: SeatHoldStore
     let holdTTL: Duration
     let maximumSeatsPerHold: Int
+    /// What the payment provider can charge: a hold whose seats it could not charge together is refused.
+    var chargeRules = ProviderCurrencyRules.stripe
     var now: @Sendable () -> Date = { Date() }
 
     func addRoutes(to router: Router<ServiceRequestContext>, client: AuthenticationMiddleware) {
@@ -61,6 +63,7 @@ struct HoldController: Sendable {
         guard unknown.isEmpty else {
             throw Validation.invalid("seat_ids", "the event has no such seats", details: ["seat_ids": .array(unknown.map { .string($0.rawValue) })])
         }
+        _ = try Validation.chargeableTotal(of: seats, in: event, rules: chargeRules)
         let start = now()
         guard start < event.startsAt else {
             throw APIError.conflict("sales_closed", "the event has started; its seats can no longer be held")

@@ -13,6 +13,8 @@ struct InventoryController: Sendable {
     let catalog: EventCatalog
     let inventory: any InventoryRepository
     let holds: SeatHoldStore
+    /// What the payment provider can charge: events are refused with prices it cannot charge.
+    var chargeRules = ProviderCurrencyRules.stripe
     /// The most seats one event may have.
     var maximumSeatsPerEvent = 10_000
     var now: @Sendable () -> Date = { Date() }
@@ -83,12 +85,19 @@ struct InventoryController: Sendable {
         guard let currency = try? Currency(body.currency), currency.code == body.currency else {
             throw Validation.invalid("currency", "currency must be an ISO 4217 code in upper case, e.g. EUR")
         }
+        guard chargeRules.supports(currency) else {
+            throw Validation.invalid("currency", "the payment provider (\(chargeRules.provider)) does not support \(currency.code)")
+        }
         let seatIDs = try Validation.seats(body.seats.map(\.seatID), field: "seats", maximum: maximumSeatsPerEvent)
         var seats: [SellableEvent.Seat] = []
         for (seat, listed) in zip(seatIDs, body.seats) {
-            guard (0...1_000_000_000_000).contains(listed.price) else {
+            let price = Money(amount: listed.price, currency: currency)
+            // 0 is a free seat; any other price must be one the provider can charge.
+            if listed.price < 0 || chargeRules.problem(charging: price) != nil {
+                let why = listed.price < 0 ? "a price must not be negative" : chargeRules.problem(charging: price)?.description ?? ""
                 throw Validation.invalid(
-                    "seats", "a seat's price must be 0 to 1000000000000 minor units", details: ["seat_ids": .array([.string(seat.rawValue)])])
+                    "seats", "seat \(seat.rawValue) costs \(listed.price) \(currency.code) minor units: \(why)",
+                    details: ["seat_ids": .array([.string(seat.rawValue)])])
             }
             seats.append(SellableEvent.Seat(id: seat, price: listed.price))
         }

@@ -25,6 +25,29 @@ enum Validation {
         }
     }
 
+    /// The total of `seats` when the payment provider can charge it: 422 `amount_not_chargeable`
+    /// otherwise (several seats can add up past the provider's maximum charge), naming the seats.
+    static func chargeableTotal(of seats: [SeatID], in event: SellableEvent, rules: ProviderCurrencyRules) throws(APIError) -> Money {
+        let total: Money
+        do {
+            total = try event.price(of: seats)
+        } catch {
+            throw APIError.unprocessable("amount_not_chargeable", "the seats' total price overflows", details: seatList(seats))
+        }
+        if let problem = rules.problem(charging: total) {
+            var details = seatList(seats)
+            details["amount"] = .integer(total.amount)
+            details["currency"] = .string(total.currency.code)
+            throw APIError.unprocessable(
+                "amount_not_chargeable", "these seats cost \(total.amount) minor units together: \(problem)", details: details)
+        }
+        return total
+    }
+
+    private static func seatList(_ seats: [SeatID]) -> [String: JSONValue] {
+        ["seat_ids": .array(seats.map { .string($0.rawValue) })]
+    }
+
     /// A non-empty list of at most `maximum` distinct seat ids.
     static func seats(_ texts: [String], field: String = "seat_ids", maximum: Int) throws(APIError) -> [SeatID] {
         guard !texts.isEmpty else { throw invalid(field, "\(field) must not be empty") }

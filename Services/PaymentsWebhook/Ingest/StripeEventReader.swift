@@ -13,7 +13,8 @@ import SharedModel
 ///   asked for it, and its `re_` id is carried as `provider_refund_ref`;
 /// - any other type is kept as `ignored`.
 ///
-/// Currencies arrive lower case and are normalised upper case. A `metadata.booking_id` that is not a
+/// Currencies arrive lower case and are normalised upper case; amounts arrive in Stripe's units and are
+/// read as ISO 4217 minor units (``ProviderCurrencyRules/stripe``: ISK and UGX /100, MGA x100). A `metadata.booking_id` that is not a
 /// booking id reads as "no booking": the payment still flows on and the saga refunds it.
 enum StripeEventReader {
     static func read(_ body: [UInt8], receivedAt: Date) throws(MalformedDelivery) -> ProviderEventRecord {
@@ -66,17 +67,17 @@ enum StripeEventReader {
     private static func thisRefund(
         _ fields: JSONFields
     ) throws(MalformedDelivery) -> (amount: Money, refundID: RefundID?, providerRefundRef: String?) {
-        let cumulative = try fields.money(amount: "data.object.amount_refunded", currency: "data.object.currency")
+        let cumulative = try iso(try fields.money(amount: "data.object.amount_refunded", currency: "data.object.currency"), "amount_refunded")
         if let newest = (fields.value("data.object.refunds.data") as? [Any])?.first {
             guard let newest = newest as? [String: Any], let amount = newest["amount"] as? NSNumber,
                 String(cString: amount.objCType) != "c", String(cString: amount.objCType) != "d", let minor = amount as? Int64, minor > 0,
-                minor <= cumulative.amount
+                (try? iso(Money(amount: minor, currency: cumulative.currency), "")).map({ $0.amount <= cumulative.amount }) == true
             else {
                 throw MalformedDelivery(reason: "data.object.refunds.data[0].amount must be a positive integer within amount_refunded")
             }
             let refundID = ((newest["metadata"] as? [String: Any])?["refund_id"] as? String).flatMap(UUID.init(uuidString:)).map(RefundID.init)
             let reference = (newest["id"] as? String).flatMap { $0.isEmpty || $0.utf8.count > 255 ? nil : $0 }
-            return (Money(amount: minor, currency: cumulative.currency), refundID, reference)
+            return (try iso(Money(amount: minor, currency: cumulative.currency), "refunds.data[0].amount"), refundID, reference)
         }
         let previous =
             fields.value("data.previous_attributes.amount_refunded") == nil ? 0 : try fields.integer("data.previous_attributes.amount_refunded")
@@ -86,12 +87,20 @@ enum StripeEventReader {
         return (Money(amount: cumulative.amount - previous, currency: cumulative.currency), nil, nil)
     }
 
+    /// A Stripe amount as ISO 4217 minor units; malformed when it has no exact ISO value.
+    private static func iso(_ stripe: Money, _ path: String) throws(MalformedDelivery) -> Money {
+        guard let money = ProviderCurrencyRules.stripe.isoAmount(providerAmount: stripe.amount, currency: stripe.currency) else {
+            throw MalformedDelivery(reason: "\(path) is not a whole number of \(stripe.currency) minor units")
+        }
+        return money
+    }
+
     /// The payment intent's reference, amount and booking, also set on `record`.
     private static func intentFields(
         _ fields: JSONFields, into record: inout ProviderEventRecord, amount amountPath: String
     ) throws(MalformedDelivery) -> (reference: String, amount: Money) {
         let reference = try fields.reference("data.object.id")
-        let amount = try fields.money(amount: amountPath, currency: "data.object.currency")
+        let amount = try iso(try fields.money(amount: amountPath, currency: "data.object.currency"), amountPath)
         record.bookingID = fields.lenientUUID("data.object.metadata.booking_id").map(BookingID.init)
         record.providerRef = reference
         record.amount = amount

@@ -7,6 +7,9 @@ import SharedModel
 /// ``PaymentProvider`` over Stripe's HTTP API (and anything compatible, such as the local simulator):
 /// form-encoded `POST /v1/payment_intents` and `POST /v1/refunds` with an `Idempotency-Key` on every
 /// call, and `GET /v1/refunds?payment_intent=...`; `Authorization: Bearer <key>` on all of them.
+///
+/// Amounts cross here between ISO 4217 minor units (ours) and Stripe's units (``ProviderCurrencyRules/stripe``:
+/// ISK and UGX x100, MGA /100); an amount Stripe cannot charge is refused before any call.
 struct StripeProvider: PaymentProvider {
     struct Configuration: Sendable {
         /// e.g. `https://api.stripe.com`, without a trailing slash.
@@ -30,10 +33,11 @@ struct StripeProvider: PaymentProvider {
     }
 
     func createPaymentIntent(_ request: PaymentIntentRequest) async throws(PaymentProviderError) -> PaymentIntent {
+        let amount = try Self.stripeAmount(request.amount)
         let object = try await post(
             "/v1/payment_intents",
             form: [
-                ("amount", String(request.amount.amount)),
+                ("amount", String(amount)),
                 ("currency", request.amount.currency.code.lowercased()),
                 ("metadata[booking_id]", request.bookingID.description),
                 ("metadata[customer_id]", request.customerID.rawValue),
@@ -49,7 +53,7 @@ struct StripeProvider: PaymentProvider {
     func createRefund(_ request: RefundRequest) async throws(PaymentProviderError) -> ProviderRefund {
         var form = [
             ("payment_intent", request.paymentReference),
-            ("amount", String(request.amount.amount)),
+            ("amount", String(try Self.stripeAmount(request.amount))),
             ("metadata[refund_id]", request.refundID.description),
         ]
         if let bookingID = request.bookingID { form.append(("metadata[booking_id]", bookingID.description)) }
@@ -70,7 +74,21 @@ struct StripeProvider: PaymentProvider {
 
     private static func refund(_ object: JSONValue) throws(PaymentProviderError) -> ProviderRefund {
         guard let reference = object["id"]?.stringValue else { throw .unavailable("the provider's refund lacks an id") }
-        return ProviderRefund(reference: reference, status: object["status"]?.stringValue ?? "pending", amount: object["amount"]?.integerValue)
+        var amount: Int64?
+        if let stripeAmount = object["amount"]?.integerValue, let currency = object["currency"]?.stringValue.flatMap({ try? Currency($0) }) {
+            amount = ProviderCurrencyRules.stripe.isoAmount(providerAmount: stripeAmount, currency: currency)?.amount
+        }
+        return ProviderRefund(reference: reference, status: object["status"]?.stringValue ?? "pending", amount: amount)
+    }
+
+    /// `money` in Stripe's units; an amount Stripe cannot charge is a permanent refusal, made here
+    /// without a call.
+    private static func stripeAmount(_ money: Money) throws(PaymentProviderError) -> Int64 {
+        do {
+            return try ProviderCurrencyRules.stripe.providerAmount(for: money)
+        } catch {
+            throw .refused(status: 400, code: "amount_not_chargeable", message: "\(money.amount) \(money.currency) minor units: \(error)")
+        }
     }
 
     /// POSTs the form and returns the JSON object of a 2xx answer; classifies everything else.

@@ -1,6 +1,7 @@
 import Foundation
 
-/// `booking.confirmed`: a matching payment arrived in time; the seats are sold.
+/// `booking.confirmed`: a matching payment arrived in time, or the booking costs nothing (free seats,
+/// confirmed at once with no payment); the seats are sold.
 public struct BookingConfirmed: DomainEvent, Hashable {
     /// `booking.confirmed`.
     public static var eventType: String { "booking.confirmed" }
@@ -19,8 +20,9 @@ public struct BookingConfirmed: DomainEvent, Hashable {
     public let seatIDs: [SeatID]
     /// The amount paid (wire: `amount` + `currency`).
     public let amount: Money
-    /// The payment provider's reference of the payment (e.g. Stripe `pi_...`).
-    public let providerRef: String
+    /// The payment provider's reference of the payment (e.g. Stripe `pi_...`); `nil` (wire: `null`) for a
+    /// free booking, which has no payment.
+    public let providerRef: String?
     /// When the booking was confirmed.
     public let confirmedAt: Date
     /// When the sellable event ends (payouts settle after it).
@@ -29,7 +31,7 @@ public struct BookingConfirmed: DomainEvent, Hashable {
     /// Creates the event.
     public init(
         bookingID: BookingID, eventID: EventID, hostID: HostID, customerID: CustomerID, seatIDs: [SeatID],
-        amount: Money, providerRef: String, confirmedAt: Date, eventEndsAt: Date
+        amount: Money, providerRef: String?, confirmedAt: Date, eventEndsAt: Date
     ) {
         self.bookingID = bookingID
         self.eventID = eventID
@@ -58,7 +60,7 @@ public struct BookingConfirmed: DomainEvent, Hashable {
         case eventEndsAt = "event_ends_at"
     }
 
-    /// Decodes the wire form.
+    /// Decodes the wire form; `provider_ref` may be `null` (a free booking).
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.bookingID = try container.decode(BookingID.self, forKey: .bookingID)
@@ -67,7 +69,7 @@ public struct BookingConfirmed: DomainEvent, Hashable {
         self.customerID = try container.decode(CustomerID.self, forKey: .customerID)
         self.seatIDs = try container.decode([SeatID].self, forKey: .seatIDs)
         self.amount = try container.decodeMoney(amountKey: .amount, currencyKey: .currency)
-        self.providerRef = try container.decode(String.self, forKey: .providerRef)
+        self.providerRef = try container.decodeIfPresent(String.self, forKey: .providerRef)
         self.confirmedAt = try container.decodeTimestamp(forKey: .confirmedAt)
         self.eventEndsAt = try container.decodeTimestamp(forKey: .eventEndsAt)
     }
@@ -81,7 +83,7 @@ public struct BookingConfirmed: DomainEvent, Hashable {
         try container.encode(customerID, forKey: .customerID)
         try container.encode(seatIDs, forKey: .seatIDs)
         try container.encodeMoney(amount, amountKey: .amount, currencyKey: .currency)
-        try container.encode(providerRef, forKey: .providerRef)
+        try container.encodeNullable(providerRef, forKey: .providerRef)
         try container.encodeTimestamp(confirmedAt, forKey: .confirmedAt)
         try container.encodeTimestamp(eventEndsAt, forKey: .eventEndsAt)
     }
