@@ -16,10 +16,11 @@ import SharedModel
 /// - a final `payment.failed` while awaiting payment: `cancelled` (reason `payment_failed`), seats
 ///   released in Postgres and then in Redis; a non-final one (the customer may retry the same intent)
 ///   is a step in the log and the booking keeps waiting; after a success it changes nothing.
-/// - `refund.succeeded` / `refund.failed` of a booking whose cancellation is being refunded:
-///   `refunded` / `compensation_failed`; of a compensation refund: a step, and for a failure a
-///   `review` dead letter; of the payment that confirmed a booking nobody cancelled: a step and a
-///   `review` dead letter (the seats stay sold).
+/// - `refund.succeeded` of a refund the saga asked for (`booking.refund_requests`, matched by refund id,
+///   else by payment and amount), for that amount: `refunded` when it is a cancellation's refund, a
+///   step when it is a compensation's; any other refund (made by hand at the provider, another amount)
+///   is a `review` dead letter and moves nothing. `refund.failed` of the saga's current cancellation
+///   refund: `compensation_failed`; of anything else: a `review` dead letter.
 ///
 /// Every transition is one transaction (with the consumer's inbox row) that updates the booking and
 /// the saga, appends the step log and the outbox events. The saga row's `version` guards against
@@ -109,11 +110,12 @@ private struct SagaTransaction {
 
     private func transition(
         _ current: Current, to next: SagaState, step name: String, detail: String, stamps: BookingStamps, paymentReference: String? = nil,
-        releaseSeats: Bool, lastError: String? = nil, emitting events: [any DomainEvent] = []
+        releaseSeats: Bool, lastError: String? = nil, emitting events: [any DomainEvent] = [], alsoWriting extra: [PostgresStatement] = []
     ) throws -> [SeatID] {
         try ledger.transition(
             current, to: next, step: name, detail: detail, stamps: stamps, paymentReference: paymentReference, releaseSeats: releaseSeats,
-            lastError: lastError, emitting: SagaEmission(events, correlationID: envelope.correlationID, causationID: envelope.id.description))
+            lastError: lastError, emitting: SagaEmission(events, correlationID: envelope.correlationID, causationID: envelope.id.description),
+            alsoWriting: extra)
     }
 
     func run() throws -> SagaFollowUp {
@@ -201,48 +203,93 @@ private struct SagaTransaction {
         return .releaseSeats(event: current.eventID, hold: current.holdID, seats: seats)
     }
 
+    /// A refund completes the saga only when it is the refund the saga asked for, for that amount: the
+    /// request its refund id names (or, reported without one, an open request of that payment for that
+    /// amount). A compensation's refund is recorded and leaves the saga where it is; a refund nobody
+    /// asked for, or for another amount than asked, is a `review` dead letter.
     private func refundSucceeded(_ refund: RefundSucceeded) throws {
-        guard let bookingID = refund.bookingID, let current = try load(bookingID) else { return }
-        if [.cancelRequested, .refundPending, .compensationFailed].contains(current.state) {
-            _ = try transition(
-                current, to: .refunded, step: "refunded", detail: "refunded \(refund.amount)", stamps: .refunded,
-                releaseSeats: false)
-        } else {
-            try transaction.pipeline([
-                step(
-                    bookingID, "compensation_refunded", kind: "compensation", from: current.state, to: nil,
-                    detail: "refunded \(refund.amount) of \(refund.providerRef)")
-            ])
-            if current.state == .confirmed, refund.providerRef == current.providerRef {
-                // Nobody here asked for it (e.g. refunded in the provider's dashboard): the customer has
-                // the money back and still holds sold seats.
-                try DeadLetterStore.record(
-                    kind: .review, stream: Streams.payments, consumer: SagaCoordinator.group, envelope: envelope,
-                    error: "the payment of confirmed booking \(bookingID) was refunded (\(refund.amount)) without a cancellation",
-                    attempts: 1, firstFailedAt: now, in: transaction)
-            }
-        }
-    }
-
-    private func refundFailed(_ refund: RefundFailed) throws {
         let current = try refund.bookingID.flatMap(load)
-        if let current, [.cancelRequested, .refundPending].contains(current.state) {
-            _ = try transition(
-                current, to: .compensationFailed, step: "refund_failed", detail: refund.error ?? "refused", stamps: [],
-                releaseSeats: false, lastError: refund.error ?? "refund refused")
+        let reported = "\(refund.amount) of \(refund.providerRef)\(refund.providerRefundRef.map { " (\($0))" } ?? "")"
+        guard let request = try ledger.refundRequest(reportedAs: refund.refundID, providerRef: refund.providerRef, amount: refund.amount) else {
+            try review(
+                current, step: "refund_unrequested", detail: "refunded \(reported), which no request of ours asked for",
+                error: "a refund of \(reported) that the platform never requested")
             return
         }
+        guard request.amount == refund.amount, request.providerRef == refund.providerRef else {
+            try review(
+                current, step: "refund_mismatched", detail: "refunded \(reported); refund \(request.refundID) asked for \(request.amount)",
+                error: "refund \(request.refundID) asked for \(request.amount) of \(request.providerRef), the provider refunded \(reported)")
+            return
+        }
+        guard request.status != .succeeded else {
+            if let current {
+                try transaction.pipeline([
+                    step(
+                        current.bookingID, "refund_succeeded", kind: "compensation", outcome: "skipped", from: current.state, to: nil,
+                        detail: "refund \(request.refundID) already recorded")
+                ])
+            }
+            return
+        }
+        let completing = ledger.completing(request, as: .succeeded, providerRefundRef: refund.providerRefundRef)
+        if request.purpose == .cancellation, let current, current.bookingID == request.bookingID,
+            [.cancelRequested, .refundPending, .compensationFailed].contains(current.state)
+        {
+            _ = try transition(
+                current, to: .refunded, step: "refunded", detail: "refunded \(reported) (refund \(request.refundID))", stamps: .refunded,
+                releaseSeats: false, alsoWriting: [completing])
+            return
+        }
+        var statements = [completing]
         if let current {
-            try transaction.pipeline([
+            statements.append(
+                step(
+                    current.bookingID, "compensation_refunded", kind: "compensation", from: current.state, to: nil,
+                    detail: "refunded \(reported) (\(request.purpose.rawValue) refund \(request.refundID))"))
+        }
+        try transaction.pipeline(statements)
+    }
+
+    /// A refund's failure fails the saga only when it is the saga's current request; any other failed
+    /// refund (a compensation, an attempt an operator's resume replaced) is a `review` dead letter.
+    private func refundFailed(_ refund: RefundFailed) throws {
+        let current = try refund.bookingID.flatMap(load)
+        let request = try ledger.refundRequest(reportedAs: refund.refundID, providerRef: refund.providerRef, amount: refund.amount)
+        let completing = request.flatMap { $0.status == .requested ? ledger.completing($0, as: .failed) : nil }
+        if let current, let request, request.purpose == .cancellation, request.isCurrent, current.bookingID == request.bookingID,
+            [.cancelRequested, .refundPending].contains(current.state)
+        {
+            _ = try transition(
+                current, to: .compensationFailed, step: "refund_failed", detail: refund.error ?? "refused", stamps: [],
+                releaseSeats: false, lastError: refund.error ?? "refund refused", alsoWriting: completing.map { [$0] } ?? [])
+            return
+        }
+        var statements = completing.map { [$0] } ?? []
+        if let current {
+            statements.append(
                 step(
                     current.bookingID, "compensation_refund_failed", kind: "compensation", outcome: "failed", from: current.state, to: nil,
-                    detail: refund.error ?? "refused")
+                    detail: refund.error ?? "refused"))
+        }
+        if !statements.isEmpty { try transaction.pipeline(statements) }
+        let which = request.map { "\($0.purpose.rawValue) refund \($0.refundID)" } ?? "a refund the platform never requested"
+        try DeadLetterStore.record(
+            kind: .review, stream: Streams.payments, consumer: SagaCoordinator.group, envelope: envelope,
+            error: "\(which) of \(refund.amount) for \(refund.providerRef) was refused: \(refund.error ?? "no reason given")",
+            attempts: 1, firstFailedAt: now, in: transaction)
+    }
+
+    /// A step in the booking's log (when there is a booking) and a `review` dead letter.
+    private func review(_ current: Current?, step name: String, detail: String, error: String) throws {
+        if let current {
+            try transaction.pipeline([
+                step(current.bookingID, name, kind: "compensation", outcome: "skipped", from: current.state, to: nil, detail: detail)
             ])
         }
         try DeadLetterStore.record(
-            kind: .review, stream: Streams.payments, consumer: SagaCoordinator.group, envelope: envelope,
-            error: "a compensation refund of \(refund.amount) for \(refund.providerRef) was refused: \(refund.error ?? "no reason given")",
-            attempts: 1, firstFailedAt: now, in: transaction)
+            kind: .review, stream: Streams.payments, consumer: SagaCoordinator.group, envelope: envelope, error: error, attempts: 1,
+            firstFailedAt: now, in: transaction)
     }
 
     // MARK: Transitions
@@ -266,11 +313,12 @@ private struct SagaTransaction {
         try Outbox.append(
             request, producer: .booking, correlationID: envelope.correlationID, causationID: envelope.id.description, occurredAt: now,
             in: transaction)
+        var statements = [ledger.recording(request, purpose: .compensation)]
         if let current {
-            try transaction.pipeline([
-                step(current.bookingID, "refund_requested", kind: "compensation", from: current.state, to: nil, detail: "\(reason.rawValue): \(why)")
-            ])
+            statements.append(
+                step(current.bookingID, "refund_requested", kind: "compensation", from: current.state, to: nil, detail: "\(reason.rawValue): \(why)"))
         }
+        try transaction.pipeline(statements)
         try DeadLetterStore.record(
             kind: .review, stream: Streams.payments, consumer: SagaCoordinator.group, envelope: envelope,
             error: "\(reason.rawValue): \(why); refund \(request.refundID) of \(payment.amount) requested", attempts: 1, firstFailedAt: now,
@@ -314,16 +362,18 @@ struct SagaLedger {
 
     /// Moves the saga from `current` to `next` if its version has not moved (else ``VersionConflict``),
     /// updating the booking's status, the lifecycle timestamps in `stamps` (to now) and, when given,
-    /// its payment reference, logging the step and appending `emission`'s events to the outbox. The
-    /// saga's deadline becomes `deadline` (none by default); `countsAttempt` adds one to its attempts
-    /// (an operator's resume). Returns the seats released when `releaseSeats`.
+    /// its payment reference, logging the step and appending `emission`'s events to the outbox, with
+    /// `extra` statements in the same round trip. The saga's deadline becomes `deadline` (none by
+    /// default); `countsAttempt` adds one to its attempts (an operator's resume). Returns the seats
+    /// released when `releaseSeats`.
     ///
     /// Everything goes to Postgres in one pipelined round trip; when the version check finds the
     /// saga moved, ``VersionConflict`` is thrown and the caller's transaction (with whatever the
     /// pipeline wrote) rolls back.
     func transition(
         _ current: Current, to next: SagaState, step name: String, detail: String, stamps: BookingStamps, paymentReference: String? = nil,
-        releaseSeats: Bool, lastError: String? = nil, deadline: Date? = nil, countsAttempt: Bool = false, emitting emission: SagaEmission? = nil
+        releaseSeats: Bool, lastError: String? = nil, deadline: Date? = nil, countsAttempt: Bool = false, emitting emission: SagaEmission? = nil,
+        alsoWriting extra: [PostgresStatement] = []
     ) throws -> [SeatID] {
         var saga = BookingSaga(state: current.state)
         try saga.transition(to: next)
@@ -359,6 +409,8 @@ struct SagaLedger {
                     "UPDATE booking.booking_seats SET released_at = $2 WHERE booking_id = $1 AND released_at IS NULL RETURNING seat_id",
                     [current.bookingID.uuid, now]))
         }
+        // After the statements whose results are read by position.
+        statements += extra
         let results: [PostgresRows]
         if let emission, !emission.events.isEmpty {
             results =
@@ -397,8 +449,52 @@ struct SagaLedger {
         _ = try transition(
             current, to: .refundPending, step: name, detail: detail, stamps: [], releaseSeats: false,
             deadline: now.addingTimeInterval(Double(bound.wholeMilliseconds) / 1000), countsAttempt: countsAttempt,
-            emitting: SagaEmission(events + [request], correlationID: correlationID))
+            emitting: SagaEmission(events + [request], correlationID: correlationID), alsoWriting: [recording(request, purpose: .cancellation)])
         return request
+    }
+
+    // MARK: Refund requests
+
+    /// Records a refund the saga asks for (`booking.refund_requests`), so its outcome can be matched.
+    func recording(_ request: RefundRequested, purpose: RefundRequestRecord.Purpose) -> PostgresStatement {
+        PostgresStatement(
+            """
+            INSERT INTO booking.refund_requests
+                (refund_id, booking_id, purpose, reason, provider_ref, amount, currency, idempotency_key, status, requested_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'requested', $9)
+            ON CONFLICT (refund_id) DO NOTHING
+            """,
+            [
+                request.refundID.uuid, request.bookingID?.uuid, purpose.rawValue, request.reason.rawValue, request.providerRef, request.amount.amount,
+                request.amount.currency.code, request.idempotencyKey, now,
+            ])
+    }
+
+    /// The refund request a provider's report is about, locked: the one its refund id names, else the
+    /// oldest open request of that payment for that amount (a report that carries no id of ours).
+    func refundRequest(reportedAs refundID: RefundID?, providerRef: String, amount: Money) throws -> RefundRequestRecord? {
+        if let refundID,
+            let row = try transaction.query(RefundRequestRecord.select + " WHERE r.refund_id = $1 FOR UPDATE OF r", [refundID.uuid]).first
+        {
+            return try RefundRequestRecord(row)
+        }
+        let rows = try transaction.query(
+            RefundRequestRecord.select + """
+                 WHERE r.provider_ref = $1 AND r.amount = $2 AND r.currency = $3 AND r.status = 'requested'
+                ORDER BY r.requested_at, r.refund_id LIMIT 1 FOR UPDATE OF r
+                """,
+            [providerRef, amount.amount, amount.currency.code])
+        return try rows.first.map(RefundRequestRecord.init)
+    }
+
+    /// Marks `request` succeeded or failed (with the provider's refund reference, when known).
+    func completing(_ request: RefundRequestRecord, as status: RefundRequestRecord.Status, providerRefundRef: String? = nil) -> PostgresStatement {
+        PostgresStatement(
+            """
+            UPDATE booking.refund_requests SET status = $2, provider_refund_ref = COALESCE($3, provider_refund_ref), completed_at = $4
+            WHERE refund_id = $1
+            """,
+            [request.refundID.uuid, status.rawValue, providerRefundRef, now])
     }
 
     // MARK: Reading and logging
