@@ -16,6 +16,8 @@ import Testing
 /// The booking service's router over a fresh, migrated database, driven in-process.
 struct BookingHarness {
     static let apiKey = "client-key"
+    /// A second client application, named, with two keys (one being rotated in).
+    static let partnerKeys = ["partner-key-1", "partner-key-2"]
     static let adminToken = "admin-token"
 
     let app: ServiceApplication
@@ -38,7 +40,10 @@ struct BookingHarness {
         }
         let environment = try ServiceHarness.environment(
             databaseURL: url, redisURL: redisURL, adminToken: adminToken,
-            settings: ["API_KEYS": apiKey, "REDIS_POOL_SIZE": "16", "REDIS_POOL_WAIT": "60s", "MAX_BODY_BYTES": "65536"], extra: extra)
+            settings: [
+                "API_KEYS": ([apiKey] + partnerKeys.map { "partner:\($0)" }).joined(separator: ","), "REDIS_POOL_SIZE": "16",
+                "REDIS_POOL_WAIT": "60s", "MAX_BODY_BYTES": "65536",
+            ], extra: extra)
         let configuration = try BookingConfiguration(reader: ConfigurationReader(environment: environment))
         let app = ServiceApplication(settings: configuration.service, logger: TestEnvironment.logger)
         let router = app.makeRouter()
@@ -78,10 +83,14 @@ struct Answer: Sendable {
 
 enum Caller: Sendable {
     case client, admin, anonymous
+    /// The second client application, with either of its two keys.
+    case partner, partnerRotated
 
     var authorization: String? {
         switch self {
         case .client: "Bearer \(BookingHarness.apiKey)"
+        case .partner: "Bearer \(BookingHarness.partnerKeys[0])"
+        case .partnerRotated: "Bearer \(BookingHarness.partnerKeys[1])"
         case .admin: "Bearer \(BookingHarness.adminToken)"
         case .anonymous: nil
         }

@@ -30,8 +30,8 @@ struct SagaDeadlineTests {
             #expect(try await poller(at: earliest.addingTimeInterval(Self.grace - 1)).expireDue() == 0)
             #expect(try await poller(at: latest.addingTimeInterval(Self.grace + 1)).expireDue() == 3)
             #expect(try await poller(at: latest.addingTimeInterval(Self.grace + 60)).expireDue() == 0)
-            for booking in bookings {
-                let answer = try await client.call(.get, "/v1/bookings/\(booking.id)?customer_id=cus_1", as: .admin)
+            for (index, booking) in bookings.enumerated() {
+                let answer = try await client.call(.get, "/v1/bookings/\(booking.id)?customer_id=cus_\(index + 1)", as: .admin)
                 #expect(answer["status"] == "expired" && answer["saga_state"] == "expired" && answer["expired_at"] != nil)
             }
             #expect(try await postgres.count("SELECT count(*) FROM messaging.outbox WHERE event_type = 'booking.expired'") == 3)

@@ -23,6 +23,9 @@ struct Booking: Sendable, Hashable {
     let refundRequestedAt: Date?
     let refundedAt: Date?
     let updatedAt: Date
+    /// The client application (API key) that created it: only that client (and the admin) sees it.
+    /// `nil` for bookings older than client scoping that no idempotency record could attribute.
+    var clientID: String?
 
     struct Payment: Sendable, Hashable {
         let providerRef: String
@@ -43,11 +46,16 @@ struct NewBooking: Sendable {
     /// When the saga's deadline poller expires the booking: `payment_due_at` + grace.
     let deadline: Date
     let correlationID: String
+    /// The client application creating it (``Principal/id``).
+    let clientID: String
 }
 
 /// The JSON form of a booking (DESIGN.md, Booking: `GET /v1/bookings/{id}`).
 struct BookingBody: Encodable {
     let booking: Booking
+    /// `payment.client_secret` is shown only to the client that created the booking (and in the
+    /// create response, which goes to it); to anyone else, such as the admin, it is `null`.
+    var showsClientSecret = true
 
     enum CodingKeys: String, CodingKey {
         case bookingID = "booking_id"
@@ -89,7 +97,7 @@ struct BookingBody: Encodable {
         if let payment = booking.payment {
             var nested = container.nestedContainer(keyedBy: PaymentKeys.self, forKey: .payment)
             try nested.encode(payment.providerRef, forKey: .providerRef)
-            try nested.encode(payment.clientSecret, forKey: .clientSecret)
+            try nested.encode(showsClientSecret ? payment.clientSecret : nil, forKey: .clientSecret)
         } else {
             try container.encodeNil(forKey: .payment)
         }

@@ -35,12 +35,14 @@ protocol BookingRepository: Sendable {
     /// Stores a 4xx outcome under the key unless one is stored already; returns what is stored.
     func storeOutcome(status: Int, body: [UInt8], claim: IdempotencyClaim) async throws -> StoredResponse
     func booking(_ id: BookingID) async throws -> Booking?
-    /// A customer's bookings, newest first, after `cursor`.
-    func bookings(of customer: CustomerID, after cursor: BookingCursor?, limit: Int) async throws -> [(Booking, BookingCursor)]
+    /// A customer's bookings, newest first; only those `client` created, unless `client` is nil (the admin).
+    func bookings(of customer: CustomerID, client: String?, after cursor: BookingCursor?, limit: Int) async throws -> [(Booking, BookingCursor)]
     /// The seats of `seats` in active bookings of `event`.
     func seatsInActiveBookings(event: EventID, among seats: [SeatID]) async throws -> [SeatID]
-    /// Cancels a booking that awaits payment; see ``CancelOutcome``.
-    func cancel(_ id: BookingID, reason: CancellationReason, customer: CustomerID?, now: Date, correlationID: String) async throws -> CancelOutcome
+    /// Cancels a booking (see ``CancelOutcome``); `.notFound` when `client` (nil: the admin) did not create it.
+    func cancel(
+        _ id: BookingID, reason: CancellationReason, customer: CustomerID?, client: String?, now: Date, correlationID: String
+    ) async throws -> CancelOutcome
 }
 
 enum CreateOutcome: Sendable {
@@ -107,7 +109,7 @@ struct PostgresBookingRepository: BookingRepository {
                 id: new.id, eventID: new.event.id, customerID: new.customerID, holdID: new.holdID, seatIDs: new.seatIDs,
                 status: saga.bookingStatus, sagaState: saga.state, amount: new.amount, paymentDueAt: new.paymentDueAt, payment: nil,
                 createdAt: new.createdAt, confirmedAt: isFree ? new.createdAt : nil, cancelledAt: nil, expiredAt: nil, refundRequestedAt: nil,
-                refundedAt: nil, updatedAt: new.createdAt
+                refundedAt: nil, updatedAt: new.createdAt, clientID: new.clientID
             )
             let response = StoredResponse(status: 201, body: try render(booking), requestHash: claim.requestHash)
             let requested = BookingRequested(
@@ -127,12 +129,12 @@ struct PostgresBookingRepository: BookingRepository {
                     PostgresStatement(
                         """
                         INSERT INTO booking.bookings (booking_id, event_id, customer_id, hold_id, status, amount, currency, payment_due_at,
-                            created_at, updated_at, confirmed_at)
-                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, CASE WHEN $10 THEN $9 END)
+                            created_at, updated_at, confirmed_at, client_id)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, CASE WHEN $10 THEN $9 END, $11)
                         """,
                         [
                             new.id.uuid, new.event.id.uuid, new.customerID.rawValue, new.holdID.uuid, saga.bookingStatus.rawValue, new.amount.amount,
-                            new.amount.currency.code, new.paymentDueAt, new.createdAt, isFree,
+                            new.amount.currency.code, new.paymentDueAt, new.createdAt, isFree, new.clientID,
                         ]),
                     PostgresStatement(
                         """
@@ -217,7 +219,7 @@ struct PostgresBookingRepository: BookingRepository {
             b.payment_provider_ref, b.payment_client_secret, b.created_at, b.confirmed_at, b.cancelled_at, b.expired_at,
             b.refund_requested_at, b.refunded_at, b.updated_at,
             ARRAY(SELECT seat_id FROM booking.booking_seats bs WHERE bs.booking_id = b.booking_id ORDER BY seat_id) AS seat_ids,
-            (extract(epoch FROM b.created_at) * 1000000)::int8 AS created_micros
+            (extract(epoch FROM b.created_at) * 1000000)::int8 AS created_micros, b.client_id
         FROM booking.bookings b JOIN booking.sagas s USING (booking_id)
         """
 
@@ -226,20 +228,23 @@ struct PostgresBookingRepository: BookingRepository {
         return try rows.first.map(Self.booking)
     }
 
-    func bookings(of customer: CustomerID, after cursor: BookingCursor?, limit: Int) async throws -> [(Booking, BookingCursor)] {
+    func bookings(of customer: CustomerID, client: String?, after cursor: BookingCursor?, limit: Int) async throws -> [(Booking, BookingCursor)] {
         let rows: PostgresRows
         if let cursor {
             rows = try await postgres.query(
                 Self.selectBooking + """
-                     WHERE b.customer_id = $1
+                     WHERE b.customer_id = $1 AND ($5::text IS NULL OR b.client_id = $5)
                       AND (b.created_at, b.booking_id) < (timestamptz 'epoch' + $2 * interval '1 microsecond', $3)
                     ORDER BY b.created_at DESC, b.booking_id DESC LIMIT $4
                     """,
-                [customer.rawValue, cursor.createdAtMicroseconds, cursor.bookingID.uuid, limit])
+                [customer.rawValue, cursor.createdAtMicroseconds, cursor.bookingID.uuid, limit, client])
         } else {
             rows = try await postgres.query(
-                Self.selectBooking + " WHERE b.customer_id = $1 ORDER BY b.created_at DESC, b.booking_id DESC LIMIT $2",
-                [customer.rawValue, limit])
+                Self.selectBooking + """
+                     WHERE b.customer_id = $1 AND ($3::text IS NULL OR b.client_id = $3)
+                    ORDER BY b.created_at DESC, b.booking_id DESC LIMIT $2
+                    """,
+                [customer.rawValue, limit, client])
         }
         return try rows.map { row in
             let booking = try Self.booking(row)
@@ -271,7 +276,8 @@ struct PostgresBookingRepository: BookingRepository {
             expiredAt: try row.decode(Date?.self, at: 14),
             refundRequestedAt: try row.decode(Date?.self, at: 15),
             refundedAt: try row.decode(Date?.self, at: 16),
-            updatedAt: try row.decode(Date.self, at: 17)
+            updatedAt: try row.decode(Date.self, at: 17),
+            clientID: try row.decode(String?.self, at: 20)
         )
     }
 
@@ -287,7 +293,9 @@ struct PostgresBookingRepository: BookingRepository {
     /// How long before the event's start a confirmed booking may be cancelled with a full refund.
     static let refundCutoff: TimeInterval = 24 * 3600
 
-    func cancel(_ id: BookingID, reason: CancellationReason, customer: CustomerID?, now: Date, correlationID: String) async throws -> CancelOutcome {
+    func cancel(
+        _ id: BookingID, reason: CancellationReason, customer: CustomerID?, client: String? = nil, now: Date, correlationID: String
+    ) async throws -> CancelOutcome {
         enum Step: Sendable {
             case cancelled, alreadyCancelled, notFound, notOwner
             case notCancellable(SagaState)
@@ -295,12 +303,14 @@ struct PostgresBookingRepository: BookingRepository {
         let step: Step = try await postgres.withTransaction { transaction in
             let rows = try transaction.query(
                 """
-                SELECT b.customer_id, e.starts_at
+                SELECT b.customer_id, e.starts_at, b.client_id
                 FROM booking.bookings b JOIN booking.sagas s USING (booking_id) JOIN booking.events e ON e.event_id = b.event_id
                 WHERE b.booking_id = $1 FOR UPDATE OF b, s
                 """,
                 [id.uuid])
             guard let row = rows.first else { return .notFound }
+            // Another client application's booking does not exist for this one.
+            if let client, try row.decode(String?.self, at: 2) != client { return .notFound }
             if let customer, try row.decode(String.self, at: 0) != customer.rawValue { return .notOwner }
             let ledger = SagaLedger(transaction: transaction, now: now)
             guard let current = try ledger.load(id) else { return .notFound }

@@ -93,7 +93,8 @@ struct BookingController<Repository: BookingRepository>: Sendable {
         let seats = hold.seatIDs.sorted()
         let new = NewBooking(
             id: BookingID(), event: event, customerID: customer, holdID: reference.holdID, seatIDs: seats, amount: try event.price(of: seats),
-            createdAt: createdAt, paymentDueAt: paymentDueAt, deadline: deadline, correlationID: context.correlationID)
+            createdAt: createdAt, paymentDueAt: paymentDueAt, deadline: deadline, correlationID: context.correlationID,
+            clientID: context.principal?.id ?? "anonymous")
         let outcome: CreateOutcome
         do {
             outcome = try await repository.create(new, claim: claim) { booking in
@@ -145,8 +146,29 @@ struct BookingController<Repository: BookingRepository>: Sendable {
 
     @Sendable func show(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let id = BookingID(try Validation.pathUUID(context, resource: "booking"))
-        guard let booking = try await repository.booking(id) else { throw APIError.notFound("no booking with this id") }
-        return try Response.json(BookingBody(booking: booking))
+        let customer = try Self.customerFilter(request)
+        guard let booking = try await repository.booking(id), Self.sees(booking, context: context, customer: customer) else {
+            throw APIError.notFound("no booking with this id")
+        }
+        return try Response.json(BookingBody(booking: booking, showsClientSecret: booking.clientID == context.principal?.id))
+    }
+
+    /// Whether the caller may see `booking`: the admin sees every booking, a client application only
+    /// those it created, and, when the request names a `customer_id`, only that customer's. Anything
+    /// else answers 404 as if the booking did not exist, so ids reveal nothing.
+    static func sees(_ booking: Booking, context: ServiceRequestContext, customer: CustomerID?) -> Bool {
+        if let customer, booking.customerID != customer { return false }
+        switch context.principal {
+        case .admin: return true
+        case .client(let id): return booking.clientID == id
+        case nil: return false
+        }
+    }
+
+    /// The optional `customer_id` query parameter of a booking read.
+    static func customerFilter(_ request: Request) throws(APIError) -> CustomerID? {
+        guard let text = request.uri.queryParameters["customer_id"], !text.isEmpty else { return nil }
+        return try Validation.identifier(String(text), field: "customer_id")
     }
 
     struct ListBody: Encodable {
@@ -176,10 +198,14 @@ struct BookingController<Repository: BookingRepository>: Sendable {
             return cursor
         }
         // One extra row tells whether another page exists.
-        let page = try await repository.bookings(of: customer, after: cursor, limit: limit + 1)
+        let client = context.principal == .admin ? nil : context.principal?.id ?? "anonymous"
+        let page = try await repository.bookings(of: customer, client: client, after: cursor, limit: limit + 1)
         let shown = page.prefix(limit)
         let next = page.count > limit ? shown.last?.1.token : nil
-        return try Response.json(ListBody(bookings: shown.map { BookingBody(booking: $0.0) }, nextCursor: next))
+        return try Response.json(
+            ListBody(
+                bookings: shown.map { BookingBody(booking: $0.0, showsClientSecret: $0.0.clientID == context.principal?.id) },
+                nextCursor: next))
     }
 
     // MARK: Cancel
@@ -196,7 +222,9 @@ struct BookingController<Repository: BookingRepository>: Sendable {
         let customer: CustomerID? = try body.customerID.map { text throws(APIError) in try Validation.identifier(text, field: "customer_id") }
         guard customer != nil || isAdmin else { throw Validation.invalid("customer_id", "customer_id is required: only the owner may cancel") }
         let outcome = try await repository.cancel(
-            id, reason: isAdmin ? .admin : .customer, customer: isAdmin ? nil : customer, now: now(), correlationID: context.correlationID)
+            id, reason: isAdmin ? .admin : .customer, customer: isAdmin ? nil : customer,
+            client: isAdmin ? nil : context.principal?.id ?? "anonymous",
+            now: now(), correlationID: context.correlationID)
         switch outcome {
         case .cancelled(let booking):
             do {
@@ -206,9 +234,9 @@ struct BookingController<Repository: BookingRepository>: Sendable {
                 context.logger.warning("booking cancelled but Redis still lists its seats", metadata: ["booking_id": "\(id)", "error": "\(error)"])
             }
             context.logger.info("booking cancelled", metadata: ["booking_id": "\(id)"])
-            return try Response.json(BookingBody(booking: booking))
+            return try Response.json(BookingBody(booking: booking, showsClientSecret: booking.clientID == context.principal?.id))
         case .alreadyCancelled(let booking):
-            return try Response.json(BookingBody(booking: booking))
+            return try Response.json(BookingBody(booking: booking, showsClientSecret: booking.clientID == context.principal?.id))
         case .notFound:
             throw APIError.notFound("no booking with this id")
         case .notOwner:

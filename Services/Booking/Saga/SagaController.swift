@@ -18,9 +18,12 @@ struct SagaController: Sendable {
     let operations: SagaOperations
 
     func addRoutes(to router: Router<ServiceRequestContext>, client: AuthenticationMiddleware, admin: AuthenticationMiddleware) {
-        router.group("/v1/bookings").add(middleware: client).get("/{id}/saga") { _, context -> Response in
+        router.group("/v1/bookings").add(middleware: client).get("/{id}/saga") { request, context -> Response in
             let id = try Validation.pathUUID(context, resource: "booking")
-            guard let saga = try await read(id) else { throw APIError.notFound("no booking with this id") }
+            // Like the booking itself: another client's booking, or another customer's when one is named, is 404.
+            let client = context.principal == .admin ? nil : context.principal?.id ?? "anonymous"
+            let customer = try BookingController<PostgresBookingRepository>.customerFilter(request)
+            guard let saga = try await read(id, client: client, customer: customer) else { throw APIError.notFound("no booking with this id") }
             return try .json(saga)
         }
         let sagas = router.group("/v1/admin/sagas").add(middleware: admin)
@@ -53,9 +56,14 @@ struct SagaController: Sendable {
         }
     }
 
-    func read(_ id: UUID, now: Date = Date()) async throws -> SagaView? {
+    /// The saga of booking `id` when `client` created it (nil: anyone's, for the admin) and, when
+    /// given, it belongs to `customer`.
+    func read(_ id: UUID, client: String? = nil, customer: CustomerID? = nil, now: Date = Date()) async throws -> SagaView? {
         let results = try await postgres.pipeline([
-            PostgresStatement(SagaSummary.select + " WHERE s.booking_id = $1", [id]),
+            PostgresStatement(
+                SagaSummary.select
+                    + " WHERE s.booking_id = $1 AND ($2::text IS NULL OR b.client_id = $2) AND ($3::text IS NULL OR b.customer_id = $3)",
+                [id, client, customer?.rawValue]),
             PostgresStatement("SELECT version FROM booking.sagas WHERE booking_id = $1", [id]),
             PostgresStatement(
                 """

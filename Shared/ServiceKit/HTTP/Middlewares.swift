@@ -129,19 +129,48 @@ public enum AccessLevel: Sendable {
 
 /// Checks `Authorization: Bearer <token>` against `API_KEYS` and `ADMIN_TOKEN` in constant time.
 /// Missing or unknown credentials: 401. Valid credentials without the required access: 403.
+///
+/// `API_KEYS` entries are `name:key` (a client application named `name`; several keys may share a
+/// name, e.g. while one is rotated out) or a bare `key` (a client of its own, named `key_` + the
+/// first 16 bytes of the key's SHA-256 in hex). A name is 1-64 letters, digits, `.`, `_` or `-`,
+/// starting with a letter or digit; an entry whose part before the first `:` is not such a name is a
+/// bare key. Only SHA-256 digests of the keys are kept in memory.
 public struct AuthenticationMiddleware: RouterMiddleware {
     public typealias Context = ServiceRequestContext
     let required: AccessLevel
-    let adminToken: [UInt8]
-    let apiKeys: [(key: [UInt8], id: String)]
+    let adminDigest: [UInt8]
+    let apiKeys: [(digest: [UInt8], client: String)]
 
     public init(required: AccessLevel, adminToken: String, apiKeys: [String]) {
         self.required = required
-        self.adminToken = Array(adminToken.utf8)
-        self.apiKeys = apiKeys.map { key in
-            let digest = SHA256.hash(data: Array(key.utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
-            return (Array(key.utf8), "key_" + digest)
+        self.adminDigest = Self.digest(Array(adminToken.utf8))
+        self.apiKeys = apiKeys.map { entry in
+            let (name, key) = Self.split(entry)
+            let digest = Self.digest(Array(key.utf8))
+            return (digest, name ?? "key_" + digest.prefix(16).map { String(format: "%02x", $0) }.joined())
         }
+    }
+
+    /// `(name, key)` of a `name:key` entry, `(nil, entry)` of a bare key.
+    static func split(_ entry: String) -> (name: String?, key: String) {
+        guard let colon = entry.firstIndex(of: ":") else { return (nil, entry) }
+        let name = entry[..<colon]
+        let key = entry[entry.index(after: colon)...]
+        guard isClientName(name), !key.isEmpty else { return (nil, entry) }
+        return (String(name), String(key))
+    }
+
+    private static func isClientName(_ name: Substring) -> Bool {
+        let bytes = Array(name.utf8)
+        func allowed(_ byte: UInt8) -> Bool {
+            (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
+        }
+        guard (1...64).contains(bytes.count), let first = bytes.first, allowed(first) else { return false }
+        return bytes.allSatisfy { allowed($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }
+    }
+
+    private static func digest(_ bytes: [UInt8]) -> [UInt8] {
+        Array(SHA256.hash(data: bytes))
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -154,11 +183,11 @@ public struct AuthenticationMiddleware: RouterMiddleware {
 
     func principal(for header: String?) -> Principal? {
         guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
-        let token = Array(header.dropFirst(7).utf8)
-        if constantTimeEquals(token, adminToken) { return .admin }
+        let token = Self.digest(Array(header.dropFirst(7).utf8))
+        if constantTimeEquals(token, adminDigest) { return .admin }
         // Check every key so the time taken does not reveal which one matched.
         var matched: String?
-        for (key, id) in apiKeys where constantTimeEquals(token, key) { matched = id }
+        for (digest, client) in apiKeys where constantTimeEquals(token, digest) { matched = client }
         return matched.map { .client(id: $0) }
     }
 }

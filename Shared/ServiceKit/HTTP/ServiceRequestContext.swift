@@ -7,8 +7,9 @@ import SharedModel
 /// Who is calling, as established by ``AuthenticationMiddleware``.
 public enum Principal: Sendable, Equatable {
     /// A client application holding one of `API_KEYS`; it passes the authenticated customer id itself.
-    /// `id` names the key without revealing it (`key_` + the first 16 bytes of its SHA-256, in hex),
-    /// so per-client records such as idempotency keys never store the secret.
+    /// `id` is the client's name (`name:key` entries) or names a bare key without revealing it (`key_` +
+    /// the first 16 bytes of its SHA-256, in hex), so per-client records such as idempotency keys and
+    /// the bookings a client may see never store the secret.
     case client(id: String)
     /// An operator holding `ADMIN_TOKEN`.
     case admin
