@@ -14,7 +14,7 @@ func buildApplication(_ configuration: BookingConfiguration, logger: Logger) -> 
         router: router,
         services: [
             IdempotencyKeyPurger(postgres: app.postgres, logger: logger), parts.sagaConsumer(logger: logger),
-            SagaDeadlinePoller(postgres: app.consumerPostgres, holds: parts.holds, logger: logger),
+            SagaDeadlinePoller(postgres: app.consumerPostgres, holds: parts.holds, logger: logger), parts.sagaReconciler(logger: logger),
             SagaStateGauges(operations: parts.sagaOperations, logger: logger),
         ])
 }
@@ -53,6 +53,14 @@ struct BookingParts: Sendable {
         return StreamConsumer(
             postgres: app.consumerPostgres, redis: app.redis, handler: SagaCoordinator(holds: holds, logger: logger, now: now),
             configuration: configuration, logger: logger)
+    }
+
+    /// Applies payment events the saga coordinator never received from `stream:payments` (Redis lost
+    /// them) from the outbox, through the coordinator's own handler and inbox.
+    func sagaReconciler(logger: Logger, now: @escaping @Sendable () -> Date = Date.init) -> OutboxReconciler<SagaCoordinator> {
+        OutboxReconciler(
+            postgres: app.consumerPostgres, handler: SagaCoordinator(holds: holds, logger: logger, now: now),
+            configuration: .init(stream: Streams.payments, group: SagaCoordinator.group), logger: logger, now: now)
     }
 
     func addRoutes(to router: Router<ServiceRequestContext>) {

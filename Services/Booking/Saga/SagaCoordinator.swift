@@ -93,7 +93,7 @@ enum SagaFollowUp: Sendable {
 }
 
 /// One event applied inside one transaction.
-private struct SagaTransaction {
+struct SagaTransaction {
     let envelope: EventEnvelope
     let transaction: PostgresTransaction
     let now: Date

@@ -17,7 +17,10 @@ import SharedModel
 /// several instances (or a concurrent payment) never expire one booking twice: a payment being
 /// applied holds the row, the poller skips it, and sees it confirmed next time. A payment whose
 /// provider time is at or before `payment_due_at` but arrives during the grace still confirms,
-/// because nothing expires before the grace has passed. The clock is injected.
+/// because nothing expires before the grace has passed. Before a booking expires, payment events of it
+/// that the payments service published but the coordinator never applied (Redis lost the stream
+/// entry) are applied first, so a paid booking confirms (or a late payment is refunded with a review)
+/// instead of expiring silently. The clock is injected.
 struct SagaDeadlinePoller: Service {
     let postgres: PostgresClient
     let holds: SeatHoldStore
@@ -30,6 +33,42 @@ struct SagaDeadlinePoller: Service {
         await repeatUntilShutdown(every: interval, logger: logger, failure: "could not expire overdue bookings; retrying") {
             while try await expireDue() == batchSize, !Task.isCancelled {}
         }
+    }
+
+    /// Applies, in `transaction`, the payment events of `bookingID` that the payments service
+    /// published (its outbox) and the saga coordinator never applied (no inbox row, not being
+    /// retried, not dead-lettered), each with its inbox row, as the coordinator would have. Returns how
+    /// many it applied and the seats to release in Redis afterwards.
+    private func applyLostPaymentEvents(
+        of bookingID: BookingID, in transaction: PostgresTransaction, at: Date
+    ) throws -> (Int, [(EventID, HoldID, [SeatID])]) {
+        let rows = try transaction.query(
+            """
+            SELECT o.envelope::text FROM messaging.outbox o
+            WHERE o.stream = $1 AND o.aggregate_id = $2 AND o.event_type LIKE 'payment.%'
+                AND NOT EXISTS (SELECT 1 FROM messaging.inbox i WHERE i.consumer = $3 AND i.event_id = o.event_id)
+                AND NOT EXISTS (SELECT 1 FROM messaging.attempts a WHERE a.consumer = $3 AND a.event_id = o.event_id)
+                AND NOT EXISTS (SELECT 1 FROM messaging.dead_letters d WHERE d.consumer = $3 AND d.event_id = o.event_id)
+            ORDER BY o.position
+            """,
+            [Streams.payments, bookingID.description, SagaCoordinator.group])
+        var applied = 0
+        var released: [(EventID, HoldID, [SeatID])] = []
+        for row in rows {
+            let envelope = try EventEnvelope(jsonData: Data(try row.decode(String.self, at: 0).utf8))
+            let inserted = try transaction.query(
+                "INSERT INTO messaging.inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
+                [SagaCoordinator.group, envelope.id.uuid])
+            guard !inserted.isEmpty else { continue }
+            if case .releaseSeats(let event, let hold, let seats) = try SagaTransaction(envelope: envelope, transaction: transaction, now: at).run() {
+                released.append((event, hold, seats))
+            }
+            applied += 1
+            logger.warning(
+                "applied a payment event the saga coordinator never received before expiring its booking",
+                metadata: ["booking_id": "\(bookingID)", "event_id": "\(envelope.id)", "event_type": "\(envelope.type)"])
+        }
+        return (applied, released)
     }
 
     /// Acts on up to `batchSize` overdue sagas in one transaction; returns how many.
@@ -60,11 +99,20 @@ struct SagaDeadlinePoller: Service {
                     continue
                 }
                 guard current.state == .awaitingPayment else { continue }
+                // A payment event the coordinator never received (Redis lost the stream entry) must not
+                // let a paid booking expire: apply the booking's unapplied payment events first.
+                let (lostEvents, followUps) = try applyLostPaymentEvents(of: bookingID, in: transaction, at: at)
+                released += followUps
+                var remaining = current
+                if lostEvents > 0 {
+                    guard let reloaded = try ledger.load(bookingID), reloaded.state == .awaitingPayment else { continue }
+                    remaining = reloaded
+                }
                 let seats = try ledger.transition(
-                    current, to: .expired, step: "booking_expired",
-                    detail: "no payment by \(RFC3339.string(from: current.paymentDueAt)) and its grace", stamps: .expired,
+                    remaining, to: .expired, step: "booking_expired",
+                    detail: "no payment by \(RFC3339.string(from: remaining.paymentDueAt)) and its grace", stamps: .expired,
                     releaseSeats: true, emitting: SagaEmission([BookingExpired(bookingID: bookingID)], correlationID: "saga-deadline-\(bookingID)"))
-                released.append((current.eventID, current.holdID, seats))
+                released.append((remaining.eventID, remaining.holdID, seats))
             }
             return (due.count, released)
         }
