@@ -16,6 +16,7 @@ func buildApplication(_ configuration: BookingConfiguration, logger: Logger) -> 
             IdempotencyKeyPurger(postgres: app.postgres, logger: logger), parts.sagaConsumer(logger: logger),
             SagaDeadlinePoller(postgres: app.consumerPostgres, holds: parts.holds, logger: logger), parts.sagaReconciler(logger: logger),
             SagaStateGauges(operations: parts.sagaOperations, logger: logger),
+            RetentionSweeper(postgres: app.consumerPostgres, rules: parts.retentionRules, logger: logger),
         ])
 }
 
@@ -61,6 +62,21 @@ struct BookingParts: Sendable {
         OutboxReconciler(
             postgres: app.consumerPostgres, handler: SagaCoordinator(holds: holds, logger: logger, now: now),
             configuration: .init(stream: Streams.payments, group: SagaCoordinator.group), logger: logger, now: now)
+    }
+
+    /// What the booking service deletes past its retention: its consumer's inbox rows and the step
+    /// logs of finished sagas.
+    var retentionRules: [RetentionRule] {
+        [
+            .inbox(of: [SagaCoordinator.group], retention: configuration.service.inboxRetention),
+            RetentionRule(
+                table: "booking.saga_steps", retention: configuration.sagaStepRetention,
+                deleteBatch: """
+                    DELETE FROM booking.saga_steps WHERE step_id IN (
+                        SELECT st.step_id FROM booking.saga_steps st JOIN booking.sagas s USING (booking_id)
+                        WHERE s.state IN ('refunded', 'cancelled', 'expired') AND s.updated_at < $1 LIMIT $2)
+                    """),
+        ]
     }
 
     func addRoutes(to router: Router<ServiceRequestContext>) {

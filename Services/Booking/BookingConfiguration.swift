@@ -17,6 +17,9 @@ struct BookingConfiguration: Sendable {
     /// How many payment events the saga coordinator applies at once in this process
     /// (`SAGA_CONSUMER_CONCURRENCY`, default 32; events of one booking always in order).
     var sagaConcurrency: Int
+    /// How long the step log of a finished saga (refunded, cancelled, expired) is kept after its last
+    /// change (`SAGA_STEP_RETENTION`, default 180 days); the saga and booking rows stay.
+    var sagaStepRetention: Duration
 
     init(reader: ConfigurationReader) throws(ConfigurationError) {
         // The saga coordinator's 32 lanes confirm paid bookings; 16 connections of their own keep
@@ -30,5 +33,7 @@ struct BookingConfiguration: Sendable {
         refundPendingBound = try reader.duration(
             "REFUND_PENDING_BOUND", default: SagaLedger.defaultRefundPendingBound, in: .seconds(1)...(.seconds(7 * 86_400)))
         sagaConcurrency = try reader.integer("SAGA_CONSUMER_CONCURRENCY", default: 32, in: 1...256)
+        sagaStepRetention = try reader.duration(
+            "SAGA_STEP_RETENTION", default: .seconds(180 * 86_400), in: .seconds(86_400)...(.seconds(3650 * 86_400)))
     }
 }

@@ -21,6 +21,7 @@ func buildApplication(_ configuration: PaymentsConfiguration, logger: Logger) ->
         services.append(HTTPClientService(client: client))
         services.append(parts.providerWorker(provider: StripeProvider(client: client, configuration: configuration.provider), logger: logger))
     }
+    services.append(RetentionSweeper(postgres: app.consumerPostgres, rules: parts.retentionRules, logger: logger))
     return app.makeApplication(router: router, services: services)
 }
 
@@ -47,11 +48,24 @@ struct PaymentsParts: Sendable {
         ProviderEventsAdminController(store: store).addRoutes(to: router, admin: app.adminAuthentication)
     }
 
+    /// What the payments service deletes past its retention: its worker's inbox rows and stored
+    /// provider events.
+    var retentionRules: [RetentionRule] {
+        [
+            .inbox(of: [ProviderWorker.group], retention: configuration.service.inboxRetention),
+            RetentionRule(
+                table: "payments.provider_events", retention: configuration.providerEventRetention,
+                deleteBatch: """
+                    DELETE FROM payments.provider_events WHERE id IN (
+                        SELECT id FROM payments.provider_events WHERE received_at < $1 ORDER BY received_at LIMIT $2)
+                    """),
+        ]
+    }
     /// The provider worker: consumer group `payments-provider` on `stream:booking`.
     func providerWorker(
         provider: any PaymentProvider, logger: Logger, tuning: (inout StreamConsumer<ProviderWorker>.Configuration) -> Void = { _ in }
     ) -> StreamConsumer<ProviderWorker> {
-        var consumer = StreamConsumer<ProviderWorker>.Configuration(stream: Streams.stream(for: .booking), group: "payments-provider")
+        var consumer = StreamConsumer<ProviderWorker>.Configuration(stream: Streams.stream(for: .booking), group: ProviderWorker.group)
         tuning(&consumer)
         return StreamConsumer(
             postgres: app.consumerPostgres, redis: app.redis, handler: ProviderWorker(provider: provider, logger: logger, now: Date.init),

@@ -25,6 +25,9 @@ struct PaymentsConfiguration: Sendable {
     var provider: StripeProvider.Configuration
     /// Run the provider worker (consumer group `payments-provider`) in this process.
     var runsProviderWorker: Bool
+    /// How long stored provider events (raw webhook bodies) are kept (`PROVIDER_EVENT_RETENTION`,
+    /// default and least 120 days: disputes can arrive that late, and the deliveries are their evidence).
+    var providerEventRetention: Duration
 
     init(reader: ConfigurationReader) throws(ConfigurationError) {
         service = try ServiceSettings(
@@ -73,5 +76,7 @@ struct PaymentsConfiguration: Sendable {
             timeout: try reader.duration("PROVIDER_TIMEOUT", default: .seconds(10), in: .milliseconds(100) ... .seconds(120))
         )
         runsProviderWorker = try reader.boolean("PROVIDER_WORKER", default: true)
+        providerEventRetention = try reader.duration(
+            "PROVIDER_EVENT_RETENTION", default: .seconds(120 * 86_400), in: .seconds(120 * 86_400)...(.seconds(3650 * 86_400)))
     }
 }

@@ -35,13 +35,15 @@ struct LostPaymentEventTests {
             let onTime = try await client.booked(event, ["S1"], customer: "cus_1")
             let late = try await client.booked(event, ["S2"], customer: "cus_2")
             let unpaid = try await client.booked(event, ["S3"], customer: "cus_3")
-            let envelope = try await Self.lost(try paid(onTime, reference: "pi_lost", at: onTime.dueAt.addingTimeInterval(-60)), ago: 600, postgres: postgres)
+            let envelope = try await Self.lost(
+                try paid(onTime, reference: "pi_lost", at: onTime.dueAt.addingTimeInterval(-60)), ago: 600, postgres: postgres)
             _ = try await Self.lost(try paid(late, reference: "pi_late", at: late.dueAt.addingTimeInterval(30)), ago: 600, postgres: postgres)
 
             let after = [onTime, late, unpaid].map(\.dueAt).max()!.addingTimeInterval(SagaDeadlineTests.grace + 1)
             let poller = SagaDeadlinePoller(postgres: parts.app.postgres, holds: parts.holds, logger: TestEnvironment.logger, now: { after })
             #expect(try await poller.expireDue() == 3)
-            #expect(try await postgres.count("SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'confirmed'", [onTime.id.uuid]) == 1)
+            #expect(
+                try await postgres.count("SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'confirmed'", [onTime.id.uuid]) == 1)
             #expect(try await postgres.count("SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'expired'", [late.id.uuid]) == 1)
             #expect(try await postgres.count("SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'expired'", [unpaid.id.uuid]) == 1)
             let refunds = try await postgres.query(
@@ -83,6 +85,38 @@ struct LostPaymentEventTests {
             #expect(try await reconciler.reconcile() == 0)
             let metrics = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
             #expect(metrics.contains("outbox_reconciled_total"))
+        }
+    }
+}
+
+@Suite("Booking retention: step logs of finished sagas past SAGA_STEP_RETENTION")
+struct BookingRetentionTests {
+    @Test("steps of sagas finished before the retention are deleted; running sagas' and recent ones' stay, and so do the sagas")
+    func sagaSteps() async throws {
+        let harness = try await BookingHarness.make(settings: ["SAGA_STEP_RETENTION": "48h"])
+        let parts = harness.parts
+        let postgres = harness.postgres
+        try await harness.run { client in
+            let event = try await client.createEvent(seats: 3)
+            let old = try await client.booked(event, ["S1"], customer: "cus_1")
+            let recent = try await client.booked(event, ["S2"], customer: "cus_2")
+            let running = try await client.booked(event, ["S3"], customer: "cus_3")
+            for booking in [old, recent] {
+                #expect(
+                    try await client.call(
+                        .post, "/v1/bookings/\(booking.id)/cancel", json: ["customer_id": .string(booking.id == old.id ? "cus_1" : "cus_2")]
+                    ).status == .ok)
+            }
+            _ = try await postgres.query(
+                "UPDATE booking.sagas SET updated_at = now() - interval '3 days' WHERE booking_id = ANY($1::uuid[])",
+                [[old.id.uuid, running.id.uuid]])
+            let sweeper = RetentionSweeper(postgres: postgres, rules: parts.retentionRules, logger: TestEnvironment.logger)
+            let deleted = try await sweeper.sweep()
+            #expect(deleted["booking.saga_steps"] == 2, "the old cancelled saga's two steps")
+            #expect(try await postgres.count("SELECT count(*) FROM booking.saga_steps WHERE booking_id = $1", [old.id.uuid]) == 0)
+            #expect(try await postgres.count("SELECT count(*) FROM booking.saga_steps WHERE booking_id = $1", [recent.id.uuid]) == 2)
+            #expect(try await postgres.count("SELECT count(*) FROM booking.saga_steps WHERE booking_id = $1", [running.id.uuid]) == 1)
+            #expect(try await postgres.count("SELECT count(*) FROM booking.sagas") == 3)
         }
     }
 }

@@ -40,6 +40,22 @@ struct ConfigurationReaderTests {
         #expect(throws: ConfigurationError.self) { try reader.duration("F", default: .zero, in: range) }
     }
 
+    @Test("INBOX_RETENTION defaults to 14 days and may not be shorter than OUTBOX_RETENTION")
+    func inboxRetention() throws {
+        let base = ["DATABASE_URL": "postgres://u@localhost:5432/db", "REDIS_URL": "redis://localhost:6379", "ADMIN_TOKEN": "t"]
+        let defaults = try ServiceSettings(serviceName: "s", defaultPort: 1, requiresAPIKeys: false, reader: .init(environment: base))
+        #expect(defaults.inboxRetention == .seconds(14 * 86_400) && defaults.outboxRetention == .seconds(72 * 3600))
+        var shorter = base
+        shorter["INBOX_RETENTION"] = "24h"
+        #expect(throws: ConfigurationError.self) {
+            try ServiceSettings(serviceName: "s", defaultPort: 1, requiresAPIKeys: false, reader: .init(environment: shorter))
+        }
+        shorter["OUTBOX_RETENTION"] = "12h"
+        #expect(
+            try ServiceSettings(serviceName: "s", defaultPort: 1, requiresAPIKeys: false, reader: .init(environment: shorter)).inboxRetention
+                == .seconds(86_400))
+    }
+
     @Test("service settings require the database, Redis and the admin token; API keys only where needed")
     func serviceSettings() throws {
         let base = ["DATABASE_URL": "postgres://u@localhost:5432/db", "REDIS_URL": "redis://localhost:6379", "ADMIN_TOKEN": "t"]

@@ -22,6 +22,8 @@ import SharedModel
 /// consumer's inbox row. A crash between the two repeats the call with the same key, which the
 /// provider answers with the same object.
 struct ProviderWorker: StreamHandler {
+    static let group = "payments-provider"
+
     let provider: any PaymentProvider
     let logger: Logger
     let now: @Sendable () -> Date

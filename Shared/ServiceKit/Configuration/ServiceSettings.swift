@@ -40,6 +40,9 @@ public struct ServiceSettings: Sendable {
     public var outboxRetention: Duration
     /// How long closed dead letters are kept (`DEAD_LETTER_RETENTION`); nil (the default) keeps them forever.
     public var deadLetterRetention: Duration?
+    /// How long a consumer's inbox rows (the events it applied) are kept (`INBOX_RETENTION`, default
+    /// 14 days); never less than `OUTBOX_RETENTION`, or a republished event could be applied twice.
+    public var inboxRetention: Duration
 
     /// Loads the shared settings.
     /// - Parameters:
@@ -84,5 +87,10 @@ public struct ServiceSettings: Sendable {
         self.deadLetterRetention =
             reader.string("DEAD_LETTER_RETENTION") == nil
             ? nil : try reader.duration("DEAD_LETTER_RETENTION", default: .zero, in: .seconds(3600)...(.seconds(3650 * 86_400)))
+        self.inboxRetention = try reader.duration("INBOX_RETENTION", default: .seconds(14 * 86_400), in: .seconds(60)...(.seconds(3650 * 86_400)))
+        guard inboxRetention >= outboxRetention else {
+            throw ConfigurationError(
+                name: "INBOX_RETENTION", reason: "must be at least OUTBOX_RETENTION, or a republished event could be applied twice")
+        }
     }
 }
