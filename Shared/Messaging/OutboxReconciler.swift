@@ -52,17 +52,11 @@ public struct OutboxReconciler<Handler: StreamHandler>: Service {
     }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    try await reconcile()
-                } catch {
-                    logger.warning(
-                        "could not reconcile the outbox with the consumer's inbox; retrying",
-                        metadata: ["stream": "\(configuration.stream)", "group": "\(configuration.group)", "error": "\(error)"])
-                }
-                try? await Task.sleep(for: configuration.interval)
-            }
+        await repeatUntilShutdown(
+            every: configuration.interval, logger: logger, failure: "could not reconcile the outbox with the consumer's inbox; retrying",
+            metadata: ["stream": "\(configuration.stream)", "group": "\(configuration.group)"]
+        ) {
+            try await reconcile()
         }
     }
 

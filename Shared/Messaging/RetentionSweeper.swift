@@ -58,15 +58,8 @@ public struct RetentionSweeper: Service {
     }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    _ = try await sweep()
-                } catch {
-                    logger.warning("could not delete rows past their retention; retrying", metadata: ["error": "\(error)"])
-                }
-                try? await Task.sleep(for: interval)
-            }
+        await repeatUntilShutdown(every: interval, logger: logger, failure: "could not delete rows past their retention; retrying") {
+            _ = try await sweep()
         }
     }
 

@@ -21,7 +21,8 @@ struct ProviderEventRetentionTests {
             }
         }
         _ = try await harness.postgres.query(
-            "UPDATE payments.provider_events SET received_at = now() - interval '121 days' WHERE id IN (SELECT id FROM payments.provider_events LIMIT 2)")
+            "UPDATE payments.provider_events SET received_at = now() - interval '121 days' WHERE id IN (SELECT id FROM payments.provider_events LIMIT 2)"
+        )
         let sweeper = RetentionSweeper(postgres: harness.postgres, rules: harness.parts.retentionRules, logger: TestEnvironment.logger)
         #expect(try await sweeper.sweep()["payments.provider_events"] == 2)
         #expect(try await harness.count("SELECT count(*) FROM payments.provider_events") == 1)

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Messaging
 import Postgres
 import ServiceLifecycle
 
