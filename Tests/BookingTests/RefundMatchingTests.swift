@@ -17,7 +17,8 @@ struct RefundMatchingTests {
             let event = try await client.createEvent(seats: 1)
             let booking = try await client.booked(event, ["S1"], customer: "cus_1")
             try await world.publish(try paid(booking, reference: "pi_own"))
-            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'confirmed'", [booking.id.uuid], equals: 1)
+            try await world.waitUntil(
+                "SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'confirmed'", [booking.id.uuid], equals: 1)
 
             // While confirmed: a 1-unit refund nobody here asked for moves nothing and asks for a review.
             try await world.publish(RefundSucceeded(refundID: nil, bookingID: booking.id, providerRef: "pi_own", amount: cents(1, booking)))
@@ -51,7 +52,8 @@ struct RefundMatchingTests {
 
             // The saga's own refund, for another amount than asked: a review, still waiting.
             try await world.publish(
-                RefundSucceeded(refundID: own.refundID, bookingID: booking.id, providerRef: "pi_own", amount: cents(booking.amount.amount - 1, booking)))
+                RefundSucceeded(
+                    refundID: own.refundID, bookingID: booking.id, providerRef: "pi_own", amount: cents(booking.amount.amount - 1, booking)))
             try await world.waitUntil("SELECT count(*) FROM messaging.dead_letters WHERE kind = 'review'", equals: 4)
             #expect(try await world.status(booking.id) == "refund_pending")
 
