@@ -102,19 +102,7 @@ final class LibPQConnection {
     }
 
     private func connect() throws(PostgresError) -> OpaquePointer {
-        let connectSeconds = max(2, Int((configuration.connectTimeout.milliseconds + 999) / 1000))
-        var options = "-c TimeZone=UTC"
-        if let statementTimeout = configuration.statementTimeout {
-            options += " -c statement_timeout=\(statementTimeout.milliseconds)"
-        }
-        let parameters: [(String, String)] = [
-            ("dbname", configuration.url),
-            ("connect_timeout", String(connectSeconds)),
-            ("application_name", configuration.applicationName),
-            ("options", options),
-            ("keepalives", "1"),
-            ("keepalives_idle", "30"),
-        ]
+        let parameters = Self.connectionParameters(for: configuration)
         let handle = withCStrings(parameters.map(\.0)) { keywords in
             withCStrings(parameters.map(\.1)) { values in
                 PQconnectdbParams(keywords, values, 1)
@@ -133,6 +121,60 @@ final class LibPQConnection {
         }
         connectedOnce = true
         return handle
+    }
+
+    /// The keywords and values handed to `PQconnectdbParams` (with `expand_dbname`): this client's defaults
+    /// first, then the URL (as `dbname`), so whatever the URL sets wins because libpq keeps the last value
+    /// of a repeated keyword. `options` comes last and carries the client's server settings followed by
+    /// the URL's own, so the URL's `-c` settings win there too.
+    static func connectionParameters(for configuration: PostgresClient.Configuration) -> [(String, String)] {
+        let connectSeconds = max(2, Int((configuration.connectTimeout.milliseconds + 999) / 1000))
+        var parameters: [(String, String)] = [
+            ("connect_timeout", String(connectSeconds)),
+            ("application_name", configuration.applicationName),
+            ("keepalives", "1"),
+            ("keepalives_idle", String(max(1, configuration.keepalivesIdle.components.seconds))),
+            ("keepalives_interval", String(max(1, configuration.keepalivesInterval.components.seconds))),
+            ("keepalives_count", String(max(1, configuration.keepalivesCount))),
+        ]
+        if let userTimeout = configuration.tcpUserTimeout {
+            parameters.append(("tcp_user_timeout", String(max(1, userTimeout.milliseconds))))
+        }
+        parameters.append(("dbname", configuration.url))
+        var options = "-c TimeZone=UTC"
+        if let statementTimeout = configuration.statementTimeout {
+            options += " -c statement_timeout=\(statementTimeout.milliseconds)"
+        }
+        if let urlOptions = urlSettings(configuration.url)["options"], !urlOptions.isEmpty {
+            options += " " + urlOptions
+        }
+        parameters.append(("options", options))
+        return parameters
+    }
+
+    /// The settings a connection string or URL sets explicitly (libpq's parser; no defaults filled in).
+    static func urlSettings(_ url: String) -> [String: String] {
+        guard let parsed = PQconninfoParse(url, nil) else { return [:] }
+        defer { PQconninfoFree(parsed) }
+        return settings(of: parsed)
+    }
+
+    /// The keywords of a libpq option array that have a value.
+    private static func settings(of options: UnsafeMutablePointer<PQconninfoOption>) -> [String: String] {
+        var settings: [String: String] = [:]
+        var option = options
+        while let keyword = option.pointee.keyword {
+            if let value = option.pointee.val { settings[String(cString: keyword)] = String(cString: value) }
+            option += 1
+        }
+        return settings
+    }
+
+    /// The connection options libpq uses for the current session (`PQconninfo`), nil when not connected.
+    var sessionSettings: [String: String]? {
+        guard let handle, PQstatus(handle) == CONNECTION_OK, let info = PQconninfo(handle) else { return nil }
+        defer { PQconninfoFree(info) }
+        return Self.settings(of: info)
     }
 
     /// An idle connection has nothing to read unless the server said goodbye (restart, termination).
