@@ -8,6 +8,11 @@ import Logging
 /// It heals itself: before each use it notices a dead socket (server restarted, backend terminated) and
 /// reconnects, so the caller after a restart succeeds. A statement already in flight when the connection
 /// breaks fails with `.connectionLost`, because its outcome is unknown.
+///
+/// A transaction is pinned to its session: from the moment its `BEGIN` is sent until it ends, the
+/// connection never reconnects. A session lost in between makes every further statement of the
+/// transaction, and its `COMMIT`, fail with `.connectionLost` (the server rolled it back), so nothing
+/// of it can run in autocommit on a new session.
 final class LibPQConnection {
     private var handle: OpaquePointer?
     private let configuration: PostgresClient.Configuration
@@ -18,6 +23,9 @@ final class LibPQConnection {
     private static let maximumPrepared = 256
     /// A `BEGIN` not sent yet: it travels with the transaction's first statement (one round trip).
     private var pendingBegin: String?
+    /// True from the moment a transaction's `BEGIN` may have reached the server until the transaction
+    /// ends: the session must not be replaced meanwhile.
+    private var pinnedToSession = false
 
     private struct PreparedKey: Hashable {
         let sql: String
@@ -53,11 +61,13 @@ final class LibPQConnection {
             return
         }
         try executeSimple(sql)
+        pinnedToSession = false
     }
 
     /// Abandons the transaction block: nothing if `BEGIN` was never sent, `ROLLBACK` if one is open. A
     /// failed rollback means a broken connection; the server rolled back when the session ended.
     func rollBack() {
+        defer { pinnedToSession = false }
         if pendingBegin != nil {
             pendingBegin = nil
             return
@@ -84,8 +94,25 @@ final class LibPQConnection {
         return PQbackendPID(handle)
     }
 
-    /// Returns a live connection handle, connecting or reconnecting as needed.
+    /// Returns a live connection handle, connecting or reconnecting as needed; inside a transaction whose
+    /// `BEGIN` was sent, only the transaction's own session (a lost one throws `.connectionLost`).
     func ready() throws(PostgresError) -> OpaquePointer {
+        if pinnedToSession {
+            guard let handle, PQstatus(handle) == CONNECTION_OK else {
+                throw PostgresError(
+                    code: .connectionLost,
+                    message: "the connection was lost inside a transaction; the server rolled the transaction back")
+            }
+            return handle
+        }
+        let handle = try liveHandle()
+        // Whatever runs next sends the pending BEGIN: from here on the transaction owns this session.
+        if pendingBegin != nil { pinnedToSession = true }
+        return handle
+    }
+
+    /// The current handle if it is still usable, else a new connection.
+    private func liveHandle() throws(PostgresError) -> OpaquePointer {
         if let handle {
             if PQstatus(handle) == CONNECTION_OK && !socketIsStale(handle) {
                 return handle
