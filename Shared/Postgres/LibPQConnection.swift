@@ -8,6 +8,11 @@ import Logging
 /// It heals itself: before each use it notices a dead socket (server restarted, backend terminated) and
 /// reconnects, so the caller after a restart succeeds. A statement already in flight when the connection
 /// breaks fails with `.connectionLost`, because its outcome is unknown.
+///
+/// A transaction is pinned to its session: from the moment its `BEGIN` is sent until it ends, the
+/// connection never reconnects. A session lost in between makes every further statement of the
+/// transaction, and its `COMMIT`, fail with `.connectionLost` (the server rolled it back), so nothing
+/// of it can run in autocommit on a new session.
 final class LibPQConnection {
     private var handle: OpaquePointer?
     private let configuration: PostgresClient.Configuration
@@ -18,6 +23,9 @@ final class LibPQConnection {
     private static let maximumPrepared = 256
     /// A `BEGIN` not sent yet: it travels with the transaction's first statement (one round trip).
     private var pendingBegin: String?
+    /// True from the moment a transaction's `BEGIN` may have reached the server until the transaction
+    /// ends: the session must not be replaced meanwhile.
+    private var pinnedToSession = false
 
     private struct PreparedKey: Hashable {
         let sql: String
@@ -53,11 +61,13 @@ final class LibPQConnection {
             return
         }
         try executeSimple(sql)
+        pinnedToSession = false
     }
 
     /// Abandons the transaction block: nothing if `BEGIN` was never sent, `ROLLBACK` if one is open. A
     /// failed rollback means a broken connection; the server rolled back when the session ended.
     func rollBack() {
+        defer { pinnedToSession = false }
         if pendingBegin != nil {
             pendingBegin = nil
             return
@@ -84,8 +94,25 @@ final class LibPQConnection {
         return PQbackendPID(handle)
     }
 
-    /// Returns a live connection handle, connecting or reconnecting as needed.
+    /// Returns a live connection handle, connecting or reconnecting as needed; inside a transaction whose
+    /// `BEGIN` was sent, only the transaction's own session (a lost one throws `.connectionLost`).
     func ready() throws(PostgresError) -> OpaquePointer {
+        if pinnedToSession {
+            guard let handle, PQstatus(handle) == CONNECTION_OK else {
+                throw PostgresError(
+                    code: .connectionLost,
+                    message: "the connection was lost inside a transaction; the server rolled the transaction back")
+            }
+            return handle
+        }
+        let handle = try liveHandle()
+        // Whatever runs next sends the pending BEGIN: from here on the transaction owns this session.
+        if pendingBegin != nil { pinnedToSession = true }
+        return handle
+    }
+
+    /// The current handle if it is still usable, else a new connection.
+    private func liveHandle() throws(PostgresError) -> OpaquePointer {
         if let handle {
             if PQstatus(handle) == CONNECTION_OK && !socketIsStale(handle) {
                 return handle
@@ -102,19 +129,7 @@ final class LibPQConnection {
     }
 
     private func connect() throws(PostgresError) -> OpaquePointer {
-        let connectSeconds = max(2, Int((configuration.connectTimeout.milliseconds + 999) / 1000))
-        var options = "-c TimeZone=UTC"
-        if let statementTimeout = configuration.statementTimeout {
-            options += " -c statement_timeout=\(statementTimeout.milliseconds)"
-        }
-        let parameters: [(String, String)] = [
-            ("dbname", configuration.url),
-            ("connect_timeout", String(connectSeconds)),
-            ("application_name", configuration.applicationName),
-            ("options", options),
-            ("keepalives", "1"),
-            ("keepalives_idle", "30"),
-        ]
+        let parameters = Self.connectionParameters(for: configuration)
         let handle = withCStrings(parameters.map(\.0)) { keywords in
             withCStrings(parameters.map(\.1)) { values in
                 PQconnectdbParams(keywords, values, 1)
@@ -133,6 +148,60 @@ final class LibPQConnection {
         }
         connectedOnce = true
         return handle
+    }
+
+    /// The keywords and values handed to `PQconnectdbParams` (with `expand_dbname`): this client's defaults
+    /// first, then the URL (as `dbname`), so whatever the URL sets wins because libpq keeps the last value
+    /// of a repeated keyword. `options` comes last and carries the client's server settings followed by
+    /// the URL's own, so the URL's `-c` settings win there too.
+    static func connectionParameters(for configuration: PostgresClient.Configuration) -> [(String, String)] {
+        let connectSeconds = max(2, Int((configuration.connectTimeout.milliseconds + 999) / 1000))
+        var parameters: [(String, String)] = [
+            ("connect_timeout", String(connectSeconds)),
+            ("application_name", configuration.applicationName),
+            ("keepalives", "1"),
+            ("keepalives_idle", String(max(1, configuration.keepalivesIdle.components.seconds))),
+            ("keepalives_interval", String(max(1, configuration.keepalivesInterval.components.seconds))),
+            ("keepalives_count", String(max(1, configuration.keepalivesCount))),
+        ]
+        if let userTimeout = configuration.tcpUserTimeout {
+            parameters.append(("tcp_user_timeout", String(max(1, userTimeout.milliseconds))))
+        }
+        parameters.append(("dbname", configuration.url))
+        var options = "-c TimeZone=UTC"
+        if let statementTimeout = configuration.statementTimeout {
+            options += " -c statement_timeout=\(statementTimeout.milliseconds)"
+        }
+        if let urlOptions = urlSettings(configuration.url)["options"], !urlOptions.isEmpty {
+            options += " " + urlOptions
+        }
+        parameters.append(("options", options))
+        return parameters
+    }
+
+    /// The settings a connection string or URL sets explicitly (libpq's parser; no defaults filled in).
+    static func urlSettings(_ url: String) -> [String: String] {
+        guard let parsed = PQconninfoParse(url, nil) else { return [:] }
+        defer { PQconninfoFree(parsed) }
+        return settings(of: parsed)
+    }
+
+    /// The keywords of a libpq option array that have a value.
+    private static func settings(of options: UnsafeMutablePointer<PQconninfoOption>) -> [String: String] {
+        var settings: [String: String] = [:]
+        var option = options
+        while let keyword = option.pointee.keyword {
+            if let value = option.pointee.val { settings[String(cString: keyword)] = String(cString: value) }
+            option += 1
+        }
+        return settings
+    }
+
+    /// The connection options libpq uses for the current session (`PQconninfo`), nil when not connected.
+    var sessionSettings: [String: String]? {
+        guard let handle, PQstatus(handle) == CONNECTION_OK, let info = PQconninfo(handle) else { return nil }
+        defer { PQconninfoFree(info) }
+        return Self.settings(of: info)
     }
 
     /// An idle connection has nothing to read unless the server said goodbye (restart, termination).

@@ -11,11 +11,27 @@ import ServiceLifecycle
 /// connection's own thread, so a state change and its outbox row commit together or not at all.
 public final class PostgresClient: Sendable, Service {
     /// Where to connect and how the pool behaves.
+    ///
+    /// The connection settings here (timeouts, keepalives, application name) are defaults: a value the URL
+    /// sets itself (`?connect_timeout=3&keepalives_idle=30`) wins. Server options in the URL's `options`
+    /// are added after this client's (`TimeZone`, `statement_timeout`), so they win too.
     public struct Configuration: Sendable {
         /// A libpq connection URI (`postgres://user:password@host:port/database?sslmode=...`).
         public var url: String
-        /// How long establishing a connection may take (libpq rounds up to whole seconds, minimum 2).
+        /// How long establishing a connection may take (libpq's `connect_timeout`, rounded up to whole
+        /// seconds, minimum 2). Default 5 s.
         public var connectTimeout: Duration = .seconds(5)
+        /// How long sent data may stay unacknowledged before the connection is dropped (libpq's
+        /// `tcp_user_timeout`; Linux). With the keepalives below, a call to a database that vanished from
+        /// the network (no reset, no answer) fails within about 10-20 s instead of the kernel's ~15 minutes
+        /// of retransmissions. Default 10 s; nil leaves the system default.
+        public var tcpUserTimeout: Duration? = .seconds(10)
+        /// Idle time before the first TCP keepalive probe (`keepalives_idle`). Default 10 s.
+        public var keepalivesIdle: Duration = .seconds(10)
+        /// Time between keepalive probes (`keepalives_interval`). Default 5 s.
+        public var keepalivesInterval: Duration = .seconds(5)
+        /// Unanswered probes before the connection is dead (`keepalives_count`). Default 2.
+        public var keepalivesCount: Int = 2
         /// The server-side `statement_timeout` of every session; nil leaves the server default.
         public var statementTimeout: Duration? = .seconds(30)
         /// The most connections the pool opens.

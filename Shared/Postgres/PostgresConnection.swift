@@ -79,6 +79,13 @@ public actor PostgresConnection {
         connection.backendPID
     }
 
+    /// The connection options libpq uses for the current session (keyword to value, as `PQconninfo`
+    /// reports them: `tcp_user_timeout`, `keepalives_idle`, ...), nil when not connected. For diagnostics
+    /// and tests.
+    package var sessionSettings: [String: String]? {
+        connection.sessionSettings
+    }
+
     /// Closes the socket. The next call reconnects.
     public func close() {
         connection.close()

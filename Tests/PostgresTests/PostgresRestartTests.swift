@@ -1,4 +1,6 @@
+import Foundation
 import Postgres
+import Synchronization
 import TestSupport
 import Testing
 
@@ -42,4 +44,84 @@ struct PostgresRestartTests {
             #expect(try rows[0].decode(Int.self, at: 0) == 1)
         }
     }
+}
+
+@Suite("Postgres transactions across restarts")
+struct PostgresTransactionRestartTests {
+    /// Restarts the disruptable Postgres while `body`'s transaction is open between its first and its
+    /// later statements, and returns how `withTransaction` ended and the rows committed.
+    private func restartInsideTransaction(
+        _ body: @escaping @Sendable (PostgresTransaction, _ pause: () -> Void) throws -> Void
+    ) async throws -> (outcome: Result<Void, any Error>, committed: Int) {
+        try await DisruptableServers.withExclusiveAccess { servers in
+            let url = try await TestDatabase.create(prefix: "pin", on: servers.databaseURL)
+            let client = try TestDatabase.client(url: url, connections: 1)
+            defer { Task { await client.shutdown() } }
+            try await client.query("CREATE TABLE pinned (id int PRIMARY KEY)")
+            let paused = PauseFlag()
+            let resume = DispatchSemaphore(value: 0)
+            let transaction = Task {
+                try await client.withTransaction { transaction in
+                    try body(transaction) {
+                        paused.set()
+                        resume.wait()
+                    }
+                }
+            }
+            while !paused.isSet { try await Task.sleep(for: .milliseconds(10)) }
+            try await servers.restartPostgres()
+            resume.signal()
+            let outcome = await transaction.result
+            let committed = try await client.count("SELECT count(*) FROM pinned")
+            return (outcome, committed)
+        }
+    }
+
+    @Test("a statement after the restart fails the transaction; nothing of it commits")
+    func failsAfterRestart() async throws {
+        let (outcome, committed) = try await restartInsideTransaction { transaction, pause in
+            try transaction.query("INSERT INTO pinned VALUES (1)")
+            pause()
+            try transaction.query("INSERT INTO pinned VALUES (2)")
+        }
+        #expect(throws: PostgresError.self) { try outcome.get() }
+        #expect(committed == 0)
+    }
+
+    @Test("a body that swallows the lost connection cannot continue in autocommit on a new session")
+    func noAutocommitAfterReconnect() async throws {
+        let (outcome, committed) = try await restartInsideTransaction { transaction, pause in
+            try transaction.query("INSERT INTO pinned VALUES (1)")
+            pause()
+            // A body that retries on its own: the retry must not reconnect and run outside the transaction.
+            do {
+                try transaction.query("INSERT INTO pinned VALUES (2)")
+            } catch {
+                try transaction.query("INSERT INTO pinned VALUES (3)")
+            }
+        }
+        let error = #expect(throws: PostgresError.self) { try outcome.get() }
+        #expect(error?.code == .connectionLost)
+        #expect(committed == 0)
+    }
+
+    @Test("a body that swallows every error still gets a failed commit, not a silent one")
+    func commitFailsAfterLoss() async throws {
+        let (outcome, committed) = try await restartInsideTransaction { transaction, pause in
+            try transaction.query("INSERT INTO pinned VALUES (1)")
+            pause()
+            _ = try? transaction.query("INSERT INTO pinned VALUES (2)")
+            _ = try? transaction.query("INSERT INTO pinned VALUES (3)")
+        }
+        let error = #expect(throws: PostgresError.self) { try outcome.get() }
+        #expect(error?.code == .connectionLost)
+        #expect(committed == 0)
+    }
+}
+
+/// Set once from the transaction's thread, polled by the test.
+private final class PauseFlag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
 }

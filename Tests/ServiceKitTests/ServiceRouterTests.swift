@@ -13,10 +13,12 @@ import Testing
 func makeTestApplication(
     databaseURL: String? = nil,
     redisURL: String? = nil,
-    bodyLimit: Int = 4096
+    bodyLimit: Int = 4096,
+    settings extraSettings: [String: String] = [:],
+    extraChecks: [DependencyCheck] = []
 ) throws -> (ServiceApplication, Router<ServiceRequestContext>) {
     PlatformMetrics.bootstrap()
-    let environment = [
+    let environment: [String: String] = [
         "DATABASE_URL": try databaseURL ?? TestEnvironment.databaseURL(),
         "REDIS_URL": try redisURL ?? TestEnvironment.redisURL(),
         "ADMIN_TOKEN": "admin-secret",
@@ -24,7 +26,7 @@ func makeTestApplication(
         "MAX_BODY_BYTES": String(bodyLimit),
         "DATABASE_CONNECT_TIMEOUT": "2s",
         "REDIS_POOL_WAIT": "1s",
-    ]
+    ].merging(extraSettings) { _, extra in extra }
     let settings = try ServiceSettings(
         serviceName: "router-test",
         defaultPort: 0,
@@ -32,7 +34,7 @@ func makeTestApplication(
         reader: ConfigurationReader(environment: environment)
     )
     let app = ServiceApplication(settings: settings, logger: TestEnvironment.logger)
-    let router = app.makeRouter()
+    let router = app.makeRouter(extraChecks: extraChecks)
     struct Echo: Codable { var name: String; var count: Int }
     router.post("/echo") { request, context -> Response in
         let echo = try await request.decode(as: Echo.self, context: context)

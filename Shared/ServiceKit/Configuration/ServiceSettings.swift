@@ -10,12 +10,19 @@ public struct CommonOptions: ParsableArguments, Sendable {
     @Option(help: "Postgres URL (DATABASE_URL).") public var databaseURL: String?
     @Option(help: "Redis URL, redis://host:port (REDIS_URL).") public var redisURL: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical (LOG_LEVEL).") public var logLevel: String?
+    @Option(help: "Close an HTTP connection that sends nothing for this long, e.g. 60s (HTTP_IDLE_TIMEOUT).")
+    public var httpIdleTimeout: String?
+    @Option(help: "The most HTTP connections served at once; more wait to be accepted (HTTP_MAX_CONNECTIONS).")
+    public var httpMaxConnections: Int?
 
     public init() {}
 
     /// The flags by their environment names.
     public var flags: [String: String?] {
-        ["PORT": port.map(String.init), "HOST": host, "DATABASE_URL": databaseURL, "REDIS_URL": redisURL, "LOG_LEVEL": logLevel]
+        [
+            "PORT": port.map(String.init), "HOST": host, "DATABASE_URL": databaseURL, "REDIS_URL": redisURL, "LOG_LEVEL": logLevel,
+            "HTTP_IDLE_TIMEOUT": httpIdleTimeout, "HTTP_MAX_CONNECTIONS": httpMaxConnections.map(String.init),
+        ]
     }
 }
 
@@ -36,6 +43,12 @@ public struct ServiceSettings: Sendable {
     public var apiKeys: [String]
     /// The largest request body accepted (bytes); larger bodies get 413.
     public var maximumBodySize: Int
+    /// A connection that sends nothing for this long (no request started, or a request stalled while it is
+    /// read) is closed (`HTTP_IDLE_TIMEOUT`, default 60 s), so slow or silent clients cannot hold it.
+    public var httpIdleTimeout: Duration
+    /// The most HTTP connections served at once (`HTTP_MAX_CONNECTIONS`, default 4096); further ones
+    /// wait in the listen backlog until one closes.
+    public var httpMaximumConnections: Int
     /// How long published outbox rows are kept for republishing after Redis lost data (`OUTBOX_RETENTION`).
     public var outboxRetention: Duration
     /// How long closed dead letters are kept (`DEAD_LETTER_RETENTION`); nil (the default) keeps them forever.
@@ -83,6 +96,8 @@ public struct ServiceSettings: Sendable {
         self.adminToken = try reader.secret("ADMIN_TOKEN")
         self.apiKeys = requiresAPIKeys ? try reader.secretList("API_KEYS") : []
         self.maximumBodySize = try reader.integer("MAX_BODY_BYTES", default: defaultMaximumBodySize, in: 1024...(64 << 20))
+        self.httpIdleTimeout = try reader.duration("HTTP_IDLE_TIMEOUT", default: .seconds(60), in: .milliseconds(100)...(.seconds(3600)))
+        self.httpMaximumConnections = try reader.integer("HTTP_MAX_CONNECTIONS", default: 4096, in: 1...1_000_000)
         self.outboxRetention = try reader.duration("OUTBOX_RETENTION", default: .seconds(72 * 3600), in: .seconds(60)...(.seconds(90 * 86_400)))
         self.deadLetterRetention =
             reader.string("DEAD_LETTER_RETENTION") == nil

@@ -33,17 +33,22 @@ public enum HealthRoutes {
     /// How long a readiness check may take before its dependency counts as down.
     public static let checkTimeout: Duration = .seconds(2)
 
-    public static func add(to router: Router<ServiceRequestContext>, checks: [DependencyCheck]) {
+    /// How long one readiness probe's result answers `/readyz`, so a burst of probes (load balancers,
+    /// orchestrators, an attacker) costs the dependencies one check per dependency per second.
+    public static let readinessCacheDuration: Duration = .seconds(1)
+
+    /// Adds `/healthz`, `/readyz` (dependency checks shared by every request within
+    /// `cacheDuration`; concurrent requests wait for the one probe in flight) and `/metrics`.
+    public static func add(
+        to router: Router<ServiceRequestContext>, checks: [DependencyCheck],
+        cacheReadinessFor cacheDuration: Duration = HealthRoutes.readinessCacheDuration
+    ) {
+        let readiness = ReadinessProbe(checks: checks, timeout: checkTimeout, cacheDuration: cacheDuration)
         router.get("/healthz") { _, _ -> Response in
             jsonResponse(.ok, #"{"status":"ok"}"#)
         }
         router.get("/readyz") { _, context -> Response in
-            let results = await withTaskGroup(of: (String, Bool).self) { group in
-                for dependency in checks {
-                    group.addTask { (dependency.name, await passes(dependency, within: checkTimeout)) }
-                }
-                return await group.reduce(into: [String: Bool]()) { $0[$1.0] = $1.1 }
-            }
+            let results = await readiness.results()
             let down = results.filter { !$0.value }.keys.sorted()
             let details = results.mapValues { JSONValue.string($0 ? "up" : "down") }
             if down.isEmpty {
@@ -91,5 +96,48 @@ public enum HealthRoutes {
 
     private static func jsonResponse(_ status: HTTPResponse.Status, _ json: String) -> Response {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: json)))
+    }
+}
+
+/// The dependency checks behind `/readyz`, run at most once per `cacheDuration`: a request within that
+/// time of the last probe's start gets its result, and requests arriving while a probe runs wait for it.
+final class ReadinessProbe: Sendable {
+    private struct State {
+        var probe: Task<[String: Bool], Never>?
+        var startedAt: ContinuousClock.Instant?
+    }
+    private let checks: [DependencyCheck]
+    private let timeout: Duration
+    private let cacheDuration: Duration
+    private let state = Mutex(State())
+
+    init(checks: [DependencyCheck], timeout: Duration, cacheDuration: Duration) {
+        self.checks = checks
+        self.timeout = timeout
+        self.cacheDuration = cacheDuration
+    }
+
+    /// Each dependency by name: true when it answered.
+    func results() async -> [String: Bool] {
+        let now = ContinuousClock.now
+        let probe = state.withLock { state in
+            if let probe = state.probe, let startedAt = state.startedAt, now - startedAt < cacheDuration {
+                return probe
+            }
+            let checks = checks
+            let timeout = timeout
+            let probe = Task {
+                await withTaskGroup(of: (String, Bool).self) { group in
+                    for dependency in checks {
+                        group.addTask { (dependency.name, await HealthRoutes.passes(dependency, within: timeout)) }
+                    }
+                    return await group.reduce(into: [String: Bool]()) { $0[$1.0] = $1.1 }
+                }
+            }
+            state.probe = probe
+            state.startedAt = now
+            return probe
+        }
+        return await probe.value
     }
 }

@@ -1,7 +1,9 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import Messaging
+import NIOCore
 import Postgres
 import Redis
 import ServiceLifecycle
@@ -70,6 +72,25 @@ public struct ServiceApplication: Sendable {
         AuthenticationMiddleware(required: .admin, adminToken: settings.adminToken, apiKeys: settings.apiKeys)
     }
 
+    /// Where the HTTP server listens.
+    public var serverConfiguration: ApplicationConfiguration {
+        ApplicationConfiguration(address: .hostname(settings.host, port: settings.port), serverName: settings.serviceName)
+    }
+
+    /// HTTP/1.1 with the idle timeout (`HTTP_IDLE_TIMEOUT`: a connection that sends nothing that long,
+    /// before a request or in the middle of one, is closed) and the connection limit
+    /// (`HTTP_MAX_CONNECTIONS`: a connection beyond it is closed as soon as it is accepted). Each value
+    /// of this property is one server's builder with a count of its own.
+    public var httpServer: HTTPServerBuilder {
+        let limit = ConnectionLimit(maximum: settings.httpMaximumConnections)
+        return .http1(
+            configuration: .init(
+                additionalChannelHandlers: [ConnectionLimitHandler(limit: limit)],
+                idleTimeout: TimeAmount(settings.httpIdleTimeout)
+            )
+        )
+    }
+
     /// The HTTP application with the outbox relay. `services` (consumers, pollers) run after the pools
     /// start and stop before they close. Every instance runs a relay on one connection of its own
     /// (beside `DATABASE_POOL_SIZE` and `DATABASE_CONSUMER_POOL_SIZE`); one of the instances leads at
@@ -77,7 +98,8 @@ public struct ServiceApplication: Sendable {
     public func makeApplication(router: Router<ServiceRequestContext>, services: [any Service] = []) -> some ApplicationProtocol {
         Application(
             router: router,
-            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: settings.serviceName),
+            server: httpServer,
+            configuration: serverConfiguration,
             services: [
                 postgres, redis, consumerPostgres, relayPostgres,
                 OutboxRelay(postgres: relayPostgres, redis: redis, configuration: relayConfiguration, logger: logger),

@@ -1,0 +1,96 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import ServiceKit
+import Synchronization
+import TestSupport
+import Testing
+
+@Suite("HTTP server limits and readiness probes")
+struct ServerLimitsTests {
+    @Test("a client that connects and sends nothing is disconnected after HTTP_IDLE_TIMEOUT")
+    func idleConnectionIsClosed() async throws {
+        let (app, router) = try makeTestApplication(settings: ["HTTP_IDLE_TIMEOUT": "300ms"])
+        defer {
+            Task {
+                await app.postgres.shutdown(); await app.redis.shutdown()
+            }
+        }
+        let server = Application(router: router, server: app.httpServer, configuration: app.serverConfiguration)
+        try await server.test(.live) { client in
+            let port = try #require(client.port)
+            let silent = try RawTCPConnection(port: port)
+            let started = ContinuousClock.now
+            // The server closes the connection: reading ends with a reset/EOF well before the 5 s bound.
+            await #expect(throws: POSIXError.self) { _ = try await silent.read(until: "never", timeout: .seconds(5)) }
+            let closedAfter = ContinuousClock.now - started
+            #expect(closedAfter >= .milliseconds(250))
+            #expect(closedAfter < .seconds(3))
+            // A client that sends its request at once is served.
+            let talking = try RawTCPConnection(port: port)
+            try await talking.send("GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+            #expect(try await talking.read(until: "200 OK", timeout: .seconds(5)) != nil)
+        }
+    }
+
+    @Test("beyond HTTP_MAX_CONNECTIONS a new connection is closed at once; after one closes there is room again")
+    func connectionLimit() async throws {
+        // The test framework's own client holds one connection; one more fits.
+        let (app, router) = try makeTestApplication(settings: ["HTTP_MAX_CONNECTIONS": "2"])
+        defer {
+            Task {
+                await app.postgres.shutdown(); await app.redis.shutdown()
+            }
+        }
+        let server = Application(router: router, server: app.httpServer, configuration: app.serverConfiguration)
+        try await server.test(.live) { client in
+            let port = try #require(client.port)
+            try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
+            var holder: RawTCPConnection? = try RawTCPConnection(port: port)
+            try await holder?.send("GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+            #expect(try await holder?.read(until: "200 OK", timeout: .seconds(5)) != nil)
+            let refused = try RawTCPConnection(port: port)
+            try? await refused.send("GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+            await #expect(throws: POSIXError.self) { _ = try await refused.read(until: "200 OK", timeout: .seconds(5)) }
+            holder = nil
+            // The server notices the close asynchronously.
+            var served = false
+            for _ in 0..<50 where !served {
+                let next = try RawTCPConnection(port: port)
+                try? await next.send("GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+                served = (try? await next.read(until: "200 OK", timeout: .seconds(1))) != nil
+                if !served { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(served)
+        }
+    }
+
+    @Test("/readyz probes its dependencies once per second however often it is asked")
+    func readinessIsCached() async throws {
+        let probes = Atomic<Int>(0)
+        let counted = DependencyCheck(name: "counted") { probes.add(1, ordering: .relaxed) }
+        let (app, router) = try makeTestApplication(extraChecks: [counted])
+        defer {
+            Task {
+                await app.postgres.shutdown(); await app.redis.shutdown()
+            }
+        }
+        try await Application(router: router).test(.router) { client in
+            let started = ContinuousClock.now
+            for _ in 0..<20 {
+                try await client.execute(uri: "/readyz", method: .get) { response in #expect(response.status == .ok) }
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<20 {
+                    group.addTask { try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) } }
+                }
+                try await group.waitForAll()
+            }
+            try #require(ContinuousClock.now - started < .milliseconds(900), "the burst took too long to prove anything")
+            #expect(probes.load(ordering: .relaxed) == 1)
+            try await Task.sleep(for: .milliseconds(1100))
+            try await client.execute(uri: "/readyz", method: .get) { response in #expect(response.status == .ok) }
+            #expect(probes.load(ordering: .relaxed) == 2)
+        }
+    }
+}
