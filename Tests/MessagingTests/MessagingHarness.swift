@@ -122,14 +122,17 @@ struct MessagingHarness {
         name: String = "c-\(UUID().uuidString.prefix(6))",
         concurrency: Int = 8,
         visibilityTimeout: Duration = .seconds(30),
-        maxAttempts: Int = 8
+        maxAttempts: Int = 8,
+        backoff: Duration = .milliseconds(2),
+        deadConsumerIdle: Duration = .seconds(600)
     ) -> StreamConsumer<RecordingHandler> {
         var configuration = StreamConsumer<RecordingHandler>.Configuration(stream: stream, group: "test-group", consumerName: name)
         configuration.concurrency = concurrency
         configuration.visibilityTimeout = visibilityTimeout
         configuration.maxAttempts = maxAttempts
-        configuration.initialBackoff = .milliseconds(2)
-        configuration.maximumBackoff = .milliseconds(20)
+        configuration.initialBackoff = backoff
+        configuration.maximumBackoff = max(backoff, .milliseconds(20))
+        configuration.deadConsumerIdle = deadConsumerIdle
         configuration.block = .milliseconds(200)
         return StreamConsumer(postgres: postgres, redis: redis, handler: handler, configuration: configuration, logger: TestEnvironment.logger)
     }
