@@ -108,8 +108,13 @@ struct MessagingHarness {
         }
     }
 
-    func relay(postgres: PostgresClient? = nil, pollInterval: Duration = .milliseconds(5)) -> OutboxRelay {
+    func relay(
+        postgres: PostgresClient? = nil, pollInterval: Duration = .milliseconds(5), maxStreamLength: Int = 1_000_000,
+        maintenanceInterval: Duration = .seconds(5)
+    ) -> OutboxRelay {
         var configuration = OutboxRelay.Configuration()
+        configuration.approximateMaxStreamLength = maxStreamLength
+        configuration.maintenanceInterval = maintenanceInterval
         configuration.pollInterval = pollInterval
         configuration.standbyRetry = .milliseconds(100)
         configuration.epochKey = epochKey
