@@ -205,6 +205,8 @@ public final class OutboxRelay: Service, Sendable {
         for stream in streams {
             do {
                 try await trim(stream)
+            } catch let error as RedisError where error.message.hasPrefix("ERR no such key") {
+                // Gone since it was published (Redis lost its data): the epoch check republishes it.
             } catch {
                 logger.warning("could not trim a stream", metadata: ["stream": "\(stream)", "error": "\(error)"])
             }

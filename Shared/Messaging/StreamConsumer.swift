@@ -166,6 +166,12 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
         }
     }
 
+    /// `NOGROUP`, or `XINFO`'s "no such key" for a stream that does not exist (yet, or any more): the
+    /// read loop creates both, so a background step that meets them has nothing to do.
+    static func isMissingStreamOrGroup(_ error: RedisError) -> Bool {
+        error.code == .noGroup || error.message.hasPrefix("ERR no such key")
+    }
+
     /// Logs a failed background step and counts it in `stream_consumer_errors_total` by stage.
     private func recordError(stage: String, _ error: any Error) {
         errorCounts.withLock { $0[stage, default: 0] += 1 }
@@ -231,8 +237,8 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
                     "removed a dead consumer from the group",
                     metadata: ["consumer": "\(consumer.name)", "idle_ms": "\(consumer.idle.milliseconds)", "dropped_pending": "\(dropped)"])
             }
-        } catch let error as RedisError where error.code == .noGroup {
-            // The group is recreated by the read loop.
+        } catch let error as RedisError where Self.isMissingStreamOrGroup(error) {
+            // Not created yet (or Redis lost it): the read loop creates both.
         } catch {
             if !Task.isCancelled { recordError(stage: "consumers", error) }
         }
@@ -288,6 +294,8 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
         let groups: [RedisGroupInfo]
         do {
             groups = try await redis.xinfoGroups(configuration.stream)
+        } catch let error as RedisError where Self.isMissingStreamOrGroup(error) {
+            return
         } catch {
             if !Task.isCancelled { recordError(stage: "lag", error) }
             return
