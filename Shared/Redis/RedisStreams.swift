@@ -36,6 +36,7 @@ public struct RedisGroupInfo: Sendable, Hashable {
 
 /// One consumer of a group as `XINFO CONSUMERS` reports it.
 public struct RedisConsumerInfo: Sendable, Hashable {
+    /// The consumer's name in its group.
     public let name: String
     /// Entries delivered to it and not acknowledged.
     public let pending: Int
@@ -59,6 +60,7 @@ public struct RedisStreamID: Sendable, Hashable, Comparable, CustomStringConvert
         self.sequence = sequence
     }
 
+    /// The id `milliseconds-sequence`.
     public init(milliseconds: UInt64, sequence: UInt64) {
         self.milliseconds = milliseconds
         self.sequence = sequence
@@ -70,8 +72,10 @@ public struct RedisStreamID: Sendable, Hashable, Comparable, CustomStringConvert
             ? RedisStreamID(milliseconds: milliseconds &+ 1, sequence: 0) : RedisStreamID(milliseconds: milliseconds, sequence: sequence + 1)
     }
 
+    /// The id as Redis writes it, `ms-seq`.
     public var description: String { "\(milliseconds)-\(sequence)" }
 
+    /// Redis' order: by time, then by sequence.
     public static func < (lhs: RedisStreamID, rhs: RedisStreamID) -> Bool {
         (lhs.milliseconds, lhs.sequence) < (rhs.milliseconds, rhs.sequence)
     }
