@@ -10,13 +10,17 @@ import ServiceLifecycle
 /// - Leadership: a session advisory lock held on the relay's own connection. Standbys try it every
 ///   `standbyRetry`; when the leader dies its session ends and a standby takes over. A leader whose
 ///   connection was re-established (a new session, so no lock) notices and goes back to standby.
-/// - Publishing: up to `batchSize` unpublished rows with pipelined `XADD ... MAXLEN ~`, then the rows
+/// - Publishing: up to `batchSize` unpublished rows with pipelined `XADD`, then the rows
 ///   that were added are marked published. A row is never marked before Redis accepted it, so a crash
 ///   or a Redis outage loses nothing (at worst an event is published twice; consumers' inboxes absorb
 ///   duplicates). Idle, it polls every `pollInterval`.
 /// - Redis data loss: an epoch key in Redis is checked every `epochCheckInterval`; when it is missing
 ///   (restart without persistence, FLUSHALL, failover) every row still in the outbox is published again.
 /// - Retention: published rows are deleted `retention` after publishing.
+/// - Trimming: every `maintenanceInterval` each stream this leader published to is trimmed below the
+///   oldest entry some consumer group still needs (its oldest pending entry, else the entry after its
+///   last-delivered id), with `XTRIM MINID ~`; an entry a group has not acknowledged is never removed.
+///   A stream without any group is capped at about `approximateMaxStreamLength` entries.
 public final class OutboxRelay: Service, Sendable {
     public struct Configuration: Sendable {
         public var batchSize = 500
@@ -25,8 +29,11 @@ public final class OutboxRelay: Service, Sendable {
         public var epochCheckInterval: Duration = .milliseconds(250)
         /// Published rows are kept this long (for republishing after Redis lost data), then deleted.
         public var retention: Duration = .seconds(72 * 3600)
-        /// `XADD ... MAXLEN ~` bound: generous, so entries are trimmed long after every group read them.
+        /// The approximate length a stream *without consumer groups* is trimmed to (nobody would read the
+        /// entries). Streams with groups are trimmed only below what every group acknowledged.
         public var approximateMaxStreamLength = 1_000_000
+        /// How often retention, trimming and the lag metrics run while leading.
+        public var maintenanceInterval: Duration = .seconds(5)
         public var maximumBackoff: Duration = .seconds(5)
         /// The Redis key whose disappearance means Redis lost its data.
         public var epochKey = "outbox:epoch"
@@ -104,6 +111,7 @@ public final class OutboxRelay: Service, Sendable {
         var nextEpochCheck = clock.now
         var nextMaintenance = clock.now
         var backoff: Duration = .milliseconds(50)
+        var streams: Set<String> = []
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
                 if clock.now >= nextEpochCheck {
@@ -112,9 +120,10 @@ public final class OutboxRelay: Service, Sendable {
                 }
                 if clock.now >= nextMaintenance {
                     try await maintain(connection: connection)
-                    nextMaintenance = clock.now + .seconds(5)
+                    await trim(streams)
+                    nextMaintenance = clock.now + configuration.maintenanceInterval
                 }
-                let published = try await publishBatch(connection: connection, session: session)
+                let published = try await publishBatch(connection: connection, session: session, streams: &streams)
                 backoff = .milliseconds(50)
                 if published < configuration.batchSize {
                     try await Task.sleep(for: configuration.pollInterval)
@@ -136,7 +145,7 @@ public final class OutboxRelay: Service, Sendable {
     }
 
     /// Publishes up to one batch; returns how many rows it published.
-    private func publishBatch(connection: PostgresConnection, session: Int32) async throws -> Int {
+    private func publishBatch(connection: PostgresConnection, session: Int32, streams: inout Set<String>) async throws -> Int {
         let rows = try await connection.query(
             """
             SELECT position, stream, envelope::text FROM messaging.outbox
@@ -154,10 +163,12 @@ public final class OutboxRelay: Service, Sendable {
         for row in rows {
             positions.append(try row.decode(Int64.self, at: 0))
             let envelope = try row.decode(String.self, at: 2)
+            let stream = try row.decode(String.self, at: 1)
+            streams.insert(stream)
             commands.append(
                 RedisClient.xaddArguments(
-                    stream: try row.decode(String.self, at: 1),
-                    approximateMaxLength: configuration.approximateMaxStreamLength,
+                    stream: stream,
+                    approximateMaxLength: nil,
                     fields: [(Streams.envelopeField, Array(envelope.utf8))]
                 )
             )
@@ -185,6 +196,46 @@ public final class OutboxRelay: Service, Sendable {
         try await redis.send("SET", RedisArgument(configuration.epochKey), RedisArgument(UUID().uuidString), "NX")
         if reset.affectedRows > 0 {
             logger.warning("redis lost its data; republishing the outbox", metadata: ["events": "\(reset.affectedRows)"])
+        }
+    }
+
+    /// Trims each stream below what all of its groups acknowledged; a failure is logged and retried at the
+    /// next maintenance.
+    private func trim(_ streams: Set<String>) async {
+        for stream in streams {
+            do {
+                try await trim(stream)
+            } catch let error as RedisError where error.message.hasPrefix("ERR no such key") {
+                // Gone since it was published (Redis lost its data): the epoch check republishes it.
+            } catch {
+                logger.warning("could not trim a stream", metadata: ["stream": "\(stream)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Removes the entries every group is done with: for each group the bound is its oldest pending entry
+    /// or, with nothing pending, the entry after its last-delivered id; the stream is trimmed below the
+    /// lowest bound. Delivered entries only become pending and pending ones only get acknowledged, so a
+    /// bound read a moment ago is never too high.
+    private func trim(_ stream: String) async throws {
+        let groups = try await redis.xinfoGroups(stream)
+        guard !groups.isEmpty else {
+            try await redis.send("XTRIM", RedisArgument(stream), "MAXLEN", "~", RedisArgument(configuration.approximateMaxStreamLength))
+            return
+        }
+        var lowest: RedisStreamID?
+        for group in groups {
+            let bound: RedisStreamID?
+            if let oldestPending = try await redis.oldestPendingID(stream, group: group.name) {
+                bound = RedisStreamID(oldestPending)
+            } else {
+                bound = RedisStreamID(group.lastDeliveredID)?.successor
+            }
+            guard let bound else { return }  // an id this code cannot read: trim nothing
+            lowest = min(lowest ?? bound, bound)
+        }
+        if let lowest {
+            try await redis.trim(stream, below: lowest)
         }
     }
 

@@ -16,9 +16,17 @@ import Synchronization
 /// - The effect and the inbox row `(group, event_id)` commit in one transaction; `XACK` follows the
 ///   commit. Duplicates are skipped by the inbox.
 /// - Entries idle in the group longer than `visibilityTimeout` (their consumer died or hangs) are
-///   claimed with `XAUTOCLAIM` and handled here.
+///   claimed with `XAUTOCLAIM` and handled here. Ids `XAUTOCLAIM` reports as deleted from the stream
+///   before anyone acknowledged them become `failure` dead letters naming the stream, group and id.
 /// - A failing handler is retried with exponential backoff and jitter; attempts are counted in
 ///   Postgres, so a crash loop also ends. At `maxAttempts` the event becomes a `failure` dead letter.
+///   While a retry waits, the consumer refreshes its claim on the entry (`XCLAIM ... JUSTID`) at least
+///   every third of the visibility timeout, so no other instance reclaims an entry that is only waiting.
+/// - Consumer names idle longer than `deadConsumerIdle` that hold no pending entries (processes that
+///   ended) are removed from the group (`XGROUP DELCONSUMER`) when the consumer starts and after each
+///   claim pass.
+/// - Errors of the background steps (read, group, claim, consumer clean-up, lag, claim refresh) are
+///   logged and counted in `stream_consumer_errors_total{stream,group,stage}`.
 /// - On graceful shutdown the message in hand is finished and acknowledged; what was not started stays
 ///   pending and is claimed by another instance.
 public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
@@ -37,8 +45,13 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
         public var maximumBackoff: Duration = .seconds(30)
         /// The most events of one lane committed in one transaction (``TransactionalStreamHandler`` only).
         public var maximumCommitBatch = 64
-        /// Undelivered entries above which the group warns (the relay trims streams at about 1,000,000).
+        /// Undelivered entries above which the group warns.
         public var lagWarningThreshold = 100_000
+        /// A consumer name of this group idle this long with no pending entries is deleted (a process
+        /// that ended). A live consumer on a quiet stream may look idle too (Redis 7.0 counts only reads
+        /// that returned entries); deleting it loses nothing, as it holds no entries and its next read
+        /// recreates it. Default 10 minutes.
+        public var deadConsumerIdle: Duration = .seconds(600)
 
         public init(stream: String, group: String, consumerName: String? = nil) {
             self.stream = stream
@@ -62,6 +75,7 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
     private let deadLettered: Counter
     private let lagGauge: Gauge
     private let pendingGauge: Gauge
+    private let errorCounts = Synchronized<[String: Int]>([:])
 
     public init(postgres: PostgresClient, redis: RedisClient, handler: Handler, configuration: Configuration, logger: Logger) {
         self.postgres = postgres
@@ -137,7 +151,7 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
                 await ensureGroup()
             } catch {
                 if Task.isCancelled { break }
-                logger.warning("stream read failed", metadata: ["error": "\(error)"])
+                recordError(stage: "read", error)
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(5))
             }
@@ -148,13 +162,35 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
         do {
             try await redis.createGroup(configuration.group, on: configuration.stream, startingAt: "0")
         } catch {
-            logger.warning("could not create consumer group", metadata: ["error": "\(error)"])
+            recordError(stage: "group", error)
         }
+    }
+
+    /// `NOGROUP`, or `XINFO`'s "no such key" for a stream that does not exist (yet, or any more): the
+    /// read loop creates both, so a background step that meets them has nothing to do.
+    static func isMissingStreamOrGroup(_ error: RedisError) -> Bool {
+        error.code == .noGroup || error.message.hasPrefix("ERR no such key")
+    }
+
+    /// Logs a failed background step and counts it in `stream_consumer_errors_total` by stage.
+    private func recordError(stage: String, _ error: any Error) {
+        errorCounts.withLock { $0[stage, default: 0] += 1 }
+        Counter(
+            label: "stream_consumer_errors_total",
+            dimensions: [("group", configuration.group), ("stage", stage), ("stream", configuration.stream)]
+        ).increment()
+        logger.warning("stream consumer step failed", metadata: ["stage": "\(stage)", "error": "\(error)"])
+    }
+
+    /// How many errors a background step had in this instance (`stage` as in the metric's label).
+    package func errorCount(stage: String) -> Int {
+        errorCounts.withLock { $0[stage] ?? 0 }
     }
 
     /// Claims entries whose consumer has not acknowledged them within the visibility timeout.
     private func claimLoop(lanes: [Lane]) async {
         let interval = max(configuration.visibilityTimeout / 2, .milliseconds(50))
+        await removeDeadConsumers()
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             try? await Task.sleep(for: interval)
             if Task.isCancelled || Task.isShuttingDownGracefully { break }
@@ -170,7 +206,7 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
                         count: 100
                     )
                     if !claim.deletedIDs.isEmpty {
-                        try await redis.xack(configuration.stream, group: configuration.group, ids: claim.deletedIDs)
+                        await deadLetterDeleted(claim.deletedIDs)
                     }
                     for entry in claim.entries {
                         _ = await capacity.waitForCapacity()
@@ -178,17 +214,93 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
                     }
                     start = claim.nextStart
                 } catch {
+                    if !Task.isCancelled { recordError(stage: "claim", error) }
                     break
                 }
             } while start != "0-0" && !Task.isCancelled
+            await removeDeadConsumers()
             await reportLag()
         }
     }
 
-    /// Publishes the group's lag (entries not yet delivered) and pending count, and warns long before
-    /// the relay's approximate `MAXLEN` could trim entries this group has not read.
+    /// Deletes consumer names of this group idle longer than `deadConsumerIdle` that hold nothing.
+    private func removeDeadConsumers() async {
+        do {
+            let consumers = try await redis.xinfoConsumers(configuration.stream, group: configuration.group)
+            for consumer in consumers
+            where consumer.name != configuration.consumerName && consumer.pending == 0 && consumer.idle > configuration.deadConsumerIdle {
+                // It held nothing a moment ago, and nothing reads under a dead consumer's name, so deleting
+                // drops no entry; DELCONSUMER's count of dropped entries is checked all the same.
+                let dropped = try await redis.deleteConsumer(consumer.name, group: configuration.group, stream: configuration.stream)
+                logger.log(
+                    level: dropped == 0 ? .info : .error,
+                    "removed a dead consumer from the group",
+                    metadata: ["consumer": "\(consumer.name)", "idle_ms": "\(consumer.idle.milliseconds)", "dropped_pending": "\(dropped)"])
+            }
+        } catch let error as RedisError where Self.isMissingStreamOrGroup(error) {
+            // Not created yet (or Redis lost it): the read loop creates both.
+        } catch {
+            if !Task.isCancelled { recordError(stage: "consumers", error) }
+        }
+    }
+
+    /// Ids `XAUTOCLAIM` found pending but no longer in the stream (trimmed or deleted before this group
+    /// acknowledged them): each becomes a `failure` dead letter naming the stream, group and id. Redis 7
+    /// already removed them from the pending list; the `XACK` covers older servers.
+    private func deadLetterDeleted(_ ids: [String]) async {
+        let stream = configuration.stream
+        let group = configuration.group
+        for id in ids {
+            let envelope = placeholderEnvelope(type: "deleted", entryID: id, data: ["entry_id": .string(id), "stream": .string(stream)])
+            do {
+                _ = try await postgres.withTransaction { transaction in
+                    try DeadLetterStore.record(
+                        kind: .failure, stream: stream, consumer: group, envelope: envelope,
+                        error: "entry \(id) of \(stream) was deleted before group \(group) acknowledged it", attempts: 0,
+                        firstFailedAt: Date(), in: transaction
+                    )
+                }
+                deadLettered.increment()
+                logger.error("a pending entry was deleted from the stream; dead-lettered", metadata: ["entry_id": "\(id)"])
+            } catch {
+                recordError(stage: "dead_letter", error)
+            }
+        }
+        do {
+            try await redis.xack(stream, group: group, ids: ids)
+        } catch {
+            recordError(stage: "claim", error)
+        }
+    }
+
+    /// An envelope standing for a stream entry that has no readable event of its own.
+    private func placeholderEnvelope(type: String, entryID: String, data: [String: JSONValue]) -> EventEnvelope {
+        EventEnvelope(
+            type: type,
+            version: 1,
+            occurredAt: Date(),
+            aggregateID: entryID,
+            sequence: 0,
+            correlationID: entryID,
+            causationID: nil,
+            producer: "unknown",
+            data: .object(data)
+        )
+    }
+
+    /// Publishes the group's lag (entries not yet delivered) and pending count, and warns when the group
+    /// falls far behind (the relay never trims entries a group has not acknowledged, so the stream grows).
     private func reportLag() async {
-        guard let info = try? await redis.xinfoGroups(configuration.stream).first(where: { $0.name == configuration.group }) else { return }
+        let groups: [RedisGroupInfo]
+        do {
+            groups = try await redis.xinfoGroups(configuration.stream)
+        } catch let error as RedisError where Self.isMissingStreamOrGroup(error) {
+            return
+        } catch {
+            if !Task.isCancelled { recordError(stage: "lag", error) }
+            return
+        }
+        guard let info = groups.first(where: { $0.name == configuration.group }) else { return }
         pendingGauge.record(info.pending)
         guard let lag = info.lag else { return }
         lagGauge.record(lag)
@@ -335,14 +447,36 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
                     }
                     attempt = counted.attempts + 1
                     // Shutdown ends the wait; the event stays pending and another instance claims it.
-                    let delay = backoff(afterAttempt: counted.attempts)
-                    try await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+                    try await waitKeepingClaim(message, for: backoff(afterAttempt: counted.attempts))
                 } catch {
                     // Postgres is unavailable or we are stopping: leave the entry pending; it is claimed later.
                     return
                 }
                 if Task.isShuttingDownGracefully { return }
             }
+        }
+    }
+
+    /// Waits before an in-process retry while keeping the entry claimed: the claim is refreshed now and
+    /// then at least every third of the visibility timeout, so the wait may be longer than the timeout
+    /// without another instance reclaiming (and handling) the entry meanwhile.
+    private func waitKeepingClaim(_ message: Message, for delay: Duration) async throws {
+        let step = max(configuration.visibilityTimeout / 3, .milliseconds(1))
+        var remaining = delay
+        while remaining > .zero {
+            await refreshClaim(message)
+            let nap = min(step, remaining)
+            try await cancelWhenGracefulShutdown { try await Task.sleep(for: nap) }
+            remaining -= nap
+        }
+    }
+
+    private func refreshClaim(_ message: Message) async {
+        do {
+            try await redis.refreshClaim(
+                configuration.stream, group: configuration.group, consumer: configuration.consumerName, ids: [message.entryID])
+        } catch {
+            recordError(stage: "claim_refresh", error)
         }
     }
 
@@ -407,17 +541,7 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
             capacity.give()
         }
         let raw = entry.fields[Streams.envelopeField].map { String(decoding: $0, as: UTF8.self) } ?? ""
-        let envelope = EventEnvelope(
-            type: "unreadable",
-            version: 1,
-            occurredAt: Date(),
-            aggregateID: entry.id,
-            sequence: 0,
-            correlationID: entry.id,
-            causationID: nil,
-            producer: "unknown",
-            data: .object(["raw": .string(raw), "entry_id": .string(entry.id)])
-        )
+        let envelope = placeholderEnvelope(type: "unreadable", entryID: entry.id, data: ["raw": .string(raw), "entry_id": .string(entry.id)])
         do {
             let stream = configuration.stream
             let group = configuration.group

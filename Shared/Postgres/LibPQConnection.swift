@@ -48,6 +48,9 @@ final class LibPQConnection {
 
     /// Sends a pending `BEGIN` on its own (before statements that cannot carry it).
     private func flushBegin() throws(PostgresError) {
+        guard pendingBegin != nil else { return }
+        // Connects if needed and pins the transaction to this session before BEGIN goes out.
+        _ = try ready()
         guard let begin = pendingBegin else { return }
         pendingBegin = nil
         try executeSimple(begin)

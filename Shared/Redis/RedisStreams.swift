@@ -34,6 +34,53 @@ public struct RedisGroupInfo: Sendable, Hashable {
     public let lag: Int?
 }
 
+/// One consumer of a group as `XINFO CONSUMERS` reports it.
+public struct RedisConsumerInfo: Sendable, Hashable {
+    /// The consumer's name in its group.
+    public let name: String
+    /// Entries delivered to it and not acknowledged.
+    public let pending: Int
+    /// Time since it last read or claimed entries (Redis 7.0 counts only reads that returned entries;
+    /// 7.2 and later count every attempt).
+    public let idle: Duration
+}
+
+/// A stream entry id (`<milliseconds>-<sequence>`), ordered as Redis orders them.
+public struct RedisStreamID: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public let milliseconds: UInt64
+    public let sequence: UInt64
+
+    /// Parses `ms-seq` (or a bare `ms`, sequence 0); nil when it is not an entry id.
+    public init?(_ text: String) {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count <= 2, let milliseconds = UInt64(parts[0]) else { return nil }
+        let sequence = parts.count == 2 ? UInt64(parts[1]) : 0
+        guard let sequence else { return nil }
+        self.milliseconds = milliseconds
+        self.sequence = sequence
+    }
+
+    /// The id `milliseconds-sequence`.
+    public init(milliseconds: UInt64, sequence: UInt64) {
+        self.milliseconds = milliseconds
+        self.sequence = sequence
+    }
+
+    /// The smallest id after this one.
+    public var successor: RedisStreamID {
+        sequence == .max
+            ? RedisStreamID(milliseconds: milliseconds &+ 1, sequence: 0) : RedisStreamID(milliseconds: milliseconds, sequence: sequence + 1)
+    }
+
+    /// The id as Redis writes it, `ms-seq`.
+    public var description: String { "\(milliseconds)-\(sequence)" }
+
+    /// Redis' order: by time, then by sequence.
+    public static func < (lhs: RedisStreamID, rhs: RedisStreamID) -> Bool {
+        (lhs.milliseconds, lhs.sequence) < (rhs.milliseconds, rhs.sequence)
+    }
+}
+
 /// The result of `XAUTOCLAIM`: the cursor to continue from, the entries now owned by the caller, and the
 /// ids that were pending but no longer exist in the stream.
 public struct RedisAutoClaim: Sendable {
@@ -111,6 +158,56 @@ extension RedisClient {
         }
         let deleted = parts.count > 2 ? (parts[2].array ?? []).compactMap(\.string) : []
         return RedisAutoClaim(nextStart: next, entries: try Self.entries(parts[1]), deletedIDs: deleted)
+    }
+
+    /// Resets the idle time of entries this consumer holds, without delivering them again
+    /// (`XCLAIM stream group consumer 0 id... JUSTID`): another consumer's `XAUTOCLAIM` then sees them as
+    /// fresh. Returns the ids still pending (an entry acknowledged or deleted meanwhile is missing).
+    @discardableResult
+    public func refreshClaim(_ stream: String, group: String, consumer: String, ids: [String]) async throws -> [String] {
+        guard !ids.isEmpty else { return [] }
+        let reply = try await send(
+            ["XCLAIM", RedisArgument(stream), RedisArgument(group), RedisArgument(consumer), "0"] + ids.map { RedisArgument($0) } + ["JUSTID"])
+        guard let items = reply.array else { throw RedisError.unexpected(reply, expected: "an XCLAIM JUSTID list") }
+        return items.compactMap(\.string)
+    }
+
+    /// The consumers of a group (`XINFO CONSUMERS`).
+    public func xinfoConsumers(_ stream: String, group: String) async throws -> [RedisConsumerInfo] {
+        let reply = try await send(["XINFO", "CONSUMERS", RedisArgument(stream), RedisArgument(group)])
+        guard let consumers = reply.array else { throw RedisError.unexpected(reply, expected: "an XINFO CONSUMERS list") }
+        return try consumers.map { consumer in
+            let map = try Self.fieldMap(consumer)
+            guard let name = map["name"]?.string, let pending = map["pending"]?.integer, let idle = map["idle"]?.integer else {
+                throw RedisError.unexpected(consumer, expected: "an XINFO CONSUMERS entry")
+            }
+            return RedisConsumerInfo(name: name, pending: Int(pending), idle: .milliseconds(idle))
+        }
+    }
+
+    /// Removes a consumer from a group (`XGROUP DELCONSUMER`); returns how many pending entries it had
+    /// (those are dropped from the group's pending list, so call it only for consumers without any).
+    @discardableResult
+    public func deleteConsumer(_ consumer: String, group: String, stream: String) async throws -> Int {
+        let reply = try await send(["XGROUP", "DELCONSUMER", RedisArgument(stream), RedisArgument(group), RedisArgument(consumer)])
+        return Int(reply.integer ?? 0)
+    }
+
+    /// The oldest pending entry of a group (`XPENDING stream group` summary form); nil when none is pending.
+    public func oldestPendingID(_ stream: String, group: String) async throws -> String? {
+        let reply = try await send(["XPENDING", RedisArgument(stream), RedisArgument(group)])
+        guard let parts = reply.array, parts.count >= 2, let count = parts[0].integer else {
+            throw RedisError.unexpected(reply, expected: "an XPENDING summary")
+        }
+        return count > 0 ? parts[1].string : nil
+    }
+
+    /// Removes entries with ids below `minimumID` (`XTRIM stream MINID ~ id`: whole macro nodes only, so
+    /// possibly fewer); never an entry at or above it. Returns how many were removed.
+    @discardableResult
+    public func trim(_ stream: String, below minimumID: RedisStreamID) async throws -> Int {
+        let reply = try await send(["XTRIM", RedisArgument(stream), "MINID", "~", RedisArgument(minimumID.description)])
+        return Int(reply.integer ?? 0)
     }
 
     /// The pending entries of a group in id order (`XPENDING stream group [IDLE ms] start end count [consumer]`).

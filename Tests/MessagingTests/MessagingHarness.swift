@@ -108,8 +108,13 @@ struct MessagingHarness {
         }
     }
 
-    func relay(postgres: PostgresClient? = nil, pollInterval: Duration = .milliseconds(5)) -> OutboxRelay {
+    func relay(
+        postgres: PostgresClient? = nil, pollInterval: Duration = .milliseconds(5), maxStreamLength: Int = 1_000_000,
+        maintenanceInterval: Duration = .seconds(5)
+    ) -> OutboxRelay {
         var configuration = OutboxRelay.Configuration()
+        configuration.approximateMaxStreamLength = maxStreamLength
+        configuration.maintenanceInterval = maintenanceInterval
         configuration.pollInterval = pollInterval
         configuration.standbyRetry = .milliseconds(100)
         configuration.epochKey = epochKey
@@ -122,14 +127,17 @@ struct MessagingHarness {
         name: String = "c-\(UUID().uuidString.prefix(6))",
         concurrency: Int = 8,
         visibilityTimeout: Duration = .seconds(30),
-        maxAttempts: Int = 8
+        maxAttempts: Int = 8,
+        backoff: Duration = .milliseconds(2),
+        deadConsumerIdle: Duration = .seconds(600)
     ) -> StreamConsumer<RecordingHandler> {
         var configuration = StreamConsumer<RecordingHandler>.Configuration(stream: stream, group: "test-group", consumerName: name)
         configuration.concurrency = concurrency
         configuration.visibilityTimeout = visibilityTimeout
         configuration.maxAttempts = maxAttempts
-        configuration.initialBackoff = .milliseconds(2)
-        configuration.maximumBackoff = .milliseconds(20)
+        configuration.initialBackoff = backoff
+        configuration.maximumBackoff = max(backoff, .milliseconds(20))
+        configuration.deadConsumerIdle = deadConsumerIdle
         configuration.block = .milliseconds(200)
         return StreamConsumer(postgres: postgres, redis: redis, handler: handler, configuration: configuration, logger: TestEnvironment.logger)
     }

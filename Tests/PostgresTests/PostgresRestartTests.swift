@@ -105,6 +105,19 @@ struct PostgresTransactionRestartTests {
         #expect(committed == 0)
     }
 
+    @Test("a transaction that begins with a script (simple protocol) is pinned too")
+    func scriptFirstIsPinned() async throws {
+        let (outcome, committed) = try await restartInsideTransaction { transaction, pause in
+            try transaction.executeScript("INSERT INTO pinned VALUES (1)")
+            pause()
+            _ = try? transaction.query("INSERT INTO pinned VALUES (2)")
+            _ = try? transaction.query("INSERT INTO pinned VALUES (3)")
+        }
+        let error = #expect(throws: PostgresError.self) { try outcome.get() }
+        #expect(error?.code == .connectionLost)
+        #expect(committed == 0)
+    }
+
     @Test("a body that swallows every error still gets a failed commit, not a silent one")
     func commitFailsAfterLoss() async throws {
         let (outcome, committed) = try await restartInsideTransaction { transaction, pause in

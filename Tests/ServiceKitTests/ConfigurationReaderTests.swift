@@ -56,6 +56,30 @@ struct ConfigurationReaderTests {
                 == .seconds(86_400))
     }
 
+    @Test("HTTP_IDLE_TIMEOUT and HTTP_MAX_CONNECTIONS: defaults 60 s and 4096, flags over environment, invalid values named")
+    func httpServerSettings() throws {
+        let base = ["DATABASE_URL": "postgres://u@localhost:5432/db", "REDIS_URL": "redis://localhost:6379", "ADMIN_TOKEN": "t"]
+        let defaults = try ServiceSettings(serviceName: "s", defaultPort: 1, requiresAPIKeys: false, reader: .init(environment: base))
+        #expect(defaults.httpIdleTimeout == .seconds(60))
+        #expect(defaults.httpMaximumConnections == 4096)
+        var environment = base
+        environment["HTTP_IDLE_TIMEOUT"] = "15s"
+        environment["HTTP_MAX_CONNECTIONS"] = "100"
+        let flagged = try ServiceSettings(
+            serviceName: "s", defaultPort: 1, requiresAPIKeys: false,
+            reader: .init(flags: ["HTTP_IDLE_TIMEOUT": "2m", "HTTP_MAX_CONNECTIONS": nil], environment: environment))
+        #expect(flagged.httpIdleTimeout == .seconds(120))
+        #expect(flagged.httpMaximumConnections == 100)
+        for (name, value) in [("HTTP_IDLE_TIMEOUT", "0s"), ("HTTP_IDLE_TIMEOUT", "soon"), ("HTTP_MAX_CONNECTIONS", "0")] {
+            var invalid = base
+            invalid[name] = value
+            let error = #expect(throws: ConfigurationError.self) {
+                try ServiceSettings(serviceName: "s", defaultPort: 1, requiresAPIKeys: false, reader: .init(environment: invalid))
+            }
+            #expect(error?.name == name)
+        }
+    }
+
     @Test("service settings require the database, Redis and the admin token; API keys only where needed")
     func serviceSettings() throws {
         let base = ["DATABASE_URL": "postgres://u@localhost:5432/db", "REDIS_URL": "redis://localhost:6379", "ADMIN_TOKEN": "t"]
