@@ -146,7 +146,7 @@ struct BookingController<Repository: BookingRepository>: Sendable {
 
     @Sendable func show(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let id = BookingID(try Validation.pathUUID(context, resource: "booking"))
-        let customer = try Self.customerFilter(request)
+        let customer = try Validation.customerFilter(request)
         guard let booking = try await repository.booking(id), Self.sees(booking, context: context, customer: customer) else {
             throw APIError.notFound("no booking with this id")
         }
@@ -163,12 +163,6 @@ struct BookingController<Repository: BookingRepository>: Sendable {
         case .client(let id): return booking.clientID == id
         case nil: return false
         }
-    }
-
-    /// The optional `customer_id` query parameter of a booking read.
-    static func customerFilter(_ request: Request) throws(APIError) -> CustomerID? {
-        guard let text = request.uri.queryParameters["customer_id"], !text.isEmpty else { return nil }
-        return try Validation.identifier(String(text), field: "customer_id")
     }
 
     struct ListBody: Encodable {

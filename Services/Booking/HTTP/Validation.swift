@@ -48,6 +48,12 @@ enum Validation {
         ["seat_ids": .array(seats.map { .string($0.rawValue) })]
     }
 
+    /// The optional `customer_id` query parameter of a booking read (its booking or saga).
+    static func customerFilter(_ request: Request) throws(APIError) -> CustomerID? {
+        guard let text = request.uri.queryParameters["customer_id"], !text.isEmpty else { return nil }
+        return try identifier(String(text), field: "customer_id")
+    }
+
     /// A non-empty list of at most `maximum` distinct seat ids.
     static func seats(_ texts: [String], field: String = "seat_ids", maximum: Int) throws(APIError) -> [SeatID] {
         guard !texts.isEmpty else { throw invalid(field, "\(field) must not be empty") }

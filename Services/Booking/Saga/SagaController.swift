@@ -22,7 +22,7 @@ struct SagaController: Sendable {
             let id = try Validation.pathUUID(context, resource: "booking")
             // Like the booking itself: another client's booking, or another customer's when one is named, is 404.
             let client = context.principal == .admin ? nil : context.principal?.id ?? "anonymous"
-            let customer = try BookingController<PostgresBookingRepository>.customerFilter(request)
+            let customer = try Validation.customerFilter(request)
             guard let saga = try await read(id, client: client, customer: customer) else { throw APIError.notFound("no booking with this id") }
             return try .json(saga)
         }
