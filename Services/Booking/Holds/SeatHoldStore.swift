@@ -291,10 +291,3 @@ struct UnexpectedHoldReply: Error, CustomStringConvertible {
     let expected: String
     var description: String { "expected \(expected), got \(reply)" }
 }
-
-extension Duration {
-    /// The duration in whole milliseconds (what Redis' `PX`/`PEXPIRE` take).
-    var wholeMilliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
-    }
-}
