@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import Messaging
 import ServiceKit
+import SharedModel
 
 /// Builds the whole booking application without running it, so tests can drive it in-process.
 func buildApplication(_ configuration: BookingConfiguration, logger: Logger) -> some ApplicationProtocol {
@@ -13,55 +14,79 @@ func buildApplication(_ configuration: BookingConfiguration, logger: Logger) -> 
     return app.makeApplication(
         router: router,
         services: [
-            IdempotencyKeyPurger(postgres: app.postgres, logger: logger), parts.sagaConsumer(logger: logger),
-            SagaDeadlinePoller(postgres: app.consumerPostgres, holds: parts.holds, logger: logger), parts.sagaReconciler(logger: logger),
-            SagaStateGauges(operations: parts.sagaOperations, logger: logger),
+            IdempotencyKeyPurger(postgres: app.postgres, logger: logger), parts.sagaConsumer(logger: logger), parts.deadlinePoller(logger: logger),
+            parts.sagaReconciler(logger: logger), SagaStateGauges(operations: parts.sagaOperations, logger: logger),
             RetentionSweeper(postgres: app.consumerPostgres, rules: parts.retentionRules, logger: logger),
         ])
 }
 
-/// The booking service's components over one set of Postgres and Redis clients.
+/// The booking service's components over one set of Postgres and Redis clients and one clock: the
+/// stores and repositories, the services between them and the routes, the saga's adapters.
 struct BookingParts: Sendable {
     let app: ServiceApplication
+    let configuration: BookingConfiguration
+    let clock: WallClock
     let inventory: PostgresInventoryRepository
-    let bookings: PostgresBookingRepository
     let catalog: EventCatalog
     let holds: SeatHoldStore
-    let configuration: BookingConfiguration
+    /// Load, decide, apply: the path every saga input takes.
+    let runner: SagaRunner
+    let bookings: PostgresBookingRepository
 
-    init(app: ServiceApplication, configuration: BookingConfiguration) {
+    init(app: ServiceApplication, configuration: BookingConfiguration, clock: WallClock = .system) {
         self.app = app
         self.configuration = configuration
+        self.clock = clock
         inventory = PostgresInventoryRepository(postgres: app.postgres)
-        bookings = PostgresBookingRepository(postgres: app.postgres, refundPendingBound: configuration.refundPendingBound)
         catalog = EventCatalog(repository: inventory)
         holds = SeatHoldStore(redis: app.redis)
+        runner = SagaRunner(decider: SagaDecider(policy: .init(refundPendingBound: configuration.refundPendingBound)))
+        bookings = PostgresBookingRepository(postgres: app.postgres, runner: runner)
     }
 
-    /// Listing and resuming sagas (admin routes, `booking saga`).
+    var holdService: HoldService {
+        HoldService(inventory: inventory, holds: holds, holdTTL: configuration.holdTTL, clock: clock)
+    }
+
+    var bookingService: BookingService<PostgresBookingRepository> {
+        BookingService(
+            repository: bookings, catalog: catalog, holds: holds, paymentWindow: configuration.paymentWindow,
+            paymentGrace: configuration.paymentGrace, clock: clock)
+    }
+
+    /// Reading, listing and resuming sagas (admin routes, `booking saga`).
     var sagaOperations: SagaOperations {
-        SagaOperations(postgres: app.postgres, refundPendingBound: configuration.refundPendingBound)
+        SagaOperations(postgres: app.postgres, runner: runner, clock: clock)
     }
 
-    /// The saga coordinator: consumer group `booking-saga` on `stream:payments`.
+    /// The saga coordinator, reading `clock` (the parts' own by default).
+    func sagaCoordinator(logger: Logger, clock: WallClock? = nil) -> SagaCoordinator {
+        SagaCoordinator(runner: runner, holds: holds, logger: logger, clock: clock ?? self.clock)
+    }
+
+    /// The saga coordinator's consumer: group `booking-saga` on `stream:payments`.
     func sagaConsumer(
-        logger: Logger, now: @escaping @Sendable () -> Date = Date.init,
-        tuning: (inout StreamConsumer<SagaCoordinator>.Configuration) -> Void = { _ in }
+        logger: Logger, clock: WallClock? = nil, tuning: (inout StreamConsumer<SagaCoordinator>.Configuration) -> Void = { _ in }
     ) -> StreamConsumer<SagaCoordinator> {
         var configuration = StreamConsumer<SagaCoordinator>.Configuration(stream: Streams.payments, group: SagaCoordinator.group)
         configuration.concurrency = self.configuration.sagaConcurrency
         tuning(&configuration)
         return StreamConsumer(
-            postgres: app.consumerPostgres, redis: app.redis, handler: SagaCoordinator(holds: holds, logger: logger, now: now),
-            configuration: configuration, logger: logger)
+            postgres: app.consumerPostgres, redis: app.redis, handler: sagaCoordinator(logger: logger, clock: clock), configuration: configuration,
+            logger: logger)
     }
 
     /// Applies payment events the saga coordinator never received from `stream:payments` (Redis lost
     /// them) from the outbox, through the coordinator's own handler and inbox.
-    func sagaReconciler(logger: Logger, now: @escaping @Sendable () -> Date = Date.init) -> OutboxReconciler<SagaCoordinator> {
+    func sagaReconciler(logger: Logger) -> OutboxReconciler<SagaCoordinator> {
         OutboxReconciler(
-            postgres: app.consumerPostgres, handler: SagaCoordinator(holds: holds, logger: logger, now: now),
-            configuration: .init(stream: Streams.payments, group: SagaCoordinator.group), logger: logger, now: now)
+            postgres: app.consumerPostgres, handler: sagaCoordinator(logger: logger),
+            configuration: .init(stream: Streams.payments, group: SagaCoordinator.group), logger: logger, now: clock.now)
+    }
+
+    /// Expires unpaid bookings and fails overdue refunds, reading `clock` (the parts' own by default).
+    func deadlinePoller(logger: Logger, clock: WallClock? = nil) -> SagaDeadlinePoller {
+        SagaDeadlinePoller(postgres: app.consumerPostgres, runner: runner, holds: holds, logger: logger, clock: clock ?? self.clock)
     }
 
     /// What the booking service deletes past its retention: its consumer's inbox rows and the step
@@ -83,15 +108,9 @@ struct BookingParts: Sendable {
         let client = app.clientAuthentication
         InventoryController(catalog: catalog, inventory: inventory, holds: holds)
             .addRoutes(to: router, client: client, admin: app.adminAuthentication)
-        HoldController(
-            catalog: catalog, inventory: inventory, holds: holds, holdTTL: configuration.holdTTL,
-            maximumSeatsPerHold: configuration.maxSeatsPerHold
-        ).addRoutes(to: router, client: client)
-        BookingController(
-            repository: bookings, catalog: catalog, holds: holds, paymentWindow: configuration.paymentWindow,
-            paymentGrace: configuration.paymentGrace
-        ).addRoutes(to: router, client: client)
-        SagaController(postgres: app.postgres, operations: sagaOperations)
-            .addRoutes(to: router, client: client, admin: app.adminAuthentication)
+        HoldController(catalog: catalog, service: holdService, maximumSeatsPerHold: configuration.maxSeatsPerHold)
+            .addRoutes(to: router, client: client)
+        BookingController(service: bookingService).addRoutes(to: router, client: client)
+        SagaController(operations: sagaOperations).addRoutes(to: router, client: client, admin: app.adminAuthentication)
     }
 }

@@ -1,4 +1,5 @@
 import ServiceKit
+import SharedModel
 
 /// The booking service's settings (DESIGN.md, Configuration).
 struct BookingConfiguration: Sendable {
@@ -31,7 +32,7 @@ struct BookingConfiguration: Sendable {
         paymentGrace = try reader.duration("PAYMENT_GRACE", default: .seconds(120), in: .zero...(.seconds(3600)))
         maxSeatsPerHold = try reader.integer("MAX_SEATS_PER_HOLD", default: 10, in: 1...100)
         refundPendingBound = try reader.duration(
-            "REFUND_PENDING_BOUND", default: SagaLedger.defaultRefundPendingBound, in: .seconds(1)...(.seconds(7 * 86_400)))
+            "REFUND_PENDING_BOUND", default: SagaDecider.Policy.defaultRefundPendingBound, in: .seconds(1)...(.seconds(7 * 86_400)))
         sagaConcurrency = try reader.integer("SAGA_CONSUMER_CONCURRENCY", default: 32, in: 1...256)
         sagaStepRetention = try reader.duration(
             "SAGA_STEP_RETENTION", default: .seconds(180 * 86_400), in: .seconds(86_400)...(.seconds(3650 * 86_400)))

@@ -27,14 +27,6 @@ struct HoldReferenceTests {
         #expect(first.token != second.token)
     }
 
-    @Test("A booking cursor round-trips; garbage is refused")
-    func cursorRoundTrip() throws {
-        let cursor = BookingCursor(createdAtMicroseconds: 1_795_000_000_123_456, bookingID: BookingID())
-        #expect(BookingCursor(token: cursor.token) == cursor)
-        #expect(BookingCursor(token: "not a cursor") == nil)
-        #expect(BookingCursor(token: "") == nil)
-    }
-
     @Test("Local times carry the zone's offset at that instant, across a DST change")
     func localTimes() throws {
         let zone = try #require(TimeZone(identifier: "America/New_York"))

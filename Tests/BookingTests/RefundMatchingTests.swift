@@ -82,7 +82,7 @@ struct RefundMatchingTests {
             let failure = RefundFailed(refundID: first.refundID, bookingID: booking.id, providerRef: "pi_s", amount: first.amount, error: "timeout")
             try await world.publish(failure)
             try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE state = 'compensation_failed'", equals: 1)
-            _ = try await world.operations.resume(booking.id, operatorName: "ops", now: Date())
+            _ = try await world.operations.resume(booking.id, operatorName: "ops")
             #expect(try await world.postgres.count("SELECT count(*) FROM booking.sagas WHERE state = 'refund_pending'") == 1)
             // The first attempt's failure reported again (another event id): the resumed attempt keeps waiting.
             try await world.publish(failure)

@@ -57,7 +57,7 @@ final class SagaInstances: Sendable {
         var tasks: [Task<Void, Never>] = []
         for (index, part) in parts.enumerated() {
             let consumer = part.sagaConsumer(
-                logger: logger, now: { clock.now },
+                logger: logger, clock: WallClock { clock.now },
                 tuning: { configuration in
                     configuration.stream = stream
                     configuration.consumerName = "saga-\(index + 1)"
@@ -187,7 +187,7 @@ struct StoredStep: Sendable {
 }
 
 /// The saga's tables and the outbox and dead letters, read once, grouped by booking.
-struct SagaSnapshot: Sendable {
+struct SagaTableSnapshot: Sendable {
     var sagas: [BookingID: StoredSaga] = [:]
     var steps: [BookingID: [StoredStep]] = [:]
     /// Outbox envelopes of the booking aggregate by event type.
@@ -200,8 +200,8 @@ struct SagaSnapshot: Sendable {
 
     static let outboxTypes = ["booking.confirmed", "booking.cancelled", "booking.expired", "refund.requested"]
 
-    static func read(_ postgres: PostgresClient) async throws -> SagaSnapshot {
-        var snapshot = SagaSnapshot()
+    static func read(_ postgres: PostgresClient) async throws -> SagaTableSnapshot {
+        var snapshot = SagaTableSnapshot()
         for row in try await postgres.query(
             """
             SELECT b.booking_id, s.state, b.status, s.version, s.deadline IS NOT NULL, b.confirmed_at IS NOT NULL, b.cancelled_at IS NOT NULL,
@@ -245,4 +245,30 @@ struct SagaSnapshot: Sendable {
     }
 
     func outbox(_ booking: BookingID, _ type: String) -> [EventEnvelope] { outbox[booking]?[type] ?? [] }
+}
+
+extension SagaDeadlinePoller {
+    /// A poller on `postgres` whose clock reads `now`, deciding with the default saga policy.
+    init(
+        postgres: PostgresClient, holds: SeatHoldStore, logger: Logger, interval: Duration = .seconds(1), batchSize: Int = 100,
+        now: @escaping @Sendable () -> Date
+    ) {
+        self.init(
+            postgres: postgres, runner: SagaRunner(decider: SagaDecider()), holds: holds, logger: logger, clock: WallClock(now), interval: interval,
+            batchSize: batchSize)
+    }
+}
+
+extension SagaOperations {
+    /// Saga operations on `postgres` whose refunds may stay pending for `refundPendingBound`.
+    init(postgres: PostgresClient, refundPendingBound: Duration) {
+        self.init(postgres: postgres, runner: SagaRunner(decider: SagaDecider(policy: .init(refundPendingBound: refundPendingBound))))
+    }
+}
+
+extension PostgresBookingRepository {
+    /// A repository on `postgres` whose cancellations' refunds may stay pending for `refundPendingBound`.
+    init(postgres: PostgresClient, refundPendingBound: Duration) {
+        self.init(postgres: postgres, runner: SagaRunner(decider: SagaDecider(policy: .init(refundPendingBound: refundPendingBound))))
+    }
 }

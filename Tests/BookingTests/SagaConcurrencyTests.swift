@@ -169,7 +169,7 @@ struct SagaConcurrencyTests {
                 }
                 await instances.stop()
 
-                let snapshot = try await SagaSnapshot.read(postgres)
+                let snapshot = try await SagaTableSnapshot.read(postgres)
                 let seatMap = try await settledSeatMap(client, event, cases: cases, snapshot: snapshot)
                 verify(cases, snapshot: snapshot, seatMap: seatMap)
                 verifyNoFailure(log.recorded, cases: cases)
@@ -208,7 +208,7 @@ struct SagaConcurrencyTests {
 
     /// Per booking: one final state that the booking's status, timestamps, outbox, step log, version,
     /// refunds, dead letters, seats and seat map all agree with.
-    private func verify(_ cases: [SagaCase], snapshot: SagaSnapshot, seatMap: [String: String]) {
+    private func verify(_ cases: [SagaCase], snapshot: SagaTableSnapshot, seatMap: [String: String]) {
         #expect(snapshot.sagas.count == cases.count)
         let refunds = Dictionary(grouping: snapshot.refunds) { $0.bookingID }
         let reviews = Dictionary(grouping: snapshot.deadLetters.filter { $0.kind == "review" }) { $0.aggregateID }
@@ -307,7 +307,7 @@ struct SagaConcurrencyTests {
 
     /// The seat map once it shows what Postgres says (Redis is released after each commit), or after 10 s.
     private func settledSeatMap(
-        _ client: any TestClientProtocol, _ event: String, cases: [SagaCase], snapshot: SagaSnapshot
+        _ client: any TestClientProtocol, _ event: String, cases: [SagaCase], snapshot: SagaTableSnapshot
     ) async throws -> [String: String] {
         let expected = Dictionary(
             uniqueKeysWithValues: cases.map { ($0.seat, snapshot.sagas[$0.booking.id]?.state == "confirmed" ? "sold" : "available") })

@@ -283,16 +283,17 @@ struct SagaCoordinatorTests {
             let twentyFive = startsAt.addingTimeInterval(-25 * 3600)
             #expect(RFC3339.string(from: twentyFive, in: try #require(TimeZone(identifier: "America/New_York"))).hasPrefix("2027-03-13T10:00"))
             let refunded = try await bookings.cancel(
-                early.id, reason: .customer, customer: try CustomerID("cus_1"), now: twentyFive, correlationID: "t")
-            guard case .cancelled(let first) = refunded else { throw HarnessError("not cancelled: \(refunded)") }
+                early.id, reason: .customer, customer: try CustomerID("cus_1"), client: nil, correlationID: "t", at: twentyFive)
+            guard case .cancelled(let first, _) = refunded else { throw HarnessError("not cancelled: \(refunded)") }
             #expect(first.status.rawValue == "refund_pending" && first.sagaState == .refundPending)
             let steps = try await world.postgres.query(
                 "SELECT step, to_state FROM booking.saga_steps WHERE booking_id = $1 ORDER BY step_id", [early.id.uuid]
             ).map { "\(try $0.decode(String.self, at: 0))->\(try $0.decode(String?.self, at: 1) ?? "-")" }
             #expect(steps.suffix(2) == ["cancel_requested->cancel_requested", "refund_requested->refund_pending"])
             let noRefund = try await bookings.cancel(
-                late.id, reason: .customer, customer: try CustomerID("cus_2"), now: startsAt.addingTimeInterval(-23 * 3600), correlationID: "t")
-            guard case .cancelled(let second) = noRefund else { throw HarnessError("not cancelled: \(noRefund)") }
+                late.id, reason: .customer, customer: try CustomerID("cus_2"), client: nil, correlationID: "t",
+                at: startsAt.addingTimeInterval(-23 * 3600))
+            guard case .cancelled(let second, _) = noRefund else { throw HarnessError("not cancelled: \(noRefund)") }
             #expect(second.status.rawValue == "cancelled" && second.sagaState == .cancelled)
 
             let cancellations = try await world.outbox(type: "booking.cancelled").map { try $0.decode(BookingCancelled.self) }

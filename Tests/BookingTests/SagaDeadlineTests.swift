@@ -51,7 +51,9 @@ struct SagaDeadlineTests {
             try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE state = 'confirmed'", equals: 1)
             let bookings = PostgresBookingRepository(postgres: world.postgres, refundPendingBound: .seconds(3600))
             let cancelledAt = Date()
-            guard case .cancelled = try await bookings.cancel(booking.id, reason: .customer, customer: nil, now: cancelledAt, correlationID: "t")
+            guard
+                case .cancelled = try await bookings.cancel(
+                    booking.id, reason: .customer, customer: nil, client: nil, correlationID: "t", at: cancelledAt)
             else { throw HarnessError("not cancelled") }
             let deadline = try #require(
                 try await world.postgres.query("SELECT deadline FROM booking.sagas WHERE booking_id = $1", [booking.id.uuid]).first?.decode(
@@ -66,7 +68,7 @@ struct SagaDeadlineTests {
             #expect(try await world.operations.counts(at: deadline)[.refundPending] == .init(total: 1, overdue: 1))
             #expect(try await poller(at: deadline).expireDue() == 1)
             #expect(try await poller(at: deadline.addingTimeInterval(60)).expireDue() == 0)
-            let saga = try #require(try await SagaController(postgres: world.postgres, operations: world.operations).read(booking.id.uuid))
+            let saga = try #require(try await world.operations.saga(booking.id))
             #expect(saga.state == "compensation_failed" && saga.deadline == nil && saga.lastError?.contains("bound") == true)
             #expect(saga.steps.last?.step == "refund_overdue" && saga.steps.last?.fromState == "refund_pending")
             #expect(try await world.status(booking.id) == "refund_pending")

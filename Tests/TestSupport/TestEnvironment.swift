@@ -40,7 +40,7 @@ public enum TestDatabase {
         let admin = PostgresClient(configuration: try .init(url: adminURL), logger: TestEnvironment.logger)
         defer { Task { await admin.shutdown() } }
         // Identifiers cannot be bound; the name is made only of a fixed prefix and hex digits.
-        try await admin.query("CREATE DATABASE \(name)")
+        try await admin.query("CREATE DATABASE \(unescaped: name)")
         return replacingDatabase(in: adminURL, with: name)
     }
 

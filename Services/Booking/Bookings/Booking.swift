@@ -48,6 +48,20 @@ struct NewBooking: Sendable {
     let correlationID: String
     /// The client application creating it (``Principal/id``).
     let clientID: String
+
+    /// Free seats: nothing to pay, so the booking is confirmed at once.
+    var isFree: Bool { amount.isZero }
+
+    /// The booking as it is stored once created: a new saga awaits payment, or (free seats) is
+    /// confirmed at once.
+    var booking: Booking {
+        let state: SagaState = isFree ? .confirmed : .awaitingPayment
+        return Booking(
+            id: id, eventID: event.id, customerID: customerID, holdID: holdID, seatIDs: seatIDs, status: state.bookingStatus ?? .pendingPayment,
+            sagaState: state, amount: amount, paymentDueAt: paymentDueAt, payment: nil, createdAt: createdAt,
+            confirmedAt: isFree ? createdAt : nil, cancelledAt: nil, expiredAt: nil, refundRequestedAt: nil, refundedAt: nil, updatedAt: createdAt,
+            clientID: clientID)
+    }
 }
 
 /// The JSON form of a booking (DESIGN.md, Booking: `GET /v1/bookings/{id}`).

@@ -9,15 +9,14 @@ import SharedModel
 ///   hold's id and expiry, or 409 `seats_unavailable` listing exactly the seats that were not
 ///   available;
 /// - `DELETE /v1/holds/{id}?customer_id=...` releases a hold (its owner only; compare-and-delete).
+///
+/// The routes validate and encode; ``HoldService`` owns the flow.
 struct HoldController: Sendable {
     let catalog: EventCatalog
-    let inventory: any InventoryRepository
-    let holds: SeatHoldStore
-    let holdTTL: Duration
+    let service: HoldService
     let maximumSeatsPerHold: Int
     /// What the payment provider can charge: a hold whose seats it could not charge together is refused.
     var chargeRules = ProviderCurrencyRules.stripe
-    var now: @Sendable () -> Date = { Date() }
 
     func addRoutes(to router: Router<ServiceRequestContext>, client: AuthenticationMiddleware) {
         let group = router.group("/v1/holds").add(middleware: client)
@@ -64,30 +63,19 @@ struct HoldController: Sendable {
             throw Validation.invalid("seat_ids", "the event has no such seats", details: ["seat_ids": .array(unknown.map { .string($0.rawValue) })])
         }
         _ = try Validation.chargeableTotal(of: seats, in: event, rules: chargeRules)
-        let start = now()
-        guard start < event.startsAt else {
+        switch try await service.place(seats, of: event, for: customer, logger: context.logger) {
+        case .held(let reference, let expiresAt):
+            let hold = HoldBody(
+                holdID: reference.token, eventID: event.id, customerID: customer, seatIDs: seats, expiresAt: RFC3339.string(from: expiresAt))
+            return try Response.json(hold, status: .created)
+        case .unavailable(let taken):
+            throw APIError.conflict(
+                .seatsUnavailable, "some seats are not available", details: ["seat_ids": .array(taken.map { .string($0.rawValue) })])
+        case .salesClosed:
             throw APIError.conflict("sales_closed", "the event has started; its seats can no longer be held")
+        case .cacheUnavailable:
+            throw APIError.dependencyUnavailable("the seat cache could not be rebuilt; retry later")
         }
-        let reference = HoldReference(eventID: event.id)
-        let expiresAt = start.addingTimeInterval(Double(holdTTL.wholeMilliseconds) / 1000)
-        // A missing or incomplete unavailable-seat cache is rebuilt from Postgres before any hold is
-        // granted: seats in active bookings stay unavailable even when Redis lost its keys.
-        for _ in 0..<3 {
-            switch try await holds.place(reference, seats: seats, customer: customer, ttl: holdTTL, expiresAt: expiresAt) {
-            case .held:
-                let hold = HoldBody(
-                    holdID: reference.token, eventID: event.id, customerID: customer, seatIDs: seats, expiresAt: RFC3339.string(from: expiresAt))
-                return try Response.json(hold, status: .created)
-            case .unavailable(let taken):
-                throw APIError.conflict(
-                    .seatsUnavailable, "some seats are not available", details: ["seat_ids": .array(taken.map { .string($0.rawValue) })])
-            case .cacheMissing:
-                let booked = try await inventory.activeBookingSeats(of: event.id)
-                try await holds.rebuildCache(event: event.id, unavailable: Array(booked.keys))
-                context.logger.info("rebuilt unavailable-seat cache", metadata: ["event_id": "\(event.id)", "seats": "\(booked.count)"])
-            }
-        }
-        throw APIError.dependencyUnavailable("the seat cache could not be rebuilt; retry later")
     }
 
     @Sendable func release(_ request: Request, context: ServiceRequestContext) async throws -> Response {
@@ -98,8 +86,7 @@ struct HoldController: Sendable {
             throw APIError.badRequest("customer_id is required: only the hold's owner may release it")
         }
         let customer: CustomerID = try Validation.identifier(String(customerText), field: "customer_id")
-        guard let hold = try await holds.hold(reference) else { throw APIError.notFound("no hold with this id; it may have expired") }
-        switch try await holds.release(hold, customer: customer) {
+        switch try await service.release(reference, customer: customer) {
         case .released:
             return Response(status: .noContent)
         case .notFound:

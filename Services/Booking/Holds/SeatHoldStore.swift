@@ -291,3 +291,17 @@ struct UnexpectedHoldReply: Error, CustomStringConvertible {
     let expected: String
     var description: String { "expected \(expected), got \(reply)" }
 }
+
+extension SeatHoldStore {
+    /// Releases seats in Redis that a committed transaction released in Postgres. Postgres is the
+    /// truth, so a failure here is logged, and the cache is rebuilt from Postgres when found incomplete.
+    func releaseAfterCommit(_ release: SeatRelease, logger: Logger, correlationID: String? = nil) async {
+        do {
+            try await releaseBookedSeats(event: release.eventID, holdID: release.holdID, seats: release.seats)
+        } catch {
+            var metadata: Logger.Metadata = ["event_id": "\(release.eventID)", "error": "\(error)"]
+            if let correlationID { metadata["correlation_id"] = "\(correlationID)" }
+            logger.warning("seats released in Postgres but not yet in Redis; the cache repairs from Postgres", metadata: metadata)
+        }
+    }
+}

@@ -23,13 +23,12 @@ struct SagaCommand: AsyncParsableCommand {
         func run() async throws {
             let postgres = try database.client(label: "saga")
             defer { Task { await postgres.shutdown() } }
-            let operations = SagaOperations(postgres: postgres, refundPendingBound: SagaLedger.defaultRefundPendingBound)
-            let now = Date()
-            do {
-                try output(try await operations.list(.init(state: state, overdueAt: overdue ? now : nil), cursor: cursor, limit: limit, now: now))
-            } catch is InvalidCursor {
-                throw ValidationError("--cursor is not one this command printed")
+            let operations = SagaOperations(postgres: postgres, runner: SagaRunner(decider: SagaDecider()))
+            let position = try cursor.map { text in
+                guard let position = ListCursor(text) else { throw ValidationError("--cursor is not one this command printed") }
+                return position
             }
+            try output(try await operations.list(.init(state: state, overdue: overdue), cursor: position, limit: limit))
         }
     }
 
@@ -44,11 +43,11 @@ struct SagaCommand: AsyncParsableCommand {
         func run() async throws {
             let bound = ServiceLauncher.configuration {
                 try ConfigurationReader(flags: ["REFUND_PENDING_BOUND": refundPendingBound]).duration(
-                    "REFUND_PENDING_BOUND", default: SagaLedger.defaultRefundPendingBound, in: .seconds(1)...(.seconds(7 * 86_400)))
+                    "REFUND_PENDING_BOUND", default: SagaDecider.Policy.defaultRefundPendingBound, in: .seconds(1)...(.seconds(7 * 86_400)))
             }
             let postgres = try database.client(label: "saga")
             defer { Task { await postgres.shutdown() } }
-            let operations = SagaOperations(postgres: postgres, refundPendingBound: bound)
+            let operations = SagaOperations(postgres: postgres, runner: SagaRunner(decider: SagaDecider(policy: .init(refundPendingBound: bound))))
             switch try await operations.resume(BookingID(bookingID), operatorName: operatorOption.value) {
             case .resumed(let attempt, let key):
                 try output(ResumeAnswer(outcome: "resumed", state: SagaState.refundPending.rawValue, attempt: attempt, idempotencyKey: key))

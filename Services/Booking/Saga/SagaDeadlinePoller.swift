@@ -5,7 +5,7 @@ import Postgres
 import ServiceLifecycle
 import SharedModel
 
-/// Acts on sagas whose deadline passed:
+/// Acts on sagas whose deadline passed (``SagaInput/deadlinePassed``, decided by ``SagaDecider``):
 ///
 /// - awaiting payment past `payment_due_at` + grace: `expired`, seats released in Postgres (then in
 ///   Redis), `booking.expired`;
@@ -20,14 +20,15 @@ import SharedModel
 /// because nothing expires before the grace has passed. Before a booking expires, payment events of it
 /// that the payments service published but the coordinator never applied (Redis lost the stream
 /// entry) are applied first, so a paid booking confirms (or a late payment is refunded with a review)
-/// instead of expiring silently. The clock is injected.
+/// instead of expiring silently.
 struct SagaDeadlinePoller: Service {
     let postgres: PostgresClient
+    let runner: SagaRunner
     let holds: SeatHoldStore
     let logger: Logger
+    var clock: WallClock = .system
     var interval: Duration = .seconds(1)
     var batchSize = 100
-    var now: @Sendable () -> Date = { Date() }
 
     func run() async throws {
         await repeatUntilShutdown(every: interval, logger: logger, failure: "could not expire overdue bookings; retrying") {
@@ -35,100 +36,53 @@ struct SagaDeadlinePoller: Service {
         }
     }
 
-    /// Applies, in `transaction`, the payment events of `bookingID` that the payments service
-    /// published (its outbox) and the saga coordinator never applied (no inbox row, not being
-    /// retried, not dead-lettered), each with its inbox row, as the coordinator would have. Returns how
-    /// many it applied and the seats to release in Redis afterwards.
-    private func applyLostPaymentEvents(
-        of bookingID: BookingID, in transaction: PostgresTransaction, at: Date
-    ) throws -> (Int, [(EventID, HoldID, [SeatID])]) {
-        let rows = try transaction.query(
-            """
-            SELECT o.envelope::text FROM messaging.outbox o
-            WHERE o.stream = $1 AND o.aggregate_id = $2 AND o.event_type LIKE 'payment.%'
-                AND NOT EXISTS (SELECT 1 FROM messaging.inbox i WHERE i.consumer = $3 AND i.event_id = o.event_id)
-                AND NOT EXISTS (SELECT 1 FROM messaging.attempts a WHERE a.consumer = $3 AND a.event_id = o.event_id)
-                AND NOT EXISTS (SELECT 1 FROM messaging.dead_letters d WHERE d.consumer = $3 AND d.event_id = o.event_id)
-            ORDER BY o.position
-            """,
-            [Streams.payments, bookingID.description, SagaCoordinator.group])
-        var applied = 0
-        var released: [(EventID, HoldID, [SeatID])] = []
-        for row in rows {
-            let envelope = try EventEnvelope(jsonData: Data(try row.decode(String.self, at: 0).utf8))
-            let inserted = try transaction.query(
-                "INSERT INTO messaging.inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
-                [SagaCoordinator.group, envelope.id.uuid])
-            guard !inserted.isEmpty else { continue }
-            if case .releaseSeats(let event, let hold, let seats) = try SagaTransaction(envelope: envelope, transaction: transaction, now: at).run() {
-                released.append((event, hold, seats))
-            }
-            applied += 1
-            logger.warning(
-                "applied a payment event the saga coordinator never received before expiring its booking",
-                metadata: ["booking_id": "\(bookingID)", "event_id": "\(envelope.id)", "event_type": "\(envelope.type)"])
-        }
-        return (applied, released)
+    /// What one pass did.
+    private struct Pass: Sendable {
+        var due = 0
+        var expired = 0
+        var overdueRefunds = 0
+        var released: [SeatRelease] = []
     }
 
-    /// Acts on up to `batchSize` overdue sagas in one transaction; returns how many.
+    /// Acts on up to `batchSize` overdue sagas in one transaction; returns how many were due.
     @discardableResult
     func expireDue() async throws -> Int {
-        let at = now()
-        let batchSize = self.batchSize
-        let (handled, expired) = try await postgres.withTransaction { transaction -> (Int, [(EventID, HoldID, [SeatID])]) in
-            let due = try transaction.query(
-                """
-                SELECT booking_id FROM booking.sagas
-                WHERE deadline <= $1 AND state IN ('awaiting_payment', 'cancel_requested', 'refund_pending')
-                ORDER BY deadline
-                LIMIT $2
-                FOR UPDATE SKIP LOCKED
-                """,
-                [at, batchSize])
-            let ledger = SagaLedger(transaction: transaction, now: at)
-            var released: [(EventID, HoldID, [SeatID])] = []
-            for row in due {
-                let bookingID = BookingID(try row.decode(UUID.self, at: 0))
-                guard let current = try ledger.load(bookingID) else { continue }
-                if [.cancelRequested, .refundPending].contains(current.state) {
-                    let reason = "no refund.succeeded or refund.failed within the refund's bound"
-                    _ = try ledger.transition(
-                        current, to: .compensationFailed, step: "refund_overdue", detail: reason, stamps: [], releaseSeats: false,
-                        lastError: reason)
-                    continue
+        let at = clock.now()
+        let (batchSize, runner, logger) = (self.batchSize, self.runner, self.logger)
+        let pass = try await postgres.withTransaction { transaction -> Pass in
+            let repository = SagaRepository(transaction: transaction)
+            var pass = Pass()
+            let due = try repository.dueSagas(at: at, limit: batchSize)
+            pass.due = due.count
+            for bookingID in due {
+                if try repository.snapshot(of: bookingID)?.state == .awaitingPayment {
+                    // A payment event the coordinator never received (Redis lost the stream entry) must not
+                    // let a paid booking expire: apply the booking's unapplied payment events first.
+                    for envelope in try repository.unappliedPaymentEvents(of: bookingID) where try repository.claimInbox(envelope) {
+                        if let released = try runner.run(envelope, at: at, in: transaction)?.released { pass.released.append(released) }
+                        logger.warning(
+                            "applied a payment event the saga coordinator never received before expiring its booking",
+                            metadata: ["booking_id": "\(bookingID)", "event_id": "\(envelope.id)", "event_type": "\(envelope.type)"])
+                    }
                 }
-                guard current.state == .awaitingPayment else { continue }
-                // A payment event the coordinator never received (Redis lost the stream entry) must not
-                // let a paid booking expire: apply the booking's unapplied payment events first.
-                let (lostEvents, followUps) = try applyLostPaymentEvents(of: bookingID, in: transaction, at: at)
-                released += followUps
-                var remaining = current
-                if lostEvents > 0 {
-                    guard let reloaded = try ledger.load(bookingID), reloaded.state == .awaitingPayment else { continue }
-                    remaining = reloaded
+                let run = try runner.run(
+                    .deadlinePassed, bookingID: bookingID, cause: .correlated("saga-deadline-\(bookingID)"), at: at, in: transaction)
+                switch run.decision.finalState {
+                case .expired: pass.expired += 1
+                case .compensationFailed: pass.overdueRefunds += 1
+                default: break
                 }
-                let seats = try ledger.transition(
-                    remaining, to: .expired, step: "booking_expired",
-                    detail: "no payment by \(RFC3339.string(from: remaining.paymentDueAt)) and its grace", stamps: .expired,
-                    releaseSeats: true, emitting: SagaEmission([BookingExpired(bookingID: bookingID)], correlationID: "saga-deadline-\(bookingID)"))
-                released.append((remaining.eventID, remaining.holdID, seats))
+                if let released = run.released { pass.released.append(released) }
             }
-            return (due.count, released)
+            return pass
         }
-        for (event, hold, seats) in expired {
-            do {
-                try await holds.releaseBookedSeats(event: event, holdID: hold, seats: seats)
-            } catch {
-                logger.warning(
-                    "seats released in Postgres but not yet in Redis; the cache repairs from Postgres",
-                    metadata: ["event_id": "\(event)", "error": "\(error)"])
-            }
+        for release in pass.released {
+            await holds.releaseAfterCommit(release, logger: logger)
         }
-        if !expired.isEmpty { logger.info("expired overdue bookings", metadata: ["count": "\(expired.count)"]) }
-        if handled > expired.count {
-            logger.warning("refunds overdue: sagas now compensation_failed", metadata: ["count": "\(handled - expired.count)"])
+        if pass.expired > 0 { logger.info("expired overdue bookings", metadata: ["count": "\(pass.expired)"]) }
+        if pass.overdueRefunds > 0 {
+            logger.warning("refunds overdue: sagas now compensation_failed", metadata: ["count": "\(pass.overdueRefunds)"])
         }
-        return handled
+        return pass.due
     }
 }

@@ -4,12 +4,13 @@ import Metrics
 import Postgres
 import SharedModel
 
-/// What an operator does with sagas, from the admin API and the `saga` command alike: list them by
-/// state (with every state's count) and resume a `compensation_failed` one.
+/// What an operator does with sagas, from the admin API and the `saga` command alike: read one with
+/// its step log, list them by state (with every state's count) and resume a `compensation_failed` one.
 struct SagaOperations: Sendable {
     let postgres: PostgresClient
-    /// The bound of the refund a resume asks for (`REFUND_PENDING_BOUND`).
-    let refundPendingBound: Duration
+    /// Decides a resume (with the refund's bound, `REFUND_PENDING_BOUND`).
+    let runner: SagaRunner
+    var clock: WallClock = .system
 
     // MARK: Resume
 
@@ -26,32 +27,60 @@ struct SagaOperations: Sendable {
     /// refund of the payment first and to refund under a new key (`refund-cancel-<id>-resume-<n>`) only
     /// when none succeeded or is pending. One transaction; a second resume of the same saga finds it
     /// `refund_pending` and changes nothing.
-    func resume(_ bookingID: BookingID, operatorName: String, now: Date = Date()) async throws -> ResumeOutcome {
-        let bound = refundPendingBound
-        let outcome: ResumeOutcome = try await postgres.withTransaction { transaction in
-            guard try !transaction.query("SELECT 1 FROM booking.sagas WHERE booking_id = $1 FOR UPDATE", [bookingID.uuid]).isEmpty,
-                let current = try SagaLedger(transaction: transaction, now: now).load(bookingID)
-            else { return .notFound }
-            guard current.state == .compensationFailed else { return .notResumable(current.state) }
-            let attempt = current.attempts + 1
-            let key = "refund-cancel-\(bookingID)-resume-\(attempt)"
-            try SagaLedger(transaction: transaction, now: now).requestRefund(
-                current, reason: .operatorResume, idempotencyKey: key, lookupExisting: true, bound: bound, step: "saga_resumed",
-                detail:
-                    "resumed by \(operatorName) (attempt \(attempt)): an existing refund at the provider is used, else a new one under key \(key)",
-                countsAttempt: true, correlationID: "saga-resume-\(bookingID)")
-            return .resumed(attempt: attempt, idempotencyKey: key)
+    func resume(_ bookingID: BookingID, operatorName: String) async throws -> ResumeOutcome {
+        let (runner, now) = (self.runner, clock.now())
+        let run = try await postgres.withTransaction { transaction in
+            try runner.run(
+                .resume(operatorName: operatorName), bookingID: bookingID, cause: .correlated("saga-resume-\(bookingID)"), locking: true,
+                at: now, in: transaction)
         }
-        if case .resumed = outcome { Counter(label: "saga_resumes_total").increment() }
-        return outcome
+        switch run.verdict {
+        case .resumed(let attempt, let key):
+            Counter(label: "saga_resumes_total").increment()
+            return .resumed(attempt: attempt, idempotencyKey: key)
+        case .notResumable(let state):
+            return .notResumable(state)
+        default:
+            return .notFound
+        }
+    }
+
+    // MARK: Reading one
+
+    /// The saga of booking `id` when `client` created it (nil: anyone's, for the admin) and, when
+    /// given, it belongs to `customer`; with its version and step log, oldest step first.
+    func saga(_ id: BookingID, client: String? = nil, customer: CustomerID? = nil) async throws -> SagaView? {
+        let now = clock.now()
+        var summary = Self.selectSummary
+        summary.append(" WHERE s.booking_id = \(id.uuid)")
+        if let client { summary.append(" AND b.client_id = \(client)") }
+        if let customer { summary.append(" AND b.customer_id = \(customer.rawValue)") }
+        let results = try await postgres.pipeline([
+            summary,
+            "SELECT version FROM booking.sagas WHERE booking_id = \(id.uuid)",
+            """
+            SELECT step, kind, outcome, from_state, to_state, detail, occurred_at FROM booking.saga_steps
+            WHERE booking_id = \(id.uuid) ORDER BY step_id
+            """,
+        ])
+        guard let row = results[0].first, let version = results[1].first else { return nil }
+        return SagaView(
+            summary: try Self.summary(row, now: now), version: try version.decode(Int64.self, at: 0),
+            steps: try results[2].map { step in
+                SagaView.Step(
+                    step: try step.decode(String.self, at: 0), kind: try step.decode(String.self, at: 1),
+                    outcome: try step.decode(String.self, at: 2), fromState: try step.decode(String?.self, at: 3),
+                    toState: try step.decode(String?.self, at: 4), detail: try step.decode(String?.self, at: 5),
+                    occurredAt: try step.decode(Date.self, at: 6))
+            })
     }
 
     // MARK: Listing and counting
 
     struct Filter: Sendable {
         var state: SagaState?
-        /// Only sagas whose deadline (payment due + grace, or the refund's bound) is at or before this.
-        var overdueAt: Date?
+        /// Only sagas past their deadline (payment due + grace, or the refund's bound).
+        var overdue = false
     }
 
     /// How many sagas are in a state, and how many of them are past their deadline.
@@ -80,17 +109,13 @@ struct SagaOperations: Sendable {
     }
 
     /// Sagas matching `filter`, most recently changed first, after `cursor`; with every state's counts.
-    func list(_ filter: Filter, cursor: String?, limit: Int, now: Date = Date()) async throws -> Page {
-        var position: ListCursor?
-        if let cursor {
-            guard let parsed = ListCursor(cursor) else { throw InvalidCursor() }
-            position = parsed
-        }
-        var query = NewestFirstQuery(select: SagaSummary.select, timeColumn: "s.updated_at", idColumn: "s.booking_id")
+    func list(_ filter: Filter, cursor: ListCursor?, limit: Int) async throws -> Page {
+        let now = clock.now()
+        var query = NewestFirstQuery(select: Self.selectSummary.sql, timeColumn: "s.updated_at", idColumn: "s.booking_id")
         query.equal("s.state", filter.state?.rawValue)
-        query.notAfter("s.deadline", filter.overdueAt)
+        query.notAfter("s.deadline", filter.overdue ? now : nil)
         let page = try await query.page(
-            on: postgres, after: position, limit: limit, decode: { try SagaSummary($0, now: now) },
+            on: postgres, after: cursor, limit: limit, decode: { try Self.summary($0, now: now) },
             position: { ListCursor(createdAt: $0.updatedAt, id: $0.bookingID) })
         let counts = try await counts(at: now)
         return Page(
@@ -98,14 +123,29 @@ struct SagaOperations: Sendable {
     }
 
     /// Every state's count (zero included) and how many are past their deadline at `now`.
-    func counts(at now: Date = Date()) async throws -> [SagaState: Count] {
+    func counts(at now: Date? = nil) async throws -> [SagaState: Count] {
+        let now = now ?? clock.now()
         var counts = Dictionary(uniqueKeysWithValues: SagaState.allCases.map { ($0, Count(total: 0, overdue: 0)) })
-        let rows = try await postgres.query(
-            "SELECT state, count(*), count(*) FILTER (WHERE deadline <= $1) FROM booking.sagas GROUP BY state", [now])
+        let rows = try await postgres.query("SELECT state, count(*), count(*) FILTER (WHERE deadline <= \(now)) FROM booking.sagas GROUP BY state")
         for row in rows {
             guard let state = SagaState(rawValue: try row.decode(String.self, at: 0)) else { continue }
             counts[state] = Count(total: try row.decode(Int.self, at: 1), overdue: try row.decode(Int.self, at: 2))
         }
         return counts
+    }
+
+    /// The columns ``summary(_:now:)`` reads, from `booking.sagas s` joined with its booking.
+    private static let selectSummary: PostgresStatement = """
+        SELECT s.booking_id, s.state, b.status, s.deadline, s.attempts, s.last_error, s.created_at, s.updated_at
+        FROM booking.sagas s JOIN booking.bookings b USING (booking_id)
+        """
+
+    /// A row of ``selectSummary``; `overdue` when the deadline is at or before `now`.
+    private static func summary(_ row: PostgresRow, now: Date) throws -> SagaSummary {
+        let deadline = try row.decode(Date?.self, at: 3)
+        return SagaSummary(
+            bookingID: try row.decode(UUID.self, at: 0), state: try row.decode(String.self, at: 1), status: try row.decode(String.self, at: 2),
+            deadline: deadline, overdue: deadline.map { $0 <= now } ?? false, attempts: Int(try row.decode(Int32.self, at: 4)),
+            lastError: try row.decode(String?.self, at: 5), createdAt: try row.decode(Date.self, at: 6), updatedAt: try row.decode(Date.self, at: 7))
     }
 }

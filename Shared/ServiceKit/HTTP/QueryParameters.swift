@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Messaging
 import SharedModel
 
 /// Reading admin list filters from a query string with DESIGN.md's statuses: a value that cannot be a
@@ -53,9 +54,24 @@ public struct QueryFilter: Sendable {
 
     /// `limit` in 1...`maximum`, `defaultValue` when absent.
     public func limit(default defaultValue: Int = 50, maximum: Int = 500) throws(APIError) -> Int {
+        try limit(default: defaultValue, range: 1...maximum)
+    }
+
+    /// `limit` in `range`, `defaultValue` when absent: the one limit parser of every list.
+    public func limit(default defaultValue: Int, range: ClosedRange<Int>) throws(APIError) -> Int {
         guard let text = try text("limit") else { return defaultValue }
-        guard let limit = Int(text), (1...maximum).contains(limit) else { throw APIError.badRequest("limit must be 1 to \(maximum)") }
+        guard let limit = Int(text), range.contains(limit) else {
+            throw APIError.badRequest("limit must be an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
         return limit
+    }
+
+    /// `cursor`: where a list this service issued continues; nil when absent or empty (the first
+    /// page), 400 `invalid_cursor` for anything this service did not issue.
+    public func cursor() throws(APIError) -> ListCursor? {
+        guard let text = try text("cursor") else { return nil }
+        guard let cursor = ListCursor(text) else { throw APIError.invalidCursor }
+        return cursor
     }
 
     static func storable(_ text: String, _ name: String) throws(APIError) -> String {
