@@ -70,7 +70,9 @@ struct InMemoryInputs {
                 amount: booking.amount, providerCreatedAt: world.createdAt, receivedAt: world.createdAt)
         }
         paid = try world.paidEvent ?? (UUID(), payment(reference, "evt_matrix_\(index)"))
-        intent = (UUID(), PaymentIntentCreated(bookingID: booking.bookingID, provider: "stripe", providerRef: reference, clientSecret: "secret_\(index)"))
+        intent = (
+            UUID(), PaymentIntentCreated(bookingID: booking.bookingID, provider: "stripe", providerRef: reference, clientSecret: "secret_\(index)")
+        )
         failed = (
             UUID(),
             PaymentFailed(
@@ -80,7 +82,9 @@ struct InMemoryInputs {
         )
         refunded = (UUID(), RefundSucceeded(refundID: refundID, bookingID: booking.bookingID, providerRef: reference, amount: booking.amount))
         refundFailed = (
-            UUID(), RefundFailed(refundID: refundID ?? RefundID(), bookingID: booking.bookingID, providerRef: reference, amount: booking.amount, error: "refused")
+            UUID(),
+            RefundFailed(
+                refundID: refundID ?? RefundID(), bookingID: booking.bookingID, providerRef: reference, amount: booking.amount, error: "refused")
         )
         secondPaymentEvent = (UUID(), try payment("\(reference)_second", "evt_matrix_second_\(index)"))
     }
@@ -183,7 +187,9 @@ struct InMemorySaga {
                 amount: request.amount, status: completion.status, requestedAt: request.requestedAt, isCurrent: false)
         }
         // The newest cancellation refund of the booking is the one the saga waits for.
-        let current = requests.filter { $0.purpose == .cancellation }.max { ($0.requestedAt, $0.refundID.description) < ($1.requestedAt, $1.refundID.description) }
+        let current = requests.filter { $0.purpose == .cancellation }.max {
+            ($0.requestedAt, $0.refundID.description) < ($1.requestedAt, $1.refundID.description)
+        }
         requests = requests.map { request in
             SagaRefundRequest(
                 refundID: request.refundID, bookingID: request.bookingID, purpose: request.purpose, providerRef: request.providerRef,

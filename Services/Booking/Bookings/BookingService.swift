@@ -129,7 +129,8 @@ struct BookingService<Repository: BookingRepository>: Sendable {
     func cancel(
         _ id: BookingID, reason: CancellationReason, customer: CustomerID?, client: String?, correlationID: String, logger: Logger
     ) async throws -> CancelOutcome {
-        let outcome = try await repository.cancel(id, reason: reason, customer: customer, client: client, correlationID: correlationID, at: clock.now())
+        let outcome = try await repository.cancel(
+            id, reason: reason, customer: customer, client: client, correlationID: correlationID, at: clock.now())
         if case .cancelled(let booking, let released) = outcome {
             if let released { await holds.releaseAfterCommit(released, logger: logger, correlationID: correlationID) }
             logger.info("booking cancelled", metadata: ["booking_id": "\(booking.id)"])

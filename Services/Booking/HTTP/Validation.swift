@@ -92,13 +92,4 @@ enum Validation {
         }
         return uuid
     }
-
-    /// An optional `limit` query parameter in `range`.
-    static func limit(_ request: Request, default value: Int, range: ClosedRange<Int>) throws(APIError) -> Int {
-        guard let text = request.uri.queryParameters["limit"] else { return value }
-        guard let limit = Int(String(text)), range.contains(limit) else {
-            throw APIError.badRequest("limit must be an integer from \(range.lowerBound) to \(range.upperBound)")
-        }
-        return limit
-    }
 }

@@ -14,7 +14,6 @@ struct SagaSummary: Encodable, Sendable {
     let createdAt: Date
     let updatedAt: Date
 
-
     private enum CodingKeys: String, CodingKey {
         case state, status, deadline, overdue, attempts
         case bookingID = "booking_id"
