@@ -1,4 +1,4 @@
-import CLibPQ
+internal import CLibPQ
 import Foundation
 import Logging
 
@@ -237,7 +237,16 @@ final class LibPQConnection {
     /// Runs one statement with bound parameters and returns its rows.
     /// Each distinct statement (SQL text and parameter types) is prepared once per session and then
     /// executed by name, so the server parses and plans it only once.
+    /// A failure carries the statement's SQL text.
     func execute(_ sql: String, _ binds: [PostgresValue]) throws(PostgresError) -> PostgresRows {
+        do {
+            return try executeStatement(sql, binds)
+        } catch {
+            throw error.failing(sql)
+        }
+    }
+
+    private func executeStatement(_ sql: String, _ binds: [PostgresValue]) throws(PostgresError) -> PostgresRows {
         let handle = try ready()
         let name = try preparedName(for: sql, binds: binds, handle: handle)
         if let begin = pendingBegin {
@@ -305,14 +314,23 @@ final class LibPQConnection {
 
     /// Runs SQL text without parameters with the simple protocol (several statements allowed).
     func executeScript(_ sql: String) throws(PostgresError) {
-        try flushBegin()
+        do {
+            try flushBegin()
+        } catch {
+            throw error.failing(sql)
+        }
         try executeSimple(sql)
     }
 
-    /// Runs a statement that takes no parameters with the simple protocol (`BEGIN`, `COMMIT`, ...).
+    /// Runs a statement that takes no parameters with the simple protocol (`BEGIN`, `COMMIT`, ...). A
+    /// failure carries the statement's SQL text.
     func executeSimple(_ sql: String) throws(PostgresError) {
-        let handle = try ready()
-        _ = try consume(PQexec(handle, sql), handle: handle)
+        do {
+            let handle = try ready()
+            _ = try consume(PQexec(handle, sql), handle: handle)
+        } catch {
+            throw error.failing(sql)
+        }
     }
 
     /// Turns a result into rows or a typed error, and frees it.
@@ -351,8 +369,17 @@ final class LibPQConnection {
     ///
     /// Statements are prepared once per session like ``execute(_:_:)``'s: an unknown one is prepared
     /// inside the same pipeline (`Parse` before its `Bind`), so it costs no extra round trip, and a
-    /// pending `BEGIN` travels in the same flush.
+    /// pending `BEGIN` travels in the same flush. A failure carries the SQL text of the statement that
+    /// failed (the first statement's when the batch as a whole failed).
     func pipeline(_ statements: [PostgresStatement]) throws(PostgresError) -> [PostgresRows] {
+        do {
+            return try pipelineStatements(statements)
+        } catch {
+            throw statements.first.map { error.failing($0.sql) } ?? error
+        }
+    }
+
+    private func pipelineStatements(_ statements: [PostgresStatement]) throws(PostgresError) -> [PostgresRows] {
         let handle = try ready()
         if prepared.count + statements.count > Self.maximumPrepared {
             try flushBegin()
@@ -364,9 +391,9 @@ final class LibPQConnection {
         }
         /// What each result read back answers.
         enum Sent {
-            case begin
-            case prepare(PreparedKey, String)
-            case statement
+            case begin(sql: String)
+            case prepare(PreparedKey, String, sql: String)
+            case statement(sql: String)
         }
         var results: [PostgresRows] = []
         results.reserveCapacity(statements.count)
@@ -382,7 +409,7 @@ final class LibPQConnection {
             if let begin = pendingBegin {
                 pendingBegin = nil
                 sendFailed = PQsendQueryParams(handle, begin, 0, nil, nil, nil, nil, 0) != 1
-                sent.append(.begin)
+                sent.append(.begin(sql: begin))
             }
             var preparing: [PreparedKey: String] = [:]
             for statement in segment where !sendFailed {
@@ -395,14 +422,14 @@ final class LibPQConnection {
                     }
                     sendFailed = queued != 1
                     preparing[key] = newName
-                    sent.append(.prepare(key, newName))
+                    sent.append(.prepare(key, newName, sql: statement.sql))
                     name = newName
                 }
                 let queued = withParameters(statement.binds) { count, _, values, lengths, formats in
                     PQsendQueryPrepared(handle, name, count, values, lengths, formats, 1)
                 }
                 sendFailed = sendFailed || queued != 1
-                sent.append(.statement)
+                sent.append(.statement(sql: statement.sql))
             }
             guard !sendFailed, PQpipelineSync(handle) == 1 else {
                 let error = connectionError(handle)
@@ -414,9 +441,13 @@ final class LibPQConnection {
                 switch (item, outcome) {
                 case (.statement, .success(let rows?)): results.append(rows)
                 // A statement prepared before an error stays prepared: prepared statements are not transactional.
-                case (.prepare(let key, let name), .success(.some)): prepared[key] = name
+                case (.prepare(let key, let name, _), .success(.some)): prepared[key] = name
                 case (_, .success): break
-                case (_, .failure(let error)): if firstError == nil { firstError = error }
+                case (_, .failure(let error)):
+                    guard firstError == nil else { break }
+                    switch item {
+                    case .begin(let sql), .prepare(_, _, let sql), .statement(let sql): firstError = error.failing(sql)
+                    }
                 }
             }
             try expectPipelineSync(handle)

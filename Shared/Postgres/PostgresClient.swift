@@ -1,4 +1,4 @@
-import CLibPQ
+internal import CLibPQ
 import ConnectionKit
 import Logging
 import ServiceLifecycle
@@ -7,7 +7,7 @@ import ServiceLifecycle
 ///
 /// Run it as a `Service` (its `run()` keeps the pool until graceful shutdown, then closes every
 /// connection). Access is scoped: ``withConnection(_:)`` leases an idle connection for the body's
-/// duration; ``withTransaction(isolation:_:)`` runs a synchronous body inside one transaction on the
+/// duration; ``withTransaction(isolation:readOnly:file:line:_:)`` runs a synchronous body inside one transaction on the
 /// connection's own thread, so a state change and its outbox row commit together or not at all.
 public final class PostgresClient: Sendable, Service {
     /// Where to connect and how the pool behaves.
@@ -110,29 +110,63 @@ public final class PostgresClient: Sendable, Service {
     }
 
     /// Runs `body` inside one transaction. A thrown error rolls back; see
-    /// ``PostgresConnection/withTransaction(isolation:_:)``.
+    /// ``PostgresConnection/withTransaction(isolation:readOnly:file:line:_:)``.
     public func withTransaction<T: Sendable>(
         isolation: PostgresIsolationLevel = .readCommitted,
+        readOnly: Bool = false,
+        file: String = #fileID,
+        line: Int = #line,
         _ body: @Sendable (PostgresTransaction) throws -> T
     ) async throws -> T {
-        try await withConnection { connection in
-            try await connection.withTransaction(isolation: isolation, body)
+        do {
+            return try await withConnection { connection in
+                try await connection.withTransaction(isolation: isolation, readOnly: readOnly, file: file, line: line, body)
+            }
+        } catch let error as PostgresError {
+            throw error.calledFrom(file: file, line: line)
         }
     }
 
-    /// Runs one statement on a leased connection.
+    /// Runs one statement on a leased connection. A failure (a full pool too) names the statement and
+    /// the call site.
     @discardableResult
-    public func query(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> PostgresRows {
-        try await withConnection { connection in
-            try await connection.query(sql, binds)
+    public func query(_ statement: PostgresStatement, file: String = #fileID, line: Int = #line) async throws -> PostgresRows {
+        do {
+            return try await withConnection { connection in
+                try await connection.query(statement, file: file, line: line)
+            }
+        } catch let error as PostgresError {
+            throw error.failing(statement.sql).calledFrom(file: file, line: line)
         }
     }
 
-    /// Runs a batch of statements in pipeline mode inside one transaction: all or nothing.
+    /// Transitional: hand-numbered placeholders; removed once every call site is interpolated.
     @discardableResult
-    public func pipeline(_ statements: [PostgresStatement]) async throws -> [PostgresRows] {
-        try await withTransaction { transaction in
-            try transaction.pipeline(statements)
+    public func query(_ sql: String, _ binds: [any PostgresEncodable], file: String = #fileID, line: Int = #line) async throws -> PostgresRows {
+        try await query(PostgresStatement(sql, binds), file: file, line: line)
+    }
+
+    /// Transitional: hand-numbered placeholders; removed once every call site is interpolated.
+    ///
+    /// SQL text held in a `String` variable. Disfavored, so a literal always builds a
+    /// ``PostgresStatement`` (its interpolations bound, never spliced as text).
+    @_disfavoredOverload
+    @discardableResult
+    public func query(_ sql: String, file: String = #fileID, line: Int = #line) async throws -> PostgresRows {
+        try await query(PostgresStatement(sql, []), file: file, line: line)
+    }
+
+    /// One round trip on a leased connection (`SELECT 1`): succeeds when the server answers.
+    public func ping(file: String = #fileID, line: Int = #line) async throws {
+        try await query("SELECT 1", file: file, line: line)
+    }
+
+    /// Runs a batch of statements in pipeline mode inside one transaction: all or nothing. A failure
+    /// names the statement that failed and the call site.
+    @discardableResult
+    public func pipeline(_ statements: [PostgresStatement], file: String = #fileID, line: Int = #line) async throws -> [PostgresRows] {
+        try await withTransaction(file: file, line: line) { transaction in
+            try transaction.pipeline(statements, file: file, line: line)
         }
     }
 }

@@ -23,16 +23,35 @@ public actor PostgresConnection {
         executor.shutdown()
     }
 
-    /// Runs one statement with bound parameters (`$1`, `$2`, ...) and returns its rows.
+    /// Runs one statement and returns its rows. A failure names the statement and the call site.
     @discardableResult
-    public func query(_ sql: String, _ binds: [any PostgresEncodable] = []) throws -> PostgresRows {
-        try connection.execute(sql, binds.map(\.postgresValue))
+    public func query(_ statement: PostgresStatement, file: String = #fileID, line: Int = #line) throws(PostgresError) -> PostgresRows {
+        do {
+            return try connection.execute(statement.sql, statement.binds)
+        } catch {
+            throw error.calledFrom(file: file, line: line)
+        }
+    }
+
+    /// Transitional: hand-numbered placeholders; removed once every call site is interpolated.
+    @discardableResult
+    public func query(
+        _ sql: String, _ binds: [any PostgresEncodable], file: String = #fileID, line: Int = #line
+    ) throws(PostgresError)
+        -> PostgresRows
+    {
+        try query(PostgresStatement(sql, binds), file: file, line: line)
     }
 
     /// Runs statements in libpq pipeline mode, outside a transaction block (each segment of the
-    /// pipeline commits on its own). Use ``withTransaction(isolation:_:)`` for an atomic batch.
-    public func pipeline(_ statements: [PostgresStatement]) throws -> [PostgresRows] {
-        try connection.pipeline(statements)
+    /// pipeline commits on its own). Use ``withTransaction(isolation:readOnly:file:line:_:)`` for an atomic batch.
+    /// A failure names the statement that failed and the call site.
+    public func pipeline(_ statements: [PostgresStatement], file: String = #fileID, line: Int = #line) throws(PostgresError) -> [PostgresRows] {
+        do {
+            return try connection.pipeline(statements)
+        } catch {
+            throw error.calledFrom(file: file, line: line)
+        }
     }
 
     /// Bulk-loads rows with binary COPY; returns the number of rows copied.
@@ -43,13 +62,17 @@ public actor PostgresConnection {
 
     /// Runs `body` inside `BEGIN ... COMMIT` on this connection's thread. A thrown error rolls back and
     /// is rethrown; a failed commit throws (e.g. `.serializationFailure`). The body is synchronous: a
-    /// transaction never waits on another service.
+    /// transaction never waits on another service. A `readOnly` transaction refuses every write. A
+    /// failed `BEGIN` or `COMMIT` names this call site.
     public func withTransaction<T: Sendable>(
         isolation: PostgresIsolationLevel = .readCommitted,
+        readOnly: Bool = false,
+        file: String = #fileID,
+        line: Int = #line,
         _ body: @Sendable (PostgresTransaction) throws -> T
     ) throws -> T {
         // BEGIN goes out with the first statement, saving a round trip per transaction.
-        connection.begin("BEGIN ISOLATION LEVEL \(isolation.sql)")
+        connection.begin("BEGIN ISOLATION LEVEL \(isolation.sql)" + (readOnly ? " READ ONLY" : ""))
         let transaction = PostgresTransaction(connection: connection)
         let value: T
         do {
@@ -64,7 +87,7 @@ public actor PostgresConnection {
             try connection.end("COMMIT")
         } catch {
             rollBack()
-            throw error
+            throw error.calledFrom(file: file, line: line)
         }
         return value
     }
@@ -125,25 +148,48 @@ public final class PostgresTransaction {
         guard open else { throw PostgresError(code: .unexpectedResponse, message: "transaction used after it ended") }
     }
 
-    /// Runs one statement with bound parameters and returns its rows.
+    /// Runs one statement and returns its rows. A failure names the statement and the call site.
     @discardableResult
-    public func query(_ sql: String, _ binds: [any PostgresEncodable] = []) throws(PostgresError) -> PostgresRows {
-        try checkOpen()
-        return try connection.execute(sql, binds.map(\.postgresValue))
+    public func query(_ statement: PostgresStatement, file: String = #fileID, line: Int = #line) throws(PostgresError) -> PostgresRows {
+        do {
+            try checkOpen()
+            return try connection.execute(statement.sql, statement.binds)
+        } catch {
+            throw error.failing(statement.sql).calledFrom(file: file, line: line)
+        }
+    }
+
+    /// Transitional: hand-numbered placeholders; removed once every call site is interpolated.
+    @discardableResult
+    public func query(
+        _ sql: String, _ binds: [any PostgresEncodable], file: String = #fileID, line: Int = #line
+    ) throws(PostgresError)
+        -> PostgresRows
+    {
+        try query(PostgresStatement(sql, binds), file: file, line: line)
     }
 
     /// Runs SQL text without parameters, possibly several statements (simple query protocol). Meant for
-    /// migrations and fixed DDL; anything carrying values must use ``query(_:_:)`` with bound parameters.
-    public func executeScript(_ sql: String) throws(PostgresError) {
-        try checkOpen()
-        try connection.executeScript(sql)
+    /// migrations and fixed DDL; anything carrying values must use ``query(_:file:line:)`` with bound values.
+    public func executeScript(_ sql: String, file: String = #fileID, line: Int = #line) throws(PostgresError) {
+        do {
+            try checkOpen()
+            try connection.executeScript(sql)
+        } catch {
+            throw error.failing(sql).calledFrom(file: file, line: line)
+        }
     }
 
-    /// Runs many statements in pipeline mode inside this transaction.
+    /// Runs many statements in pipeline mode inside this transaction. A failure names the statement
+    /// that failed and the call site.
     @discardableResult
-    public func pipeline(_ statements: [PostgresStatement]) throws(PostgresError) -> [PostgresRows] {
-        try checkOpen()
-        return try connection.pipeline(statements)
+    public func pipeline(_ statements: [PostgresStatement], file: String = #fileID, line: Int = #line) throws(PostgresError) -> [PostgresRows] {
+        do {
+            try checkOpen()
+            return try connection.pipeline(statements)
+        } catch {
+            throw error.calledFrom(file: file, line: line)
+        }
     }
 
     /// Bulk-loads rows with binary COPY inside this transaction.

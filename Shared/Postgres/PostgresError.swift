@@ -54,6 +54,10 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public var detail: String?
     /// The violated constraint's name, for integrity errors.
     public var constraint: String?
+    /// The SQL text of the statement that failed (`COMMIT` for a failed commit), never its bound values.
+    public var statement: String?
+    /// Where the failing call was made, `Module/File.swift:42`.
+    public var location: String?
 
     public init(code: Code, message: String, sqlState: String? = nil, detail: String? = nil, constraint: String? = nil) {
         self.code = code
@@ -63,11 +67,32 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         self.constraint = constraint
     }
 
+    /// One line for logs: code, message, SQLSTATE, constraint, the call site and the statement's SQL
+    /// (shortened past 500 characters). Bound values are never included.
     public var description: String {
         var text = "PostgresError.\(code): \(message)"
         if let sqlState { text += " (SQLSTATE \(sqlState))" }
         if let constraint { text += " [constraint \(constraint)]" }
+        if let location { text += " at \(location)" }
+        if let statement {
+            let oneLine = statement.split(whereSeparator: \.isNewline).map { $0.trimmingPrefix(while: \.isWhitespace) }.joined(separator: " ")
+            text += " in: \(oneLine.count > 500 ? oneLine.prefix(500) + "..." : oneLine)"
+        }
         return text
+    }
+
+    /// This error, with the failing statement's text when none is recorded yet.
+    func failing(_ sql: String) -> PostgresError {
+        var error = self
+        if error.statement == nil { error.statement = sql }
+        return error
+    }
+
+    /// This error, with the call site when none is recorded yet.
+    func calledFrom(file: String, line: Int) -> PostgresError {
+        var error = self
+        if error.location == nil { error.location = "\(file):\(line)" }
+        return error
     }
 
     /// True when the same work may succeed if tried again: a conflict between transactions, a lost or

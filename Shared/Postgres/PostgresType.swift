@@ -54,14 +54,3 @@ public struct PostgresValue: Sendable {
         PostgresValue(type: type, bytes: nil)
     }
 }
-
-/// A SQL statement with its bound parameters, for pipelines and batches.
-public struct PostgresStatement: Sendable {
-    public var sql: String
-    public var binds: [PostgresValue]
-
-    public init(_ sql: String, _ binds: [any PostgresEncodable] = []) {
-        self.sql = sql
-        self.binds = binds.map(\.postgresValue)
-    }
-}
