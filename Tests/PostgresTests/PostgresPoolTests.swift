@@ -41,7 +41,7 @@ struct PostgresPoolTests {
         let results = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
             for value in 0..<500 {
                 group.addTask {
-                    let rows = try await client.query("SELECT $1::bigint * 2, pg_backend_pid()", [value])
+                    let rows = try await client.query("SELECT \(value)::bigint * 2, pg_backend_pid()")
                     return (value, try rows[0].decode(Int.self, at: 0))
                 }
             }
@@ -49,7 +49,7 @@ struct PostgresPoolTests {
         }
         #expect(results.count == 500)
         #expect(results.allSatisfy { $0.1 == $0.0 * 2 })
-        let backends = try await client.query("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", [configuration.applicationName])
+        let backends = try await client.query("SELECT count(*) FROM pg_stat_activity WHERE application_name = \(configuration.applicationName)")
         #expect(try backends[0].decode(Int.self, at: 0) <= 4)
     }
 

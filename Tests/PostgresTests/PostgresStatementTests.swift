@@ -17,15 +17,15 @@ struct PostgresStatementTests {
         struct Boom: Error {}
         await #expect(throws: Boom.self) {
             try await client.withTransaction { transaction in
-                try transaction.query("INSERT INTO items (id, name) VALUES ($1, $2)", [1, "first"])
-                try transaction.query("INSERT INTO items (id, name) VALUES ($1, $2)", [2, "second"])
+                try transaction.query("INSERT INTO items (id, name) VALUES (\(1), \("first" as String))")
+                try transaction.query("INSERT INTO items (id, name) VALUES (\(2), \("second" as String))")
                 throw Boom()
             }
         }
         let count = try await client.query("SELECT count(*) FROM items")
         #expect(try count[0].decode(Int.self, at: 0) == 0)
         // The connection is usable afterwards, outside any transaction.
-        try await client.query("INSERT INTO items (id, name) VALUES ($1, $2)", [3, "third"])
+        try await client.query("INSERT INTO items (id, name) VALUES (\(3), \("third" as String))")
         let after = try await client.query("SELECT count(*) FROM items")
         #expect(try after[0].decode(Int.self, at: 0) == 1)
     }
@@ -33,8 +33,11 @@ struct PostgresStatementTests {
     @Test("a time beyond Int64 microseconds binds as infinity instead of trapping")
     func extremeDates() async throws {
         let rows = try await client.query(
-            "SELECT $1::timestamptz = 'infinity', $2::timestamptz = '-infinity', $3::timestamptz = '1970-01-01T00:00:00Z'",
-            [Date(timeIntervalSince1970: 1e300), Date(timeIntervalSince1970: -1e300), Date(timeIntervalSince1970: 0)])
+            """
+            SELECT \(Date(timeIntervalSince1970: 1e300))::timestamptz = 'infinity',
+                   \(Date(timeIntervalSince1970: -1e300))::timestamptz = '-infinity',
+                   \(Date(timeIntervalSince1970: 0))::timestamptz = '1970-01-01T00:00:00Z'
+            """)
         #expect(try rows[0].decode(Bool.self, at: 0))
         #expect(try rows[0].decode(Bool.self, at: 1))
         #expect(try rows[0].decode(Bool.self, at: 2))
@@ -42,17 +45,17 @@ struct PostgresStatementTests {
 
     @Test("a unique violation surfaces as its typed code with the constraint name")
     func uniqueViolation() async throws {
-        try await client.query("INSERT INTO items (id, name) VALUES ($1, $2)", [10, "dup"])
+        try await client.query("INSERT INTO items (id, name) VALUES (\(10), \("dup" as String))")
         let error = await #expect(throws: PostgresError.self) {
             try await client.withTransaction { transaction in
-                try transaction.query("INSERT INTO items (id, name) VALUES ($1, $2)", [11, "dup"])
+                try transaction.query("INSERT INTO items (id, name) VALUES (\(11), \("dup" as String))")
             }
         }
         #expect(error?.code == .uniqueViolation)
         #expect(error?.sqlState == "23505")
         #expect(error?.constraint == "items_name_key")
         let check = await #expect(throws: PostgresError.self) {
-            try await client.query("INSERT INTO items (id, name) VALUES ($1, $2)", [-1, "negative"])
+            try await client.query("INSERT INTO items (id, name) VALUES (\(-1), \("negative" as String))")
         }
         #expect(check?.code == .checkViolation)
     }
@@ -71,7 +74,7 @@ struct PostgresStatementTests {
                             let value = try rows[0].decode(Int.self, at: 0)
                             // Hold the snapshot long enough for the other transaction to read too.
                             try transaction.query("SELECT pg_sleep(0.3)")
-                            try transaction.query("UPDATE counters SET value = $1 WHERE id = 1", [Int32(value + 1)])
+                            try transaction.query("UPDATE counters SET value = \(Int32(value + 1)) WHERE id = 1")
                         }
                         return nil
                     } catch let error as PostgresError {
@@ -98,14 +101,11 @@ struct PostgresStatementTests {
         let binary: [UInt8] = [0, 1, 2, 0, 255, 0]
         let rows = try await client.query(
             """
-            SELECT $1::bigint, $2::int, $3::smallint, $4::text, $5::bool, $6::uuid, $7::timestamptz, $8::jsonb,
-                   $9::bytea, $10::text[], $11::uuid[], $12::bigint[], $13::text, $14::text[]
-            """,
-            [
-                Int.max, Int32.min, Int16(-7), "héllo, wörld ✓", true, id, instant,
-                PostgresJSONB(string: #"{"a": [1, 2], "b": "x"}"#), Data(binary), ["a", "b,c", "\"q\"", ""], [id, id], [1, -2, 3],
-                String?.none, [String](),
-            ]
+            SELECT \(Int.max)::bigint, \(Int32.min)::int, \(Int16(-7))::smallint, \("héllo, wörld ✓" as String)::text, \(true)::bool,
+                   \(id)::uuid, \(instant)::timestamptz, \(PostgresJSONB(string: #"{"a": [1, 2], "b": "x"}"#))::jsonb,
+                   \(Data(binary))::bytea, \(["a", "b,c", "\"q\"", ""])::text[], \([id, id])::uuid[], \([1, -2, 3])::bigint[],
+                   \(String?.none)::text, \([String]())::text[]
+            """
         )
         let row = rows[0]
         #expect(try row.decode(Int.self, at: 0) == Int.max)
@@ -139,21 +139,18 @@ struct PostgresStatementTests {
     @Test("a pipeline of 1,000 inserts commits atomically; a failing statement rolls the batch back")
     func pipeline() async throws {
         try await client.query("CREATE TABLE batch (id int PRIMARY KEY)")
-        let statements = (0..<1000).map { PostgresStatement("INSERT INTO batch (id) VALUES ($1)", [Int32($0)]) }
+        let statements = (0..<1000).map { index -> PostgresStatement in "INSERT INTO batch (id) VALUES (\(Int32(index)))" }
         let results = try await client.pipeline(statements)
         #expect(results.count == 1000)
         #expect(results.allSatisfy { $0.affectedRows == 1 })
-        let failing =
-            [PostgresStatement("INSERT INTO batch (id) VALUES ($1)", [Int32(5000)])]
-            + [PostgresStatement("INSERT INTO batch (id) VALUES ($1)", [Int32(7)])]
-            + [PostgresStatement("INSERT INTO batch (id) VALUES ($1)", [Int32(5001)])]
+        let failing: [PostgresStatement] = [5000, 7, 5001].map { (id: Int32) in "INSERT INTO batch (id) VALUES (\(id))" }
         let error = await #expect(throws: PostgresError.self) { try await client.pipeline(failing) }
         #expect(error?.code == .uniqueViolation)
         let count = try await client.query("SELECT count(*), max(id) FROM batch")
         #expect(try count[0].decode(Int.self, at: 0) == 1000)
         #expect(try count[0].decode(Int32.self, at: 1) == 999)
         // The connection left pipeline mode cleanly.
-        try await client.query("INSERT INTO batch (id) VALUES ($1)", [Int32(5002)])
+        try await client.query("INSERT INTO batch (id) VALUES (\(Int32(5002)))")
     }
 
     @Test("pipelined statements are prepared once per session, also when a pipeline fails after preparing")
@@ -161,23 +158,23 @@ struct PostgresStatementTests {
         let single = try TestDatabase.client(url: try await TestDatabase.create(), connections: 1)
         defer { Task { await single.shutdown() } }
         try await single.query("CREATE TABLE seen (id int PRIMARY KEY)")
-        let insert = "INSERT INTO seen (id) VALUES ($1)"
-        let preparedCount = "SELECT count(*) FROM pg_prepared_statements"
-        try await single.pipeline([PostgresStatement(insert, [Int32(1)]), PostgresStatement(insert, [Int32(2)])])
+        @Sendable func insert(_ id: Int32) -> PostgresStatement { "INSERT INTO seen (id) VALUES (\(id))" }
+        let preparedCount: PostgresStatement = "SELECT count(*) FROM pg_prepared_statements"
+        try await single.pipeline([insert(1), insert(2)])
         let afterFirst = try await single.query(preparedCount)[0].decode(Int.self, at: 0)
         for round in 0..<5 {
-            try await single.pipeline([PostgresStatement(insert, [Int32(10 + round)])])
+            try await single.pipeline([insert(Int32(10 + round))])
         }
         #expect(try await single.query(preparedCount)[0].decode(Int.self, at: 0) == afterFirst, "no statement was prepared again")
         // A new statement prepared in a pipeline that then fails: the next pipelines still work.
-        let upsert = "INSERT INTO seen (id) VALUES ($1) ON CONFLICT (id) DO NOTHING"
+        @Sendable func upsert(_ id: Int32) -> PostgresStatement { "INSERT INTO seen (id) VALUES (\(id)) ON CONFLICT (id) DO NOTHING" }
         await #expect(throws: PostgresError.self) {
-            try await single.pipeline([PostgresStatement(upsert, [Int32(100)]), PostgresStatement(insert, [Int32(1)])])
+            try await single.pipeline([upsert(100), insert(1)])
         }
-        try await single.pipeline([PostgresStatement(upsert, [Int32(100)]), PostgresStatement(upsert, [Int32(101)])])
+        try await single.pipeline([upsert(100), upsert(101)])
         try await single.withTransaction { transaction in
-            try transaction.pipeline([PostgresStatement(upsert, [Int32(102)])])
-            try transaction.query(upsert, [Int32(103)])
+            try transaction.pipeline([upsert(102)])
+            try transaction.query(upsert(103))
         }
         #expect(try await single.query("SELECT count(*) FROM seen WHERE id >= 100")[0].decode(Int.self, at: 0) == 4)
     }
