@@ -21,14 +21,14 @@ struct SagaCommand: AsyncParsableCommand {
         @Option var cursor: String?
 
         func run() async throws {
-            let postgres = try database.client(label: "saga")
-            defer { Task { await postgres.shutdown() } }
-            let operations = SagaOperations(postgres: postgres, refundPendingBound: SagaLedger.defaultRefundPendingBound)
-            let now = Date()
-            do {
-                try output(try await operations.list(.init(state: state, overdueAt: overdue ? now : nil), cursor: cursor, limit: limit, now: now))
-            } catch is InvalidCursor {
-                throw ValidationError("--cursor is not one this command printed")
+            try await database.withPostgres(label: "saga") { postgres in
+                let operations = SagaOperations(postgres: postgres, refundPendingBound: SagaLedger.defaultRefundPendingBound)
+                let now = Date()
+                do {
+                    try output(try await operations.list(.init(state: state, overdueAt: overdue ? now : nil), cursor: cursor, limit: limit, now: now))
+                } catch is InvalidCursor {
+                    throw ValidationError("--cursor is not one this command printed")
+                }
             }
         }
     }
@@ -46,10 +46,11 @@ struct SagaCommand: AsyncParsableCommand {
                 try ConfigurationReader(flags: ["REFUND_PENDING_BOUND": refundPendingBound]).duration(
                     "REFUND_PENDING_BOUND", default: SagaLedger.defaultRefundPendingBound, in: .seconds(1)...(.seconds(7 * 86_400)))
             }
-            let postgres = try database.client(label: "saga")
-            defer { Task { await postgres.shutdown() } }
-            let operations = SagaOperations(postgres: postgres, refundPendingBound: bound)
-            switch try await operations.resume(BookingID(bookingID), operatorName: operatorOption.value) {
+            let outcome = try await database.withPostgres(label: "saga") { postgres in
+                try await SagaOperations(postgres: postgres, refundPendingBound: bound).resume(
+                    BookingID(bookingID), operatorName: operatorOption.value)
+            }
+            switch outcome {
             case .resumed(let attempt, let key):
                 try output(ResumeAnswer(outcome: "resumed", state: SagaState.refundPending.rawValue, attempt: attempt, idempotencyKey: key))
             case .notFound:
