@@ -113,7 +113,7 @@ let package = Package(
         .target(
             name: "ServiceKit",
             dependencies: [
-                "SharedModel", "Postgres", "Redis", "Migrations", "Messaging",
+                "SharedModel", "Postgres", "Redis", "Migrations", "Messaging", "WebhookSignatures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -152,7 +152,7 @@ let package = Package(
         .executableTarget(
             name: "ProviderSimulator",
             dependencies: [
-                "WebhookSignatures",
+                "ServiceKit", "SharedModel", "WebhookSignatures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -236,7 +236,7 @@ let package = Package(
         .testTarget(
             name: "ProviderSimulatorTests",
             dependencies: [
-                "ProviderSimulator", "WebhookSignatures",
+                "ProviderSimulator", "ServiceKit", "WebhookSignatures",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

@@ -1,9 +1,27 @@
+import ArgumentParser
+import Logging
 import ServiceKit
 import SharedModel
 
+/// `booking serve`'s options: the shared ones and the booking settings ``BookingConfiguration`` reads.
+struct BookingOptions: ParsableArguments {
+    @OptionGroup(title: "Shared options") var shared: ServiceOptions
+    @Option(help: "How long a hold lasts, e.g. 10m; at most 30m (HOLD_TTL).") var holdTTL: String?
+    @Option(help: "How long a booking waits for payment, e.g. 15m (PAYMENT_WINDOW).") var paymentWindow: String?
+    @Option(help: "Extra time for a payment made in the window to arrive, e.g. 2m (PAYMENT_GRACE).") var paymentGrace: String?
+    @Option(help: "The most seats one hold may take (MAX_SEATS_PER_HOLD, default 10).") var maxSeatsPerHold: String?
+    @Option(help: "How long a refund may stay unconfirmed before an operator must look, e.g. 1h (REFUND_PENDING_BOUND).")
+    var refundPendingBound: String?
+    @Option(help: "Payment events the saga coordinator applies at once in this process (SAGA_CONSUMER_CONCURRENCY, default 32).")
+    var sagaConsumerConcurrency: String?
+    @Option(help: "How long a finished saga's step log is kept, e.g. 4320h (SAGA_STEP_RETENTION, default 180 days).")
+    var sagaStepRetention: String?
+}
+
 /// The booking service's settings (DESIGN.md, Configuration).
-struct BookingConfiguration: Sendable {
+struct BookingConfiguration: ServeConfiguration {
     var service: ServiceSettings
+    var logLevel: Logger.Level { service.logLevel }
     /// How long a hold keeps its seats (`HOLD_TTL`, default 10 min, at most 30).
     var holdTTL: Duration
     /// How long a booking waits for payment (`PAYMENT_WINDOW`, default 15 min).

@@ -1,32 +1,22 @@
 import ArgumentParser
 import Hummingbird
+import Logging
 import ServiceKit
 
-/// The notification executable: signed webhook delivery to subscribers.
+/// The notification executable: signed webhook delivery to subscribers. It has no settings of its own yet: `serve` takes the shared
+/// ones (`ServiceOptions`).
 @main
 struct NotificationCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "notification",
-        abstract: "Signed webhook delivery to subscribers.",
-        subcommands: [Serve.self, MigrateCommand.self, DeadLetterCommand.self],
-        defaultSubcommand: Serve.self
-    )
+    static let configuration = CommandConfiguration.service(NotificationExecutable.self, abstract: "Signed webhook delivery to subscribers.")
 }
 
-/// `notification serve`: runs the HTTP API until SIGTERM or SIGINT.
-struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Serve the notification API.")
+/// What `notification serve` runs.
+enum NotificationExecutable: SharedSettingsExecutable {
+    static let serviceName = "notification"
+    static let defaultPort = 8082
+    static let serveAbstract = "Serve the notification API."
 
-    @OptionGroup var common: CommonOptions
-    @Option(help: "Operator token for admin routes (ADMIN_TOKEN).") var adminToken: String?
-
-    func run() async throws {
-        let flags = common.flags.merging(["ADMIN_TOKEN": adminToken]) { _, flag in flag }
-        let settings = ServiceLauncher.configuration {
-            try ServiceSettings(serviceName: "notification", defaultPort: 8082, requiresAPIKeys: false, reader: ConfigurationReader(flags: flags))
-        }
-        let logger = ServiceLauncher.bootstrap(service: "notification", logLevel: settings.logLevel)
-        let app = buildApplication(settings, logger: logger)
-        try await app.runService()
+    static func application(_ settings: ServiceSettings, logger: Logger) -> some ApplicationProtocol {
+        buildApplication(settings, logger: logger)
     }
 }

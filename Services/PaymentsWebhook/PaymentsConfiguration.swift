@@ -1,12 +1,38 @@
+import ArgumentParser
 import Foundation
+import Logging
 import ServiceKit
 import WebhookSignatures
+
+/// `payments-webhook serve`'s options: the shared ones and the settings ``PaymentsConfiguration`` reads.
+struct PaymentsOptions: ParsableArguments {
+    @OptionGroup(title: "Shared options") var shared: ServiceOptions
+    @Option(help: "Stripe webhook signing secrets, comma-separated for rotation (STRIPE_WEBHOOK_SECRETS, required).")
+    var stripeWebhookSecrets: String?
+    @Option(help: "Standard Webhooks secrets of internal payment services, whsec_<base64>, comma-separated (PAYMENT_EVENTS_SECRETS, required).")
+    var paymentEventsSecrets: String?
+    @Option(help: "How far a signature's timestamp may be from now, e.g. 300s (WEBHOOK_TOLERANCE).") var webhookTolerance: String?
+    @Option(help: "Unverified requests one source may send at once (UNVERIFIED_BURST, default 20).") var unverifiedBurst: String?
+    @Option(help: "Unverified requests per minute one source regains (UNVERIFIED_REFILL_PER_MINUTE, default 120).")
+    var unverifiedRefillPerMinute: String?
+    @Option(help: "Comma-separated CIDR blocks of the proxies whose X-Forwarded-For entries are believed (TRUSTED_PROXIES).")
+    var trustedProxies: String?
+    @Option(help: "Deprecated: trust the last X-Forwarded-For entry, true or false (TRUST_FORWARDED_FOR); use TRUSTED_PROXIES.")
+    var trustForwardedFor: String?
+    @Option(help: "The payment provider's API base URL, default https://api.stripe.com (PROVIDER_BASE_URL).") var providerBaseURL: String?
+    @Option(help: "The payment provider's secret API key (PROVIDER_API_KEY, required).") var providerAPIKey: String?
+    @Option(help: "How long one provider call may take, e.g. 10s (PROVIDER_TIMEOUT).") var providerTimeout: String?
+    @Option(help: "Run the provider worker in this process: true or false (PROVIDER_WORKER, default true).") var providerWorker: String?
+    @Option(help: "How long stored provider events are kept, at least 120 days, e.g. 2880h (PROVIDER_EVENT_RETENTION).")
+    var providerEventRetention: String?
+}
 
 /// The payments-webhook service's settings (DESIGN.md, Configuration). The secrets are required: a
 /// missing secret stops start-up instead of accepting unverifiable webhooks or calling the provider
 /// without a key.
-struct PaymentsConfiguration: Sendable {
+struct PaymentsConfiguration: ServeConfiguration {
     var service: ServiceSettings
+    var logLevel: Logger.Level { service.logLevel }
     /// Stripe signing secrets used as given (`whsec_...` included); several during rotation.
     var stripeWebhookSecrets: [String]
     /// Standard Webhooks secrets (`whsec_` + base64 of the key).

@@ -1,32 +1,22 @@
 import ArgumentParser
 import Hummingbird
+import Logging
 import ServiceKit
 
-/// The payout executable: nightly payouts to hosts.
+/// The payout executable: nightly payouts to hosts. It has no settings of its own yet: `serve` takes the shared
+/// ones (`ServiceOptions`).
 @main
 struct PayoutCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "payout",
-        abstract: "Nightly payouts to hosts.",
-        subcommands: [Serve.self, MigrateCommand.self, DeadLetterCommand.self],
-        defaultSubcommand: Serve.self
-    )
+    static let configuration = CommandConfiguration.service(PayoutExecutable.self, abstract: "Nightly payouts to hosts.")
 }
 
-/// `payout serve`: runs the HTTP API until SIGTERM or SIGINT.
-struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Serve the payout API.")
+/// What `payout serve` runs.
+enum PayoutExecutable: SharedSettingsExecutable {
+    static let serviceName = "payout"
+    static let defaultPort = 8083
+    static let serveAbstract = "Serve the payout API."
 
-    @OptionGroup var common: CommonOptions
-    @Option(help: "Operator token for admin routes (ADMIN_TOKEN).") var adminToken: String?
-
-    func run() async throws {
-        let flags = common.flags.merging(["ADMIN_TOKEN": adminToken]) { _, flag in flag }
-        let settings = ServiceLauncher.configuration {
-            try ServiceSettings(serviceName: "payout", defaultPort: 8083, requiresAPIKeys: false, reader: ConfigurationReader(flags: flags))
-        }
-        let logger = ServiceLauncher.bootstrap(service: "payout", logLevel: settings.logLevel)
-        let app = buildApplication(settings, logger: logger)
-        try await app.runService()
+    static func application(_ settings: ServiceSettings, logger: Logger) -> some ApplicationProtocol {
+        buildApplication(settings, logger: logger)
     }
 }

@@ -1,9 +1,11 @@
+import ArgumentParser
 import Foundation
 import Logging
+import ServiceKit
 
-/// The provider simulator's settings. ``init(flags:environment:)`` reads them with flags over the
-/// environment over the defaults; tests build one directly with ``init(apiKey:)``.
-package struct SimulatorConfiguration: Sendable {
+/// The provider simulator's settings. ``init(reader:)`` reads them with flags over the environment over
+/// the defaults; tests build one directly with ``init(apiKey:)``.
+package struct SimulatorConfiguration: ServeConfiguration {
     /// Interface to listen on (`--host`/`HOST`, default `127.0.0.1`).
     package var host = "127.0.0.1"
     /// Port to listen on (`--port`/`PORT`, default 8090; 0 picks a free port).
@@ -29,68 +31,41 @@ package struct SimulatorConfiguration: Sendable {
         self.apiKey = apiKey
     }
 
-    /// Reads `flags` (values given on the command line, by environment name) over `environment`.
-    /// Empty values count as unset. Throws the first missing or invalid setting.
-    package init(
-        flags: [String: String?] = [:], environment: [String: String] = ProcessInfo.processInfo.environment
-    )
-        throws(SimulatorConfigurationError)
-    {
-        func value(_ name: String) -> String? {
-            if let flag = flags[name] ?? nil, !flag.isEmpty { return flag }
-            if let variable = environment[name], !variable.isEmpty { return variable }
-            return nil
-        }
-        guard let apiKey = value("PROVIDER_API_KEY") else { throw .init(name: "PROVIDER_API_KEY", reason: "is required") }
-        self.apiKey = apiKey
-        if let host = value("HOST") { self.host = host }
-        if let port = value("PORT") {
-            guard let parsed = Int(port), (0...65_535).contains(parsed) else {
-                throw .init(name: "PORT", reason: "must be a port number (0-65535)")
-            }
-            self.port = parsed
-        }
-        if let attempts = value("WEBHOOK_ATTEMPTS") {
-            guard let parsed = Int(attempts), (1...10).contains(parsed) else {
-                throw .init(name: "WEBHOOK_ATTEMPTS", reason: "must be an integer from 1 to 10")
-            }
-            self.webhookAttempts = parsed
-        }
-        if let level = value("LOG_LEVEL") {
-            guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
-                throw .init(name: "LOG_LEVEL", reason: "must be one of trace, debug, info, notice, warning, error, critical")
-            }
-            self.logLevel = parsed
-        }
-        if let url = value("WEBHOOK_URL") {
+    /// Reads the settings (flags over the environment over the defaults); throws the first missing or
+    /// invalid one.
+    package init(reader: ConfigurationReader) throws(ConfigurationError) {
+        apiKey = try reader.secret("PROVIDER_API_KEY")
+        host = reader.string("HOST") ?? host
+        port = try reader.integer("PORT", default: port, in: 0...65_535)
+        webhookAttempts = try reader.integer("WEBHOOK_ATTEMPTS", default: webhookAttempts, in: 1...10)
+        logLevel = try reader.logLevel()
+        if let url = reader.string("WEBHOOK_URL") {
             guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host != nil else {
-                throw .init(name: "WEBHOOK_URL", reason: "must be an http or https URL")
+                throw ConfigurationError(name: "WEBHOOK_URL", reason: "must be an http or https URL")
             }
-            self.webhookURL = url
-            if let secret = value("STRIPE_WEBHOOK_SECRET") {
-                self.webhookSecret = secret
-            } else if let secrets = value("STRIPE_WEBHOOK_SECRETS") {
-                let first = secrets.split(separator: ",", omittingEmptySubsequences: false).first.map {
-                    $0.trimmingCharacters(in: .whitespaces)
-                }
-                guard let first, !first.isEmpty else {
-                    throw .init(name: "STRIPE_WEBHOOK_SECRETS", reason: "must start with a non-empty secret")
-                }
-                self.webhookSecret = first
+            webhookURL = url
+            if let secret = reader.string("STRIPE_WEBHOOK_SECRET") {
+                webhookSecret = secret
+            } else if reader.string("STRIPE_WEBHOOK_SECRETS") != nil {
+                webhookSecret = try reader.secretList("STRIPE_WEBHOOK_SECRETS")[0]
             } else {
-                throw .init(name: "STRIPE_WEBHOOK_SECRET", reason: "is required when WEBHOOK_URL is set")
+                throw ConfigurationError(name: "STRIPE_WEBHOOK_SECRET", reason: "is required when WEBHOOK_URL is set")
             }
         }
     }
 }
 
-/// A missing or invalid setting: `name` is the environment variable, `reason` never holds its value.
-package struct SimulatorConfigurationError: Error, Equatable, CustomStringConvertible {
-    /// The environment name of the setting.
-    package let name: String
-    /// Why it was refused.
-    package let reason: String
+/// `provider-simulator serve`'s options, each also read from the environment variable its help names.
+package struct SimulatorOptions: ParsableArguments {
+    @Option(help: "Interface to listen on (HOST, default 127.0.0.1).") var host: String?
+    @Option(help: "Port to listen on; 0 picks a free one (PORT, default 8090).") var port: String?
+    @Option(help: "API key clients must send as a bearer token (PROVIDER_API_KEY, required).") var providerAPIKey: String?
+    @Option(help: "Where events are POSTed; unset: recorded only (WEBHOOK_URL).") var webhookURL: String?
+    @Option(help: "Webhook signing secret (STRIPE_WEBHOOK_SECRET; else the first of STRIPE_WEBHOOK_SECRETS).") var stripeWebhookSecret: String?
+    @Option(help: "Signing secrets of the receiving service, comma-separated; the first signs (STRIPE_WEBHOOK_SECRETS).")
+    var stripeWebhookSecrets: String?
+    @Option(help: "Delivery attempts per event, 1 to 10 (WEBHOOK_ATTEMPTS, default 5).") var webhookAttempts: String?
+    @Option(help: "trace, debug, info, notice, warning, error or critical (LOG_LEVEL, default info).") var logLevel: String?
 
-    /// `"<NAME> <reason>"`, e.g. `PROVIDER_API_KEY is required`.
-    package var description: String { "\(name) \(reason)" }
+    package init() {}
 }

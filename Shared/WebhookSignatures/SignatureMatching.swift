@@ -22,7 +22,7 @@ enum SignatureMatching {
         var matched = false
         for key in keys {
             let expected = code(key: key, prefix: prefix, payload: payload)
-            for candidate in candidates where expected == candidate {
+            for candidate in candidates where constantTimeEquals(expected, candidate) {
                 matched = true
             }
         }

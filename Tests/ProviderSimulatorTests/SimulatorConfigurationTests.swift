@@ -1,3 +1,4 @@
+import ServiceKit
 import Testing
 
 @testable import ProviderSimulator
@@ -6,7 +7,7 @@ import Testing
 struct SimulatorConfigurationTests {
     @Test("defaults, with the required API key")
     func defaults() throws {
-        let configuration = try SimulatorConfiguration(environment: ["PROVIDER_API_KEY": "sk_test_1"])
+        let configuration = try SimulatorConfiguration(reader: ConfigurationReader(environment: ["PROVIDER_API_KEY": "sk_test_1"]))
         #expect(configuration.host == "127.0.0.1")
         #expect(configuration.port == 8090)
         #expect(configuration.apiKey == "sk_test_1")
@@ -18,18 +19,29 @@ struct SimulatorConfigurationTests {
     @Test("a missing or empty API key is the one-line error the executable prints")
     func missingKey() {
         for environment in [[:], ["PROVIDER_API_KEY": ""]] {
-            #expect(throws: SimulatorConfigurationError(name: "PROVIDER_API_KEY", reason: "is required")) {
-                try SimulatorConfiguration(environment: environment)
+            #expect(throws: ConfigurationError(name: "PROVIDER_API_KEY", reason: "is required")) {
+                try SimulatorConfiguration(reader: ConfigurationReader(environment: environment))
             }
         }
-        #expect(SimulatorConfigurationError(name: "PROVIDER_API_KEY", reason: "is required").description == "PROVIDER_API_KEY is required")
+        #expect(ConfigurationError(name: "PROVIDER_API_KEY", reason: "is required").description == "PROVIDER_API_KEY is required")
     }
 
-    @Test("flags win over the environment")
+    @Test("every setting is a flag whose help names its environment variable")
+    func help() throws {
+        #expect(try SettingOptions.undocumentedNames(of: SimulatorOptions.self) == [])
+        #expect(
+            try SettingOptions.names(of: SimulatorOptions.self) == [
+                "HOST", "PORT", "PROVIDER_API_KEY", "WEBHOOK_URL", "STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRETS", "WEBHOOK_ATTEMPTS", "LOG_LEVEL",
+            ])
+    }
+
+    @Test("flags win over the environment; an empty flag counts as unset")
     func flagsWin() throws {
+        let options = try SimulatorOptions.parse(["--port", "9191", "--provider-api-key", "sk_flag", "--host", ""])
         let configuration = try SimulatorConfiguration(
-            flags: ["PORT": "9191", "PROVIDER_API_KEY": "sk_flag", "HOST": nil],
-            environment: ["PORT": "9000", "PROVIDER_API_KEY": "sk_env", "HOST": "0.0.0.0", "WEBHOOK_ATTEMPTS": "2"])
+            reader: ConfigurationReader(
+                flags: SettingOptions.values(of: options),
+                environment: ["PORT": "9000", "PROVIDER_API_KEY": "sk_env", "HOST": "0.0.0.0", "WEBHOOK_ATTEMPTS": "2"]))
         #expect(configuration.port == 9191)
         #expect(configuration.apiKey == "sk_flag")
         #expect(configuration.host == "0.0.0.0")
@@ -39,11 +51,13 @@ struct SimulatorConfigurationTests {
     @Test("the webhook secret is required with a URL and falls back to the first of STRIPE_WEBHOOK_SECRETS")
     func webhookSecret() throws {
         let base = ["PROVIDER_API_KEY": "sk", "WEBHOOK_URL": "http://127.0.0.1:8081/v1/webhooks/stripe"]
-        #expect(throws: SimulatorConfigurationError.self) { try SimulatorConfiguration(environment: base) }
-        let rotated = try SimulatorConfiguration(environment: base.merging(["STRIPE_WEBHOOK_SECRETS": "whsec_new, whsec_old"]) { $1 })
+        #expect(throws: ConfigurationError.self) { try SimulatorConfiguration(reader: ConfigurationReader(environment: base)) }
+        let rotated = try SimulatorConfiguration(
+            reader: ConfigurationReader(environment: base.merging(["STRIPE_WEBHOOK_SECRETS": "whsec_new, whsec_old"]) { $1 }))
         #expect(rotated.webhookSecret == "whsec_new")
         let explicit = try SimulatorConfiguration(
-            environment: base.merging(["STRIPE_WEBHOOK_SECRET": "whsec_one", "STRIPE_WEBHOOK_SECRETS": "whsec_new"]) { $1 })
+            reader: ConfigurationReader(
+                environment: base.merging(["STRIPE_WEBHOOK_SECRET": "whsec_one", "STRIPE_WEBHOOK_SECRETS": "whsec_new"]) { $1 }))
         #expect(explicit.webhookSecret == "whsec_one")
     }
 
@@ -55,9 +69,9 @@ struct SimulatorConfigurationTests {
     func invalid(name: String, value: String) {
         let environment = ["PROVIDER_API_KEY": "sk", "STRIPE_WEBHOOK_SECRET": "whsec_x", name: value]
         #expect {
-            try SimulatorConfiguration(environment: environment)
+            try SimulatorConfiguration(reader: ConfigurationReader(environment: environment))
         } throws: { error in
-            (error as? SimulatorConfigurationError)?.name == name
+            (error as? ConfigurationError)?.name == name
         }
     }
 }

@@ -1,3 +1,4 @@
+import ServiceKit
 import Testing
 
 @testable import ProviderSimulator
@@ -13,6 +14,20 @@ struct StripeFormTests {
         #expect(form["xé"] == "€")
         #expect(form.dictionary("metadata") == ["booking_id": "bk_1", "note": "a b+c d", "empty": ""])
         #expect(form.dictionary("meta").isEmpty)
+    }
+
+    @Test("what the provider client writes, the simulator reads back: brackets, +, &, =, spaces, non-ASCII")
+    func roundTrip() throws {
+        let pairs = [
+            ("amount", "2500"), ("metadata[booking_id]", "bk_1"), ("metadata[customer_id]", "a+b@example.com"),
+            ("metadata[note]", "x&y=z 100%"), ("description", "caf\u{E9} \u{20AC}"),
+        ]
+        let encoded = StripeForm(pairs: pairs).encoded
+        #expect(encoded.hasPrefix("amount=2500&metadata%5Bbooking_id%5D=bk_1&metadata%5Bcustomer_id%5D=a%2Bb%40example.com&"))
+        let read = try StripeForm(parsing: encoded)
+        #expect(read.pairs.map(\.name) == pairs.map(\.0))
+        #expect(read.pairs.map(\.value) == pairs.map(\.1))
+        #expect(read.dictionary("metadata") == ["booking_id": "bk_1", "customer_id": "a+b@example.com", "note": "x&y=z 100%"])
     }
 
     @Test("canonical parameters ignore order but not values")

@@ -134,7 +134,7 @@ struct BookingController<Repository: BookingRepository>: Sendable {
             throw APIError.notFound("no customer with this id")
         }
         let query = QueryFilter(request)
-        let limit = try query.limit(default: 20, range: 1...100)
+        let limit = try query.limit(default: 20, in: 1...100)
         let cursor = try query.cursor()
         let client = context.principal == .admin ? nil : context.principal?.id ?? "anonymous"
         let page = try await service.repository.bookings(of: customer, client: client, after: cursor, limit: limit)

@@ -21,14 +21,14 @@ struct SagaCommand: AsyncParsableCommand {
         @Option var cursor: String?
 
         func run() async throws {
-            let postgres = try database.client(label: "saga")
-            defer { Task { await postgres.shutdown() } }
-            let operations = SagaOperations(postgres: postgres, runner: SagaRunner(decider: SagaDecider()))
             let position = try cursor.map { text in
                 guard let position = ListCursor(text) else { throw ValidationError("--cursor is not one this command printed") }
                 return position
             }
-            try output(try await operations.list(.init(state: state, overdue: overdue), cursor: position, limit: limit))
+            try await database.withPostgres(label: "saga") { postgres in
+                let operations = SagaOperations(postgres: postgres, runner: SagaRunner(decider: SagaDecider()))
+                try output(try await operations.list(.init(state: state, overdue: overdue), cursor: position, limit: limit))
+            }
         }
     }
 
@@ -45,10 +45,12 @@ struct SagaCommand: AsyncParsableCommand {
                 try ConfigurationReader(flags: ["REFUND_PENDING_BOUND": refundPendingBound]).duration(
                     "REFUND_PENDING_BOUND", default: SagaDecider.Policy.defaultRefundPendingBound, in: .seconds(1)...(.seconds(7 * 86_400)))
             }
-            let postgres = try database.client(label: "saga")
-            defer { Task { await postgres.shutdown() } }
-            let operations = SagaOperations(postgres: postgres, runner: SagaRunner(decider: SagaDecider(policy: .init(refundPendingBound: bound))))
-            switch try await operations.resume(BookingID(bookingID), operatorName: operatorOption.value) {
+            let outcome = try await database.withPostgres(label: "saga") { postgres in
+                try await SagaOperations(postgres: postgres, runner: SagaRunner(decider: SagaDecider(policy: .init(refundPendingBound: bound))))
+                    .resume(
+                        BookingID(bookingID), operatorName: operatorOption.value)
+            }
+            switch outcome {
             case .resumed(let attempt, let key):
                 try output(ResumeAnswer(outcome: "resumed", state: SagaState.refundPending.rawValue, attempt: attempt, idempotencyKey: key))
             case .notFound:

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import ServiceKit
 import SharedModel
 
 /// ``PaymentProvider`` over Stripe's HTTP API (and anything compatible, such as the local simulator):
@@ -51,7 +52,7 @@ struct StripeProvider: PaymentProvider {
     }
 
     func createRefund(_ request: RefundRequest) async throws(PaymentProviderError) -> ProviderRefund {
-        var form = [
+        var form: [(name: String, value: String)] = [
             ("payment_intent", request.paymentReference),
             ("amount", String(try Self.stripeAmount(request.amount))),
             ("metadata[refund_id]", request.refundID.description),
@@ -63,7 +64,7 @@ struct StripeProvider: PaymentProvider {
 
     func refunds(ofPayment paymentReference: String) async throws(PaymentProviderError) -> [ProviderRefund] {
         var request = HTTPClientRequest(
-            url: configuration.baseURL + "/v1/refunds?" + FormEncoding.encode([("payment_intent", paymentReference), ("limit", "100")]))
+            url: configuration.baseURL + "/v1/refunds?" + StripeForm(pairs: [("payment_intent", paymentReference), ("limit", "100")]).encoded)
         request.method = .GET
         let list = try await send(request)
         guard let data = list["data"]?.arrayValue else { throw .unavailable("the provider's refund list lacks data") }
@@ -92,12 +93,12 @@ struct StripeProvider: PaymentProvider {
     }
 
     /// POSTs the form and returns the JSON object of a 2xx answer; classifies everything else.
-    private func post(_ path: String, form: [(String, String)], idempotencyKey: String) async throws(PaymentProviderError) -> JSONValue {
+    private func post(_ path: String, form: [(name: String, value: String)], idempotencyKey: String) async throws(PaymentProviderError) -> JSONValue {
         var request = HTTPClientRequest(url: configuration.baseURL + path)
         request.method = .POST
         request.headers.add(name: "Idempotency-Key", value: idempotencyKey)
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-        request.body = .bytes(ByteBuffer(string: FormEncoding.encode(form)))
+        request.body = .bytes(ByteBuffer(string: StripeForm(pairs: form).encoded))
         return try await send(request)
     }
 
@@ -109,7 +110,7 @@ struct StripeProvider: PaymentProvider {
         let status: Int
         let body: ByteBuffer
         do {
-            let response = try await client.execute(request, timeout: .milliseconds(configuration.timeout.milliseconds))
+            let response = try await client.execute(request, timeout: .milliseconds(configuration.timeout.wholeMilliseconds))
             status = Int(response.status.code)
             body = try await response.body.collect(upTo: 1 << 20)
         } catch {
@@ -131,26 +132,5 @@ struct StripeProvider: PaymentProvider {
 
     private static func errorMessage(_ json: JSONValue) -> String? {
         json["error"]?["message"]?.stringValue
-    }
-}
-
-/// `application/x-www-form-urlencoded` as Stripe reads it: keys and values percent-encoded, pairs
-/// joined with `&`, nested keys written as `metadata[booking_id]` by the caller.
-enum FormEncoding {
-    private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-
-    static func encode(_ pairs: [(String, String)]) -> String {
-        pairs.map { "\(escape($0.0))=\(escape($0.1))" }.joined(separator: "&")
-    }
-
-    static func escape(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? ""
-    }
-}
-
-extension Duration {
-    /// Whole milliseconds, for NIO's `TimeAmount`.
-    var milliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }

@@ -35,13 +35,3 @@ enum JSONResponse {
             })
     }
 }
-
-/// Compares two strings in time independent of where they differ (API key checks).
-func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
-    let left = Array(lhs.utf8)
-    let right = Array(rhs.utf8)
-    guard left.count == right.count else { return false }
-    var difference: UInt8 = 0
-    for index in left.indices { difference |= left[index] ^ right[index] }
-    return difference == 0
-}

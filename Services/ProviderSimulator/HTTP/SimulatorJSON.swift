@@ -1,3 +1,5 @@
+import SharedModel
+
 /// A JSON document with ordered object members, serialized deterministically.
 ///
 /// The simulator writes its own JSON so responses keep Stripe's field order, metadata comes out
@@ -44,7 +46,7 @@ enum SimulatorJSON: Sendable {
         case .int(let value):
             output.append(contentsOf: String(value).utf8)
         case .string(let value):
-            Self.writeString(value, into: &output)
+            JSONValue.writeString(value, to: &output)
         case .array(let elements):
             output.append(UInt8(ascii: "["))
             for (index, element) in elements.enumerated() {
@@ -56,7 +58,7 @@ enum SimulatorJSON: Sendable {
             output.append(UInt8(ascii: "{"))
             for (index, member) in members.enumerated() {
                 if index > 0 { output.append(UInt8(ascii: ",")) }
-                Self.writeString(member.0, into: &output)
+                JSONValue.writeString(member.0, to: &output)
                 output.append(UInt8(ascii: ":"))
                 member.1.write(into: &output)
             }
@@ -64,27 +66,5 @@ enum SimulatorJSON: Sendable {
         case .raw(let bytes):
             output.append(contentsOf: bytes)
         }
-    }
-
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
-    private static func writeString(_ value: String, into output: inout [UInt8]) {
-        output.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): output.append(contentsOf: "\\\"".utf8)
-            case UInt8(ascii: "\\"): output.append(contentsOf: "\\\\".utf8)
-            case UInt8(ascii: "\n"): output.append(contentsOf: "\\n".utf8)
-            case UInt8(ascii: "\r"): output.append(contentsOf: "\\r".utf8)
-            case UInt8(ascii: "\t"): output.append(contentsOf: "\\t".utf8)
-            case 0..<0x20:
-                output.append(contentsOf: "\\u00".utf8)
-                output.append(hexDigits[Int(byte >> 4)])
-                output.append(hexDigits[Int(byte & 0x0F)])
-            default:
-                output.append(byte)
-            }
-        }
-        output.append(UInt8(ascii: "\""))
     }
 }

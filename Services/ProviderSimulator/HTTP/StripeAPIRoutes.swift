@@ -1,6 +1,8 @@
 import HTTPTypes
 import Hummingbird
 import Logging
+import ServiceKit
+import WebhookSignatures
 
 /// The Stripe-compatible `/v1` API: form-encoded requests, JSON answers, bearer-key authentication,
 /// idempotency keys, injected faults, and `charge.refunded` sent after the refund's answer.
@@ -61,7 +63,7 @@ struct StripeAPIRoutes: Sendable {
 
     private func isAuthorized(_ request: Request) -> Bool {
         guard let authorization = request.headers[.authorization] else { return false }
-        return constantTimeEquals(authorization, "Bearer \(apiKey)")
+        return constantTimeEquals(authorization.utf8, "Bearer \(apiKey)".utf8)
     }
 
     private func respond(_ answer: SimulatorState.Answer, key: String?) -> Response {

@@ -1,4 +1,5 @@
 import Foundation
+import ServiceKit
 
 /// Everything the simulator remembers, in memory: payment intents, refunds, idempotency records,
 /// injected faults, the request log and the events sent.

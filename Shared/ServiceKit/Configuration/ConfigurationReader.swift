@@ -19,19 +19,26 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible, Equa
 /// Reads settings with the precedence flags > environment > defaults.
 ///
 /// Settings are named by their environment variable (`DATABASE_URL`); a flag given on the command line
-/// (`--database-url`) is registered under the same name. An empty value counts as unset, so a secret can
-/// never fall back to an empty string.
+/// (`--database-url`) is registered under the same name (``SettingOptions/values(of:)``). An empty value
+/// counts as unset, so a secret can never fall back to an empty string.
 public struct ConfigurationReader: Sendable {
     private let flags: [String: String]
     private let environment: [String: String]
+    private let declared: Set<String>?
 
-    public init(flags: [String: String?] = [:], environment: [String: String] = ProcessInfo.processInfo.environment) {
+    /// - Parameters:
+    ///   - flags: values from the command line by environment name; `nil` (or empty) when not given.
+    ///   - declared: when given, every name read must be one of these (the options `serve` declares), so a
+    ///     setting cannot be readable from the environment alone; debug builds stop on one that is not.
+    public init(flags: [String: String?] = [:], environment: [String: String] = ProcessInfo.processInfo.environment, declared: Set<String>? = nil) {
         self.flags = flags.compactMapValues { $0 }
         self.environment = environment
+        self.declared = declared
     }
 
     /// The raw value, or nil when neither a flag nor the environment sets it (or sets it empty).
     public func string(_ name: String) -> String? {
+        assert(declared?.contains(name) ?? true, "\(name) is read but no option declares it: add `@Option var ...: String?` for it")
         if let flag = flags[name], !flag.isEmpty { return flag }
         if let value = environment[name], !value.isEmpty { return value }
         return nil

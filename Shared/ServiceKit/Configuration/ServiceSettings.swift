@@ -3,27 +3,39 @@ import Logging
 import Postgres
 import Redis
 
-/// The command-line flags every service accepts. Each overrides the environment variable of the same name.
-public struct CommonOptions: ParsableArguments, Sendable {
-    @Option(help: "Port to listen on (PORT).") public var port: Int?
-    @Option(help: "Address to bind (HOST, default 0.0.0.0).") public var host: String?
-    @Option(help: "Postgres URL (DATABASE_URL).") public var databaseURL: String?
-    @Option(help: "Redis URL, redis://host:port (REDIS_URL).") public var redisURL: String?
-    @Option(help: "trace, debug, info, notice, warning, error or critical (LOG_LEVEL).") public var logLevel: String?
+/// The settings every platform service shares (``ServiceSettings``), as options of `serve`; each is also
+/// read from the environment variable its help names (``SettingOptions``). A service's own options
+/// include these with `@OptionGroup(title: "Shared options") var shared: ServiceOptions`.
+public struct ServiceOptions: ParsableArguments, Sendable {
+    @Option(help: "Address to bind (HOST, default 0.0.0.0).") var host: String?
+    @Option(help: "Port to listen on (PORT; 8080 booking, 8081 payments-webhook, 8082 notification, 8083 payout).") var port: String?
+    @Option(help: "trace, debug, info, notice, warning, error or critical (LOG_LEVEL, default info).") var logLevel: String?
+    @Option(help: "Operator token for admin routes (ADMIN_TOKEN, required).") var adminToken: String?
+    @Option(help: "Client API keys, comma-separated, each name:key or key (API_KEYS; required by services with public routes).")
+    var apiKeys: String?
+    @Option(help: "Postgres URL (DATABASE_URL, required).") var databaseURL: String?
+    @Option(help: "Request pool connections (DATABASE_POOL_SIZE, default 8).") var databasePoolSize: String?
+    @Option(help: "Consumer and poller pool connections (DATABASE_CONSUMER_POOL_SIZE, default 8; booking 16).")
+    var databaseConsumerPoolSize: String?
+    @Option(help: "Longest wait for a free Postgres connection, e.g. 5s (DATABASE_POOL_WAIT).") var databasePoolWait: String?
+    @Option(help: "Postgres connect timeout, e.g. 5s (DATABASE_CONNECT_TIMEOUT).") var databaseConnectTimeout: String?
+    @Option(help: "Postgres statement timeout, e.g. 30s (DATABASE_STATEMENT_TIMEOUT).") var databaseStatementTimeout: String?
+    @Option(help: "Redis URL, redis://host:port[/db] (REDIS_URL, required).") var redisURL: String?
+    @Option(help: "Redis pool connections (REDIS_POOL_SIZE, default 8).") var redisPoolSize: String?
+    @Option(help: "Longest wait for a free Redis connection, e.g. 5s (REDIS_POOL_WAIT).") var redisPoolWait: String?
+    @Option(help: "Redis command timeout, e.g. 5s (REDIS_COMMAND_TIMEOUT).") var redisCommandTimeout: String?
+    @Option(help: "Largest request body in bytes; larger ones get 413 (MAX_BODY_BYTES).") var maxBodyBytes: String?
     @Option(help: "Close an HTTP connection that sends nothing for this long, e.g. 60s (HTTP_IDLE_TIMEOUT).")
-    public var httpIdleTimeout: String?
-    @Option(help: "The most HTTP connections served at once; more wait to be accepted (HTTP_MAX_CONNECTIONS).")
-    public var httpMaxConnections: Int?
+    var httpIdleTimeout: String?
+    @Option(help: "The most HTTP connections served at once; more wait to be accepted (HTTP_MAX_CONNECTIONS, default 4096).")
+    var httpMaxConnections: String?
+    @Option(help: "How long published outbox rows are kept for republishing, e.g. 72h (OUTBOX_RETENTION).") var outboxRetention: String?
+    @Option(help: "How long closed dead letters are kept, e.g. 720h; unset keeps them (DEAD_LETTER_RETENTION).")
+    var deadLetterRetention: String?
+    @Option(help: "How long consumers' inbox rows are kept, at least OUTBOX_RETENTION, e.g. 336h (INBOX_RETENTION).")
+    var inboxRetention: String?
 
     public init() {}
-
-    /// The flags by their environment names.
-    public var flags: [String: String?] {
-        [
-            "PORT": port.map(String.init), "HOST": host, "DATABASE_URL": databaseURL, "REDIS_URL": redisURL, "LOG_LEVEL": logLevel,
-            "HTTP_IDLE_TIMEOUT": httpIdleTimeout, "HTTP_MAX_CONNECTIONS": httpMaxConnections.map(String.init),
-        ]
-    }
 }
 
 /// The settings every service shares (DESIGN.md, Configuration).

@@ -11,12 +11,25 @@ public struct DatabaseOption: ParsableArguments {
 
     public init() {}
 
-    /// A client of at most two connections; a missing URL stops the command with exit status 2.
-    public func client(label: String) throws -> PostgresClient {
-        let url = ServiceLauncher.configuration { try ConfigurationReader(flags: ["DATABASE_URL": databaseURL]).required("DATABASE_URL") }
-        var configuration = try PostgresClient.Configuration(url: url)
+    /// The client's settings; a missing or invalid URL stops the command with one line naming
+    /// `DATABASE_URL` and exit status 2.
+    public func configuration() -> PostgresClient.Configuration {
+        ServiceLauncher.configuration {
+            let url = try ConfigurationReader(flags: ["DATABASE_URL": databaseURL]).required("DATABASE_URL")
+            do {
+                return try PostgresClient.Configuration(url: url)
+            } catch {
+                throw ConfigurationError(name: "DATABASE_URL", reason: "is not a valid Postgres URL")
+            }
+        }
+    }
+
+    /// Runs `body` with a client of at most two connections and waits for the client's shutdown
+    /// before returning or rethrowing.
+    public func withPostgres<Value>(label: String, _ body: (PostgresClient) async throws -> Value) async throws -> Value {
+        var configuration = configuration()
         configuration.maximumConnections = 2
-        return PostgresClient(configuration: configuration, logger: Logger(label: label))
+        return try await ServiceKit.withPostgres(configuration: configuration, logger: Logger(label: label), body)
     }
 }
 
@@ -46,9 +59,9 @@ public struct DeadLetterCommand: AsyncParsableCommand {
     struct Connection: ParsableArguments {
         @OptionGroup var database: DatabaseOption
 
-        func store() throws -> (DeadLetterStore, PostgresClient) {
-            let client = try database.client(label: "dlq")
-            return (DeadLetterStore(postgres: client), client)
+        /// Runs `body` with the dead-letter store and closes its connections before returning.
+        func withStore<Value>(_ body: (DeadLetterStore) async throws -> Value) async throws -> Value {
+            try await database.withPostgres(label: "dlq") { client in try await body(DeadLetterStore(postgres: client)) }
         }
     }
 
@@ -65,11 +78,9 @@ public struct DeadLetterCommand: AsyncParsableCommand {
         @Option var cursor: String?
 
         func run() async throws {
-            let (store, client) = try connection.store()
             let filter = DeadLetterStore.Filter(
                 kind: kind, status: status, stream: stream, consumer: consumer, eventType: eventType, aggregateID: aggregateID)
-            let page = try await store.list(filter, cursor: cursor, limit: limit)
-            await client.shutdown()
+            let page = try await connection.withStore { store in try await store.list(filter, cursor: cursor, limit: limit) }
             try output(DeadLetterRoutes.ListBody(deadLetters: page.entries, nextCursor: page.nextCursor))
         }
     }
@@ -80,9 +91,7 @@ public struct DeadLetterCommand: AsyncParsableCommand {
         @Argument var id: UUID
 
         func run() async throws {
-            let (store, client) = try connection.store()
-            let entry = try await store.entry(id: id)
-            await client.shutdown()
+            let entry = try await connection.withStore { store in try await store.entry(id: id) }
             guard let entry else { throw ValidationError("no dead letter \(id)") }
             try output(entry)
         }
@@ -104,13 +113,13 @@ public struct DeadLetterCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let (store, client) = try connection.store()
-            defer { Task { await client.shutdown() } }
-            if let id {
-                try output(["outcome": "\(try await store.replay(id: id, operatorName: operatorOption.value))"])
-            } else {
-                let filter = DeadLetterStore.Filter(stream: stream, consumer: consumer, eventType: eventType, aggregateID: aggregateID)
-                try output(["replayed": try await store.replayAll(filter, operatorName: operatorOption.value)])
+            try await connection.withStore { store in
+                if let id {
+                    try output(["outcome": "\(try await store.replay(id: id, operatorName: operatorOption.value))"])
+                } else {
+                    let filter = DeadLetterStore.Filter(stream: stream, consumer: consumer, eventType: eventType, aggregateID: aggregateID)
+                    try output(["replayed": try await store.replayAll(filter, operatorName: operatorOption.value)])
+                }
             }
         }
     }
@@ -123,9 +132,8 @@ public struct DeadLetterCommand: AsyncParsableCommand {
         @Option var note: String
 
         func run() async throws {
-            let (store, client) = try connection.store()
-            defer { Task { await client.shutdown() } }
-            try output(["outcome": "\(try await store.resolve(id: id, note: note, operatorName: operatorOption.value))"])
+            let outcome = try await connection.withStore { store in try await store.resolve(id: id, note: note, operatorName: operatorOption.value) }
+            try output(["outcome": "\(outcome)"])
         }
     }
 
@@ -137,9 +145,10 @@ public struct DeadLetterCommand: AsyncParsableCommand {
         @Option var reason: String
 
         func run() async throws {
-            let (store, client) = try connection.store()
-            defer { Task { await client.shutdown() } }
-            try output(["outcome": "\(try await store.discard(id: id, reason: reason, operatorName: operatorOption.value))"])
+            let outcome = try await connection.withStore { store in
+                try await store.discard(id: id, reason: reason, operatorName: operatorOption.value)
+            }
+            try output(["outcome": "\(outcome)"])
         }
     }
 }

@@ -6,6 +6,7 @@ import Logging
 import Postgres
 import Redis
 import SharedModel
+import WebhookSignatures
 
 extension HTTPField.Name {
     /// `X-Request-Id`: the caller's correlation id, echoed on every response.
@@ -190,12 +191,4 @@ public struct AuthenticationMiddleware: RouterMiddleware {
         for (digest, client) in apiKeys where constantTimeEquals(token, digest) { matched = client }
         return matched.map { .client(id: $0) }
     }
-}
-
-/// Compares two byte strings in time that depends only on their lengths.
-public func constantTimeEquals(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
-    guard lhs.count == rhs.count else { return false }
-    var difference: UInt8 = 0
-    for index in lhs.indices { difference |= lhs[index] ^ rhs[index] }
-    return difference == 0
 }

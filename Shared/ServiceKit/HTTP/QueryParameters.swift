@@ -52,13 +52,9 @@ public struct QueryFilter: Sendable {
         }
     }
 
-    /// `limit` in 1...`maximum`, `defaultValue` when absent.
-    public func limit(default defaultValue: Int = 50, maximum: Int = 500) throws(APIError) -> Int {
-        try limit(default: defaultValue, range: 1...maximum)
-    }
-
-    /// `limit` in `range`, `defaultValue` when absent: the one limit parser of every list.
-    public func limit(default defaultValue: Int, range: ClosedRange<Int>) throws(APIError) -> Int {
+    /// The `limit` parameter within `range` (default 1...500), `defaultValue` when absent or empty; any
+    /// other value is 400 naming the range. Every list endpoint reads its page size through this.
+    public func limit(default defaultValue: Int = 50, in range: ClosedRange<Int> = 1...500) throws(APIError) -> Int {
         guard let text = try text("limit") else { return defaultValue }
         guard let limit = Int(text), range.contains(limit) else {
             throw APIError.badRequest("limit must be an integer from \(range.lowerBound) to \(range.upperBound)")

@@ -31,25 +31,27 @@ public struct JSONLogHandler: LogHandler {
         var fields = metadata
         if let provided = metadataProvider?.get() { fields.merge(provided) { _, new in new } }
         if let extra = event.metadata { fields.merge(extra) { _, new in new } }
-        var line = "{\"ts\":"
-        appendJSONString(RFC3339.string(from: Date()), to: &line)
-        line += ",\"level\":"
-        appendJSONString(event.level.rawValue, to: &line)
-        line += ",\"service\":"
-        appendJSONString(service, to: &line)
-        line += ",\"message\":"
-        appendJSONString(event.message.description, to: &line)
+        var line: [UInt8] = []
+        line.reserveCapacity(256)
+        line.append(contentsOf: #"{"ts":"#.utf8)
+        JSONValue.writeString(RFC3339.string(from: Date()), to: &line)
+        line.append(contentsOf: #","level":"#.utf8)
+        JSONValue.writeString(event.level.rawValue, to: &line)
+        line.append(contentsOf: #","service":"#.utf8)
+        JSONValue.writeString(service, to: &line)
+        line.append(contentsOf: #","message":"#.utf8)
+        JSONValue.writeString(event.message.description, to: &line)
         for key in fields.keys.sorted() where !["ts", "level", "service", "message"].contains(key) {
-            line += ","
-            appendJSONString(key, to: &line)
-            line += ":"
+            line.append(UInt8(ascii: ","))
+            JSONValue.writeString(key, to: &line)
+            line.append(UInt8(ascii: ":"))
             if let value = fields[key] { appendJSON(value, to: &line) }
         }
         if event.level >= .error {
-            line += ",\"source\":"
-            appendJSONString("\(event.file):\(event.line)", to: &line)
+            line.append(contentsOf: #","source":"#.utf8)
+            JSONValue.writeString("\(event.file):\(event.line)", to: &line)
         }
-        line += "}\n"
+        line.append(contentsOf: "}\n".utf8)
         output.write(line)
     }
 }
@@ -65,8 +67,8 @@ public final class JSONLineOutput: Sendable {
         lock = Mutex(descriptor)
     }
 
-    func write(_ line: String) {
-        var bytes = Array(line.utf8)
+    func write(_ line: [UInt8]) {
+        var bytes = line
         lock.withLock { descriptor in
             bytes.withUnsafeMutableBytes { buffer in
                 var offset = 0
@@ -80,43 +82,25 @@ public final class JSONLineOutput: Sendable {
     }
 }
 
-private func appendJSON(_ value: Logger.Metadata.Value, to line: inout String) {
+private func appendJSON(_ value: Logger.Metadata.Value, to line: inout [UInt8]) {
     switch value {
-    case .string(let text): appendJSONString(text, to: &line)
-    case .stringConvertible(let convertible): appendJSONString(convertible.description, to: &line)
+    case .string(let text): JSONValue.writeString(text, to: &line)
+    case .stringConvertible(let convertible): JSONValue.writeString(convertible.description, to: &line)
     case .array(let values):
-        line += "["
+        line.append(UInt8(ascii: "["))
         for (index, element) in values.enumerated() {
-            if index > 0 { line += "," }
+            if index > 0 { line.append(UInt8(ascii: ",")) }
             appendJSON(element, to: &line)
         }
-        line += "]"
+        line.append(UInt8(ascii: "]"))
     case .dictionary(let dictionary):
-        line += "{"
+        line.append(UInt8(ascii: "{"))
         for (index, key) in dictionary.keys.sorted().enumerated() {
-            if index > 0 { line += "," }
-            appendJSONString(key, to: &line)
-            line += ":"
+            if index > 0 { line.append(UInt8(ascii: ",")) }
+            JSONValue.writeString(key, to: &line)
+            line.append(UInt8(ascii: ":"))
             if let element = dictionary[key] { appendJSON(element, to: &line) }
         }
-        line += "}"
+        line.append(UInt8(ascii: "}"))
     }
-}
-
-/// Appends `text` as a JSON string literal.
-func appendJSONString(_ text: String, to line: inout String) {
-    line += "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": line += "\\\""
-        case "\\": line += "\\\\"
-        case "\n": line += "\\n"
-        case "\r": line += "\\r"
-        case "\t": line += "\\t"
-        case _ where scalar.value < 0x20:
-            line += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-        default: line.unicodeScalars.append(scalar)
-        }
-    }
-    line += "\""
 }
