@@ -14,7 +14,8 @@ func buildApplication(_ configuration: BookingConfiguration, logger: Logger) -> 
     return app.makeApplication(
         router: router,
         services: [
-            IdempotencyKeyPurger(postgres: app.postgres, logger: logger), parts.sagaConsumer(logger: logger), parts.deadlinePoller(logger: logger),
+            IdempotencyKeyPurger(postgres: app.postgres, logger: logger, clock: parts.clock), parts.sagaConsumer(logger: logger),
+            parts.deadlinePoller(logger: logger),
             parts.sagaReconciler(logger: logger), SagaStateGauges(operations: parts.sagaOperations, logger: logger),
             RetentionSweeper(postgres: app.consumerPostgres, rules: parts.retentionRules, logger: logger),
         ])
@@ -106,7 +107,7 @@ struct BookingParts: Sendable {
 
     func addRoutes(to router: Router<ServiceRequestContext>) {
         let client = app.clientAuthentication
-        InventoryController(catalog: catalog, inventory: inventory, holds: holds)
+        InventoryController(catalog: catalog, inventory: inventory, holds: holds, clock: clock)
             .addRoutes(to: router, client: client, admin: app.adminAuthentication)
         HoldController(catalog: catalog, service: holdService, maximumSeatsPerHold: configuration.maxSeatsPerHold)
             .addRoutes(to: router, client: client)

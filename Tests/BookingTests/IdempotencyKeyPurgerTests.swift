@@ -23,7 +23,7 @@ struct IdempotencyKeyPurgerTests {
                 """,
                 ["key-\(index)", now.addingTimeInterval(-86_400), expiresAt])
         }
-        let purger = IdempotencyKeyPurger(postgres: postgres, logger: TestEnvironment.logger, batchSize: 10, now: { now })
+        let purger = IdempotencyKeyPurger(postgres: postgres, logger: TestEnvironment.logger, batchSize: 10, clock: .fixed(now))
         #expect(try await purger.purge() == 25)
         #expect(try await postgres.count("SELECT count(*) FROM booking.idempotency_keys") == 5)
         #expect(try await postgres.count("SELECT count(*) FROM booking.idempotency_keys WHERE expires_at <= $1", [now]) == 0)

@@ -3,6 +3,7 @@ import Logging
 import Messaging
 import Postgres
 import ServiceLifecycle
+import SharedModel
 
 /// Deletes expired idempotency keys in batches, every `interval`. Expired keys are already ignored
 /// by lookups; this keeps the table from growing without bound. Several instances may run: a
@@ -12,7 +13,7 @@ struct IdempotencyKeyPurger: Service {
     let logger: Logger
     var interval: Duration = .seconds(600)
     var batchSize = 10_000
-    var now: @Sendable () -> Date = { Date() }
+    var clock: WallClock = .system
 
     func run() async throws {
         await repeatUntilShutdown(every: interval, logger: logger, failure: "could not purge expired idempotency keys") {
@@ -21,17 +22,16 @@ struct IdempotencyKeyPurger: Service {
         }
     }
 
-    /// Deletes every key expired at `now()`; returns how many.
+    /// Deletes every key expired at the clock's now; returns how many.
     func purge() async throws -> Int {
         var total = 0
         while true {
             let rows = try await postgres.query(
                 """
                 DELETE FROM booking.idempotency_keys WHERE ctid IN (
-                    SELECT ctid FROM booking.idempotency_keys WHERE expires_at <= $1 LIMIT $2
+                    SELECT ctid FROM booking.idempotency_keys WHERE expires_at <= \(clock.now()) LIMIT \(batchSize)
                 )
-                """,
-                [now(), batchSize])
+                """)
             total += rows.affectedRows
             if rows.affectedRows < batchSize || Task.isCancelled { return total }
         }

@@ -17,7 +17,7 @@ struct InventoryController: Sendable {
     var chargeRules = ProviderCurrencyRules.stripe
     /// The most seats one event may have.
     var maximumSeatsPerEvent = 10_000
-    var now: @Sendable () -> Date = { Date() }
+    var clock: WallClock = .system
 
     func addRoutes(to router: Router<ServiceRequestContext>, client: AuthenticationMiddleware, admin: AuthenticationMiddleware) {
         router.group("/v1/events").add(middleware: admin).post(use: create)
@@ -104,7 +104,7 @@ struct InventoryController: Sendable {
         return SellableEvent(
             id: EventID(), name: name, hostID: host, startsAt: startsAt, endsAt: endsAt, timeZone: timeZone, timeZoneName: body.timeZone,
             currency: currency,
-            createdAt: now(), seats: seats)
+            createdAt: clock.now(), seats: seats)
     }
 
     /// 9999-12-31T23:59:59Z, the last instant RFC 3339's four-digit years can show.

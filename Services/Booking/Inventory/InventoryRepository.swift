@@ -29,29 +29,22 @@ struct PostgresInventoryRepository: InventoryRepository {
             try transaction.query(
                 """
                 INSERT INTO booking.events (event_id, name, host_id, starts_at, ends_at, time_zone, currency, created_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                """,
-                [
-                    event.id.uuid, event.name, event.hostID.rawValue, event.startsAt, event.endsAt, event.timeZoneName,
-                    event.currency.code, event.createdAt,
-                ]
-            )
+                VALUES (\(event.id.uuid), \(event.name), \(event.hostID.rawValue), \(event.startsAt), \(event.endsAt), \(event.timeZoneName),
+                    \(event.currency.code), \(event.createdAt))
+                """)
             try transaction.query(
                 """
                 INSERT INTO booking.seats (event_id, seat_id, price, position)
-                SELECT $1, seat.id, seat.price, seat.position FROM unnest($2::text[], $3::int8[], $4::int4[]) AS seat (id, price, position)
-                """,
-                [event.id.uuid, seatIDs, prices, positions]
-            )
+                SELECT \(event.id.uuid), seat.id, seat.price, seat.position
+                FROM unnest(\(seatIDs)::text[], \(prices)::int8[], \(positions)::int4[]) AS seat (id, price, position)
+                """)
         }
     }
 
     func event(_ id: EventID) async throws -> SellableEvent? {
         let results = try await postgres.pipeline([
-            PostgresStatement(
-                "SELECT name, host_id, starts_at, ends_at, time_zone, currency, created_at FROM booking.events WHERE event_id = $1",
-                [id.uuid]),
-            PostgresStatement("SELECT seat_id, price FROM booking.seats WHERE event_id = $1 ORDER BY position", [id.uuid]),
+            "SELECT name, host_id, starts_at, ends_at, time_zone, currency, created_at FROM booking.events WHERE event_id = \(id.uuid)",
+            "SELECT seat_id, price FROM booking.seats WHERE event_id = \(id.uuid) ORDER BY position",
         ])
         guard let row = results[0].first else { return nil }
         let zoneName = try row.decode(String.self, at: 4)
@@ -77,10 +70,8 @@ struct PostgresInventoryRepository: InventoryRepository {
         let rows = try await postgres.query(
             """
             SELECT s.seat_id, b.status FROM booking.booking_seats s JOIN booking.bookings b USING (booking_id)
-            WHERE s.event_id = $1 AND s.released_at IS NULL
-            """,
-            [event.uuid]
-        )
+            WHERE s.event_id = \(event.uuid) AND s.released_at IS NULL
+            """)
         var seats: [SeatID: BookingStatus] = [:]
         for row in rows {
             let status = try row.decode(String.self, at: 1)

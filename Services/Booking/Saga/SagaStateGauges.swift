@@ -14,7 +14,6 @@ struct SagaStateGauges: Service {
     let operations: SagaOperations
     let logger: Logger
     var interval: Duration = .seconds(10)
-    var now: @Sendable () -> Date = { Date() }
 
     private static let totals = Dictionary(
         uniqueKeysWithValues: SagaState.allCases.map { ($0, Gauge(label: "saga_states", dimensions: [("state", $0.rawValue)])) })
@@ -29,7 +28,7 @@ struct SagaStateGauges: Service {
 
     /// Reads the counts once and records them.
     func refresh() async throws {
-        for (state, count) in try await operations.counts(at: now()) {
+        for (state, count) in try await operations.counts() {
             Self.totals[state]?.record(count.total)
             Self.overdue[state]?.record(count.overdue)
         }
