@@ -66,14 +66,14 @@ let package = Package(
         // Infrastructure adapters: dedicated-thread executors and the pool they share.
         .target(
             name: "ConnectionKit",
-            dependencies: [.product(name: "Metrics", package: "swift-metrics")],
+            dependencies: ["SharedModel", .product(name: "Metrics", package: "swift-metrics")],
             path: "Shared/ConnectionKit",
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Postgres",
             dependencies: [
-                "CLibPQ", "ConnectionKit",
+                "CLibPQ", "ConnectionKit", "SharedModel",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -84,7 +84,7 @@ let package = Package(
         .target(
             name: "Redis",
             dependencies: [
-                "CHiredis", "ConnectionKit",
+                "CHiredis", "ConnectionKit", "SharedModel",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Postgres
 import Redis
+import SharedModel
 
 /// `platform-bench`: measures the platform's clients on live servers. `scripts/bench` runs it next to
 /// the servers' own benchmark tools and prints the ratios.
@@ -62,13 +63,13 @@ struct LoadResult {
     var latencies: [Duration]
 
     func report(metric: String, load: LoadOptions) {
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.timeInterval
         let rate = Double(operations) / seconds
         let sorted = latencies.sorted()
         func percentile(_ p: Double) -> String {
             guard !sorted.isEmpty else { return "n/a" }
             let value = sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
-            return String(format: "%.3f ms", Double(value.components.attoseconds) / 1e15 + Double(value.components.seconds) * 1000)
+            return String(format: "%.3f ms", value.timeInterval * 1000)
         }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         FileHandle.standardOutput.write(

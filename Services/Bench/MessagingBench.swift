@@ -85,14 +85,14 @@ struct MessagingEndToEnd: AsyncParsableCommand {
         await redis.shutdown()
 
         let elapsed = finished - started
-        let elapsedSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let elapsedSeconds = elapsed.timeInterval
         let latencies = handler.latencies.sorted()
         func percentile(_ p: Double) -> String {
             guard !latencies.isEmpty else { return "n/a" }
             return String(format: "%.1f ms", latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] * 1000)
         }
         let drained =
-            relayDrained.map { String(format: "%.0f ms", Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1000) }
+            relayDrained.map { String(format: "%.0f ms", $0.timeInterval * 1000) }
             ?? "not within 60 s"
         FileHandle.standardOutput.write(
             Data(

@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import SharedModel
 import Synchronization
 import WebhookSignatures
 
@@ -154,7 +155,7 @@ struct SagaEndToEnd: AsyncParsableCommand {
         let cpuSeconds = (try? await cpu.value) ?? .nan
 
         func epoch(_ instant: ContinuousClock.Instant) -> String {
-            String(format: "%.6f", wallStart.timeIntervalSince1970 + (instant - started).seconds)
+            String(format: "%.6f", wallStart.timeIntervalSince1970 + (instant - started).timeInterval)
         }
         let timeline = (0..<seconds).map { String(results.perSecond[$0, default: 0]) }.joined(separator: ",")
         let lowest = (0..<seconds).map { results.perSecond[$0, default: 0] }.min() ?? 0
@@ -163,7 +164,7 @@ struct SagaEndToEnd: AsyncParsableCommand {
             Data(
                 """
                 saga_client_window start=\(epoch(windowStart)) end=\(epoch(end)) seconds=\(seconds) warmup=\(warmup) \
-                last_answer_after_end=\(String(format: "%.3f", (finished - end).seconds))s
+                last_answer_after_end=\(String(format: "%.3f", (finished - end).timeInterval))s
                 saga_client_setup events=\(events.count) seats_per_event=\(seatsPerEvent) concurrency=\(concurrency) tag=\(tag) \
                 cores=\(ProcessInfo.processInfo.activeProcessorCount)
                 saga_client_cpu seconds=\(String(format: "%.2f", cpuSeconds)) cores=\(String(format: "%.2f", cpuSeconds / Double(seconds))) \
@@ -421,16 +422,12 @@ struct SagaBenchError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
-
 extension [Duration] {
     /// The `p` quantile in milliseconds ("n/a" when empty).
     func ms(_ p: Double) -> String {
         guard !isEmpty else { return "n/a" }
         let sorted = self.sorted()
-        return String(format: "%.1fms", sorted[Swift.min(sorted.count - 1, Int(Double(sorted.count) * p))].seconds * 1000)
+        return String(format: "%.1fms", sorted[Swift.min(sorted.count - 1, Int(Double(sorted.count) * p))].timeInterval * 1000)
     }
 }
 

@@ -1,4 +1,5 @@
 import Metrics
+import SharedModel
 import Synchronization
 
 /// A bounded pool of long-lived connection objects.
@@ -245,25 +246,10 @@ final class PoolMetrics: Sendable {
     /// A waiter received a connection that was already counted as in use.
     func waited(_ duration: Duration) {
         waits.increment()
-        waitDuration.recordNanoseconds(duration.nanoseconds)
+        waitDuration.recordNanoseconds(duration.wholeNanoseconds)
     }
 
     func exhausted() {
         exhaustions.increment()
-    }
-}
-
-extension Duration {
-    /// The duration in whole nanoseconds, saturating.
-    package var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow { return seconds < 0 ? .min : .max }
-        return product.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue
-    }
-
-    /// The duration in whole milliseconds, saturating.
-    package var milliseconds: Int64 {
-        nanoseconds / 1_000_000
     }
 }

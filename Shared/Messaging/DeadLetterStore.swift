@@ -122,9 +122,12 @@ public struct DeadLetterStore: Sendable {
     }
 
     private let postgres: PostgresClient
+    private let clock: WallClock
 
-    public init(postgres: PostgresClient) {
+    /// `clock` dates operator actions.
+    public init(postgres: PostgresClient, clock: WallClock = .system) {
         self.postgres = postgres
+        self.clock = clock
     }
 
     static let recordedCounters = Kind.allCases.reduce(into: [Kind: Counter]()) { counters, kind in
@@ -134,6 +137,7 @@ public struct DeadLetterStore: Sendable {
     /// Records a dead letter inside the caller's transaction and announces it on `stream:dead-letters`.
     /// An entry that is already open for the same consumer, event and kind is updated (attempts, error,
     /// last failure) instead of duplicated. Handlers use this with `.review` for business anomalies.
+    /// `clock` dates the failure, the entry and its announcement.
     @discardableResult
     public static func record(
         kind: Kind,
@@ -143,22 +147,22 @@ public struct DeadLetterStore: Sendable {
         error: String,
         attempts: Int,
         firstFailedAt: Date,
+        clock: WallClock = .system,
         in transaction: PostgresTransaction
     ) throws -> UUID {
         let id = UUID()
+        let now = clock.now()
         let rows = try transaction.query(
             """
             INSERT INTO messaging.dead_letters
-                (id, kind, stream, consumer, event_id, event_type, aggregate_id, envelope, error, attempts, first_failed_at, last_failed_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now())
+                (id, kind, stream, consumer, event_id, event_type, aggregate_id, envelope, error, attempts, first_failed_at, last_failed_at,
+                 created_at)
+            VALUES (\(id), \(kind.rawValue), \(stream), \(consumer), \(envelope.id.uuid), \(envelope.type), \(envelope.aggregateID),
+                    \(PostgresJSONB(try envelope.jsonData())), \(error), \(Int32(clamping: attempts)), \(firstFailedAt), \(now), \(now))
             ON CONFLICT (consumer, event_id, kind) WHERE status = 'open'
-            DO UPDATE SET error = EXCLUDED.error, attempts = EXCLUDED.attempts, last_failed_at = now()
+            DO UPDATE SET error = EXCLUDED.error, attempts = EXCLUDED.attempts, last_failed_at = EXCLUDED.last_failed_at
             RETURNING id, (xmax = 0) AS inserted
-            """,
-            [
-                id, kind.rawValue, stream, consumer, envelope.id.uuid, envelope.type, envelope.aggregateID,
-                PostgresJSONB(try envelope.jsonData()), error, Int32(clamping: attempts), firstFailedAt,
-            ]
+            """
         )
         let storedID = try rows[0].decode(UUID.self, at: 0)
         if try rows[0].decode(Bool.self, at: 1) {
@@ -167,7 +171,7 @@ public struct DeadLetterStore: Sendable {
                 eventType: envelope.type, eventAggregateID: envelope.aggregateID, error: error
             )
             let draft = try EventEnvelope(
-                event: announcement, occurredAt: Date(), sequence: 0, correlationID: envelope.correlationID,
+                event: announcement, occurredAt: now, sequence: 0, correlationID: envelope.correlationID,
                 causationID: envelope.id.description, producer: EventProducer(rawValue: consumer)
             )
             _ = try Outbox.append(draft, stream: Streams.deadLetters, in: transaction)
@@ -201,7 +205,7 @@ public struct DeadLetterStore: Sendable {
 
     /// One entry.
     public func entry(id: UUID) async throws -> Entry? {
-        let rows = try await postgres.query(Self.selectColumns + " WHERE id = $1", [id])
+        let rows = try await postgres.query(Self.selectColumns + " WHERE id = \(id)")
         return try rows.first.map(Self.entry)
     }
 
@@ -211,8 +215,9 @@ public struct DeadLetterStore: Sendable {
     /// already applied it skip it) and marks the entry `replayed`. Replaying an entry that is not open
     /// changes nothing.
     public func replay(id: UUID, operatorName: String) async throws -> Outcome {
-        try await postgres.withTransaction { transaction in
-            let rows = try transaction.query("SELECT kind, status, stream, envelope::text FROM messaging.dead_letters WHERE id = $1 FOR UPDATE", [id])
+        let now = clock.now()
+        return try await postgres.withTransaction { transaction in
+            let rows = try transaction.query("SELECT kind, status, stream, envelope::text FROM messaging.dead_letters WHERE id = \(id) FOR UPDATE")
             guard let row = rows.first else { return .notFound }
             let status = Status(rawValue: try row.decode(String.self, at: 1)) ?? .open
             guard status == .open else { return .unchanged(status) }
@@ -221,13 +226,12 @@ public struct DeadLetterStore: Sendable {
             try Outbox.appendExisting(envelope, stream: try row.decode(String.self, at: 2), in: transaction)
             // The consumer counts attempts afresh for the replayed delivery.
             try transaction.query(
-                "DELETE FROM messaging.attempts WHERE event_id = $1 AND consumer = (SELECT consumer FROM messaging.dead_letters WHERE id = $2)",
-                [envelope.id.uuid, id]
-            )
+                """
+                DELETE FROM messaging.attempts
+                WHERE event_id = \(envelope.id.uuid) AND consumer = (SELECT consumer FROM messaging.dead_letters WHERE id = \(id))
+                """)
             try transaction.query(
-                "UPDATE messaging.dead_letters SET status = 'replayed', operator = $2, status_changed_at = now() WHERE id = $1",
-                [id, operatorName]
-            )
+                "UPDATE messaging.dead_letters SET status = 'replayed', operator = \(operatorName), status_changed_at = \(now) WHERE id = \(id)")
             return .done
         }
     }
@@ -260,15 +264,18 @@ public struct DeadLetterStore: Sendable {
     }
 
     private func close(id: UUID, status: Status, note: String, operatorName: String) async throws -> Outcome {
-        try await postgres.withTransaction { transaction in
-            let rows = try transaction.query("SELECT status FROM messaging.dead_letters WHERE id = $1 FOR UPDATE", [id])
+        let now = clock.now()
+        return try await postgres.withTransaction { transaction in
+            let rows = try transaction.query("SELECT status FROM messaging.dead_letters WHERE id = \(id) FOR UPDATE")
             guard let row = rows.first else { return .notFound }
             let current = Status(rawValue: try row.decode(String.self, at: 0)) ?? .open
             guard current == .open else { return .unchanged(current) }
             try transaction.query(
-                "UPDATE messaging.dead_letters SET status = $2, resolution_note = $3, operator = $4, status_changed_at = now() WHERE id = $1",
-                [id, status.rawValue, note, operatorName]
-            )
+                """
+                UPDATE messaging.dead_letters SET status = \(status.rawValue), resolution_note = \(note), operator = \(operatorName),
+                    status_changed_at = \(now)
+                WHERE id = \(id)
+                """)
             return .done
         }
     }
@@ -283,7 +290,7 @@ public struct DeadLetterStore: Sendable {
         return counts
     }
 
-    static let selectColumns = """
+    static let selectColumns: PostgresStatement = """
         SELECT id, kind, stream, consumer, event_id, event_type, aggregate_id, envelope::text, error, attempts, first_failed_at,
                last_failed_at, status, resolution_note, operator, status_changed_at, created_at
         FROM messaging.dead_letters

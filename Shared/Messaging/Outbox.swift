@@ -3,7 +3,7 @@ import Postgres
 import SharedModel
 
 /// When an event is appended: only if an earlier statement of the same transaction opened the gate
-/// named by `token`, by selecting `set_config('outbox.gate', $n, true)` with `$n` bound to `token` -
+/// named by `token`, by selecting `set_config('outbox.gate', token, true)` with the token bound -
 /// typically in the `RETURNING` of an `INSERT ... ON CONFLICT DO NOTHING`, which returns (and so
 /// opens) nothing on a conflict. The gate is a transaction-local setting, so it closes at commit or
 /// rollback; a token unique to the event keeps gates of one transaction apart.
@@ -49,11 +49,11 @@ public enum Outbox {
         let rows = try transaction.query(
             """
             INSERT INTO messaging.outbox (event_id, stream, producer, aggregate_id, sequence, event_type, envelope)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            VALUES (\(envelope.id.uuid), \(stream), \(envelope.producer.rawValue), \(envelope.aggregateID), \(max(1, envelope.sequence)),
+                    \(envelope.type), \(json))
             ON CONFLICT (event_id) DO UPDATE SET published_at = NULL
             RETURNING position
-            """,
-            [envelope.id.uuid, stream, envelope.producer.rawValue, envelope.aggregateID, max(1, envelope.sequence), envelope.type, json]
+            """
         )
         return !rows.isEmpty
     }
@@ -111,28 +111,25 @@ public enum Outbox {
     /// The statement that assigns the next sequence of the draft's aggregate and inserts it (when
     /// `condition` holds; nothing at all, not even a sequence number, otherwise).
     private static func statement(appending draft: EventEnvelope, stream: String, condition: OutboxCondition? = nil) throws -> PostgresStatement {
-        var binds: [any PostgresEncodable] = [
-            draft.producer.rawValue, draft.aggregateID, draft.id.uuid, stream, draft.type, PostgresJSONB(try draft.jsonData()),
-        ]
-        var source = "VALUES ($1, $2, 1)"
-        if let condition {
-            binds.append(condition.token)
-            source = "SELECT $1, $2, 1 WHERE current_setting('outbox.gate', true) = $7"
-        }
-        return PostgresStatement(
-            """
+        let producer = draft.producer.rawValue
+        let source: PostgresStatement =
+            if let condition {
+                "SELECT \(producer), \(draft.aggregateID), 1 WHERE current_setting('outbox.gate', true) = \(condition.token)"
+            } else {
+                "VALUES (\(producer), \(draft.aggregateID), 1)"
+            }
+        return """
             WITH next AS (
                 INSERT INTO messaging.aggregate_sequences AS s (producer, aggregate_id, last_sequence) \(source)
                 ON CONFLICT (producer, aggregate_id) DO UPDATE SET last_sequence = s.last_sequence + 1
                 RETURNING last_sequence
             )
             INSERT INTO messaging.outbox (event_id, stream, producer, aggregate_id, sequence, event_type, envelope)
-            SELECT $3, $4, $1, $2, next.last_sequence, $5, jsonb_set($6::jsonb, '{sequence}', to_jsonb(next.last_sequence))
+            SELECT \(draft.id.uuid), \(stream), \(producer), \(draft.aggregateID), next.last_sequence, \(draft.type),
+                   jsonb_set(\(PostgresJSONB(try draft.jsonData()))::jsonb, '{sequence}', to_jsonb(next.last_sequence))
             FROM next
             RETURNING sequence
-            """,
-            binds
-        )
+            """
     }
 
     /// The draft with the sequence the insert returned.

@@ -39,16 +39,20 @@ public struct OutboxReconciler<Handler: StreamHandler>: Service {
     let handler: Handler
     let configuration: Configuration
     let logger: Logger
-    let now: @Sendable () -> Date
+    let clock: WallClock
 
-    public init(
-        postgres: PostgresClient, handler: Handler, configuration: Configuration, logger: Logger, now: @escaping @Sendable () -> Date = Date.init
-    ) {
+    /// `clock` places the window and the grace, and dates what the handler commits.
+    public init(postgres: PostgresClient, handler: Handler, configuration: Configuration, logger: Logger, clock: WallClock = .system) {
         self.postgres = postgres
         self.handler = handler
         self.configuration = configuration
         self.logger = logger
-        self.now = now
+        self.clock = clock
+    }
+
+    /// Transitional: reads the time from `now`; use ``init(postgres:handler:configuration:logger:clock:)``.
+    public init(postgres: PostgresClient, handler: Handler, configuration: Configuration, logger: Logger, now: @escaping @Sendable () -> Date) {
+        self.init(postgres: postgres, handler: handler, configuration: configuration, logger: logger, clock: WallClock(now))
     }
 
     public func run() async throws {
@@ -63,21 +67,19 @@ public struct OutboxReconciler<Handler: StreamHandler>: Service {
     /// One run: applies the lost events it finds (at most `batchSize`); returns how many it applied.
     @discardableResult
     public func reconcile() async throws -> Int {
-        let at = now()
+        let at = clock.now()
+        let group = configuration.group
         let rows = try await postgres.query(
             """
             SELECT o.envelope::text FROM messaging.outbox o
-            WHERE o.stream = $1 AND o.published_at < $2 AND o.published_at > $3
-                AND NOT EXISTS (SELECT 1 FROM messaging.inbox i WHERE i.consumer = $4 AND i.event_id = o.event_id)
-                AND NOT EXISTS (SELECT 1 FROM messaging.attempts a WHERE a.consumer = $4 AND a.event_id = o.event_id)
-                AND NOT EXISTS (SELECT 1 FROM messaging.dead_letters d WHERE d.consumer = $4 AND d.event_id = o.event_id)
+            WHERE o.stream = \(configuration.stream) AND o.published_at < \(at.subtracting(configuration.grace))
+                AND o.published_at > \(at.subtracting(configuration.window))
+                AND NOT EXISTS (SELECT 1 FROM messaging.inbox i WHERE i.consumer = \(group) AND i.event_id = o.event_id)
+                AND NOT EXISTS (SELECT 1 FROM messaging.attempts a WHERE a.consumer = \(group) AND a.event_id = o.event_id)
+                AND NOT EXISTS (SELECT 1 FROM messaging.dead_letters d WHERE d.consumer = \(group) AND d.event_id = o.event_id)
             ORDER BY o.position
-            LIMIT $5
-            """,
-            [
-                configuration.stream, at.addingTimeInterval(-configuration.grace.seconds), at.addingTimeInterval(-configuration.window.seconds),
-                configuration.group, configuration.batchSize,
-            ])
+            LIMIT \(configuration.batchSize)
+            """)
         var applied = 0
         for row in rows {
             let text = try row.decode(String.self, at: 0)
@@ -89,7 +91,8 @@ public struct OutboxReconciler<Handler: StreamHandler>: Service {
                 logger.error("an outbox row is not a readable event", metadata: ["stream": "\(configuration.stream)", "error": "\(error)"])
                 continue
             }
-            let context = HandlerContext(consumer: configuration.group, envelope: envelope, attempt: 1, postgres: postgres, clearsAttempts: true)
+            let context = HandlerContext(
+                consumer: configuration.group, envelope: envelope, attempt: 1, postgres: postgres, clock: clock, clearsAttempts: true)
             do {
                 try await handler.handle(envelope, context: context)
                 if !context.didCommit {
@@ -123,12 +126,5 @@ public struct OutboxReconciler<Handler: StreamHandler>: Service {
             label: "outbox_reconciled_total",
             dimensions: [("stream", configuration.stream), ("group", configuration.group), ("outcome", outcome)]
         ).increment()
-    }
-}
-
-extension Duration {
-    /// The duration in seconds, as a `TimeInterval`.
-    var seconds: TimeInterval {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

@@ -4,6 +4,7 @@ import Metrics
 import Postgres
 import Redis
 import ServiceLifecycle
+import SharedModel
 
 /// Publishes the outbox to Redis Streams, in outbox order, exactly one leader at a time.
 ///
@@ -51,16 +52,19 @@ public final class OutboxRelay: Service, Sendable {
     private let redis: RedisClient
     private let configuration: Configuration
     private let logger: Logger
+    private let clock: WallClock
     private let unpublishedGauge = Gauge(label: "outbox_unpublished_events")
     private let oldestGauge = Gauge(label: "outbox_oldest_unpublished_seconds")
     private let publishedCounter = Counter(label: "outbox_published_events_total")
     private let leaderGauge = Gauge(label: "outbox_relay_leader")
 
-    public init(postgres: PostgresClient, redis: RedisClient, configuration: Configuration = .init(), logger: Logger) {
+    /// `clock` stamps `published_at` and places the retention cutoffs.
+    public init(postgres: PostgresClient, redis: RedisClient, configuration: Configuration = .init(), logger: Logger, clock: WallClock = .system) {
         self.postgres = postgres
         self.redis = redis
         self.configuration = configuration
         self.logger = logger
+        self.clock = clock
     }
 
     public func run() async throws {
@@ -89,7 +93,7 @@ public final class OutboxRelay: Service, Sendable {
 
     /// Becomes leader (or returns when another instance is), then publishes until something fails.
     private func lead(on connection: PostgresConnection) async throws {
-        let locked = try await connection.query("SELECT pg_try_advisory_lock($1)", [Self.leaderLockKey])
+        let locked = try await connection.query("SELECT pg_try_advisory_lock(\(Self.leaderLockKey))")
         guard try locked[0].decode(Bool.self, at: 0), let session = await connection.backendPID else { return }
         let outcome: Result<Void, any Error>
         do {
@@ -99,7 +103,7 @@ public final class OutboxRelay: Service, Sendable {
             outcome = .failure(error)
         }
         // After a reconnect the lock went with the old session; unlocking then is a harmless no-op.
-        _ = try? await connection.query("SELECT pg_advisory_unlock($1)", [Self.leaderLockKey])
+        _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.leaderLockKey))")
         try outcome.get()
     }
 
@@ -149,9 +153,8 @@ public final class OutboxRelay: Service, Sendable {
         let rows = try await connection.query(
             """
             SELECT position, stream, envelope::text FROM messaging.outbox
-            WHERE published_at IS NULL ORDER BY position LIMIT $1
-            """,
-            [configuration.batchSize]
+            WHERE published_at IS NULL ORDER BY position LIMIT \(configuration.batchSize)
+            """
         )
         // A reconnect inside the query would mean a new session without the lock.
         guard await connection.backendPID == session else { throw LostLeadership(reason: "the connection was re-established") }
@@ -178,9 +181,7 @@ public final class OutboxRelay: Service, Sendable {
         let accepted = replies.prefix { if case .error = $0 { false } else { true } }.count
         if accepted > 0 {
             try await connection.query(
-                "UPDATE messaging.outbox SET published_at = now() WHERE position = ANY($1)",
-                [Array(positions.prefix(accepted))]
-            )
+                "UPDATE messaging.outbox SET published_at = \(clock.now()) WHERE position = ANY(\(Array(positions.prefix(accepted))))")
             publishedCounter.increment(by: accepted)
         }
         if accepted < replies.count, case .error(let message) = replies[accepted] {
@@ -241,19 +242,17 @@ public final class OutboxRelay: Service, Sendable {
 
     /// Deletes rows past retention and refreshes the lag metrics.
     private func maintain(connection: PostgresConnection) async throws {
-        let cutoff = Date().addingTimeInterval(-Double(configuration.retention.components.seconds))
+        let now = clock.now()
         try await connection.query(
             """
             DELETE FROM messaging.outbox WHERE position IN (
-                SELECT position FROM messaging.outbox WHERE published_at < $1 ORDER BY published_at LIMIT 10000)
-            """,
-            [cutoff]
+                SELECT position FROM messaging.outbox WHERE published_at < \(now.subtracting(configuration.retention))
+                ORDER BY published_at LIMIT 10000)
+            """
         )
         if let retention = configuration.deadLetterRetention {
             let purged = try await connection.query(
-                "DELETE FROM messaging.dead_letters WHERE status <> 'open' AND status_changed_at < $1",
-                [Date().addingTimeInterval(-Double(retention.components.seconds))]
-            )
+                "DELETE FROM messaging.dead_letters WHERE status <> 'open' AND status_changed_at < \(now.subtracting(retention))")
             if purged.affectedRows > 0 {
                 logger.notice("purged closed dead letters past retention", metadata: ["count": "\(purged.affectedRows)"])
             }

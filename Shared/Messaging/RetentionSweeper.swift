@@ -3,35 +3,41 @@ import Logging
 import Metrics
 import Postgres
 import ServiceLifecycle
+import SharedModel
 
 /// One kind of row deleted once it is older than its retention.
 public struct RetentionRule: Sendable {
     /// What the rule deletes, as logs and `retention_purged_total{table}` name it, e.g. `messaging.inbox`.
     public let table: String
     public let retention: Duration
-    /// A `DELETE` of at most `$2` rows older than the cutoff `$1` (and, when `values` is given, matching
-    /// the text array `$3`), returning nothing in particular: its affected row count is what counts.
-    let deleteBatch: String
-    let values: [String]?
+    /// A `DELETE` of at most `limit` rows older than `cutoff`, returning nothing in particular: its
+    /// affected row count is what counts.
+    let deleteBatch: @Sendable (_ cutoff: Date, _ limit: Int) -> PostgresStatement
 
-    public init(table: String, retention: Duration, deleteBatch: String, values: [String]? = nil) {
+    /// `deleteBatch` builds the statement that deletes at most `limit` rows older than `cutoff`.
+    public init(table: String, retention: Duration, deleteBatch: @escaping @Sendable (_ cutoff: Date, _ limit: Int) -> PostgresStatement) {
         self.table = table
         self.retention = retention
         self.deleteBatch = deleteBatch
-        self.values = values
+    }
+
+    /// Transitional: hand-numbered placeholders; removed once every call site is interpolated.
+    ///
+    /// `deleteBatch` deletes at most `$2` rows older than the cutoff `$1`.
+    public init(table: String, retention: Duration, deleteBatch: String) {
+        self.init(table: table, retention: retention) { cutoff, limit in PostgresStatement(deleteBatch, [cutoff, limit]) }
     }
 
     /// `messaging.inbox` rows of `consumers` processed before the cutoff. Keep them at least as long
     /// as the outbox keeps published events (`OUTBOX_RETENTION`): a republished event whose inbox row
     /// is gone would be applied again.
     public static func inbox(of consumers: [String], retention: Duration) -> RetentionRule {
-        RetentionRule(
-            table: "messaging.inbox", retention: retention,
-            deleteBatch: """
-                DELETE FROM messaging.inbox WHERE (consumer, event_id) IN (
-                    SELECT consumer, event_id FROM messaging.inbox WHERE consumer = ANY($3::text[]) AND processed_at < $1 LIMIT $2)
-                """,
-            values: consumers)
+        RetentionRule(table: "messaging.inbox", retention: retention) { cutoff, limit in
+            """
+            DELETE FROM messaging.inbox WHERE (consumer, event_id) IN (
+                SELECT consumer, event_id FROM messaging.inbox WHERE consumer = ANY(\(consumers)::text[]) AND processed_at < \(cutoff) LIMIT \(limit))
+            """
+        }
     }
 }
 
@@ -43,18 +49,19 @@ public struct RetentionSweeper: Service {
     let logger: Logger
     var interval: Duration
     var batchSize: Int
-    let now: @Sendable () -> Date
+    let clock: WallClock
 
+    /// `clock` places each rule's cutoff.
     public init(
         postgres: PostgresClient, rules: [RetentionRule], logger: Logger, interval: Duration = .seconds(600), batchSize: Int = 10_000,
-        now: @escaping @Sendable () -> Date = Date.init
+        clock: WallClock = .system
     ) {
         self.postgres = postgres
         self.rules = rules
         self.logger = logger
         self.interval = interval
         self.batchSize = batchSize
-        self.now = now
+        self.clock = clock
     }
 
     public func run() async throws {
@@ -67,13 +74,10 @@ public struct RetentionSweeper: Service {
     public func sweep() async throws -> [String: Int] {
         var deleted: [String: Int] = [:]
         for rule in rules {
-            let components = rule.retention.components
-            let cutoff = now().addingTimeInterval(-(Double(components.seconds) + Double(components.attoseconds) / 1e18))
+            let cutoff = clock.now().subtracting(rule.retention)
             var total = 0
             while !Task.isCancelled {
-                var binds: [any PostgresEncodable] = [cutoff, batchSize]
-                if let values = rule.values { binds.append(values) }
-                let result = try await postgres.query(rule.deleteBatch, binds)
+                let result = try await postgres.query(rule.deleteBatch(cutoff, batchSize))
                 total += result.affectedRows
                 if result.affectedRows < batchSize { break }
             }

@@ -67,6 +67,7 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
     private let handler: Handler
     private let configuration: Configuration
     private let deadLetters: DeadLetterStore
+    private let clock: WallClock
     private let logger: Logger
     private let inProgress = Synchronized<Set<String>>([])
     private let capacity: CapacityGate
@@ -77,12 +78,16 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
     private let pendingGauge: Gauge
     private let errorCounts = Synchronized<[String: Int]>([:])
 
-    public init(postgres: PostgresClient, redis: RedisClient, handler: Handler, configuration: Configuration, logger: Logger) {
+    /// `clock` dates dead letters, attempts and placeholder envelopes.
+    public init(
+        postgres: PostgresClient, redis: RedisClient, handler: Handler, configuration: Configuration, logger: Logger, clock: WallClock = .system
+    ) {
         self.postgres = postgres
         self.redis = redis
         self.handler = handler
         self.configuration = configuration
-        self.deadLetters = DeadLetterStore(postgres: postgres)
+        self.clock = clock
+        self.deadLetters = DeadLetterStore(postgres: postgres, clock: clock)
         var logger = logger
         logger[metadataKey: "consumer_group"] = .string(configuration.group)
         self.logger = logger
@@ -235,7 +240,7 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
                 logger.log(
                     level: dropped == 0 ? .info : .error,
                     "removed a dead consumer from the group",
-                    metadata: ["consumer": "\(consumer.name)", "idle_ms": "\(consumer.idle.milliseconds)", "dropped_pending": "\(dropped)"])
+                    metadata: ["consumer": "\(consumer.name)", "idle_ms": "\(consumer.idle.wholeMilliseconds)", "dropped_pending": "\(dropped)"])
             }
         } catch let error as RedisError where Self.isMissingStreamOrGroup(error) {
             // Not created yet (or Redis lost it): the read loop creates both.
@@ -250,6 +255,7 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
     private func deadLetterDeleted(_ ids: [String]) async {
         let stream = configuration.stream
         let group = configuration.group
+        let clock = self.clock
         for id in ids {
             let envelope = placeholderEnvelope(type: "deleted", entryID: id, data: ["entry_id": .string(id), "stream": .string(stream)])
             do {
@@ -257,7 +263,7 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
                     try DeadLetterStore.record(
                         kind: .failure, stream: stream, consumer: group, envelope: envelope,
                         error: "entry \(id) of \(stream) was deleted before group \(group) acknowledged it", attempts: 0,
-                        firstFailedAt: Date(), in: transaction
+                        firstFailedAt: clock.now(), clock: clock, in: transaction
                     )
                 }
                 deadLettered.increment()
@@ -278,7 +284,7 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
         EventEnvelope(
             type: type,
             version: 1,
-            occurredAt: Date(),
+            occurredAt: clock.now(),
             aggregateID: entryID,
             sequence: 0,
             correlationID: entryID,
@@ -332,7 +338,7 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
     /// leaves a stale count behind (nothing reads it as a reason to act), so it is logged.
     private func clearAttempts(_ eventID: UUID) async {
         do {
-            try await postgres.query("DELETE FROM messaging.attempts WHERE consumer = $1 AND event_id = $2", [configuration.group, eventID])
+            try await postgres.query("DELETE FROM messaging.attempts WHERE consumer = \(configuration.group) AND event_id = \(eventID)")
         } catch {
             logger.warning("could not clear the attempts of an event processed elsewhere", metadata: ["event_id": "\(eventID)", "error": "\(error)"])
         }
@@ -360,12 +366,15 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
     private func commitTogether(_ messages: [Message], handler: any TransactionalStreamHandler) async -> Bool {
         let group = configuration.group
         let envelopes = messages.map(\.envelope)
+        let processedAt = clock.now()
         do {
             try await postgres.withTransaction { transaction in
                 let inserted = try transaction.query(
-                    "INSERT INTO messaging.inbox (consumer, event_id) SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id",
-                    [group, envelopes.map(\.id.uuid)]
-                )
+                    """
+                    INSERT INTO messaging.inbox (consumer, event_id, processed_at)
+                    SELECT \(group), unnest(\(envelopes.map(\.id.uuid))::uuid[]), \(processedAt)
+                    ON CONFLICT DO NOTHING RETURNING event_id
+                    """)
                 let new = Set(try inserted.map { try $0.decode(UUID.self, at: 0) })
                 for envelope in envelopes where new.contains(envelope.id.uuid) {
                     try handler.apply(envelope, in: transaction)
@@ -392,7 +401,7 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
         do {
             if message.deliveries > 1 {
                 // Delivered before: maybe already processed, maybe a crash loop. Count this attempt first.
-                let done = try await postgres.query("SELECT 1 FROM messaging.inbox WHERE consumer = $1 AND event_id = $2", [group, eventID])
+                let done = try await postgres.query("SELECT 1 FROM messaging.inbox WHERE consumer = \(group) AND event_id = \(eventID)")
                 if !done.isEmpty {
                     await acknowledge(message)
                     return
@@ -414,7 +423,7 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
         var preCounted = hasAttempts
         while true {
             let context = HandlerContext(
-                consumer: group, envelope: message.envelope, attempt: attempt, postgres: postgres, clearsAttempts: hasAttempts)
+                consumer: group, envelope: message.envelope, attempt: attempt, postgres: postgres, clock: clock, clearsAttempts: hasAttempts)
             do {
                 try await handler.handle(message.envelope, context: context)
                 if !context.didCommit { try await context.commit { _ in () } }
@@ -484,7 +493,7 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
     func backoff(afterAttempt attempt: Int) -> Duration {
         let exponent = min(attempt - 1, 20)
         let ceiling = min(configuration.initialBackoff * (1 << exponent), configuration.maximumBackoff)
-        let milliseconds = max(1, ceiling.milliseconds)
+        let milliseconds = max(1, ceiling.wholeMilliseconds)
         return .milliseconds(Int64.random(in: (milliseconds / 2)...milliseconds))
     }
 
@@ -496,14 +505,16 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
 
     /// Adds one attempt (or only updates the error of an attempt already counted).
     private func recordAttempt(eventID: UUID, error: String?, increment: Bool = true) async throws -> AttemptCount {
+        let now = clock.now()
         let rows = try await postgres.query(
             """
-            INSERT INTO messaging.attempts AS a (consumer, event_id, attempts, last_error) VALUES ($1, $2, 1, $3)
+            INSERT INTO messaging.attempts AS a (consumer, event_id, attempts, last_error, first_attempt_at, last_attempt_at)
+            VALUES (\(configuration.group), \(eventID), 1, \(error), \(now), \(now))
             ON CONFLICT (consumer, event_id) DO UPDATE
-                SET attempts = a.attempts + $4, last_error = COALESCE($3, a.last_error), last_attempt_at = now()
+                SET attempts = a.attempts + \(Int32(increment ? 1 : 0)), last_error = COALESCE(EXCLUDED.last_error, a.last_error),
+                    last_attempt_at = EXCLUDED.last_attempt_at
             RETURNING attempts, first_attempt_at, last_error
-            """,
-            [configuration.group, eventID, error, Int32(increment ? 1 : 0)]
+            """
         )
         return AttemptCount(
             attempts: try rows[0].decode(Int.self, at: 0),
@@ -517,6 +528,7 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
         let stream = configuration.stream
         let eventID = message.envelope.id.uuid
         let envelope = message.envelope
+        let clock = self.clock
         try await postgres.withTransaction { transaction in
             try DeadLetterStore.record(
                 kind: .failure,
@@ -526,9 +538,10 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
                 error: error,
                 attempts: attempts,
                 firstFailedAt: firstFailedAt,
+                clock: clock,
                 in: transaction
             )
-            try transaction.query("DELETE FROM messaging.attempts WHERE consumer = $1 AND event_id = $2", [group, eventID])
+            try transaction.query("DELETE FROM messaging.attempts WHERE consumer = \(group) AND event_id = \(eventID)")
         }
         deadLettered.increment()
         logger.error("event dead-lettered", metadata: ["event_id": "\(eventID)", "event_type": "\(envelope.type)", "attempts": "\(attempts)"])
@@ -545,10 +558,11 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
         do {
             let stream = configuration.stream
             let group = configuration.group
+            let clock = self.clock
             _ = try await postgres.withTransaction { transaction in
                 try DeadLetterStore.record(
                     kind: .failure, stream: stream, consumer: group, envelope: envelope, error: "the stream entry has no readable envelope",
-                    attempts: 1, firstFailedAt: Date(), in: transaction
+                    attempts: 1, firstFailedAt: clock.now(), clock: clock, in: transaction
                 )
             }
             try await redis.xack(configuration.stream, group: configuration.group, ids: [entry.id])

@@ -11,21 +11,25 @@ public protocol StreamHandler: Sendable {
     func handle(_ envelope: EventEnvelope, context: HandlerContext) async throws
 }
 
-/// The consumer's services for one handler execution.
+/// The consumer's services for one handler execution: transaction-scoped access to the database. A
+/// handler writes only through ``commit(_:)``, together with the event's inbox row, and reads through
+/// ``read(_:)``; it never holds a client with which it could write outside its inbox transaction.
 public final class HandlerContext: Sendable {
     public let consumer: String
     public let envelope: EventEnvelope
     /// 1 for the first delivery; more after retries or redelivery.
     public let attempt: Int
-    public let postgres: PostgresClient
+    private let postgres: PostgresClient
+    private let clock: WallClock
     let clearsAttempts: Bool
     private let committed = CommitFlag()
 
-    init(consumer: String, envelope: EventEnvelope, attempt: Int, postgres: PostgresClient, clearsAttempts: Bool) {
+    init(consumer: String, envelope: EventEnvelope, attempt: Int, postgres: PostgresClient, clock: WallClock, clearsAttempts: Bool) {
         self.consumer = consumer
         self.envelope = envelope
         self.attempt = attempt
         self.postgres = postgres
+        self.clock = clock
         self.clearsAttempts = clearsAttempts
     }
 
@@ -37,19 +41,27 @@ public final class HandlerContext: Sendable {
         let consumer = self.consumer
         let eventID = envelope.id.uuid
         let clearsAttempts = self.clearsAttempts
+        let processedAt = clock.now()
         let value = try await postgres.withTransaction { transaction in
             let inserted = try transaction.query(
-                "INSERT INTO messaging.inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
-                [consumer, eventID]
-            )
+                """
+                INSERT INTO messaging.inbox (consumer, event_id, processed_at) VALUES (\(consumer), \(eventID), \(processedAt))
+                ON CONFLICT DO NOTHING RETURNING 1
+                """)
             guard !inserted.isEmpty else { throw AlreadyProcessed() }
             if clearsAttempts {
-                try transaction.query("DELETE FROM messaging.attempts WHERE consumer = $1 AND event_id = $2", [consumer, eventID])
+                try transaction.query("DELETE FROM messaging.attempts WHERE consumer = \(consumer) AND event_id = \(eventID)")
             }
             return try body(transaction)
         }
         committed.set()
         return value
+    }
+
+    /// Runs `body` in a read-only transaction (a write in it fails): what a handler looks up before it
+    /// decides, e.g. whether an earlier delivery already did the work.
+    public func read<T: Sendable>(_ body: @escaping @Sendable (PostgresTransaction) throws -> T) async throws -> T {
+        try await postgres.withTransaction(readOnly: true, body)
     }
 
     var didCommit: Bool { committed.isSet }

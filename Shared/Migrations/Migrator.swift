@@ -35,14 +35,14 @@ public struct Migrator: Sendable {
         let migrations = self.migrations
         let logger = self.logger
         return try await client.withConnection { connection in
-            try await connection.query("SELECT pg_advisory_lock($1)", [Self.advisoryLockKey])
+            try await connection.query("SELECT pg_advisory_lock(\(Self.advisoryLockKey))")
             do {
                 let report = try await Self.applyPending(migrations, on: connection, logger: logger)
-                try await connection.query("SELECT pg_advisory_unlock($1)", [Self.advisoryLockKey])
+                try await connection.query("SELECT pg_advisory_unlock(\(Self.advisoryLockKey))")
                 return report
             } catch {
                 // A broken connection releases the lock with its session; otherwise release it here.
-                _ = try? await connection.query("SELECT pg_advisory_unlock($1)", [Self.advisoryLockKey])
+                _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.advisoryLockKey))")
                 throw error
             }
         }
@@ -73,7 +73,7 @@ public struct Migrator: Sendable {
         var report = Report(applied: [], alreadyApplied: [])
         for migration in migrations {
             if let checksum = applied[migration.version] {
-                let current = try await connection.query("SELECT md5($1)", [migration.sql])
+                let current = try await connection.query("SELECT md5(\(migration.sql))")
                 guard try current[0].decode(String.self, at: 0) == checksum else {
                     throw MigrationError.checksumMismatch(version: migration.version, name: migration.name)
                 }
@@ -85,9 +85,11 @@ public struct Migrator: Sendable {
                 try transaction.executeScript(migration.sql)
                 let elapsed = ContinuousClock.now - started
                 try transaction.query(
-                    "INSERT INTO public.schema_migrations (version, owner, name, checksum, duration_ms) VALUES ($1, $2, $3, md5($4), $5)",
-                    [migration.version, migration.owner, migration.name, migration.sql, Int((elapsed / .milliseconds(1)).rounded())]
-                )
+                    """
+                    INSERT INTO public.schema_migrations (version, owner, name, checksum, duration_ms)
+                    VALUES (\(migration.version), \(migration.owner), \(migration.name), md5(\(migration.sql)),
+                            \(Int((elapsed / .milliseconds(1)).rounded())))
+                    """)
             }
             logger.info(
                 "applied migration",

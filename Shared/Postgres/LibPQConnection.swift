@@ -1,6 +1,7 @@
 internal import CLibPQ
 import Foundation
 import Logging
+import SharedModel
 
 /// The blocking libpq connection. Not `Sendable`: only its owning ``PostgresConnection`` actor, on that
 /// actor's dedicated thread, ever touches it, so no libpq call runs on Swift's cooperative pool.
@@ -158,7 +159,7 @@ final class LibPQConnection {
     /// of a repeated keyword. `options` comes last and carries the client's server settings followed by
     /// the URL's own, so the URL's `-c` settings win there too.
     static func connectionParameters(for configuration: PostgresClient.Configuration) -> [(String, String)] {
-        let connectSeconds = max(2, Int((configuration.connectTimeout.milliseconds + 999) / 1000))
+        let connectSeconds = configuration.connectTimeout.wholeSecondsRoundedUp(minimum: 2)
         var parameters: [(String, String)] = [
             ("connect_timeout", String(connectSeconds)),
             ("application_name", configuration.applicationName),
@@ -168,12 +169,12 @@ final class LibPQConnection {
             ("keepalives_count", String(max(1, configuration.keepalivesCount))),
         ]
         if let userTimeout = configuration.tcpUserTimeout {
-            parameters.append(("tcp_user_timeout", String(max(1, userTimeout.milliseconds))))
+            parameters.append(("tcp_user_timeout", String(max(1, userTimeout.wholeMilliseconds))))
         }
         parameters.append(("dbname", configuration.url))
         var options = "-c TimeZone=UTC"
         if let statementTimeout = configuration.statementTimeout {
-            options += " -c statement_timeout=\(statementTimeout.milliseconds)"
+            options += " -c statement_timeout=\(statementTimeout.wholeMilliseconds)"
         }
         if let urlOptions = urlSettings(configuration.url)["options"], !urlOptions.isEmpty {
             options += " " + urlOptions

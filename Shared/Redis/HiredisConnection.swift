@@ -1,7 +1,8 @@
-import CHiredis
+internal import CHiredis
 import ConnectionKit
 import Foundation
 import Logging
+import SharedModel
 
 /// The blocking hiredis connection. Not `Sendable`: only its owning actor touches it, on that actor's
 /// dedicated thread. It reconnects on the next use after the server went away; a command in flight when
@@ -201,7 +202,7 @@ private func withArgv<R>(
 
 extension timeval {
     init(_ duration: Duration) {
-        let milliseconds = max(1, duration.milliseconds)
+        let milliseconds = max(1, duration.wholeMilliseconds)
         self.init(tv_sec: Int(milliseconds / 1000), tv_usec: Int((milliseconds % 1000) * 1000))
     }
 }

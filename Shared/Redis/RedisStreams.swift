@@ -1,4 +1,5 @@
 import ConnectionKit
+import SharedModel
 
 /// One stream entry: its id and its field/value pairs (values are binary-safe).
 public struct RedisStreamEntry: Sendable, Hashable {
@@ -151,7 +152,7 @@ extension RedisClient {
     ) async throws -> RedisAutoClaim {
         let reply = try await send([
             "XAUTOCLAIM", RedisArgument(stream), RedisArgument(group), RedisArgument(consumer),
-            RedisArgument(minimumIdle.milliseconds), RedisArgument(start), "COUNT", RedisArgument(count),
+            RedisArgument(minimumIdle.wholeMilliseconds), RedisArgument(start), "COUNT", RedisArgument(count),
         ])
         guard let parts = reply.array, parts.count >= 2, let next = parts[0].string else {
             throw RedisError.unexpected(reply, expected: "an XAUTOCLAIM reply")
@@ -221,7 +222,7 @@ extension RedisClient {
         consumer: String? = nil
     ) async throws -> [RedisPendingEntry] {
         var arguments: [RedisArgument] = ["XPENDING", RedisArgument(stream), RedisArgument(group)]
-        if let minimumIdle { arguments += ["IDLE", RedisArgument(minimumIdle.milliseconds)] }
+        if let minimumIdle { arguments += ["IDLE", RedisArgument(minimumIdle.wholeMilliseconds)] }
         arguments += [RedisArgument(start), RedisArgument(end), RedisArgument(count)]
         if let consumer { arguments.append(RedisArgument(consumer)) }
         let reply = try await send(arguments)
@@ -307,7 +308,7 @@ public final class RedisStreamReader: Sendable {
         count: Int,
         block: Duration
     ) async throws -> [String: [RedisStreamEntry]] {
-        let blockMilliseconds = max(1, min(block, maximumBlock).milliseconds)
+        let blockMilliseconds = max(1, min(block, maximumBlock).wholeMilliseconds)
         var arguments: [RedisArgument] = [
             "XREADGROUP", "GROUP", RedisArgument(group), RedisArgument(consumer),
             "COUNT", RedisArgument(count), "BLOCK", RedisArgument(blockMilliseconds), "STREAMS",

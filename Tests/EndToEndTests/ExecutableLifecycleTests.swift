@@ -151,9 +151,8 @@ struct DeadLetterCommandTests {
             """
             INSERT INTO messaging.dead_letters (id, kind, stream, consumer, event_id, event_type, aggregate_id, envelope, error, attempts,
                 first_failed_at, last_failed_at)
-            VALUES ($1, 'review', 'stream:payments', 'booking-saga', $2, 'payment.succeeded', 'b-1', '{}'::jsonb, 'late payment', 1, now(), now())
-            """,
-            [id, UUID()]
+            VALUES (\(id), 'review', 'stream:payments', 'booking-saga', \(UUID()), 'payment.succeeded', 'b-1', '{}'::jsonb, 'late payment', 1, now(), now())
+            """
         )
         let list = try ServiceProcess.start("payout", arguments: ["dlq", "list", "--status", "open"], environment: ["DATABASE_URL": url])
         #expect(await list.child.termination(within: .seconds(30)) == .exited(0))
@@ -164,7 +163,7 @@ struct DeadLetterCommandTests {
             environment: ["DATABASE_URL": url]
         )
         #expect(await resolve.child.termination(within: .seconds(30)) == .exited(0))
-        let status = try await client.query("SELECT status, operator FROM messaging.dead_letters WHERE id = $1", [id])
+        let status = try await client.query("SELECT status, operator FROM messaging.dead_letters WHERE id = \(id)")
         #expect(try status[0].decode(String.self, at: 0) == "resolved")
         #expect(try status[0].decode(String.self, at: 1) == "alice")
         let missing = try ServiceProcess.start("booking", arguments: ["dlq", "show", UUID().uuidString], environment: ["DATABASE_URL": url])

@@ -76,7 +76,7 @@ struct PaymentsFlowTests {
             var reference: String?
             let deadline = ContinuousClock.now + .seconds(15)
             while reference == nil, ContinuousClock.now < deadline {
-                reference = try await postgres.query("SELECT provider_ref FROM payments.payment_intents WHERE booking_id = $1", [booking.rawValue])
+                reference = try await postgres.query("SELECT provider_ref FROM payments.payment_intents WHERE booking_id = \(booking.rawValue)")
                     .first.map { try $0.decode(String.self, at: 0) }
                 if reference == nil { try await Task.sleep(for: .milliseconds(100)) }
             }

@@ -132,11 +132,10 @@ struct BackboneTests {
         // Another instance of the group commits the event (its inbox row and effect) meanwhile.
         try await world.postgres.withTransaction { transaction in
             try transaction.query(
-                "INSERT INTO messaging.inbox (consumer, event_id) SELECT 'test-group', event_id FROM messaging.outbox WHERE stream = $1",
-                [world.stream])
+                "INSERT INTO messaging.inbox (consumer, event_id) SELECT 'test-group', event_id FROM messaging.outbox WHERE stream = \(world.stream)")
             try transaction.query(
-                "INSERT INTO public.effects (event_id, aggregate_id, sequence) SELECT event_id, aggregate_id, sequence FROM messaging.outbox WHERE stream = $1",
-                [world.stream])
+                "INSERT INTO public.effects (event_id, aggregate_id, sequence) SELECT event_id, aggregate_id, sequence FROM messaging.outbox WHERE stream = \(world.stream)"
+            )
         }
         handler.failing.set(false)
         #expect(try await world.waitUntil("SELECT count(*) FROM messaging.attempts", equals: 0, timeout: .seconds(10)) == 0)
@@ -169,10 +168,9 @@ struct BackboneTests {
         try await world.postgres.query(
             """
             SELECT pg_terminate_backend(pid) FROM pg_locks
-            WHERE locktype = 'advisory' AND objid::text::bigint = $1 AND granted
+            WHERE locktype = 'advisory' AND objid::text::bigint = \(Int64(OutboxRelay.leaderLockKey & 0xFFFF_FFFF)) AND granted
               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-            """,
-            [Int64(OutboxRelay.leaderLockKey & 0xFFFF_FFFF)]
+            """
         )
         _ = try? await leader.value
         #expect(try await world.waitUntil("SELECT count(*) FROM messaging.outbox WHERE published_at IS NULL", equals: 0) == 0)
@@ -229,7 +227,7 @@ struct ConsumerShutdownTests {
             try await Task.sleep(for: .milliseconds(300))
             let eventID = envelope.id.uuid
             try await context.commit { transaction in
-                try transaction.query("INSERT INTO public.effects (event_id, aggregate_id, sequence) VALUES ($1, 'x', 1)", [eventID])
+                try transaction.query("INSERT INTO public.effects (event_id, aggregate_id, sequence) VALUES (\(eventID), 'x', 1)")
             }
         }
     }

@@ -26,7 +26,7 @@ struct BackoffTests {
         for (attempt, ceiling) in [(1, 100), (2, 200), (3, 400), (4, 800), (5, 1600), (6, 2000), (30, 2000)] {
             var seen: Set<Int64> = []
             for _ in 0..<200 {
-                let delay = consumer.backoff(afterAttempt: attempt).milliseconds
+                let delay = consumer.backoff(afterAttempt: attempt).wholeMilliseconds
                 #expect(delay >= Int64(ceiling / 2) && delay <= Int64(ceiling), "attempt \(attempt): \(delay) ms")
                 seen.insert(delay)
             }

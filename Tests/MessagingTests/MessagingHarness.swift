@@ -51,8 +51,7 @@ struct RecordingHandler: StreamHandler {
         let sequence = envelope.sequence
         try await context.commit { transaction in
             try transaction.query(
-                "INSERT INTO public.effects (event_id, aggregate_id, sequence) VALUES ($1, $2, $3)",
-                [eventID, aggregate, sequence]
+                "INSERT INTO public.effects (event_id, aggregate_id, sequence) VALUES (\(eventID), \(aggregate), \(sequence))"
             )
         }
     }
@@ -143,7 +142,7 @@ struct MessagingHarness {
     }
 
     /// Polls `query` (one integer) until it returns `expected` or `timeout` passes; returns the last value.
-    func waitUntil(_ query: String, equals expected: Int, timeout: Duration = .seconds(60)) async throws -> Int {
+    func waitUntil(_ query: PostgresStatement, equals expected: Int, timeout: Duration = .seconds(60)) async throws -> Int {
         let deadline = ContinuousClock.now + timeout
         var last = -1
         while ContinuousClock.now < deadline {
@@ -167,7 +166,7 @@ struct MessagingHarness {
         while counter.count < minimum && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
     }
 
-    func scalar(_ query: String) async throws -> Int {
+    func scalar(_ query: PostgresStatement) async throws -> Int {
         try await postgres.query(query)[0].decode(Int.self, at: 0)
     }
 }

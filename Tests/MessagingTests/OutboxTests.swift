@@ -29,7 +29,7 @@ struct OutboxTests {
         let booking = BookingID()
         await #expect(throws: Boom.self) {
             try await postgres.withTransaction { transaction in
-                try transaction.query("INSERT INTO public.state (id) VALUES ($1)", [booking.uuid])
+                try transaction.query("INSERT INTO public.state (id) VALUES (\(booking.uuid))")
                 try Outbox.append(testEvent(booking), producer: .booking, correlationID: "c", occurredAt: Date(), in: transaction)
                 throw Boom()
             }
@@ -39,7 +39,7 @@ struct OutboxTests {
         #expect(try afterRollback[0].decode(Int.self, at: 1) == 0)
 
         let envelope = try await postgres.withTransaction { transaction in
-            try transaction.query("INSERT INTO public.state (id) VALUES ($1)", [booking.uuid])
+            try transaction.query("INSERT INTO public.state (id) VALUES (\(booking.uuid))")
             return try Outbox.append(testEvent(booking), producer: .booking, correlationID: "c", occurredAt: Date(), in: transaction)
         }
         let committed = try await postgres.query("SELECT stream, sequence, envelope->>'sequence', event_type FROM messaging.outbox")
@@ -59,7 +59,7 @@ struct OutboxTests {
         let (results, envelopes) = try await postgres.withTransaction { transaction in
             try Outbox.append(
                 [testEvent(booking), BookingCancelled(bookingID: booking, reason: .customer, refundDue: .zero(.eur))],
-                after: [PostgresStatement("INSERT INTO public.state (id) VALUES ($1) RETURNING id", [booking.uuid])],
+                after: ["INSERT INTO public.state (id) VALUES (\(booking.uuid)) RETURNING id"],
                 producer: .booking, correlationID: "c", occurredAt: Date(), in: transaction)
         }
         #expect(results.count == 1)
@@ -70,7 +70,7 @@ struct OutboxTests {
         await #expect(throws: PostgresError.self) {
             try await postgres.withTransaction { transaction in
                 try Outbox.append(
-                    [testEvent(booking)], after: [PostgresStatement("INSERT INTO public.state (id) VALUES ($1)", [booking.uuid])],
+                    [testEvent(booking)], after: ["INSERT INTO public.state (id) VALUES (\(booking.uuid))"],
                     producer: .booking, correlationID: "c", occurredAt: Date(), in: transaction)
             }
         }

@@ -1,6 +1,7 @@
 import Foundation
 import Messaging
 import Postgres
+import SharedModel
 import TestSupport
 import Testing
 
@@ -13,14 +14,13 @@ struct RetentionSweeperTests {
         try await postgres.query(
             """
             INSERT INTO messaging.inbox (consumer, event_id, processed_at)
-            SELECT consumer, gen_random_uuid(), $1 - (n * interval '1 hour')
+            SELECT consumer, gen_random_uuid(), \(now) - (n * interval '1 hour')
             FROM unnest(ARRAY['mine', 'theirs']) AS consumer, generate_series(0, 24) AS n
-            """,
-            [now])
+            """)
         // 24 rows of `mine` are older than 30 minutes (1 h to 24 h); 0 h stays.
         let sweeper = RetentionSweeper(
             postgres: postgres, rules: [.inbox(of: ["mine"], retention: .seconds(1800))], logger: TestEnvironment.logger, batchSize: 5,
-            now: { now })
+            clock: .fixed(now))
         #expect(try await sweeper.sweep() == ["messaging.inbox": 24])
         #expect(try await postgres.query("SELECT count(*) FROM messaging.inbox WHERE consumer = 'mine'")[0].decode(Int.self, at: 0) == 1)
         #expect(try await postgres.query("SELECT count(*) FROM messaging.inbox WHERE consumer = 'theirs'")[0].decode(Int.self, at: 0) == 25)

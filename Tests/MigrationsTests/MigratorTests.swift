@@ -42,8 +42,7 @@ struct MigratorTests {
         let probe = try await check.query("SELECT count(*), max(id) FROM public.probe")
         #expect(try probe[0].decode(Int.self, at: 0) == 1)
         let schemas = try await check.query(
-            "SELECT count(*) FROM information_schema.schemata WHERE schema_name = ANY($1)",
-            [["booking", "payments", "notification", "payout", "messaging"]]
+            "SELECT count(*) FROM information_schema.schemata WHERE schema_name = ANY(\(["booking", "payments", "notification", "payout", "messaging"]))"
         )
         #expect(try schemas[0].decode(Int.self, at: 0) == 5)
         for client in clients { await client.shutdown() }

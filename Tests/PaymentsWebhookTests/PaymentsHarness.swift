@@ -60,7 +60,7 @@ struct PaymentsHarness {
 
     /// The outbox envelopes of `type`, oldest first.
     func outbox(type: String) async throws -> [EventEnvelope] {
-        try await postgres.query("SELECT envelope::text FROM messaging.outbox WHERE event_type = $1 ORDER BY position", [type]).map {
+        try await postgres.query("SELECT envelope::text FROM messaging.outbox WHERE event_type = \(type) ORDER BY position").map {
             try EventEnvelope(jsonData: Data(try $0.decode(String.self, at: 0).utf8))
         }
     }

@@ -129,7 +129,7 @@ struct ProviderWorld: Sendable {
     }
 
     func outbox(type: String) async throws -> [EventEnvelope] {
-        try await postgres.query("SELECT envelope::text FROM messaging.outbox WHERE event_type = $1 ORDER BY position", [type]).map {
+        try await postgres.query("SELECT envelope::text FROM messaging.outbox WHERE event_type = \(type) ORDER BY position").map {
             try EventEnvelope(jsonData: Data(try $0.decode(String.self, at: 0).utf8))
         }
     }
@@ -177,7 +177,7 @@ struct ProviderWorkerTests {
             #expect(intent.body?["amount"]?.integerValue == 4200 && intent.body?["currency"] == "eur")
             let calls = try await world.calls(to: "/v1/payment_intents")
             #expect(!calls.isEmpty && calls.allSatisfy { $0["idempotency_key"]?.stringValue == key })
-            #expect(try await world.postgres.count("SELECT count(*) FROM payments.payment_intents WHERE booking_id = $1", [booking.rawValue]) == 1)
+            #expect(try await world.postgres.count("SELECT count(*) FROM payments.payment_intents WHERE booking_id = \(booking.rawValue)") == 1)
         }
     }
 
@@ -243,7 +243,7 @@ struct ProviderWorkerTests {
             let list = try await world.request(.GET, "\(world.simulatorURL)/v1/refunds?payment_intent=\(intent)")
             #expect(list.body?["data"]?.arrayValue?.count == 1, "no second refund at the provider")
             let row = try await world.postgres.query(
-                "SELECT provider_refund_id, outcome FROM payments.refunds WHERE refund_id = $1", [resumed.refundID.rawValue])
+                "SELECT provider_refund_id, outcome FROM payments.refunds WHERE refund_id = \(resumed.refundID.rawValue)")
             #expect(try row.first?.decode(String.self, at: 0) == existingID && (try row.first?.decode(String.self, at: 1)) == "accepted")
 
             // Nothing refunded yet: the resumed request refunds, once, under its own key.

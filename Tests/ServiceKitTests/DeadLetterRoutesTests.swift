@@ -154,8 +154,8 @@ struct DeadLetterRoutesTests {
         }
         #expect(
             try await app.postgres.query(
-                "SELECT count(*) FROM messaging.outbox WHERE event_id = (SELECT event_id FROM messaging.dead_letters WHERE id = $1) AND published_at IS NULL",
-                [failure])[0].decode(Int.self, at: 0) == 1)
+                "SELECT count(*) FROM messaging.outbox WHERE event_id = (SELECT event_id FROM messaging.dead_letters WHERE id = \(failure)) AND published_at IS NULL"
+            )[0].decode(Int.self, at: 0) == 1)
     }
 }
 

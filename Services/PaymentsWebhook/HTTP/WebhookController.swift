@@ -36,7 +36,31 @@ struct WebhookController: Sendable {
     let tolerance: Duration
     let limiter: UnverifiedRequestLimiter
     let clientAddresses: ClientAddressResolver
-    let now: @Sendable () -> Date
+    /// Dates each delivery's arrival, against which its signature's timestamp is checked.
+    let clock: WallClock
+
+    init(
+        store: ProviderEventStore, stripeSecrets: [String], paymentEventsSecrets: [StandardWebhookSecret], tolerance: Duration,
+        limiter: UnverifiedRequestLimiter, clientAddresses: ClientAddressResolver, clock: WallClock = .system
+    ) {
+        self.store = store
+        self.stripeSecrets = stripeSecrets
+        self.paymentEventsSecrets = paymentEventsSecrets
+        self.tolerance = tolerance
+        self.limiter = limiter
+        self.clientAddresses = clientAddresses
+        self.clock = clock
+    }
+
+    /// Transitional: reads the time from `now`; use the initializer taking a ``WallClock``.
+    init(
+        store: ProviderEventStore, stripeSecrets: [String], paymentEventsSecrets: [StandardWebhookSecret], tolerance: Duration,
+        limiter: UnverifiedRequestLimiter, clientAddresses: ClientAddressResolver, now: @escaping @Sendable () -> Date
+    ) {
+        self.init(
+            store: store, stripeSecrets: stripeSecrets, paymentEventsSecrets: paymentEventsSecrets, tolerance: tolerance, limiter: limiter,
+            clientAddresses: clientAddresses, clock: WallClock(now))
+    }
 
     func addRoutes(to router: Router<ServiceRequestContext>) {
         router.post("/v1/webhooks/stripe") { request, context in
@@ -63,7 +87,7 @@ struct WebhookController: Sendable {
                 SignatureRefusal(message: "the \(name) header is longer than \(Self.maximumSignatureHeaderBytes) bytes"), source, metrics, context)
         }
         let body = Array(buffer: try await request.body.collect(upTo: context.maxUploadSize))
-        let receivedAt = now()
+        let receivedAt = clock.now()
         // The token is spent before verifying and given back once verified: between the two nothing
         // awaits, so concurrent forgeries cannot all be verified before the first failure counts.
         if let wait = limiter.spend(from: sender) { throw rateLimited(wait, metrics: metrics) }
@@ -102,7 +126,7 @@ struct WebhookController: Sendable {
     private func verify(
         _ request: Request, body: [UInt8], source: PaymentSource, receivedAt: Date
     ) throws(SignatureRefusal) -> ProviderDelivery {
-        let tolerance = TimeInterval(tolerance.components.seconds)
+        let tolerance = tolerance.timeInterval
         switch source {
         case .stripe:
             do throws(StripeSignature.Failure) {
@@ -141,7 +165,7 @@ struct WebhookController: Sendable {
 
     private func rateLimited(_ wait: Duration, metrics: DeliveryMetrics) -> APIError {
         metrics.count(.rateLimited)
-        let seconds = max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up)))
+        let seconds = wait.wholeSecondsRoundedUp(minimum: 1)
         return APIError(
             .tooManyRequests, code: .rateLimited, message: "too many unverified requests from this source; retry later",
             headers: [.retryAfter: String(seconds)])

@@ -50,22 +50,17 @@ struct ProviderEventStore: Sendable {
         let status: ProviderEventStatus = envelope == nil ? .ignored : .accepted
         // The outbox insert runs in the same round trip and only if this row was inserted.
         let gate = OutboxCondition(token: id.uuidString)
-        let insert = PostgresStatement(
-            """
+        let insert: PostgresStatement = """
             INSERT INTO payments.provider_events
                 (id, provider, provider_event_id, delivery_id, event_type, status, booking_id, provider_ref, amount, currency,
                  domain_event_id, domain_event_type, raw_body, body_sha256, signed_at, received_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+            VALUES (\(id), \(record.source.rawValue), \(record.providerEventID.rawValue), \(delivery.deliveryID), \(record.eventType),
+                    \(status.rawValue), \(record.bookingID?.rawValue), \(record.providerRef), \(record.amount?.amount),
+                    \(record.amount?.currency.code), \(envelope?.id.rawValue), \(envelope?.type), \(Data(delivery.body)),
+                    \(Data(SHA256.hash(data: delivery.body))), \(delivery.signedAt), \(delivery.receivedAt))
             ON CONFLICT (provider, provider_event_id) DO NOTHING
-            RETURNING id, set_config('outbox.gate', $17, true)
-            """,
-            [
-                id, record.source.rawValue, record.providerEventID.rawValue, delivery.deliveryID, record.eventType, status.rawValue,
-                record.bookingID?.rawValue, record.providerRef, record.amount?.amount, record.amount?.currency.code,
-                envelope?.id.rawValue, envelope?.type, Data(delivery.body), Data(SHA256.hash(data: delivery.body)), delivery.signedAt,
-                delivery.receivedAt, gate.token,
-            ]
-        )
+            RETURNING id, set_config('outbox.gate', \(gate.token), true)
+            """
         let source = record.source.rawValue
         let providerEventID = record.providerEventID.rawValue
         return try await postgres.withTransaction { transaction in
@@ -73,7 +68,7 @@ struct ProviderEventStore: Sendable {
             guard !inserted.isEmpty else {
                 // Delivered before (perhaps by a request that committed while this one waited on it).
                 let rows = try transaction.query(
-                    "SELECT id, status FROM payments.provider_events WHERE provider = $1 AND provider_event_id = $2", [source, providerEventID])
+                    "SELECT id, status FROM payments.provider_events WHERE provider = \(source) AND provider_event_id = \(providerEventID)")
                 guard let row = rows.first else { throw PostgresError(code: .serializationFailure, message: "the conflicting row vanished") }
                 return .duplicate(id: try row.decode(UUID.self, at: 0), status: try Self.status(row, at: 1))
             }
@@ -86,20 +81,18 @@ struct ProviderEventStore: Sendable {
         let id = UUID()
         let digest = Data(SHA256.hash(data: delivery.body))
         let source = delivery.source.rawValue
-        let insert = PostgresStatement(
-            """
+        let insert: PostgresStatement = """
             INSERT INTO payments.provider_events
                 (id, provider, delivery_id, status, error, raw_body, body_sha256, signed_at, received_at)
-            VALUES ($1, $2, $3, 'malformed', $4, $5, $6, $7, $8)
+            VALUES (\(id), \(source), \(delivery.deliveryID), 'malformed', \(reason), \(Data(delivery.body)), \(digest), \(delivery.signedAt),
+                    \(delivery.receivedAt))
             ON CONFLICT (provider, body_sha256) WHERE status = 'malformed' DO NOTHING
             RETURNING id
-            """,
-            [id, source, delivery.deliveryID, reason, Data(delivery.body), digest, delivery.signedAt, delivery.receivedAt]
-        )
+            """
         return try await postgres.withTransaction { transaction in
-            if let row = try transaction.pipeline([insert])[0].first { return try row.decode(UUID.self, at: 0) }
+            if let row = try transaction.query(insert).first { return try row.decode(UUID.self, at: 0) }
             let rows = try transaction.query(
-                "SELECT id FROM payments.provider_events WHERE provider = $1 AND body_sha256 = $2 AND status = 'malformed'", [source, digest])
+                "SELECT id FROM payments.provider_events WHERE provider = \(source) AND body_sha256 = \(digest) AND status = 'malformed'")
             guard let row = rows.first else { throw PostgresError(code: .serializationFailure, message: "the conflicting row vanished") }
             return try row.decode(UUID.self, at: 0)
         }
@@ -124,7 +117,7 @@ struct ProviderEventStore: Sendable {
     }
 
     func event(id: UUID) async throws -> StoredProviderEvent? {
-        try await postgres.query(Self.selectColumns + " WHERE id = $1", [id]).first.map(StoredProviderEvent.init)
+        try await postgres.query(Self.selectColumns + " WHERE id = \(id)").first.map(StoredProviderEvent.init)
     }
 
     /// Stored events matching `filter`, newest first, `limit` per page.
@@ -148,7 +141,17 @@ struct ProviderEventStore: Sendable {
         return Page(events: page.rows, nextCursor: page.nextCursor)
     }
 
-    static let selectColumns = """
+    /// What the payments service deletes past `retention`: stored deliveries received before the cutoff.
+    static func retentionRule(retention: Duration) -> RetentionRule {
+        RetentionRule(table: "payments.provider_events", retention: retention) { cutoff, limit in
+            """
+            DELETE FROM payments.provider_events WHERE id IN (
+                SELECT id FROM payments.provider_events WHERE received_at < \(cutoff) ORDER BY received_at LIMIT \(limit))
+            """
+        }
+    }
+
+    static let selectColumns: PostgresStatement = """
         SELECT id, provider, provider_event_id, delivery_id, event_type, status, booking_id, provider_ref, amount, currency,
                domain_event_id, domain_event_type, error, raw_body, signed_at, received_at
         FROM payments.provider_events

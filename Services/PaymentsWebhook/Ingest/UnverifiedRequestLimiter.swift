@@ -1,4 +1,5 @@
 import Foundation
+import SharedModel
 import Synchronization
 
 /// Per-source budget of requests that fail signature verification (a token bucket per source).
@@ -87,7 +88,7 @@ final class UnverifiedRequestLimiter: Sendable {
 
     private func refill(_ bucket: inout Bucket, now: ContinuousClock.Instant) {
         let elapsed = now - bucket.updated
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.timeInterval
         guard seconds > 0 else { return }
         bucket.tokens = min(Double(limits.burst), bucket.tokens + seconds * Double(limits.refillPerMinute) / 60)
         bucket.updated = now

@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import Messaging
-import Postgres
 import SharedModel
 
 /// The consumer group `payments-provider` on `stream:booking`: carries out what the booking saga asks
@@ -25,8 +24,22 @@ struct ProviderWorker: StreamHandler {
     static let group = "payments-provider"
 
     let provider: any PaymentProvider
+    let records: ProviderRecordStore
     let logger: Logger
-    let now: @Sendable () -> Date
+    let clock: WallClock
+
+    /// `clock` dates the records and the events the worker emits.
+    init(provider: any PaymentProvider, records: ProviderRecordStore = ProviderRecordStore(), logger: Logger, clock: WallClock = .system) {
+        self.provider = provider
+        self.records = records
+        self.logger = logger
+        self.clock = clock
+    }
+
+    /// Transitional: reads the time from `now`; use ``init(provider:records:logger:clock:)``.
+    init(provider: any PaymentProvider, logger: Logger, now: @escaping @Sendable () -> Date) {
+        self.init(provider: provider, logger: logger, clock: WallClock(now))
+    }
 
     func handle(_ envelope: EventEnvelope, context: HandlerContext) async throws {
         switch envelope.type {
@@ -37,28 +50,20 @@ struct ProviderWorker: StreamHandler {
     }
 
     private func createIntent(_ event: PaymentRequested, cause: EventEnvelope, context: HandlerContext) async throws {
-        let existing = try await context.postgres.query("SELECT 1 FROM payments.payment_intents WHERE booking_id = $1", [event.bookingID.rawValue])
-        guard existing.isEmpty else { return }
+        let records = self.records
+        guard try await !context.read({ try records.hasPaymentIntent(for: event.bookingID, in: $0) }) else { return }
         let intent = try await provider.createPaymentIntent(
             PaymentIntentRequest(bookingID: event.bookingID, customerID: event.customerID, amount: event.amount, idempotencyKey: event.idempotencyKey)
         )
         let providerName = provider.name
         let created = PaymentIntentCreated(
             bookingID: event.bookingID, provider: providerName, providerRef: intent.reference, clientSecret: intent.clientSecret)
-        let draft = try EventEnvelope(event: created, causedBy: cause, occurredAt: now(), sequence: 0, producer: .paymentsWebhook)
-        let record = PostgresStatement(
-            """
-            INSERT INTO payments.payment_intents (booking_id, provider, provider_ref, amount, currency, idempotency_key, created_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
-            ON CONFLICT (booking_id) DO NOTHING
-            RETURNING 1
-            """,
-            [
-                event.bookingID.rawValue, providerName, intent.reference, event.amount.amount, event.amount.currency.code, event.idempotencyKey,
-                draft.occurredAt,
-            ])
+        let draft = try EventEnvelope(event: created, causedBy: cause, occurredAt: clock.now(), sequence: 0, producer: .paymentsWebhook)
+        let reference = intent.reference
         try await context.commit { transaction in
-            guard try !transaction.pipeline([record])[0].isEmpty else { return }
+            guard try records.recordPaymentIntent(event, provider: providerName, reference: reference, at: draft.occurredAt, in: transaction) else {
+                return
+            }
             try Outbox.append(drafts: [draft], after: [], in: transaction)
         }
         logger.info(
@@ -67,13 +72,13 @@ struct ProviderWorker: StreamHandler {
     }
 
     private func refund(_ event: RefundRequested, cause: EventEnvelope, context: HandlerContext) async throws {
-        let existing = try await context.postgres.query("SELECT 1 FROM payments.refunds WHERE refund_id = $1", [event.refundID.rawValue])
-        guard existing.isEmpty else { return }
+        let records = self.records
+        guard try await !context.read({ try records.hasRefund(event.refundID, in: $0) }) else { return }
         let request = RefundRequest(
             refundID: event.refundID, bookingID: event.bookingID, paymentReference: event.providerRef, amount: event.amount,
             idempotencyKey: event.idempotencyKey)
         let providerName = provider.name
-        let requestedAt = now()
+        let requestedAt = clock.now()
         let metadata: Logger.Metadata = [
             "refund_id": "\(event.refundID)", "booking_id": "\(event.bookingID.map(\.description) ?? "none")",
             "correlation_id": "\(cause.correlationID)",
@@ -89,20 +94,22 @@ struct ProviderWorker: StreamHandler {
         }
         switch answer {
         case .success(let refund):
-            let record = Self.refundRow(
-                event, provider: providerName, outcome: "accepted", providerRefundID: refund.reference, error: nil, at: requestedAt)
             try await context.commit { transaction in
-                try transaction.pipeline([record])
+                _ = try records.recordRefund(
+                    event, provider: providerName, outcome: .accepted, providerRefundID: refund.reference, error: nil, at: requestedAt,
+                    in: transaction)
             }
             logger.info("refund requested from the provider", metadata: metadata.merging(["provider_refund_id": "\(refund.reference)"]) { $1 })
         case .failure(.refused(let status, let code, let message)):
             let error = "\(status)\(code.map { " \($0)" } ?? ""): \(message)"
-            let record = Self.refundRow(event, provider: providerName, outcome: "refused", providerRefundID: nil, error: error, at: requestedAt)
             let failed = RefundFailed(
                 refundID: event.refundID, bookingID: event.bookingID, providerRef: event.providerRef, amount: event.amount, error: error)
             let draft = try EventEnvelope(event: failed, causedBy: cause, occurredAt: requestedAt, sequence: 0, producer: .paymentsWebhook)
             try await context.commit { transaction in
-                guard try !transaction.pipeline([record])[0].isEmpty else { return }
+                guard
+                    try records.recordRefund(
+                        event, provider: providerName, outcome: .refused, providerRefundID: nil, error: error, at: requestedAt, in: transaction)
+                else { return }
                 try Outbox.append(drafts: [draft], after: [], in: transaction)
             }
             logger.warning("the provider refused a refund", metadata: metadata.merging(["error": "\(error)"]) { $1 })
@@ -140,8 +147,8 @@ struct ProviderWorker: StreamHandler {
         guard let found = existing.first(where: { $0.status == "succeeded" }) ?? existing.first(where: \.isSucceededOrPending) else {
             return false
         }
-        let record = Self.refundRow(
-            event, provider: provider.name, outcome: "accepted", providerRefundID: found.reference, error: nil, at: requestedAt)
+        let records = self.records
+        let providerName = provider.name
         let drafts: [EventEnvelope] =
             found.status == "succeeded"
             ? [
@@ -152,29 +159,14 @@ struct ProviderWorker: StreamHandler {
                     causedBy: cause, occurredAt: requestedAt, sequence: 0, producer: .paymentsWebhook)
             ] : []
         try await context.commit { transaction in
-            guard try !transaction.pipeline([record])[0].isEmpty, !drafts.isEmpty else { return }
+            let recorded = try records.recordRefund(
+                event, provider: providerName, outcome: .accepted, providerRefundID: found.reference, error: nil, at: requestedAt, in: transaction)
+            guard recorded, !drafts.isEmpty else { return }
             try Outbox.append(drafts: drafts, after: [], in: transaction)
         }
         logger.info(
             "the provider already holds a refund of this payment; no second refund requested",
             metadata: metadata.merging(["provider_refund_id": "\(found.reference)", "provider_refund_status": "\(found.status)"]) { $1 })
         return true
-    }
-
-    private static func refundRow(
-        _ event: RefundRequested, provider: String, outcome: String, providerRefundID: String?, error: String?, at requestedAt: Date
-    ) -> PostgresStatement {
-        PostgresStatement(
-            """
-            INSERT INTO payments.refunds
-                (refund_id, booking_id, provider, provider_ref, provider_refund_id, amount, currency, idempotency_key, outcome, error, requested_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-            ON CONFLICT (refund_id) DO NOTHING
-            RETURNING 1
-            """,
-            [
-                event.refundID.rawValue, event.bookingID?.rawValue, provider, event.providerRef, providerRefundID, event.amount.amount,
-                event.amount.currency.code, event.idempotencyKey, outcome, error, requestedAt,
-            ])
     }
 }

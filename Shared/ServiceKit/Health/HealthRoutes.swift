@@ -16,9 +16,9 @@ public struct DependencyCheck: Sendable {
         self.check = check
     }
 
-    /// `SELECT 1` through the pool.
+    /// A round trip through the pool.
     public static func postgres(_ client: PostgresClient) -> DependencyCheck {
-        DependencyCheck(name: "postgres") { try await client.query("SELECT 1") }
+        DependencyCheck(name: "postgres") { try await client.ping() }
     }
 
     /// `PING` through the pool.
