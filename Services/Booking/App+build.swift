@@ -17,7 +17,7 @@ func buildApplication(_ configuration: BookingConfiguration, logger: Logger) -> 
             IdempotencyKeyPurger(postgres: app.postgres, logger: logger, clock: parts.clock), parts.sagaConsumer(logger: logger),
             parts.deadlinePoller(logger: logger),
             parts.sagaReconciler(logger: logger), SagaStateGauges(operations: parts.sagaOperations, logger: logger),
-            RetentionSweeper(postgres: app.consumerPostgres, rules: parts.retentionRules, logger: logger),
+            RetentionSweeper(postgres: app.consumerPostgres, rules: parts.retentionRules, logger: logger, clock: parts.clock),
         ])
 }
 
@@ -74,7 +74,7 @@ struct BookingParts: Sendable {
         tuning(&configuration)
         return StreamConsumer(
             postgres: app.consumerPostgres, redis: app.redis, handler: sagaCoordinator(logger: logger, clock: clock), configuration: configuration,
-            logger: logger)
+            logger: logger, clock: clock ?? self.clock)
     }
 
     /// Applies payment events the saga coordinator never received from `stream:payments` (Redis lost
@@ -82,7 +82,7 @@ struct BookingParts: Sendable {
     func sagaReconciler(logger: Logger) -> OutboxReconciler<SagaCoordinator> {
         OutboxReconciler(
             postgres: app.consumerPostgres, handler: sagaCoordinator(logger: logger),
-            configuration: .init(stream: Streams.payments, group: SagaCoordinator.group), logger: logger, now: clock.now)
+            configuration: .init(stream: Streams.payments, group: SagaCoordinator.group), logger: logger, clock: clock)
     }
 
     /// Expires unpaid bookings and fails overdue refunds, reading `clock` (the parts' own by default).
@@ -95,13 +95,13 @@ struct BookingParts: Sendable {
     var retentionRules: [RetentionRule] {
         [
             .inbox(of: [SagaCoordinator.group], retention: configuration.service.inboxRetention),
-            RetentionRule(
-                table: "booking.saga_steps", retention: configuration.sagaStepRetention,
-                deleteBatch: """
-                    DELETE FROM booking.saga_steps WHERE step_id IN (
-                        SELECT st.step_id FROM booking.saga_steps st JOIN booking.sagas s USING (booking_id)
-                        WHERE s.state IN ('refunded', 'cancelled', 'expired') AND s.updated_at < $1 LIMIT $2)
-                    """),
+            RetentionRule(table: "booking.saga_steps", retention: configuration.sagaStepRetention) { cutoff, limit in
+                """
+                DELETE FROM booking.saga_steps WHERE step_id IN (
+                    SELECT st.step_id FROM booking.saga_steps st JOIN booking.sagas s USING (booking_id)
+                    WHERE s.state IN ('refunded', 'cancelled', 'expired') AND s.updated_at < \(cutoff) LIMIT \(limit))
+                """
+            },
         ]
     }
 

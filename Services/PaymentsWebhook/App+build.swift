@@ -21,7 +21,7 @@ func buildApplication(_ configuration: PaymentsConfiguration, logger: Logger) ->
         services.append(HTTPClientService(client: client))
         services.append(parts.providerWorker(provider: StripeProvider(client: client, configuration: configuration.provider), logger: logger))
     }
-    services.append(RetentionSweeper(postgres: app.consumerPostgres, rules: parts.retentionRules, logger: logger))
+    services.append(RetentionSweeper(postgres: app.consumerPostgres, rules: parts.retentionRules, logger: logger, clock: parts.clock))
     return app.makeApplication(router: router, services: services)
 }
 
@@ -31,19 +31,22 @@ struct PaymentsParts: Sendable {
     let configuration: PaymentsConfiguration
     let store: ProviderEventStore
     let limiter: UnverifiedRequestLimiter
+    /// Dates deliveries, records and events; tests move it.
+    let clock: WallClock
 
-    init(app: ServiceApplication, configuration: PaymentsConfiguration) {
+    init(app: ServiceApplication, configuration: PaymentsConfiguration, clock: WallClock = .system) {
         self.app = app
         self.configuration = configuration
+        self.clock = clock
         store = ProviderEventStore(postgres: app.postgres)
         limiter = UnverifiedRequestLimiter(limits: configuration.unverifiedLimit)
     }
 
-    func addRoutes(to router: Router<ServiceRequestContext>, now: @escaping @Sendable () -> Date = Date.init) {
+    func addRoutes(to router: Router<ServiceRequestContext>) {
         WebhookController(
             store: store, stripeSecrets: configuration.stripeWebhookSecrets, paymentEventsSecrets: configuration.paymentEventsSecrets,
             tolerance: configuration.signatureTolerance, limiter: limiter,
-            clientAddresses: ClientAddressResolver(policy: configuration.clientAddresses), now: now
+            clientAddresses: ClientAddressResolver(policy: configuration.clientAddresses), clock: clock
         ).addRoutes(to: router)
         ProviderEventsAdminController(store: store).addRoutes(to: router, admin: app.adminAuthentication)
     }
@@ -53,12 +56,7 @@ struct PaymentsParts: Sendable {
     var retentionRules: [RetentionRule] {
         [
             .inbox(of: [ProviderWorker.group], retention: configuration.service.inboxRetention),
-            RetentionRule(
-                table: "payments.provider_events", retention: configuration.providerEventRetention,
-                deleteBatch: """
-                    DELETE FROM payments.provider_events WHERE id IN (
-                        SELECT id FROM payments.provider_events WHERE received_at < $1 ORDER BY received_at LIMIT $2)
-                    """),
+            ProviderEventStore.retentionRule(retention: configuration.providerEventRetention),
         ]
     }
     /// The provider worker: consumer group `payments-provider` on `stream:booking`.
@@ -68,8 +66,8 @@ struct PaymentsParts: Sendable {
         var consumer = StreamConsumer<ProviderWorker>.Configuration(stream: Streams.stream(for: .booking), group: ProviderWorker.group)
         tuning(&consumer)
         return StreamConsumer(
-            postgres: app.consumerPostgres, redis: app.redis, handler: ProviderWorker(provider: provider, logger: logger, now: Date.init),
-            configuration: consumer, logger: logger)
+            postgres: app.consumerPostgres, redis: app.redis, handler: ProviderWorker(provider: provider, logger: logger, clock: clock),
+            configuration: consumer, logger: logger, clock: clock)
     }
 }
 

@@ -19,14 +19,6 @@ public struct NewestFirstQuery: Sendable {
         self.idColumn = idColumn
     }
 
-    /// Transitional: hand-numbered placeholders; removed once every call site is interpolated.
-    ///
-    /// `select` is SQL text from code without placeholders.
-    @_disfavoredOverload
-    public init(select: String, timeColumn: String, idColumn: String = "id") {
-        self.init(select: "\(unescaped: select)", timeColumn: timeColumn, idColumn: idColumn)
-    }
-
     /// Keeps rows whose `column` equals `value`, when a value is given.
     public mutating func equal(_ column: String, _ value: (any PostgresEncodable)?) {
         guard let value else { return }

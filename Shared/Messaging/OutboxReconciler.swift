@@ -50,11 +50,6 @@ public struct OutboxReconciler<Handler: StreamHandler>: Service {
         self.clock = clock
     }
 
-    /// Transitional: reads the time from `now`; use ``init(postgres:handler:configuration:logger:clock:)``.
-    public init(postgres: PostgresClient, handler: Handler, configuration: Configuration, logger: Logger, now: @escaping @Sendable () -> Date) {
-        self.init(postgres: postgres, handler: handler, configuration: configuration, logger: logger, clock: WallClock(now))
-    }
-
     public func run() async throws {
         await repeatUntilShutdown(
             every: configuration.interval, logger: logger, failure: "could not reconcile the outbox with the consumer's inbox; retrying",

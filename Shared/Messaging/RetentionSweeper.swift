@@ -21,13 +21,6 @@ public struct RetentionRule: Sendable {
         self.deleteBatch = deleteBatch
     }
 
-    /// Transitional: hand-numbered placeholders; removed once every call site is interpolated.
-    ///
-    /// `deleteBatch` deletes at most `$2` rows older than the cutoff `$1`.
-    public init(table: String, retention: Duration, deleteBatch: String) {
-        self.init(table: table, retention: retention) { cutoff, limit in PostgresStatement(deleteBatch, [cutoff, limit]) }
-    }
-
     /// `messaging.inbox` rows of `consumers` processed before the cutoff. Keep them at least as long
     /// as the outbox keeps published events (`OUTBOX_RETENTION`): a republished event whose inbox row
     /// is gone would be applied again.

@@ -186,7 +186,7 @@ struct PostgresBookingRepository: BookingRepository {
     ) async throws
         -> (bookings: [Booking], nextCursor: String?)
     {
-        var query = NewestFirstQuery(select: Self.selectBooking.sql, timeColumn: "b.created_at", idColumn: "b.booking_id")
+        var query = NewestFirstQuery(select: Self.selectBooking, timeColumn: "b.created_at", idColumn: "b.booking_id")
         query.equal("b.customer_id", customer.rawValue)
         query.equal("b.client_id", client)
         let page = try await query.page(

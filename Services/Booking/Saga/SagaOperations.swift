@@ -111,7 +111,7 @@ struct SagaOperations: Sendable {
     /// Sagas matching `filter`, most recently changed first, after `cursor`; with every state's counts.
     func list(_ filter: Filter, cursor: ListCursor?, limit: Int) async throws -> Page {
         let now = clock.now()
-        var query = NewestFirstQuery(select: Self.selectSummary.sql, timeColumn: "s.updated_at", idColumn: "s.booking_id")
+        var query = NewestFirstQuery(select: Self.selectSummary, timeColumn: "s.updated_at", idColumn: "s.booking_id")
         query.equal("s.state", filter.state?.rawValue)
         query.notAfter("s.deadline", filter.overdue ? now : nil)
         let page = try await query.page(

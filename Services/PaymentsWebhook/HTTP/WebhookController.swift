@@ -52,16 +52,6 @@ struct WebhookController: Sendable {
         self.clock = clock
     }
 
-    /// Transitional: reads the time from `now`; use the initializer taking a ``WallClock``.
-    init(
-        store: ProviderEventStore, stripeSecrets: [String], paymentEventsSecrets: [StandardWebhookSecret], tolerance: Duration,
-        limiter: UnverifiedRequestLimiter, clientAddresses: ClientAddressResolver, now: @escaping @Sendable () -> Date
-    ) {
-        self.init(
-            store: store, stripeSecrets: stripeSecrets, paymentEventsSecrets: paymentEventsSecrets, tolerance: tolerance, limiter: limiter,
-            clientAddresses: clientAddresses, clock: WallClock(now))
-    }
-
     func addRoutes(to router: Router<ServiceRequestContext>) {
         router.post("/v1/webhooks/stripe") { request, context in
             try await receive(request, context: context, source: .stripe)

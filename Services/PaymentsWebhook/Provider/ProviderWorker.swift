@@ -36,11 +36,6 @@ struct ProviderWorker: StreamHandler {
         self.clock = clock
     }
 
-    /// Transitional: reads the time from `now`; use ``init(provider:records:logger:clock:)``.
-    init(provider: any PaymentProvider, logger: Logger, now: @escaping @Sendable () -> Date) {
-        self.init(provider: provider, logger: logger, clock: WallClock(now))
-    }
-
     func handle(_ envelope: EventEnvelope, context: HandlerContext) async throws {
         switch envelope.type {
         case PaymentRequested.eventType: try await createIntent(try envelope.decode(PaymentRequested.self), cause: envelope, context: context)
