@@ -44,7 +44,8 @@ struct RefundMatchingTests {
                     refundID: compensation.refundID, bookingID: booking.id, providerRef: "pi_twice", amount: compensation.amount,
                     providerRefundRef: "re_twice"))
             try await world.waitUntil(
-                "SELECT count(*) FROM booking.refund_requests WHERE refund_id = \(compensation.refundID.uuid) AND status = 'succeeded' AND provider_refund_ref = 're_twice'", equals: 1)
+                "SELECT count(*) FROM booking.refund_requests WHERE refund_id = \(compensation.refundID.uuid) AND status = 'succeeded' AND provider_refund_ref = 're_twice'",
+                equals: 1)
             try await world.waitUntil("SELECT count(*) FROM messaging.dead_letters WHERE kind = 'review'", equals: 3)
             #expect(try await world.status(booking.id) == "refund_pending")
             #expect(try await world.postgres.count("SELECT count(*) FROM booking.sagas WHERE state = 'refund_pending'") == 1)
@@ -62,7 +63,8 @@ struct RefundMatchingTests {
             try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE booking_id = \(booking.id.uuid) AND state = 'refunded'", equals: 1)
             try await world.publish(completed)
             try await world.waitUntil(
-                "SELECT count(*) FROM booking.saga_steps WHERE booking_id = \(booking.id.uuid) AND step = 'refund_succeeded' AND outcome = 'skipped'", equals: 1)
+                "SELECT count(*) FROM booking.saga_steps WHERE booking_id = \(booking.id.uuid) AND step = 'refund_succeeded' AND outcome = 'skipped'",
+                equals: 1)
             #expect(try await world.postgres.count("SELECT count(*) FROM messaging.dead_letters WHERE kind = 'review'") == 4)
             #expect(try await world.postgres.count("SELECT count(*) FROM booking.refund_requests WHERE status = 'succeeded'") == 2)
         }

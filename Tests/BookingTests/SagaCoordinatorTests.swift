@@ -144,7 +144,8 @@ struct SagaCoordinatorTests {
             try await world.waitUntil(
                 "SELECT count(*) FROM booking.sagas WHERE booking_id = \(booking.id.uuid) AND state = 'confirmed'", equals: 1)
             try await world.waitUntil(
-                "SELECT count(*) FROM booking.saga_steps WHERE booking_id = \(booking.id.uuid) AND step = 'payment_succeeded' AND outcome = 'skipped'", equals: 1)
+                "SELECT count(*) FROM booking.saga_steps WHERE booking_id = \(booking.id.uuid) AND step = 'payment_succeeded' AND outcome = 'skipped'",
+                equals: 1)
             // A failure reported after the success changes nothing.
             try await world.publish(
                 PaymentFailed(
@@ -224,7 +225,8 @@ struct SagaCoordinatorTests {
                         isFinal: false))
             }
             try await world.waitUntil(
-                "SELECT count(*) FROM booking.saga_steps WHERE booking_id = \(booking.id.uuid) AND step = 'payment_attempt_failed' AND outcome = 'failed'", equals: 2)
+                "SELECT count(*) FROM booking.saga_steps WHERE booking_id = \(booking.id.uuid) AND step = 'payment_attempt_failed' AND outcome = 'failed'",
+                equals: 2)
             #expect(try await world.status(booking.id) == "pending_payment")
             #expect(try await world.outbox(type: "booking.cancelled").isEmpty)
             #expect(try await world.postgres.count("SELECT count(*) FROM booking.booking_seats WHERE released_at IS NULL") == 1)
@@ -335,7 +337,8 @@ struct SagaCoordinatorTests {
             try await world.publish(
                 RefundFailed(refundID: refund.refundID, bookingID: booking.id, providerRef: "pi_r", amount: booking.amount, error: "charge_disputed"))
             try await world.waitUntil(
-                "SELECT count(*) FROM booking.sagas WHERE booking_id = \(booking.id.uuid) AND state = 'compensation_failed' AND last_error = 'charge_disputed'", equals: 1)
+                "SELECT count(*) FROM booking.sagas WHERE booking_id = \(booking.id.uuid) AND state = 'compensation_failed' AND last_error = 'charge_disputed'",
+                equals: 1)
             #expect(try await world.status(booking.id) == "refund_pending")
 
             // The admin list finds it by state, with every state's count; the unpaid one is not overdue yet.

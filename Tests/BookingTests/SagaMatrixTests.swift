@@ -238,7 +238,8 @@ struct MatrixInputs: Sendable {
         #expect(try await events("booking.expired") == expected.expired, "\(expected): booking.expired")
         #expect(try await events("refund.requested") == expected.refunds, "\(expected): refund.requested")
         let keys = try await world.postgres.count(
-            "SELECT count(DISTINCT envelope->'data'->>'idempotency_key') FROM messaging.outbox WHERE aggregate_id = \(id) AND event_type = 'refund.requested'")
+            "SELECT count(DISTINCT envelope->'data'->>'idempotency_key') FROM messaging.outbox WHERE aggregate_id = \(id) AND event_type = 'refund.requested'"
+        )
         #expect(keys == expected.refunds, "\(expected): one idempotency key per refund")
         let reviews = try await world.postgres.count(
             "SELECT count(*) FROM messaging.dead_letters WHERE aggregate_id = \(id) AND kind = 'review'")
