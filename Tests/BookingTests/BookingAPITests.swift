@@ -313,7 +313,7 @@ func confirm(_ booking: String, _ postgres: PostgresClient) async throws {
     guard let id = UUID(uuidString: booking) else { throw HarnessError("not a booking id: \(booking)") }
     try await postgres.withTransaction { transaction in
         try transaction.query(
-            "UPDATE booking.bookings SET status = 'confirmed', confirmed_at = now(), updated_at = now() WHERE booking_id = $1", [id])
-        try transaction.query("UPDATE booking.sagas SET state = 'confirmed', version = version + 1, deadline = NULL WHERE booking_id = $1", [id])
+            "UPDATE booking.bookings SET status = 'confirmed', confirmed_at = now(), updated_at = now() WHERE booking_id = \(id)")
+        try transaction.query("UPDATE booking.sagas SET state = 'confirmed', version = version + 1, deadline = NULL WHERE booking_id = \(id)")
     }
 }

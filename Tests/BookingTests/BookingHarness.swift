@@ -62,8 +62,8 @@ struct BookingHarness {
         await ServiceHarness.shutdown(app)
     }
 
-    func count(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> Int {
-        try await postgres.count(sql, binds)
+    func count(_ statement: PostgresStatement, file: String = #fileID, line: Int = #line) async throws -> Int {
+        try await postgres.count(statement, file: file, line: line)
     }
 }
 

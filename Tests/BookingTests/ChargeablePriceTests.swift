@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import Messaging
+import Postgres
 import SharedModel
 import TestSupport
 import Testing
@@ -61,7 +62,7 @@ struct ChargeablePriceTests {
     func freeSeats() async throws {
         let harness = try await BookingHarness.make()
         let postgres = harness.postgres
-        @Sendable func count(_ sql: String) async throws -> Int { try await postgres.query(sql)[0].decode(Int.self, at: 0) }
+        @Sendable func count(_ statement: PostgresStatement) async throws -> Int { try await postgres.query(statement)[0].decode(Int.self, at: 0) }
         try await harness.run { client in
             let created = try await client.call(
                 .post, "/v1/events", as: .admin, json: Self.event(currency: "EUR", seats: [("F1", 0), ("F2", 0), ("P1", 1500)]))
@@ -72,7 +73,7 @@ struct ChargeablePriceTests {
             let id = try #require(booked["booking_id"]?.stringValue)
             #expect(try await count("SELECT count(*) FROM messaging.outbox WHERE event_type = 'payment.requested'") == 0)
             let confirmed = try await postgres.query(
-                "SELECT envelope::text FROM messaging.outbox WHERE event_type = 'booking.confirmed' AND aggregate_id = $1", [id]
+                "SELECT envelope::text FROM messaging.outbox WHERE event_type = 'booking.confirmed' AND aggregate_id = \(id)"
             ).map { try EventEnvelope(jsonData: Data(try $0.decode(String.self, at: 0).utf8)).decode(BookingConfirmed.self) }
             #expect(confirmed.count == 1)
             #expect(confirmed.first?.providerRef == nil && confirmed.first?.amount.isZero == true)

@@ -20,8 +20,8 @@ struct ClientScopeTests {
             let booked = try await client.holdAndBook(event, ["S1"], customer: "alice")
             let id = try #require(booked["booking_id"]?.stringValue)
             _ = try await postgres.query(
-                "UPDATE booking.bookings SET payment_provider_ref = 'pi_scope', payment_client_secret = 'pi_scope_secret_x' WHERE booking_id = $1",
-                [UUID(uuidString: id)])
+                "UPDATE booking.bookings SET payment_provider_ref = 'pi_scope', payment_client_secret = 'pi_scope_secret_x' WHERE booking_id = \(UUID(uuidString: id))"
+            )
 
             // The creating client sees it, with the client secret; with its own customer_id too.
             let own = try await client.call(.get, "/v1/bookings/\(id)")

@@ -16,17 +16,17 @@ struct IdempotencyKeyPurgerTests {
         // 25 keys expired a minute ago, 5 that expire in an hour.
         for index in 0..<30 {
             let expiresAt = now.addingTimeInterval(index < 25 ? -60 : 3600)
+            let key = "key-\(index)", createdAt = now.addingTimeInterval(-86_400)
             try await postgres.query(
                 """
                 INSERT INTO booking.idempotency_keys (client, scope, key, request_hash, response_status, response_body, created_at, expires_at)
-                VALUES ('key_test', 'POST /v1/bookings', $1, '\\x00'::bytea, 201, '\\x7b7d'::bytea, $2, $3)
-                """,
-                ["key-\(index)", now.addingTimeInterval(-86_400), expiresAt])
+                VALUES ('key_test', 'POST /v1/bookings', \(key), '\\x00'::bytea, 201, '\\x7b7d'::bytea, \(createdAt), \(expiresAt))
+                """)
         }
         let purger = IdempotencyKeyPurger(postgres: postgres, logger: TestEnvironment.logger, batchSize: 10, clock: .fixed(now))
         #expect(try await purger.purge() == 25)
         #expect(try await postgres.count("SELECT count(*) FROM booking.idempotency_keys") == 5)
-        #expect(try await postgres.count("SELECT count(*) FROM booking.idempotency_keys WHERE expires_at <= $1", [now]) == 0)
+        #expect(try await postgres.count("SELECT count(*) FROM booking.idempotency_keys WHERE expires_at <= \(now)") == 0)
         #expect(try await purger.purge() == 0)
     }
 

@@ -20,7 +20,7 @@ struct LostPaymentEventTests {
         try await postgres.withTransaction { transaction in
             let envelope = try Outbox.append(event, producer: .paymentsWebhook, correlationID: "lost", occurredAt: Date(), in: transaction)
             try transaction.query(
-                "UPDATE messaging.outbox SET published_at = $2 WHERE event_id = $1", [envelope.id.uuid, Date().addingTimeInterval(-ago)])
+                "UPDATE messaging.outbox SET published_at = \(Date().addingTimeInterval(-ago)) WHERE event_id = \(envelope.id.uuid)")
             return envelope
         }
     }
@@ -43,9 +43,9 @@ struct LostPaymentEventTests {
             let poller = SagaDeadlinePoller(postgres: parts.app.postgres, holds: parts.holds, logger: TestEnvironment.logger, now: { after })
             #expect(try await poller.expireDue() == 3)
             #expect(
-                try await postgres.count("SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'confirmed'", [onTime.id.uuid]) == 1)
-            #expect(try await postgres.count("SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'expired'", [late.id.uuid]) == 1)
-            #expect(try await postgres.count("SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'expired'", [unpaid.id.uuid]) == 1)
+                try await postgres.count("SELECT count(*) FROM booking.sagas WHERE booking_id = \(onTime.id.uuid) AND state = 'confirmed'") == 1)
+            #expect(try await postgres.count("SELECT count(*) FROM booking.sagas WHERE booking_id = \(late.id.uuid) AND state = 'expired'") == 1)
+            #expect(try await postgres.count("SELECT count(*) FROM booking.sagas WHERE booking_id = \(unpaid.id.uuid) AND state = 'expired'") == 1)
             let refunds = try await postgres.query(
                 "SELECT envelope::text FROM messaging.outbox WHERE event_type = 'refund.requested'"
             ).map { try EventEnvelope(jsonData: Data(try $0.decode(String.self, at: 0).utf8)).decode(RefundRequested.self) }
@@ -54,7 +54,7 @@ struct LostPaymentEventTests {
             #expect(try await postgres.count("SELECT count(*) FROM messaging.outbox WHERE event_type = 'booking.expired'") == 2)
             #expect(
                 try await postgres.count(
-                    "SELECT count(*) FROM messaging.inbox WHERE consumer = 'booking-saga' AND event_id = $1", [envelope.id.uuid]) == 1)
+                    "SELECT count(*) FROM messaging.inbox WHERE consumer = 'booking-saga' AND event_id = \(envelope.id.uuid)") == 1)
             // Applied once: the coordinator receiving it later changes nothing.
             #expect(try await poller.expireDue() == 0)
         }
@@ -80,7 +80,7 @@ struct LostPaymentEventTests {
             }
             let reconciler = parts.sagaReconciler(logger: TestEnvironment.logger)
             #expect(try await reconciler.reconcile() == 1)
-            #expect(try await postgres.count("SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'confirmed'", [lost.id.uuid]) == 1)
+            #expect(try await postgres.count("SELECT count(*) FROM booking.sagas WHERE booking_id = \(lost.id.uuid) AND state = 'confirmed'") == 1)
             #expect(try await postgres.count("SELECT count(*) FROM booking.sagas WHERE state = 'awaiting_payment'") == 2)
             #expect(try await reconciler.reconcile() == 0)
             let metrics = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
@@ -108,14 +108,13 @@ struct BookingRetentionTests {
                     ).status == .ok)
             }
             _ = try await postgres.query(
-                "UPDATE booking.sagas SET updated_at = now() - interval '3 days' WHERE booking_id = ANY($1::uuid[])",
-                [[old.id.uuid, running.id.uuid]])
+                "UPDATE booking.sagas SET updated_at = now() - interval '3 days' WHERE booking_id = ANY(\([old.id.uuid, running.id.uuid])::uuid[])")
             let sweeper = RetentionSweeper(postgres: postgres, rules: parts.retentionRules, logger: TestEnvironment.logger)
             let deleted = try await sweeper.sweep()
             #expect(deleted["booking.saga_steps"] == 2, "the old cancelled saga's two steps")
-            #expect(try await postgres.count("SELECT count(*) FROM booking.saga_steps WHERE booking_id = $1", [old.id.uuid]) == 0)
-            #expect(try await postgres.count("SELECT count(*) FROM booking.saga_steps WHERE booking_id = $1", [recent.id.uuid]) == 2)
-            #expect(try await postgres.count("SELECT count(*) FROM booking.saga_steps WHERE booking_id = $1", [running.id.uuid]) == 1)
+            #expect(try await postgres.count("SELECT count(*) FROM booking.saga_steps WHERE booking_id = \(old.id.uuid)") == 0)
+            #expect(try await postgres.count("SELECT count(*) FROM booking.saga_steps WHERE booking_id = \(recent.id.uuid)") == 2)
+            #expect(try await postgres.count("SELECT count(*) FROM booking.saga_steps WHERE booking_id = \(running.id.uuid)") == 1)
             #expect(try await postgres.count("SELECT count(*) FROM booking.sagas") == 3)
         }
     }

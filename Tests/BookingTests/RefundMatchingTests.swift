@@ -18,7 +18,7 @@ struct RefundMatchingTests {
             let booking = try await client.booked(event, ["S1"], customer: "cus_1")
             try await world.publish(try paid(booking, reference: "pi_own"))
             try await world.waitUntil(
-                "SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'confirmed'", [booking.id.uuid], equals: 1)
+                "SELECT count(*) FROM booking.sagas WHERE booking_id = \(booking.id.uuid) AND state = 'confirmed'", equals: 1)
 
             // While confirmed: a 1-unit refund nobody here asked for moves nothing and asks for a review.
             try await world.publish(RefundSucceeded(refundID: nil, bookingID: booking.id, providerRef: "pi_own", amount: cents(1, booking)))
@@ -44,8 +44,8 @@ struct RefundMatchingTests {
                     refundID: compensation.refundID, bookingID: booking.id, providerRef: "pi_twice", amount: compensation.amount,
                     providerRefundRef: "re_twice"))
             try await world.waitUntil(
-                "SELECT count(*) FROM booking.refund_requests WHERE refund_id = $1 AND status = 'succeeded' AND provider_refund_ref = 're_twice'",
-                [compensation.refundID.uuid], equals: 1)
+                "SELECT count(*) FROM booking.refund_requests WHERE refund_id = \(compensation.refundID.uuid) AND status = 'succeeded' AND provider_refund_ref = 're_twice'",
+                equals: 1)
             try await world.waitUntil("SELECT count(*) FROM messaging.dead_letters WHERE kind = 'review'", equals: 3)
             #expect(try await world.status(booking.id) == "refund_pending")
             #expect(try await world.postgres.count("SELECT count(*) FROM booking.sagas WHERE state = 'refund_pending'") == 1)
@@ -60,11 +60,11 @@ struct RefundMatchingTests {
             // Its own refund for the amount asked: refunded, once.
             let completed = RefundSucceeded(refundID: own.refundID, bookingID: booking.id, providerRef: "pi_own", amount: own.amount)
             try await world.publish(completed)
-            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'refunded'", [booking.id.uuid], equals: 1)
+            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE booking_id = \(booking.id.uuid) AND state = 'refunded'", equals: 1)
             try await world.publish(completed)
             try await world.waitUntil(
-                "SELECT count(*) FROM booking.saga_steps WHERE booking_id = $1 AND step = 'refund_succeeded' AND outcome = 'skipped'",
-                [booking.id.uuid], equals: 1)
+                "SELECT count(*) FROM booking.saga_steps WHERE booking_id = \(booking.id.uuid) AND step = 'refund_succeeded' AND outcome = 'skipped'",
+                equals: 1)
             #expect(try await world.postgres.count("SELECT count(*) FROM messaging.dead_letters WHERE kind = 'review'") == 4)
             #expect(try await world.postgres.count("SELECT count(*) FROM booking.refund_requests WHERE status = 'succeeded'") == 2)
         }

@@ -152,7 +152,7 @@ final class SagaFeed: Sendable {
         let deadline = ContinuousClock.now + timeout
         var last = ""
         while ContinuousClock.now < deadline {
-            let handled = try await postgres.count("SELECT count(*) FROM messaging.inbox WHERE consumer = $1", [SagaCoordinator.group])
+            let handled = try await postgres.count("SELECT count(*) FROM messaging.inbox WHERE consumer = \(SagaCoordinator.group)")
             let group = try await redis.xinfoGroups(stream).first { $0.name == SagaCoordinator.group }
             if handled == expected, let group, group.pending == 0, (group.lag ?? 0) == 0 { return }
             last = "\(handled) of \(expected) in the inbox, group \(String(describing: group))"
@@ -223,7 +223,7 @@ struct SagaTableSnapshot: Sendable {
                     from: try row.decode(String?.self, at: 4), to: try row.decode(String?.self, at: 5)))
         }
         for row in try await postgres.query(
-            "SELECT envelope::text FROM messaging.outbox WHERE event_type = ANY($1) ORDER BY position", [outboxTypes])
+            "SELECT envelope::text FROM messaging.outbox WHERE event_type = ANY(\(outboxTypes)) ORDER BY position")
         {
             let envelope = try EventEnvelope(jsonData: Data(try row.decode(String.self, at: 0).utf8))
             if envelope.type == RefundRequested.eventType { snapshot.refunds.append(try envelope.decode(RefundRequested.self)) }

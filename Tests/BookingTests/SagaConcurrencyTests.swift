@@ -337,7 +337,7 @@ struct SagaConcurrencyTests {
             try await world.publish(
                 PaymentIntentCreated(bookingID: first.id, provider: "stripe", providerRef: "pi_first", clientSecret: "pi_first_secret"))
             try await world.waitUntil(
-                "SELECT count(*) FROM booking.bookings WHERE booking_id = $1 AND payment_provider_ref = 'pi_first'", [first.id.uuid], equals: 1)
+                "SELECT count(*) FROM booking.bookings WHERE booking_id = \(first.id.uuid) AND payment_provider_ref = 'pi_first'", equals: 1)
             let expiry = first.dueAt.addingTimeInterval(Self.grace + 1)
             let poller = SagaDeadlinePoller(
                 postgres: world.postgres, holds: SeatHoldStore(redis: world.redis), logger: TestEnvironment.logger, now: { expiry })
@@ -355,7 +355,7 @@ struct SagaConcurrencyTests {
             try await world.publish(payment, envelope: envelope)
             let marker = try await world.publish(
                 PaymentIntentCreated(bookingID: first.id, provider: "stripe", providerRef: "pi_marker", clientSecret: "pi_marker_secret"))
-            try await world.waitUntil("SELECT count(*) FROM messaging.inbox WHERE event_id = $1", [marker.id.uuid], equals: 1)
+            try await world.waitUntil("SELECT count(*) FROM messaging.inbox WHERE event_id = \(marker.id.uuid)", equals: 1)
 
             #expect(try await world.status(first.id) == "expired")
             let saga = try await client.call(.get, "/v1/bookings/\(first.id)/saga")
@@ -386,7 +386,7 @@ struct SagaConcurrencyTests {
 
             // The second customer pays: confirmed and sold, the first booking still expired and refunded once.
             try await world.publish(try paid(second, reference: "pi_second"))
-            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'confirmed'", [second.id.uuid], equals: 1)
+            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE booking_id = \(second.id.uuid) AND state = 'confirmed'", equals: 1)
             let confirmed = try await world.outbox(type: "booking.confirmed").map { try $0.decode(BookingConfirmed.self) }
             #expect(confirmed.map(\.bookingID) == [second.id] && confirmed.first?.customerID.rawValue == "cus_2")
             #expect(try await seatStates(client, event) == ["S1": "sold", "S2": "available"])

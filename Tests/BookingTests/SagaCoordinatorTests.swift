@@ -71,26 +71,26 @@ struct SagaWorld: Sendable {
         Issue.record("the saga's group did not catch up with \(stream) within 10 s")
     }
 
-    /// Waits (up to 10 s) until `sql` counts `expected`.
-    func waitUntil(_ sql: String, _ binds: [any PostgresEncodable] = [], equals expected: Int) async throws {
+    /// Waits (up to 10 s) until `statement` counts `expected`.
+    func waitUntil(_ statement: PostgresStatement, equals expected: Int, file: String = #fileID, line: Int = #line) async throws {
         let deadline = ContinuousClock.now + .seconds(10)
         var count = -1
         while ContinuousClock.now < deadline {
-            count = try await postgres.count(sql, binds)
+            count = try await postgres.count(statement, file: file, line: line)
             if count == expected { return }
             try await Task.sleep(for: .milliseconds(25))
         }
-        Issue.record("waited 10 s for \(expected) from \(sql) \(binds); last count \(count)")
+        Issue.record("waited 10 s for \(expected) from \(statement.sql) \(statement.binds); last count \(count)")
     }
 
     func outbox(type: String) async throws -> [EventEnvelope] {
-        try await postgres.query("SELECT envelope::text FROM messaging.outbox WHERE event_type = $1 ORDER BY position", [type]).map {
+        try await postgres.query("SELECT envelope::text FROM messaging.outbox WHERE event_type = \(type) ORDER BY position").map {
             try EventEnvelope(jsonData: Data(try $0.decode(String.self, at: 0).utf8))
         }
     }
 
     func status(_ booking: BookingID) async throws -> String? {
-        try await postgres.query("SELECT status FROM booking.bookings WHERE booking_id = $1", [booking.uuid]).first.map {
+        try await postgres.query("SELECT status FROM booking.bookings WHERE booking_id = \(booking.uuid)").first.map {
             try $0.decode(String.self, at: 0)
         }
     }
@@ -132,7 +132,7 @@ struct SagaCoordinatorTests {
             let booking = try await client.booked(event, ["S1", "S2"], customer: "cus_1")
             try await world.publish(PaymentIntentCreated(bookingID: booking.id, provider: "stripe", providerRef: "pi_1", clientSecret: "pi_1_secret"))
             try await world.waitUntil(
-                "SELECT count(*) FROM booking.bookings WHERE booking_id = $1 AND payment_provider_ref = 'pi_1'", [booking.id.uuid], equals: 1)
+                "SELECT count(*) FROM booking.bookings WHERE booking_id = \(booking.id.uuid) AND payment_provider_ref = 'pi_1'", equals: 1)
             let shown = try await client.call(.get, "/v1/bookings/\(booking.id)?customer_id=cus_1")
             #expect(shown["payment"]?["provider_ref"] == "pi_1" && shown["payment"]?["client_secret"] == "pi_1_secret")
 
@@ -142,18 +142,17 @@ struct SagaCoordinatorTests {
             // The same payment reported by a second source (another event id, same intent).
             try await world.publish(try paid(booking, reference: "pi_1", event: "pe_internal_1"))
             try await world.waitUntil(
-                "SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'confirmed'", [booking.id.uuid], equals: 1)
+                "SELECT count(*) FROM booking.sagas WHERE booking_id = \(booking.id.uuid) AND state = 'confirmed'", equals: 1)
             try await world.waitUntil(
-                "SELECT count(*) FROM booking.saga_steps WHERE booking_id = $1 AND step = 'payment_succeeded' AND outcome = 'skipped'",
-                [booking.id.uuid], equals: 1)
+                "SELECT count(*) FROM booking.saga_steps WHERE booking_id = \(booking.id.uuid) AND step = 'payment_succeeded' AND outcome = 'skipped'",
+                equals: 1)
             // A failure reported after the success changes nothing.
             try await world.publish(
                 PaymentFailed(
                     paymentEventID: try PaymentEventID(parsing: "evt_late_failure"), provider: "stripe", providerRef: "pi_1", bookingID: booking.id,
                     amount: booking.amount, providerCreatedAt: Date(), receivedAt: Date(), reason: "card_declined", isFinal: true))
             try await world.waitUntil(
-                "SELECT count(*) FROM booking.saga_steps WHERE booking_id = $1 AND step = 'payment_failed' AND outcome = 'skipped'",
-                [booking.id.uuid],
+                "SELECT count(*) FROM booking.saga_steps WHERE booking_id = \(booking.id.uuid) AND step = 'payment_failed' AND outcome = 'skipped'",
                 equals: 1)
             #expect(try await world.status(booking.id) == "confirmed")
             let confirmed = try await world.outbox(type: "booking.confirmed")
@@ -209,7 +208,7 @@ struct SagaCoordinatorTests {
             // A payment with the right amount still confirms afterwards.
             try await world.publish(try paid(booking, reference: "pi_c"))
             try await world.waitUntil(
-                "SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'confirmed'", [booking.id.uuid], equals: 1)
+                "SELECT count(*) FROM booking.sagas WHERE booking_id = \(booking.id.uuid) AND state = 'confirmed'", equals: 1)
         }
     }
 
@@ -226,8 +225,8 @@ struct SagaCoordinatorTests {
                         isFinal: false))
             }
             try await world.waitUntil(
-                "SELECT count(*) FROM booking.saga_steps WHERE booking_id = $1 AND step = 'payment_attempt_failed' AND outcome = 'failed'",
-                [booking.id.uuid], equals: 2)
+                "SELECT count(*) FROM booking.saga_steps WHERE booking_id = \(booking.id.uuid) AND step = 'payment_attempt_failed' AND outcome = 'failed'",
+                equals: 2)
             #expect(try await world.status(booking.id) == "pending_payment")
             #expect(try await world.outbox(type: "booking.cancelled").isEmpty)
             #expect(try await world.postgres.count("SELECT count(*) FROM booking.booking_seats WHERE released_at IS NULL") == 1)
@@ -235,7 +234,7 @@ struct SagaCoordinatorTests {
 
             try await world.publish(try paid(booking, reference: "pi_retry"))
             try await world.waitUntil(
-                "SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'confirmed'", [booking.id.uuid], equals: 1)
+                "SELECT count(*) FROM booking.sagas WHERE booking_id = \(booking.id.uuid) AND state = 'confirmed'", equals: 1)
             #expect(try await world.outbox(type: "refund.requested").isEmpty)
         }
     }
@@ -250,7 +249,7 @@ struct SagaCoordinatorTests {
                     paymentEventID: try PaymentEventID(parsing: "evt_failed"), provider: "stripe", providerRef: "pi_f", bookingID: booking.id,
                     amount: booking.amount, providerCreatedAt: Date(), receivedAt: Date(), reason: "card_declined", isFinal: true))
             try await world.waitUntil(
-                "SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'cancelled'", [booking.id.uuid], equals: 1)
+                "SELECT count(*) FROM booking.sagas WHERE booking_id = \(booking.id.uuid) AND state = 'cancelled'", equals: 1)
             #expect(try await world.status(booking.id) == "cancelled")
             let cancelled = try #require(try await world.outbox(type: "booking.cancelled").first?.decode(BookingCancelled.self))
             #expect(cancelled.reason == .paymentFailed && cancelled.refundDue.isZero)
@@ -287,7 +286,7 @@ struct SagaCoordinatorTests {
             guard case .cancelled(let first, _) = refunded else { throw HarnessError("not cancelled: \(refunded)") }
             #expect(first.status.rawValue == "refund_pending" && first.sagaState == .refundPending)
             let steps = try await world.postgres.query(
-                "SELECT step, to_state FROM booking.saga_steps WHERE booking_id = $1 ORDER BY step_id", [early.id.uuid]
+                "SELECT step, to_state FROM booking.saga_steps WHERE booking_id = \(early.id.uuid) ORDER BY step_id"
             ).map { "\(try $0.decode(String.self, at: 0))->\(try $0.decode(String?.self, at: 1) ?? "-")" }
             #expect(steps.suffix(2) == ["cancel_requested->cancel_requested", "refund_requested->refund_pending"])
             let noRefund = try await bookings.cancel(
@@ -314,7 +313,7 @@ struct SagaCoordinatorTests {
 
             // The provider's refund completes the cancellation; a second cancel answers it unchanged.
             try await world.publish(RefundSucceeded(refundID: refund.refundID, bookingID: early.id, providerRef: "pi_early", amount: early.amount))
-            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'refunded'", [early.id.uuid], equals: 1)
+            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE booking_id = \(early.id.uuid) AND state = 'refunded'", equals: 1)
             #expect(try await world.status(early.id) == "refunded")
             let again = try await client.call(.post, "/v1/bookings/\(early.id)/cancel", json: ["customer_id": "cus_1"])
             #expect(again.status == .ok && again["status"] == "refunded")
@@ -338,8 +337,8 @@ struct SagaCoordinatorTests {
             try await world.publish(
                 RefundFailed(refundID: refund.refundID, bookingID: booking.id, providerRef: "pi_r", amount: booking.amount, error: "charge_disputed"))
             try await world.waitUntil(
-                "SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'compensation_failed' AND last_error = 'charge_disputed'",
-                [booking.id.uuid], equals: 1)
+                "SELECT count(*) FROM booking.sagas WHERE booking_id = \(booking.id.uuid) AND state = 'compensation_failed' AND last_error = 'charge_disputed'",
+                equals: 1)
             #expect(try await world.status(booking.id) == "refund_pending")
 
             // The admin list finds it by state, with every state's count; the unpaid one is not overdue yet.
@@ -392,7 +391,7 @@ struct SagaCoordinatorTests {
             #expect(retry.providerRef == "pi_r" && retry.amount == booking.amount && retry.refundID != refund.refundID)
 
             try await world.publish(RefundSucceeded(refundID: retry.refundID, bookingID: booking.id, providerRef: "pi_r", amount: booking.amount))
-            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'refunded'", [booking.id.uuid], equals: 1)
+            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE booking_id = \(booking.id.uuid) AND state = 'refunded'", equals: 1)
             #expect(try await world.status(booking.id) == "refunded")
 
             // The gauges read the same counts.

@@ -56,7 +56,7 @@ struct SagaDeadlineTests {
                     booking.id, reason: .customer, customer: nil, client: nil, correlationID: "t", at: cancelledAt)
             else { throw HarnessError("not cancelled") }
             let deadline = try #require(
-                try await world.postgres.query("SELECT deadline FROM booking.sagas WHERE booking_id = $1", [booking.id.uuid]).first?.decode(
+                try await world.postgres.query("SELECT deadline FROM booking.sagas WHERE booking_id = \(booking.id.uuid)").first?.decode(
                     Date?.self, at: 0))
             #expect(abs(deadline.timeIntervalSince(cancelledAt) - 3600) < 0.001)
             func poller(at instant: Date) -> SagaDeadlinePoller {
@@ -78,7 +78,7 @@ struct SagaDeadlineTests {
             let refund = try #require(try await world.outbox(type: "refund.requested").first?.decode(RefundRequested.self))
             try await world.publish(
                 RefundSucceeded(refundID: refund.refundID, bookingID: booking.id, providerRef: "pi_bound", amount: booking.amount))
-            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'refunded'", [booking.id.uuid], equals: 1)
+            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE booking_id = \(booking.id.uuid) AND state = 'refunded'", equals: 1)
         }
     }
 
@@ -90,7 +90,7 @@ struct SagaDeadlineTests {
             let unpaid = try await client.booked(event, ["S2"], customer: "cus_2")
             // Made one second before the due time; the saga sees it now, as if during the grace.
             try await world.publish(try paid(onTime, reference: "pi_on_time", at: onTime.dueAt.addingTimeInterval(-1)))
-            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE booking_id = $1 AND state = 'confirmed'", [onTime.id.uuid], equals: 1)
+            try await world.waitUntil("SELECT count(*) FROM booking.sagas WHERE booking_id = \(onTime.id.uuid) AND state = 'confirmed'", equals: 1)
             let poller = SagaDeadlinePoller(
                 postgres: world.postgres, holds: SeatHoldStore(redis: world.redis), logger: TestEnvironment.logger,
                 now: { unpaid.dueAt.addingTimeInterval(Self.grace + 1) })

@@ -216,37 +216,37 @@ struct MatrixInputs: Sendable {
 
     /// Publishes `envelope`; the first time, waits until the saga has processed it.
     private func publish(_ envelope: EventEnvelope, _ world: SagaWorld) async throws {
-        let seen = try await world.postgres.count("SELECT count(*) FROM messaging.inbox WHERE event_id = $1", [envelope.id.uuid])
+        let seen = try await world.postgres.count("SELECT count(*) FROM messaging.inbox WHERE event_id = \(envelope.id.uuid)")
         try await world.redeliver(envelope)
-        if seen == 0 { try await world.waitUntil("SELECT count(*) FROM messaging.inbox WHERE event_id = $1", [envelope.id.uuid], equals: 1) }
+        if seen == 0 { try await world.waitUntil("SELECT count(*) FROM messaging.inbox WHERE event_id = \(envelope.id.uuid)", equals: 1) }
     }
 
     func check(_ expected: SagaMatrixTests.Expectation, world: SagaWorld) async throws {
         try await world.settle()
         let id = booking.id.description
         let saga = try await world.postgres.query(
-            "SELECT s.state, b.status FROM booking.sagas s JOIN booking.bookings b USING (booking_id) WHERE booking_id = $1", [booking.id.uuid])
+            "SELECT s.state, b.status FROM booking.sagas s JOIN booking.bookings b USING (booking_id) WHERE booking_id = \(booking.id.uuid)")
         let state = try saga.first?.decode(String.self, at: 0)
         let status = try saga.first?.decode(String.self, at: 1)
         #expect(state == expected.state.rawValue, "\(expected): state")
         #expect(status == (expected.state.bookingStatus ?? .refundPending).rawValue, "\(expected): booking status")
         func events(_ type: String) async throws -> Int {
-            try await world.postgres.count("SELECT count(*) FROM messaging.outbox WHERE aggregate_id = $1 AND event_type = $2", [id, type])
+            try await world.postgres.count("SELECT count(*) FROM messaging.outbox WHERE aggregate_id = \(id) AND event_type = \(type)")
         }
         #expect(try await events("booking.confirmed") == expected.confirmed, "\(expected): booking.confirmed")
         #expect(try await events("booking.cancelled") == expected.cancelled, "\(expected): booking.cancelled")
         #expect(try await events("booking.expired") == expected.expired, "\(expected): booking.expired")
         #expect(try await events("refund.requested") == expected.refunds, "\(expected): refund.requested")
         let keys = try await world.postgres.count(
-            "SELECT count(DISTINCT envelope->'data'->>'idempotency_key') FROM messaging.outbox WHERE aggregate_id = $1 AND event_type = 'refund.requested'",
-            [id])
+            "SELECT count(DISTINCT envelope->'data'->>'idempotency_key') FROM messaging.outbox WHERE aggregate_id = \(id) AND event_type = 'refund.requested'"
+        )
         #expect(keys == expected.refunds, "\(expected): one idempotency key per refund")
         let reviews = try await world.postgres.count(
-            "SELECT count(*) FROM messaging.dead_letters WHERE aggregate_id = $1 AND kind = 'review'", [id])
+            "SELECT count(*) FROM messaging.dead_letters WHERE aggregate_id = \(id) AND kind = 'review'")
         #expect(reviews == expected.reviews, "\(expected): review dead letters")
-        #expect(try await world.postgres.count("SELECT count(*) FROM messaging.dead_letters WHERE aggregate_id = $1 AND kind = 'failure'", [id]) == 0)
+        #expect(try await world.postgres.count("SELECT count(*) FROM messaging.dead_letters WHERE aggregate_id = \(id) AND kind = 'failure'") == 0)
         let held = try await world.postgres.count(
-            "SELECT count(*) FROM booking.booking_seats WHERE booking_id = $1 AND released_at IS NULL", [booking.id.uuid])
+            "SELECT count(*) FROM booking.booking_seats WHERE booking_id = \(booking.id.uuid) AND released_at IS NULL")
         #expect(held == (expected.seatsHeld ? 1 : 0), "\(expected): seats held")
     }
 }
