@@ -140,22 +140,6 @@ public final class PostgresClient: Sendable, Service {
         }
     }
 
-    /// Transitional: hand-numbered placeholders; removed once every call site is interpolated.
-    @discardableResult
-    public func query(_ sql: String, _ binds: [any PostgresEncodable], file: String = #fileID, line: Int = #line) async throws -> PostgresRows {
-        try await query(PostgresStatement(sql, binds), file: file, line: line)
-    }
-
-    /// Transitional: hand-numbered placeholders; removed once every call site is interpolated.
-    ///
-    /// SQL text held in a `String` variable. Disfavored, so a literal always builds a
-    /// ``PostgresStatement`` (its interpolations bound, never spliced as text).
-    @_disfavoredOverload
-    @discardableResult
-    public func query(_ sql: String, file: String = #fileID, line: Int = #line) async throws -> PostgresRows {
-        try await query(PostgresStatement(sql, []), file: file, line: line)
-    }
-
     /// One round trip on a leased connection (`SELECT 1`): succeeds when the server answers.
     public func ping(file: String = #fileID, line: Int = #line) async throws {
         try await query("SELECT 1", file: file, line: line)

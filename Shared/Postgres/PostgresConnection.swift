@@ -33,16 +33,6 @@ public actor PostgresConnection {
         }
     }
 
-    /// Transitional: hand-numbered placeholders; removed once every call site is interpolated.
-    @discardableResult
-    public func query(
-        _ sql: String, _ binds: [any PostgresEncodable], file: String = #fileID, line: Int = #line
-    ) throws(PostgresError)
-        -> PostgresRows
-    {
-        try query(PostgresStatement(sql, binds), file: file, line: line)
-    }
-
     /// Runs statements in libpq pipeline mode, outside a transaction block (each segment of the
     /// pipeline commits on its own). Use ``withTransaction(isolation:readOnly:file:line:_:)`` for an atomic batch.
     /// A failure names the statement that failed and the call site.
@@ -157,16 +147,6 @@ public final class PostgresTransaction {
         } catch {
             throw error.failing(statement.sql).calledFrom(file: file, line: line)
         }
-    }
-
-    /// Transitional: hand-numbered placeholders; removed once every call site is interpolated.
-    @discardableResult
-    public func query(
-        _ sql: String, _ binds: [any PostgresEncodable], file: String = #fileID, line: Int = #line
-    ) throws(PostgresError)
-        -> PostgresRows
-    {
-        try query(PostgresStatement(sql, binds), file: file, line: line)
     }
 
     /// Runs SQL text without parameters, possibly several statements (simple query protocol). Meant for

@@ -35,16 +35,6 @@ public struct PostgresStatement: Sendable, ExpressibleByStringInterpolation, Cus
         self = stringInterpolation.statement
     }
 
-    /// Transitional: hand-numbered placeholders; removed once every call site is interpolated.
-    ///
-    /// `sql` numbers its placeholders itself, so such a statement must not be spliced into another
-    /// that already has binds.
-    public init(_ sql: String, _ binds: [any PostgresEncodable]) {
-        self.sql = sql
-        self.binds = binds.map(\.postgresValue)
-        self.pieces = [sql]
-    }
-
     /// The SQL text only; bound values are never part of a statement's description (they may be
     /// personal data or secrets).
     public var description: String { sql }

@@ -54,8 +54,8 @@ struct PaymentsHarness {
         await ServiceHarness.shutdown(app)
     }
 
-    func count(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> Int {
-        try await postgres.count(sql, binds)
+    func count(_ statement: PostgresStatement, file: String = #fileID, line: Int = #line) async throws -> Int {
+        try await postgres.count(statement, file: file, line: line)
     }
 
     /// The outbox envelopes of `type`, oldest first.

@@ -76,10 +76,4 @@ extension PostgresClient {
         guard let row = try await query(statement, file: file, line: line).first else { return 0 }
         return Int(try row.decode(Int64.self, at: 0))
     }
-
-    /// Transitional: hand-numbered placeholders; removed once every call site is interpolated.
-    @_disfavoredOverload
-    public func count(_ sql: String, _ binds: [any PostgresEncodable] = [], file: String = #fileID, line: Int = #line) async throws -> Int {
-        try await count(PostgresStatement(sql, binds), file: file, line: line)
-    }
 }
