@@ -133,7 +133,6 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
 
     private func readLoop(lanes: [Lane]) async {
         let reader = redis.makeStreamReader(name: configuration.consumerName, maximumBlock: configuration.block)
-        defer { Task { await reader.close() } }
         var backoff: Duration = .milliseconds(100)
         await ensureGroup()
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
@@ -161,6 +160,8 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
                 backoff = min(backoff * 2, .seconds(5))
             }
         }
+        // The loop has no other exit: the reader's connection closes before the consumer reports stopped.
+        await reader.close()
     }
 
     private func ensureGroup() async {

@@ -164,8 +164,8 @@ final class LibPQConnection {
             ("connect_timeout", String(connectSeconds)),
             ("application_name", configuration.applicationName),
             ("keepalives", "1"),
-            ("keepalives_idle", String(max(1, configuration.keepalivesIdle.components.seconds))),
-            ("keepalives_interval", String(max(1, configuration.keepalivesInterval.components.seconds))),
+            ("keepalives_idle", String(configuration.keepalivesIdle.wholeSecondsRoundedUp(minimum: 1))),
+            ("keepalives_interval", String(configuration.keepalivesInterval.wholeSecondsRoundedUp(minimum: 1))),
             ("keepalives_count", String(max(1, configuration.keepalivesCount))),
         ]
         if let userTimeout = configuration.tcpUserTimeout {
