@@ -58,7 +58,7 @@ struct SagaDeadlinePoller: Service {
                 if try repository.snapshot(of: bookingID)?.state == .awaitingPayment {
                     // A payment event the coordinator never received (Redis lost the stream entry) must not
                     // let a paid booking expire: apply the booking's unapplied payment events first.
-                    for envelope in try repository.unappliedPaymentEvents(of: bookingID) where try repository.claimInbox(envelope) {
+                    for envelope in try repository.unappliedPaymentEvents(of: bookingID) where try repository.claimInbox(envelope, at: at) {
                         if let released = try runner.run(envelope, at: at, in: transaction)?.released { pass.released.append(released) }
                         logger.warning(
                             "applied a payment event the saga coordinator never received before expiring its booking",

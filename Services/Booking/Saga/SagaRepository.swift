@@ -121,11 +121,11 @@ struct SagaRepository {
         ).map { try EventEnvelope(jsonData: Data(try $0.decode(String.self, at: 0).utf8)) }
     }
 
-    /// Marks `envelope` processed by the saga coordinator (its inbox row); false when it already was.
-    func claimInbox(_ envelope: EventEnvelope) throws -> Bool {
+    /// Marks `envelope` processed by the saga coordinator at `now` (its inbox row); false when it already was.
+    func claimInbox(_ envelope: EventEnvelope, at now: Date) throws -> Bool {
         try !transaction.query(
             """
-            INSERT INTO messaging.inbox (consumer, event_id) VALUES (\(SagaCoordinator.group), \(envelope.id.uuid))
+            INSERT INTO messaging.inbox (consumer, event_id, processed_at) VALUES (\(SagaCoordinator.group), \(envelope.id.uuid), \(now))
             ON CONFLICT DO NOTHING RETURNING 1
             """
         ).isEmpty
@@ -209,7 +209,7 @@ struct SagaRepository {
         guard let envelope = cause.envelope else { throw SagaInconsistency("a saga review without the event that caused it: \(error)") }
         try DeadLetterStore.record(
             kind: .review, stream: Streams.payments, consumer: SagaCoordinator.group, envelope: envelope, error: error, attempts: 1,
-            firstFailedAt: now, in: transaction)
+            firstFailedAt: now, clock: .fixed(now), in: transaction)
     }
 
     /// The statements of one move: the saga (version-checked: its result is empty when the saga
