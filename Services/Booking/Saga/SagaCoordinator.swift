@@ -20,13 +20,13 @@ struct SagaCoordinator: StreamHandler {
     let clock: WallClock
 
     func handle(_ envelope: EventEnvelope, context: HandlerContext) async throws {
-        guard try SagaInput(envelope) != nil else { return }
+        guard let input = try SagaInput(envelope) else { return }
         for attempt in 1...Self.attempts {
             do {
                 let run = try await context.commit { transaction in
-                    try self.runner.run(envelope, at: self.clock.now(), in: transaction)
+                    try self.runner.run(input, bookingID: input.bookingID, cause: .event(envelope), at: self.clock.now(), in: transaction)
                 }
-                if let released = run?.released { await holds.releaseAfterCommit(released, logger: logger, correlationID: envelope.correlationID) }
+                if let released = run.released { await holds.releaseAfterCommit(released, logger: logger, correlationID: envelope.correlationID) }
                 return
             } catch is VersionConflict where attempt < Self.attempts {
                 continue
