@@ -146,7 +146,13 @@ let package = Package(
             ],
             documents: ["openapi.yaml"]),
         serviceTarget("Payout", path: "Payout"),
-        serviceTarget("Notification", path: "Notification"),
+        serviceTarget(
+            "Notification", path: "Notification",
+            extra: [
+                "Messaging", "WebhookSignatures", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            documents: ["openapi.yaml"]),
 
         // A local Stripe-compatible payment provider for development and end-to-end tests.
         .executableTarget(

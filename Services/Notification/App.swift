@@ -3,20 +3,19 @@ import Hummingbird
 import Logging
 import ServiceKit
 
-/// The notification executable: signed webhook delivery to subscribers. It has no settings of its own yet: `serve` takes the shared
-/// ones (`ServiceOptions`).
+/// The notification executable: signed webhook delivery to subscribers (DESIGN.md, Notification).
 @main
 struct NotificationCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration.service(NotificationExecutable.self, abstract: "Signed webhook delivery to subscribers.")
 }
 
 /// What `notification serve` runs.
-enum NotificationExecutable: SharedSettingsExecutable {
+enum NotificationExecutable: ServiceExecutable {
+    typealias Options = NotificationOptions
     static let serviceName = "notification"
-    static let defaultPort = 8082
-    static let serveAbstract = "Serve the notification API."
+    static let serveAbstract = "Serve the notification API and deliver webhooks."
 
-    static func application(_ settings: ServiceSettings, logger: Logger) -> some ApplicationProtocol {
-        buildApplication(settings, logger: logger)
+    static func application(_ configuration: NotificationConfiguration, logger: Logger) -> some ApplicationProtocol {
+        buildApplication(configuration, logger: logger)
     }
 }

@@ -18,7 +18,7 @@ func buildApplication(_ configuration: PaymentsConfiguration, logger: Logger) ->
     if configuration.runsProviderWorker {
         // Stopped in reverse order: the worker finishes before its HTTP client shuts down.
         let client = StripeProvider.makeHTTPClient()
-        services.append(HTTPClientService(client: client))
+        services.append(ShutdownHook { try await client.shutdown() })
         services.append(parts.providerWorker(provider: StripeProvider(client: client, configuration: configuration.provider), logger: logger))
     }
     services.append(RetentionSweeper(postgres: app.consumerPostgres, rules: parts.retentionRules, logger: logger, clock: parts.clock))
@@ -68,15 +68,5 @@ struct PaymentsParts: Sendable {
         return StreamConsumer(
             postgres: app.consumerPostgres, redis: app.redis, handler: ProviderWorker(provider: provider, logger: logger, clock: clock),
             configuration: consumer, logger: logger, clock: clock)
-    }
-}
-
-/// Keeps the shared HTTP client alive while the application runs and shuts it down after.
-struct HTTPClientService: Service {
-    let client: HTTPClient
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        try await client.shutdown()
     }
 }

@@ -368,8 +368,9 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
         let group = configuration.group
         let envelopes = messages.map(\.envelope)
         let processedAt = clock.now()
+        let applied: [EventEnvelope]
         do {
-            try await postgres.withTransaction { transaction in
+            applied = try await postgres.withTransaction { transaction in
                 let inserted = try transaction.query(
                     """
                     INSERT INTO messaging.inbox (consumer, event_id, processed_at)
@@ -377,13 +378,16 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
                     ON CONFLICT DO NOTHING RETURNING event_id
                     """)
                 let new = Set(try inserted.map { try $0.decode(UUID.self, at: 0) })
-                for envelope in envelopes where new.contains(envelope.id.uuid) {
+                let fresh = envelopes.filter { new.contains($0.id.uuid) }
+                for envelope in fresh {
                     try handler.apply(envelope, in: transaction)
                 }
+                return fresh
             }
         } catch {
             return false
         }
+        if !applied.isEmpty { handler.committed(applied) }
         processed.increment(by: messages.count)
         do {
             try await redis.xack(configuration.stream, group: configuration.group, ids: messages.map(\.entryID))

@@ -83,10 +83,16 @@ final class CommitFlag: Sendable {
 public protocol TransactionalStreamHandler: StreamHandler {
     /// Applies the event inside `transaction`, which also holds the event's inbox row.
     func apply(_ envelope: EventEnvelope, in transaction: PostgresTransaction) throws
+    /// Called after the transaction that applied `envelopes` committed (e.g. to wake a worker that
+    /// acts on what they wrote). Not called for events skipped as already processed.
+    func committed(_ envelopes: [EventEnvelope])
 }
 
 extension TransactionalStreamHandler {
     public func handle(_ envelope: EventEnvelope, context: HandlerContext) async throws {
         try await context.commit { transaction in try self.apply(envelope, in: transaction) }
+        committed([envelope])
     }
+
+    public func committed(_ envelopes: [EventEnvelope]) {}
 }

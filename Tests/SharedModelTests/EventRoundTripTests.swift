@@ -21,6 +21,7 @@ struct EventRoundTripTests {
                 "booking.requested", "payment.requested", "payment.intent_created", "booking.confirmed",
                 "booking.cancelled", "booking.expired", "payment.succeeded", "payment.failed",
                 "refund.requested", "refund.succeeded", "refund.failed", "dead_letter.recorded",
+                "notification.endpoint_disabled",
             ])
         #expect(types.count == Set(types).count)
         #expect(DomainEventCatalog.all.allSatisfy { $0.version == 1 })
@@ -209,6 +210,21 @@ struct EventRoundTripTests {
         #expect(object["refund_id"] is NSNull)
         #expect(object["error"] as? String == "charge_already_refunded")
         #expect(try roundTripped(event) == event)
+    }
+
+    @Test("notification.endpoint_disabled")
+    func endpointDisabled() throws {
+        let endpoint = UUID()
+        let event = EndpointDisabled(endpointID: endpoint, reason: "the endpoint answered 410 Gone", failingSince: nil)
+        let object = try wireObject(event)
+        #expect(Set(object.keys) == ["endpoint_id", "reason", "failing_since"])
+        #expect(object["endpoint_id"] as? String == endpoint.uuidString.lowercased())
+        #expect(object["failing_since"] is NSNull)
+        #expect(try roundTripped(event) == event)
+        let failing = EndpointDisabled(endpointID: endpoint, reason: "failing for 5 days", failingSince: Sample.instant)
+        #expect(try wireObject(failing)["failing_since"] as? String == Sample.instantText)
+        #expect(try roundTripped(failing) == failing)
+        #expect(event.aggregateID == endpoint.uuidString.lowercased())
     }
 
     @Test("nullable fields decode from null and from a missing key alike")

@@ -1,3 +1,5 @@
+import ServiceKit
+
 /// Whose budget of unverified requests a request spends: one IPv4 address, one IPv6 /64 network (a
 /// host commonly owns a whole /64 and can rotate through it), or a text that is not an address.
 enum ClientSource: Hashable, Sendable {

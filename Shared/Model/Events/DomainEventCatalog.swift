@@ -7,7 +7,7 @@ public enum DomainEventCatalog {
         [
             BookingRequested.self, PaymentRequested.self, PaymentIntentCreated.self, BookingConfirmed.self,
             BookingCancelled.self, BookingExpired.self, PaymentSucceeded.self, PaymentFailed.self,
-            RefundRequested.self, RefundSucceeded.self, RefundFailed.self, DeadLetterRecorded.self,
+            RefundRequested.self, RefundSucceeded.self, RefundFailed.self, DeadLetterRecorded.self, EndpointDisabled.self,
         ]
     }
 

@@ -1,18 +1,18 @@
 /// A block of addresses in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`), e.g. one entry of
 /// `TRUSTED_PROXIES`. A bare address is the block of that address alone (`/32` or `/128`).
-struct IPNetwork: Hashable, Sendable {
+public struct IPNetwork: Hashable, Sendable {
     /// The first address of the block.
-    let address: IPAddress
+    public let address: IPAddress
     /// How many leading bits every address of the block shares with ``address``.
-    let prefixLength: Int
+    public let prefixLength: Int
 
     /// Why a text is not a network, in words for a configuration error.
-    enum ParseError: Error, Equatable, CustomStringConvertible {
+    public enum ParseError: Error, Equatable, CustomStringConvertible {
         case notAnAddress(String)
         case badPrefixLength(String)
         case hostBitsSet(String)
 
-        var description: String {
+        public var description: String {
             switch self {
             case .notAnAddress(let text): "'\(text)' is not an IPv4 or IPv6 address or CIDR block"
             case .badPrefixLength(let text): "'\(text)' has a prefix length outside 0-32 (IPv4) or 0-128 (IPv6)"
@@ -24,7 +24,7 @@ struct IPNetwork: Hashable, Sendable {
 
     /// Parses `address/length` or a bare address. An IPv4-mapped IPv6 block (`::ffff:0:0/96` and
     /// longer) is the IPv4 block it maps.
-    init(cidr text: Substring) throws(ParseError) {
+    public init(cidr text: Substring) throws(ParseError) {
         let trimmed = text.trimmingSpaces
         let parts = trimmed.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         guard let first = parts.first, let address = IPAddress(first) else { throw .notAnAddress(String(text)) }
@@ -50,7 +50,7 @@ struct IPNetwork: Hashable, Sendable {
     }
 
     /// Whether `candidate` lies in this block (never across address families).
-    func contains(_ candidate: IPAddress) -> Bool {
+    public func contains(_ candidate: IPAddress) -> Bool {
         switch (address, candidate) {
         case (.v4, .v4), (.v6, .v6): candidate.masked(to: prefixLength) == address
         default: false
@@ -58,7 +58,7 @@ struct IPNetwork: Hashable, Sendable {
     }
 
     /// Parses a comma-separated list (`TRUSTED_PROXIES`); empty items are not allowed.
-    static func list(_ text: String) throws(ParseError) -> [IPNetwork] {
+    public static func list(_ text: String) throws(ParseError) -> [IPNetwork] {
         var networks: [IPNetwork] = []
         for item in text.split(separator: ",", omittingEmptySubsequences: false) {
             networks.append(try IPNetwork(cidr: item))
@@ -83,7 +83,7 @@ extension IPAddress {
 
 extension Substring {
     /// Without leading and trailing spaces and tabs.
-    var trimmingSpaces: Substring {
+    public var trimmingSpaces: Substring {
         var text = drop { $0 == " " || $0 == "\t" }
         while let last = text.last, last == " " || last == "\t" { text = text.dropLast() }
         return text

@@ -2,14 +2,14 @@
 ///
 /// IPv4-mapped IPv6 addresses (`::ffff:192.0.2.1`, as a dual-stack socket reports an IPv4 peer) are
 /// the IPv4 address, so one network list and one limiter key cover both spellings.
-enum IPAddress: Hashable, Sendable {
+public enum IPAddress: Hashable, Sendable {
     case v4(UInt32)
     /// The 128 bits as two halves; `high` holds the /64 network prefix.
     case v6(high: UInt64, low: UInt64)
 
     /// Parses dotted-quad IPv4 (no leading zeros, which some parsers read as octal) or RFC 4291 IPv6
     /// text (`::` once, an optional dotted-quad tail, no zone); nil for anything else.
-    init?(_ text: Substring) {
+    public init?(_ text: Substring) {
         if text.contains(":") {
             guard let (high, low) = Self.parseV6(text) else { return nil }
             if high == 0, low >> 32 == 0xFFFF { self = .v4(UInt32(truncatingIfNeeded: low)) } else { self = .v6(high: high, low: low) }
@@ -20,13 +20,13 @@ enum IPAddress: Hashable, Sendable {
     }
 
     /// Parses `text`; see ``init(_:)-(Substring)``.
-    init?(_ text: String) {
+    public init?(_ text: String) {
         self.init(Substring(text))
     }
 
     /// Parses one `X-Forwarded-For` hop: an address, optionally with a port as some proxies write it
     /// (`192.0.2.1:4711`, `[2001:db8::1]:4711`), surrounded by optional spaces.
-    init?(forwardedHop hop: Substring) {
+    public init?(forwardedHop hop: Substring) {
         var text = hop.trimmingSpaces
         if text.first == "[" {
             guard let close = text.firstIndex(of: "]") else { return nil }

@@ -1,0 +1,258 @@
+import Foundation
+import Messaging
+import Postgres
+import SharedModel
+
+/// A delivery a worker claimed: what it needs to send one attempt.
+struct ClaimedDelivery: Sendable {
+    let id: UUID
+    let endpointID: UUID
+    let eventID: UUID
+    let eventType: String
+    /// The number of the attempt about to be made (1 for the first).
+    let attempt: Int
+    /// The envelope's JSON, byte for byte as on every attempt.
+    let body: [UInt8]
+    /// The claim's lease; recording an outcome checks it is still this worker's.
+    let leaseUntil: Date
+    let outOfOrder: Bool
+    /// Claimed again after an earlier claim's lease ran out (its worker died or hung): the receiver may
+    /// have seen this attempt's predecessor.
+    let reclaimed: Bool
+}
+
+/// An endpoint as a worker sends to it.
+struct DeliveryTarget: Sendable {
+    let id: UUID
+    let url: String
+    let rateLimitPerSecond: Int?
+    let failingSince: Date?
+    /// The sealed secrets that sign now, oldest first.
+    let sealedSecrets: [Data]
+}
+
+/// One finished attempt and what follows it.
+struct AttemptRecord: Sendable {
+    let delivery: ClaimedDelivery
+    let attemptedAt: Date
+    let latency: Duration
+    let outcome: AttemptOutcome
+    /// The first KiB of the answer's body, when there was one.
+    let responseExcerpt: String?
+    let decision: DeliverySchedule.Decision
+
+    var error: String? {
+        switch outcome {
+        case .delivered: nil
+        case .refused(let status, _): "the endpoint answered \(status)"
+        case .unreachable(let error): error
+        }
+    }
+}
+
+/// The dead letter of a delivery that used up its attempts: consumer `notification-delivery:<endpoint
+/// id>`, so one event failing at two endpoints makes two entries, and an operator can list one
+/// endpoint's. Replaying it (API or `dlq replay`) queues the delivery again with a fresh schedule.
+enum DeliveryFailureDeadLetter {
+    static let consumerPrefix = "notification-delivery:"
+
+    static func consumer(endpoint: UUID) -> String { consumerPrefix + endpoint.uuidString.lowercased() }
+
+    static func endpoint(ofConsumer consumer: String) -> UUID? {
+        guard consumer.hasPrefix(consumerPrefix) else { return nil }
+        return UUID(uuidString: String(consumer.dropFirst(consumerPrefix.count)))
+    }
+}
+
+/// `notification.deliveries`, `notification.attempts` and `notification.events`: the only SQL about
+/// deliveries.
+struct DeliveryRepository: Sendable {
+    let postgres: PostgresClient
+
+    struct ClaimLimits: Sendable {
+        /// The most deliveries to claim.
+        var count: Int
+        /// The most deliveries in flight to one endpoint (leased, across every worker).
+        var perEndpoint: Int
+        var lease: Duration
+        /// A delivery older than this no longer waits for earlier ones of its aggregate.
+        var orderWait: Duration
+    }
+
+    /// Claims due deliveries: pending, due, not leased (or the lease ran out: a crashed worker's), to an
+    /// enabled endpoint with a free slot of its `perEndpoint`, and not behind an earlier pending one of
+    /// its aggregate to the same endpoint (unless it has waited `orderWait`: then it goes, flagged
+    /// `out_of_order`). Rows locked by another claimer are skipped. Returns the claims and their
+    /// endpoints.
+    func claim(_ limits: ClaimLimits, now: Date) async throws -> (deliveries: [ClaimedDelivery], targets: [UUID: DeliveryTarget]) {
+        let leaseUntil = now.adding(limits.lease)
+        let orderCutoff = now.subtracting(limits.orderWait)
+        return try await postgres.withTransaction { transaction in
+            let rows = try transaction.query(
+                """
+                WITH due AS (
+                    SELECT d.id, d.endpoint_id, d.next_attempt_at,
+                           row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.sequence, d.id) AS rank
+                    FROM notification.deliveries d
+                    JOIN notification.endpoints e ON e.id = d.endpoint_id AND e.status = 'enabled'
+                    WHERE d.status = 'pending' AND d.next_attempt_at <= \(now) AND (d.lease_until IS NULL OR d.lease_until <= \(now))
+                      AND (d.created_at <= \(orderCutoff) OR NOT EXISTS (
+                          SELECT 1 FROM notification.deliveries p
+                          WHERE p.endpoint_id = d.endpoint_id AND p.producer = d.producer AND p.aggregate_id = d.aggregate_id
+                            AND p.status = 'pending' AND p.sequence < d.sequence))
+                ), busy AS (
+                    SELECT endpoint_id, count(*) AS leased FROM notification.deliveries
+                    WHERE status = 'pending' AND lease_until > \(now) AND endpoint_id IN (SELECT endpoint_id FROM due)
+                    GROUP BY endpoint_id
+                ), chosen AS (
+                    SELECT due.id FROM due LEFT JOIN busy USING (endpoint_id)
+                    WHERE due.rank <= \(limits.perEndpoint) - coalesce(busy.leased, 0)
+                    ORDER BY due.next_attempt_at LIMIT \(limits.count)
+                ), locked AS (
+                    SELECT id, lease_until AS previous_lease FROM notification.deliveries WHERE id IN (SELECT id FROM chosen)
+                    FOR UPDATE SKIP LOCKED
+                )
+                UPDATE notification.deliveries d
+                SET lease_until = \(leaseUntil),
+                    out_of_order = d.out_of_order OR EXISTS (
+                        SELECT 1 FROM notification.deliveries p
+                        WHERE p.endpoint_id = d.endpoint_id AND p.producer = d.producer AND p.aggregate_id = d.aggregate_id
+                          AND p.status = 'pending' AND p.sequence < d.sequence)
+                FROM locked l, notification.events ev
+                WHERE d.id = l.id AND ev.event_id = d.event_id
+                RETURNING d.id, d.endpoint_id, d.event_id, d.event_type, d.attempt_count, ev.body, d.out_of_order, l.previous_lease IS NOT NULL
+                """)
+            let deliveries = try rows.map { row in
+                ClaimedDelivery(
+                    id: try row.decode(UUID.self, at: 0), endpointID: try row.decode(UUID.self, at: 1), eventID: try row.decode(UUID.self, at: 2),
+                    eventType: try row.decode(String.self, at: 3), attempt: Int(try row.decode(Int32.self, at: 4)) + 1,
+                    body: Array(try row.decode(Data.self, at: 5)), leaseUntil: leaseUntil, outOfOrder: try row.decode(Bool.self, at: 6),
+                    reclaimed: try row.decode(Bool.self, at: 7))
+            }
+            guard !deliveries.isEmpty else { return ([], [:]) }
+            let endpointIDs = Array(Set(deliveries.map(\.endpointID)))
+            let secretRows = try transaction.query(
+                """
+                SELECT endpoint_id, sealed FROM notification.endpoint_secrets
+                WHERE endpoint_id = ANY(\(endpointIDs)) AND (expires_at IS NULL OR expires_at > \(now))
+                ORDER BY endpoint_id, position
+                """)
+            var secrets: [UUID: [Data]] = [:]
+            for row in secretRows { secrets[try row.decode(UUID.self, at: 0), default: []].append(try row.decode(Data.self, at: 1)) }
+            let endpointRows = try transaction.query(
+                "SELECT id, url, rate_limit_per_s, failing_since FROM notification.endpoints WHERE id = ANY(\(endpointIDs))")
+            var targets: [UUID: DeliveryTarget] = [:]
+            for row in endpointRows {
+                let id = try row.decode(UUID.self, at: 0)
+                targets[id] = DeliveryTarget(
+                    id: id, url: try row.decode(String.self, at: 1), rateLimitPerSecond: try row.decode(Int32?.self, at: 2).map(Int.init),
+                    failingSince: try row.decode(Date?.self, at: 3), sealedSecrets: secrets[id] ?? [])
+            }
+            return (deliveries, targets)
+        }
+    }
+
+    /// Gives claims back unsent (shutdown, or the endpoint's rate limit): due again at `dueAt`, not
+    /// counted as attempts.
+    func release(_ deliveries: [ClaimedDelivery], dueAt: Date) async throws {
+        guard !deliveries.isEmpty else { return }
+        try await postgres.query(
+            """
+            UPDATE notification.deliveries SET lease_until = NULL, next_attempt_at = \(dueAt)
+            WHERE id = ANY(\(deliveries.map(\.id))) AND status = 'pending'
+            """)
+    }
+
+    /// Records an attempt and applies its decision: the delivery's next state, the endpoint's health
+    /// (disabling it emits `notification.endpoint_disabled`), and for a delivery out of attempts a
+    /// `failure` dead letter. The delivery changes only while this worker's lease holds (a worker
+    /// that outlived its lease records the attempt and nothing else).
+    func record(_ record: AttemptRecord, clock: WallClock) async throws {
+        let delivery = record.delivery
+        let now = record.attemptedAt.adding(record.latency)
+        try await postgres.withTransaction { transaction in
+            try transaction.query(
+                """
+                INSERT INTO notification.attempts (delivery_id, attempted_at, status_code, latency_ms, error, response_excerpt)
+                VALUES (\(delivery.id), \(record.attemptedAt), \(record.outcome.statusCode.map(Int32.init)),
+                        \(Int32(clamping: record.latency.wholeMilliseconds)), \(record.error), \(record.responseExcerpt))
+                """)
+            let statusCode = record.outcome.statusCode.map(Int32.init)
+            let update: PostgresStatement
+            switch record.decision.next {
+            case .succeeded:
+                update = """
+                    UPDATE notification.deliveries
+                    SET status = 'succeeded', attempt_count = \(Int32(delivery.attempt)), next_attempt_at = NULL, lease_until = NULL,
+                        completed_at = \(now), last_status_code = \(statusCode), last_error = NULL
+                    WHERE id = \(delivery.id) AND status = 'pending' AND lease_until = \(delivery.leaseUntil)
+                    RETURNING endpoint_id
+                    """
+            case .retry(let at):
+                update = """
+                    UPDATE notification.deliveries
+                    SET attempt_count = \(Int32(delivery.attempt)), next_attempt_at = \(at), lease_until = NULL,
+                        last_status_code = \(statusCode), last_error = \(record.error)
+                    WHERE id = \(delivery.id) AND status = 'pending' AND lease_until = \(delivery.leaseUntil)
+                    RETURNING endpoint_id
+                    """
+            case .failed:
+                update = """
+                    UPDATE notification.deliveries
+                    SET status = 'failed', attempt_count = \(Int32(delivery.attempt)), next_attempt_at = NULL, lease_until = NULL,
+                        completed_at = \(now), last_status_code = \(statusCode), last_error = \(record.error)
+                    WHERE id = \(delivery.id) AND status = 'pending' AND lease_until = \(delivery.leaseUntil)
+                    RETURNING created_at
+                    """
+            }
+            let updated = try transaction.query(update)
+            guard let row = updated.first else { return }
+            if record.decision.next == .failed {
+                let envelope = try EventEnvelope(jsonData: Data(delivery.body))
+                let deadLetter = try DeadLetterStore.record(
+                    kind: .failure, stream: Streams.stream(for: envelope.producer),
+                    consumer: DeliveryFailureDeadLetter.consumer(endpoint: delivery.endpointID), envelope: envelope,
+                    error: "not delivered after \(delivery.attempt) attempts; last: \(record.error ?? "unknown")", attempts: delivery.attempt,
+                    firstFailedAt: try row.decode(Date.self, at: 0), clock: clock, in: transaction)
+                try transaction.query("UPDATE notification.deliveries SET dead_letter_id = \(deadLetter) WHERE id = \(delivery.id)")
+            }
+            try apply(record.decision.endpoint, to: delivery.endpointID, at: now, correlationID: "delivery-\(delivery.id)", in: transaction)
+        }
+    }
+
+    private func apply(
+        _ change: DeliverySchedule.EndpointChange, to endpoint: UUID, at now: Date, correlationID: String, in transaction: PostgresTransaction
+    ) throws {
+        switch change {
+        case .healthy:
+            try transaction.query("UPDATE notification.endpoints SET failing_since = NULL WHERE id = \(endpoint) AND failing_since IS NOT NULL")
+        case .failing(let since):
+            try transaction.query("UPDATE notification.endpoints SET failing_since = \(since) WHERE id = \(endpoint) AND failing_since IS NULL")
+        case .disable(let reason, let since):
+            let disabled = try transaction.query(
+                """
+                UPDATE notification.endpoints
+                SET status = 'disabled', disabled_reason = \(reason), failing_since = coalesce(failing_since, \(since)), updated_at = \(now)
+                WHERE id = \(endpoint) AND status = 'enabled'
+                RETURNING failing_since
+                """)
+            guard let row = disabled.first else { return }
+            let event = EndpointDisabled(endpointID: endpoint, reason: reason, failingSince: try row.decode(Date?.self, at: 0))
+            try Outbox.append(event, producer: .notification, correlationID: correlationID, occurredAt: now, in: transaction)
+        }
+    }
+
+    /// Queues again every failed delivery whose dead letter an operator replayed, with a fresh
+    /// schedule. Returns how many.
+    func requeueReplayedDeadLetters(now: Date) async throws -> Int {
+        try await postgres.query(
+            """
+            UPDATE notification.deliveries d
+            SET status = 'pending', attempt_count = 0, next_attempt_at = \(now), lease_until = NULL, completed_at = NULL, dead_letter_id = NULL
+            FROM messaging.dead_letters l
+            WHERE d.status = 'failed' AND d.dead_letter_id = l.id AND l.status = 'replayed'
+            RETURNING d.id
+            """
+        ).count
+    }
+}

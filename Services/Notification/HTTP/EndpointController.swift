@@ -1,0 +1,264 @@
+import Foundation
+import Hummingbird
+import ServiceKit
+import SharedModel
+
+/// The endpoints API (DESIGN.md, Notification; every route admin-only): create (the secret is shown
+/// once), list, get, update, pause, resume, rotate the secret, delete, replay a time range, and an
+/// endpoint's deliveries.
+struct EndpointController: Sendable {
+    let endpoints: EndpointService
+    let deliveries: DeliveryRepository
+    let clock: WallClock
+    let wake: @Sendable () -> Void
+
+    func addRoutes(to router: Router<ServiceRequestContext>, admin: AuthenticationMiddleware) {
+        let group = router.group("/v1/endpoints").add(middleware: admin)
+        group.post { request, context -> Response in
+            let body = try await request.decode(as: CreateBody.self, context: context)
+            let draft = EndpointService.Draft(
+                url: body.url, description: body.description, eventTypes: body.eventTypes ?? [], rateLimitPerSecond: body.rateLimitPerSecond)
+            let (endpoint, secret) = try await Self.refusing { try await endpoints.create(draft) }
+            return try .json(CreatedEndpoint(endpoint: endpoint, secret: secret), status: .created)
+        }
+        group.get { request, _ -> Response in
+            let query = QueryFilter(request)
+            let page = try await endpoints.repository.list(after: try query.cursor(), limit: try query.limit())
+            return try .json(EndpointList(endpoints: page.rows, nextCursor: page.nextCursor))
+        }
+        group.get("/{id}") { _, context -> Response in
+            try .json(try await Self.found(endpoints.repository.endpoint(try Self.id(context))))
+        }
+        group.patch("/{id}") { request, context -> Response in
+            let id = try Self.id(context)
+            let body = try await request.decode(as: PatchBody.self, context: context)
+            let changes = EndpointService.Changes(
+                url: body.url, description: body.description, eventTypes: body.eventTypes, rateLimitPerSecond: body.rateLimitPerSecond)
+            return try .json(try await Self.found(Self.refusing { try await endpoints.update(id, changes) }))
+        }
+        group.post("/{id}/pause") { _, context -> Response in
+            try .json(try await Self.found(endpoints.setStatus(try Self.id(context), to: .paused)))
+        }
+        group.post("/{id}/resume") { _, context -> Response in
+            let endpoint = try await Self.found(endpoints.setStatus(try Self.id(context), to: .enabled))
+            wake()
+            return try .json(endpoint)
+        }
+        group.post("/{id}/rotate-secret") { request, context -> Response in
+            let id = try Self.id(context)
+            let body = try await Self.optionalBody(RotateBody.self, request: request, context: context)
+            let rotated = try await Self.found(Self.refusing { try await endpoints.rotateSecret(id, graceSeconds: body?.graceSeconds ?? 86_400) })
+            return try .json(RotatedSecret(secret: rotated.secret, previousSecretExpiresAt: rotated.previousExpireAt))
+        }
+        group.delete("/{id}") { _, context -> Response in
+            guard try await endpoints.repository.delete(try Self.id(context)) else { throw APIError.notFound("no endpoint with this id") }
+            return Response(status: .noContent)
+        }
+        group.post("/{id}/replay") { request, context -> Response in
+            let id = try Self.id(context)
+            let body = try await request.decode(as: ReplayBody.self, context: context)
+            let since = try Self.timestamp(body.since, field: "since")
+            let until = try Self.timestamp(body.until, field: "until")
+            guard until > since else { throw Self.invalid("until", "until must be after since") }
+            if let types = body.eventTypes { try Self.refusing { () throws(EndpointService.Invalid) in try EndpointService.checkEventTypes(types) } }
+            let dryRun = body.dryRun ?? false
+            guard
+                let result = try await deliveries.replay(
+                    endpoint: id, since: since, until: until, types: body.eventTypes.map(EndpointService.normalized), dryRun: dryRun,
+                    now: clock.now())
+            else { throw APIError.notFound("no endpoint with this id") }
+            if result.queued > 0 { wake() }
+            return try .json(ReplayResult(matched: result.matched, queued: result.queued))
+        }
+        group.get("/{id}/deliveries") { request, context -> Response in
+            let id = try Self.id(context)
+            let query = QueryFilter(request)
+            let filter = DeliveryRepository.Filter(
+                status: try query.choice("status", as: DeliveryView.Status.self), eventType: try query.text("event_type"))
+            let cursor = try query.cursor()
+            let limit = try query.limit()
+            guard try await endpoints.repository.endpoint(id) != nil else { throw APIError.notFound("no endpoint with this id") }
+            let page = try await deliveries.deliveries(of: id, filter, after: cursor, limit: limit)
+            return try .json(DeliveryList(deliveries: page.rows, nextCursor: page.nextCursor))
+        }
+    }
+
+    // MARK: Edge helpers
+
+    static func id(_ context: ServiceRequestContext, resource: String = "endpoint") throws(APIError) -> UUID {
+        guard let text = context.parameters.get("id"), let uuid = UUID(uuidString: text) else { throw APIError.notFound("no \(resource) with this id") }
+        return uuid
+    }
+
+    static func found<Value>(_ value: Value?, resource: String = "endpoint") throws(APIError) -> Value {
+        guard let value else { throw APIError.notFound("no \(resource) with this id") }
+        return value
+    }
+
+    static func invalid(_ field: String, _ message: String) -> APIError {
+        APIError.unprocessable(.validationFailed, message, details: ["field": .string(field)])
+    }
+
+    /// Runs `body`, turning the service's refusals into 422s.
+    static func refusing<Value>(_ body: () async throws -> Value) async throws -> Value {
+        do {
+            return try await body()
+        } catch let invalid as EndpointService.Invalid {
+            throw apiError(invalid)
+        }
+    }
+
+    static func refusing(_ body: () throws(EndpointService.Invalid) -> Void) throws(APIError) {
+        do {
+            try body()
+        } catch {
+            throw apiError(error)
+        }
+    }
+
+    private static func apiError(_ invalid: EndpointService.Invalid) -> APIError {
+        switch invalid.kind {
+        case .validation: Self.invalid(invalid.field, invalid.message)
+        case .urlNotAllowed: APIError.unprocessable("endpoint_url_not_allowed", invalid.message, details: ["field": .string(invalid.field)])
+        }
+    }
+
+    static func timestamp(_ text: String, field: String) throws(APIError) -> Date {
+        do {
+            return try RFC3339.date(from: text)
+        } catch {
+            throw invalid(field, "\(field) must be an RFC 3339 timestamp with an offset, e.g. 2026-12-03T10:00:00Z")
+        }
+    }
+
+    /// A JSON body that may be left out entirely (an empty body means every field's default).
+    static func optionalBody<Body: Decodable>(_: Body.Type, request: Request, context: ServiceRequestContext) async throws -> Body? {
+        var request = request
+        let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        guard buffer.readableBytes > 0 else { return nil }
+        return try JSONDecoder.platform.decode(Body.self, from: Data(buffer.readableBytesView))
+    }
+}
+
+// MARK: Wire types
+
+private struct CreateBody: Decodable {
+    let url: String
+    let description: String?
+    let eventTypes: [String]?
+    let rateLimitPerSecond: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case url, description
+        case eventTypes = "event_types"
+        case rateLimitPerSecond = "rate_limit_per_s"
+    }
+}
+
+/// A `PATCH`: an absent field is left as it is; `null` clears `description` and `rate_limit_per_s`.
+private struct PatchBody: Decodable {
+    var url: String?
+    var description: String??
+    var eventTypes: [String]?
+    var rateLimitPerSecond: Int??
+
+    enum CodingKeys: String, CodingKey {
+        case url, description
+        case eventTypes = "event_types"
+        case rateLimitPerSecond = "rate_limit_per_s"
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        url = try container.decodeIfPresent(String.self, forKey: .url)
+        eventTypes = try container.decodeIfPresent([String].self, forKey: .eventTypes)
+        if container.contains(.description) {
+            description = .some(try container.decodeNil(forKey: .description) ? nil : try container.decode(String.self, forKey: .description))
+        }
+        if container.contains(.rateLimitPerSecond) {
+            rateLimitPerSecond = .some(
+                try container.decodeNil(forKey: .rateLimitPerSecond) ? nil : try container.decode(Int.self, forKey: .rateLimitPerSecond))
+        }
+    }
+}
+
+private struct RotateBody: Decodable {
+    let graceSeconds: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case graceSeconds = "grace_seconds"
+    }
+}
+
+private struct ReplayBody: Decodable {
+    let since: String
+    let until: String
+    let eventTypes: [String]?
+    let dryRun: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case since, until
+        case eventTypes = "event_types"
+        case dryRun = "dry_run"
+    }
+}
+
+private struct CreatedEndpoint: Encodable {
+    let endpoint: Endpoint
+    let secret: String
+
+    func encode(to encoder: any Encoder) throws {
+        try endpoint.encode(to: encoder)
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(secret, forKey: .secret)
+    }
+
+    enum Key: String, CodingKey { case secret }
+}
+
+private struct EndpointList: Encodable {
+    let endpoints: [Endpoint]
+    let nextCursor: String?
+
+    enum CodingKeys: String, CodingKey {
+        case endpoints
+        case nextCursor = "next_cursor"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(endpoints, forKey: .endpoints)
+        try container.encode(nextCursor, forKey: .nextCursor)
+    }
+}
+
+struct DeliveryList: Encodable {
+    let deliveries: [DeliveryView]
+    let nextCursor: String?
+
+    enum CodingKeys: String, CodingKey {
+        case deliveries
+        case nextCursor = "next_cursor"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(deliveries, forKey: .deliveries)
+        try container.encode(nextCursor, forKey: .nextCursor)
+    }
+}
+
+private struct RotatedSecret: Encodable {
+    let secret: String
+    let previousSecretExpiresAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case secret
+        case previousSecretExpiresAt = "previous_secret_expires_at"
+    }
+}
+
+private struct ReplayResult: Encodable {
+    let matched: Int
+    let queued: Int
+}
