@@ -240,6 +240,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "NotificationTests",
+            dependencies: [
+                "Notification", "ServiceKit", "SharedModel", "Messaging", "Postgres", "Redis", "TestSupport", "ServiceTestSupport",
+                "WebhookSignatures", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ProviderSimulatorTests",
             dependencies: [
                 "ProviderSimulator", "ServiceKit", "WebhookSignatures",
