@@ -10,7 +10,7 @@ import SharedModel
 /// Builds the whole notification application without running it.
 func buildApplication(_ configuration: NotificationConfiguration, logger: Logger) -> some ApplicationProtocol {
     let app = ServiceApplication(settings: configuration.service, logger: logger)
-    let client = WebhookSender.makeClient(perHost: configuration.delivery.endpointConcurrency)
+    let client = WebhookSender.makeClient(perHost: configuration.delivery.maximumInFlight)
     let parts = NotificationParts(app: app, configuration: configuration, client: client)
     let router = app.makeRouter()
     parts.addRoutes(to: router)

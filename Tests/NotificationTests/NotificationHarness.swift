@@ -72,7 +72,7 @@ struct NotificationHarness: Sendable {
         let configuration = try NotificationConfiguration(reader: ConfigurationReader(environment: environment))
         let app = ServiceApplication(settings: configuration.service, logger: TestEnvironment.logger)
         let router = app.makeRouter()
-        let client = WebhookSender.makeClient(perHost: configuration.delivery.endpointConcurrency)
+        let client = WebhookSender.makeClient(perHost: configuration.delivery.maximumInFlight)
         let resolver = TestResolver()
         let parts = NotificationParts(
             app: app, configuration: configuration, client: client, resolver: resolver, clock: clock.wallClock, random: { random })
@@ -176,9 +176,10 @@ struct NotificationHarness: Sendable {
 
     func send(
         _ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ path: String, body: JSONValue? = nil, raw: String? = nil,
-        token: String? = adminToken
+        token: String? = adminToken, headers extra: HTTPFields = [:]
     ) async throws -> Answer {
         var headers: HTTPFields = [.contentType: "application/json"]
+        headers.append(contentsOf: extra)
         if let token { headers[.authorization] = "Bearer \(token)" }
         let bytes = try raw.map { Array($0.utf8) } ?? body.map { Array(try JSONEncoder.platform.encode($0)) }
         return try await client.execute(uri: path, method: method, headers: headers, body: bytes.map { ByteBuffer(bytes: $0) }) { response in

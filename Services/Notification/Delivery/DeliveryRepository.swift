@@ -171,6 +171,10 @@ struct DeliveryRepository: Sendable {
         let delivery = record.delivery
         let now = record.attemptedAt.adding(record.latency)
         try await postgres.withTransaction { transaction in
+            // An operator may have deleted the endpoint (and with it the delivery) meanwhile: nothing to
+            // record then. The key-share lock keeps it from being deleted until this commits.
+            let exists = try transaction.query("SELECT 1 FROM notification.deliveries WHERE id = \(delivery.id) FOR KEY SHARE")
+            guard !exists.isEmpty else { return }
             try transaction.query(
                 """
                 INSERT INTO notification.attempts (delivery_id, attempted_at, status_code, latency_ms, error, response_excerpt)

@@ -155,7 +155,7 @@ extension DeliveryRepository {
             UPDATE notification.deliveries
             SET status = 'pending', next_attempt_at = \(now), completed_at = NULL, dead_letter_id = NULL,
                 attempt_count = CASE WHEN status = 'pending' THEN attempt_count ELSE 0 END
-            WHERE id = \(id) AND NOT (status = 'pending' AND lease_until > \(now))
+            WHERE id = \(id) AND NOT (status = 'pending' AND coalesce(lease_until > \(now), false))
             """)
         return try await postgres.query(Self.viewColumns + " WHERE id = \(id)").first.map(Self.view)
     }

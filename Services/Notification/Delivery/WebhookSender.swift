@@ -17,8 +17,10 @@ struct WebhookSender: Sendable {
     /// Beyond this much of an answer's body the connection is dropped instead of read to the end.
     static let drainLimit = 64 * 1_024
 
-    /// The client every delivery shares: pooled HTTP/1.1 keep-alive connections (`perHost` per
-    /// endpoint host), no redirects, no automatic decompression.
+    /// The client every delivery shares: pooled HTTP/1.1 keep-alive connections, no redirects. `perHost`
+    /// is the process's whole in-flight budget: many endpoints can share one host (an integration
+    /// platform's), and the per-endpoint limit is the dispatcher's, not the pool's, so a slow endpoint
+    /// never holds the connections its host's other endpoints need.
     static func makeClient(perHost: Int) -> HTTPClient {
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
@@ -26,6 +28,9 @@ struct WebhookSender: Sendable {
             connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: perHost)
         )
         configuration.httpVersion = .http1Only
+        // A refused connection is this attempt's failure, reported at once: the schedule decides
+        // when to try again, not the pool (which would keep reconnecting until the timeout).
+        configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 

@@ -87,6 +87,9 @@ struct EndpointService: Sendable {
     }
 
     private func check(_ draft: Draft, checksURL: Bool = true) async throws(Invalid) {
+        if draft.url.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            throw Invalid(kind: .validation, field: "url", message: "url must not contain control characters")
+        }
         if checksURL {
             do {
                 try await policy.check(draft.url)
@@ -94,7 +97,12 @@ struct EndpointService: Sendable {
                 throw Invalid(kind: .urlNotAllowed, field: "url", message: "url is not allowed: \(error.reason)")
             }
         }
-        if let description = draft.description, description.count > Self.maximumDescriptionLength {
+        for (field, text) in [("url", draft.url), ("description", draft.description ?? "")] + draft.eventTypes.map({ ("event_types", $0) })
+        where text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            throw Invalid(kind: .validation, field: field, message: "\(field) must not contain control characters")
+        }
+        // Counted as the database counts: Unicode code points, not what reads as one character.
+        if let description = draft.description, description.unicodeScalars.count > Self.maximumDescriptionLength {
             throw Invalid(kind: .validation, field: "description", message: "description must be at most \(Self.maximumDescriptionLength) characters")
         }
         try Self.checkEventTypes(draft.eventTypes)
