@@ -72,7 +72,10 @@ struct DeliverySettings: Sendable {
     var maximumInFlight = 256
     /// How often the dispatcher looks for due deliveries when nothing woke it.
     var pollInterval: Duration = .milliseconds(250)
-    /// How long a claim lasts: a worker that dies holding one gives it back when this passes. Longer
-    /// than an attempt can take (the timeout, the wait for the endpoint's rate limit, recording).
-    var lease: Duration { timeout * 2 + .seconds(30) }
+    /// The longest a claimed delivery waits for its endpoint's rate limit before it is given back.
+    static let maximumRateLimitWait: Duration = .seconds(2)
+    /// How long a claim lasts: a worker that dies holding one gives it back when this passes (the
+    /// delivery is then sent again). Longer than an attempt can take: the rate-limit wait, the
+    /// timeout, and 10 s to record the outcome.
+    var lease: Duration { Self.maximumRateLimitWait + timeout + .seconds(10) }
 }

@@ -14,7 +14,8 @@ import WebhookSignatures
 ///   `endpointConcurrency` per endpoint, so a slow or dead endpoint holds its own slots and no one
 ///   else's. Woken at once by the fan-out after it commits new deliveries, otherwise it looks every
 ///   `pollInterval` (a due delivery starts within 1 s of its due time).
-/// - Each claim: waits for its endpoint's rate limit, checks the URL against the SSRF policy again
+/// - Each claim: waits for its endpoint's rate limit (at most 2 s; a longer wait gives the claim
+///   back, due when the limit allows), checks the URL against the SSRF policy again
 ///   (the name may resolve elsewhere now), signs with every active secret, sends, and records the
 ///   attempt with the ``DeliverySchedule``'s decision in one transaction.
 /// - Durable: state lives in Postgres only. A process killed mid-attempt leaves a lease that runs out,
@@ -119,14 +120,19 @@ final class DeliveryDispatcher: Service, Sendable {
         let metadata: Logger.Metadata = [
             "delivery_id": "\(delivery.id)", "endpoint_id": "\(target.id)", "event_id": "\(delivery.eventID)", "attempt": "\(delivery.attempt)",
         ]
-        let wait = limiter.reserve(target.id, perSecond: target.rateLimitPerSecond)
-        if wait > .zero {
+        switch limiter.reserve(target.id, perSecond: target.rateLimitPerSecond, maximumWait: DeliverySettings.maximumRateLimitWait) {
+        case .later(let after):
+            await giveBack(delivery, dueAt: clock.now().adding(after))
+            return
+        case .now(let wait) where wait > .zero:
             do {
                 try await Task.sleep(for: wait)
             } catch {
                 await giveBack(delivery)
                 return
             }
+        case .now:
+            break
         }
         let started = ContinuousClock.now
         let attemptedAt = clock.now()
@@ -183,9 +189,9 @@ final class DeliveryDispatcher: Service, Sendable {
         }
     }
 
-    private func giveBack(_ delivery: ClaimedDelivery) async {
+    private func giveBack(_ delivery: ClaimedDelivery, dueAt: Date? = nil) async {
         do {
-            try await repository.release([delivery], dueAt: clock.now())
+            try await repository.release([delivery], dueAt: dueAt ?? clock.now())
         } catch {
             logger.warning("could not give back an unsent delivery; it is sent when its lease runs out", metadata: ["error": "\(error)"])
         }

@@ -9,17 +9,24 @@ final class EndpointRateLimiter: Sendable {
     private let nextFree = Mutex<[UUID: ContinuousClock.Instant]>([:])
 
     /// How long to wait before an attempt to `endpoint` may start (zero without a limit), reserving
-    /// that slot.
-    func reserve(_ endpoint: UUID, perSecond rate: Int?) -> Duration {
-        guard let rate, rate > 0 else { return .zero }
+    /// that slot; or, when the wait would be longer than `maximumWait`, `.later(after:)` without
+    /// reserving (the caller gives the delivery back, due then, instead of holding its claim).
+    func reserve(_ endpoint: UUID, perSecond rate: Int?, maximumWait: Duration) -> Reservation {
+        guard let rate, rate > 0 else { return .now(wait: .zero) }
         let now = ContinuousClock.now
         let interval = Duration.seconds(1) / rate
         return nextFree.withLock { slots in
             let start = max(now, slots[endpoint] ?? now)
+            guard start - now <= maximumWait else { return .later(after: start - now) }
             slots[endpoint] = start + interval
             if slots.count > 10_000 { slots = slots.filter { $0.value > now } }
-            return start - now
+            return .now(wait: start - now)
         }
+    }
+
+    enum Reservation: Equatable {
+        case now(wait: Duration)
+        case later(after: Duration)
     }
 }
 
