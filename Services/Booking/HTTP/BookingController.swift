@@ -113,22 +113,6 @@ struct BookingController<Repository: BookingRepository>: Sendable {
         }
     }
 
-    struct ListBody: Encodable {
-        let bookings: [BookingBody]
-        let nextCursor: String?
-
-        enum CodingKeys: String, CodingKey {
-            case bookings
-            case nextCursor = "next_cursor"
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(bookings, forKey: .bookings)
-            try container.encode(nextCursor, forKey: .nextCursor)
-        }
-    }
-
     @Sendable func list(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         guard let text = context.parameters.get("id"), let customer = try? CustomerID(parsing: text) else {
             throw APIError.notFound("no customer with this id")
@@ -139,8 +123,8 @@ struct BookingController<Repository: BookingRepository>: Sendable {
         let client = context.principal == .admin ? nil : context.principal?.id ?? "anonymous"
         let page = try await service.repository.bookings(of: customer, client: client, after: cursor, limit: limit)
         return try Response.json(
-            ListBody(
-                bookings: page.bookings.map { BookingBody(booking: $0, showsClientSecret: $0.clientID == context.principal?.id) },
+            ListPage(
+                "bookings", items: page.bookings.map { BookingBody(booking: $0, showsClientSecret: $0.clientID == context.principal?.id) },
                 nextCursor: page.nextCursor))
     }
 

@@ -24,7 +24,7 @@ struct EndpointController: Sendable {
         group.get { request, _ -> Response in
             let query = QueryFilter(request)
             let page = try await endpoints.repository.list(after: try query.cursor(), limit: try query.limit())
-            return try .json(EndpointList(endpoints: page.rows, nextCursor: page.nextCursor))
+            return try .json(ListPage("endpoints", items: page.rows, nextCursor: page.nextCursor))
         }
         group.get("/{id}") { _, context -> Response in
             try .json(try await Self.found(endpoints.repository.endpoint(try Self.id(context))))
@@ -79,7 +79,7 @@ struct EndpointController: Sendable {
             let limit = try query.limit()
             guard try await endpoints.repository.endpoint(id) != nil else { throw APIError.notFound("no endpoint with this id") }
             let page = try await deliveries.deliveries(of: id, filter, after: cursor, limit: limit)
-            return try .json(DeliveryList(deliveries: page.rows, nextCursor: page.nextCursor))
+            return try .json(ListPage("deliveries", items: page.rows, nextCursor: page.nextCursor))
         }
     }
 
@@ -214,38 +214,6 @@ private struct CreatedEndpoint: Encodable {
     }
 
     enum Key: String, CodingKey { case secret }
-}
-
-private struct EndpointList: Encodable {
-    let endpoints: [Endpoint]
-    let nextCursor: String?
-
-    enum CodingKeys: String, CodingKey {
-        case endpoints
-        case nextCursor = "next_cursor"
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(endpoints, forKey: .endpoints)
-        try container.encode(nextCursor, forKey: .nextCursor)
-    }
-}
-
-struct DeliveryList: Encodable {
-    let deliveries: [DeliveryView]
-    let nextCursor: String?
-
-    enum CodingKeys: String, CodingKey {
-        case deliveries
-        case nextCursor = "next_cursor"
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(deliveries, forKey: .deliveries)
-        try container.encode(nextCursor, forKey: .nextCursor)
-    }
 }
 
 private struct RotatedSecret: Encodable {

@@ -27,7 +27,7 @@ struct ProviderEventsAdminController: Sendable {
                 until: try query.timestamp("until"))
             do {
                 let page = try await store.list(filter, cursor: try query.text("cursor"), limit: try query.limit())
-                return try .json(ListBody(events: page.events, nextCursor: page.nextCursor))
+                return try .json(ListPage("events", items: page.events, nextCursor: page.nextCursor))
             } catch is InvalidCursor {
                 throw APIError.invalidCursor
             }
@@ -41,19 +41,4 @@ struct ProviderEventsAdminController: Sendable {
         }
     }
 
-    struct ListBody: Encodable {
-        let events: [StoredProviderEvent]
-        let nextCursor: String?
-
-        private enum CodingKeys: String, CodingKey {
-            case events
-            case nextCursor = "next_cursor"
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(events, forKey: .events)
-            try container.encode(nextCursor, forKey: .nextCursor)
-        }
-    }
 }

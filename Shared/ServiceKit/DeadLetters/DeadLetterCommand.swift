@@ -81,7 +81,7 @@ public struct DeadLetterCommand: AsyncParsableCommand {
             let filter = DeadLetterStore.Filter(
                 kind: kind, status: status, stream: stream, consumer: consumer, eventType: eventType, aggregateID: aggregateID)
             let page = try await connection.withStore { store in try await store.list(filter, cursor: cursor, limit: limit) }
-            try output(DeadLetterRoutes.ListBody(deadLetters: page.entries, nextCursor: page.nextCursor))
+            try output(ListPage("dead_letters", items: page.entries, nextCursor: page.nextCursor))
         }
     }
 

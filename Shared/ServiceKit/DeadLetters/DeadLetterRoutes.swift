@@ -27,7 +27,7 @@ public enum DeadLetterRoutes {
             } catch is InvalidCursor {
                 throw APIError.invalidCursor
             }
-            return try json(ListBody(deadLetters: page.entries, nextCursor: page.nextCursor))
+            return try json(ListPage("dead_letters", items: page.entries, nextCursor: page.nextCursor))
         }
         group.get("/{id}") { _, context -> Response in
             guard let entry = try await store.entry(id: try id(context)) else { throw APIError.notFound("no dead letter with this id") }
@@ -58,22 +58,6 @@ public enum DeadLetterRoutes {
                 throw APIError.unprocessable(.validationFailed, "reason must not be empty or contain NUL characters")
             }
             return try respond(try await store.discard(id: try id(context), reason: reason, operatorName: operatorName), done: "discarded")
-        }
-    }
-
-    struct ListBody: Encodable {
-        let deadLetters: [DeadLetterStore.Entry]
-        let nextCursor: String?
-
-        enum CodingKeys: String, CodingKey {
-            case deadLetters = "dead_letters"
-            case nextCursor = "next_cursor"
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(deadLetters, forKey: .deadLetters)
-            try container.encode(nextCursor, forKey: .nextCursor)
         }
     }
 
