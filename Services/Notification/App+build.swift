@@ -16,7 +16,8 @@ func buildApplication(_ configuration: NotificationConfiguration, logger: Logger
     parts.addRoutes(to: router)
     // Stopped in reverse order: the dispatcher finishes before the HTTP client shuts down.
     var services: [any Service] = [ShutdownHook { try await client.shutdown() }, parts.dispatcher, parts.maintenance(logger: logger)]
-    services += parts.fanOutConsumers(logger: logger)
+    // One service: the five consumers get the shutdown signal together, not one after another.
+    services.append(ConcurrentServices(parts.fanOutConsumers(logger: logger)))
     services.append(RetentionSweeper(postgres: app.consumerPostgres, rules: parts.retentionRules, logger: logger, clock: parts.clock))
     return app.makeApplication(router: router, services: services)
 }
@@ -53,7 +54,8 @@ struct NotificationParts: Sendable {
 
     func addRoutes(to router: Router<ServiceRequestContext>) {
         let wake: @Sendable () -> Void = { [dispatcher] in dispatcher.wake() }
-        EndpointController(endpoints: endpoints, deliveries: deliveries, clock: clock, wake: wake).addRoutes(to: router, admin: app.adminAuthentication)
+        EndpointController(endpoints: endpoints, deliveries: deliveries, clock: clock, wake: wake).addRoutes(
+            to: router, admin: app.adminAuthentication)
         DeliveryController(deliveries: deliveries, clock: clock, wake: wake).addRoutes(to: router, admin: app.adminAuthentication)
     }
 

@@ -8,7 +8,8 @@ struct NotificationOptions: ParsableArguments {
     @OptionGroup(title: "Shared options") var shared: ServiceOptions
     @Option(help: "Base64 of the 32-byte key that encrypts endpoint secrets at rest (NOTIFICATION_SECRETS_KEY, required).")
     var notificationSecretsKey: String?
-    @Option(help: "Allow endpoints on loopback, private and link-local addresses: true or false (NOTIFICATION_ALLOW_PRIVATE_NETWORKS, default false).")
+    @Option(
+        help: "Allow endpoints on loopback, private and link-local addresses: true or false (NOTIFICATION_ALLOW_PRIVATE_NETWORKS, default false).")
     var notificationAllowPrivateNetworks: String?
     @Option(help: "How long one delivery attempt may take, e.g. 15s (NOTIFICATION_TIMEOUT).") var notificationTimeout: String?
     @Option(help: "Disable an endpoint failing without a success this long, e.g. 120h (NOTIFICATION_DISABLE_AFTER).")

@@ -17,7 +17,10 @@ let services: [(name: String, environment: [String: String], requiredSecret: Str
         "STRIPE_WEBHOOK_SECRETS"
     ),
     ("payout", ["ADMIN_TOKEN": "admin"], "ADMIN_TOKEN"),
-    ("notification", ["ADMIN_TOKEN": "admin", "NOTIFICATION_SECRETS_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="], "NOTIFICATION_SECRETS_KEY"),
+    (
+        "notification", ["ADMIN_TOKEN": "admin", "NOTIFICATION_SECRETS_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="],
+        "NOTIFICATION_SECRETS_KEY"
+    ),
 ]
 
 /// GET on a running service; nil while nothing answers.

@@ -32,7 +32,10 @@ struct DeliveryFlowTests {
                 harness.clock.advance(by: .seconds(1))
                 #expect(await receiver.waitFor(n, at: "/flaky").count == n, "attempt \(n)")
             }
-            #expect(try await harness.eventually { try await harness.count("SELECT count(*) FROM notification.deliveries WHERE status = 'succeeded'") == 1 })
+            #expect(
+                try await harness.eventually {
+                    try await harness.count("SELECT count(*) FROM notification.deliveries WHERE status = 'succeeded'") == 1
+                })
             try await Task.sleep(for: .milliseconds(500))
             let requests = receiver.requests("/flaky")
             #expect(requests.count == 4)

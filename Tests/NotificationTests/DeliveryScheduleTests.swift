@@ -44,11 +44,15 @@ struct DeliveryScheduleTests {
 
     @Test("2xx succeeds and heals the endpoint; a failure marks it failing since its first failure")
     func health() {
-        #expect(schedule.decide(.delivered(status: 204), attempt: 3, failingSince: now, now: now, random: 0) == .init(next: .succeeded, endpoint: .healthy))
+        #expect(
+            schedule.decide(.delivered(status: 204), attempt: 3, failingSince: now, now: now, random: 0)
+                == .init(next: .succeeded, endpoint: .healthy))
         let first = schedule.decide(.unreachable(error: "refused"), attempt: 1, failingSince: nil, now: now, random: 0)
         #expect(first.endpoint == .failing(since: now))
         let earlier = now.addingTimeInterval(-3_600)
-        #expect(schedule.decide(.unreachable(error: "refused"), attempt: 2, failingSince: earlier, now: now, random: 0).endpoint == .failing(since: earlier))
+        #expect(
+            schedule.decide(.unreachable(error: "refused"), attempt: 2, failingSince: earlier, now: now, random: 0).endpoint
+                == .failing(since: earlier))
     }
 
     @Test("410 disables the endpoint at once; failing for NOTIFICATION_DISABLE_AFTER disables it too")
@@ -58,7 +62,8 @@ struct DeliveryScheduleTests {
         let since = now.addingTimeInterval(-5 * 86_400)
         let tired = schedule.decide(.refused(status: 500, retryAfter: nil), attempt: 4, failingSince: since, now: now, random: 0)
         #expect(tired.endpoint == .disable(reason: "no successful delivery for 5 days (NOTIFICATION_DISABLE_AFTER)", failingSince: since))
-        let almost = schedule.decide(.refused(status: 500, retryAfter: nil), attempt: 4, failingSince: since.addingTimeInterval(1), now: now, random: 0)
+        let almost = schedule.decide(
+            .refused(status: 500, retryAfter: nil), attempt: 4, failingSince: since.addingTimeInterval(1), now: now, random: 0)
         #expect(almost.endpoint == .failing(since: since.addingTimeInterval(1)))
     }
 }

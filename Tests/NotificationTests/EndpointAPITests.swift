@@ -330,7 +330,11 @@ struct EndpointAPITests {
             #expect(try await harness.count("SELECT count(*) FROM notification.endpoint_secrets WHERE endpoint_id = \(doomed.id)") == 0)
             #expect(
                 try await harness.count(
-                    "SELECT count(*) FROM notification.attempts a WHERE NOT EXISTS (SELECT 1 FROM notification.deliveries d WHERE d.id = a.delivery_id)")
+                    """
+                    SELECT count(*) FROM notification.attempts a
+                    WHERE NOT EXISTS (SELECT 1 FROM notification.deliveries d WHERE d.id = a.delivery_id)
+                    """
+                )
                     == 0)
             #expect(try await harness.count("SELECT count(*) FROM notification.attempts") == 1, "the other endpoint's attempt stays")
             #expect(try await Self.deliveries(harness, to: other.id) == 1)
@@ -450,21 +454,38 @@ struct EndpointAPITests {
             func update(_ body: JSONValue) async throws -> Answer { try await harness.send(client, .patch, patch, body: body) }
 
             var refusals: [Refusal] = [
-                .init(label: "create malformed", answer: try await harness.send(client, .post, "/v1/endpoints", raw: "{\"url\":"), status: .badRequest, code: "bad_request"),
-                .init(label: "create not an object", answer: try await harness.send(client, .post, "/v1/endpoints", raw: "[]"), status: .badRequest, code: "bad_request"),
+                .init(
+                    label: "create malformed", answer: try await harness.send(client, .post, "/v1/endpoints", raw: "{\"url\":"), status: .badRequest,
+                    code: "bad_request"),
+                .init(
+                    label: "create not an object", answer: try await harness.send(client, .post, "/v1/endpoints", raw: "[]"), status: .badRequest,
+                    code: "bad_request"),
                 .init(label: "create empty body", answer: try await harness.send(client, .post, "/v1/endpoints", raw: ""), status: nil, code: nil),
                 .init(label: "create url: 5", answer: try await create(["url": 5]), status: .badRequest, code: "bad_request"),
                 .init(label: "create url: null", answer: try await create(["url": .null]), status: nil, code: nil),
                 .init(label: "create missing url", answer: try await create(["description": "x"]), status: nil, code: nil),
-                .init(label: "create event_types: \"x\"", answer: try await create(["url": url, "event_types": "x"]), status: .badRequest, code: "bad_request"),
-                .init(label: "create event_types: [5]", answer: try await create(["url": url, "event_types": [5]]), status: .badRequest, code: "bad_request"),
-                .init(label: "create rate fast", answer: try await create(["url": url, "rate_limit_per_s": "fast"]), status: .badRequest, code: "bad_request"),
-                .init(label: "create rate 1.5", answer: try await create(["url": url, "rate_limit_per_s": .number(1.5)]), status: .badRequest, code: "bad_request"),
-                .init(label: "create description: 5", answer: try await create(["url": url, "description": 5]), status: .badRequest, code: "bad_request"),
-                .init(label: "create url not a URL", answer: try await create(["url": "not a url"]), status: .unprocessableContent, code: nil, field: "url"),
+                .init(
+                    label: "create event_types: \"x\"", answer: try await create(["url": url, "event_types": "x"]), status: .badRequest,
+                    code: "bad_request"),
+                .init(
+                    label: "create event_types: [5]", answer: try await create(["url": url, "event_types": [5]]), status: .badRequest,
+                    code: "bad_request"),
+                .init(
+                    label: "create rate fast", answer: try await create(["url": url, "rate_limit_per_s": "fast"]), status: .badRequest,
+                    code: "bad_request"),
+                .init(
+                    label: "create rate 1.5", answer: try await create(["url": url, "rate_limit_per_s": .number(1.5)]), status: .badRequest,
+                    code: "bad_request"),
+                .init(
+                    label: "create description: 5", answer: try await create(["url": url, "description": 5]), status: .badRequest, code: "bad_request"
+                ),
+                .init(
+                    label: "create url not a URL", answer: try await create(["url": "not a url"]), status: .unprocessableContent, code: nil,
+                    field: "url"),
                 .init(label: "create empty url", answer: try await create(["url": ""]), status: .unprocessableContent, code: nil, field: "url"),
                 .init(
-                    label: "create booking.nope", answer: try await create(["url": url, "event_types": ["booking.nope"]]), status: .unprocessableContent,
+                    label: "create booking.nope", answer: try await create(["url": url, "event_types": ["booking.nope"]]),
+                    status: .unprocessableContent,
                     code: "validation_failed", field: "event_types"),
                 .init(
                     label: "create foo.*", answer: try await create(["url": url, "event_types": ["foo.*"]]), status: .unprocessableContent,
@@ -491,7 +512,9 @@ struct EndpointAPITests {
                     label: "create 65 event types", answer: try await create(["url": url, "event_types": tooMany]), status: .unprocessableContent,
                     code: "validation_failed", field: "event_types"),
 
-                .init(label: "patch malformed", answer: try await harness.send(client, .patch, patch, raw: "{\"url\""), status: .badRequest, code: "bad_request"),
+                .init(
+                    label: "patch malformed", answer: try await harness.send(client, .patch, patch, raw: "{\"url\""), status: .badRequest,
+                    code: "bad_request"),
                 .init(label: "patch url: 5", answer: try await update(["url": 5]), status: .badRequest, code: "bad_request"),
                 .init(label: "patch event_types: \"x\"", answer: try await update(["event_types": "x"]), status: .badRequest, code: "bad_request"),
                 .init(label: "patch rate fast", answer: try await update(["rate_limit_per_s": "fast"]), status: .badRequest, code: "bad_request"),
@@ -500,10 +523,12 @@ struct EndpointAPITests {
                     label: "patch booking.nope", answer: try await update(["event_types": ["booking.nope"]]), status: .unprocessableContent,
                     code: "validation_failed", field: "event_types"),
                 .init(
-                    label: "patch foo.*", answer: try await update(["event_types": ["foo.*"]]), status: .unprocessableContent, code: "validation_failed",
+                    label: "patch foo.*", answer: try await update(["event_types": ["foo.*"]]), status: .unprocessableContent,
+                    code: "validation_failed",
                     field: "event_types"),
                 .init(
-                    label: "patch rate 0", answer: try await update(["rate_limit_per_s": 0]), status: .unprocessableContent, code: "validation_failed",
+                    label: "patch rate 0", answer: try await update(["rate_limit_per_s": 0]), status: .unprocessableContent,
+                    code: "validation_failed",
                     field: "rate_limit_per_s"),
                 .init(
                     label: "patch rate 10001", answer: try await update(["rate_limit_per_s": 10_001]), status: .unprocessableContent,
@@ -512,14 +537,22 @@ struct EndpointAPITests {
                     label: "patch description 1025", answer: try await update(["description": longDescription]), status: .unprocessableContent,
                     code: "validation_failed", field: "description"),
                 .init(
-                    label: "patch 65 event types", answer: try await update(["event_types": tooMany]), status: .unprocessableContent,
-                    code: "validation_failed", field: "event_types"),
-                .init(label: "patch url not a URL", answer: try await update(["url": "not a url"]), status: .unprocessableContent, code: nil, field: "url"),
+                    label: "create ftp", answer: try await create(["url": "ftp://example.com"]), status: .unprocessableContent,
+                    code: "endpoint_url_not_allowed", field: "url"),
+                .init(
+                    label: "patch url not a URL", answer: try await update(["url": "not a url"]), status: .unprocessableContent, code: nil,
+                    field: "url"),
             ]
+            let huge = "{\"url\":\"https://hooks.example.com/\(String(repeating: "x", count: 1_100_000))\"}"
             refusals.append(
                 .init(
-                    label: "create ftp", answer: try await create(["url": "ftp://example.com"]), status: .unprocessableContent,
-                    code: "endpoint_url_not_allowed", field: "url"))
+                    label: "create 1.1 MB body (over MAX_BODY_BYTES, 1 MiB)",
+                    answer: try await harness.send(client, .post, "/v1/endpoints", raw: huge), status: .contentTooLarge,
+                    code: "payload_too_large"))
+            refusals.append(
+                .init(
+                    label: "patch 1.1 MB body", answer: try await harness.send(client, .patch, patch, raw: huge), status: .contentTooLarge,
+                    code: "payload_too_large"))
             Self.check(refusals)
 
             #expect(try await harness.count("SELECT count(*) FROM notification.endpoints") == 1, "no refused create stored an endpoint")
@@ -528,6 +561,24 @@ struct EndpointAPITests {
             #expect(read["event_types"] == ["booking.*"])
             #expect(read["description"] == .null)
             #expect(read["rate_limit_per_s"] == .null)
+        }
+    }
+
+    @Test("PATCH with more than 64 event_types is refused with 422 like create, also when the entries repeat, and leaves the subscriptions")
+    func patchTooManyEventTypes() async throws {
+        let harness = try await NotificationHarness.make(clock: Self.wholeSecondClock())
+        try await harness.run(dispatching: false) { client in
+            let endpoint = try await harness.createEndpoint(client, url: "https://hooks.example.com/x", eventTypes: ["booking.*"])
+            let tooMany = JSONValue.array(Array(repeating: "booking.confirmed", count: 65))
+            let created = try await harness.send(
+                client, .post, "/v1/endpoints", body: ["url": "https://hooks.example.com/y", "event_types": tooMany])
+            #expect(created.status == .unprocessableContent, "create: \(Self.describe(created))")
+            let patched = try await harness.send(client, .patch, "/v1/endpoints/\(endpoint.id)", body: ["event_types": tooMany])
+            #expect(patched.status == .unprocessableContent, "PATCH follows the same rules (<= 64 items): \(Self.describe(patched))")
+            #expect(patched.errorCode == "validation_failed")
+            #expect(patched["error"]?["details"]?["field"] == "event_types")
+            let read = try await harness.send(client, .get, "/v1/endpoints/\(endpoint.id)")
+            #expect(read["event_types"] == ["booking.*"], "a refused PATCH changes nothing")
         }
     }
 
@@ -540,15 +591,27 @@ struct EndpointAPITests {
             let combining = JSONValue.string(String(repeating: "e\u{301}", count: 600))
             let nul = JSONValue.string("before\u{0}after")
             let answers: [(String, Answer)] = [
-                ("create combining description", try await harness.send(client, .post, "/v1/endpoints", body: ["url": "https://hooks.example.com/y", "description": combining])),
-                ("patch combining description", try await harness.send(client, .patch, "/v1/endpoints/\(endpoint.id)", body: ["description": combining])),
-                ("create NUL description", try await harness.send(client, .post, "/v1/endpoints", body: ["url": "https://hooks.example.com/y", "description": nul])),
+                (
+                    "create combining description",
+                    try await harness.send(client, .post, "/v1/endpoints", body: ["url": "https://hooks.example.com/y", "description": combining])
+                ),
+                (
+                    "patch combining description",
+                    try await harness.send(client, .patch, "/v1/endpoints/\(endpoint.id)", body: ["description": combining])
+                ),
+                (
+                    "create NUL description",
+                    try await harness.send(client, .post, "/v1/endpoints", body: ["url": "https://hooks.example.com/y", "description": nul])
+                ),
                 ("patch NUL description", try await harness.send(client, .patch, "/v1/endpoints/\(endpoint.id)", body: ["description": nul])),
                 ("create NUL url", try await harness.send(client, .post, "/v1/endpoints", body: ["url": "https://hooks.example.com/a\u{0}b"])),
-                ("create NUL event type", try await harness.send(client, .post, "/v1/endpoints", body: ["url": "https://hooks.example.com/y", "event_types": ["booking.confirmed\u{0}"]])),
+                (
+                    "create NUL event type",
+                    try await harness.send(
+                        client, .post, "/v1/endpoints", body: ["url": "https://hooks.example.com/y", "event_types": ["booking.confirmed\u{0}"]])
+                ),
             ]
             for (label, answer) in answers {
-                print("DEBUG \(label): \(Self.describe(answer))")
                 #expect((400..<500).contains(answer.status.code), "\(label): \(Self.describe(answer))")
                 #expect(answer.errorCode != nil, "\(label): error body")
             }
@@ -571,7 +634,9 @@ struct EndpointAPITests {
                 ]
                 for (method, path, body) in calls {
                     refusals.append(
-                        .init(label: "\(method) \(path)", answer: try await harness.send(client, method, path, body: body), status: .notFound, code: "not_found"))
+                        .init(
+                            label: "\(method) \(path)", answer: try await harness.send(client, method, path, body: body), status: .notFound,
+                            code: "not_found"))
                 }
             }
             Self.check(refusals)
@@ -592,11 +657,14 @@ struct EndpointAPITests {
             let until: JSONValue = "2026-01-02T00:00:00Z"
 
             var refusals: [Refusal] = [
-                .init(label: "replay malformed", answer: try await harness.send(client, .post, replay, raw: "{"), status: .badRequest, code: "bad_request"),
+                .init(
+                    label: "replay malformed", answer: try await harness.send(client, .post, replay, raw: "{"), status: .badRequest,
+                    code: "bad_request"),
                 .init(label: "replay no body", answer: try await harness.send(client, .post, replay), status: nil, code: nil),
                 .init(label: "replay missing since", answer: try await post(replay, ["until": until]), status: nil, code: nil),
                 .init(label: "replay missing until", answer: try await post(replay, ["since": since]), status: nil, code: nil),
-                .init(label: "replay since: 5", answer: try await post(replay, ["since": 5, "until": until]), status: .badRequest, code: "bad_request"),
+                .init(
+                    label: "replay since: 5", answer: try await post(replay, ["since": 5, "until": until]), status: .badRequest, code: "bad_request"),
                 .init(
                     label: "replay since == until", answer: try await post(replay, ["since": since, "until": since]), status: .unprocessableContent,
                     code: "validation_failed", field: "until"),
@@ -622,7 +690,9 @@ struct EndpointAPITests {
                     label: "replay dry_run: \"yes\"", answer: try await post(replay, ["since": since, "until": until, "dry_run": "yes"]),
                     status: .badRequest, code: "bad_request"),
 
-                .init(label: "rotate malformed", answer: try await harness.send(client, .post, rotate, raw: "{"), status: .badRequest, code: "bad_request"),
+                .init(
+                    label: "rotate malformed", answer: try await harness.send(client, .post, rotate, raw: "{"), status: .badRequest,
+                    code: "bad_request"),
                 .init(label: "rotate grace \"x\"", answer: try await post(rotate, ["grace_seconds": "x"]), status: .badRequest, code: "bad_request"),
                 .init(
                     label: "rotate grace -1", answer: try await post(rotate, ["grace_seconds": -1]), status: .unprocessableContent,
@@ -631,22 +701,33 @@ struct EndpointAPITests {
                     label: "rotate grace 604801", answer: try await post(rotate, ["grace_seconds": 604_801]), status: .unprocessableContent,
                     code: "validation_failed", field: "grace_seconds"),
 
-                .init(label: "deliveries status=bogus", answer: try await get(deliveries + "?status=bogus"), status: .badRequest, code: "bad_request"),
-                .init(label: "deliveries cursor=nonsense", answer: try await get(deliveries + "?cursor=nonsense"), status: .badRequest, code: "invalid_cursor"),
+                .init(
+                    label: "deliveries status=bogus", answer: try await get(deliveries + "?status=bogus"), status: .badRequest, code: "bad_request"),
+                .init(
+                    label: "deliveries cursor=nonsense", answer: try await get(deliveries + "?cursor=nonsense"), status: .badRequest,
+                    code: "invalid_cursor"),
                 .init(label: "deliveries limit=0", answer: try await get(deliveries + "?limit=0"), status: .badRequest, code: "bad_request"),
                 .init(label: "deliveries limit=501", answer: try await get(deliveries + "?limit=501"), status: .badRequest, code: "bad_request"),
                 .init(label: "deliveries limit=x", answer: try await get(deliveries + "?limit=x"), status: .badRequest, code: "bad_request"),
-                .init(label: "deliveries event_type NUL", answer: try await get(deliveries + "?event_type=a%00b"), status: .badRequest, code: "bad_request"),
+                .init(
+                    label: "deliveries event_type NUL", answer: try await get(deliveries + "?event_type=a%00b"), status: .badRequest,
+                    code: "bad_request"),
                 .init(label: "endpoints limit=0", answer: try await get("/v1/endpoints?limit=0"), status: .badRequest, code: "bad_request"),
                 .init(label: "endpoints limit=501", answer: try await get("/v1/endpoints?limit=501"), status: .badRequest, code: "bad_request"),
-                .init(label: "endpoints cursor=nonsense", answer: try await get("/v1/endpoints?cursor=nonsense"), status: .badRequest, code: "invalid_cursor"),
+                .init(
+                    label: "endpoints cursor=nonsense", answer: try await get("/v1/endpoints?cursor=nonsense"), status: .badRequest,
+                    code: "invalid_cursor"),
             ]
             for cursor in CraftedCursors.all {
                 let escaped = cursor.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? cursor
                 refusals.append(
-                    .init(label: "endpoints cursor \(cursor)", answer: try await get("/v1/endpoints?cursor=\(escaped)"), status: .badRequest, code: "invalid_cursor"))
+                    .init(
+                        label: "endpoints cursor \(cursor)", answer: try await get("/v1/endpoints?cursor=\(escaped)"), status: .badRequest,
+                        code: "invalid_cursor"))
                 refusals.append(
-                    .init(label: "deliveries cursor \(cursor)", answer: try await get(deliveries + "?cursor=\(escaped)"), status: .badRequest, code: "invalid_cursor"))
+                    .init(
+                        label: "deliveries cursor \(cursor)", answer: try await get(deliveries + "?cursor=\(escaped)"), status: .badRequest,
+                        code: "invalid_cursor"))
             }
             Self.check(refusals)
 
@@ -711,7 +792,10 @@ struct EndpointAPITests {
             let eventIDs = Set(events.map(\.id.description))
             try await harness.fanOut(events)
             #expect(await receiver.waitFor(3, at: "/replay").count == 3)
-            #expect(try await harness.eventually { try await harness.count("SELECT count(*) FROM notification.deliveries WHERE status = 'succeeded'") == 3 })
+            #expect(
+                try await harness.eventually {
+                    try await harness.count("SELECT count(*) FROM notification.deliveries WHERE status = 'succeeded'") == 3
+                })
 
             let path = "/v1/endpoints/\(endpoint.id)/replay"
             let window: [String: JSONValue] = [
@@ -733,7 +817,10 @@ struct EndpointAPITests {
             #expect(replayed["matched"]?.integerValue == 3)
             #expect(replayed["queued"]?.integerValue == 3)
             #expect(await receiver.waitFor(6, at: "/replay").count == 6)
-            #expect(try await harness.eventually { try await harness.count("SELECT count(*) FROM notification.deliveries WHERE status = 'succeeded'") == 6 })
+            #expect(
+                try await harness.eventually {
+                    try await harness.count("SELECT count(*) FROM notification.deliveries WHERE status = 'succeeded'") == 6
+                })
             try await Task.sleep(for: .milliseconds(500))
             var perEvent = Dictionary(grouping: receiver.requests("/replay"), by: { $0.webhookID ?? "" }).mapValues(\.count)
             #expect(Set(perEvent.keys) == eventIDs)
@@ -757,12 +844,18 @@ struct EndpointAPITests {
 
             #expect(try await harness.send(client, .post, "/v1/endpoints/\(endpoint.id)/resume").status == .ok)
             #expect(await receiver.waitFor(9, at: "/replay").count == 9)
-            #expect(try await harness.eventually { try await harness.count("SELECT count(*) FROM notification.deliveries WHERE status = 'pending'") == 0 })
+            #expect(
+                try await harness.eventually { try await harness.count("SELECT count(*) FROM notification.deliveries WHERE status = 'pending'") == 0 }
+            )
             try await Task.sleep(for: .milliseconds(500))
             perEvent = Dictionary(grouping: receiver.requests("/replay"), by: { $0.webhookID ?? "" }).mapValues(\.count)
             #expect(perEvent.values.allSatisfy { $0 == 3 }, "each event exactly once per replay: \(perEvent)")
             #expect(receiver.requests().count == 9)
         }
+    }
+
+    static func expect(_ got: Replayed, _ expected: Replayed, _ note: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(got == expected, "\(note.isEmpty ? "" : note + "; ")got \(got)", sourceLocation: sourceLocation)
     }
 
     /// A replay's answer: `matched` and `queued`.
@@ -784,10 +877,13 @@ struct EndpointAPITests {
             let all = try await harness.createEndpoint(client, url: "https://hooks.example.com/all")
             let bookings = try await harness.createEndpoint(client, url: "https://hooks.example.com/bookings", eventTypes: ["booking.*"])
             let types = ["booking.confirmed", "booking.cancelled", "refund.succeeded", "payout.paid"]
-            try await harness.fanOut(try types.enumerated().map { index, type in try Self.event(type, at: start.addingTimeInterval(TimeInterval(index + 1))) })
+            try await harness.fanOut(
+                try types.enumerated().map { index, type in try Self.event(type, at: start.addingTimeInterval(TimeInterval(index + 1))) })
             try await harness.fanOut([try Self.event("payment.requested", at: start.addingTimeInterval(2))])
 
-            func replay(_ endpoint: UUID, from: TimeInterval = 0, to: TimeInterval = 60, types: [String]? = nil, dryRun: Bool = true) async throws
+            func replay(
+                _ endpoint: UUID, from: TimeInterval = 0, to: TimeInterval = 60, types: [String]? = nil, dryRun: Bool = true
+            ) async throws
                 -> Replayed
             {
                 var body: [String: JSONValue] = [
@@ -800,28 +896,58 @@ struct EndpointAPITests {
                 return Replayed(answer["matched"]?.integerValue, answer["queued"]?.integerValue)
             }
 
-            #expect(try await replay(all.id) == Replayed(4, 0), "every deliverable event; payment.requested never")
-            #expect(try await replay(all.id, types: ["*"]) == Replayed(4, 0))
-            #expect(try await replay(bookings.id) == Replayed(2, 0), "without event_types, the endpoint's own subscriptions")
-            #expect(try await replay(all.id, types: ["booking.*"]) == Replayed(2, 0))
-            #expect(try await replay(all.id, types: ["refund.succeeded"]) == Replayed(1, 0))
-            #expect(try await replay(all.id, types: ["refund.*", "payout.*"]) == Replayed(2, 0))
-            #expect(try await replay(all.id, types: ["booking.expired"]) == Replayed(0, 0))
-            #expect(try await replay(all.id, from: 2, to: 4) == Replayed(2, 0), "since inclusive, until exclusive")
-            #expect(try await replay(all.id, from: 5, to: 60) == Replayed(0, 0))
+            Self.expect(try await replay(all.id), Replayed(4, 0), "every deliverable event; payment.requested never")
+            Self.expect(try await replay(all.id, types: ["*"]), Replayed(4, 0), "")
+            Self.expect(try await replay(bookings.id), Replayed(2, 0), "without event_types, the endpoint's own subscriptions")
+            Self.expect(try await replay(all.id, types: ["booking.*"]), Replayed(2, 0), "")
+            Self.expect(try await replay(all.id, types: ["refund.succeeded"]), Replayed(1, 0), "")
+            Self.expect(try await replay(all.id, types: ["refund.*", "payout.*"]), Replayed(2, 0), "")
+            Self.expect(try await replay(all.id, types: ["booking.expired"]), Replayed(0, 0), "")
+            Self.expect(try await replay(all.id, from: 2, to: 4), Replayed(2, 0), "since inclusive, until exclusive")
+            Self.expect(try await replay(all.id, from: 5, to: 60), Replayed(0, 0), "")
 
             // The fan-out's deliveries are still pending (no dispatcher): nothing is queued twice.
-            #expect(try await replay(all.id, dryRun: false) == Replayed(4, 0))
+            Self.expect(try await replay(all.id, dryRun: false), Replayed(4, 0), "")
             try await harness.postgres.query(
                 """
-                UPDATE notification.deliveries SET status = 'succeeded', next_attempt_at = NULL, completed_at = \(harness.clock.now), attempt_count = 1
+                UPDATE notification.deliveries
+                SET status = 'succeeded', next_attempt_at = NULL, completed_at = \(harness.clock.now), attempt_count = 1
                 """)
-            #expect(try await replay(all.id, types: ["refund.*"], dryRun: false) == Replayed(1, 1))
+            Self.expect(try await replay(all.id, types: ["refund.*"], dryRun: false), Replayed(1, 1), "")
             let replayed = try await harness.postgres.query("SELECT event_type, status FROM notification.deliveries WHERE origin = 'replay'").map {
                 "\(try $0.decode(String.self, at: 0)) \(try $0.decode(String.self, at: 1))"
             }
             #expect(replayed == ["refund.succeeded pending"])
             #expect(try await Self.deliveries(harness, to: bookings.id) == 2, "another endpoint's replay queues nothing for this one")
+        }
+    }
+    @Test("replay's event_types only narrow the endpoint's subscriptions, never widen them: a booking.* endpoint gets no refund events by replay")
+    func replayEventTypesNarrowSubscriptions() async throws {
+        let harness = try await NotificationHarness.make(clock: Self.wholeSecondClock())
+        try await harness.run(dispatching: false) { client in
+            let start = harness.clock.now
+            let bookings = try await harness.createEndpoint(client, url: "https://hooks.example.com/bookings", eventTypes: ["booking.*"])
+            let types = ["booking.confirmed", "booking.cancelled", "refund.succeeded", "payout.paid"]
+            try await harness.fanOut(
+                try types.enumerated().map { index, type in try Self.event(type, at: start.addingTimeInterval(TimeInterval(index + 1))) })
+            func replay(_ types: [String], dryRun: Bool = true) async throws -> Replayed {
+                let body: JSONValue = [
+                    "since": .string(RFC3339.string(from: start)), "until": .string(RFC3339.string(from: start.addingTimeInterval(60))),
+                    "event_types": .array(types.map(JSONValue.string)), "dry_run": .bool(dryRun),
+                ]
+                let answer = try await harness.send(client, .post, "/v1/endpoints/\(bookings.id)/replay", body: body)
+                #expect(answer.status == .ok, "\(Self.describe(answer))")
+                return Replayed(answer["matched"]?.integerValue, answer["queued"]?.integerValue)
+            }
+            Self.expect(try await replay(["booking.confirmed"]), Replayed(1, 0), "narrowing within the subscriptions")
+            Self.expect(try await replay(["refund.*"]), Replayed(0, 0), "refund events are outside the endpoint's booking.* subscription")
+            Self.expect(try await replay(["booking.confirmed", "refund.succeeded"]), Replayed(1, 0), "")
+            Self.expect(try await replay(["*"]), Replayed(2, 0), "'*' names everything, the subscription still limits it")
+            Self.expect(try await replay(["refund.*", "payout.*"], dryRun: false), Replayed(0, 0), "")
+            #expect(
+                try await harness.count(
+                    "SELECT count(*) FROM notification.deliveries WHERE endpoint_id = \(bookings.id) AND event_type NOT LIKE 'booking.%'") == 0,
+                "no delivery of a type the endpoint did not subscribe to")
         }
     }
 }

@@ -143,7 +143,8 @@ struct NotificationHarness: Sendable {
         for envelope in envelopes {
             try await app.postgres.withTransaction { transaction in
                 try transaction.query(
-                    "INSERT INTO messaging.inbox (consumer, event_id) VALUES (\(NotificationFanOut.group), \(envelope.id.uuid)) ON CONFLICT DO NOTHING")
+                    "INSERT INTO messaging.inbox (consumer, event_id) VALUES (\(NotificationFanOut.group), \(envelope.id.uuid)) ON CONFLICT DO NOTHING"
+                )
                 try handler.apply(envelope, in: transaction)
             }
             handler.committed([envelope])

@@ -1,8 +1,8 @@
 import AsyncHTTPClient
 import Foundation
 import Glibc
-import NIOCore
 import Messaging
+import NIOCore
 import Postgres
 import ServiceTestSupport
 import SharedModel
@@ -64,7 +64,9 @@ struct NotificationProcessTests {
         return try await condition()
     }
 
-    @Test("killed with kill -9 while 1,000 deliveries are pending, the restarted process completes every one; a webhook-id arrives twice only if it was in flight at the crash")
+    @Test(
+        "killed with kill -9 while 1,000 deliveries are pending, the restarted process completes every one; a webhook-id arrives twice only if it was in flight at the crash"
+    )
     func killNine() async throws {
         try await DisruptableServers.withExclusiveAccess { servers in
             try await servers.restartRedis()
@@ -105,7 +107,8 @@ struct NotificationProcessTests {
             #expect(Set(seen.keys) == expected, "every event reached every endpoint")
             let duplicates = seen.values.reduce(0) { $0 + $1 - 1 }
             // At most the attempts in flight at the crash: 5 endpoints x 4 each.
-            #expect(duplicates <= 20, "\(duplicates) duplicate deliveries (\(sentBeforeCrash) received before the crash, \(pending) pending after it)")
+            #expect(
+                duplicates <= 20, "\(duplicates) duplicate deliveries (\(sentBeforeCrash) received before the crash, \(pending) pending after it)")
             #expect(try await postgres.count("SELECT count(*) FROM notification.deliveries WHERE attempt_count <> 1") == 0)
         }
     }

@@ -86,13 +86,29 @@ struct URLPolicyTests {
         ("http://nowhere.test/hook", "does not resolve"),
     ]
 
-    @Test("without private networks, loopback, metadata, private, rebinding-prone, credentialed, non-http, numeric, overlong and unresolvable URLs are refused")
+    @Test(
+        "without private networks: loopback, metadata, private, mixed, credentialed, non-http, numeric, overlong and unresolvable URLs are refused"
+    )
     func refusedWithoutPrivateNetworks() async {
         let policy = EndpointURLPolicy(allowsPrivateNetworks: false, resolver: Self.resolver())
         for (url, word) in Self.refusedURLs {
             let refusal = await Self.refusal(policy, url)
             #expect(refusal != nil, "\(url.prefix(80)) must be refused")
             #expect(refusal?.reason.contains(word) == true, "\(url.prefix(80)): reason '\(refusal?.reason ?? "")' should mention \(word)")
+        }
+    }
+
+    @Test("alternative spellings of loopback and metadata addresses are refused: IPv4-mapped, octal, hex, short, trailing dot, expanded IPv6")
+    func alternativeSpellingsRefused() async {
+        let resolver = Self.resolver()
+        resolver.set("v6private.test", to: ["fd00::1"])
+        let policy = EndpointURLPolicy(allowsPrivateNetworks: false, resolver: resolver)
+        for url in [
+            "http://[::ffff:127.0.0.1]/", "http://[::ffff:a9fe:a9fe]/latest", "http://[0:0:0:0:0:0:0:1]/", "http://[fd00:ec2::254]/",
+            "http://0x7f000001/", "http://0177.0.0.1/", "http://127.1/", "http://0/", "http://127.0.0.1.:80/", "HTTP://127.0.0.1/",
+            "http://v6private.test/", "http://[fe80::1%25eth0]/",
+        ] {
+            #expect(await Self.refusal(policy, url) != nil, "\(url) must be refused")
         }
     }
 

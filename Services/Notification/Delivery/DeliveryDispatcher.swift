@@ -157,7 +157,8 @@ final class DeliveryDispatcher: Service, Sendable {
             return
         }
         let elapsed = ContinuousClock.now - started
-        let decision = schedule.decide(answer.outcome, attempt: delivery.attempt, failingSince: target.failingSince, now: clock.now(), random: random())
+        let decision = schedule.decide(
+            answer.outcome, attempt: delivery.attempt, failingSince: target.failingSince, now: clock.now(), random: random())
         let record = AttemptRecord(
             delivery: delivery, attemptedAt: attemptedAt, latency: elapsed, outcome: answer.outcome, responseExcerpt: answer.excerpt,
             decision: decision)

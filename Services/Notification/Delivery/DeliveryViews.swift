@@ -117,7 +117,9 @@ extension DeliveryRepository {
     }
 
     /// An endpoint's deliveries, newest first.
-    func deliveries(of endpoint: UUID, _ filter: Filter, after cursor: ListCursor?, limit: Int) async throws -> (
+    func deliveries(
+        of endpoint: UUID, _ filter: Filter, after cursor: ListCursor?, limit: Int
+    ) async throws -> (
         rows: [DeliveryView], nextCursor: String?
     ) {
         var query = NewestFirstQuery(select: Self.viewColumns, timeColumn: "created_at")
@@ -160,8 +162,8 @@ extension DeliveryRepository {
         return try await postgres.query(Self.viewColumns + " WHERE id = \(id)").first.map(Self.view)
     }
 
-    /// Queues again, to one endpoint, every received event that occurred in `[since, until)` and matches
-    /// `types` (nil: the endpoint's subscriptions): `matched` counts them, `queued` the new deliveries
+    /// Queues again, to one endpoint, every received event that occurred in `[since, until)`, that the
+    /// endpoint subscribes to and, when given, that `types` also names: `matched` counts them, `queued` the new deliveries
     /// (an event with a delivery to the endpoint still pending is not queued twice). A dry run queues
     /// nothing. Nil when the endpoint does not exist.
     func replay(endpoint: UUID, since: Date, until: Date, types: [String]?, dryRun: Bool, now: Date) async throws -> (matched: Int, queued: Int)? {
@@ -169,12 +171,16 @@ extension DeliveryRepository {
             guard let row = try transaction.query("SELECT event_types FROM notification.endpoints WHERE id = \(endpoint) FOR SHARE").first else {
                 return nil
             }
-            let subscriptions = try types ?? row.decode([String].self, at: 0)
-            let matched: PostgresStatement = """
+            let subscriptions = try row.decode([String].self, at: 0)
+            // `types` narrows the endpoint's subscriptions; it never adds a type the endpoint did not subscribe to.
+            var matched: PostgresStatement = """
                 SELECT ev.event_id, ev.event_type, ev.producer, ev.aggregate_id, ev.sequence FROM notification.events ev
                 WHERE ev.occurred_at >= \(since) AND ev.occurred_at < \(until)
                   AND \(EndpointSubscriptionSQL.matches(type: "ev.event_type", subscriptions: "\(subscriptions)"))
                 """
+            if let types, !types.isEmpty {
+                matched.append(" AND \(EndpointSubscriptionSQL.matches(type: "ev.event_type", subscriptions: "\(types)"))")
+            }
             let counted = try transaction.query("SELECT count(*) FROM (\(matched)) AS m")
             let total = Int(try counted[0].decode(Int64.self, at: 0))
             guard !dryRun else { return (total, 0) }

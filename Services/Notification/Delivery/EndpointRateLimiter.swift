@@ -56,7 +56,9 @@ final class Doorbell: Sendable {
         if state.withLock({ state in
             defer { state.rung = false }
             return state.rung
-        }) { return }
+        }) {
+            return
+        }
         let timer = Task {
             // A cancelled sleep throws: the wait already ended, so nothing rings.
             do {

@@ -65,7 +65,8 @@ struct WebhookSender: Sendable {
             }
             let text = excerpt.isEmpty ? nil : String(decoding: excerpt, as: UTF8.self)
             if (200..<300).contains(status) { return Answer(outcome: .delivered(status: status), excerpt: text) }
-            let retryAfter = (status == 429 || status == 503) ? response.headers.first(name: "Retry-After").flatMap { Self.retryAfter($0, now: now) } : nil
+            let retryAfter =
+                (status == 429 || status == 503) ? response.headers.first(name: "Retry-After").flatMap { Self.retryAfter($0, now: now) } : nil
             return Answer(outcome: .refused(status: status, retryAfter: retryAfter), excerpt: text)
         } catch {
             return Answer(outcome: .unreachable(error: Self.describe(error)), excerpt: nil)

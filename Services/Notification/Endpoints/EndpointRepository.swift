@@ -79,7 +79,8 @@ struct EndpointRepository: Sendable {
             """
             : "UPDATE notification.endpoints SET status = \(status.rawValue), updated_at = \(now) WHERE id = \(id)"
         return try await postgres.query(
-            statement + " RETURNING id, url, description, event_types, rate_limit_per_s, status, disabled_reason, failing_since, created_at, updated_at"
+            statement
+                + " RETURNING id, url, description, event_types, rate_limit_per_s, status, disabled_reason, failing_since, created_at, updated_at"
         ).first.map(Self.endpoint)
     }
 

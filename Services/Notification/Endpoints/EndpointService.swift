@@ -55,13 +55,17 @@ struct EndpointService: Sendable {
     }
 
     func update(_ id: UUID, _ changes: Changes) async throws -> Endpoint? {
+        // The raw list counts against the limit, as on create; duplicates are dropped after.
+        if let eventTypes = changes.eventTypes { try Self.checkEventTypes(eventTypes) }
         guard var endpoint = try await repository.endpoint(id) else { return nil }
         if let url = changes.url { endpoint.url = url }
         if let description = changes.description { endpoint.description = description }
         if let eventTypes = changes.eventTypes { endpoint.eventTypes = Self.normalized(eventTypes) }
         if let rate = changes.rateLimitPerSecond { endpoint.rateLimitPerSecond = rate }
         try await check(
-            Draft(url: endpoint.url, description: endpoint.description, eventTypes: endpoint.eventTypes, rateLimitPerSecond: endpoint.rateLimitPerSecond),
+            Draft(
+                url: endpoint.url, description: endpoint.description, eventTypes: endpoint.eventTypes, rateLimitPerSecond: endpoint.rateLimitPerSecond
+            ),
             checksURL: changes.url != nil)
         endpoint.updatedAt = clock.now()
         return try await repository.update(endpoint)

@@ -86,7 +86,9 @@ struct EndpointController: Sendable {
     // MARK: Edge helpers
 
     static func id(_ context: ServiceRequestContext, resource: String = "endpoint") throws(APIError) -> UUID {
-        guard let text = context.parameters.get("id"), let uuid = UUID(uuidString: text) else { throw APIError.notFound("no \(resource) with this id") }
+        guard let text = context.parameters.get("id"), let uuid = UUID(uuidString: text) else {
+            throw APIError.notFound("no \(resource) with this id")
+        }
         return uuid
     }
 
