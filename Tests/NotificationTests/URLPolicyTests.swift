@@ -14,12 +14,12 @@ struct URLPolicyTests {
 
     static let nonPublicAddresses = [
         "127.0.0.1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "::", "fe80::1", "fc00::1",
-        "fd00:ec2::254", "::ffff:127.0.0.1", "224.0.0.1",
+        "fd00:ec2::254", "::ffff:127.0.0.1", "224.0.0.1", "64:ff9b::a9fe:a9fe", "::127.0.0.1",
     ]
-    static let publicAddresses = ["93.184.216.34", "8.8.8.8", "2606:4700::1111"]
+    static let publicAddresses = ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "64:ff9b::808:808"]
 
     @Test(
-        "loopback, private, link-local (metadata), CGNAT, unspecified, unique-local, IPv4-mapped loopback and multicast addresses are not public",
+        "loopback, private, link-local (metadata), CGNAT, unspecified, unique-local, IPv4-mapped, NAT64 and IPv4-compatible private, and multicast addresses are not public",
         arguments: nonPublicAddresses)
     func nonPublicAddress(_ text: String) throws {
         let address = try #require(IPAddress(text), "\(text) parses")

@@ -6,6 +6,11 @@ extension IPAddress {
     /// Why the address is not a public unicast destination, or nil when it is one.
     public var nonPublicReason: String? {
         for (network, reason) in Self.nonPublicBlocks where network.contains(self) { return reason }
+        // NAT64 (64:ff9b::/96) and the deprecated IPv4-compatible form (::/96) carry an IPv4 address
+        // in their last 32 bits: judged by that address.
+        if case .v6(let high, let low) = self, low >> 32 == 0, high == 0x0064_ff9b_0000_0000 || high == 0 {
+            return IPAddress.v4(UInt32(truncatingIfNeeded: low)).nonPublicReason.map { "\($0) (embedded in IPv6)" }
+        }
         return nil
     }
 
