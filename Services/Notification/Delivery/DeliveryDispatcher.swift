@@ -69,10 +69,7 @@ final class DeliveryDispatcher: Service, Sendable {
     func run() async throws {
         let shuttingDown = Synchronized(false)
         await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await self.claimLoop(stop: shuttingDown) }
-                await group.waitForAll()
-            }
+            await self.claimLoop(stop: shuttingDown)
         } onGracefulShutdown: {
             shuttingDown.withLock { $0 = true }
             self.doorbell.ring()
@@ -80,7 +77,9 @@ final class DeliveryDispatcher: Service, Sendable {
     }
 
     private func claimLoop(stop: Synchronized<Bool>) async {
-        await withTaskGroup(of: Void.self) { attempts in
+        // Discarding: a finished attempt's task is freed at once (a plain task group keeps every
+        // child's result until someone awaits it, which this loop never does).
+        await withDiscardingTaskGroup { attempts in
             while !stop.withLock({ $0 }) && !Task.isCancelled {
                 let free = settings.maximumInFlight - inFlight.withLock { $0 }
                 var claimedAll = false
