@@ -17,7 +17,8 @@ import WebhookSignatures
 /// - Each claim: waits for its endpoint's rate limit (at most 2 s; a longer wait gives the claim
 ///   back, due when the limit allows), checks the URL against the SSRF policy again
 ///   (the name may resolve elsewhere now), signs with every active secret, sends, and records the
-///   attempt with the ``DeliverySchedule``'s decision in one transaction.
+///   attempt with the ``DeliverySchedule``'s decision (``AttemptRecorder``: many attempts to a
+///   transaction when they finish together).
 /// - Durable: state lives in Postgres only. A process killed mid-attempt leaves a lease that runs out,
 ///   and the delivery is sent again (the receiver sees that `webhook-id` twice at most per crash, as
 ///   Standard Webhooks allows; `notification_redeliveries_after_lease_total` counts them).
@@ -35,6 +36,7 @@ final class DeliveryDispatcher: Service, Sendable {
     private let random: @Sendable () -> Double
     private let doorbell = Doorbell()
     private let limiter = EndpointRateLimiter()
+    private let recorder: AttemptRecorder
     private let inFlight = Synchronized(0)
     private let outcomes: [String: Counter]
     private let latency: [String: Timer]
@@ -53,6 +55,7 @@ final class DeliveryDispatcher: Service, Sendable {
         self.clock = clock
         self.logger = logger
         self.random = random
+        self.recorder = AttemptRecorder(repository: repository, clock: clock, logger: logger)
         outcomes = Dictionary(
             uniqueKeysWithValues: ["succeeded", "retrying", "failed"].map {
                 ($0, Counter(label: "notification_deliveries_total", dimensions: [("outcome", $0)]))
@@ -69,7 +72,12 @@ final class DeliveryDispatcher: Service, Sendable {
     func run() async throws {
         let shuttingDown = Synchronized(false)
         await withGracefulShutdownHandler {
-            await self.claimLoop(stop: shuttingDown)
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.recorder.run() }
+                await self.claimLoop(stop: shuttingDown)
+                // Every attempt has ended (recorded, or given back): the writer drains and stops.
+                self.recorder.finish()
+            }
         } onGracefulShutdown: {
             shuttingDown.withLock { $0 = true }
             self.doorbell.ring()
@@ -166,16 +174,7 @@ final class DeliveryDispatcher: Service, Sendable {
         case .refused: latency["refused"]?.recordNanoseconds(elapsed.wholeNanoseconds)
         case .unreachable: latency["unreachable"]?.recordNanoseconds(elapsed.wholeNanoseconds)
         }
-        for attempt in 1...5 {
-            do {
-                try await repository.record(record, clock: clock)
-                break
-            } catch {
-                // The lease runs out and the delivery is sent again: at worst a duplicate, never a loss.
-                logger.warning("could not record an attempt", metadata: metadata.merging(["error": "\(error)", "try": "\(attempt)"]) { $1 })
-                try? await Task.sleep(for: .milliseconds(100 * attempt))
-            }
-        }
+        guard await recorder.record(record) else { return }
         switch decision.next {
         case .succeeded: outcomes["succeeded"]?.increment()
         case .retry: outcomes["retrying"]?.increment()

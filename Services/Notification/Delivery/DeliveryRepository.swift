@@ -167,61 +167,69 @@ struct DeliveryRepository: Sendable {
     /// (disabling it emits `notification.endpoint_disabled`), and for a delivery out of attempts a
     /// `failure` dead letter. The delivery changes only while this worker's lease holds (a worker
     /// that outlived its lease records the attempt and nothing else).
-    func record(_ record: AttemptRecord, clock: WallClock) async throws {
+    ///
+    /// Several records share one transaction (one commit, one WAL flush), in delivery id order so
+    /// concurrent writers lock rows in the same order.
+    func record(_ records: [AttemptRecord], clock: WallClock) async throws {
+        let ordered = records.sorted { $0.delivery.id.uuidString < $1.delivery.id.uuidString }
+        try await postgres.withTransaction { transaction in
+            for record in ordered { try self.apply(record, clock: clock, in: transaction) }
+        }
+    }
+
+    private func apply(_ record: AttemptRecord, clock: WallClock, in transaction: PostgresTransaction) throws {
         let delivery = record.delivery
         let now = record.attemptedAt.adding(record.latency)
-        try await postgres.withTransaction { transaction in
-            // An operator may have deleted the endpoint (and with it the delivery) meanwhile: nothing to
-            // record then. The key-share lock keeps it from being deleted until this commits.
-            let exists = try transaction.query("SELECT 1 FROM notification.deliveries WHERE id = \(delivery.id) FOR KEY SHARE")
-            guard !exists.isEmpty else { return }
-            try transaction.query(
+        // An operator may have deleted the endpoint (and with it the delivery) meanwhile: nothing to
+        // record then. The key-share lock keeps it from being deleted until this commits.
+        let exists = try transaction.query("SELECT 1 FROM notification.deliveries WHERE id = \(delivery.id) FOR KEY SHARE")
+        guard !exists.isEmpty else { return }
+        try transaction.query(
+            """
+            INSERT INTO notification.attempts (delivery_id, attempted_at, status_code, latency_ms, error, response_excerpt)
+            VALUES (\(delivery.id), \(record.attemptedAt), \(record.outcome.statusCode.map(Int32.init)),
+                    \(Int32(clamping: record.latency.wholeMilliseconds)), \(record.error), \(record.responseExcerpt))
+            """)
+        let statusCode = record.outcome.statusCode.map(Int32.init)
+        let update: PostgresStatement
+        switch record.decision.next {
+        case .succeeded:
+            update = """
+                UPDATE notification.deliveries
+                SET status = 'succeeded', attempt_count = \(Int32(delivery.attempt)), next_attempt_at = NULL, lease_until = NULL,
+                    completed_at = \(now), last_status_code = \(statusCode), last_error = NULL
+                WHERE id = \(delivery.id) AND status = 'pending' AND lease_until = \(delivery.leaseUntil)
+                RETURNING endpoint_id
                 """
-                INSERT INTO notification.attempts (delivery_id, attempted_at, status_code, latency_ms, error, response_excerpt)
-                VALUES (\(delivery.id), \(record.attemptedAt), \(record.outcome.statusCode.map(Int32.init)),
-                        \(Int32(clamping: record.latency.wholeMilliseconds)), \(record.error), \(record.responseExcerpt))
-                """)
-            let statusCode = record.outcome.statusCode.map(Int32.init)
-            let update: PostgresStatement
-            switch record.decision.next {
-            case .succeeded:
-                update = """
-                    UPDATE notification.deliveries
-                    SET status = 'succeeded', attempt_count = \(Int32(delivery.attempt)), next_attempt_at = NULL, lease_until = NULL,
-                        completed_at = \(now), last_status_code = \(statusCode), last_error = NULL
-                    WHERE id = \(delivery.id) AND status = 'pending' AND lease_until = \(delivery.leaseUntil)
-                    RETURNING endpoint_id
-                    """
-            case .retry(let at):
-                update = """
-                    UPDATE notification.deliveries
-                    SET attempt_count = \(Int32(delivery.attempt)), next_attempt_at = \(at), lease_until = NULL,
-                        last_status_code = \(statusCode), last_error = \(record.error)
-                    WHERE id = \(delivery.id) AND status = 'pending' AND lease_until = \(delivery.leaseUntil)
-                    RETURNING endpoint_id
-                    """
-            case .failed:
-                update = """
-                    UPDATE notification.deliveries
-                    SET status = 'failed', attempt_count = \(Int32(delivery.attempt)), next_attempt_at = NULL, lease_until = NULL,
-                        completed_at = \(now), last_status_code = \(statusCode), last_error = \(record.error)
-                    WHERE id = \(delivery.id) AND status = 'pending' AND lease_until = \(delivery.leaseUntil)
-                    RETURNING created_at
-                    """
-            }
-            let updated = try transaction.query(update)
-            guard let row = updated.first else { return }
-            if record.decision.next == .failed {
-                let envelope = try EventEnvelope(jsonData: Data(delivery.body))
-                let deadLetter = try DeadLetterStore.record(
-                    kind: .failure, stream: Streams.stream(for: envelope.producer),
-                    consumer: DeliveryFailureDeadLetter.consumer(endpoint: delivery.endpointID), envelope: envelope,
-                    error: "not delivered after \(delivery.attempt) attempts; last: \(record.error ?? "unknown")", attempts: delivery.attempt,
-                    firstFailedAt: try row.decode(Date.self, at: 0), clock: clock, in: transaction)
-                try transaction.query("UPDATE notification.deliveries SET dead_letter_id = \(deadLetter) WHERE id = \(delivery.id)")
-            }
-            try apply(record.decision.endpoint, to: delivery.endpointID, at: now, correlationID: "delivery-\(delivery.id)", in: transaction)
+        case .retry(let at):
+            update = """
+                UPDATE notification.deliveries
+                SET attempt_count = \(Int32(delivery.attempt)), next_attempt_at = \(at), lease_until = NULL,
+                    last_status_code = \(statusCode), last_error = \(record.error)
+                WHERE id = \(delivery.id) AND status = 'pending' AND lease_until = \(delivery.leaseUntil)
+                RETURNING endpoint_id
+                """
+        case .failed:
+            update = """
+                UPDATE notification.deliveries
+                SET status = 'failed', attempt_count = \(Int32(delivery.attempt)), next_attempt_at = NULL, lease_until = NULL,
+                    completed_at = \(now), last_status_code = \(statusCode), last_error = \(record.error)
+                WHERE id = \(delivery.id) AND status = 'pending' AND lease_until = \(delivery.leaseUntil)
+                RETURNING created_at
+                """
         }
+        let updated = try transaction.query(update)
+        guard let row = updated.first else { return }
+        if record.decision.next == .failed {
+            let envelope = try EventEnvelope(jsonData: Data(delivery.body))
+            let deadLetter = try DeadLetterStore.record(
+                kind: .failure, stream: Streams.stream(for: envelope.producer),
+                consumer: DeliveryFailureDeadLetter.consumer(endpoint: delivery.endpointID), envelope: envelope,
+                error: "not delivered after \(delivery.attempt) attempts; last: \(record.error ?? "unknown")", attempts: delivery.attempt,
+                firstFailedAt: try row.decode(Date.self, at: 0), clock: clock, in: transaction)
+            try transaction.query("UPDATE notification.deliveries SET dead_letter_id = \(deadLetter) WHERE id = \(delivery.id)")
+        }
+        try apply(record.decision.endpoint, to: delivery.endpointID, at: now, correlationID: "delivery-\(delivery.id)", in: transaction)
     }
 
     private func apply(
