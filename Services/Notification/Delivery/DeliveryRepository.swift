@@ -80,8 +80,9 @@ struct DeliveryRepository: Sendable {
     }
 
     /// Claims due deliveries: pending, due, not leased (or the lease ran out: a crashed worker's), to an
-    /// enabled endpoint with a free slot of its `perEndpoint`, and not behind an earlier pending one of
-    /// its aggregate to the same endpoint (unless it has waited `orderWait`: then it goes, flagged
+    /// enabled endpoint with a free slot of its `perEndpoint` (per endpoint, its earliest due ones, found
+    /// by index probes, so one endpoint's backlog does not make every claim scan it), and not behind an
+    /// earlier pending one of its aggregate to the same endpoint (unless it has waited `orderWait`: then it goes, flagged
     /// `out_of_order`). Rows locked by another claimer are skipped. Returns the claims and their
     /// endpoints.
     func claim(_ limits: ClaimLimits, now: Date) async throws -> (deliveries: [ClaimedDelivery], targets: [UUID: DeliveryTarget]) {
@@ -90,23 +91,25 @@ struct DeliveryRepository: Sendable {
         return try await postgres.withTransaction { transaction in
             let rows = try transaction.query(
                 """
-                WITH due AS (
-                    SELECT d.id, d.endpoint_id, d.next_attempt_at,
-                           row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.sequence, d.id) AS rank
-                    FROM notification.deliveries d
-                    JOIN notification.endpoints e ON e.id = d.endpoint_id AND e.status = 'enabled'
-                    WHERE d.status = 'pending' AND d.next_attempt_at <= \(now) AND (d.lease_until IS NULL OR d.lease_until <= \(now))
-                      AND (d.created_at <= \(orderCutoff) OR NOT EXISTS (
-                          SELECT 1 FROM notification.deliveries p
-                          WHERE p.endpoint_id = d.endpoint_id AND p.producer = d.producer AND p.aggregate_id = d.aggregate_id
-                            AND p.status = 'pending' AND p.sequence < d.sequence))
-                ), busy AS (
-                    SELECT endpoint_id, count(*) AS leased FROM notification.deliveries
-                    WHERE status = 'pending' AND lease_until > \(now) AND endpoint_id IN (SELECT endpoint_id FROM due)
-                    GROUP BY endpoint_id
-                ), chosen AS (
-                    SELECT due.id FROM due LEFT JOIN busy USING (endpoint_id)
-                    WHERE due.rank <= \(limits.perEndpoint) - coalesce(busy.leased, 0)
+                WITH chosen AS (
+                    SELECT due.id, due.next_attempt_at
+                    FROM notification.endpoints e
+                    CROSS JOIN LATERAL (
+                        SELECT count(*) AS leased FROM notification.deliveries l
+                        WHERE l.endpoint_id = e.id AND l.status = 'pending' AND l.lease_until IS NOT NULL AND l.lease_until > \(now)
+                    ) busy
+                    CROSS JOIN LATERAL (
+                        SELECT d.id, d.next_attempt_at FROM notification.deliveries d
+                        WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= \(now)
+                          AND (d.lease_until IS NULL OR d.lease_until <= \(now))
+                          AND (d.created_at <= \(orderCutoff) OR NOT EXISTS (
+                              SELECT 1 FROM notification.deliveries p
+                              WHERE p.endpoint_id = d.endpoint_id AND p.producer = d.producer AND p.aggregate_id = d.aggregate_id
+                                AND p.status = 'pending' AND p.sequence < d.sequence))
+                        ORDER BY d.next_attempt_at, d.sequence
+                        LIMIT greatest(\(limits.perEndpoint) - busy.leased, 0)
+                    ) due
+                    WHERE e.status = 'enabled'
                     ORDER BY due.next_attempt_at LIMIT \(limits.count)
                 ), locked AS (
                     SELECT id, lease_until AS previous_lease FROM notification.deliveries WHERE id IN (SELECT id FROM chosen)

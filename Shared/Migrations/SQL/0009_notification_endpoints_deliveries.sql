@@ -68,8 +68,11 @@ CREATE TABLE notification.deliveries (
     completed_at timestamptz,
     CHECK ((status = 'pending') = (next_attempt_at IS NOT NULL))
 );
--- The workers' claim: due pending deliveries in due order.
-CREATE INDEX deliveries_due ON notification.deliveries (next_attempt_at) WHERE status = 'pending';
+-- The workers' claim: each endpoint's due pending deliveries in due order, and its leased ones
+-- (in flight: few, whatever the backlog).
+CREATE INDEX deliveries_due ON notification.deliveries (endpoint_id, next_attempt_at) WHERE status = 'pending';
+CREATE INDEX deliveries_leased ON notification.deliveries (endpoint_id, lease_until)
+    WHERE status = 'pending' AND lease_until IS NOT NULL;
 -- Ordering: earlier pending deliveries of the same aggregate to the same endpoint.
 CREATE INDEX deliveries_pending_by_aggregate ON notification.deliveries (endpoint_id, producer, aggregate_id, sequence)
     WHERE status = 'pending';
