@@ -177,6 +177,7 @@ let package = Package(
                 "Postgres", "Redis", "Messaging", "Migrations", "SharedModel", "WebhookSignatures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Services/Bench",

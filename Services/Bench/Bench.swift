@@ -11,8 +11,9 @@ import SharedModel
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "platform-bench",
-        abstract: "Throughput and latency of the platform's Postgres and Redis clients, and of the booking saga end to end.",
-        subcommands: [PostgresSelect.self, RedisSet.self, MessagingEndToEnd.self, SagaEndToEnd.self]
+        abstract:
+            "Throughput and latency of the platform's Postgres and Redis clients, of the booking saga and of webhook deliveries end to end.",
+        subcommands: [PostgresSelect.self, RedisSet.self, MessagingEndToEnd.self, SagaEndToEnd.self, NotificationEndToEnd.self, Receiver.self]
     )
 }
 

@@ -96,7 +96,16 @@ final class DeliveryDispatcher: Service, Sendable {
                     do {
                         let limits = DeliveryRepository.ClaimLimits(
                             count: batch, perEndpoint: settings.endpointConcurrency, lease: settings.lease, orderWait: settings.orderWait)
+                        let claimStarted = ContinuousClock.now
                         let (claimed, targets) = try await repository.claim(limits, now: clock.now())
+                        let claimTook = ContinuousClock.now - claimStarted
+                        if claimTook > settings.lease / 3 {
+                            // The leases were dated before the claim ran: sent now, these could outlive them
+                            // and be claimed again. Give them back; the next claim dates them afresh.
+                            logger.warning("a claim took too long; its deliveries are given back", metadata: ["seconds": "\(claimTook)"])
+                            try await repository.release(claimed, dueAt: clock.now())
+                            continue
+                        }
                         claimedAll = claimed.count == batch
                         for delivery in claimed {
                             if delivery.reclaimed { reclaimed.increment() }

@@ -162,7 +162,7 @@ struct DeliveryRepository: Sendable {
         try await postgres.query(
             """
             UPDATE notification.deliveries SET lease_until = NULL, next_attempt_at = \(dueAt)
-            WHERE id = ANY(\(deliveries.map(\.id))) AND status = 'pending'
+            WHERE id = ANY(\(deliveries.map(\.id))) AND status = 'pending' AND lease_until = ANY(\(deliveries.map(\.leaseUntil)))
             """)
     }
 

@@ -68,9 +68,12 @@ CREATE TABLE notification.deliveries (
     completed_at timestamptz,
     CHECK ((status = 'pending') = (next_attempt_at IS NOT NULL))
 );
+-- Mostly finished rows with a changing pending few: analyze often, so the planner knows how many
+-- are pending (a stale estimate made claims scan instead of probe).
+ALTER TABLE notification.deliveries SET (autovacuum_analyze_scale_factor = 0.01, autovacuum_vacuum_scale_factor = 0.05);
 -- The workers' claim: each endpoint's due pending deliveries in due order, and its leased ones
 -- (in flight: few, whatever the backlog).
-CREATE INDEX deliveries_due ON notification.deliveries (endpoint_id, next_attempt_at) WHERE status = 'pending';
+CREATE INDEX deliveries_due ON notification.deliveries (endpoint_id, next_attempt_at, sequence) WHERE status = 'pending';
 CREATE INDEX deliveries_leased ON notification.deliveries (endpoint_id, lease_until)
     WHERE status = 'pending' AND lease_until IS NOT NULL;
 -- Ordering: earlier pending deliveries of the same aggregate to the same endpoint.
