@@ -118,19 +118,6 @@ notification_teardown() {
     NOTIFICATION_RECEIVER_PID=""
 }
 
-# _notif_pause PID...: stops the running ones (SIGSTOP) until the calling pair's subshell exits.
-_notif_pause() {
-    local pid paused=()
-    for pid in "$@"; do
-        if [[ -n "$pid" ]] && pid_alive "$pid"; then
-            kill -STOP "$pid"
-            paused+=("$pid")
-        fi
-    done
-    # shellcheck disable=SC2064  # expand now: the trap runs in the pair's subshell
-    ((${#paused[@]} == 0)) || trap "kill -CONT ${paused[*]} 2>/dev/null || true" EXIT
-}
-
 # The other pairs' services (those that ran before and are still up).
 _notif_others() { printf '%s\n' "${BOOKING_PID:-}" "${PAYMENTS_PID:-}" "${SAGA_BOOKING_PID:-}" "${SAGA_PAYMENTS_PID:-}"; }
 
@@ -181,7 +168,7 @@ _notif_run() {
 ours_notification() {
     local run p50 p99 rate
     # shellcheck disable=SC2046  # one pid per line
-    _notif_pause $(_notif_others)
+    bench_pause_until_exit $(_notif_others)
     for run in $NOTIFICATION_RUNS; do
         case "$run" in
             steady) _notif_run steady || return 1 ;;
@@ -205,7 +192,7 @@ ours_notification() {
 theirs_notification() {
     local body="$NOTIFICATION_DIR/body.json" out
     # shellcheck disable=SC2046  # one pid per line
-    _notif_pause "$NOTIFICATION_PID" $(_notif_others)
+    bench_pause_until_exit "$NOTIFICATION_PID" $(_notif_others)
     # A body the service sent (any of the bench's events: they are all alike).
     bench_psql notification -c "SELECT convert_from(body, 'UTF8') FROM notification.events LIMIT 1" | tr -d '\n' >"$body"
     if [[ ! -s "$body" ]]; then

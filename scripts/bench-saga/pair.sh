@@ -125,19 +125,6 @@ _saga_settle() {
     bench_psql postgres -c 'CHECKPOINT' >&2
 }
 
-# _saga_pause PID...: stops the running ones (SIGSTOP) until the calling pair's subshell exits.
-_saga_pause() {
-    local pid paused=()
-    for pid in "$@"; do
-        if [[ -n "$pid" ]] && pid_alive "$pid"; then
-            kill -STOP "$pid"
-            paused+=("$pid")
-        fi
-    done
-    # shellcheck disable=SC2064  # expand now: the trap runs in the pair's subshell
-    ((${#paused[@]} == 0)) || trap "kill -CONT ${paused[*]} 2>/dev/null || true" EXIT
-}
-
 # --- where the time goes ------------------------------------------------------------------------
 
 # _saga_stat_lines LABEL FILE...: "LABEL FILE <its first line>" for each FILE still readable (read by
@@ -308,7 +295,7 @@ _saga_measure() {
 
 ours_saga() {
     local before after driver status=0 t0 left group waited measured rate p50 p99 started
-    _saga_pause "$BOOKING_PID" "$PAYMENTS_PID"
+    bench_pause_until_exit "$BOOKING_PID" "$PAYMENTS_PID"
     SAGA_TAG="r$(date +%s)"
     local run=("$BENCH_BIN" saga --booking-url "$SAGA_BOOKING_URL" --webhook-url "$SAGA_PAYMENTS_URL" --admin-token "$SAGA_ADMIN_TOKEN"
         --api-key "$SAGA_API_KEY" --stripe-secret "$SAGA_STRIPE_SECRET" --seats-per-event "$SAGA_SEATS" --max-rate "$SAGA_MAX_RATE"
@@ -355,7 +342,7 @@ ours_saga() {
 
 theirs_saga() {
     local prefix="$SAGA_DIR/pgbench-log" t0 measured rate p50 p99 tps
-    _saga_pause "$SAGA_BOOKING_PID" "$SAGA_PAYMENTS_PID" "$BOOKING_PID" "$PAYMENTS_PID"
+    bench_pause_until_exit "$SAGA_BOOKING_PID" "$SAGA_PAYMENTS_PID" "$BOOKING_PID" "$PAYMENTS_PID"
     _saga_settle
     local args=(-n -M prepared -f "$SAGA_SQL/saga.sql" -D events="$SAGA_REF_EVENTS" -c "$SAGA_PGBENCH_CLIENTS" -j 2
         -h 127.0.0.1 -p "$PG_PORT" -U postgres saga_ref)

@@ -285,3 +285,17 @@ bench_pgbench_result() {
     cat "$4" >&2
     printf '%s %s\n' "$(bench_pgbench_tps "$out")" "$lat"
 }
+
+# bench_pause_until_exit PID...: stops the running ones (SIGSTOP) until the calling pair's subshell
+# exits (so a reference tool measures without our services taking cores).
+bench_pause_until_exit() {
+    local pid paused=()
+    for pid in "$@"; do
+        if [[ -n "$pid" ]] && pid_alive "$pid"; then
+            kill -STOP "$pid"
+            paused+=("$pid")
+        fi
+    done
+    # shellcheck disable=SC2064  # expand now: the trap runs in the pair's subshell
+    ((${#paused[@]} == 0)) || trap "kill -CONT ${paused[*]} 2>/dev/null || true" EXIT
+}
