@@ -127,6 +127,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The payment provider's HTTP API (Stripe-compatible), for the services that call it.
+        .target(
+            name: "ProviderAPI",
+            dependencies: [
+                "ServiceKit", "SharedModel", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Shared/ProviderAPI",
+            swiftSettings: swiftSettings
+        ),
+
         // Webhook signatures: Stripe's (verified on the way in) and Standard Webhooks (both ways).
         .target(
             name: "WebhookSignatures",
@@ -141,11 +151,14 @@ let package = Package(
         serviceTarget(
             "PaymentsWebhook", path: "PaymentsWebhook",
             extra: [
-                "Messaging", "WebhookSignatures", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "Messaging", "WebhookSignatures", "ProviderAPI", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             documents: ["openapi.yaml"]),
-        serviceTarget("Payout", path: "Payout"),
+        serviceTarget(
+            "Payout", path: "Payout",
+            extra: ["Messaging", "ProviderAPI", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            documents: ["openapi.yaml"]),
         serviceTarget(
             "Notification", path: "Notification",
             extra: [

@@ -92,12 +92,8 @@ struct PaymentsConfiguration: ServeConfiguration {
         } else {
             clientAddresses = .peer
         }
-        let baseURL = reader.string("PROVIDER_BASE_URL") ?? "https://api.stripe.com"
-        guard let url = URL(string: baseURL), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
-            throw ConfigurationError(name: "PROVIDER_BASE_URL", reason: "must be an http(s) URL such as https://api.stripe.com")
-        }
         provider = StripeProvider.Configuration(
-            baseURL: baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL,
+            baseURL: try reader.baseURL("PROVIDER_BASE_URL", default: "https://api.stripe.com"),
             apiKey: try reader.secret("PROVIDER_API_KEY"),
             timeout: try reader.duration("PROVIDER_TIMEOUT", default: .seconds(10), in: .milliseconds(100) ... .seconds(120))
         )

@@ -1,10 +1,82 @@
+import AsyncHTTPClient
+import Foundation
 import Hummingbird
 import Logging
+import Messaging
+import ProviderAPI
 import ServiceKit
+import ServiceLifecycle
+import SharedModel
 
 /// Builds the whole payout application without running it.
-func buildApplication(_ settings: ServiceSettings, logger: Logger) -> some ApplicationProtocol {
-    let app = ServiceApplication(settings: settings, logger: logger)
+func buildApplication(_ configuration: PayoutConfiguration, logger: Logger) -> some ApplicationProtocol {
+    let app = ServiceApplication(settings: configuration.service, logger: logger)
+    let client = StripeAPIClient.makeHTTPClient()
+    let parts = PayoutParts(
+        app: app, configuration: configuration, transfers: TransferProvider(client: client, configuration: configuration.provider))
     let router = app.makeRouter()
-    return app.makeApplication(router: router)
+    parts.addRoutes(to: router)
+    // Stopped in reverse order: the consumers finish before the HTTP client shuts down.
+    let services: [any Service] = [
+        ShutdownHook { try await client.shutdown() }, parts.executor,
+        ConcurrentServices(parts.ledgerConsumers(logger: logger) + [parts.transferConsumer(logger: logger)]),
+        RetentionSweeper(postgres: app.consumerPostgres, rules: parts.retentionRules, logger: logger, clock: parts.clock),
+    ]
+    return app.makeApplication(router: router, services: services)
+}
+
+/// The payout service's components over one set of Postgres and Redis clients.
+struct PayoutParts: Sendable {
+    let app: ServiceApplication
+    let configuration: PayoutConfiguration
+    let clock: WallClock
+    let runner: PayoutRunner
+    let executor: RunExecutor
+    let transfers: any Transfers
+
+    /// `clock` dates entries, runs and payouts; tests move it and inject `transfers`.
+    init(app: ServiceApplication, configuration: PayoutConfiguration, transfers: any Transfers, clock: WallClock = .system) {
+        self.app = app
+        self.configuration = configuration
+        self.clock = clock
+        self.transfers = transfers
+        var logger = app.logger
+        logger[metadataKey: "component"] = "payout-run"
+        runner = PayoutRunner(postgres: app.consumerPostgres, settings: configuration.run, clock: clock, logger: logger)
+        executor = RunExecutor(runner: runner, schedule: configuration.schedule, logger: logger)
+    }
+
+    func addRoutes(to router: Router<ServiceRequestContext>) {
+        PayoutController(parts: self).addRoutes(to: router, admin: app.adminAuthentication)
+    }
+
+    /// The ledger: consumer group `payout-ledger` on `stream:booking` and `stream:payments`.
+    func ledgerConsumers(
+        logger: Logger, tuning: (inout StreamConsumer<LedgerHandler>.Configuration) -> Void = { _ in }
+    ) -> [StreamConsumer<LedgerHandler>] {
+        let handler = LedgerHandler(platformFeeBasisPoints: configuration.platformFeeBasisPoints, clock: clock)
+        return LedgerHandler.streams.map { stream in
+            var consumer = StreamConsumer<LedgerHandler>.Configuration(stream: stream, group: LedgerHandler.group)
+            tuning(&consumer)
+            return StreamConsumer(
+                postgres: app.consumerPostgres, redis: app.redis, handler: handler, configuration: consumer, logger: logger, clock: clock)
+        }
+    }
+
+    /// Transfers: consumer group `payout-transfers` on `stream:payout`.
+    func transferConsumer(
+        logger: Logger, tuning: (inout StreamConsumer<TransferWorker>.Configuration) -> Void = { _ in }
+    ) -> StreamConsumer<TransferWorker> {
+        var consumer = StreamConsumer<TransferWorker>.Configuration(stream: Streams.stream(for: .payout), group: TransferWorker.group)
+        tuning(&consumer)
+        return StreamConsumer(
+            postgres: app.consumerPostgres, redis: app.redis, handler: TransferWorker(transfers: transfers, logger: logger, clock: clock),
+            configuration: consumer, logger: logger, clock: clock)
+    }
+
+    /// What the service deletes past its retention: its consumers' inbox rows. The ledger, runs and
+    /// payouts are the books: kept.
+    var retentionRules: [RetentionRule] {
+        [.inbox(of: [LedgerHandler.group, TransferWorker.group], retention: configuration.service.inboxRetention)]
+    }
 }

@@ -3,20 +3,20 @@ import Hummingbird
 import Logging
 import ServiceKit
 
-/// The payout executable: nightly payouts to hosts. It has no settings of its own yet: `serve` takes the shared
-/// ones (`ServiceOptions`).
+/// The payout executable: the ledger of what hosts earned, nightly payout runs and their transfers.
 @main
 struct PayoutCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration.service(PayoutExecutable.self, abstract: "Nightly payouts to hosts.")
+    static let configuration = CommandConfiguration.service(
+        PayoutExecutable.self, abstract: "Nightly payouts to hosts.", subcommands: [RunCommand.self])
 }
 
 /// What `payout serve` runs.
-enum PayoutExecutable: SharedSettingsExecutable {
+enum PayoutExecutable: ServiceExecutable {
+    typealias Options = PayoutOptions
     static let serviceName = "payout"
-    static let defaultPort = 8083
-    static let serveAbstract = "Serve the payout API."
+    static let serveAbstract = "Serve the payout API, keep the ledger, run the schedule and transfer payouts."
 
-    static func application(_ settings: ServiceSettings, logger: Logger) -> some ApplicationProtocol {
-        buildApplication(settings, logger: logger)
+    static func application(_ configuration: PayoutConfiguration, logger: Logger) -> some ApplicationProtocol {
+        buildApplication(configuration, logger: logger)
     }
 }

@@ -16,7 +16,7 @@ let services: [(name: String, environment: [String: String], requiredSecret: Str
         ],
         "STRIPE_WEBHOOK_SECRETS"
     ),
-    ("payout", ["ADMIN_TOKEN": "admin"], "ADMIN_TOKEN"),
+    ("payout", ["ADMIN_TOKEN": "admin", "PROVIDER_API_KEY": "sk_test_lifecycle", "PROVIDER_BASE_URL": "http://127.0.0.1:9"], "PROVIDER_API_KEY"),
     (
         "notification", ["ADMIN_TOKEN": "admin", "NOTIFICATION_SECRETS_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="],
         "NOTIFICATION_SECRETS_KEY"

@@ -20,8 +20,8 @@ struct EventRoundTripTests {
             Set(types) == [
                 "booking.requested", "payment.requested", "payment.intent_created", "booking.confirmed",
                 "booking.cancelled", "booking.expired", "payment.succeeded", "payment.failed",
-                "refund.requested", "refund.succeeded", "refund.failed", "dead_letter.recorded",
-                "notification.endpoint_disabled",
+                "refund.requested", "refund.succeeded", "refund.failed", "payout.created", "payout.paid", "payout.failed",
+                "dead_letter.recorded", "notification.endpoint_disabled",
             ])
         #expect(types.count == Set(types).count)
         #expect(DomainEventCatalog.all.allSatisfy { $0.version == 1 })
@@ -74,6 +74,34 @@ struct EventRoundTripTests {
         #expect(object["provider_ref"] as? String == "pi_123")
         #expect(object["client_secret"] as? String == "pi_123_secret_abc")
         #expect(try roundTripped(event) == event)
+    }
+
+    @Test("payout.created, payout.paid and payout.failed: the payout's fields at the top level, with items")
+    func payoutEvents() throws {
+        let payoutID = try #require(UUID(uuidString: "6F1C2A4E-3B5D-4E7F-8A9B-0C1D2E3F4A5B"))
+        let details = PayoutDetails(
+            payoutID: payoutID, runID: payoutID, hostID: try hostID(), amount: Money(amount: 4_500, currency: .eur),
+            items: [
+                PayoutItem(entryID: 7, bookingID: Sample.bookingID, kind: .revenue, amount: 5_000),
+                PayoutItem(entryID: 8, bookingID: Sample.bookingID, kind: .fee, amount: -500),
+            ])
+        let common: Set<String> = ["payout_id", "run_id", "host_id", "amount", "currency", "items"]
+        let created = PayoutCreated(payout: details)
+        let createdObject = try wireObject(created)
+        #expect(Set(createdObject.keys) == common)
+        #expect(createdObject["payout_id"] as? String == "6f1c2a4e-3b5d-4e7f-8a9b-0c1d2e3f4a5b")
+        let items = try #require(createdObject["items"] as? [[String: Any]])
+        #expect(Set(items[1].keys) == ["entry_id", "booking_id", "kind", "amount"])
+        #expect(items[1]["kind"] as? String == "fee")
+        #expect(items[1]["amount"] as? Int == -500)
+        #expect(try roundTripped(created) == created)
+        #expect(created.aggregateID == "6f1c2a4e-3b5d-4e7f-8a9b-0c1d2e3f4a5b")
+        let paid = PayoutPaid(payout: details, providerRef: "tr_1")
+        #expect(Set(try wireObject(paid).keys) == common.union(["provider_ref"]))
+        #expect(try roundTripped(paid) == paid)
+        let failed = PayoutFailed(payout: details, error: "400 transfer_refused: no")
+        #expect(Set(try wireObject(failed).keys) == common.union(["error"]))
+        #expect(try roundTripped(failed) == failed)
     }
 
     @Test("booking.confirmed")

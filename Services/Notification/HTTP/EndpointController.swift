@@ -46,7 +46,7 @@ struct EndpointController: Sendable {
         }
         group.post("/{id}/rotate-secret") { request, context -> Response in
             let id = try Self.id(context)
-            let body = try await Self.optionalBody(RotateBody.self, request: request, context: context)
+            let body = try await request.decodeIfPresent(as: RotateBody.self, context: context)
             let rotated = try await Self.found(Self.refusing { try await endpoints.rotateSecret(id, graceSeconds: body?.graceSeconds ?? 86_400) })
             return try .json(RotatedSecret(secret: rotated.secret, previousSecretExpiresAt: rotated.previousExpireAt))
         }
@@ -131,14 +131,6 @@ struct EndpointController: Sendable {
         } catch {
             throw invalid(field, "\(field) must be an RFC 3339 timestamp with an offset, e.g. 2026-12-03T10:00:00Z")
         }
-    }
-
-    /// A JSON body that may be left out entirely (an empty body means every field's default).
-    static func optionalBody<Body: Decodable>(_: Body.Type, request: Request, context: ServiceRequestContext) async throws -> Body? {
-        var request = request
-        let buffer = try await request.collectBody(upTo: context.maxUploadSize)
-        guard buffer.readableBytes > 0 else { return nil }
-        return try JSONDecoder.platform.decode(Body.self, from: Data(buffer.readableBytesView))
     }
 }
 

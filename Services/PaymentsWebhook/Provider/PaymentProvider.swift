@@ -1,4 +1,5 @@
 import Foundation
+import ProviderAPI
 import SharedModel
 
 /// The payment provider the worker calls. Every call carries an idempotency key, so a retried call
@@ -49,19 +50,5 @@ struct ProviderRefund: Sendable, Equatable {
     var isSucceededOrPending: Bool { ["succeeded", "pending", "requires_action"].contains(status) }
 }
 
-/// How a provider call failed.
-enum PaymentProviderError: Error, Equatable, CustomStringConvertible {
-    /// The provider refused the request for good (a 4xx other than 401/403/409/429): retrying the same
-    /// request cannot succeed.
-    case refused(status: Int, code: String?, message: String)
-    /// The call may succeed later (timeout, connection error, 5xx, 429, 409 for a key in use, or 401/403
-    /// - our credentials, which an operator can fix); retry with the same idempotency key.
-    case unavailable(String)
-
-    var description: String {
-        switch self {
-        case .refused(let status, let code, let message): "refused (\(status)\(code.map { " \($0)" } ?? "")): \(message)"
-        case .unavailable(let reason): "unavailable: \(reason)"
-        }
-    }
-}
+/// How a provider call failed (``ProviderCallError``).
+typealias PaymentProviderError = ProviderCallError

@@ -98,6 +98,15 @@ public struct ConfigurationReader: Sendable {
         return value
     }
 
+    /// An `http` or `https` base URL with a host, without its trailing slash (e.g. `https://api.stripe.com`).
+    public func baseURL(_ name: String, default defaultValue: String) throws(ConfigurationError) -> String {
+        let text = string(name) ?? defaultValue
+        guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
+            throw ConfigurationError(name: name, reason: "must be an http(s) URL such as \(defaultValue)")
+        }
+        return text.hasSuffix("/") ? String(text.dropLast()) : text
+    }
+
     /// The log level (`trace` ... `critical`).
     public func logLevel(_ name: String = "LOG_LEVEL", default defaultValue: Logger.Level = .info) throws(ConfigurationError) -> Logger.Level {
         guard let text = string(name) else { return defaultValue }

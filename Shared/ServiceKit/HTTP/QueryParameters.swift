@@ -83,3 +83,20 @@ public struct QueryFilter: Sendable {
         }
     }
 }
+
+extension Request {
+    /// A JSON body that may be left out entirely (an empty body means every field's default); a body
+    /// that is there must decode as `Body`.
+    public func decodeIfPresent<Body: Decodable>(as _: Body.Type, context: ServiceRequestContext) async throws -> Body? {
+        var request = self
+        let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        guard buffer.readableBytes > 0 else { return nil }
+        return try JSONDecoder.platform.decode(Body.self, from: Data(buffer.readableBytesView))
+    }
+
+    /// The path parameter `name`, percent-decoded (`/v1/hosts/host%20one` -> `host one`); nil when absent
+    /// or not valid percent-encoding.
+    public func pathParameter(_ name: String, context: ServiceRequestContext) -> String? {
+        context.parameters.get(name)?.removingPercentEncoding
+    }
+}

@@ -1,0 +1,358 @@
+import Foundation
+import Messaging
+import Postgres
+import SharedModel
+
+/// `payout.runs`, `run_hosts`, `run_batches`, `run_lines`, `payouts` and `payout_items`: the only SQL
+/// of payout runs. Every step is set-based: a batch's lines, payouts and items are written by one
+/// statement from the open entries of its hosts, whatever their number.
+enum PayoutRunStore {
+    static let columns: PostgresStatement = """
+        SELECT id, run_date::text, cutoff, settled_before, status, phase, host_count, batch_count, mismatches::text, created_at,
+               started_at, completed_at
+        FROM payout.runs
+        """
+
+    static func run(_ row: PostgresRow) throws -> PayoutRun {
+        let mismatches = try JSONDecoder().decode([Mismatch].self, from: Data(try row.decode(String.self, at: 8).utf8))
+        return PayoutRun(
+            id: try row.decode(UUID.self, at: 0), runDate: try row.decode(String.self, at: 1), cutoff: try row.decode(Date.self, at: 2),
+            settledBefore: try row.decode(Date.self, at: 3), status: PayoutRun.Status(rawValue: try row.decode(String.self, at: 4)) ?? .failed,
+            phase: PayoutRun.Phase(rawValue: try row.decode(String.self, at: 5)) ?? .done, hostCount: Int(try row.decode(Int32.self, at: 6)),
+            batchCount: Int(try row.decode(Int32.self, at: 7)), mismatches: mismatches, createdAt: try row.decode(Date.self, at: 9),
+            startedAt: try row.decode(Date?.self, at: 10), completedAt: try row.decode(Date?.self, at: 11))
+    }
+
+    /// The run of `date`, created with `cutoff` and `settledBefore` unless it exists; `created` says
+    /// which. The previous cut-off (what counts as carried in) is fixed here too.
+    static func createOrFind(
+        date: RunDate, cutoff: Date, settledBefore: Date, now: Date, in transaction: PostgresTransaction
+    ) throws -> (run: PayoutRun, created: Bool) {
+        let day = date.description
+        let inserted = try transaction.query(
+            """
+            INSERT INTO payout.runs (id, run_date, cutoff, settled_before, previous_cutoff, status, phase, created_at)
+            SELECT \(UUID()), \(day)::date, \(cutoff), \(settledBefore),
+                   (SELECT max(cutoff) FROM payout.runs WHERE run_date < \(day)::date), 'running', 'planning', \(now)
+            ON CONFLICT (run_date) DO NOTHING RETURNING id
+            """)
+        guard let run = try transaction.query(columns + " WHERE run_date = \(day)::date").first.map(Self.run) else {
+            throw PostgresError(code: .invalidConfiguration, message: "the run of \(day) vanished as it was created")
+        }
+        return (run, !inserted.isEmpty)
+    }
+
+    static func run(_ id: UUID, in transaction: PostgresTransaction) throws -> PayoutRun? {
+        try transaction.query(columns + " WHERE id = \(id)").first.map(Self.run)
+    }
+
+    /// Unfinished runs, oldest first.
+    static func unfinished(in transaction: PostgresTransaction) throws -> [UUID] {
+        try transaction.query("SELECT id FROM payout.runs WHERE status = 'running' ORDER BY created_at").map { try $0.decode(UUID.self, at: 0) }
+    }
+
+    /// Lists the host balances with entries payable at the run's cut-off into batches of `batchHosts`,
+    /// and moves the run to `computing`. The plan is kept, so a resumed run works through the same batches.
+    static func plan(_ runID: UUID, batchHosts: Int, now: Date, in transaction: PostgresTransaction) throws {
+        try transaction.query(
+            """
+            INSERT INTO payout.run_hosts (run_id, host_id, currency, batch)
+            SELECT r.id, h.host_id, h.currency, ((row_number() OVER (ORDER BY h.host_id, h.currency)) - 1) / \(batchHosts)
+            FROM payout.runs r,
+                 LATERAL (SELECT DISTINCT o.host_id, o.currency
+                          FROM payout.open_entries o JOIN payout.entries e ON e.id = o.entry_id
+                          WHERE e.occurred_at <= r.cutoff AND (e.event_ends_at IS NULL OR e.event_ends_at <= r.settled_before)) h
+            WHERE r.id = \(runID)
+            ON CONFLICT DO NOTHING
+            """)
+        try transaction.query(
+            """
+            UPDATE payout.runs SET phase = 'computing', started_at = \(now),
+                   host_count = (SELECT count(*) FROM payout.run_hosts WHERE run_id = \(runID)),
+                   batch_count = (SELECT coalesce(max(batch) + 1, 0) FROM payout.run_hosts WHERE run_id = \(runID))
+            WHERE id = \(runID) AND phase = 'planning'
+            """)
+    }
+
+    /// The batches not computed yet, in order.
+    static func pendingBatches(of runID: UUID, in transaction: PostgresTransaction) throws -> [Int] {
+        try transaction.query(
+            """
+            SELECT b FROM payout.runs r, generate_series(0, r.batch_count - 1) b
+            WHERE r.id = \(runID) AND NOT EXISTS (SELECT 1 FROM payout.run_batches d WHERE d.run_id = r.id AND d.batch = b)
+            ORDER BY b
+            """
+        ).map { Int(try $0.decode(Int32.self, at: 0)) }
+    }
+
+    /// How many host balances the computed batches covered.
+    static func hostsDone(of runID: UUID, in transaction: PostgresTransaction) throws -> Int {
+        let rows = try transaction.query(
+            """
+            SELECT count(*) FROM payout.run_hosts h
+            WHERE h.run_id = \(runID) AND EXISTS (SELECT 1 FROM payout.run_batches d WHERE d.run_id = h.run_id AND d.batch = h.batch)
+            """)
+        return Int(try rows[0].decode(Int64.self, at: 0))
+    }
+
+    /// Computes one batch in one statement: its hosts' open entries payable at the cut-off are summed
+    /// into report lines; each line with an account and a positive balance becomes a pending payout
+    /// whose items are exactly those entries, which stop being open; the batch is marked done. A batch
+    /// done before (a resumed or concurrent runner) violates `run_batches`' key and changes nothing.
+    /// Returns the number of lines and payouts written.
+    static func compute(_ runID: UUID, batch: Int, now: Date, in transaction: PostgresTransaction) throws -> (lines: Int, payouts: Int) {
+        let rows = try transaction.query(
+            """
+            WITH run AS (
+                SELECT id, cutoff, settled_before, previous_cutoff, cutoff - settled_before AS delay FROM payout.runs WHERE id = \(runID)
+            ),
+            candidates AS (
+                SELECT e.id, e.host_id, e.currency, e.booking_id, e.kind, e.amount,
+                       coalesce(e.occurred_at <= run.previous_cutoff
+                                AND (e.event_ends_at IS NULL OR e.event_ends_at <= run.previous_cutoff - run.delay), false) AS carried
+                FROM run
+                JOIN payout.run_hosts h ON h.run_id = run.id AND h.batch = \(batch)
+                JOIN payout.open_entries o ON o.host_id = h.host_id AND o.currency = h.currency
+                JOIN payout.entries e ON e.id = o.entry_id
+                WHERE e.occurred_at <= run.cutoff AND (e.event_ends_at IS NULL OR e.event_ends_at <= run.settled_before)
+            ),
+            lines AS (
+                SELECT c.host_id, c.currency,
+                       count(DISTINCT c.booking_id) FILTER (WHERE c.kind = 'revenue') AS bookings,
+                       coalesce(sum(c.amount) FILTER (WHERE c.kind = 'revenue' AND NOT c.carried), 0) AS gross,
+                       coalesce(-sum(c.amount) FILTER (WHERE c.kind = 'fee' AND NOT c.carried), 0) AS fees,
+                       coalesce(-sum(c.amount) FILTER (WHERE c.kind = 'refund' AND NOT c.carried), 0) AS refunds,
+                       coalesce(sum(c.amount) FILTER (WHERE c.kind = 'fee_reversal' AND NOT c.carried), 0) AS fee_reversals,
+                       coalesce(sum(c.amount) FILTER (WHERE c.carried), 0) AS carried_in,
+                       sum(c.amount) AS net
+                FROM candidates c GROUP BY c.host_id, c.currency
+            ),
+            decided AS MATERIALIZED (
+                SELECT l.*, ho.payout_account,
+                       CASE WHEN ho.payout_account IS NULL THEN 'no_account' WHEN l.net > 0 THEN 'payout' ELSE 'carried' END AS status,
+                       CASE WHEN ho.payout_account IS NOT NULL AND l.net > 0 THEN gen_random_uuid() END AS payout_id
+                FROM lines l LEFT JOIN payout.hosts ho ON ho.host_id = l.host_id
+            ),
+            payouts AS (
+                INSERT INTO payout.payouts (id, run_id, host_id, currency, amount, destination, status, created_at)
+                SELECT d.payout_id, \(runID), d.host_id, d.currency, d.net, d.payout_account, 'pending', \(now)
+                FROM decided d WHERE d.status = 'payout'
+                RETURNING id, host_id, currency
+            ),
+            items AS (
+                INSERT INTO payout.payout_items (payout_id, entry_id)
+                SELECT p.id, c.id FROM payouts p JOIN candidates c ON c.host_id = p.host_id AND c.currency = p.currency
+                RETURNING entry_id
+            ),
+            closed AS (
+                DELETE FROM payout.open_entries o USING items i WHERE o.entry_id = i.entry_id RETURNING 1
+            ),
+            report AS (
+                INSERT INTO payout.run_lines
+                    (run_id, host_id, currency, bookings, gross, fees, refunds, fee_reversals, carried_in, net, status, payout_id)
+                SELECT \(runID), d.host_id, d.currency, d.bookings, d.gross, d.fees, d.refunds, d.fee_reversals, d.carried_in, d.net,
+                       d.status, d.payout_id
+                FROM decided d
+                RETURNING 1
+            ),
+            done AS (
+                INSERT INTO payout.run_batches (run_id, batch, lines, completed_at)
+                SELECT \(runID), \(batch), (SELECT count(*) FROM decided), \(now)
+                RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM report), (SELECT count(*) FROM payouts), (SELECT count(*) FROM closed), (SELECT count(*) FROM done)
+            """)
+        return (Int(try rows[0].decode(Int64.self, at: 0)), Int(try rows[0].decode(Int64.self, at: 1)))
+    }
+
+    /// Moves the run from `computing` to `reconciling` once every batch is done.
+    static func finishComputing(_ runID: UUID, in transaction: PostgresTransaction) throws {
+        try transaction.query(
+            """
+            UPDATE payout.runs r SET phase = 'reconciling'
+            WHERE r.id = \(runID) AND r.phase = 'computing'
+              AND (SELECT count(*) FROM payout.run_batches d WHERE d.run_id = r.id) = r.batch_count
+            """)
+    }
+
+    /// Checks the run's payouts against the ledger, in SQL: every payout is the sum of its items' entries
+    /// (all of its own host and currency), no entry is in two live payouts, every payout line of the
+    /// report is its payout, and per currency the run's total is the ledger movements it consumed.
+    static func reconcile(_ runID: UUID, in transaction: PostgresTransaction) throws -> [Mismatch] {
+        var mismatches: [Mismatch] = []
+        for row in try transaction.query(
+            """
+            SELECT p.id::text, p.host_id, p.currency, p.amount, coalesce(sum(e.amount), 0)::bigint,
+                   count(e.id) FILTER (WHERE e.host_id <> p.host_id OR e.currency <> p.currency)
+            FROM payout.payouts p
+            LEFT JOIN payout.payout_items i ON i.payout_id = p.id
+            LEFT JOIN payout.entries e ON e.id = i.entry_id
+            WHERE p.run_id = \(runID)
+            GROUP BY p.id
+            HAVING p.amount <> coalesce(sum(e.amount), 0) OR count(e.id) FILTER (WHERE e.host_id <> p.host_id OR e.currency <> p.currency) > 0
+            ORDER BY p.host_id, p.currency
+            LIMIT 100
+            """)
+        {
+            let payout = try row.decode(String.self, at: 0)
+            let (host, currency) = (try row.decode(String.self, at: 1), try row.decode(String.self, at: 2))
+            let (amount, items) = (try row.decode(Int64.self, at: 3), try row.decode(Int64.self, at: 4))
+            if amount != items {
+                mismatches.append(
+                    Mismatch(
+                        check: "payout_amount",
+                        detail: "payout \(payout) to \(host) is \(amount) \(currency) but its items add up to \(items)"))
+            }
+            let foreign = try row.decode(Int64.self, at: 5)
+            if foreign > 0 {
+                mismatches.append(
+                    Mismatch(check: "item_owner", detail: "payout \(payout) to \(host) covers \(foreign) entries of another host or currency"))
+            }
+        }
+        for row in try transaction.query(
+            """
+            SELECT i.entry_id, string_agg(i.payout_id::text, ', ' ORDER BY i.payout_id)
+            FROM payout.payout_items i
+            WHERE NOT i.released AND i.entry_id IN (
+                SELECT mine.entry_id FROM payout.payout_items mine JOIN payout.payouts p ON p.id = mine.payout_id WHERE p.run_id = \(runID))
+            GROUP BY i.entry_id HAVING count(*) > 1
+            ORDER BY i.entry_id
+            LIMIT 100
+            """)
+        {
+            mismatches.append(
+                Mismatch(
+                    check: "entry_in_two_payouts",
+                    detail: "entry \(try row.decode(Int64.self, at: 0)) is in payouts \(try row.decode(String.self, at: 1))"))
+        }
+        for row in try transaction.query(
+            """
+            SELECT l.host_id, l.currency, l.net, p.amount, p.id::text
+            FROM (SELECT * FROM payout.run_lines WHERE run_id = \(runID) AND status = 'payout') l
+            FULL JOIN (SELECT * FROM payout.payouts WHERE run_id = \(runID)) p ON p.id = l.payout_id
+            WHERE p.id IS NULL OR l.payout_id IS NULL OR p.amount <> l.net
+            ORDER BY 1, 2
+            LIMIT 100
+            """)
+        {
+            let host = try row.decode(String?.self, at: 0) ?? "?"
+            let currency = try row.decode(String?.self, at: 1) ?? "?"
+            let net = try row.decode(Int64?.self, at: 2).map(String.init) ?? "no line"
+            let amount = try row.decode(Int64?.self, at: 3).map(String.init) ?? "no payout"
+            mismatches.append(
+                Mismatch(
+                    check: "line_amount",
+                    detail: "report line of \(host) in \(currency) says \(net) but payout \(try row.decode(String?.self, at: 4) ?? "-") is \(amount)")
+            )
+        }
+        for row in try transaction.query(
+            """
+            WITH paid AS (SELECT currency, sum(net) AS total FROM payout.run_lines WHERE run_id = \(runID) AND status = 'payout' GROUP BY currency),
+            consumed AS (
+                SELECT e.currency, sum(e.amount) AS total
+                FROM payout.payouts p JOIN payout.payout_items i ON i.payout_id = p.id JOIN payout.entries e ON e.id = i.entry_id
+                WHERE p.run_id = \(runID) GROUP BY e.currency
+            )
+            SELECT coalesce(paid.currency, consumed.currency)::text, coalesce(paid.total, 0)::bigint, coalesce(consumed.total, 0)::bigint
+            FROM paid FULL JOIN consumed ON consumed.currency = paid.currency
+            WHERE coalesce(paid.total, 0) <> coalesce(consumed.total, 0)
+            """)
+        {
+            mismatches.append(
+                Mismatch(
+                    check: "currency_total",
+                    detail:
+                        "the run pays \(try row.decode(Int64.self, at: 1)) \(try row.decode(String.self, at: 0)) but its payouts consumed \(try row.decode(Int64.self, at: 2)) of ledger movements"
+                ))
+        }
+        return mismatches
+    }
+
+    /// A reconciled run goes on to announce its payouts.
+    static func reconciled(_ runID: UUID, in transaction: PostgresTransaction) throws {
+        try transaction.query("UPDATE payout.runs SET phase = 'publishing' WHERE id = \(runID) AND phase = 'reconciling'")
+    }
+
+    /// A run that did not reconcile fails and pays nothing: its payouts fail before any was announced,
+    /// their items are released and their entries open again for a later run.
+    static func fail(_ runID: UUID, mismatches: [Mismatch], now: Date, in transaction: PostgresTransaction) throws {
+        let json = PostgresJSONB(try JSONEncoder().encode(mismatches))
+        try transaction.query(
+            """
+            UPDATE payout.payouts SET status = 'failed', error = 'the run did not reconcile with the ledger; nothing was paid', failed_at = \(now)
+            WHERE run_id = \(runID) AND status = 'pending'
+            """)
+        try release(payoutsOf: "SELECT id FROM payout.payouts WHERE run_id = \(runID)", in: transaction)
+        try transaction.query(
+            """
+            UPDATE payout.runs SET status = 'failed', phase = 'done', mismatches = \(json), completed_at = \(now) WHERE id = \(runID)
+            """)
+    }
+
+    /// Releases the items of the payouts `selection` names and opens their entries again.
+    static func release(payoutsOf selection: PostgresStatement, in transaction: PostgresTransaction) throws {
+        try transaction.query(
+            """
+            WITH released AS (
+                UPDATE payout.payout_items SET released = true WHERE payout_id IN (\(selection)) AND NOT released RETURNING entry_id
+            )
+            INSERT INTO payout.open_entries (entry_id, host_id, currency)
+            SELECT e.id, e.host_id, e.currency FROM released r JOIN payout.entries e ON e.id = r.entry_id
+            ON CONFLICT DO NOTHING
+            """)
+    }
+
+    /// Up to `limit` of the run's payouts not announced yet, with their items.
+    static func unannounced(of runID: UUID, limit: Int, in transaction: PostgresTransaction) throws -> [PayoutDetails] {
+        try details(
+            of: """
+                SELECT id FROM payout.payouts WHERE run_id = \(runID) AND status = 'pending' AND announced_at IS NULL ORDER BY id LIMIT \(limit)
+                """, in: transaction)
+    }
+
+    /// The payouts `selection` names with their items, ordered by payout and entry.
+    static func details(of selection: PostgresStatement, in transaction: PostgresTransaction) throws -> [PayoutDetails] {
+        var payouts: [PayoutDetails] = []
+        var current: (id: UUID, run: UUID, host: HostID, amount: Money, items: [PayoutItem])?
+        for row in try transaction.query(
+            """
+            SELECT p.id, p.run_id, p.host_id, p.currency, p.amount, e.id, e.booking_id, e.kind, e.amount
+            FROM payout.payouts p
+            JOIN payout.payout_items i ON i.payout_id = p.id
+            JOIN payout.entries e ON e.id = i.entry_id
+            WHERE p.id IN (\(selection))
+            ORDER BY p.id, e.id
+            """)
+        {
+            let id = try row.decode(UUID.self, at: 0)
+            if current?.id != id {
+                if let done = current {
+                    payouts.append(PayoutDetails(payoutID: done.id, runID: done.run, hostID: done.host, amount: done.amount, items: done.items))
+                }
+                current = (
+                    id, try row.decode(UUID.self, at: 1), try HostID(try row.decode(String.self, at: 2)),
+                    Money(amount: try row.decode(Int64.self, at: 4), currency: try Currency(try row.decode(String.self, at: 3))), []
+                )
+            }
+            current?.items.append(
+                PayoutItem(
+                    entryID: try row.decode(Int64.self, at: 5), bookingID: BookingID(try row.decode(UUID.self, at: 6)),
+                    kind: PayoutItem.Kind(rawValue: try row.decode(String.self, at: 7)) ?? .revenue, amount: try row.decode(Int64.self, at: 8)))
+        }
+        if let done = current {
+            payouts.append(PayoutDetails(payoutID: done.id, runID: done.run, hostID: done.host, amount: done.amount, items: done.items))
+        }
+        return payouts
+    }
+
+    /// Marks payouts announced (their `payout.created` goes to the outbox in the same transaction).
+    static func announced(_ ids: [UUID], at now: Date) -> PostgresStatement {
+        "UPDATE payout.payouts SET announced_at = \(now) WHERE id = ANY(\(ids)) AND announced_at IS NULL"
+    }
+
+    /// The run is done: every payout announced.
+    static func complete(_ runID: UUID, now: Date, in transaction: PostgresTransaction) throws {
+        try transaction.query(
+            "UPDATE payout.runs SET status = 'completed', phase = 'done', completed_at = \(now) WHERE id = \(runID) AND phase = 'publishing'")
+    }
+}

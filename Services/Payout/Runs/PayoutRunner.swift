@@ -1,0 +1,185 @@
+import Foundation
+import Logging
+import Messaging
+import Metrics
+import Postgres
+import SharedModel
+
+/// Creates a date's run (or finds it) and works it to `completed` or `failed`, under one advisory lock
+/// for the whole platform: however many processes start runs (`payout run`, the API, the schedule of
+/// N replicas), one works at a time and the others wait or leave it to it.
+///
+/// Every step commits on its own and can be repeated: planning is one transaction; each batch of hosts
+/// is one statement in one transaction, marked done with it; reconciliation and each group of
+/// announcements likewise. A runner killed at any point leaves the run resumable from its phase, and
+/// the database refuses anything twice (one run per date, one line and payout per host and currency of
+/// a run, one live item per entry, one done row per batch).
+struct PayoutRunner: Sendable {
+    /// The advisory lock of payout runs (`payout` in ASCII, then 1).
+    static let lockKey: Int64 = 0x7061_796F_7574_0001
+    /// Payouts announced per transaction.
+    static let announceBatch = 250
+
+    /// What a runner reports as it goes.
+    enum Progress: Sendable {
+        /// Another runner holds the lock; this one waits.
+        case waiting
+        /// The run is computing: `done` of `total` host balances.
+        case computing(run: PayoutRun, done: Int, total: Int)
+        /// The run finished (completed or failed).
+        case finished(PayoutRun)
+    }
+
+    /// The run's id is unknown.
+    struct UnknownRun: Error {}
+
+    /// The runner's session changed under it (a reconnect): the lock went with the old one.
+    struct LostLock: Error, CustomStringConvertible {
+        var description: String { "the connection holding the payout run lock was lost; run again to continue" }
+    }
+
+    let postgres: PostgresClient
+    let settings: RunSettings
+    let clock: WallClock
+    let logger: Logger
+    /// Called after the batches are computed and before reconciliation (tests inject mismatches here).
+    var beforeReconciliation: @Sendable (UUID) async throws -> Void = { _ in }
+
+    private static let reconciliationFailures = Counter(label: "payout_reconciliation_failures_total")
+    private static let runsFinished = "payout_runs_total"
+
+    /// The run of `date` (today in `PAYOUT_TIME_ZONE` when nil), created now unless it exists. Its cut-off
+    /// is the end of the date or now, whichever is earlier. A date after today throws ``RunDate/Problem/future(today:)``.
+    func start(_ date: RunDate?) async throws -> (run: PayoutRun, created: Bool) {
+        let now = clock.now()
+        let date = date ?? RunDate(containing: now, in: settings.timeZone)
+        try date.checkNotFuture(now: now, in: settings.timeZone)
+        let cutoff = min(now, date.end(in: settings.timeZone))
+        let settledBefore = cutoff.subtracting(settings.settlementDelay)
+        let outcome = try await postgres.withTransaction { transaction in
+            try PayoutRunStore.createOrFind(date: date, cutoff: cutoff, settledBefore: settledBefore, now: now, in: transaction)
+        }
+        if outcome.created {
+            logger.info(
+                "payout run created",
+                metadata: [
+                    "run_id": "\(outcome.run.id.uuidString.lowercased())", "run_date": "\(date)", "cutoff": "\(RFC3339.string(from: cutoff))",
+                ])
+        }
+        return outcome
+    }
+
+    /// Works the run until it is finished and returns it; with `waiting`, first waits for a runner
+    /// holding the lock, otherwise returns nil when one does (it will finish the run).
+    func finish(_ runID: UUID, waiting: Bool, progress: @escaping @Sendable (Progress) -> Void = { _ in }) async throws -> PayoutRun? {
+        try await postgres.withConnection { connection in
+            while try await !(connection.query("SELECT pg_try_advisory_lock(\(Self.lockKey))")[0].decode(Bool.self, at: 0)) {
+                guard waiting else { return nil }
+                progress(.waiting)
+                try await Task.sleep(for: .seconds(1))
+            }
+            let session = await connection.backendPID
+            let outcome: Result<PayoutRun, any Error>
+            do {
+                outcome = .success(try await work(runID, on: connection, session: session, progress: progress))
+            } catch {
+                outcome = .failure(error)
+            }
+            // After a reconnect the lock went with the old session; unlocking then is a harmless no-op.
+            _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))")
+            return try outcome.get()
+        }
+    }
+
+    private func work(
+        _ runID: UUID, on connection: PostgresConnection, session: Int32?, progress: @Sendable (Progress) -> Void
+    ) async throws -> PayoutRun {
+        var metadata: Logger.Metadata = ["run_id": "\(runID.uuidString.lowercased())"]
+        while true {
+            try Task.checkCancellation()
+            guard await connection.backendPID == session else { throw LostLock() }
+            guard let run = try await connection.withTransaction({ try PayoutRunStore.run(runID, in: $0) }) else { throw UnknownRun() }
+            metadata["run_date"] = "\(run.runDate)"
+            let now = clock.now()
+            switch run.phase {
+            case .planning:
+                let batchHosts = settings.batchHosts
+                try await connection.withTransaction { try PayoutRunStore.plan(runID, batchHosts: batchHosts, now: now, in: $0) }
+            case .computing:
+                try await compute(run, on: connection, session: session, progress: progress, metadata: metadata)
+            case .reconciling:
+                try await beforeReconciliation(runID)
+                let mismatches = try await connection.withTransaction { transaction in
+                    let mismatches = try PayoutRunStore.reconcile(runID, in: transaction)
+                    if mismatches.isEmpty {
+                        try PayoutRunStore.reconciled(runID, in: transaction)
+                    } else {
+                        try PayoutRunStore.fail(runID, mismatches: mismatches, now: now, in: transaction)
+                    }
+                    return mismatches
+                }
+                if !mismatches.isEmpty {
+                    Self.reconciliationFailures.increment()
+                    logger.error(
+                        "payout run failed reconciliation: nothing was paid and its entries stay payable",
+                        metadata: metadata.merging(["mismatches": "\(mismatches.count)", "first": "\(mismatches[0].detail)"]) { $1 })
+                }
+            case .publishing:
+                try await announce(run, on: connection, now: now)
+            case .done:
+                Counter(label: Self.runsFinished, dimensions: [("status", run.status.rawValue)]).increment()
+                logger.info("payout run finished", metadata: metadata.merging(["status": "\(run.status.rawValue)"]) { $1 })
+                progress(.finished(run))
+                return run
+            }
+        }
+    }
+
+    private func compute(
+        _ run: PayoutRun, on connection: PostgresConnection, session: Int32?, progress: @Sendable (Progress) -> Void, metadata: Logger.Metadata
+    ) async throws {
+        let runID = run.id
+        let (pending, alreadyDone) = try await connection.withTransaction { transaction in
+            (try PayoutRunStore.pendingBatches(of: runID, in: transaction), try PayoutRunStore.hostsDone(of: runID, in: transaction))
+        }
+        var done = alreadyDone
+        progress(.computing(run: run, done: done, total: run.hostCount))
+        for batch in pending {
+            try Task.checkCancellation()
+            guard await connection.backendPID == session else { throw LostLock() }
+            let now = clock.now()
+            let written = try await connection.withTransaction { try PayoutRunStore.compute(runID, batch: batch, now: now, in: $0) }
+            done += written.lines
+            logger.debug(
+                "payout batch computed",
+                metadata: metadata.merging(["batch": "\(batch)", "lines": "\(written.lines)", "payouts": "\(written.payouts)"]) { $1 })
+            progress(.computing(run: run, done: done, total: run.hostCount))
+        }
+        try await connection.withTransaction { try PayoutRunStore.finishComputing(runID, in: $0) }
+    }
+
+    /// Announces the run's payouts (`payout.created` through the outbox, which starts their transfers),
+    /// a group per transaction, then completes the run.
+    private func announce(_ run: PayoutRun, on connection: PostgresConnection, now: Date) async throws {
+        let runID = run.id
+        let correlationID = "payout-run-\(runID.uuidString.lowercased())"
+        while true {
+            try Task.checkCancellation()
+            let announced = try await connection.withTransaction { transaction in
+                let payouts = try PayoutRunStore.unannounced(of: runID, limit: Self.announceBatch, in: transaction)
+                guard !payouts.isEmpty else {
+                    try PayoutRunStore.complete(runID, now: now, in: transaction)
+                    return 0
+                }
+                let drafts = try payouts.map { payout in
+                    try EventEnvelope(
+                        event: PayoutCreated(payout: payout), occurredAt: now, sequence: 0, correlationID: correlationID, causationID: nil,
+                        producer: .payout)
+                }
+                try Outbox.append(drafts: drafts, after: [PayoutRunStore.announced(payouts.map(\.payoutID), at: now)], in: transaction)
+                return payouts.count
+            }
+            if announced == 0 { return }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import Synchronization
+
+/// Wakes a waiting loop early: `ring` ends the current (or the next) `wait`.
+public final class Doorbell: Sendable {
+    public init() {}
+
+    private struct State {
+        var rung = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    public func ring() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return waiter
+            }
+            state.rung = true
+            return nil
+        }
+        waiter?.resume()
+    }
+
+    /// Returns when rung (at once if rung since the last wait) or after `timeout`.
+    public func wait(upTo timeout: Duration) async {
+        if state.withLock({ state in
+            defer { state.rung = false }
+            return state.rung
+        }) {
+            return
+        }
+        let timer = Task {
+            // A cancelled sleep throws: the wait already ended, so nothing rings.
+            do {
+                try await Task.sleep(for: timeout)
+                self.ring()
+            } catch {}
+        }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLock { state -> Bool in
+                if state.rung {
+                    state.rung = false
+                    return true
+                }
+                state.waiter = continuation
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+        timer.cancel()
+    }
+}
