@@ -264,6 +264,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "PayoutTests",
+            dependencies: [
+                "Payout", "ProviderSimulator", "ProviderAPI", "ServiceKit", "SharedModel", "Messaging", "Postgres", "Redis", "TestSupport",
+                "ServiceTestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ProviderSimulatorTests",
             dependencies: [
                 "ProviderSimulator", "ServiceKit", "WebhookSignatures",

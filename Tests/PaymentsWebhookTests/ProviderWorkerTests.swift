@@ -273,7 +273,7 @@ struct ProviderWorkerTests {
             ) {
                 try await world.provider.createRefund(refund)
             }
-            var wrongKey = world.provider.configuration
+            var wrongKey = world.provider.api.configuration
             wrongKey.apiKey = "sk_test_wrong"
             let unauthorized = StripeProvider(client: world.http, configuration: wrongKey)
             do throws(PaymentProviderError) {
@@ -283,7 +283,7 @@ struct ProviderWorkerTests {
                 guard case .unavailable(let reason) = error else { throw error }
                 #expect(reason.contains("401"))
             }
-            var unreachable = world.provider.configuration
+            var unreachable = world.provider.api.configuration
             unreachable.baseURL = "http://127.0.0.1:9"
             do throws(PaymentProviderError) {
                 _ = try await StripeProvider(client: world.http, configuration: unreachable).createRefund(refund)
