@@ -247,23 +247,26 @@ enum PayoutRunStore {
         }
         for row in try transaction.query(
             """
-            WITH paid AS (SELECT currency, sum(net) AS total FROM payout.run_lines WHERE run_id = \(runID) AND status = 'payout' GROUP BY currency),
+            WITH paid AS (SELECT currency, sum(amount) AS total FROM payout.payouts WHERE run_id = \(runID) GROUP BY currency),
+            reported AS (
+                SELECT currency, sum(net) AS total FROM payout.run_lines WHERE run_id = \(runID) AND status = 'payout' GROUP BY currency
+            ),
             consumed AS (
                 SELECT e.currency, sum(e.amount) AS total
                 FROM payout.payouts p JOIN payout.payout_items i ON i.payout_id = p.id JOIN payout.entries e ON e.id = i.entry_id
                 WHERE p.run_id = \(runID) GROUP BY e.currency
             )
-            SELECT coalesce(paid.currency, consumed.currency)::text, coalesce(paid.total, 0)::bigint, coalesce(consumed.total, 0)::bigint
-            FROM paid FULL JOIN consumed ON consumed.currency = paid.currency
-            WHERE coalesce(paid.total, 0) <> coalesce(consumed.total, 0)
+            SELECT currency::text, coalesce(paid.total, 0)::bigint, coalesce(reported.total, 0)::bigint, coalesce(consumed.total, 0)::bigint
+            FROM paid FULL JOIN reported USING (currency) FULL JOIN consumed USING (currency)
+            WHERE coalesce(paid.total, 0) <> coalesce(consumed.total, 0) OR coalesce(reported.total, 0) <> coalesce(consumed.total, 0)
             """)
         {
+            let currency = try row.decode(String.self, at: 0)
+            let (paid, reported, consumed) = (try row.decode(Int64.self, at: 1), try row.decode(Int64.self, at: 2), try row.decode(Int64.self, at: 3))
             mismatches.append(
                 Mismatch(
                     check: "currency_total",
-                    detail:
-                        "the run pays \(try row.decode(Int64.self, at: 1)) \(try row.decode(String.self, at: 0)) but its payouts consumed \(try row.decode(Int64.self, at: 2)) of ledger movements"
-                ))
+                    detail: "in \(currency) the run pays \(paid) and reports \(reported), but its payouts consumed \(consumed) of ledger movements"))
         }
         return mismatches
     }

@@ -1,0 +1,136 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Messaging
+import SharedModel
+import Testing
+
+@testable import Payout
+
+@Suite("Payout runs: reconciliation, the same date again, and the API's answers to bad input")
+struct PayoutRunAPITests {
+    /// Two hosts with one settled booking each.
+    static func ledger(_ harness: PayoutHarness, client: any TestClientProtocol) async throws {
+        for host in ["host_a", "host_b"] {
+            let put = try await harness.send(client, .put, "/v1/hosts/\(host)", body: ["payout_account": .string("acct_\(host.suffix(1))1")])
+            #expect(put.status == .ok)
+        }
+        let at = try instant("2026-11-10T10:00:00Z")
+        try await harness.ledger([
+            try PayoutHarness.confirmed(host: "host_a", amount: 10_000, confirmedAt: at, endsAt: at),
+            try PayoutHarness.confirmed(host: "host_b", amount: 20_000, confirmedAt: at, endsAt: at),
+        ])
+    }
+
+    @Test("a mismatch injected between computing and reconciling fails the run loudly and pays nothing; the next run pays")
+    func reconciliationMismatch() async throws {
+        let harness = try await PayoutHarness.make(clock: TestClock(try instant("2026-11-21T06:00:00Z")))
+        try await harness.run { client in
+            try await Self.ledger(harness, client: client)
+            let postgres = harness.postgres
+            let failed = try await harness.runPayout("2026-11-20") { runID in
+                // One payout made one unit larger than the entries it covers.
+                try await postgres.query(
+                    "UPDATE payout.payouts SET amount = amount + 1 WHERE id = (SELECT id FROM payout.payouts WHERE run_id = \(runID) AND host_id = 'host_a')"
+                )
+            }
+            #expect(failed.status == .failed)
+            #expect(failed.mismatches.map(\.check).sorted() == ["currency_total", "line_amount", "payout_amount"])
+            #expect(failed.mismatches.contains { $0.detail.contains("9001") })
+            // Nothing was announced, so nothing is transferred; every payout failed; the entries are open again.
+            #expect(try await harness.count("SELECT count(*) FROM messaging.outbox WHERE event_type LIKE 'payout.%'") == 0)
+            #expect(try await harness.count("SELECT count(*) FROM payout.payouts WHERE status <> 'failed'") == 0)
+            #expect(try await harness.count("SELECT count(*) FROM payout.open_entries") == 4)
+            let shown = try await harness.send(client, .get, "/v1/payout-runs/\(failed.id.uuidString.lowercased())")
+            #expect(shown["status"] == "failed")
+            #expect(shown["reconciliation"]?["ok"] == false)
+            #expect(shown["reconciliation"]?["mismatches"]?.arrayValue?.count == 3)
+            #expect(shown["totals"] == [])
+            // The same date again returns the failed run and does nothing; the next date pays.
+            let again = try await harness.send(client, .post, "/v1/payout-runs", body: ["run_date": "2026-11-20"])
+            #expect(again.status == .ok)
+            #expect(again["status"] == "failed")
+            harness.clock.set(try instant("2026-11-22T06:00:00Z"))
+            let next = try await harness.runPayout("2026-11-21")
+            #expect(next.status == .completed)
+            #expect(try await harness.payouts(of: next.id) == ["host_a EUR 9000", "host_b EUR 18000"])
+        }
+    }
+
+    @Test("the same date again returns the same run (200) and changes nothing")
+    func sameDateTwice() async throws {
+        let harness = try await PayoutHarness.make(clock: TestClock(try instant("2026-11-21T06:00:00Z")))
+        try await harness.run { client in
+            try await Self.ledger(harness, client: client)
+            let first = try await harness.send(client, .post, "/v1/payout-runs", body: ["run_date": "2026-11-20"])
+            #expect(first.status == .accepted)
+            #expect(first["cutoff"] == "2026-11-21T00:00:00.000Z")
+            guard let id = first["run_id"]?.stringValue.flatMap(UUID.init(uuidString:)) else {
+                Issue.record("no run id: \(first.text)")
+                return
+            }
+            // The API hands the run to the executor, which this in-process harness does not run: finish it here.
+            _ = try await harness.parts.runner.finish(id, waiting: true)
+            let second = try await harness.send(client, .post, "/v1/payout-runs", body: ["run_date": "2026-11-20"])
+            #expect(second.status == .ok)
+            #expect(second["run_id"] == first["run_id"])
+            #expect(second["status"] == "completed")
+            _ = try await harness.runPayout("2026-11-20")
+            #expect(try await harness.count("SELECT count(*) FROM payout.payouts") == 2)
+            #expect(try await harness.count("SELECT count(*) FROM payout.runs") == 1)
+            let list = try await harness.send(client, .get, "/v1/payout-runs")
+            #expect(list["runs"]?.arrayValue?.count == 1)
+            #expect(list["next_cursor"] == .null)
+        }
+    }
+
+    @Test("bad input: future and impossible dates 422, malformed JSON 400, unknown ids 404, no route without the admin token")
+    func badInput() async throws {
+        let harness = try await PayoutHarness.make(clock: TestClock(try instant("2026-11-21T06:00:00Z")))
+        try await harness.run { client in
+            for date in ["2026-11-22", "2027-01-01", "2026-02-30", "2026-13-01", "20261120", "2026-1-20", "yesterday", "٢٠٢٦-١١-٢٠"] {
+                let answer = try await harness.send(client, .post, "/v1/payout-runs", body: ["run_date": .string(date)])
+                #expect(answer.status == .unprocessableContent, "\(date): \(answer.text)")
+                #expect(answer.errorCode == "validation_failed")
+            }
+            #expect(try await harness.send(client, .post, "/v1/payout-runs", raw: "{").status == .badRequest)
+            #expect(try await harness.send(client, .post, "/v1/payout-runs", body: ["run_date": 20_261_120]).status == .badRequest)
+            #expect(try await harness.count("SELECT count(*) FROM payout.runs") == 0)
+
+            let unknown = UUID().uuidString.lowercased()
+            for path in [
+                "/v1/payout-runs/\(unknown)", "/v1/payout-runs/\(unknown)/report.csv", "/v1/payout-runs/not-a-uuid", "/v1/payouts/\(unknown)",
+                "/v1/hosts/nobody/balance", "/v1/hosts/nobody/payouts",
+            ] {
+                let answer = try await harness.send(client, .get, path)
+                #expect(answer.status == .notFound, "\(path): \(answer.text)")
+                #expect(answer.errorCode == "not_found")
+            }
+            for body: JSONValue in [
+                ["payout_account": "acct_"], ["payout_account": "bank_123"], ["payout_account": "acct_12-3"],
+                ["payout_account": .string("acct_" + String(repeating: "a", count: 256))], ["payout_account": "acct_1", "fee_bps": 10_001],
+                ["payout_account": "acct_1", "fee_bps": -1],
+            ] {
+                let answer = try await harness.send(client, .put, "/v1/hosts/host_a", body: body)
+                #expect(answer.status == .unprocessableContent, "\(body): \(answer.text)")
+            }
+            #expect(try await harness.send(client, .put, "/v1/hosts/host_a", body: ["fee_bps": 10]).status == .badRequest)
+            #expect(try await harness.count("SELECT count(*) FROM payout.hosts") == 0)
+            let put = try await harness.send(client, .put, "/v1/hosts/host%20a", body: ["payout_account": "acct_A1", "fee_bps": 250])
+            #expect(put.status == .ok)
+            #expect(put["host_id"] == "host a" && put["fee_bps"] == 250)
+            #expect(try await harness.send(client, .get, "/v1/hosts/host%20a/balance")["balances"] == [])
+
+            for (method, path) in [
+                (HTTPRequest.Method.post, "/v1/payout-runs"), (.get, "/v1/payout-runs"), (.get, "/v1/payout-runs/\(unknown)/report.csv"),
+                (.put, "/v1/hosts/host_a"), (.get, "/v1/hosts/host_a/balance"), (.get, "/v1/hosts/host_a/payouts"), (.get, "/v1/payouts/\(unknown)"),
+            ] {
+                for token in [nil, "wrong-token"] as [String?] {
+                    let answer = try await harness.send(client, method, path, body: ["payout_account": "acct_x1"], token: token)
+                    #expect(answer.status == .unauthorized, "\(method) \(path) with \(token ?? "no token"): \(answer.text)")
+                }
+            }
+            #expect(try await harness.count("SELECT count(*) FROM payout.runs") == 0)
+        }
+    }
+}
