@@ -23,8 +23,17 @@ public final class Doorbell: Sendable {
         waiter?.resume()
     }
 
-    /// Returns when rung (at once if rung since the last wait) or after `timeout`.
+    /// Returns when rung (at once if rung since the last wait), after `timeout`, or when the calling
+    /// task is cancelled.
     public func wait(upTo timeout: Duration) async {
+        await withTaskCancellationHandler {
+            await waitForRing(upTo: timeout)
+        } onCancel: {
+            ring()
+        }
+    }
+
+    private func waitForRing(upTo timeout: Duration) async {
         if state.withLock({ state in
             defer { state.rung = false }
             return state.rung
