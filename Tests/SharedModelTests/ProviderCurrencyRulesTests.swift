@@ -24,6 +24,16 @@ struct ProviderCurrencyRulesTests {
         #expect(stripe.problem(charging: try money(1, "IDR")) == nil)
     }
 
+    @Test("a transfer has no charge minimum, but the same steps and maximum")
+    func transfers() throws {
+        #expect(stripe.problem(transferring: try money(1, "EUR")) == nil)
+        #expect(try stripe.providerAmount(forTransfer: try money(1, "EUR")) == 1)
+        #expect(try stripe.providerAmount(forTransfer: try money(15, "ISK")) == 1_500)
+        #expect(stripe.problem(transferring: try money(1_005, "KWD")) == .notMultiple(of: try money(10, "KWD")))
+        #expect(stripe.problem(transferring: try money(100_000_000, "EUR")) == .aboveMaximum(try money(99_999_999, "EUR")))
+        #expect(stripe.problem(transferring: try money(1, "XXX")) == .unsupportedCurrency(try Currency("XXX")))
+    }
+
     @Test("non-currency codes and currencies the provider does not take are unsupported, even at 0")
     func unsupported() throws {
         for code in ["XXX", "XTS", "XAU", "XDR", "ZZZ", "IQD", "LYD"] {

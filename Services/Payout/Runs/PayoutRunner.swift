@@ -95,11 +95,14 @@ struct PayoutRunner: Sendable {
         _ runID: UUID, on connection: PostgresConnection, session: Int32?, progress: @Sendable (Progress) -> Void
     ) async throws -> PayoutRun {
         var metadata: Logger.Metadata = ["run_id": "\(runID.uuidString.lowercased())"]
+        // Whether this runner moved the run (not merely found it finished).
+        var worked = false
         while true {
             try Task.checkCancellation()
             guard await connection.backendPID == session else { throw LostLock() }
             guard let run = try await connection.withTransaction({ try PayoutRunStore.run(runID, in: $0) }) else { throw UnknownRun() }
             metadata["run_date"] = "\(run.runDate)"
+            worked = worked || run.phase != .done
             let now = clock.now()
             switch run.phase {
             case .planning:
@@ -127,9 +130,11 @@ struct PayoutRunner: Sendable {
             case .publishing:
                 try await announce(run, on: connection, now: now)
             case .done:
-                Counter(label: Self.runsFinished, dimensions: [("status", run.status.rawValue)]).increment()
-                logger.info("payout run finished", metadata: metadata.merging(["status": "\(run.status.rawValue)"]) { $1 })
                 progress(.finished(run))
+                if worked {
+                    Counter(label: Self.runsFinished, dimensions: [("status", run.status.rawValue)]).increment()
+                    logger.info("payout run finished", metadata: metadata.merging(["status": "\(run.status.rawValue)"]) { $1 })
+                }
                 return run
             }
         }

@@ -35,7 +35,7 @@ struct TransferProvider: Transfers {
     func transfer(_ request: TransferRequest) async throws(ProviderCallError) -> String {
         let amount: Int64
         do {
-            amount = try ProviderCurrencyRules.stripe.providerAmount(for: request.amount)
+            amount = try ProviderCurrencyRules.stripe.providerAmount(forTransfer: request.amount)
         } catch {
             throw .refused(
                 status: 400, code: "amount_not_transferable", message: "\(request.amount.amount) \(request.amount.currency) minor units: \(error)")

@@ -64,13 +64,22 @@ public struct ProviderCurrencyRules: Sendable {
 
     /// Nil when the provider can charge `amount` (or it is 0); otherwise why not.
     public func problem(charging amount: Money) -> Problem? {
+        problem(moving: amount, minimum: true)
+    }
+
+    /// Nil when the provider can move `amount` at all (a transfer: the charge minimum does not apply).
+    public func problem(transferring amount: Money) -> Problem? {
+        problem(moving: amount, minimum: false)
+    }
+
+    private func problem(moving amount: Money, minimum checksMinimum: Bool) -> Problem? {
         guard supports(amount.currency) else { return .unsupportedCurrency(amount.currency) }
         guard amount.amount != 0 else { return nil }
         let scale = scales[amount.currency.code] ?? Scale()
         if amount.amount % scale.step != 0 {
             return .notMultiple(of: Money(amount: scale.step, currency: amount.currency))
         }
-        if let minimum = minimums[amount.currency.code], amount.amount < minimum {
+        if checksMinimum, let minimum = minimums[amount.currency.code], amount.amount < minimum {
             return .belowMinimum(Money(amount: minimum, currency: amount.currency))
         }
         let maximum = maximumISOAmount(amount.currency)
@@ -88,6 +97,16 @@ public struct ProviderCurrencyRules: Sendable {
     /// `money` in the provider's units, for its API; throws when ``problem(charging:)`` would name one.
     public func providerAmount(for money: Money) throws(Problem) -> Int64 {
         if let problem = problem(charging: money) { throw problem }
+        return unchecked(money)
+    }
+
+    /// `money` in the provider's units for a transfer; throws when ``problem(transferring:)`` would name one.
+    public func providerAmount(forTransfer money: Money) throws(Problem) -> Int64 {
+        if let problem = problem(transferring: money) { throw problem }
+        return unchecked(money)
+    }
+
+    private func unchecked(_ money: Money) -> Int64 {
         let scale = scales[money.currency.code] ?? Scale()
         return money.amount / scale.divisor * scale.multiplier
     }
