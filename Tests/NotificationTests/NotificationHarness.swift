@@ -157,12 +157,7 @@ struct NotificationHarness: Sendable {
 
     /// Waits until `condition` holds (or `timeout` passed); returns whether it held.
     func eventually(timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(25))
-        }
-        return try await condition()
+        try await TestSupport.eventually(timeout: timeout, condition)
     }
 
     // MARK: HTTP

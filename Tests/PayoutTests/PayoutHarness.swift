@@ -140,6 +140,20 @@ struct PayoutHarness: Sendable {
         return try envelope(event, at: instant, producer: .paymentsWebhook)
     }
 
+    /// `host_a` and `host_b` with accounts and one booking each, settled on 2026-11-10 (payouts of
+    /// 9,000 and 18,000 EUR cents at the platform's 10%).
+    func twoSettledHosts(_ client: any TestClientProtocol) async throws {
+        for host in ["host_a", "host_b"] {
+            let put = try await send(client, .put, "/v1/hosts/\(host)", body: ["payout_account": .string("acct_\(host.suffix(1))1")])
+            #expect(put.status == .ok)
+        }
+        let at = try instant("2026-11-10T10:00:00Z")
+        try await ledger([
+            try Self.confirmed(host: "host_a", amount: 10_000, confirmedAt: at, endsAt: at),
+            try Self.confirmed(host: "host_b", amount: 20_000, confirmedAt: at, endsAt: at),
+        ])
+    }
+
     // MARK: Reads
 
     /// The run's report lines as `host currency bookings gross fees refunds fee_reversals carried_in net status`.

@@ -9,24 +9,11 @@ import Testing
 
 @Suite("Payout runs: reconciliation, the same date again, and the API's answers to bad input")
 struct PayoutRunAPITests {
-    /// Two hosts with one settled booking each.
-    static func ledger(_ harness: PayoutHarness, client: any TestClientProtocol) async throws {
-        for host in ["host_a", "host_b"] {
-            let put = try await harness.send(client, .put, "/v1/hosts/\(host)", body: ["payout_account": .string("acct_\(host.suffix(1))1")])
-            #expect(put.status == .ok)
-        }
-        let at = try instant("2026-11-10T10:00:00Z")
-        try await harness.ledger([
-            try PayoutHarness.confirmed(host: "host_a", amount: 10_000, confirmedAt: at, endsAt: at),
-            try PayoutHarness.confirmed(host: "host_b", amount: 20_000, confirmedAt: at, endsAt: at),
-        ])
-    }
-
     @Test("a mismatch injected between computing and reconciling fails the run loudly and pays nothing; the next run pays")
     func reconciliationMismatch() async throws {
         let harness = try await PayoutHarness.make(clock: TestClock(try instant("2026-11-21T06:00:00Z")))
         try await harness.run { client in
-            try await Self.ledger(harness, client: client)
+            try await harness.twoSettledHosts(client)
             let postgres = harness.postgres
             let failed = try await harness.runPayout("2026-11-20") { runID in
                 // One payout made one unit larger than the entries it covers.
@@ -61,7 +48,7 @@ struct PayoutRunAPITests {
     func sameDateTwice() async throws {
         let harness = try await PayoutHarness.make(clock: TestClock(try instant("2026-11-21T06:00:00Z")))
         try await harness.run { client in
-            try await Self.ledger(harness, client: client)
+            try await harness.twoSettledHosts(client)
             let first = try await harness.send(client, .post, "/v1/payout-runs", body: ["run_date": "2026-11-20"])
             #expect(first.status == .accepted)
             #expect(first["cutoff"] == "2026-11-21T00:00:00.000Z")

@@ -77,3 +77,15 @@ extension PostgresClient {
         return Int(try row.decode(Int64.self, at: 0))
     }
 }
+
+/// Polls `condition` every `interval` until it holds or `timeout` passed; returns whether it held.
+public func eventually(
+    timeout: Duration = .seconds(15), every interval: Duration = .milliseconds(25), _ condition: () async throws -> Bool
+) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: interval)
+    }
+    return try await condition()
+}
