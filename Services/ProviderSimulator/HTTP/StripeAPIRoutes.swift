@@ -4,8 +4,9 @@ import Logging
 import ServiceKit
 import WebhookSignatures
 
-/// The Stripe-compatible `/v1` API: form-encoded requests, JSON answers, bearer-key authentication,
-/// idempotency keys, injected faults, and `charge.refunded` sent after the refund's answer.
+/// The Stripe-compatible `/v1` API (payment intents, refunds, transfers): form-encoded requests, JSON
+/// answers, bearer-key authentication, idempotency keys, injected faults, and `charge.refunded` sent
+/// after the refund's answer.
 struct StripeAPIRoutes: Sendable {
     /// Larger bodies are refused with 413.
     static let maximumBodySize = 256 * 1024
@@ -23,13 +24,17 @@ struct StripeAPIRoutes: Sendable {
         }
         v1.post("refunds") { request, _ in try await create(.refunds, request) }
         v1.get("refunds") { request, _ in
-            try await read(request) { call in
-                let query = (try? StripeForm(parsing: request.uri.query ?? "")) ?? StripeForm(pairs: [])
-                return await state.listRefunds(paymentIntent: query["payment_intent"].flatMap { $0.isEmpty ? nil : $0 }, call: call)
-            }
+            try await read(request) { call in await state.listRefunds(paymentIntent: queryParameter("payment_intent", of: request), call: call) }
         }
         v1.get("refunds/{id}") { request, context in
             try await read(request) { call in await state.retrieveRefund(context.parameters.get("id") ?? "", call: call) }
+        }
+        v1.post("transfers") { request, _ in try await create(.transfers, request) }
+        v1.get("transfers") { request, _ in
+            try await read(request) { call in await state.listTransfers(destination: queryParameter("destination", of: request), call: call) }
+        }
+        v1.get("transfers/{id}") { request, context in
+            try await read(request) { call in await state.retrieveTransfer(context.parameters.get("id") ?? "", call: call) }
         }
     }
 
@@ -59,6 +64,12 @@ struct StripeAPIRoutes: Sendable {
         let call = SimulatorState.Call(method: "GET", path: request.uri.path, idempotencyKey: nil)
         guard isAuthorized(request) else { return respond(await state.reject(call, error: .invalidAPIKey), key: nil) }
         return respond(await perform(call), key: nil)
+    }
+
+    /// A list filter from the query string; `nil` when absent, empty or unreadable.
+    private func queryParameter(_ name: String, of request: Request) -> String? {
+        let query = (try? StripeForm(parsing: request.uri.query ?? "")) ?? StripeForm(pairs: [])
+        return query[name].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     private func isAuthorized(_ request: Request) -> Bool {

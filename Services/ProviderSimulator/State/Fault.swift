@@ -7,12 +7,15 @@ struct Fault: Sendable {
         case paymentIntents = "payment_intents"
         /// `POST /v1/refunds`.
         case refunds
+        /// `POST /v1/transfers`.
+        case transfers
     }
 
     enum Mode: String, Sendable, Codable {
         /// 500 `api_error`: the call may be retried.
         case transient
-        /// 400 `invalid_request_error`, code `payment_intent_refused` or `refund_refused`.
+        /// 400 `invalid_request_error`, code `payment_intent_refused`, `refund_refused` or
+        /// `transfer_refused`.
         case refuse
     }
 
@@ -29,6 +32,8 @@ struct Fault: Sendable {
             StripeError(status: 400, code: "payment_intent_refused", message: "The payment intent was refused (simulated fault).")
         case (.refuse, .refunds):
             StripeError(status: 400, code: "refund_refused", message: "The refund was refused (simulated fault).")
+        case (.refuse, .transfers):
+            StripeError(status: 400, code: "transfer_refused", message: "The destination account cannot receive transfers (simulated fault).")
         }
     }
 

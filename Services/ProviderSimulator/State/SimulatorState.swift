@@ -1,8 +1,8 @@
 import Foundation
 import ServiceKit
 
-/// Everything the simulator remembers, in memory: payment intents, refunds, idempotency records,
-/// injected faults, the request log and the events sent.
+/// Everything the simulator remembers, in memory: payment intents, refunds, transfers, idempotency
+/// records, injected faults, the request log and the events sent.
 ///
 /// Each API call runs as one actor call (fault check, idempotency lookup, execution, recording), so
 /// concurrent calls with the same idempotency key execute once.
@@ -39,6 +39,9 @@ actor SimulatorState {
     private var refunds: [String: SimulatedRefund] = [:]
     /// SimulatedRefund ids, oldest first.
     private var refundOrder: [String] = []
+    private var transfers: [String: SimulatedTransfer] = [:]
+    /// SimulatedTransfer ids, oldest first.
+    private var transferOrder: [String] = []
     private var chargeCreated: [String: Int] = [:]
     private var idempotency: [String: IdempotencyRecord] = [:]
     private var faults: [Fault.Operation: Fault] = [:]
@@ -53,9 +56,9 @@ actor SimulatorState {
 
     // MARK: Stripe API
 
-    /// Runs a creation (`POST /v1/payment_intents`, `POST /v1/refunds`): an active fault answers first
-    /// and is not recorded; then a recorded idempotency key replays (same method, path and parameters)
-    /// or conflicts; otherwise the call executes and, with a key, its answer is recorded.
+    /// Runs a creation (`POST /v1/payment_intents`, `/v1/refunds`, `/v1/transfers`): an active fault
+    /// answers first and is not recorded; then a recorded idempotency key replays (same method, path
+    /// and parameters) or conflicts; otherwise the call executes and, with a key, its answer is recorded.
     func create(_ operation: Fault.Operation, call: Call, form: StripeForm) -> Answer {
         if let error = consumeFault(operation) {
             return answer(call, status: error.status, body: error.json.bytes, fault: true)
@@ -81,6 +84,8 @@ actor SimulatorState {
                 let (refund, refundEvent) = try createRefund(form, idempotencyKey: call.idempotencyKey)
                 body = refund.bytes
                 event = refundEvent
+            case .transfers:
+                body = try createTransfer(form).bytes
             }
             status = 200
         } catch {
@@ -119,6 +124,26 @@ actor SimulatorState {
             ("data", .array(selected.map(\.json))),
             ("has_more", .bool(false)),
             ("url", .string("/v1/refunds")),
+        ])
+        return answer(call, status: 200, body: list.bytes)
+    }
+
+    /// `GET /v1/transfers/{id}`.
+    func retrieveTransfer(_ id: String, call: Call) -> Answer {
+        guard let transfer = transfers[id] else {
+            return answer(call, error: .noSuch("transfer", id))
+        }
+        return answer(call, status: 200, body: transfer.json.bytes)
+    }
+
+    /// `GET /v1/transfers[?destination=...]`: newest first, never paginated.
+    func listTransfers(destination: String?, call: Call) -> Answer {
+        let selected = transferOrder.reversed().compactMap { transfers[$0] }.filter { destination == nil || $0.destination == destination }
+        let list = SimulatorJSON.object([
+            ("object", .string("list")),
+            ("data", .array(selected.map(\.json))),
+            ("has_more", .bool(false)),
+            ("url", .string("/v1/transfers")),
         ])
         return answer(call, status: 200, body: list.bytes)
     }
@@ -232,6 +257,8 @@ actor SimulatorState {
         intents.removeAll()
         refunds.removeAll()
         refundOrder.removeAll()
+        transfers.removeAll()
+        transferOrder.removeAll()
         chargeCreated.removeAll()
         idempotency.removeAll()
         faults.removeAll()
@@ -243,19 +270,28 @@ actor SimulatorState {
     // MARK: Execution
 
     private func createPaymentIntent(_ form: StripeForm) throws(StripeError) -> SimulatorJSON {
-        let amount = try Self.amount(form, minimum: 1)
-        guard let amount else { throw .missing("amount") }
-        guard amount <= 99_999_999 else {
-            throw StripeError(status: 400, code: "amount_too_large", message: "Amount must be no more than 99999999.", param: "amount")
-        }
-        guard let currency = form["currency"], !currency.isEmpty else { throw .missing("currency") }
-        guard currency.utf8.count == 3, currency.unicodeScalars.allSatisfy({ $0.isASCII && $0.properties.isAlphabetic }) else {
-            throw StripeError(status: 400, message: "Invalid currency: \(currency). Use a three-letter ISO currency code.", param: "currency")
-        }
+        let amount = try Self.requiredAmount(form)
+        let currency = try Self.currency(form)
         let metadata = try Self.metadata(form)
-        let intent = SimulatedPaymentIntent(amount: amount, currency: currency.lowercased(), metadata: metadata, created: now())
+        let intent = SimulatedPaymentIntent(amount: amount, currency: currency, metadata: metadata, created: now())
         intents[intent.id] = intent
         return intent.json
+    }
+
+    private func createTransfer(_ form: StripeForm) throws(StripeError) -> SimulatorJSON {
+        let amount = try Self.requiredAmount(form)
+        let currency = try Self.currency(form)
+        guard let destination = form["destination"], !destination.isEmpty else { throw .missing("destination") }
+        guard destination.hasPrefix("acct_"), destination.utf8.count > "acct_".utf8.count else {
+            throw StripeError(status: 400, code: "resource_missing", message: "No such destination: '\(destination)'", param: "destination")
+        }
+        let metadata = try Self.metadata(form)
+        let transfer = SimulatedTransfer(
+            id: StripeIdentifier.make("tr_"), amount: amount, currency: currency, destination: destination, metadata: metadata,
+            created: now())
+        transfers[transfer.id] = transfer
+        transferOrder.append(transfer.id)
+        return transfer.json
     }
 
     private func createRefund(_ form: StripeForm, idempotencyKey: String?) throws(StripeError) -> (SimulatorJSON, StripeEvent) {
@@ -334,6 +370,24 @@ actor SimulatorState {
             throw StripeError(status: 400, code: "amount_too_small", message: "Amount must be at least \(minimum).", param: "amount")
         }
         return amount
+    }
+
+    /// The form's required `amount`, 1-99999999.
+    private static func requiredAmount(_ form: StripeForm) throws(StripeError) -> Int {
+        guard let amount = try amount(form, minimum: 1) else { throw .missing("amount") }
+        guard amount <= 99_999_999 else {
+            throw StripeError(status: 400, code: "amount_too_large", message: "Amount must be no more than 99999999.", param: "amount")
+        }
+        return amount
+    }
+
+    /// The form's required `currency`, three letters, lower-cased as Stripe returns it.
+    private static func currency(_ form: StripeForm) throws(StripeError) -> String {
+        guard let currency = form["currency"], !currency.isEmpty else { throw .missing("currency") }
+        guard currency.utf8.count == 3, currency.unicodeScalars.allSatisfy({ $0.isASCII && $0.properties.isAlphabetic }) else {
+            throw StripeError(status: 400, message: "Invalid currency: \(currency). Use a three-letter ISO currency code.", param: "currency")
+        }
+        return currency.lowercased()
     }
 
     /// `metadata[...]` within Stripe's limits (50 keys, keys up to 40 characters, values up to 500);
