@@ -143,6 +143,14 @@ struct PayoutFixtureTests {
                 ])
             // payout.created went to the outbox once per payout, with its items.
             #expect(try await harness.count("SELECT count(*) FROM messaging.outbox WHERE event_type = 'payout.created'") == 7)
+            let announced = try await harness.postgres.query(
+                """
+                SELECT (envelope -> 'data' -> 'items')::text, (envelope -> 'data' ->> 'amount')::bigint FROM messaging.outbox
+                WHERE event_type = 'payout.created' AND envelope -> 'data' ->> 'host_id' = 'host_eur' ORDER BY position LIMIT 1
+                """)
+            let summary = try JSONDecoder().decode(PayoutItemSummary.self, from: Data(try announced[0].decode(String.self, at: 0).utf8))
+            #expect(summary == PayoutItemSummary(count: 10, bookings: 3, revenue: 60_005, fees: -6_001, refunds: -30_000, feeReversals: 3_000))
+            #expect(summary.total == (try announced[0].decode(Int64.self, at: 1)))
             let payouts = try await harness.send(client, .get, "/v1/hosts/host_eur/payouts")
             #expect(payouts["payouts"]?.arrayValue?.count == 2)
             let newest = payouts["payouts"]?.arrayValue?.first

@@ -76,24 +76,21 @@ struct EventRoundTripTests {
         #expect(try roundTripped(event) == event)
     }
 
-    @Test("payout.created, payout.paid and payout.failed: the payout's fields at the top level, with items")
+    @Test("payout.created, payout.paid and payout.failed: the payout's fields at the top level, with its items summed by kind")
     func payoutEvents() throws {
         let payoutID = try #require(UUID(uuidString: "6F1C2A4E-3B5D-4E7F-8A9B-0C1D2E3F4A5B"))
         let details = PayoutDetails(
             payoutID: payoutID, runID: payoutID, hostID: try hostID(), amount: Money(amount: 4_500, currency: .eur),
-            items: [
-                PayoutItem(entryID: 7, bookingID: Sample.bookingID, kind: .revenue, amount: 5_000),
-                PayoutItem(entryID: 8, bookingID: Sample.bookingID, kind: .fee, amount: -500),
-            ])
+            items: PayoutItemSummary(count: 2, bookings: 1, revenue: 5_000, fees: -500, refunds: 0, feeReversals: 0))
         let common: Set<String> = ["payout_id", "run_id", "host_id", "amount", "currency", "items"]
         let created = PayoutCreated(payout: details)
         let createdObject = try wireObject(created)
         #expect(Set(createdObject.keys) == common)
         #expect(createdObject["payout_id"] as? String == "6f1c2a4e-3b5d-4e7f-8a9b-0c1d2e3f4a5b")
-        let items = try #require(createdObject["items"] as? [[String: Any]])
-        #expect(Set(items[1].keys) == ["entry_id", "booking_id", "kind", "amount"])
-        #expect(items[1]["kind"] as? String == "fee")
-        #expect(items[1]["amount"] as? Int == -500)
+        let items = try #require(createdObject["items"] as? [String: Any])
+        #expect(Set(items.keys) == ["count", "bookings", "revenue", "fee", "refund", "fee_reversal"])
+        #expect(items["fee"] as? Int == -500)
+        #expect(items["count"] as? Int == 2)
         #expect(try roundTripped(created) == created)
         #expect(created.aggregateID == "6f1c2a4e-3b5d-4e7f-8a9b-0c1d2e3f4a5b")
         let paid = PayoutPaid(payout: details, providerRef: "tr_1")

@@ -176,20 +176,22 @@ enum PayoutRunStore {
     }
 
     /// Checks the run's payouts against the ledger, in SQL: every payout is the sum of its items' entries
-    /// (all of its own host and currency), no entry is in two live payouts, every payout line of the
+    /// (all there, of its own host and currency), no entry of the run's payouts is in another payout
+    /// that did not fail, every payout line of the
     /// report is its payout, and per currency the run's total is the ledger movements it consumed.
     static func reconcile(_ runID: UUID, in transaction: PostgresTransaction) throws -> [Mismatch] {
         var mismatches: [Mismatch] = []
         for row in try transaction.query(
             """
             SELECT p.id::text, p.host_id, p.currency, p.amount, coalesce(sum(e.amount), 0)::bigint,
-                   count(e.id) FILTER (WHERE e.host_id <> p.host_id OR e.currency <> p.currency)
+                   count(i.entry_id) FILTER (WHERE e.id IS NULL OR e.host_id <> p.host_id OR e.currency <> p.currency)
             FROM payout.payouts p
             LEFT JOIN payout.payout_items i ON i.payout_id = p.id
             LEFT JOIN payout.entries e ON e.id = i.entry_id
             WHERE p.run_id = \(runID)
             GROUP BY p.id
-            HAVING p.amount <> coalesce(sum(e.amount), 0) OR count(e.id) FILTER (WHERE e.host_id <> p.host_id OR e.currency <> p.currency) > 0
+            HAVING p.amount <> coalesce(sum(e.amount), 0)
+                OR count(i.entry_id) FILTER (WHERE e.id IS NULL OR e.host_id <> p.host_id OR e.currency <> p.currency) > 0
             ORDER BY p.host_id, p.currency
             LIMIT 100
             """)
@@ -206,24 +208,28 @@ enum PayoutRunStore {
             let foreign = try row.decode(Int64.self, at: 5)
             if foreign > 0 {
                 mismatches.append(
-                    Mismatch(check: "item_owner", detail: "payout \(payout) to \(host) covers \(foreign) entries of another host or currency"))
+                    Mismatch(
+                        check: "item_owner",
+                        detail: "payout \(payout) to \(host) covers \(foreign) entries that are missing or of another host or currency"))
             }
         }
         for row in try transaction.query(
             """
-            SELECT i.entry_id, string_agg(i.payout_id::text, ', ' ORDER BY i.payout_id)
-            FROM payout.payout_items i
-            WHERE NOT i.released AND i.entry_id IN (
-                SELECT mine.entry_id FROM payout.payout_items mine JOIN payout.payouts p ON p.id = mine.payout_id WHERE p.run_id = \(runID))
-            GROUP BY i.entry_id HAVING count(*) > 1
-            ORDER BY i.entry_id
+            SELECT mine.entry_id, string_agg(other.payout_id::text, ', ' ORDER BY other.payout_id)
+            FROM payout.payout_items mine
+            JOIN payout.payouts p ON p.id = mine.payout_id
+            JOIN payout.payout_items other ON other.entry_id = mine.entry_id AND other.payout_id <> mine.payout_id
+            JOIN payout.payouts theirs ON theirs.id = other.payout_id AND theirs.status <> 'failed'
+            WHERE p.run_id = \(runID)
+            GROUP BY mine.entry_id
+            ORDER BY mine.entry_id
             LIMIT 100
             """)
         {
             mismatches.append(
                 Mismatch(
                     check: "entry_in_two_payouts",
-                    detail: "entry \(try row.decode(Int64.self, at: 0)) is in payouts \(try row.decode(String.self, at: 1))"))
+                    detail: "entry \(try row.decode(Int64.self, at: 0)) of this run is also in payouts \(try row.decode(String.self, at: 1))"))
         }
         for row in try transaction.query(
             """
@@ -305,7 +311,7 @@ enum PayoutRunStore {
             """)
     }
 
-    /// Up to `limit` of the run's payouts not announced yet, with their items.
+    /// Up to `limit` of the run's payouts not announced yet, with their items summed.
     static func unannounced(of runID: UUID, limit: Int, in transaction: PostgresTransaction) throws -> [PayoutDetails] {
         try details(
             of: """
@@ -313,39 +319,50 @@ enum PayoutRunStore {
                 """, in: transaction)
     }
 
-    /// The payouts `selection` names with their items, ordered by payout and entry.
+    /// The payouts `selection` names, each with its items summed by kind (one row per payout).
     static func details(of selection: PostgresStatement, in transaction: PostgresTransaction) throws -> [PayoutDetails] {
-        var payouts: [PayoutDetails] = []
-        var current: (id: UUID, run: UUID, host: HostID, amount: Money, items: [PayoutItem])?
-        for row in try transaction.query(
+        try transaction.query(
             """
-            SELECT p.id, p.run_id, p.host_id, p.currency, p.amount, e.id, e.booking_id, e.kind, e.amount
+            SELECT p.id, p.run_id, p.host_id, p.currency, p.amount, count(*), count(DISTINCT e.booking_id) FILTER (WHERE e.kind = 'revenue'),
+                   coalesce(sum(e.amount) FILTER (WHERE e.kind = 'revenue'), 0)::bigint, coalesce(sum(e.amount) FILTER (WHERE e.kind = 'fee'), 0)::bigint,
+                   coalesce(sum(e.amount) FILTER (WHERE e.kind = 'refund'), 0)::bigint,
+                   coalesce(sum(e.amount) FILTER (WHERE e.kind = 'fee_reversal'), 0)::bigint
             FROM payout.payouts p
             JOIN payout.payout_items i ON i.payout_id = p.id
             JOIN payout.entries e ON e.id = i.entry_id
             WHERE p.id IN (\(selection))
-            ORDER BY p.id, e.id
+            GROUP BY p.id
+            ORDER BY p.id
+            """
+        ).map { row in
+            PayoutDetails(
+                payoutID: try row.decode(UUID.self, at: 0), runID: try row.decode(UUID.self, at: 1),
+                hostID: try HostID(try row.decode(String.self, at: 2)),
+                amount: Money(amount: try row.decode(Int64.self, at: 4), currency: try Currency(try row.decode(String.self, at: 3))),
+                items: PayoutItemSummary(
+                    count: Int(try row.decode(Int64.self, at: 5)), bookings: Int(try row.decode(Int64.self, at: 6)),
+                    revenue: try row.decode(Int64.self, at: 7), fees: try row.decode(Int64.self, at: 8), refunds: try row.decode(Int64.self, at: 9),
+                    feeReversals: try row.decode(Int64.self, at: 10)))
+        }
+    }
+
+    /// The entries of the payouts `selection` names, by payout, in entry order.
+    static func items(of selection: PostgresStatement, in transaction: PostgresTransaction) throws -> [UUID: [PayoutItem]] {
+        var items: [UUID: [PayoutItem]] = [:]
+        for row in try transaction.query(
+            """
+            SELECT i.payout_id, e.id, e.booking_id, e.kind, e.amount
+            FROM payout.payout_items i JOIN payout.entries e ON e.id = i.entry_id
+            WHERE i.payout_id IN (\(selection))
+            ORDER BY i.payout_id, e.id
             """)
         {
-            let id = try row.decode(UUID.self, at: 0)
-            if current?.id != id {
-                if let done = current {
-                    payouts.append(PayoutDetails(payoutID: done.id, runID: done.run, hostID: done.host, amount: done.amount, items: done.items))
-                }
-                current = (
-                    id, try row.decode(UUID.self, at: 1), try HostID(try row.decode(String.self, at: 2)),
-                    Money(amount: try row.decode(Int64.self, at: 4), currency: try Currency(try row.decode(String.self, at: 3))), []
-                )
-            }
-            current?.items.append(
+            items[try row.decode(UUID.self, at: 0), default: []].append(
                 PayoutItem(
-                    entryID: try row.decode(Int64.self, at: 5), bookingID: BookingID(try row.decode(UUID.self, at: 6)),
-                    kind: PayoutItem.Kind(rawValue: try row.decode(String.self, at: 7)) ?? .revenue, amount: try row.decode(Int64.self, at: 8)))
+                    entryID: try row.decode(Int64.self, at: 1), bookingID: BookingID(try row.decode(UUID.self, at: 2)),
+                    kind: PayoutItem.Kind(rawValue: try row.decode(String.self, at: 3)) ?? .revenue, amount: try row.decode(Int64.self, at: 4)))
         }
-        if let done = current {
-            payouts.append(PayoutDetails(payoutID: done.id, runID: done.run, hostID: done.host, amount: done.amount, items: done.items))
-        }
-        return payouts
+        return items
     }
 
     /// Marks payouts announced (their `payout.created` goes to the outbox in the same transaction).

@@ -78,10 +78,9 @@ enum PayoutStore {
             on: postgres, after: cursor, limit: limit, decode: Self.payout, position: { ListCursor(createdAt: $0.createdAt, id: $0.id) })
         let ids = page.rows.map(\.id)
         guard !ids.isEmpty else { return page }
-        let details = try await postgres.withTransaction(readOnly: true) { transaction in
-            try PayoutRunStore.details(of: "SELECT unnest(\(ids)::uuid[])", in: transaction)
+        let items = try await postgres.withTransaction(readOnly: true) { transaction in
+            try PayoutRunStore.items(of: "SELECT unnest(\(ids)::uuid[])", in: transaction)
         }
-        let items = Dictionary(uniqueKeysWithValues: details.map { ($0.payoutID, $0.items) })
         for index in page.rows.indices { page.rows[index].items = items[page.rows[index].id] ?? [] }
         return page
     }
@@ -90,7 +89,7 @@ enum PayoutStore {
     static func payout(_ id: UUID, on postgres: PostgresClient) async throws -> PayoutView? {
         try await postgres.withTransaction(readOnly: true) { transaction in
             guard var payout = try transaction.query(columns + " WHERE id = \(id)").first.map(Self.payout) else { return nil }
-            payout.items = try PayoutRunStore.details(of: "SELECT \(id)::uuid", in: transaction).first?.items ?? []
+            payout.items = try PayoutRunStore.items(of: "SELECT \(id)::uuid", in: transaction)[id] ?? []
             return payout
         }
     }

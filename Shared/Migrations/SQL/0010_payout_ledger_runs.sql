@@ -62,8 +62,13 @@ CREATE INDEX entries_by_booking ON payout.entries (booking_id);
 
 -- The entries no live payout covers yet, so a run reads what it may pay and not the whole history.
 -- An entry leaves when a payout covers it and comes back when that payout fails.
+--
+-- No foreign keys on open_entries and payout_items: their rows are written from joins with the
+-- rows they name, in the same statement, by the millions per run, and a row-by-row key check
+-- would cost more than the run itself; each run's reconciliation checks every item's entry,
+-- owner and amount instead.
 CREATE TABLE payout.open_entries (
-    entry_id bigint PRIMARY KEY REFERENCES payout.entries (id),
+    entry_id bigint PRIMARY KEY,
     host_id text NOT NULL,
     currency char(3) NOT NULL
 );
@@ -157,8 +162,8 @@ CREATE INDEX payouts_unannounced ON payout.payouts (run_id) WHERE announced_at I
 -- The entries a payout covers. A live (not released) item per entry at most (invariant 3); a failed
 -- payout's items are released, and their entries are open again.
 CREATE TABLE payout.payout_items (
-    payout_id uuid NOT NULL REFERENCES payout.payouts (id),
-    entry_id bigint NOT NULL REFERENCES payout.entries (id),
+    payout_id uuid NOT NULL,
+    entry_id bigint NOT NULL,
     released boolean NOT NULL DEFAULT false,
     PRIMARY KEY (payout_id, entry_id)
 );

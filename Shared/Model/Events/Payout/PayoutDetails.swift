@@ -1,7 +1,9 @@
 import Foundation
 
-/// What every `payout.*` event says about its payout: who is paid how much, by which run, for which
-/// ledger entries. The events add what happened to it (`provider_ref` when paid, `error` when failed).
+/// What every `payout.*` event says about its payout: who is paid how much, by which run, and a
+/// summary of the ledger entries it covers (the entries themselves, one per booking and kind, can be
+/// tens of thousands for a large host: `GET /v1/payouts/{id}` lists them). The events add what
+/// happened to it (`provider_ref` when paid, `error` when failed).
 public struct PayoutDetails: Codable, Sendable, Hashable {
     /// The payout.
     public let payoutID: UUID
@@ -11,11 +13,11 @@ public struct PayoutDetails: Codable, Sendable, Hashable {
     public let hostID: HostID
     /// The amount transferred (wire: `amount` + `currency`); always positive.
     public let amount: Money
-    /// The ledger entries the payout covers; their amounts add up to ``amount``.
-    public let items: [PayoutItem]
+    /// The ledger entries the payout covers, summed by kind; the sums add up to ``amount``.
+    public let items: PayoutItemSummary
 
     /// Creates the details.
-    public init(payoutID: UUID, runID: UUID, hostID: HostID, amount: Money, items: [PayoutItem]) {
+    public init(payoutID: UUID, runID: UUID, hostID: HostID, amount: Money, items: PayoutItemSummary) {
         self.payoutID = payoutID
         self.runID = runID
         self.hostID = hostID
@@ -39,7 +41,7 @@ public struct PayoutDetails: Codable, Sendable, Hashable {
         runID = try container.decode(UUID.self, forKey: .runID)
         hostID = try container.decode(HostID.self, forKey: .hostID)
         amount = try container.decodeMoney(amountKey: .amount, currencyKey: .currency)
-        items = try container.decode([PayoutItem].self, forKey: .items)
+        items = try container.decode(PayoutItemSummary.self, forKey: .items)
     }
 
     /// Encodes the wire form: lower-case ids, money as `amount` + `currency`.
@@ -50,6 +52,39 @@ public struct PayoutDetails: Codable, Sendable, Hashable {
         try container.encode(hostID, forKey: .hostID)
         try container.encodeMoney(amount, amountKey: .amount, currencyKey: .currency)
         try container.encode(items, forKey: .items)
+    }
+}
+
+/// The ledger entries a payout covers, counted and summed by kind (signed minor units: credits
+/// positive, debits negative; the four sums add up to the payout's amount).
+public struct PayoutItemSummary: Codable, Sendable, Hashable {
+    /// How many entries.
+    public let count: Int
+    /// How many bookings have revenue among them.
+    public let bookings: Int
+    public let revenue: Int64
+    public let fees: Int64
+    public let refunds: Int64
+    public let feeReversals: Int64
+
+    /// Creates a summary.
+    public init(count: Int, bookings: Int, revenue: Int64, fees: Int64, refunds: Int64, feeReversals: Int64) {
+        self.count = count
+        self.bookings = bookings
+        self.revenue = revenue
+        self.fees = fees
+        self.refunds = refunds
+        self.feeReversals = feeReversals
+    }
+
+    /// What the entries add up to.
+    public var total: Int64 { revenue + fees + refunds + feeReversals }
+
+    private enum CodingKeys: String, CodingKey {
+        case count, bookings, revenue
+        case fees = "fee"
+        case refunds = "refund"
+        case feeReversals = "fee_reversal"
     }
 }
 
