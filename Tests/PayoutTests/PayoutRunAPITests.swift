@@ -22,7 +22,7 @@ struct PayoutRunAPITests {
                 )
             }
             #expect(failed.status == .failed)
-            #expect(failed.mismatches.map(\.check).sorted() == ["currency_total", "line_amount", "payout_amount"])
+            #expect(failed.mismatches.map(\.check).sorted() == ["currency_total", "line_amount", "payout_amount", "payout_summary"])
             #expect(failed.mismatches.contains { $0.detail.contains("9001") })
             // Nothing was announced, so nothing is transferred; every payout failed; the entries are open again.
             #expect(try await harness.count("SELECT count(*) FROM messaging.outbox WHERE event_type LIKE 'payout.%'") == 0)
@@ -31,7 +31,7 @@ struct PayoutRunAPITests {
             let shown = try await harness.send(client, .get, "/v1/payout-runs/\(failed.id.uuidString.lowercased())")
             #expect(shown["status"] == "failed")
             #expect(shown["reconciliation"]?["ok"] == false)
-            #expect(shown["reconciliation"]?["mismatches"]?.arrayValue?.count == 3)
+            #expect(shown["reconciliation"]?["mismatches"]?.arrayValue?.count == 4)
             #expect(shown["totals"] == [])
             // The same date again returns the failed run and does nothing; the next date pays.
             let again = try await harness.send(client, .post, "/v1/payout-runs", body: ["run_date": "2026-11-20"])

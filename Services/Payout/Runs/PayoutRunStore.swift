@@ -74,6 +74,11 @@ enum PayoutRunStore {
             """)
     }
 
+    /// Refreshes the statistics of the plan a run's batches join with...
+    static let analyzePlan: PostgresStatement = "ANALYZE payout.run_hosts"
+    /// ... and what reconciliation and the announcements read.
+    static let analyzeComputed: PostgresStatement = "ANALYZE payout.payouts, payout.payout_items"
+
     /// The batches not computed yet, in order.
     static func pendingBatches(of runID: UUID, in transaction: PostgresTransaction) throws -> [Int] {
         try transaction.query(
@@ -124,7 +129,12 @@ enum PayoutRunStore {
                        coalesce(-sum(c.amount) FILTER (WHERE c.kind = 'refund' AND NOT c.carried), 0) AS refunds,
                        coalesce(sum(c.amount) FILTER (WHERE c.kind = 'fee_reversal' AND NOT c.carried), 0) AS fee_reversals,
                        coalesce(sum(c.amount) FILTER (WHERE c.carried), 0) AS carried_in,
-                       sum(c.amount) AS net
+                       sum(c.amount) AS net,
+                       count(*) AS item_count,
+                       coalesce(sum(c.amount) FILTER (WHERE c.kind = 'revenue'), 0) AS item_revenue,
+                       coalesce(sum(c.amount) FILTER (WHERE c.kind = 'fee'), 0) AS item_fees,
+                       coalesce(sum(c.amount) FILTER (WHERE c.kind = 'refund'), 0) AS item_refunds,
+                       coalesce(sum(c.amount) FILTER (WHERE c.kind = 'fee_reversal'), 0) AS item_fee_reversals
                 FROM candidates c GROUP BY c.host_id, c.currency
             ),
             decided AS MATERIALIZED (
@@ -134,8 +144,11 @@ enum PayoutRunStore {
                 FROM lines l LEFT JOIN payout.hosts ho ON ho.host_id = l.host_id
             ),
             payouts AS (
-                INSERT INTO payout.payouts (id, run_id, host_id, currency, amount, destination, status, created_at)
-                SELECT d.payout_id, \(runID), d.host_id, d.currency, d.net, d.payout_account, 'pending', \(now)
+                INSERT INTO payout.payouts
+                    (id, run_id, host_id, currency, amount, destination, status, created_at, item_count, item_bookings, item_revenue,
+                     item_fees, item_refunds, item_fee_reversals)
+                SELECT d.payout_id, \(runID), d.host_id, d.currency, d.net, d.payout_account, 'pending', \(now), d.item_count, d.bookings,
+                       d.item_revenue, d.item_fees, d.item_refunds, d.item_fee_reversals
                 FROM decided d WHERE d.status = 'payout'
                 RETURNING id, host_id, currency
             ),
@@ -184,7 +197,8 @@ enum PayoutRunStore {
         for row in try transaction.query(
             """
             SELECT p.id::text, p.host_id, p.currency, p.amount, coalesce(sum(e.amount), 0)::bigint,
-                   count(i.entry_id) FILTER (WHERE e.id IS NULL OR e.host_id <> p.host_id OR e.currency <> p.currency)
+                   count(i.entry_id) FILTER (WHERE e.id IS NULL OR e.host_id <> p.host_id OR e.currency <> p.currency),
+                   p.item_count <> count(i.entry_id) OR p.item_revenue + p.item_fees + p.item_refunds + p.item_fee_reversals <> p.amount
             FROM payout.payouts p
             LEFT JOIN payout.payout_items i ON i.payout_id = p.id
             LEFT JOIN payout.entries e ON e.id = i.entry_id
@@ -192,6 +206,8 @@ enum PayoutRunStore {
             GROUP BY p.id
             HAVING p.amount <> coalesce(sum(e.amount), 0)
                 OR count(i.entry_id) FILTER (WHERE e.id IS NULL OR e.host_id <> p.host_id OR e.currency <> p.currency) > 0
+                OR p.item_count <> count(i.entry_id)
+                OR p.item_revenue + p.item_fees + p.item_refunds + p.item_fee_reversals <> p.amount
             ORDER BY p.host_id, p.currency
             LIMIT 100
             """)
@@ -204,6 +220,10 @@ enum PayoutRunStore {
                     Mismatch(
                         check: "payout_amount",
                         detail: "payout \(payout) to \(host) is \(amount) \(currency) but its items add up to \(items)"))
+            }
+            if try row.decode(Bool.self, at: 6) {
+                mismatches.append(
+                    Mismatch(check: "payout_summary", detail: "payout \(payout) to \(host): the summary its events carry is not its items"))
             }
             let foreign = try row.decode(Int64.self, at: 5)
             if foreign > 0 {
@@ -319,20 +339,13 @@ enum PayoutRunStore {
                 """, in: transaction)
     }
 
-    /// The payouts `selection` names, each with its items summed by kind (one row per payout).
+    /// The payouts `selection` names, each with its items summed by kind (kept on the payout when the
+    /// run computed it; the reconciliation checks the payout against its items).
     static func details(of selection: PostgresStatement, in transaction: PostgresTransaction) throws -> [PayoutDetails] {
         try transaction.query(
             """
-            SELECT p.id, p.run_id, p.host_id, p.currency, p.amount, count(*), count(DISTINCT e.booking_id) FILTER (WHERE e.kind = 'revenue'),
-                   coalesce(sum(e.amount) FILTER (WHERE e.kind = 'revenue'), 0)::bigint, coalesce(sum(e.amount) FILTER (WHERE e.kind = 'fee'), 0)::bigint,
-                   coalesce(sum(e.amount) FILTER (WHERE e.kind = 'refund'), 0)::bigint,
-                   coalesce(sum(e.amount) FILTER (WHERE e.kind = 'fee_reversal'), 0)::bigint
-            FROM payout.payouts p
-            JOIN payout.payout_items i ON i.payout_id = p.id
-            JOIN payout.entries e ON e.id = i.entry_id
-            WHERE p.id IN (\(selection))
-            GROUP BY p.id
-            ORDER BY p.id
+            SELECT id, run_id, host_id, currency, amount, item_count, item_bookings, item_revenue, item_fees, item_refunds, item_fee_reversals
+            FROM payout.payouts WHERE id IN (\(selection)) ORDER BY id
             """
         ).map { row in
             PayoutDetails(
@@ -340,7 +353,7 @@ enum PayoutRunStore {
                 hostID: try HostID(try row.decode(String.self, at: 2)),
                 amount: Money(amount: try row.decode(Int64.self, at: 4), currency: try Currency(try row.decode(String.self, at: 3))),
                 items: PayoutItemSummary(
-                    count: Int(try row.decode(Int64.self, at: 5)), bookings: Int(try row.decode(Int64.self, at: 6)),
+                    count: Int(try row.decode(Int32.self, at: 5)), bookings: Int(try row.decode(Int32.self, at: 6)),
                     revenue: try row.decode(Int64.self, at: 7), fees: try row.decode(Int64.self, at: 8), refunds: try row.decode(Int64.self, at: 9),
                     feeReversals: try row.decode(Int64.self, at: 10)))
         }

@@ -108,6 +108,10 @@ struct PayoutRunner: Sendable {
             case .planning:
                 let batchHosts = settings.batchHosts
                 try await connection.withTransaction { try PayoutRunStore.plan(runID, batchHosts: batchHosts, now: now, in: $0) }
+                // Fresh statistics for what the batches join and write by the million (autovacuum would
+                // analyze them only after the run): with stale ones a batch's join was planned as if its
+                // hosts had no rows, and took several times longer (measured: 6 s instead of 1.2 s).
+                try await connection.query(PayoutRunStore.analyzePlan)
             case .computing:
                 try await compute(run, on: connection, session: session, progress: progress, metadata: metadata)
             case .reconciling:
@@ -161,6 +165,7 @@ struct PayoutRunner: Sendable {
             progress(.computing(run: run, done: done, total: run.hostCount))
         }
         try await connection.withTransaction { try PayoutRunStore.finishComputing(runID, in: $0) }
+        try await connection.query(PayoutRunStore.analyzeComputed)
     }
 
     /// Announces the run's payouts (`payout.created` through the outbox, which starts their transfers),

@@ -149,6 +149,13 @@ CREATE TABLE payout.payouts (
     error text,
     -- When payout.created went to the outbox (after the run reconciled); nothing is transferred before.
     announced_at timestamptz,
+    -- Its items summed by kind, as its events carry them (written with the items; reconciled).
+    item_count integer NOT NULL CHECK (item_count > 0),
+    item_bookings integer NOT NULL CHECK (item_bookings >= 0),
+    item_revenue bigint NOT NULL,
+    item_fees bigint NOT NULL,
+    item_refunds bigint NOT NULL,
+    item_fee_reversals bigint NOT NULL,
     created_at timestamptz NOT NULL,
     paid_at timestamptz,
     failed_at timestamptz,
