@@ -106,28 +106,20 @@ enum PayoutRunStore {
     /// done before (a resumed or concurrent runner) violates `run_batches`' key and changes nothing.
     /// Returns the number of lines and payouts written.
     static func compute(_ runID: UUID, batch: Int, now: Date, in transaction: PostgresTransaction) throws -> (lines: Int, payouts: Int) {
-        // A batch's entries (about 200 per host) are sorted and hashed in memory, not in temporary files.
-        try transaction.query("SET LOCAL work_mem = '64MB'")
         let rows = try transaction.query(
             """
             WITH run AS (
                 SELECT id, cutoff, settled_before, previous_cutoff, cutoff - settled_before AS delay FROM payout.runs WHERE id = \(runID)
             ),
             candidates AS (
-                SELECT c.id, c.host_id, c.currency, c.booking_id, c.kind, c.amount,
-                       coalesce(c.occurred_at <= run.previous_cutoff
-                                AND (c.event_ends_at IS NULL OR c.event_ends_at <= run.previous_cutoff - run.delay), false) AS carried
+                SELECT e.id, e.host_id, e.currency, e.booking_id, e.kind, e.amount,
+                       coalesce(e.occurred_at <= run.previous_cutoff
+                                AND (e.event_ends_at IS NULL OR e.event_ends_at <= run.previous_cutoff - run.delay), false) AS carried
                 FROM run
-                JOIN payout.run_hosts h ON h.run_id = run.id AND h.batch = \(batch),
-                -- Each host's open entries through its index (OFFSET 0 keeps the subquery per host):
-                -- a batch reads its own hosts' entries, never the whole ledger.
-                LATERAL (
-                    SELECT e.id, e.host_id, e.currency, e.booking_id, e.kind, e.amount, e.occurred_at, e.event_ends_at
-                    FROM payout.open_entries o JOIN payout.entries e ON e.id = o.entry_id
-                    WHERE o.host_id = h.host_id AND o.currency = h.currency
-                      AND e.occurred_at <= run.cutoff AND (e.event_ends_at IS NULL OR e.event_ends_at <= run.settled_before)
-                    OFFSET 0
-                ) c
+                JOIN payout.run_hosts h ON h.run_id = run.id AND h.batch = \(batch)
+                JOIN payout.open_entries o ON o.host_id = h.host_id AND o.currency = h.currency
+                JOIN payout.entries e ON e.id = o.entry_id
+                WHERE e.occurred_at <= run.cutoff AND (e.event_ends_at IS NULL OR e.event_ends_at <= run.settled_before)
             ),
             lines AS (
                 SELECT c.host_id, c.currency,
