@@ -12,8 +12,11 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "platform-bench",
         abstract:
-            "Throughput and latency of the platform's Postgres and Redis clients, of the booking saga and of webhook deliveries end to end.",
-        subcommands: [PostgresSelect.self, RedisSet.self, MessagingEndToEnd.self, SagaEndToEnd.self, NotificationEndToEnd.self, Receiver.self]
+            "Throughput and latency of the platform's Postgres and Redis clients, of the booking saga and of webhook deliveries end to end; fixtures for timing payout runs.",
+        subcommands: [
+            PostgresSelect.self, RedisSet.self, MessagingEndToEnd.self, SagaEndToEnd.self, NotificationEndToEnd.self, Receiver.self,
+            PayoutFixture.self,
+        ]
     )
 }
 

@@ -106,6 +106,8 @@ enum PayoutRunStore {
     /// done before (a resumed or concurrent runner) violates `run_batches`' key and changes nothing.
     /// Returns the number of lines and payouts written.
     static func compute(_ runID: UUID, batch: Int, now: Date, in transaction: PostgresTransaction) throws -> (lines: Int, payouts: Int) {
+        // A batch's entries are sorted and hashed in memory, not in temporary files.
+        try transaction.query("SET LOCAL work_mem = '64MB'")
         let rows = try transaction.query(
             """
             WITH run AS (
