@@ -51,7 +51,7 @@ struct RunCommand: AsyncParsableCommand {
             }
             return (run, try await RunViews.totals(of: run.id, on: postgres), try await Self.statusCounts(run.id, postgres: postgres))
         }
-        print(RunSummary.table(run: finished.0, totals: finished.1, lines: finished.2))
+        FileHandle.standardOutput.write(Data(RunSummary.table(run: finished.0, totals: finished.1, lines: finished.2).utf8))
         if finished.0.status == .failed { throw ExitCode(1) }
     }
 
