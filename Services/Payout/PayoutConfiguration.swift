@@ -11,6 +11,8 @@ struct RunOptions: ParsableArguments {
     var payoutTimeZone: String?
     @Option(help: "Hosts computed per transaction of a run (PAYOUT_BATCH_HOSTS, default 500).")
     var payoutBatchHosts: String?
+    @Option(help: "Connections a run computes its batches on at once (PAYOUT_RUN_CONNECTIONS, default 2).")
+    var payoutRunConnections: String?
 }
 
 /// How a run computes, from ``RunOptions``.
@@ -21,6 +23,8 @@ struct RunSettings: Sendable {
     var timeZone = TimeZone(identifier: "UTC") ?? .gmt
     /// Host balances (host and currency) computed in one transaction.
     var batchHosts = 500
+    /// Batches computed at once, each on a connection of its own (the run lock's included).
+    var connections = 2
 
     init() {}
 
@@ -34,6 +38,7 @@ struct RunSettings: Sendable {
             timeZone = zone
         }
         batchHosts = try reader.integer("PAYOUT_BATCH_HOSTS", default: 500, in: 1...100_000)
+        connections = try reader.integer("PAYOUT_RUN_CONNECTIONS", default: 2, in: 1...32)
     }
 }
 

@@ -4,6 +4,7 @@ import Messaging
 import Metrics
 import Postgres
 import SharedModel
+import Synchronization
 
 /// Creates a date's run (or finds it) and works it to `completed` or `failed`, under one advisory lock
 /// for the whole platform: however many processes start runs (`payout run`, the API, the schedule of
@@ -92,7 +93,7 @@ struct PayoutRunner: Sendable {
     }
 
     private func work(
-        _ runID: UUID, on connection: PostgresConnection, session: Int32?, progress: @Sendable (Progress) -> Void
+        _ runID: UUID, on connection: PostgresConnection, session: Int32?, progress: @escaping @Sendable (Progress) -> Void
     ) async throws -> PayoutRun {
         var metadata: Logger.Metadata = ["run_id": "\(runID.uuidString.lowercased())"]
         // Whether this runner moved the run (not merely found it finished).
@@ -144,25 +145,40 @@ struct PayoutRunner: Sendable {
         }
     }
 
+    /// Computes the run's pending batches on `settings.connections` connections at once: the lock's own
+    /// and, when the pool has them, more leased for the computation (batches cover separate hosts, so
+    /// they never touch the same rows). Every worker checks before each batch that the lock's session
+    /// is still the one that took it.
     private func compute(
-        _ run: PayoutRun, on connection: PostgresConnection, session: Int32?, progress: @Sendable (Progress) -> Void, metadata: Logger.Metadata
+        _ run: PayoutRun, on connection: PostgresConnection, session: Int32?, progress: @escaping @Sendable (Progress) -> Void,
+        metadata: Logger.Metadata
     ) async throws {
         let runID = run.id
         let (pending, alreadyDone) = try await connection.withTransaction { transaction in
             (try PayoutRunStore.pendingBatches(of: runID, in: transaction), try PayoutRunStore.hostsDone(of: runID, in: transaction))
         }
-        var done = alreadyDone
-        progress(.computing(run: run, done: done, total: run.hostCount))
-        for batch in pending {
-            try Task.checkCancellation()
-            guard await connection.backendPID == session else { throw LostLock() }
-            let now = clock.now()
-            let written = try await connection.withTransaction { try PayoutRunStore.compute(runID, batch: batch, now: now, in: $0) }
-            done += written.lines
-            logger.debug(
-                "payout batch computed",
-                metadata: metadata.merging(["batch": "\(batch)", "lines": "\(written.lines)", "payouts": "\(written.payouts)"]) { $1 })
-            progress(.computing(run: run, done: done, total: run.hostCount))
+        let queue = BatchQueue(batches: pending, done: alreadyDone)
+        progress(.computing(run: run, done: alreadyDone, total: run.hostCount))
+        let work: @Sendable (PostgresConnection) async throws -> Void = { worker in
+            while let batch = queue.next() {
+                try Task.checkCancellation()
+                guard await connection.backendPID == session else { throw LostLock() }
+                let now = clock.now()
+                let written = try await worker.withTransaction { try PayoutRunStore.compute(runID, batch: batch, now: now, in: $0) }
+                let done = queue.finished(lines: written.lines)
+                logger.debug(
+                    "payout batch computed",
+                    metadata: metadata.merging(["batch": "\(batch)", "lines": "\(written.lines)", "payouts": "\(written.payouts)"]) { $1 })
+                progress(.computing(run: run, done: done, total: run.hostCount))
+            }
+        }
+        let helpers = min(settings.connections, pending.count) - 1
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<max(0, helpers) {
+                group.addTask { [postgres] in try await postgres.withConnection { try await work($0) } }
+            }
+            group.addTask { try await work(connection) }
+            try await group.waitForAll()
         }
         try await connection.withTransaction { try PayoutRunStore.finishComputing(runID, in: $0) }
         try await connection.query(PayoutRunStore.analyzeComputed)
@@ -190,6 +206,31 @@ struct PayoutRunner: Sendable {
                 return payouts.count
             }
             if announced == 0 { return }
+        }
+    }
+}
+
+/// The batches a run's workers take one at a time, and the host balances they finished.
+private final class BatchQueue: Sendable {
+    private struct State {
+        var batches: [Int]
+        var done: Int
+    }
+
+    private let state: Mutex<State>
+
+    init(batches: [Int], done: Int) {
+        state = Mutex(State(batches: batches.reversed(), done: done))
+    }
+
+    /// The next batch, in order; nil when none is left.
+    func next() -> Int? { state.withLock { $0.batches.popLast() } }
+
+    /// Counts a finished batch's lines; returns the host balances done so far.
+    func finished(lines: Int) -> Int {
+        state.withLock { state in
+            state.done += lines
+            return state.done
         }
     }
 }

@@ -34,7 +34,8 @@ struct RunCommand: AsyncParsableCommand {
         }
         let logger = ServiceLauncher.bootstrap(service: "payout-run", logLevel: .info)
         var configuration = database.configuration()
-        configuration.maximumConnections = 2
+        // The run lock's connection and the computation's others.
+        configuration.maximumConnections = max(2, settings.connections)
         configuration.statementTimeout = .seconds(300)
         let finished = try await withPostgres(configuration: configuration, logger: logger) { postgres in
             let runner = PayoutRunner(postgres: postgres, settings: settings, clock: .system, logger: logger)
