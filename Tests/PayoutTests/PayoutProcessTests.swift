@@ -11,7 +11,9 @@ import Testing
 /// ledger in a database of its own.
 ///
 /// `PAYOUT_KILL_REPETITIONS` (default 5) and `PAYOUT_KILL_BOOKINGS` (default 5,000) size the kill loop;
-/// `scripts/payout-kill-loop` runs it with 20 and 20,000.
+/// `scripts/payout-kill-loop` runs it with 20 and 20,000. Both tests run on the disruptable Postgres
+/// with exclusive access, like the other process tests: their runners load both cores, which the
+/// timing of the other process suites must not share.
 @Suite("Payout runs across processes: concurrent runners and kill -9", .serialized)
 struct PayoutProcessTests {
     static let runDate = "2026-11-20"
@@ -101,9 +103,9 @@ struct PayoutProcessTests {
         #expect(try await postgres.count("SELECT count(DISTINCT aggregate_id) FROM messaging.outbox WHERE event_type = 'payout.created'") == payouts)
     }
 
-    /// A fresh migrated database with the generated ledger, and a client of it.
-    static func ledger(bookings: Int) async throws -> (url: String, postgres: PostgresClient) {
-        let url = try await ServiceHarness.migratedDatabase(prefix: "payout_process")
+    /// A fresh migrated database on `server` with the generated ledger, and a client of it.
+    static func ledger(bookings: Int, on server: String) async throws -> (url: String, postgres: PostgresClient) {
+        let url = try await ServiceHarness.migratedDatabase(prefix: "payout_process", on: server)
         let postgres = try TestDatabase.client(url: url)
         try await generate(on: postgres, bookings: bookings)
         return (url, postgres)
@@ -120,12 +122,16 @@ struct PayoutProcessTests {
 
     @Test("two runners of the same date at once: one run, one set of payouts, both report it")
     func concurrentRunners() async throws {
-        let reference = try await Self.ledger(bookings: 2_000)
+        try await DisruptableServers.withExclusiveAccess { servers in try await Self.concurrentRunners(on: servers.databaseURL) }
+    }
+
+    static func concurrentRunners(on server: String) async throws {
+        let reference = try await Self.ledger(bookings: 2_000, on: server)
         _ = try await Self.runToEnd(reference.url)
         let expected = try await Self.outcome(on: reference.postgres)
         await reference.postgres.shutdown()
 
-        let (url, postgres) = try await Self.ledger(bookings: 2_000)
+        let (url, postgres) = try await Self.ledger(bookings: 2_000, on: server)
         let first = try ServiceProcess.start("payout", arguments: ["run", "--date", Self.runDate], environment: Self.environment(url))
         let second = try ServiceProcess.start("payout", arguments: ["run", "--date", Self.runDate], environment: Self.environment(url))
         let (one, two) = (await first.child.termination(), await second.child.termination())
@@ -147,10 +153,14 @@ struct PayoutProcessTests {
 
     @Test("kill -9 at random points: the next start finishes the run with the totals of an uninterrupted one")
     func killedRunners() async throws {
+        try await DisruptableServers.withExclusiveAccess { servers in try await Self.killedRunners(on: servers.databaseURL) }
+    }
+
+    static func killedRunners(on server: String) async throws {
         let environment = ProcessInfo.processInfo.environment
         let repetitions = environment["PAYOUT_KILL_REPETITIONS"].flatMap(Int.init) ?? 5
         let bookings = environment["PAYOUT_KILL_BOOKINGS"].flatMap(Int.init) ?? 5_000
-        let reference = try await Self.ledger(bookings: bookings)
+        let reference = try await Self.ledger(bookings: bookings, on: server)
         let uninterrupted = try await Self.runToEnd(reference.url)
         let expected = try await Self.outcome(on: reference.postgres)
         try await Self.checkInvariants(on: reference.postgres)
@@ -159,7 +169,7 @@ struct PayoutProcessTests {
         var kills = 0
         var interruptedMidRun = 0
         for _ in 1...repetitions {
-            let (url, postgres) = try await Self.ledger(bookings: bookings)
+            let (url, postgres) = try await Self.ledger(bookings: bookings, on: server)
             for _ in 1...3 {
                 let process = try ServiceProcess.start("payout", arguments: ["run", "--date", Self.runDate], environment: Self.environment(url))
                 try await Task.sleep(for: .milliseconds(Int64.random(in: 0...max(1, window))))
