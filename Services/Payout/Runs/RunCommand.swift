@@ -103,7 +103,7 @@ final class ProgressDisplay: Sendable {
             if due { emit("waiting for another runner to release the payout run lock", done: nil) }
         case .computing(_, let done, let total):
             let now = ContinuousClock.now
-            let (elapsed, rate, show) = state.withLock { state -> (Duration, Double, Bool) in
+            let (rate, show) = state.withLock { state -> (Double, Bool) in
                 if state.firstDone == nil {
                     state.firstDone = done
                     state.started = now
@@ -113,10 +113,9 @@ final class ProgressDisplay: Sendable {
                 let rate = seconds > 0 ? Double(done - (state.firstDone ?? 0)) / seconds : 0
                 let show = terminal || done == total || state.lastLine.map { now - $0 >= .seconds(2) } ?? true
                 if show { state.lastLine = now }
-                return (elapsed, rate, show)
+                return (rate, show)
             }
             guard show else { return }
-            _ = elapsed
             let remaining = rate > 0 ? Int((Double(total - done) / rate).rounded(.up)) : nil
             emit(Self.bar(done: done, total: total, rate: rate, eta: remaining), done: (done, total, rate, remaining))
         case .finished(let run):
