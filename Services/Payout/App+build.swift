@@ -21,6 +21,7 @@ func buildApplication(_ configuration: PayoutConfiguration, logger: Logger) -> s
         ShutdownHook { try await client.shutdown() }, parts.executor,
         ConcurrentServices(parts.ledgerConsumers(logger: logger) + [parts.transferConsumer(logger: logger)]),
         RetentionSweeper(postgres: app.consumerPostgres, rules: parts.retentionRules, logger: logger, clock: parts.clock),
+        PayoutRunGauges(postgres: app.consumerPostgres, logger: logger),
     ]
     return app.makeApplication(router: router, services: services)
 }

@@ -128,8 +128,11 @@ public struct DeadLetterStore: Sendable {
     public init(postgres: PostgresClient, clock: WallClock = .system) {
         self.postgres = postgres
         self.clock = clock
+        // Every kind at zero from the start, so `increase(dead_letters_recorded_total[...])` sees the first entry.
+        _ = Self.recordedCounters
     }
 
+    /// `dead_letters_recorded_total{kind}`, one per kind.
     static let recordedCounters = Kind.allCases.reduce(into: [Kind: Counter]()) { counters, kind in
         counters[kind] = Counter(label: "dead_letters_recorded_total", dimensions: [("kind", kind.rawValue)])
     }

@@ -40,6 +40,12 @@ public struct OutboxReconciler<Handler: StreamHandler>: Service {
     let configuration: Configuration
     let logger: Logger
     let clock: WallClock
+    /// `outbox_reconciled_total` by outcome, registered at zero.
+    private let outcomes: [String: Counter]
+
+    /// What a reconciled event's `outcome` label says: applied now, applied before (the inbox had it
+    /// after all), failed (tried again next run), or not a readable event.
+    static var outcomeLabels: [String] { ["applied", "already_applied", "failed", "unreadable"] }
 
     /// `clock` places the window and the grace, and dates what the handler commits.
     public init(postgres: PostgresClient, handler: Handler, configuration: Configuration, logger: Logger, clock: WallClock = .system) {
@@ -48,6 +54,15 @@ public struct OutboxReconciler<Handler: StreamHandler>: Service {
         self.configuration = configuration
         self.logger = logger
         self.clock = clock
+        outcomes = Dictionary(
+            uniqueKeysWithValues: Self.outcomeLabels.map { outcome in
+                (
+                    outcome,
+                    Counter(
+                        label: "outbox_reconciled_total",
+                        dimensions: [("stream", configuration.stream), ("group", configuration.group), ("outcome", outcome)])
+                )
+            })
     }
 
     public func run() async throws {
@@ -117,9 +132,6 @@ public struct OutboxReconciler<Handler: StreamHandler>: Service {
     }
 
     private func count(_ outcome: String) {
-        Counter(
-            label: "outbox_reconciled_total",
-            dimensions: [("stream", configuration.stream), ("group", configuration.group), ("outcome", outcome)]
-        ).increment()
+        outcomes[outcome]?.increment()
     }
 }

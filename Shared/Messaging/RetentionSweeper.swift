@@ -35,10 +35,13 @@ public struct RetentionRule: Sendable {
 }
 
 /// Deletes rows past their retention, in batches (each its own short statement), every `interval`:
-/// each pass's counts are logged and added to `retention_purged_total{table}`.
+/// each pass's counts are logged and added to `retention_purged_total{table}` (every rule's table at
+/// zero from the start).
 public struct RetentionSweeper: Service {
     let postgres: PostgresClient
     let rules: [RetentionRule]
+    /// `retention_purged_total{table}` of each rule's table, registered at zero.
+    private let purged: [String: Counter]
     let logger: Logger
     var interval: Duration
     var batchSize: Int
@@ -51,6 +54,11 @@ public struct RetentionSweeper: Service {
     ) {
         self.postgres = postgres
         self.rules = rules
+        var purged: [String: Counter] = [:]
+        for rule in rules {
+            purged[rule.table] = Counter(label: "retention_purged_total", dimensions: [("table", rule.table)])
+        }
+        self.purged = purged
         self.logger = logger
         self.interval = interval
         self.batchSize = batchSize
@@ -76,7 +84,7 @@ public struct RetentionSweeper: Service {
             }
             deleted[rule.table, default: 0] += total
             if total > 0 {
-                Counter(label: "retention_purged_total", dimensions: [("table", rule.table)]).increment(by: Int64(total))
+                purged[rule.table]?.increment(by: Int64(total))
                 logger.info("deleted rows past their retention", metadata: ["table": "\(rule.table)", "count": "\(total)"])
             }
         }

@@ -26,7 +26,12 @@ import Synchronization
 ///   ended) are removed from the group (`XGROUP DELCONSUMER`) when the consumer starts and after each
 ///   claim pass.
 /// - Errors of the background steps (read, group, claim, consumer clean-up, lag, claim refresh) are
-///   logged and counted in `stream_consumer_errors_total{stream,group,stage}`.
+///   logged and counted in `stream_consumer_errors_total{stream,group,stage}`, every stage registered
+///   at zero when the consumer is made.
+/// - After each claim pass it reports the group's `consumer_group_lag_entries` (entries not yet
+///   delivered), `consumer_group_pending_entries` (delivered, not acknowledged) and
+///   `consumer_group_oldest_pending_seconds` (how long ago the oldest pending entry was added to the
+///   stream; 0 when none is pending).
 /// - On graceful shutdown the message in hand is finished and acknowledged; what was not started stays
 ///   pending and is claimed by another instance.
 public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
@@ -76,6 +81,9 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
     private let deadLettered: Counter
     private let lagGauge: Gauge
     private let pendingGauge: Gauge
+    private let oldestPendingGauge: Gauge
+    private let errorCounters: [String: Counter]
+    private let lastOldestPendingAge = Synchronized<Double?>(nil)
     private let errorCounts = Synchronized<[String: Int]>([:])
 
     /// `clock` dates dead letters, attempts and placeholder envelopes.
@@ -98,7 +106,21 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
         deadLettered = Counter(label: "consumer_dead_lettered_total", dimensions: dimensions)
         lagGauge = Gauge(label: "consumer_group_lag_entries", dimensions: dimensions)
         pendingGauge = Gauge(label: "consumer_group_pending_entries", dimensions: dimensions)
+        oldestPendingGauge = Gauge(label: "consumer_group_oldest_pending_seconds", dimensions: dimensions)
+        // Registered at zero, so `increase()` sees a stage's first error.
+        errorCounters = Dictionary(
+            uniqueKeysWithValues: Self.errorStages.map { stage in
+                (
+                    stage,
+                    Counter(
+                        label: "stream_consumer_errors_total",
+                        dimensions: [("group", configuration.group), ("stage", stage), ("stream", configuration.stream)])
+                )
+            })
     }
+
+    /// The background steps whose failures `stream_consumer_errors_total{stage}` counts.
+    static var errorStages: [String] { ["read", "group", "claim", "claim_refresh", "consumers", "dead_letter", "lag"] }
 
     public func run() async throws {
         let lanes = (0..<max(1, configuration.concurrency)).map { _ in Lane() }
@@ -181,10 +203,12 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
     /// Logs a failed background step and counts it in `stream_consumer_errors_total` by stage.
     private func recordError(stage: String, _ error: any Error) {
         errorCounts.withLock { $0[stage, default: 0] += 1 }
-        Counter(
-            label: "stream_consumer_errors_total",
-            dimensions: [("group", configuration.group), ("stage", stage), ("stream", configuration.stream)]
-        ).increment()
+        let counter =
+            errorCounters[stage]
+            ?? Counter(
+                label: "stream_consumer_errors_total",
+                dimensions: [("group", configuration.group), ("stage", stage), ("stream", configuration.stream)])
+        counter.increment()
         logger.warning("stream consumer step failed", metadata: ["stage": "\(stage)", "error": "\(error)"])
     }
 
@@ -295,8 +319,9 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
         )
     }
 
-    /// Publishes the group's lag (entries not yet delivered) and pending count, and warns when the group
-    /// falls far behind (the relay never trims entries a group has not acknowledged, so the stream grows).
+    /// Publishes the group's lag (entries not yet delivered), pending count and the age of its oldest
+    /// pending entry, and warns when the group falls far behind (the relay never trims entries a group
+    /// has not acknowledged, so the stream grows).
     private func reportLag() async {
         let groups: [RedisGroupInfo]
         do {
@@ -309,11 +334,47 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
         }
         guard let info = groups.first(where: { $0.name == configuration.group }) else { return }
         pendingGauge.record(info.pending)
+        await reportOldestPending(pending: info.pending)
         guard let lag = info.lag else { return }
         lagGauge.record(lag)
         if lag > configuration.lagWarningThreshold {
             logger.warning("consumer group is far behind its stream", metadata: ["lag": "\(lag)", "pending": "\(info.pending)"])
         }
+    }
+
+    /// `consumer_group_oldest_pending_seconds`: the age of the group's oldest pending entry, from the
+    /// time in its id (Redis' clock when the entry was added, so compared with the system clock, not
+    /// the injected one); 0 when nothing is pending. Claims and retries do not reset it, so it grows
+    /// while an entry is stuck.
+    private func reportOldestPending(pending: Int) async {
+        guard pending > 0 else {
+            recordOldestPending(0)
+            return
+        }
+        do {
+            guard let oldest = try await redis.oldestPendingID(configuration.stream, group: configuration.group).flatMap(RedisStreamID.init)
+            else {
+                recordOldestPending(0)
+                return
+            }
+            let added = Date(timeIntervalSince1970: Double(oldest.milliseconds) / 1000)
+            recordOldestPending(max(0, Date().timeIntervalSince(added)))
+        } catch let error as RedisError where Self.isMissingStreamOrGroup(error) {
+            recordOldestPending(0)
+        } catch {
+            if !Task.isCancelled { recordError(stage: "lag", error) }
+        }
+    }
+
+    private func recordOldestPending(_ age: Double) {
+        lastOldestPendingAge.withLock { $0 = age }
+        oldestPendingGauge.record(age)
+    }
+
+    /// The age in seconds of the group's oldest pending entry as last reported in
+    /// `consumer_group_oldest_pending_seconds`; nil before the first report.
+    package func oldestPendingAge() -> Double? {
+        lastOldestPendingAge.withLock { $0 }
     }
 
     private func dispatch(_ entry: RedisStreamEntry, deliveries: Int, lanes: [Lane]) async {

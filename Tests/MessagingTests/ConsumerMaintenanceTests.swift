@@ -82,6 +82,28 @@ struct ConsumerMaintenanceTests {
         await world.stop(consumer)
     }
 
+    @Test("the age of the group's oldest pending entry is reported from its id while a handler holds it")
+    func oldestPendingAge() async throws {
+        let world = try await MessagingHarness.make()
+        let envelope = try EventEnvelope(
+            event: testEvent(), occurredAt: Date(), sequence: 1, correlationID: "test", causationID: nil, producer: world.producer)
+        // Added two minutes ago, as its id says.
+        let added = UInt64(Date().timeIntervalSince1970 * 1000) - 120_000
+        try await world.redis.send([
+            "XADD", RedisArgument(world.stream), RedisArgument("\(added)-0"), RedisArgument(Streams.envelopeField),
+            RedisArgument(bytes: Array(try envelope.jsonData())),
+        ])
+        let handler = RecordingHandler(blockFirst: true)
+        let consumer = world.consumer(handler, name: "holder", concurrency: 1, visibilityTimeout: .milliseconds(200))
+        let task = Task { try await consumer.run() }
+        try await world.waitUntil(handler.invocations, reaches: 1)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while (consumer.oldestPendingAge() ?? 0) < 120 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        let age = try #require(consumer.oldestPendingAge())
+        #expect(age >= 120 && age < 180, "reported \(age) s")
+        await world.stop(task)
+    }
+
     @Test("claim-loop errors are logged and counted by stage, not swallowed")
     func claimErrorsAreCounted() async throws {
         let world = try await MessagingHarness.make()

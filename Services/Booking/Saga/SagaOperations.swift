@@ -11,6 +11,8 @@ struct SagaOperations: Sendable {
     /// Decides a resume (with the refund's bound, `REFUND_PENDING_BOUND`).
     let runner: SagaRunner
     var clock: WallClock = .system
+    /// `saga_resumes_total`, registered at zero when the operations are made.
+    let resumes = Counter(label: "saga_resumes_total")
 
     // MARK: Resume
 
@@ -36,7 +38,7 @@ struct SagaOperations: Sendable {
         }
         switch run.verdict {
         case .resumed(let attempt, let key):
-            Counter(label: "saga_resumes_total").increment()
+            resumes.increment()
             return .resumed(attempt: attempt, idempotencyKey: key)
         case .notResumable(let state):
             return .notResumable(state)

@@ -50,6 +50,7 @@ struct WebhookController: Sendable {
         self.limiter = limiter
         self.clientAddresses = clientAddresses
         self.clock = clock
+        DeliveryMetrics.register()
     }
 
     func addRoutes(to router: Router<ServiceRequestContext>) {
@@ -247,6 +248,11 @@ struct DeliveryMetrics {
 
     func count(_ outcome: Outcome) {
         Self.counters[source]?[outcome]?.increment()
+    }
+
+    /// Registers every source and outcome at zero, so `increase()` sees the first of each.
+    static func register() {
+        _ = counters
     }
 
     /// Made once: creating a counter goes through the metrics factory's lock and lookup.

@@ -3,7 +3,7 @@ import SharedModel
 
 /// A payout run: one per date (DESIGN.md, Payout).
 struct PayoutRun: Sendable, Equatable {
-    enum Status: String, Sendable, Codable {
+    enum Status: String, Sendable, Codable, CaseIterable {
         case running, completed, failed
     }
 

@@ -46,6 +46,31 @@ enum PayoutRunStore {
         try transaction.query(columns + " WHERE id = \(id)").first.map(Self.run)
     }
 
+    /// What `payout serve` reports about runs (``PayoutRunGauges``): runs per status, the cut-off of the
+    /// latest completed run, and whether the latest finished run (by date) failed, with its mismatches.
+    static func gauges(in transaction: PostgresTransaction) throws -> RunGaugeValues {
+        var values = RunGaugeValues()
+        for row in try transaction.query("SELECT status, count(*) FROM payout.runs GROUP BY status") {
+            if let status = PayoutRun.Status(rawValue: try row.decode(String.self, at: 0)) {
+                values.runs[status] = Int(try row.decode(Int64.self, at: 1))
+            }
+        }
+        let rows = try transaction.query(
+            """
+            SELECT (SELECT max(cutoff) FROM payout.runs WHERE status = 'completed'), latest.status, latest.mismatches
+            FROM (SELECT 1) one
+            LEFT JOIN LATERAL (
+                SELECT status, jsonb_array_length(mismatches) AS mismatches FROM payout.runs
+                WHERE status <> 'running' ORDER BY run_date DESC LIMIT 1
+            ) latest ON true
+            """)
+        guard let row = rows.first else { return values }
+        values.lastCompletedCutoff = try row.decode(Date?.self, at: 0)
+        values.lastFinishedFailed = try row.decode(String?.self, at: 1) == PayoutRun.Status.failed.rawValue
+        values.lastFinishedMismatches = Int(try row.decode(Int32?.self, at: 2) ?? 0)
+        return values
+    }
+
     /// Unfinished runs, oldest first.
     static func unfinished(in transaction: PostgresTransaction) throws -> [UUID] {
         try transaction.query("SELECT id FROM payout.runs WHERE status = 'running' ORDER BY created_at").map { try $0.decode(UUID.self, at: 0) }

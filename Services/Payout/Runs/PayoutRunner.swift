@@ -46,8 +46,13 @@ struct PayoutRunner: Sendable {
     /// Called after the batches are computed and before reconciliation (tests inject mismatches here).
     var beforeReconciliation: @Sendable (UUID) async throws -> Void = { _ in }
 
-    private static let reconciliationFailures = Counter(label: "payout_reconciliation_failures_total")
-    private static let runsFinished = "payout_runs_total"
+    /// `payout_reconciliation_failures_total` and `payout_runs_total{status}` (runs this process finished),
+    /// registered at zero when the runner is made.
+    let reconciliationFailures = Counter(label: "payout_reconciliation_failures_total")
+    let runsFinished = Dictionary(
+        uniqueKeysWithValues: [PayoutRun.Status.completed, .failed].map {
+            ($0, Counter(label: "payout_runs_total", dimensions: [("status", $0.rawValue)]))
+        })
 
     /// The run of `date` (today in `PAYOUT_TIME_ZONE` when nil), created now unless it exists. Its cut-off
     /// is the end of the date or now, whichever is earlier. A date after today throws ``RunDate/Problem/future(today:)``.
@@ -127,7 +132,7 @@ struct PayoutRunner: Sendable {
                     return mismatches
                 }
                 if !mismatches.isEmpty {
-                    Self.reconciliationFailures.increment()
+                    reconciliationFailures.increment()
                     logger.error(
                         "payout run failed reconciliation: nothing was paid and its entries stay payable",
                         metadata: metadata.merging(["mismatches": "\(mismatches.count)", "first": "\(mismatches[0].detail)"]) { $1 })
@@ -137,7 +142,7 @@ struct PayoutRunner: Sendable {
             case .done:
                 progress(.finished(run))
                 if worked {
-                    Counter(label: Self.runsFinished, dimensions: [("status", run.status.rawValue)]).increment()
+                    runsFinished[run.status]?.increment()
                     logger.info("payout run finished", metadata: metadata.merging(["status": "\(run.status.rawValue)"]) { $1 })
                 }
                 return run

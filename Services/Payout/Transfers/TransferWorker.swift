@@ -25,6 +25,9 @@ struct TransferWorker: StreamHandler {
     let transfers: any Transfers
     let logger: Logger
     let clock: WallClock
+    /// `payout_payouts_total{status}` of transfers the provider accepted and refused, registered at zero.
+    let paid = Counter(label: "payout_payouts_total", dimensions: [("status", "paid")])
+    let refused = Counter(label: "payout_payouts_total", dimensions: [("status", "failed")])
 
     func handle(_ envelope: EventEnvelope, context: HandlerContext) async throws {
         guard envelope.type == PayoutCreated.eventType else { return }
@@ -53,7 +56,7 @@ struct TransferWorker: StreamHandler {
                 try Outbox.append(drafts: [draft], after: [], in: transaction)
             }
             metadata["provider_ref"] = "\(reference)"
-            Counter(label: "payout_payouts_total", dimensions: [("status", "paid")]).increment()
+            paid.increment()
             logger.info("payout transferred", metadata: metadata)
         case .failure(.refused(let status, let code, let message)):
             let error = "\(status)\(code.map { " \($0)" } ?? ""): \(message)"
@@ -64,7 +67,7 @@ struct TransferWorker: StreamHandler {
                 try Outbox.append(drafts: [draft], after: [], in: transaction)
             }
             metadata["error"] = "\(error)"
-            Counter(label: "payout_payouts_total", dimensions: [("status", "failed")]).increment()
+            refused.increment()
             logger.warning("the provider refused a payout; its entries are payable again", metadata: metadata)
         case .failure(let error):
             throw error
