@@ -101,6 +101,17 @@ struct PayoutHarness: Sendable {
         return run
     }
 
+    /// Runs `date` with host_a's payout made one unit larger than the entries it covers, between
+    /// computing and reconciling: the run fails reconciliation.
+    func runPayoutWithMismatch(_ date: String) async throws -> PayoutRun {
+        let postgres = self.postgres
+        return try await runPayout(date) { runID in
+            try await postgres.query(
+                "UPDATE payout.payouts SET amount = amount + 1 WHERE id = (SELECT id FROM payout.payouts WHERE run_id = \(runID) AND host_id = 'host_a')"
+            )
+        }
+    }
+
     // MARK: Ledger
 
     /// Hands `envelopes` to the ledger as its consumer would (effect and inbox row in one transaction).

@@ -14,13 +14,7 @@ struct PayoutRunAPITests {
         let harness = try await PayoutHarness.make(clock: TestClock(try instant("2026-11-21T06:00:00Z")))
         try await harness.run { client in
             try await harness.twoSettledHosts(client)
-            let postgres = harness.postgres
-            let failed = try await harness.runPayout("2026-11-20") { runID in
-                // One payout made one unit larger than the entries it covers.
-                try await postgres.query(
-                    "UPDATE payout.payouts SET amount = amount + 1 WHERE id = (SELECT id FROM payout.payouts WHERE run_id = \(runID) AND host_id = 'host_a')"
-                )
-            }
+            let failed = try await harness.runPayoutWithMismatch("2026-11-20")
             #expect(failed.status == .failed)
             #expect(failed.mismatches.map(\.check).sorted() == ["currency_total", "line_amount", "payout_amount", "payout_summary"])
             #expect(failed.mismatches.contains { $0.detail.contains("9001") })

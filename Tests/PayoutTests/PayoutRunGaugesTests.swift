@@ -17,12 +17,7 @@ struct PayoutRunGaugesTests {
             #expect(try await gauges.refresh() == expected)
 
             try await harness.twoSettledHosts(client)
-            let postgres = harness.postgres
-            let failed = try await harness.runPayout("2026-11-20") { runID in
-                try await postgres.query(
-                    "UPDATE payout.payouts SET amount = amount + 1 WHERE id = (SELECT id FROM payout.payouts WHERE run_id = \(runID) AND host_id = 'host_a')"
-                )
-            }
+            let failed = try await harness.runPayoutWithMismatch("2026-11-20")
             #expect(failed.status == .failed)
             expected.runs[.failed] = 1
             expected.lastFinishedFailed = true
