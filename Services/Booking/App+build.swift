@@ -33,6 +33,8 @@ struct BookingParts: Sendable {
     /// Load, decide, apply: the path every saga input takes.
     let runner: SagaRunner
     let bookings: PostgresBookingRepository
+    /// The abuse limits' counters, registered at zero.
+    let limitMetrics: HoldLimitMetrics
 
     init(app: ServiceApplication, configuration: BookingConfiguration, clock: WallClock = .system) {
         self.app = app
@@ -43,10 +45,12 @@ struct BookingParts: Sendable {
         holds = SeatHoldStore(redis: app.redis)
         runner = SagaRunner(decider: SagaDecider(policy: .init(refundPendingBound: configuration.refundPendingBound)))
         bookings = PostgresBookingRepository(postgres: app.postgres, runner: runner)
+        limitMetrics = HoldLimitMetrics(apiKeyClients: configuration.apiKeyRateLimits.clients.keys)
     }
 
     var holdService: HoldService {
-        HoldService(inventory: inventory, holds: holds, holdTTL: configuration.holdTTL, clock: clock)
+        HoldService(
+            inventory: inventory, holds: holds, holdTTL: configuration.holdTTL, clock: clock, limits: configuration.holdLimits, metrics: limitMetrics)
     }
 
     var bookingService: BookingService<PostgresBookingRepository> {
@@ -106,7 +110,8 @@ struct BookingParts: Sendable {
     }
 
     func addRoutes(to router: Router<ServiceRequestContext>) {
-        let client = app.clientAuthentication
+        let client = ClientRateLimitMiddleware(
+            authentication: app.clientAuthentication, limits: configuration.apiKeyRateLimits, holds: holds, clock: clock)
         InventoryController(catalog: catalog, inventory: inventory, holds: holds, clock: clock)
             .addRoutes(to: router, client: client, admin: app.adminAuthentication)
         HoldController(catalog: catalog, service: holdService, maximumSeatsPerHold: configuration.maxSeatsPerHold)

@@ -16,6 +16,12 @@ struct BookingOptions: ParsableArguments {
     var sagaConsumerConcurrency: String?
     @Option(help: "How long a finished saga's step log is kept, e.g. 4320h (SAGA_STEP_RETENTION, default 180 days).")
     var sagaStepRetention: String?
+    @Option(help: "The most seats one customer may hold at once, in holds and bookings awaiting payment (MAX_HELD_SEATS_PER_CUSTOMER, default 20).")
+    var maxHeldSeatsPerCustomer: String?
+    @Option(help: "Hold attempts one customer may make per minute, failed ones included (HOLD_ATTEMPTS_PER_CUSTOMER_PER_MINUTE, default 60).")
+    var holdAttemptsPerCustomerPerMinute: String?
+    @Option(help: "Per-client rate limits on the public routes, e.g. name=100/s,*=500/s (API_KEY_RATE_LIMITS, default none).")
+    var apiKeyRateLimits: String?
 }
 
 /// The booking service's settings (DESIGN.md, Configuration).
@@ -39,6 +45,12 @@ struct BookingConfiguration: ServeConfiguration {
     /// How long the step log of a finished saga (refunded, cancelled, expired) is kept after its last
     /// change (`SAGA_STEP_RETENTION`, default 180 days); the saga and booking rows stay.
     var sagaStepRetention: Duration
+    /// The per-customer hold limits: seats held at once in holds and bookings awaiting payment
+    /// (`MAX_HELD_SEATS_PER_CUSTOMER`, default 20, 1 to 10,000) and hold attempts per minute
+    /// (`HOLD_ATTEMPTS_PER_CUSTOMER_PER_MINUTE`, default 60, 1 to 1,000,000).
+    var holdLimits: CustomerHoldLimits
+    /// Token buckets per client application on the public routes (`API_KEY_RATE_LIMITS`, default none).
+    var apiKeyRateLimits: APIKeyRateLimits
 
     init(reader: ConfigurationReader) throws(ConfigurationError) {
         // The saga coordinator's 32 lanes confirm paid bookings; 16 connections of their own keep
@@ -54,5 +66,14 @@ struct BookingConfiguration: ServeConfiguration {
         sagaConcurrency = try reader.integer("SAGA_CONSUMER_CONCURRENCY", default: 32, in: 1...256)
         sagaStepRetention = try reader.duration(
             "SAGA_STEP_RETENTION", default: .seconds(180 * 86_400), in: .seconds(86_400)...(.seconds(3650 * 86_400)))
+        holdLimits = CustomerHoldLimits(
+            maximumHeldSeats: try reader.integer("MAX_HELD_SEATS_PER_CUSTOMER", default: 20, in: 1...10_000),
+            attempts: RateLimit(
+                capacity: try reader.integer("HOLD_ATTEMPTS_PER_CUSTOMER_PER_MINUTE", default: 60, in: 1...1_000_000), period: .seconds(60)))
+        if let limits = reader.string("API_KEY_RATE_LIMITS") {
+            apiKeyRateLimits = try APIKeyRateLimits.parse(limits)
+        } else {
+            apiKeyRateLimits = APIKeyRateLimits()
+        }
     }
 }

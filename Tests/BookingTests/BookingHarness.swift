@@ -30,7 +30,8 @@ struct BookingHarness {
     /// `databaseURL`: an existing migrated database to share (e.g. a second instance); otherwise a new one
     /// on `server` (default: the shared test Postgres).
     static func make(
-        server: String? = nil, databaseURL: String? = nil, redisURL: String? = nil, settings extra: [String: String] = [:]
+        server: String? = nil, databaseURL: String? = nil, redisURL: String? = nil, settings extra: [String: String] = [:],
+        clock: WallClock = .system
     ) async throws -> BookingHarness {
         let url: String
         if let databaseURL {
@@ -43,11 +44,13 @@ struct BookingHarness {
             settings: [
                 "API_KEYS": ([apiKey] + partnerKeys.map { "partner:\($0)" }).joined(separator: ","), "REDIS_POOL_SIZE": "16",
                 "REDIS_POOL_WAIT": "60s", "MAX_BODY_BYTES": "65536",
+                // Suites reuse a few customer ids for many holds; HoldLimitTests sets the limits it tests.
+                "MAX_HELD_SEATS_PER_CUSTOMER": "10000", "HOLD_ATTEMPTS_PER_CUSTOMER_PER_MINUTE": "1000000",
             ], extra: extra)
         let configuration = try BookingConfiguration(reader: ConfigurationReader(environment: environment))
         let app = ServiceApplication(settings: configuration.service, logger: TestEnvironment.logger)
         let router = app.makeRouter()
-        let parts = BookingParts(app: app, configuration: configuration)
+        let parts = BookingParts(app: app, configuration: configuration, clock: clock)
         parts.addRoutes(to: router)
         return BookingHarness(app: app, parts: parts, router: router, databaseURL: url, postgres: try TestDatabase.client(url: url))
     }

@@ -19,8 +19,8 @@ struct SagaWorld: Sendable {
     var operations: SagaOperations { SagaOperations(postgres: postgres, refundPendingBound: .seconds(3600)) }
 
     /// Runs `body` with a client of a fresh booking service whose saga consumer runs meanwhile.
-    static func run(_ body: @Sendable (any TestClientProtocol, SagaWorld) async throws -> Void) async throws {
-        let harness = try await BookingHarness.make()
+    static func run(settings: [String: String] = [:], _ body: @Sendable (any TestClientProtocol, SagaWorld) async throws -> Void) async throws {
+        let harness = try await BookingHarness.make(settings: settings)
         let stream = "stream:payments-test-\(UUID().uuidString.prefix(8).lowercased())"
         let consumer = harness.parts.sagaConsumer(
             logger: TestEnvironment.logger,

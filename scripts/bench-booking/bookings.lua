@@ -21,7 +21,8 @@ local bench = dofile(dir .. "../lib/bench-wrk.lua")
 
 setup = bench.setup
 
-local customer
+local customer              -- the customer of the hold in flight or pending: one per hold (see holds.lua)
+local customer_prefix
 local hold_headers, booking_headers
 local pending_hold          -- hold_id to convert next, nil when the next request is a hold
 local sent_kind             -- "hold" or "booking": what the connection's request in flight is
@@ -30,7 +31,7 @@ local sequence = 0
 
 function init(args)
     common.configure(args, tid)
-    customer = "bench-" .. common.tag .. "-" .. tid
+    customer_prefix = "bench-" .. common.tag .. "-" .. tid .. "-"
     hold_headers = { ["Authorization"] = common.auth, ["Content-Type"] = "application/json" }
     booking_headers = { ["Authorization"] = common.auth, ["Content-Type"] = "application/json" }
     -- Published to done() through thread:get (globals of this thread's Lua state).
@@ -51,6 +52,8 @@ function request()
     end
     sent_kind = "hold"
     hold_sent = now
+    sequence = sequence + 1
+    customer = customer_prefix .. sequence
     return wrk.format("POST", "/v1/holds", hold_headers, common.next_hold_body(customer))
 end
 

@@ -86,6 +86,7 @@ saga_setup() {
     say "booking serve on $SAGA_BOOKING_URL (saga coordinator, DATABASE_POOL_SIZE=$SAGA_BOOKING_DB_POOL REDIS_POOL_SIZE=$SAGA_BOOKING_REDIS_POOL, PAYMENT_WINDOW=2h, HOLD_TTL=30m, LOG_LEVEL=warning)"
     DATABASE_URL="$database" REDIS_URL="$redis" ADMIN_TOKEN="$SAGA_ADMIN_TOKEN" API_KEYS="$SAGA_API_KEY" LOG_LEVEL=warning \
         HOLD_TTL=30m PAYMENT_WINDOW=2h DATABASE_POOL_SIZE="$SAGA_BOOKING_DB_POOL" REDIS_POOL_SIZE="$SAGA_BOOKING_REDIS_POOL" \
+        MAX_HELD_SEATS_PER_CUSTOMER=10000 HOLD_ATTEMPTS_PER_CUSTOMER_PER_MINUTE=1000000 \
         "$SAGA_DIR/booking" serve --host 127.0.0.1 --port "${ports[0]}" >"$SAGA_DIR/booking.log" 2>&1 &
     SAGA_BOOKING_PID=$!
     # No provider worker: the bench plays the provider (it posts the signed webhooks), so nothing

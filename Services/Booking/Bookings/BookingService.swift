@@ -105,8 +105,28 @@ struct BookingService<Repository: BookingRepository>: Sendable {
                 logger.warning(
                     "booking created but its hold could not be extended in Redis", metadata: ["booking_id": "\(booking.id)", "error": "\(error)"])
             }
+            await keepReservation(of: booking, until: deadline, logger: logger)
             logger.info("booking created", metadata: ["booking_id": "\(booking.id)", "seats": "\(seats.count)"])
             return .answered(.fresh(response))
+        }
+    }
+
+    /// The customer's held-seat reservation of the hold: a booking awaiting payment keeps counting its
+    /// seats until its deadline (or until it leaves `pending_payment` earlier); a free booking, confirmed
+    /// at once, stops counting now. Only an existing reservation is extended, so a confirmation or
+    /// cancellation that got there first is not undone. A Redis failure only logs: the reservation then
+    /// ends with the hold's TTL.
+    private func keepReservation(of booking: Booking, until deadline: Date, logger: Logger) async {
+        do {
+            if booking.status == .pendingPayment {
+                try await holds.extendReservation(booking.holdID, customer: booking.customerID, until: deadline, now: clock.now())
+            } else {
+                try await holds.releaseReservation(booking.holdID, customer: booking.customerID)
+            }
+        } catch {
+            logger.warning(
+                "booking created but the customer's held-seat reservation was not updated",
+                metadata: ["booking_id": "\(booking.id)", "error": "\(error)"])
         }
     }
 
@@ -133,6 +153,7 @@ struct BookingService<Repository: BookingRepository>: Sendable {
             id, reason: reason, customer: customer, client: client, correlationID: correlationID, at: clock.now())
         if case .cancelled(let booking, let released) = outcome {
             if let released { await holds.releaseAfterCommit(released, logger: logger, correlationID: correlationID) }
+            await holds.releaseReservationAfterCommit(HeldSeatsReservation(customerID: booking.customerID, holdID: booking.holdID), logger: logger)
             logger.info("booking cancelled", metadata: ["booking_id": "\(booking.id)"])
         }
         return outcome

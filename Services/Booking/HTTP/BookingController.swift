@@ -21,7 +21,7 @@ extension HTTPField.Name {
 struct BookingController<Repository: BookingRepository>: Sendable {
     let service: BookingService<Repository>
 
-    func addRoutes(to router: Router<ServiceRequestContext>, client: AuthenticationMiddleware) {
+    func addRoutes(to router: Router<ServiceRequestContext>, client: some RouterMiddleware<ServiceRequestContext>) {
         let bookings = router.group("/v1/bookings").add(middleware: client)
         bookings.post(use: create)
         bookings.get("/{id}", use: show)

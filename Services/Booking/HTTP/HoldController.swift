@@ -7,7 +7,8 @@ import SharedModel
 /// Seat holds (DESIGN.md, Booking):
 /// - `POST /v1/holds` `{event_id, seat_ids, customer_id}` holds all the seats or none: 201 with the
 ///   hold's id and expiry, or 409 `seats_unavailable` listing exactly the seats that were not
-///   available;
+///   available; 409 `hold_limit_reached` past the customer's held-seat limit, 429 `rate_limited`
+///   (with `Retry-After`) past the customer's hold attempts per minute;
 /// - `DELETE /v1/holds/{id}?customer_id=...` releases a hold (its owner only; compare-and-delete).
 ///
 /// The routes validate and encode; ``HoldService`` owns the flow.
@@ -18,7 +19,7 @@ struct HoldController: Sendable {
     /// What the payment provider can charge: a hold whose seats it could not charge together is refused.
     var chargeRules = ProviderCurrencyRules.stripe
 
-    func addRoutes(to router: Router<ServiceRequestContext>, client: AuthenticationMiddleware) {
+    func addRoutes(to router: Router<ServiceRequestContext>, client: some RouterMiddleware<ServiceRequestContext>) {
         let group = router.group("/v1/holds").add(middleware: client)
         group.post(use: create)
         group.delete("/{id}", use: release)
@@ -75,6 +76,15 @@ struct HoldController: Sendable {
             throw APIError.conflict("sales_closed", "the event has started; its seats can no longer be held")
         case .cacheUnavailable:
             throw APIError.dependencyUnavailable("the seat cache could not be rebuilt; retry later")
+        case .rateLimited(let wait, let limit):
+            throw APIError.rateLimited(
+                "too many hold attempts by this customer: the limit is \(limit.capacity) per minute (HOLD_ATTEMPTS_PER_CUSTOMER_PER_MINUTE)",
+                retryAfter: wait, details: ["limit": .integer(Int64(limit.capacity))])
+        case .limitReached(let limit, let held, let requested):
+            throw APIError.conflict(
+                "hold_limit_reached",
+                "this customer may hold at most \(limit) seats at once (holds and bookings awaiting payment); \(held) are held, \(requested) more requested",
+                details: ["limit": .integer(Int64(limit)), "held": .integer(Int64(held)), "requested": .integer(Int64(requested))])
         }
     }
 
@@ -86,7 +96,7 @@ struct HoldController: Sendable {
             throw APIError.badRequest("customer_id is required: only the hold's owner may release it")
         }
         let customer: CustomerID = try Validation.identifier(String(customerText), field: "customer_id")
-        switch try await service.release(reference, customer: customer) {
+        switch try await service.release(reference, customer: customer, logger: context.logger) {
         case .released:
             return Response(status: .noContent)
         case .notFound:

@@ -19,7 +19,7 @@ struct InventoryController: Sendable {
     var maximumSeatsPerEvent = 10_000
     var clock: WallClock = .system
 
-    func addRoutes(to router: Router<ServiceRequestContext>, client: AuthenticationMiddleware, admin: AuthenticationMiddleware) {
+    func addRoutes(to router: Router<ServiceRequestContext>, client: some RouterMiddleware<ServiceRequestContext>, admin: AuthenticationMiddleware) {
         router.group("/v1/events").add(middleware: admin).post(use: create)
         let reads = router.group("/v1/events").add(middleware: client)
         reads.get("/{id}", use: show)

@@ -14,7 +14,7 @@ import SharedModel
 struct SagaController: Sendable {
     let operations: SagaOperations
 
-    func addRoutes(to router: Router<ServiceRequestContext>, client: AuthenticationMiddleware, admin: AuthenticationMiddleware) {
+    func addRoutes(to router: Router<ServiceRequestContext>, client: some RouterMiddleware<ServiceRequestContext>, admin: AuthenticationMiddleware) {
         router.group("/v1/bookings").add(middleware: client).get("/{id}/saga") { request, context -> Response in
             let id = BookingID(try Validation.pathUUID(context, resource: "booking"))
             // Like the booking itself: another client's booking, or another customer's when one is named, is 404.

@@ -13,6 +13,9 @@ struct HoldService: Sendable {
     var clock: WallClock = .system
     /// How often the cache is rebuilt for one request before it gives up.
     var rebuildAttempts = 3
+    /// The per-customer abuse limits (nil: none, e.g. in tests of the hold script alone).
+    var limits: CustomerHoldLimits?
+    var metrics: HoldLimitMetrics?
 
     enum PlaceOutcome: Sendable, Equatable {
         case held(HoldReference, expiresAt: Date)
@@ -22,6 +25,11 @@ struct HoldService: Sendable {
         case salesClosed
         /// The cache could not be rebuilt; the request may be retried.
         case cacheUnavailable
+        /// The customer made too many hold attempts; one more is allowed after `retryAfter`.
+        case rateLimited(retryAfter: Duration, limit: RateLimit)
+        /// The customer already holds `held` seats (holds and bookings awaiting payment); `requested`
+        /// more would exceed `limit`.
+        case limitReached(limit: Int, held: Int, requested: Int)
     }
 
     /// Holds `seats` of `event` for `customer` for the hold's time to live.
@@ -30,6 +38,45 @@ struct HoldService: Sendable {
         guard start < event.startsAt else { return .salesClosed }
         let reference = HoldReference(eventID: event.id)
         let expiresAt = start.adding(holdTTL)
+        guard let limits else { return try await hold(seats, reference: reference, of: event, for: customer, expiresAt: expiresAt, logger: logger) }
+        // Reserve in the customer's ledger first (its own hash slot), then hold in the event's; a
+        // refused or failed hold gives its reservation back.
+        switch try await holds.admit(reference.holdID, customer: customer, seats: seats.count, until: expiresAt, limits: limits, now: start) {
+        case .reserved:
+            break
+        case .rateLimited(let wait):
+            metrics?.holdAttempts.increment()
+            return .rateLimited(retryAfter: wait, limit: limits.attempts)
+        case .limitReached(let held):
+            metrics?.heldSeats.increment()
+            return .limitReached(limit: limits.maximumHeldSeats, held: held, requested: seats.count)
+        }
+        let outcome: PlaceOutcome
+        do {
+            outcome = try await hold(seats, reference: reference, of: event, for: customer, expiresAt: expiresAt, logger: logger)
+        } catch {
+            await giveBack(reference.holdID, customer: customer, logger: logger)
+            throw error
+        }
+        if case .held = outcome { return outcome }
+        await giveBack(reference.holdID, customer: customer, logger: logger)
+        return outcome
+    }
+
+    /// A refused hold's reservation; if Redis fails here it expires with the hold's TTL.
+    private func giveBack(_ holdID: HoldID, customer: CustomerID, logger: Logger) async {
+        do {
+            try await holds.releaseReservation(holdID, customer: customer)
+        } catch {
+            logger.warning(
+                "could not give back a refused hold's seat reservation; it expires with the hold's TTL",
+                metadata: ["customer_id": "\(customer)", "error": "\(error)"])
+        }
+    }
+
+    private func hold(
+        _ seats: [SeatID], reference: HoldReference, of event: SellableEvent, for customer: CustomerID, expiresAt: Date, logger: Logger
+    ) async throws -> PlaceOutcome {
         for _ in 0..<rebuildAttempts {
             switch try await holds.place(reference, seats: seats, customer: customer, ttl: holdTTL, expiresAt: expiresAt) {
             case .held:
@@ -46,8 +93,17 @@ struct HoldService: Sendable {
     }
 
     /// Releases the hold `reference` names, when `customer` owns it (compare-and-delete).
-    func release(_ reference: HoldReference, customer: CustomerID) async throws -> SeatHoldStore.ReleaseOutcome {
+    func release(_ reference: HoldReference, customer: CustomerID, logger: Logger) async throws -> SeatHoldStore.ReleaseOutcome {
         guard let hold = try await holds.hold(reference) else { return .notFound }
-        return try await holds.release(hold, customer: customer)
+        let outcome = try await holds.release(hold, customer: customer)
+        if outcome == .released {
+            do {
+                try await holds.releaseReservation(reference.holdID, customer: customer)
+            } catch {
+                // The seats are free; the ledger's entry expires with the hold's TTL.
+                logger.warning("hold released but not its seat reservation", metadata: ["customer_id": "\(customer)", "error": "\(error)"])
+            }
+        }
+        return outcome
     }
 }

@@ -27,6 +27,7 @@ struct SagaCoordinator: StreamHandler {
                     try self.runner.run(input, bookingID: input.bookingID, cause: .event(envelope), at: self.clock.now(), in: transaction)
                 }
                 if let released = run.released { await holds.releaseAfterCommit(released, logger: logger, correlationID: envelope.correlationID) }
+                if let ended = run.endedReservation { await holds.releaseReservationAfterCommit(ended, logger: logger) }
                 return
             } catch is VersionConflict where attempt < Self.attempts {
                 continue

@@ -42,6 +42,7 @@ struct SagaDeadlinePoller: Service {
         var expired = 0
         var overdueRefunds = 0
         var released: [SeatRelease] = []
+        var endedReservations: [HeldSeatsReservation] = []
     }
 
     /// Acts on up to `batchSize` overdue sagas in one transaction; returns how many were due.
@@ -59,7 +60,9 @@ struct SagaDeadlinePoller: Service {
                     // A payment event the coordinator never received (Redis lost the stream entry) must not
                     // let a paid booking expire: apply the booking's unapplied payment events first.
                     for envelope in try repository.unappliedPaymentEvents(of: bookingID) where try repository.claimInbox(envelope, at: at) {
-                        if let released = try runner.run(envelope, at: at, in: transaction)?.released { pass.released.append(released) }
+                        let run = try runner.run(envelope, at: at, in: transaction)
+                        if let released = run?.released { pass.released.append(released) }
+                        if let ended = run?.endedReservation { pass.endedReservations.append(ended) }
                         logger.warning(
                             "applied a payment event the saga coordinator never received before expiring its booking",
                             metadata: ["booking_id": "\(bookingID)", "event_id": "\(envelope.id)", "event_type": "\(envelope.type)"])
@@ -73,11 +76,15 @@ struct SagaDeadlinePoller: Service {
                 default: break
                 }
                 if let released = run.released { pass.released.append(released) }
+                if let ended = run.endedReservation { pass.endedReservations.append(ended) }
             }
             return pass
         }
         for release in pass.released {
             await holds.releaseAfterCommit(release, logger: logger)
+        }
+        for ended in pass.endedReservations {
+            await holds.releaseReservationAfterCommit(ended, logger: logger)
         }
         if pass.expired > 0 { logger.info("expired overdue bookings", metadata: ["count": "\(pass.expired)"]) }
         if pass.overdueRefunds > 0 {

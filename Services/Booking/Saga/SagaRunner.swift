@@ -18,6 +18,13 @@ struct SagaRun: Sendable {
     let released: SeatRelease?
 
     var verdict: SagaDecision.Verdict { decision.verdict }
+
+    /// The customer's held-seat reservation to release when the decision moved the booking out of
+    /// `pending_payment` (confirmed, cancelled, expired): its seats no longer count as held.
+    var endedReservation: HeldSeatsReservation? {
+        guard let saga, saga.state == .awaitingPayment, let final = decision.finalState, final != .awaitingPayment else { return nil }
+        return HeldSeatsReservation(customerID: saga.customerID, holdID: saga.holdID)
+    }
 }
 
 /// The one path every saga input takes, inside the caller's transaction: read the snapshot (and, for
