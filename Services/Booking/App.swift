@@ -7,7 +7,7 @@ import ServiceKit
 @main
 struct BookingCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration.service(
-        BookingExecutable.self, abstract: "Events, seat holds and bookings.", subcommands: [SagaCommand.self])
+        BookingExecutable.self, abstract: "Events, seat holds and bookings.", subcommands: [SagaCommand.self, CheckCommand.self])
 }
 
 /// What `booking serve` runs.

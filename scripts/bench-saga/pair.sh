@@ -28,8 +28,8 @@
 # payment events). payments-webhook runs with PROVIDER_WORKER=false: the bench posts the provider's
 # webhooks itself and needs no payment intents, so nothing consumes payment.requested. PAYMENT_WINDOW
 # is 2 h, HOLD_TTL 30 min: nothing expires during a run. saga_verify (after the pairs) runs the
-# invariant checks (scripts/bench-saga/checks.sql, plus the consumer group's pending entries and the
-# coordinator's handler failures); saga_teardown stops both services.
+# invariant checks (`booking check --strict`, the checker of Services/Booking/Check, plus the consumer
+# group's lag and the coordinator's handler failures); saga_teardown stops both services.
 #
 # The other pairs' services (if any ran before) are paused (SIGSTOP) during the saga measurements,
 # and ours during the reference's. Each measurement prints where the cores went, by process and by
@@ -381,8 +381,24 @@ saga_verify() {
     VERIFY_SAGA=ok
     say "checking the saga run (SQL invariants on database saga, the consumer group, the driver's counts)"
     waited="$(_saga_wait_confirmed "$SAGA_CONFIRM_WAIT")" || true
-    rows="$(bench_psql saga -F '|' -f "$SAGA_SQL/checks.sql")" || {
-        VERIFY_SAGA="the SQL checks did not run"
+    # `booking check --strict` (Services/Booking/Check): the product's invariant checker, strict because the
+    # database holds this run only and nothing is in flight any more (no settle time, no outbox bound, no
+    # pending entry in Redis database $SAGA_REDIS_DB); its table becomes `kind|meaning|count` rows.
+    local table status=0
+    table="$("$SAGA_DIR/booking" check --strict --settle 0s --outbox-bound 0s --pending-bound 0s \
+        --database-url "postgres://postgres@127.0.0.1:$PG_PORT/saga" --redis-url "redis://127.0.0.1:$REDIS_PORT/$SAGA_REDIS_DB" \
+        2>"$SAGA_DIR/check.err")" || status=$?
+    if ((status > 1)); then
+        cat "$SAGA_DIR/check.err" >&2
+        VERIFY_SAGA="the invariant checks did not run (booking check exited $status)"
+        return 0
+    fi
+    rows="$(awk 'NR > 1 && NF >= 4 && ($3 == "OK" || $3 == "VIOLATION" || $3 == "INFO") {
+            meaning = $0; sub(/^[^ ]+ +[0-9]+ +[A-Z]+ +/, "", meaning)
+            printf "%s|%s|%s\n", ($3 == "INFO" ? "info" : "check"), meaning, $2
+        }' <<<"$table")"
+    [[ -n "$rows" ]] || {
+        VERIFY_SAGA="booking check printed no checks"
         return 0
     }
     while IFS='|' read -r kind name n; do
