@@ -250,9 +250,11 @@ struct InvariantChecks: Sendable {
                 summary: "bookings confirmed within OUTBOX_RETENTION without exactly one booking.confirmed in the outbox",
                 count: """
                     SELECT count(*) FROM booking.bookings b
-                    WHERE b.confirmed_at IS NOT NULL AND b.confirmed_at > \(outboxKept)
-                        AND (SELECT count(*) FROM messaging.outbox o
-                             WHERE o.producer = 'booking' AND o.event_type = 'booking.confirmed' AND o.aggregate_id = b.booking_id::text) <> 1
+                    LEFT JOIN (
+                        SELECT aggregate_id, count(*) AS n FROM messaging.outbox
+                        WHERE producer = 'booking' AND event_type = 'booking.confirmed' GROUP BY aggregate_id
+                    ) AS e ON e.aggregate_id = b.booking_id::text
+                    WHERE b.confirmed_at IS NOT NULL AND b.confirmed_at > \(outboxKept) AND coalesce(e.n, 0) <> 1
                     """),
             SQLCheck(
                 name: "confirmed_event_without_confirmation", kind: .check,
