@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import NIOCore
 import Postgres
 import ServiceKit
 import SharedModel
@@ -39,6 +40,10 @@ func makeTestApplication(
     router.post("/echo") { request, context -> Response in
         let echo = try await request.decode(as: Echo.self, context: context)
         return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "\(echo.name):\(echo.count)")))
+    }
+    // What collecting a chunked body past the limit throws (there is no Content-Length to refuse early).
+    router.post("/collect-too-much") { _, _ -> Response in
+        throw NIOTooManyBytesError(maxBytes: 4096)
     }
     router.get("/boom") { _, _ -> Response in
         struct Secret: Error { let password = "hunter2" }
@@ -154,6 +159,13 @@ struct ServiceRouterTests {
             try await client.execute(
                 uri: "/echo", method: .post, headers: [.contentLength: String(large.utf8.count)], body: ByteBuffer(string: large)
             ) { response in
+                #expect(response.status == .contentTooLarge)
+                #expect(errorBody(response)?.error.code == .payloadTooLarge)
+            }
+        }
+        // A chunked body (no Content-Length) over the limit fails while a handler collects it: 413 too.
+        try await Application(router: router).test(.router) { client in
+            try await client.execute(uri: "/collect-too-much", method: .post, body: ByteBuffer(string: "{}")) { response in
                 #expect(response.status == .contentTooLarge)
                 #expect(errorBody(response)?.error.code == .payloadTooLarge)
             }

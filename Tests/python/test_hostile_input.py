@@ -116,12 +116,6 @@ def summary():
             f"p99 {r['attack_p99']:.1f} ms, {r['attack_errors']} errors; trickling connections closed by the server "
             f"within 20 s: {r['trickle_closed']} (median after {r['trickle_close_p50_s']:.1f} s, last after {r['trickle_close_max_s']:.1f} s); silent ones closed: {r['silent_closed']}/{r['silent']} "
             f"(within {r['silent_close_s']:.1f} s)")
-    if CHUNKED_500:
-        lines.append(f"  known bug (xfail): chunked body over the limit answered 5xx on {len(CHUNKED_500)} of "
-                     f"{len(BODY_OPERATIONS)} routes, e.g. {CHUNKED_500[0]}")
-    if CUSTOMER_PATH_BUG_SEEN:
-        lines.append(f"  known bug (xfail): GET /v1/customers/{{id}}/bookings does not percent-decode the id: "
-                     f"{len(CUSTOMER_PATH_BUG_SEEN)} customers with bookings listed none, e.g. {CUSTOMER_PATH_BUG_SEEN[0]!r}")
     if NORMALIZED:
         lines.append(f"  note: {len(NORMALIZED)} accepted values read back trimmed or NFC-normalized (canonically "
                      f"equivalent), e.g. {NORMALIZED[0]}")
@@ -225,13 +219,9 @@ def test_every_service_has_body_routes():
 BODY_IDS = [f"{s}-{m}-{p}" for s, m, p, _ in BODY_OPERATIONS]
 BODY_PARAMS = ("service", "method", "path", "security")
 
-# Found by this script (reported, not fixed here): a chunked body over MAX_BODY_BYTES makes
-# `request.decode` throw NIOCore.NIOTooManyBytesError, which BodyLimitMiddleware does not map (it
-# catches only HTTPError .contentTooLarge), so the answer is 500 internal_error and the service logs
-# "unhandled error" at error level, instead of 413 payload_too_large.
-CHUNKED_BUG = ("BUG: a chunked body over MAX_BODY_BYTES is 500 internal_error (unhandled NIOTooManyBytesError "
-               "in BodyLimitMiddleware), not 413")
-
+# A chunked body has no Content-Length to refuse early: the limit applies while a handler collects
+# the body (NIOTooManyBytesError, mapped to 413 by BodyLimitMiddleware; this script found it answered
+# 500 before that mapping existed).
 
 def limit_headers(security: list) -> dict:
     """Everything a route checks before it reads the body (so that the body is what is refused)."""
@@ -286,14 +276,9 @@ def test_chunked_body_over_the_limit_is_413(service, method, path, security):
             assert error.errno in (errno.EPIPE, errno.ECONNRESET), error
         status, response_headers, response_body = read_response(sock, started + 10)
     count("body-limit", status)
-    if status == 500 and b'"internal_error"' in response_body:
-        CHUNKED_500.append(f"{service} {method} {path}")
-        pytest.xfail(CHUNKED_BUG)
     assert status == 413, (status, response_body[:300])
     assert json.loads(response_body)["error"]["code"] == "payload_too_large"
 
-
-CHUNKED_500: list[str] = []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -723,19 +708,10 @@ def test_hold_and_booking_fields(seeded, generator, payload):
     if listed.status_code != 200:
         assert_json_error(listed)
         return
-    if booking_id not in [b["booking_id"] for b in listed.json()["bookings"]] and quote_path(payload) != payload:
-        CUSTOMER_PATH_BUG_SEEN.append(payload)
-        pytest.xfail(CUSTOMER_PATH_BUG)
     assert booking_id in [b["booking_id"] for b in listed.json()["bookings"]], listed.text[:300]
 
 
-# Found by this script (reported, not fixed here): GET /v1/customers/{id}/bookings reads the path
-# parameter without percent-decoding (BookingController.list uses context.parameters.get("id"), not
-# pathParameter), so a customer id with a character that is percent-encoded in a path (space, quote,
-# parenthesis, %, braces, ...) lists no bookings (200, empty) instead of the customer's.
-CUSTOMER_PATH_BUG = ("BUG: GET /v1/customers/{id}/bookings does not percent-decode {id}: a customer id such as "
-                     "\"o'brien\" or one with a space lists 200 with no bookings")
-CUSTOMER_PATH_BUG_SEEN: list[str] = []
+
 
 
 @pytest.mark.parametrize(("generator", "payload"), [p for p in PAYLOADS if header_value(p[1]) is not None],

@@ -114,7 +114,7 @@ struct BookingController<Repository: BookingRepository>: Sendable {
     }
 
     @Sendable func list(_ request: Request, context: ServiceRequestContext) async throws -> Response {
-        guard let text = context.parameters.get("id"), let customer = try? CustomerID(parsing: text) else {
+        guard let text = request.pathParameter("id", context: context), let customer = try? CustomerID(parsing: text) else {
             throw APIError.notFound("no customer with this id")
         }
         let query = QueryFilter(request)

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOCore
 import Postgres
 import Redis
 import SharedModel
@@ -115,6 +116,9 @@ public struct BodyLimitMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw APIError.payloadTooLarge(limit: limit)
+        } catch is NIOTooManyBytesError {
+            // A body without Content-Length (chunked) grew past the limit while a handler collected it.
             throw APIError.payloadTooLarge(limit: limit)
         }
     }
