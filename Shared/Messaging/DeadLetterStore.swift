@@ -216,8 +216,8 @@ public struct DeadLetterStore: Sendable {
 
     /// Publishes the original envelope again through the outbox (same event id, so consumers that
     /// already applied it skip it) and marks the entry `replayed`. Replaying an entry that is not open
-    /// changes nothing.
-    public func replay(id: UUID, operatorName: String) async throws -> Outcome {
+    /// changes nothing. `audit`, when given, is written in the same transaction when the entry is replayed.
+    public func replay(id: UUID, operatorName: String, audit: AuditRecord? = nil) async throws -> Outcome {
         let now = clock.now()
         return try await postgres.withTransaction { transaction in
             let rows = try transaction.query("SELECT kind, status, stream, envelope::text FROM messaging.dead_letters WHERE id = \(id) FOR UPDATE")
@@ -235,12 +235,16 @@ public struct DeadLetterStore: Sendable {
                 """)
             try transaction.query(
                 "UPDATE messaging.dead_letters SET status = 'replayed', operator = \(operatorName), status_changed_at = \(now) WHERE id = \(id)")
+            try AuditLog.record(
+                audit?.with(details: ["stream": .string(try row.decode(String.self, at: 2)), "event_type": .string(envelope.type)]), clock: clock,
+                in: transaction)
             return .done
         }
     }
 
-    /// Replays every open `failure` entry matching `filter`; returns how many were replayed.
-    public func replayAll(_ filter: Filter, operatorName: String) async throws -> Int {
+    /// Replays every open `failure` entry matching `filter`; returns how many were replayed. Each replay
+    /// is its own transaction with its own audit entry (`audit` with the entry's id as target).
+    public func replayAll(_ filter: Filter, operatorName: String, audit: AuditRecord? = nil) async throws -> Int {
         var selection = filter
         selection.status = .open
         selection.kind = .failure
@@ -248,7 +252,9 @@ public struct DeadLetterStore: Sendable {
         var cursor: String?
         repeat {
             let page = try await list(selection, cursor: cursor, limit: 200)
-            for entry in page.entries where try await replay(id: entry.id, operatorName: operatorName) == .done {
+            for entry in page.entries
+            where try await replay(id: entry.id, operatorName: operatorName, audit: audit?.with(targetID: entry.id.uuidString.lowercased())) == .done
+            {
                 replayed += 1
             }
             cursor = page.nextCursor
@@ -257,16 +263,16 @@ public struct DeadLetterStore: Sendable {
     }
 
     /// Closes an open entry as handled by a person, with a note.
-    public func resolve(id: UUID, note: String, operatorName: String) async throws -> Outcome {
-        try await close(id: id, status: .resolved, note: note, operatorName: operatorName)
+    public func resolve(id: UUID, note: String, operatorName: String, audit: AuditRecord? = nil) async throws -> Outcome {
+        try await close(id: id, status: .resolved, note: note, operatorName: operatorName, audit: audit)
     }
 
     /// Closes an open entry as not to be processed, with the reason.
-    public func discard(id: UUID, reason: String, operatorName: String) async throws -> Outcome {
-        try await close(id: id, status: .discarded, note: reason, operatorName: operatorName)
+    public func discard(id: UUID, reason: String, operatorName: String, audit: AuditRecord? = nil) async throws -> Outcome {
+        try await close(id: id, status: .discarded, note: reason, operatorName: operatorName, audit: audit)
     }
 
-    private func close(id: UUID, status: Status, note: String, operatorName: String) async throws -> Outcome {
+    private func close(id: UUID, status: Status, note: String, operatorName: String, audit: AuditRecord?) async throws -> Outcome {
         let now = clock.now()
         return try await postgres.withTransaction { transaction in
             let rows = try transaction.query("SELECT status FROM messaging.dead_letters WHERE id = \(id) FOR UPDATE")
@@ -279,6 +285,7 @@ public struct DeadLetterStore: Sendable {
                     status_changed_at = \(now)
                 WHERE id = \(id)
                 """)
+            try AuditLog.record(audit, clock: clock, in: transaction)
             return .done
         }
     }

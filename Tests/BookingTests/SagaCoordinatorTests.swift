@@ -384,6 +384,14 @@ struct SagaCoordinatorTests {
             #expect(resumed["steps"]?.arrayValue?.last?["step"] == "saga_resumed" && resumed["deadline"] != .null)
             let again = try await client.call(.post, resumePath, as: .admin, headers: [.operatorName: "ops"])
             #expect(again.status == .conflict && again["error"]?["details"]?["state"] == "refund_pending")
+            // The audit log has the one resume that changed the saga (the 400, 404 and 409s wrote nothing).
+            let audit = try await client.call(.get, "/v1/admin/audit?action=saga.resumed", as: .admin)
+            let entries = audit["entries"]?.arrayValue ?? []
+            #expect(audit.status == .ok && entries.count == 1)
+            #expect(entries.first?["operator"] == "ops" && entries.first?["target_id"]?.stringValue == booking.id.description)
+            #expect(entries.first?["route"] == "POST /v1/admin/sagas/{id}/resume" && entries.first?["outcome"] == "resumed")
+            #expect(entries.first?["request_id"] == resumed.headers[.requestID].map(JSONValue.string))
+            #expect(entries.first?["details"]?["attempt"]?.integerValue == 1 && entries.first?["service"] == "booking")
             let requests = try await world.outbox(type: "refund.requested").map { try $0.decode(RefundRequested.self) }
             #expect(requests.count == 2)
             let retry = try #require(requests.last)

@@ -169,6 +169,14 @@ struct DeadLetterCommandTests {
         let status = try await client.query("SELECT status, operator FROM messaging.dead_letters WHERE id = \(id)")
         #expect(try status[0].decode(String.self, at: 0) == "resolved")
         #expect(try status[0].decode(String.self, at: 1) == "alice")
+        // The command shares the store's transaction, so it is audited like the HTTP route.
+        let audit = try await client.query("SELECT service, operator, route, action, target_id, outcome, request_id FROM platform.audit_log")
+        #expect(audit.count == 1)
+        #expect(try audit.first?.decode(String.self, at: 0) == "booking" && audit.first?.decode(String.self, at: 1) == "alice")
+        #expect(
+            try audit.first?.decode(String.self, at: 2) == "cli: dlq resolve" && audit.first?.decode(String.self, at: 3) == "dead_letter.resolved")
+        #expect(try audit.first?.decode(String.self, at: 4) == id.uuidString.lowercased() && audit.first?.decode(String.self, at: 5) == "resolved")
+        #expect(try audit.first?.decode(String?.self, at: 6) == nil)
         let missing = try ServiceProcess.start("booking", arguments: ["dlq", "show", UUID().uuidString], environment: ["DATABASE_URL": url])
         #expect(await missing.child.termination(within: .seconds(30)) != .exited(0))
     }

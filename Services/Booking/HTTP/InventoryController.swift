@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import Messaging
 import ServiceKit
 import SharedModel
 
@@ -57,7 +58,10 @@ struct InventoryController: Sendable {
     @Sendable func create(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let body = try await request.decode(as: CreateRequest.self, context: context)
         let event = try validate(body)
-        try await catalog.create(event)
+        let audit = AuditRecord.http(
+            service: "booking", request, context, action: "event.created", targetID: event.id.uuid.uuidString.lowercased(), outcome: "created",
+            status: .created, details: ["host_id": .string(event.hostID.rawValue), "seats": .integer(Int64(event.seats.count))])
+        try await catalog.create(event, audit: audit)
         context.logger.info("event created", metadata: ["event_id": "\(event.id)", "seats": "\(event.seats.count)"])
         return try Response.json(EventBody(event: event), status: .created)
     }

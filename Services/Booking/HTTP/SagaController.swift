@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Messaging
 import ServiceKit
 import SharedModel
 
@@ -34,7 +35,10 @@ struct SagaController: Sendable {
         sagas.post("/{id}/resume") { request, context -> Response in
             let id = BookingID(try Validation.pathUUID(context, resource: "saga"))
             let operatorName = try DeadLetterRoutes.operatorName(request)
-            switch try await operations.resume(id, operatorName: operatorName) {
+            let audit = AuditRecord.http(
+                service: "booking", request, context, action: "saga.resumed", targetID: id.uuid.uuidString.lowercased(), outcome: "resumed",
+                operatorName: operatorName)
+            switch try await operations.resume(id, operatorName: operatorName, audit: audit) {
             case .notFound:
                 throw APIError.notFound("no saga with this id")
             case .notResumable(let state):

@@ -1,4 +1,5 @@
 import Foundation
+import Messaging
 import SharedModel
 import Synchronization
 
@@ -24,9 +25,9 @@ final class EventCatalog: Sendable {
         return event
     }
 
-    /// Stores a new event and caches it.
-    func create(_ event: SellableEvent) async throws {
-        try await repository.create(event)
+    /// Stores a new event (with `audit` in the same transaction) and caches it.
+    func create(_ event: SellableEvent, audit: AuditRecord? = nil) async throws {
+        try await repository.create(event, audit: audit)
         remember(event)
     }
 

@@ -1,11 +1,12 @@
 import Foundation
+import Messaging
 import Postgres
 import SharedModel
 
 /// Sellable events and their seats, and which seats active bookings take (the `booking` schema).
 protocol InventoryRepository: Sendable {
-    /// Stores a new event with its seats in one transaction.
-    func create(_ event: SellableEvent) async throws
+    /// Stores a new event with its seats, and `audit` when given, in one transaction.
+    func create(_ event: SellableEvent, audit: AuditRecord?) async throws
     /// The event with its seats, or nil when there is none.
     func event(_ id: EventID) async throws -> SellableEvent?
     /// The seats of `event` in active bookings, with each booking's status.
@@ -21,7 +22,7 @@ struct InventoryCorrupted: Error, CustomStringConvertible {
 struct PostgresInventoryRepository: InventoryRepository {
     let postgres: PostgresClient
 
-    func create(_ event: SellableEvent) async throws {
+    func create(_ event: SellableEvent, audit: AuditRecord?) async throws {
         let seatIDs = event.seats.map(\.id.rawValue)
         let prices = event.seats.map(\.price)
         let positions = Array(Int32(0)..<Int32(event.seats.count))
@@ -38,6 +39,7 @@ struct PostgresInventoryRepository: InventoryRepository {
                 SELECT \(event.id.uuid), seat.id, seat.price, seat.position
                 FROM unnest(\(seatIDs)::text[], \(prices)::int8[], \(positions)::int4[]) AS seat (id, price, position)
                 """)
+            try AuditLog.record(audit, in: transaction)
         }
     }
 

@@ -48,7 +48,9 @@ struct SagaCommand: AsyncParsableCommand {
             let outcome = try await database.withPostgres(label: "saga") { postgres in
                 try await SagaOperations(postgres: postgres, runner: SagaRunner(decider: SagaDecider(policy: .init(refundPendingBound: bound))))
                     .resume(
-                        BookingID(bookingID), operatorName: operatorOption.value)
+                        BookingID(bookingID), operatorName: operatorOption.value,
+                        audit: operatorOption.audit(
+                            command: "booking saga resume", action: "saga.resumed", targetID: bookingID.uuidString.lowercased(), outcome: "resumed"))
             }
             switch outcome {
             case .resumed(let attempt, let key):

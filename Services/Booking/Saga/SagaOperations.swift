@@ -28,13 +28,18 @@ struct SagaOperations: Sendable {
     /// a new deadline) and a `refund.requested` that tells the provider worker to look for an existing
     /// refund of the payment first and to refund under a new key (`refund-cancel-<id>-resume-<n>`) only
     /// when none succeeded or is pending. One transaction; a second resume of the same saga finds it
-    /// `refund_pending` and changes nothing.
-    func resume(_ bookingID: BookingID, operatorName: String) async throws -> ResumeOutcome {
-        let (runner, now) = (self.runner, clock.now())
+    /// `refund_pending` and changes nothing. `audit`, when given, is written in the same transaction
+    /// when the saga resumes (with the attempt in its details).
+    func resume(_ bookingID: BookingID, operatorName: String, audit: AuditRecord? = nil) async throws -> ResumeOutcome {
+        let (runner, now, clock) = (self.runner, clock.now(), self.clock)
         let run = try await postgres.withTransaction { transaction in
-            try runner.run(
+            let run = try runner.run(
                 .resume(operatorName: operatorName), bookingID: bookingID, cause: .correlated("saga-resume-\(bookingID)"), locking: true,
                 at: now, in: transaction)
+            if case .resumed(let attempt, _) = run.verdict {
+                try AuditLog.record(audit?.with(details: ["attempt": .integer(Int64(attempt))]), clock: clock, in: transaction)
+            }
+            return run
         }
         switch run.verdict {
         case .resumed(let attempt, let key):

@@ -150,23 +150,34 @@ extension DeliveryRepository {
     }
 
     /// Makes a delivery due now. A failed or succeeded one is sent again (a failed one with a fresh
-    /// schedule); one in flight is left alone. Nil when it does not exist.
-    func retry(_ id: UUID, now: Date) async throws -> DeliveryView? {
-        try await postgres.query(
-            """
-            UPDATE notification.deliveries
-            SET status = 'pending', next_attempt_at = \(now), completed_at = NULL, dead_letter_id = NULL,
-                attempt_count = CASE WHEN status = 'pending' THEN attempt_count ELSE 0 END
-            WHERE id = \(id) AND NOT (status = 'pending' AND coalesce(lease_until > \(now), false))
-            """)
-        return try await postgres.query(Self.viewColumns + " WHERE id = \(id)").first.map(Self.view)
+    /// schedule); one in flight is left alone. Nil when it does not exist. `audit`, when given and the
+    /// delivery exists, is written in the same transaction (`requeued` in its details: false when in flight).
+    func retry(_ id: UUID, now: Date, audit: AuditRecord? = nil) async throws -> DeliveryView? {
+        try await postgres.withTransaction { transaction in
+            let requeued = try transaction.query(
+                """
+                UPDATE notification.deliveries
+                SET status = 'pending', next_attempt_at = \(now), completed_at = NULL, dead_letter_id = NULL,
+                    attempt_count = CASE WHEN status = 'pending' THEN attempt_count ELSE 0 END
+                WHERE id = \(id) AND NOT (status = 'pending' AND coalesce(lease_until > \(now), false))
+                RETURNING endpoint_id
+                """)
+            guard let view = try transaction.query(Self.viewColumns + " WHERE id = \(id)").first.map(Self.view) else { return nil }
+            try AuditLog.record(
+                audit?.with(details: ["endpoint_id": .string(view.endpointID.uuidString.lowercased()), "requeued": .bool(!requeued.isEmpty)]),
+                in: transaction)
+            return view
+        }
     }
 
     /// Queues again, to one endpoint, every received event that occurred in `[since, until)`, that the
     /// endpoint subscribes to and, when given, that `types` also names: `matched` counts them, `queued` the new deliveries
     /// (an event with a delivery to the endpoint still pending is not queued twice). A dry run queues
     /// nothing. Nil when the endpoint does not exist.
-    func replay(endpoint: UUID, since: Date, until: Date, types: [String]?, dryRun: Bool, now: Date) async throws -> (matched: Int, queued: Int)? {
+    /// `audit`, when given and the endpoint exists, is written in the same transaction with the counts.
+    func replay(
+        endpoint: UUID, since: Date, until: Date, types: [String]?, dryRun: Bool, now: Date, audit: AuditRecord? = nil
+    ) async throws -> (matched: Int, queued: Int)? {
         try await postgres.withTransaction { transaction in
             guard let row = try transaction.query("SELECT event_types FROM notification.endpoints WHERE id = \(endpoint) FOR SHARE").first else {
                 return nil
@@ -183,7 +194,17 @@ extension DeliveryRepository {
             }
             let counted = try transaction.query("SELECT count(*) FROM (\(matched)) AS m")
             let total = Int(try counted[0].decode(Int64.self, at: 0))
-            guard !dryRun else { return (total, 0) }
+            func audited(queued: Int) throws {
+                try AuditLog.record(
+                    audit?.with(details: [
+                        "since": .string(RFC3339.string(from: since)), "until": .string(RFC3339.string(from: until)), "dry_run": .bool(dryRun),
+                        "matched": .integer(Int64(total)), "queued": .integer(Int64(queued)),
+                    ]), in: transaction)
+            }
+            guard !dryRun else {
+                try audited(queued: 0)
+                return (total, 0)
+            }
             let inserted = try transaction.query(
                 """
                 INSERT INTO notification.deliveries
@@ -195,6 +216,7 @@ extension DeliveryRepository {
                                   WHERE d.endpoint_id = \(endpoint) AND d.event_id = m.event_id AND d.status = 'pending')
                 RETURNING 1
                 """)
+            try audited(queued: inserted.count)
             return (total, inserted.count)
         }
     }

@@ -43,18 +43,21 @@ struct EndpointService: Sendable {
     static let rateLimits = 1...10_000
     static let maximumGrace = 7 * 86_400
 
-    func create(_ draft: Draft) async throws -> (endpoint: Endpoint, secret: String) {
+    /// `audit` (its target set to the new endpoint's id) is written in the creating transaction.
+    func create(_ draft: Draft, audit: AuditRecord? = nil) async throws -> (endpoint: Endpoint, secret: String) {
         try await check(draft)
         let now = clock.now()
         let endpoint = Endpoint(
             id: UUID(), url: draft.url, description: draft.description, eventTypes: Self.normalized(draft.eventTypes),
             rateLimitPerSecond: draft.rateLimitPerSecond, status: .enabled, disabledReason: nil, failingSince: nil, createdAt: now, updatedAt: now)
         let secret = SecretBox.newSecret()
-        try await repository.create(endpoint, sealedSecret: try secrets.seal(secret, endpoint: endpoint.id))
+        try await repository.create(
+            endpoint, sealedSecret: try secrets.seal(secret, endpoint: endpoint.id), audit: audit?.with(targetID: endpoint.id.uuidString.lowercased())
+        )
         return (endpoint, secret)
     }
 
-    func update(_ id: UUID, _ changes: Changes) async throws -> Endpoint? {
+    func update(_ id: UUID, _ changes: Changes, audit: AuditRecord? = nil) async throws -> Endpoint? {
         // The raw list counts against the limit, as on create; duplicates are dropped after.
         if let eventTypes = changes.eventTypes { try Self.checkEventTypes(eventTypes) }
         guard var endpoint = try await repository.endpoint(id) else { return nil }
@@ -68,26 +71,29 @@ struct EndpointService: Sendable {
             ),
             checksURL: changes.url != nil)
         endpoint.updatedAt = clock.now()
-        return try await repository.update(endpoint)
+        return try await repository.update(endpoint, audit: audit)
     }
 
     /// A new secret; the ones signing now keep signing for `graceSeconds` more. Nil when the endpoint
     /// does not exist.
-    func rotateSecret(_ id: UUID, graceSeconds: Int) async throws -> (secret: String, previousExpireAt: Date)? {
+    func rotateSecret(_ id: UUID, graceSeconds: Int, audit: AuditRecord? = nil) async throws -> (secret: String, previousExpireAt: Date)? {
         guard (0...Self.maximumGrace).contains(graceSeconds) else {
             throw Invalid(kind: .validation, field: "grace_seconds", message: "grace_seconds must be 0 to \(Self.maximumGrace) (7 days)")
         }
         let now = clock.now()
         let secret = SecretBox.newSecret()
         let expireAt = now.adding(.seconds(graceSeconds))
-        guard try await repository.rotate(id, sealedSecret: try secrets.seal(secret, endpoint: id), previousExpireAt: expireAt, at: now) else {
+        guard
+            try await repository.rotate(
+                id, sealedSecret: try secrets.seal(secret, endpoint: id), previousExpireAt: expireAt, at: now, audit: audit)
+        else {
             return nil
         }
         return (secret, expireAt)
     }
 
-    func setStatus(_ id: UUID, to status: EndpointStatus) async throws -> Endpoint? {
-        try await repository.setStatus(id, to: status, at: clock.now())
+    func setStatus(_ id: UUID, to status: EndpointStatus, audit: AuditRecord? = nil) async throws -> Endpoint? {
+        try await repository.setStatus(id, to: status, at: clock.now(), audit: audit)
     }
 
     private func check(_ draft: Draft, checksURL: Bool = true) async throws(Invalid) {

@@ -16,9 +16,10 @@ struct DeliveryController: Sendable {
             let id = try EndpointController.id(context, resource: "delivery")
             return try .json(try EndpointController.found(try await deliveries.delivery(id), resource: "delivery"))
         }
-        group.post("/{id}/retry") { _, context -> Response in
+        group.post("/{id}/retry") { request, context -> Response in
             let id = try EndpointController.id(context, resource: "delivery")
-            let delivery = try EndpointController.found(try await deliveries.retry(id, now: clock.now()), resource: "delivery")
+            let audit = EndpointController.audit(request, context, action: "delivery.retried", id: id, outcome: "retried", status: .accepted)
+            let delivery = try EndpointController.found(try await deliveries.retry(id, now: clock.now(), audit: audit), resource: "delivery")
             wake()
             return try .json(delivery, status: .accepted)
         }

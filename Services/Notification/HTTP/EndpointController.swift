@@ -1,11 +1,12 @@
 import Foundation
 import Hummingbird
+import Messaging
 import ServiceKit
 import SharedModel
 
 /// The endpoints API (DESIGN.md, Notification; every route admin-only): create (the secret is shown
 /// once), list, get, update, pause, resume, rotate the secret, delete, replay a time range, and an
-/// endpoint's deliveries.
+/// endpoint's deliveries. Every change writes an audit entry in its own transaction (``audit(_:_:action:id:outcome:status:details:)``).
 struct EndpointController: Sendable {
     let endpoints: EndpointService
     let deliveries: DeliveryRepository
@@ -18,7 +19,8 @@ struct EndpointController: Sendable {
             let body = try await request.decode(as: CreateBody.self, context: context)
             let draft = EndpointService.Draft(
                 url: body.url, description: body.description, eventTypes: body.eventTypes ?? [], rateLimitPerSecond: body.rateLimitPerSecond)
-            let (endpoint, secret) = try await Self.refusing { try await endpoints.create(draft) }
+            let audit = Self.audit(request, context, action: "endpoint.created", id: nil, outcome: "created", status: .created)
+            let (endpoint, secret) = try await Self.refusing { try await endpoints.create(draft, audit: audit) }
             return try .json(CreatedEndpoint(endpoint: endpoint, secret: secret), status: .created)
         }
         group.get { request, _ -> Response in
@@ -34,24 +36,38 @@ struct EndpointController: Sendable {
             let body = try await request.decode(as: PatchBody.self, context: context)
             let changes = EndpointService.Changes(
                 url: body.url, description: body.description, eventTypes: body.eventTypes, rateLimitPerSecond: body.rateLimitPerSecond)
-            return try .json(try await Self.found(Self.refusing { try await endpoints.update(id, changes) }))
+            let fields = [
+                body.url.map { _ in "url" }, body.description.map { _ in "description" }, body.eventTypes.map { _ in "event_types" },
+                body.rateLimitPerSecond.map { _ in "rate_limit_per_s" },
+            ].compactMap { $0 }
+            let audit = Self.audit(request, context, action: "endpoint.updated", id: id, details: ["fields": .array(fields.map(JSONValue.string))])
+            return try .json(try await Self.found(Self.refusing { try await endpoints.update(id, changes, audit: audit) }))
         }
-        group.post("/{id}/pause") { _, context -> Response in
-            try .json(try await Self.found(endpoints.setStatus(try Self.id(context), to: .paused)))
+        group.post("/{id}/pause") { request, context -> Response in
+            let id = try Self.id(context)
+            let audit = Self.audit(request, context, action: "endpoint.paused", id: id, outcome: "paused")
+            return try .json(try await Self.found(endpoints.setStatus(id, to: .paused, audit: audit)))
         }
-        group.post("/{id}/resume") { _, context -> Response in
-            let endpoint = try await Self.found(endpoints.setStatus(try Self.id(context), to: .enabled))
+        group.post("/{id}/resume") { request, context -> Response in
+            let id = try Self.id(context)
+            let audit = Self.audit(request, context, action: "endpoint.resumed", id: id, outcome: "resumed")
+            let endpoint = try await Self.found(endpoints.setStatus(id, to: .enabled, audit: audit))
             wake()
             return try .json(endpoint)
         }
         group.post("/{id}/rotate-secret") { request, context -> Response in
             let id = try Self.id(context)
             let body = try await request.decodeIfPresent(as: RotateBody.self, context: context)
-            let rotated = try await Self.found(Self.refusing { try await endpoints.rotateSecret(id, graceSeconds: body?.graceSeconds ?? 86_400) })
+            let grace = body?.graceSeconds ?? 86_400
+            let audit = Self.audit(
+                request, context, action: "endpoint.secret_rotated", id: id, outcome: "rotated", details: ["grace_seconds": .integer(Int64(grace))])
+            let rotated = try await Self.found(Self.refusing { try await endpoints.rotateSecret(id, graceSeconds: grace, audit: audit) })
             return try .json(RotatedSecret(secret: rotated.secret, previousSecretExpiresAt: rotated.previousExpireAt))
         }
-        group.delete("/{id}") { _, context -> Response in
-            guard try await endpoints.repository.delete(try Self.id(context)) else { throw APIError.notFound("no endpoint with this id") }
+        group.delete("/{id}") { request, context -> Response in
+            let id = try Self.id(context)
+            let audit = Self.audit(request, context, action: "endpoint.deleted", id: id, outcome: "deleted", status: .noContent)
+            guard try await endpoints.repository.delete(id, audit: audit) else { throw APIError.notFound("no endpoint with this id") }
             return Response(status: .noContent)
         }
         group.post("/{id}/replay") { request, context -> Response in
@@ -65,7 +81,8 @@ struct EndpointController: Sendable {
             guard
                 let result = try await deliveries.replay(
                     endpoint: id, since: since, until: until, types: body.eventTypes.map(EndpointService.normalized), dryRun: dryRun,
-                    now: clock.now())
+                    now: clock.now(),
+                    audit: Self.audit(request, context, action: "endpoint.replayed", id: id, outcome: dryRun ? "dry_run" : "replayed"))
             else { throw APIError.notFound("no endpoint with this id") }
             if result.queued > 0 { wake() }
             return try .json(ReplayResult(matched: result.matched, queued: result.queued))
@@ -84,6 +101,16 @@ struct EndpointController: Sendable {
     }
 
     // MARK: Edge helpers
+
+    /// The audit record of an endpoint or delivery action (operator `X-Operator`, else `admin`).
+    static func audit(
+        _ request: Request, _ context: ServiceRequestContext, action: String, id: UUID?, outcome: String = "updated",
+        status: HTTPResponse.Status = .ok, details: [String: JSONValue] = [:]
+    ) -> AuditRecord {
+        AuditRecord.http(
+            service: "notification", request, context, action: action, targetID: id?.uuidString.lowercased(), outcome: outcome, status: status,
+            details: details)
+    }
 
     static func id(_ context: ServiceRequestContext, resource: String = "endpoint") throws(APIError) -> UUID {
         guard let text = context.parameters.get("id"), let uuid = UUID(uuidString: text) else {

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Messaging
 import NIOCore
 import ServiceKit
 import SharedModel
@@ -15,8 +16,10 @@ struct PayoutController: Sendable {
             let hostID = try Self.hostID(request, context)
             let body = try await request.decode(as: HostBody.self, context: context)
             try Self.check(body)
+            let audit = AuditRecord.http(service: "payout", request, context, action: "host.updated", targetID: hostID.description)
             let host = try await HostStore.put(
-                hostID.description, account: body.payoutAccount, feeBasisPoints: body.feeBasisPoints, now: parts.clock.now(), on: parts.app.postgres)
+                hostID.description, account: body.payoutAccount, feeBasisPoints: body.feeBasisPoints, now: parts.clock.now(), audit: audit,
+                on: parts.app.postgres)
             return try .json(HostWire(host))
         }
         hosts.get("/{id}/balance") { request, context -> Response in
@@ -45,7 +48,9 @@ struct PayoutController: Sendable {
             let body = try await request.decodeIfPresent(as: RunBody.self, context: context)
             let started: (run: PayoutRun, created: Bool)
             do {
-                started = try await parts.runner.start(try body?.runDate.map { text throws(RunDate.Problem) in try RunDate(parsing: text) })
+                let audit = AuditRecord.http(service: "payout", request, context, action: "payout_run.started", targetID: nil, status: .accepted)
+                started = try await parts.runner.start(
+                    try body?.runDate.map { text throws(RunDate.Problem) in try RunDate(parsing: text) }, audit: audit)
             } catch let problem as RunDate.Problem {
                 throw APIError.unprocessable(.validationFailed, problem.description, details: ["field": .string("run_date")])
             }

@@ -1,5 +1,7 @@
 import Foundation
+import Messaging
 import Postgres
+import SharedModel
 
 /// A host's payout settings.
 struct Host: Sendable, Equatable {
@@ -21,15 +23,28 @@ struct Balance: Sendable, Equatable {
 
 /// `payout.hosts` and balances: the only SQL about hosts.
 enum HostStore {
-    /// Creates or replaces the host's payout settings.
-    static func put(_ hostID: String, account: String, feeBasisPoints: Int?, now: Date, on postgres: PostgresClient) async throws -> Host {
-        let row = try await postgres.query(
-            """
-            INSERT INTO payout.hosts (host_id, payout_account, fee_bps, created_at, updated_at)
-            VALUES (\(hostID), \(account), \(feeBasisPoints.map(Int32.init)), \(now), \(now))
-            ON CONFLICT (host_id) DO UPDATE SET payout_account = EXCLUDED.payout_account, fee_bps = EXCLUDED.fee_bps, updated_at = EXCLUDED.updated_at
-            RETURNING host_id, payout_account, fee_bps, created_at, updated_at
-            """)[0]
+    /// Creates or replaces the host's payout settings; `audit`, when given, is written in the same
+    /// transaction (outcome `created` or `updated`, the fee in its details; never the account).
+    static func put(
+        _ hostID: String, account: String, feeBasisPoints: Int?, now: Date, audit: AuditRecord? = nil, on postgres: PostgresClient
+    ) async throws -> Host {
+        let row = try await postgres.withTransaction { transaction in
+            let row = try transaction.query(
+                """
+                INSERT INTO payout.hosts (host_id, payout_account, fee_bps, created_at, updated_at)
+                VALUES (\(hostID), \(account), \(feeBasisPoints.map(Int32.init)), \(now), \(now))
+                ON CONFLICT (host_id) DO UPDATE
+                SET payout_account = EXCLUDED.payout_account, fee_bps = EXCLUDED.fee_bps, updated_at = EXCLUDED.updated_at
+                RETURNING host_id, payout_account, fee_bps, created_at, updated_at, (xmax = 0) AS inserted
+                """)[0]
+            let inserted = try row.decode(Bool.self, at: 5)
+            try AuditLog.record(
+                audit?.with(
+                    outcome: inserted ? "created" : "updated",
+                    details: ["fee_bps": feeBasisPoints.map { .integer(Int64($0)) } ?? .null, "created": .bool(inserted)]),
+                clock: .fixed(now), in: transaction)
+            return row
+        }
         return Host(
             hostID: try row.decode(String.self, at: 0), payoutAccount: try row.decode(String.self, at: 1),
             feeBasisPoints: try row.decode(Int32?.self, at: 2).map(Int.init), createdAt: try row.decode(Date.self, at: 3),

@@ -56,14 +56,25 @@ struct PayoutRunner: Sendable {
 
     /// The run of `date` (today in `PAYOUT_TIME_ZONE` when nil), created now unless it exists. Its cut-off
     /// is the end of the date or now, whichever is earlier. A date after today throws ``RunDate/Problem/future(today:)``.
-    func start(_ date: RunDate?) async throws -> (run: PayoutRun, created: Bool) {
+    /// `audit`, when given, is written in the same transaction: target the run's id, outcome `created`
+    /// or `existing` (an HTTP status 202 or 200 to match).
+    func start(_ date: RunDate?, audit: AuditRecord? = nil) async throws -> (run: PayoutRun, created: Bool) {
         let now = clock.now()
         let date = date ?? RunDate(containing: now, in: settings.timeZone)
         try date.checkNotFuture(now: now, in: settings.timeZone)
         let cutoff = min(now, date.end(in: settings.timeZone))
         let settledBefore = cutoff.subtracting(settings.settlementDelay)
+        let clock = self.clock
         let outcome = try await postgres.withTransaction { transaction in
-            try PayoutRunStore.createOrFind(date: date, cutoff: cutoff, settledBefore: settledBefore, now: now, in: transaction)
+            let outcome = try PayoutRunStore.createOrFind(date: date, cutoff: cutoff, settledBefore: settledBefore, now: now, in: transaction)
+            if var record = audit {
+                record.targetID = outcome.run.id.uuidString.lowercased()
+                record.outcome = outcome.created ? "created" : "existing"
+                if record.httpStatus != nil { record.httpStatus = outcome.created ? 202 : 200 }
+                record.details = ["run_date": .string(date.description), "cutoff": .string(RFC3339.string(from: cutoff))]
+                try AuditLog.record(record, clock: clock, in: transaction)
+            }
+            return outcome
         }
         if outcome.created {
             logger.info(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Messaging
 import Postgres
 import ServiceKit
 import SharedModel
@@ -19,6 +20,7 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(help: "The run's date, YYYY-MM-DD (default: today in PAYOUT_TIME_ZONE).") var date: String?
     @OptionGroup var database: DatabaseOption
+    @OptionGroup var operatorOption: OperatorOption
     @OptionGroup(title: "Run options") var options: RunOptions
 
     func run() async throws {
@@ -41,7 +43,8 @@ struct RunCommand: AsyncParsableCommand {
             let runner = PayoutRunner(postgres: postgres, settings: settings, clock: .system, logger: logger)
             let started: (run: PayoutRun, created: Bool)
             do {
-                started = try await runner.start(runDate)
+                started = try await runner.start(
+                    runDate, audit: operatorOption.audit(command: "payout run", action: "payout_run.started", targetID: nil, outcome: "created"))
             } catch let problem as RunDate.Problem {
                 Self.fail("--date: \(problem)")
             }

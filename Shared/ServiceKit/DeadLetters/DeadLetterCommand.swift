@@ -43,6 +43,14 @@ public struct OperatorOption: ParsableArguments {
     public var value: String {
         name ?? ProcessInfo.processInfo.environment["USER"] ?? "cli"
     }
+
+    /// The audit record of a command's action (`cli: <command>`), by this operator, for the service
+    /// this executable is (its process name, e.g. `booking`).
+    public func audit(command: String, action: String, targetID: String?, outcome: String) -> AuditRecord {
+        AuditRecord.command(
+            service: ProcessInfo.processInfo.processName, operatorName: value, command: command, action: action, targetID: targetID,
+            outcome: outcome)
+    }
 }
 
 /// `<service> dlq list | show | replay | resolve | discard`: the dead-letter queue from the command line.
@@ -114,11 +122,13 @@ public struct DeadLetterCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await connection.withStore { store in
+                let audit = operatorOption.audit(
+                    command: "dlq replay", action: "dead_letter.replayed", targetID: id?.uuidString.lowercased(), outcome: "replayed")
                 if let id {
-                    try output(["outcome": "\(try await store.replay(id: id, operatorName: operatorOption.value))"])
+                    try output(["outcome": "\(try await store.replay(id: id, operatorName: operatorOption.value, audit: audit))"])
                 } else {
                     let filter = DeadLetterStore.Filter(stream: stream, consumer: consumer, eventType: eventType, aggregateID: aggregateID)
-                    try output(["replayed": try await store.replayAll(filter, operatorName: operatorOption.value)])
+                    try output(["replayed": try await store.replayAll(filter, operatorName: operatorOption.value, audit: audit)])
                 }
             }
         }
@@ -132,7 +142,11 @@ public struct DeadLetterCommand: AsyncParsableCommand {
         @Option var note: String
 
         func run() async throws {
-            let outcome = try await connection.withStore { store in try await store.resolve(id: id, note: note, operatorName: operatorOption.value) }
+            let audit = operatorOption.audit(
+                command: "dlq resolve", action: "dead_letter.resolved", targetID: id.uuidString.lowercased(), outcome: "resolved")
+            let outcome = try await connection.withStore { store in
+                try await store.resolve(id: id, note: note, operatorName: operatorOption.value, audit: audit)
+            }
             try output(["outcome": "\(outcome)"])
         }
     }
@@ -146,7 +160,10 @@ public struct DeadLetterCommand: AsyncParsableCommand {
 
         func run() async throws {
             let outcome = try await connection.withStore { store in
-                try await store.discard(id: id, reason: reason, operatorName: operatorOption.value)
+                try await store.discard(
+                    id: id, reason: reason, operatorName: operatorOption.value,
+                    audit: operatorOption.audit(
+                        command: "dlq discard", action: "dead_letter.discarded", targetID: id.uuidString.lowercased(), outcome: "discarded"))
             }
             try output(["outcome": "\(outcome)"])
         }

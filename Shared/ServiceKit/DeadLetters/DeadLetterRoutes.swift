@@ -13,9 +13,13 @@ import SharedModel
 /// - `POST /v1/admin/dead-letters/{id}/resolve` `{"note": "..."}`
 /// - `POST /v1/admin/dead-letters/{id}/discard` `{"reason": "..."}`
 ///
-/// Operator actions require `X-Operator` (who did it, recorded on the entry).
+/// Operator actions require `X-Operator` (who did it, recorded on the entry). Each one that changes an
+/// entry writes an audit entry (`dead_letter.replayed|resolved|discarded`, `service` naming the caller)
+/// in the same transaction; a bulk replay writes one per replayed entry.
 public enum DeadLetterRoutes {
-    public static func add(to router: Router<ServiceRequestContext>, store: DeadLetterStore, authentication: AuthenticationMiddleware) {
+    public static func add(
+        to router: Router<ServiceRequestContext>, store: DeadLetterStore, service: String, authentication: AuthenticationMiddleware
+    ) {
         let group = router.group("/v1/admin/dead-letters").add(middleware: authentication)
         group.get { request, _ -> Response in
             let query = QueryFilter(request)
@@ -36,11 +40,17 @@ public enum DeadLetterRoutes {
         group.post("/replay") { request, context -> Response in
             let operatorName = try operatorName(request)
             let body = try await request.decode(as: ReplayFilter.self, context: context)
-            let replayed = try await store.replayAll(try body.filter(), operatorName: operatorName)
+            let audit = AuditRecord.http(
+                service: service, request, context, action: "dead_letter.replayed", targetID: nil, outcome: "replayed", operatorName: operatorName)
+            let replayed = try await store.replayAll(try body.filter(), operatorName: operatorName, audit: audit)
             return try json(["replayed": replayed])
         }
         group.post("/{id}/replay") { request, context -> Response in
-            let outcome = try await store.replay(id: try id(context), operatorName: try operatorName(request))
+            let (id, operatorName) = (try id(context), try operatorName(request))
+            let audit = AuditRecord.http(
+                service: service, request, context, action: "dead_letter.replayed", targetID: id.uuidString.lowercased(), outcome: "replayed",
+                operatorName: operatorName)
+            let outcome = try await store.replay(id: id, operatorName: operatorName, audit: audit)
             return try respond(outcome, done: "replayed")
         }
         group.post("/{id}/resolve") { request, context -> Response in
@@ -49,7 +59,11 @@ public enum DeadLetterRoutes {
             guard !note.trimmingCharacters(in: .whitespaces).isEmpty, !note.unicodeScalars.contains("\u{0}") else {
                 throw APIError.unprocessable(.validationFailed, "note must not be empty or contain NUL characters")
             }
-            return try respond(try await store.resolve(id: try id(context), note: note, operatorName: operatorName), done: "resolved")
+            let id = try id(context)
+            let audit = AuditRecord.http(
+                service: service, request, context, action: "dead_letter.resolved", targetID: id.uuidString.lowercased(), outcome: "resolved",
+                operatorName: operatorName)
+            return try respond(try await store.resolve(id: id, note: note, operatorName: operatorName, audit: audit), done: "resolved")
         }
         group.post("/{id}/discard") { request, context -> Response in
             let operatorName = try operatorName(request)
@@ -57,7 +71,11 @@ public enum DeadLetterRoutes {
             guard !reason.trimmingCharacters(in: .whitespaces).isEmpty, !reason.unicodeScalars.contains("\u{0}") else {
                 throw APIError.unprocessable(.validationFailed, "reason must not be empty or contain NUL characters")
             }
-            return try respond(try await store.discard(id: try id(context), reason: reason, operatorName: operatorName), done: "discarded")
+            let id = try id(context)
+            let audit = AuditRecord.http(
+                service: service, request, context, action: "dead_letter.discarded", targetID: id.uuidString.lowercased(), outcome: "discarded",
+                operatorName: operatorName)
+            return try respond(try await store.discard(id: id, reason: reason, operatorName: operatorName, audit: audit), done: "discarded")
         }
     }
 

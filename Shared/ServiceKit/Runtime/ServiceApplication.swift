@@ -50,7 +50,9 @@ public struct ServiceApplication: Sendable {
         router.middlewares.add(ErrorMiddleware())
         router.middlewares.add(BodyLimitMiddleware(limit: settings.maximumBodySize))
         HealthRoutes.add(to: router, checks: [.postgres(postgres), .redis(redis)] + extraChecks)
-        DeadLetterRoutes.add(to: router, store: DeadLetterStore(postgres: postgres), authentication: adminAuthentication)
+        DeadLetterRoutes.add(
+            to: router, store: DeadLetterStore(postgres: postgres), service: settings.serviceName, authentication: adminAuthentication)
+        AuditRoutes.add(to: router, log: AuditLog(postgres: postgres), service: settings.serviceName, authentication: adminAuthentication)
         return router
     }
 
