@@ -484,13 +484,27 @@ final class LibPQConnection {
         }
     }
 
-    /// Reads the sync that ends a pipeline segment.
+    /// Reads the sync that ends a pipeline segment. Where the server sent an error instead (e.g.
+    /// `57P01`, terminating the connection in a fast shutdown) or the connection ended, that error is
+    /// thrown, so a lost connection stays `connectionLost` (transient) rather than a protocol error.
     private func expectPipelineSync(_ handle: OpaquePointer) throws(PostgresError) {
-        guard let sync = PQgetResult(handle), PQresultStatus(sync) == PGRES_PIPELINE_SYNC else {
+        guard let sync = PQgetResult(handle) else {
+            let error = connectionError(handle)
+            discard()
+            throw error
+        }
+        defer { PQclear(sync) }
+        switch PQresultStatus(sync) {
+        case PGRES_PIPELINE_SYNC:
+            return
+        case PGRES_FATAL_ERROR:
+            let error = Self.error(from: sync, handle: handle)
+            discard()
+            throw error
+        default:
             discard()
             throw PostgresError(code: .unexpectedResponse, message: "pipeline did not end with a sync")
         }
-        PQclear(sync)
     }
 
     // MARK: COPY
