@@ -22,6 +22,8 @@ import Synchronization
 ///   Postgres, so a crash loop also ends. At `maxAttempts` the event becomes a `failure` dead letter.
 ///   While a retry waits, the consumer refreshes its claim on the entry (`XCLAIM ... JUSTID`) at least
 ///   every third of the visibility timeout, so no other instance reclaims an entry that is only waiting.
+///   When Postgres cannot be reached to count an attempt, none is counted: the entry stays claimed and
+///   is tried again after a backoff of at most 2 s, so it is handled soon after Postgres is back.
 /// - Consumer names idle longer than `deadConsumerIdle` that hold no pending entries (processes that
 ///   ended) are removed from the group (`XGROUP DELCONSUMER`) when the consumer starts and after each
 ///   claim pass.
@@ -464,9 +466,10 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
         let eventID = message.envelope.id.uuid
         var hasAttempts = false
         var attempt = 1
-        do {
-            if message.deliveries > 1 {
-                // Delivered before: maybe already processed, maybe a crash loop. Count this attempt first.
+        var outages = 0
+        while message.deliveries > 1 {
+            // Delivered before: maybe already processed, maybe a crash loop. Count this attempt first.
+            do {
                 let done = try await postgres.query("SELECT 1 FROM messaging.inbox WHERE consumer = \(group) AND event_id = \(eventID)")
                 if !done.isEmpty {
                     await acknowledge(message)
@@ -481,10 +484,11 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
                         firstFailedAt: counted.firstAt)
                     return
                 }
+                break
+            } catch {
+                outages += 1
+                guard await waitOutOutage(message, error: error, outages: outages) else { return }
             }
-        } catch {
-            logger.warning("could not prepare a redelivered event; it stays pending", metadata: ["error": "\(error)"])
-            return
         }
         var preCounted = hasAttempts
         while true {
@@ -505,17 +509,27 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
                 if Task.isCancelled { return }
                 failures.increment()
                 let description = String(describing: error)
+                let counted: AttemptCount
                 do {
-                    let counted = try await recordAttempt(eventID: eventID, error: description, increment: !preCounted)
-                    preCounted = false
-                    hasAttempts = true
-                    logger.warning(
-                        "handler failed",
-                        metadata: [
-                            "event_id": "\(eventID)", "event_type": "\(message.envelope.type)", "attempt": "\(counted.attempts)",
-                            "error": "\(description)",
-                        ]
-                    )
+                    counted = try await recordAttempt(eventID: eventID, error: description, increment: !preCounted)
+                } catch let recordError {
+                    // The attempt cannot be counted: Postgres is down or unreachable, which is no fault of
+                    // the event. Try again from the handler once it may be back.
+                    outages += 1
+                    guard await waitOutOutage(message, error: recordError, outages: outages) else { return }
+                    continue
+                }
+                outages = 0
+                preCounted = false
+                hasAttempts = true
+                logger.warning(
+                    "handler failed",
+                    metadata: [
+                        "event_id": "\(eventID)", "event_type": "\(message.envelope.type)", "attempt": "\(counted.attempts)",
+                        "error": "\(description)",
+                    ]
+                )
+                do {
                     if counted.attempts >= configuration.maxAttempts {
                         try await deadLetter(message, error: description, attempts: counted.attempts, firstFailedAt: counted.firstAt)
                         return
@@ -524,13 +538,40 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
                     // Shutdown ends the wait; the event stays pending and another instance claims it.
                     try await waitKeepingClaim(message, for: backoff(afterAttempt: counted.attempts))
                 } catch {
-                    // Postgres is unavailable or we are stopping: leave the entry pending; it is claimed later.
+                    // Postgres went away while dead-lettering, or we are stopping: the entry stays pending
+                    // and its next delivery counts the attempt again.
                     return
                 }
                 if Task.isShuttingDownGracefully { return }
             }
         }
     }
+
+    /// Postgres could not be reached to read the inbox or count an attempt (restarting, failing over,
+    /// its pool exhausted). The entry stays claimed here and is tried again after a backoff capped at
+    /// ``outageRetryCeiling``, so it is handled within seconds of Postgres coming back, not after the
+    /// visibility timeout and the next claim pass (30-60 s). No attempt is counted for an outage: it
+    /// says nothing about the event. Returns false when the service is stopping; the entry then stays
+    /// pending for another instance.
+    private func waitOutOutage(_ message: Message, error: any Error, outages: Int) async -> Bool {
+        if Task.isCancelled || Task.isShuttingDownGracefully { return false }
+        let delay = min(backoff(afterAttempt: outages), Self.outageRetryCeiling)
+        logger.warning(
+            "Postgres unavailable; the event stays claimed and is tried again",
+            metadata: [
+                "event_id": "\(message.envelope.id)", "event_type": "\(message.envelope.type)", "outages": "\(outages)",
+                "retry_in_ms": "\(delay.wholeMilliseconds)", "error": "\(error)",
+            ])
+        do {
+            try await waitKeepingClaim(message, for: delay)
+        } catch {
+            return false
+        }
+        return !Task.isShuttingDownGracefully
+    }
+
+    /// The longest wait between two tries of an event while Postgres is unavailable.
+    static var outageRetryCeiling: Duration { .seconds(2) }
 
     /// Waits before an in-process retry while keeping the entry claimed: the claim is refreshed now and
     /// then at least every third of the visibility timeout, so the wait may be longer than the timeout

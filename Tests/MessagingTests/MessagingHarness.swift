@@ -32,14 +32,18 @@ struct RecordingHandler: StreamHandler {
     let invocations = TestCounter()
     let failing: TestSwitch
     let blockFirst: TestSwitch
+    /// While off, an invocation waits (polling) before it does anything.
+    let gate: TestSwitch
 
-    init(failing: Bool = false, blockFirst: Bool = false) {
+    init(failing: Bool = false, blockFirst: Bool = false, gateOpen: Bool = true) {
         self.failing = TestSwitch(failing)
         self.blockFirst = TestSwitch(blockFirst)
+        self.gate = TestSwitch(gateOpen)
     }
 
     func handle(_ envelope: EventEnvelope, context: HandlerContext) async throws {
         invocations.increment()
+        while !gate.isOn { try await Task.sleep(for: .milliseconds(10)) }
         if blockFirst.isOn {
             blockFirst.set(false)
             // Holds the event without acknowledging it until the task is cancelled.
@@ -66,8 +70,8 @@ struct MessagingHarness {
     let stream: String
     let epochKey: String
 
-    static func make(redisURL: String? = nil) async throws -> MessagingHarness {
-        let postgres = try await migratedDatabase()
+    static func make(redisURL: String? = nil, postgresServer: String? = nil) async throws -> MessagingHarness {
+        let postgres = try await migratedDatabase(on: postgresServer)
         try await postgres.query(
             "CREATE TABLE public.effects (event_id uuid PRIMARY KEY, aggregate_id text NOT NULL, sequence bigint NOT NULL, handled bigserial)"
         )

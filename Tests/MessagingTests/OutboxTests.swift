@@ -7,8 +7,8 @@ import TestSupport
 import Testing
 
 /// A fresh, migrated database for a messaging suite.
-func migratedDatabase() async throws -> PostgresClient {
-    let client = try TestDatabase.client(url: try await TestDatabase.create(prefix: "msg"), connections: 8)
+func migratedDatabase(on server: String? = nil) async throws -> PostgresClient {
+    let client = try TestDatabase.client(url: try await TestDatabase.create(prefix: "msg", on: server), connections: 8)
     try await Migrator(client: client, logger: TestEnvironment.logger).migrate()
     return client
 }

@@ -218,6 +218,11 @@ struct ProviderWorkerTests {
             #expect(calls.filter { $0["fault"] == true }.count == 3)
             let list = try await world.request(.GET, "\(world.simulatorURL)/v1/refunds?payment_intent=\(intent)")
             #expect(list.body?["data"]?.arrayValue?.count == 1)
+            // refund.succeeded comes from the simulator's charge.refunded webhook, which may be stored
+            // before the worker commits its own row of the accepted refund.
+            try await eventually("the accepted refund is recorded") {
+                try await world.postgres.count("SELECT count(*) FROM payments.refunds WHERE outcome = 'accepted'") >= 1
+            }
             #expect(try await world.postgres.count("SELECT count(*) FROM payments.refunds WHERE outcome = 'accepted'") == 1)
             #expect(try await world.postgres.count("SELECT count(*) FROM payments.refunds WHERE outcome = 'refused'") == 1)
         }
