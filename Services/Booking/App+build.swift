@@ -15,7 +15,7 @@ func buildApplication(_ configuration: BookingConfiguration, logger: Logger) -> 
         router: router,
         services: [
             IdempotencyKeyPurger(postgres: app.postgres, logger: logger, clock: parts.clock), parts.sagaConsumer(logger: logger),
-            parts.deadlinePoller(logger: logger),
+            parts.deadlinePoller(logger: logger), parts.eventCancellationWorker(logger: logger),
             parts.sagaReconciler(logger: logger), SagaStateGauges(operations: parts.sagaOperations, logger: logger),
             RetentionSweeper(postgres: app.consumerPostgres, rules: parts.retentionRules, logger: logger, clock: parts.clock),
         ])
@@ -35,6 +35,9 @@ struct BookingParts: Sendable {
     let bookings: PostgresBookingRepository
     /// The abuse limits' counters, registered at zero.
     let limitMetrics: HoldLimitMetrics
+    /// Cancelling whole events, and which are cancelled (for the hold route).
+    let cancellations: EventCancellationStore
+    let cancelledEvents: CancelledEvents
 
     init(app: ServiceApplication, configuration: BookingConfiguration, clock: WallClock = .system) {
         self.app = app
@@ -46,11 +49,14 @@ struct BookingParts: Sendable {
         runner = SagaRunner(decider: SagaDecider(policy: .init(refundPendingBound: configuration.refundPendingBound)))
         bookings = PostgresBookingRepository(postgres: app.postgres, runner: runner)
         limitMetrics = HoldLimitMetrics(apiKeyClients: configuration.apiKeyRateLimits.clients.keys)
+        cancellations = EventCancellationStore(postgres: app.postgres, runner: runner)
+        cancelledEvents = CancelledEvents(store: cancellations)
     }
 
     var holdService: HoldService {
         HoldService(
-            inventory: inventory, holds: holds, holdTTL: configuration.holdTTL, clock: clock, limits: configuration.holdLimits, metrics: limitMetrics)
+            inventory: inventory, holds: holds, holdTTL: configuration.holdTTL, clock: clock, limits: configuration.holdLimits, metrics: limitMetrics,
+            cancelledEvents: cancelledEvents)
     }
 
     var bookingService: BookingService<PostgresBookingRepository> {
@@ -94,6 +100,13 @@ struct BookingParts: Sendable {
         SagaDeadlinePoller(postgres: app.consumerPostgres, runner: runner, holds: holds, logger: logger, clock: clock ?? self.clock)
     }
 
+    /// Cancels and refunds the bookings of cancelled events, in batches (on the consumers' pool).
+    func eventCancellationWorker(logger: Logger, clock: WallClock? = nil) -> EventCancellationWorker {
+        EventCancellationWorker(
+            store: EventCancellationStore(postgres: app.consumerPostgres, runner: runner), holds: holds, logger: logger, clock: clock ?? self.clock,
+            batchSize: configuration.eventCancellationBatch)
+    }
+
     /// What the booking service deletes past its retention: its consumer's inbox rows and the step
     /// logs of finished sagas.
     var retentionRules: [RetentionRule] {
@@ -112,8 +125,10 @@ struct BookingParts: Sendable {
     func addRoutes(to router: Router<ServiceRequestContext>) {
         let client = ClientRateLimitMiddleware(
             authentication: app.clientAuthentication, limits: configuration.apiKeyRateLimits, holds: holds, clock: clock)
-        InventoryController(catalog: catalog, inventory: inventory, holds: holds, clock: clock)
-            .addRoutes(to: router, client: client, admin: app.adminAuthentication)
+        InventoryController(
+            catalog: catalog, inventory: inventory, holds: holds, cancellations: cancellations, cancelledEvents: cancelledEvents, clock: clock
+        )
+        .addRoutes(to: router, client: client, admin: app.adminAuthentication)
         HoldController(catalog: catalog, service: holdService, maximumSeatsPerHold: configuration.maxSeatsPerHold)
             .addRoutes(to: router, client: client)
         BookingController(service: bookingService).addRoutes(to: router, client: client)

@@ -22,6 +22,8 @@ struct BookingOptions: ParsableArguments {
     var holdAttemptsPerCustomerPerMinute: String?
     @Option(help: "Per-client rate limits on the public routes, e.g. name=100/s,*=500/s (API_KEY_RATE_LIMITS, default none).")
     var apiKeyRateLimits: String?
+    @Option(help: "Bookings of a cancelled event cancelled per transaction (EVENT_CANCELLATION_BATCH, default 50).")
+    var eventCancellationBatch: String?
 }
 
 /// The booking service's settings (DESIGN.md, Configuration).
@@ -51,6 +53,9 @@ struct BookingConfiguration: ServeConfiguration {
     var holdLimits: CustomerHoldLimits
     /// Token buckets per client application on the public routes (`API_KEY_RATE_LIMITS`, default none).
     var apiKeyRateLimits: APIKeyRateLimits
+    /// Bookings of a cancelled event cancelled in one transaction (`EVENT_CANCELLATION_BATCH`,
+    /// default 50, 1 to 1,000).
+    var eventCancellationBatch: Int
 
     init(reader: ConfigurationReader) throws(ConfigurationError) {
         // The saga coordinator's 32 lanes confirm paid bookings; 16 connections of their own keep
@@ -70,6 +75,7 @@ struct BookingConfiguration: ServeConfiguration {
             maximumHeldSeats: try reader.integer("MAX_HELD_SEATS_PER_CUSTOMER", default: 20, in: 1...10_000),
             attempts: RateLimit(
                 capacity: try reader.integer("HOLD_ATTEMPTS_PER_CUSTOMER_PER_MINUTE", default: 60, in: 1...1_000_000), period: .seconds(60)))
+        eventCancellationBatch = try reader.integer("EVENT_CANCELLATION_BATCH", default: 50, in: 1...1000)
         if let limits = reader.string("API_KEY_RATE_LIMITS") {
             apiKeyRateLimits = try APIKeyRateLimits.parse(limits)
         } else {

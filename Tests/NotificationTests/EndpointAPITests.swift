@@ -22,7 +22,7 @@ struct EndpointAPITests {
     /// Every deliverable event type (notification-api.md, Deliverable event types).
     static let deliverableTypes = [
         "booking.confirmed", "booking.cancelled", "booking.expired", "refund.requested", "refund.succeeded", "refund.failed", "payout.created",
-        "payout.paid", "payout.failed", "notification.endpoint_disabled", "dead_letter.recorded",
+        "payout.paid", "payout.failed", "notification.endpoint_disabled", "dead_letter.recorded", "event.cancelled",
     ]
 
     /// Types that are never delivered to anyone.

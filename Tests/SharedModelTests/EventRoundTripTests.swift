@@ -21,7 +21,7 @@ struct EventRoundTripTests {
                 "booking.requested", "payment.requested", "payment.intent_created", "booking.confirmed",
                 "booking.cancelled", "booking.expired", "payment.succeeded", "payment.failed",
                 "refund.requested", "refund.succeeded", "refund.failed", "payout.created", "payout.paid", "payout.failed",
-                "dead_letter.recorded", "notification.endpoint_disabled",
+                "dead_letter.recorded", "notification.endpoint_disabled", "event.cancelled",
             ])
         #expect(types.count == Set(types).count)
         #expect(DomainEventCatalog.all.allSatisfy { $0.version == 1 })
@@ -48,6 +48,20 @@ struct EventRoundTripTests {
         #expect(object["payment_due_at"] as? String == Sample.instantText)
         #expect(try roundTripped(event) == event)
         #expect(event.aggregateID == Sample.bookingText)
+    }
+
+    @Test("event.cancelled")
+    func eventCancelled() throws {
+        let event = EventCancelled(
+            eventID: Sample.eventID, hostID: try hostID(), reason: "the venue flooded", cancelledAt: Sample.instant, bookings: 1_234)
+        let object = try wireObject(event)
+        #expect(Set(object.keys) == ["event_id", "host_id", "reason", "cancelled_at", "bookings"])
+        #expect(object["event_id"] as? String == Sample.eventText)
+        #expect(object["host_id"] as? String == "host_42")
+        #expect(object["cancelled_at"] as? String == Sample.instantText)
+        #expect(object["bookings"] as? Int == 1_234)
+        #expect(try roundTripped(event) == event)
+        #expect(event.aggregateID == Sample.eventText)
     }
 
     @Test("payment.requested")
@@ -123,7 +137,7 @@ struct EventRoundTripTests {
 
     @Test("booking.cancelled, every reason")
     func bookingCancelled() throws {
-        #expect(CancellationReason.allCases.map(\.rawValue) == ["payment_failed", "customer", "admin"])
+        #expect(CancellationReason.allCases.map(\.rawValue) == ["payment_failed", "customer", "admin", "event_cancelled"])
         for reason in CancellationReason.allCases {
             let event = BookingCancelled(bookingID: Sample.bookingID, reason: reason, refundDue: Money(amount: 2_500, currency: .usd))
             let object = try wireObject(event)

@@ -52,6 +52,8 @@ enum CreateOutcome: Sendable {
     case seatsTaken([SeatID])
     /// The hold already became a booking (the database's guard).
     case holdBooked
+    /// The event was cancelled (the database's guard, migration 0012).
+    case eventCancelled
 }
 
 enum CancelOutcome: Sendable {
@@ -83,6 +85,8 @@ struct PostgresBookingRepository: BookingRepository {
             return .seatsTaken(try await seatsInActiveBookings(event: new.event.id, among: new.seatIDs))
         } catch let error as PostgresError where error.code == .uniqueViolation && error.constraint == "bookings_hold_id_key" {
             return .holdBooked
+        } catch let error as PostgresError where error.code == .checkViolation && error.constraint == "event_not_cancelled" {
+            return .eventCancelled
         }
     }
 

@@ -33,6 +33,8 @@ struct BookingService<Repository: BookingRepository>: Sendable {
         case holdBooked(BookingID?)
         /// Another booking took some of the seats first (the database's guard).
         case seatsTaken([SeatID])
+        /// The event was cancelled (the database's guard).
+        case eventCancelled
     }
 
     /// What a request with an idempotency key is answered.
@@ -96,6 +98,8 @@ struct BookingService<Repository: BookingRepository>: Sendable {
             return .rejected(.seatsTaken(taken), claim)
         case .holdBooked:
             return .rejected(.holdBooked(nil), claim)
+        case .eventCancelled:
+            return .rejected(.eventCancelled, claim)
         case .created:
             // Postgres is the truth from here on: if Redis cannot record the conversion, the booking
             // stands and its seats stay unavailable through the database (the cache is rebuilt from it).

@@ -75,6 +75,8 @@ struct BookingController<Repository: BookingRepository>: Sendable {
                 "hold_booked", "the hold already became a booking", details: booking.map { ["booking_id": .string($0.description)] } ?? [:])
         case .seatsTaken(let taken):
             APIError.conflict(.seatsUnavailable, "some seats are already booked", details: ["seat_ids": .array(taken.map { .string($0.rawValue) })])
+        case .eventCancelled:
+            APIError.conflict("event_cancelled", "the event was cancelled; it takes no more bookings")
         }
     }
 

@@ -74,6 +74,8 @@ struct HoldController: Sendable {
                 .seatsUnavailable, "some seats are not available", details: ["seat_ids": .array(taken.map { .string($0.rawValue) })])
         case .salesClosed:
             throw APIError.conflict("sales_closed", "the event has started; its seats can no longer be held")
+        case .eventCancelled:
+            throw APIError.conflict("event_cancelled", "the event was cancelled; its seats can no longer be held")
         case .cacheUnavailable:
             throw APIError.dependencyUnavailable("the seat cache could not be rebuilt; retry later")
         case .rateLimited(let wait, let limit):

@@ -7,13 +7,19 @@ import SharedModel
 
 /// Events and seat maps (DESIGN.md, Booking):
 /// - `POST /v1/events` (admin) creates an event with its seats;
-/// - `GET /v1/events/{id}` reads it, with its times in UTC and in the event's zone;
+/// - `GET /v1/events/{id}` reads it, with its times in UTC and in the event's zone, its `status`
+///   (`active` or `cancelled`) and a cancelled event's `cancellation` progress;
+/// - `POST /v1/events/{id}/cancel` (admin) `{reason}` cancels it: 202 with the event (200 when it was
+///   cancelled before; the first reason stands); its bookings are then cancelled and refunded by
+///   ``EventCancellationWorker``;
 /// - `GET /v1/events/{id}/seats` is the seat map: each seat's price and state, derived from active
 ///   bookings in Postgres and live holds in Redis.
 struct InventoryController: Sendable {
     let catalog: EventCatalog
     let inventory: any InventoryRepository
     let holds: SeatHoldStore
+    let cancellations: EventCancellationStore
+    let cancelledEvents: CancelledEvents
     /// What the payment provider can charge: events are refused with prices it cannot charge.
     var chargeRules = ProviderCurrencyRules.stripe
     /// The most seats one event may have.
@@ -21,7 +27,9 @@ struct InventoryController: Sendable {
     var clock: WallClock = .system
 
     func addRoutes(to router: Router<ServiceRequestContext>, client: some RouterMiddleware<ServiceRequestContext>, admin: AuthenticationMiddleware) {
-        router.group("/v1/events").add(middleware: admin).post(use: create)
+        let admins = router.group("/v1/events").add(middleware: admin)
+        admins.post(use: create)
+        admins.post("/{id}/cancel", use: cancel)
         let reads = router.group("/v1/events").add(middleware: client)
         reads.get("/{id}", use: show)
         reads.get("/{id}/seats", use: seatMap)
@@ -64,6 +72,39 @@ struct InventoryController: Sendable {
         try await catalog.create(event, audit: audit)
         context.logger.info("event created", metadata: ["event_id": "\(event.id)", "seats": "\(event.seats.count)"])
         return try Response.json(EventBody(event: event), status: .created)
+    }
+
+    struct CancelRequest: Decodable {
+        let reason: String
+    }
+
+    @Sendable func cancel(_ request: Request, context: ServiceRequestContext) async throws -> Response {
+        let event = try await event(context)
+        let body = try await request.decode(as: CancelRequest.self, context: context)
+        let reason = body.reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...500).contains(reason.unicodeScalars.count), !reason.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else {
+            throw Validation.invalid("reason", "reason must be 1 to 500 characters without control characters")
+        }
+        let operatorName = AuditRoutes.operatorName(request)
+        let audit = AuditRecord.http(
+            service: "booking", request, context, action: "event.cancelled", targetID: event.id.uuid.uuidString.lowercased(), outcome: "cancelled",
+            status: .accepted, operatorName: operatorName)
+        let outcome = try await cancellations.cancel(
+            event.id, reason: reason, operatorName: operatorName, correlationID: context.correlationID, audit: audit, at: clock.now())
+        switch outcome {
+        case .cancelled(let status):
+            cancelledEvents.remember(event.id)
+            context.logger.info("event cancelled", metadata: ["event_id": "\(event.id)", "bookings": "\(status.bookingsTotal)"])
+            return try Response.json(EventBody(event: event, cancellation: status), status: .accepted)
+        case .alreadyCancelled(let status):
+            cancelledEvents.remember(event.id)
+            return try Response.json(EventBody(event: event, cancellation: status))
+        case .notFound:
+            throw APIError.notFound("no event with this id")
+        case .ended(let endsAt):
+            throw APIError.conflict("event_ended", "the event ended at \(RFC3339.string(from: endsAt)); it can no longer be cancelled")
+        }
     }
 
     func validate(_ body: CreateRequest) throws(APIError) -> SellableEvent {
@@ -115,7 +156,9 @@ struct InventoryController: Sendable {
     static let latestInstant = Date(timeIntervalSince1970: 253_402_300_799)
 
     @Sendable func show(_ request: Request, context: ServiceRequestContext) async throws -> Response {
-        try Response.json(EventBody(event: try await event(context)))
+        let event = try await event(context)
+        let cancellation = try await cancelledEvents.isCancelled(event.id) ? try await cancellations.status(of: event.id) : nil
+        return try Response.json(EventBody(event: event, cancellation: cancellation))
     }
 
     @Sendable func seatMap(_ request: Request, context: ServiceRequestContext) async throws -> Response {
@@ -145,6 +188,7 @@ struct InventoryController: Sendable {
 /// offset in the event's zone at that instant (`starts_at_local`).
 struct EventBody: Encodable {
     let event: SellableEvent
+    var cancellation: EventCancellationStatus? = nil
 
     enum CodingKeys: String, CodingKey {
         case eventID = "event_id"
@@ -158,6 +202,22 @@ struct EventBody: Encodable {
         case currency
         case seatCount = "seat_count"
         case createdAt = "created_at"
+        case status, cancellation
+    }
+
+    private enum CancellationKeys: String, CodingKey {
+        case reason
+        case cancelledBy = "cancelled_by"
+        case cancelledAt = "cancelled_at"
+        case completedAt = "completed_at"
+        case bookingsTotal = "bookings_total"
+        case bookingsDone = "bookings_done"
+        case bookingsRemaining = "bookings_remaining"
+        case refunds
+    }
+
+    private enum RefundKeys: String, CodingKey {
+        case requested, succeeded, failed
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -173,6 +233,23 @@ struct EventBody: Encodable {
         try container.encode(event.currency.code, forKey: .currency)
         try container.encode(event.seats.count, forKey: .seatCount)
         try container.encode(RFC3339.string(from: event.createdAt), forKey: .createdAt)
+        try container.encode(cancellation == nil ? "active" : "cancelled", forKey: .status)
+        guard let cancellation else {
+            try container.encodeNil(forKey: .cancellation)
+            return
+        }
+        var nested = container.nestedContainer(keyedBy: CancellationKeys.self, forKey: .cancellation)
+        try nested.encode(cancellation.reason, forKey: .reason)
+        try nested.encode(cancellation.cancelledBy, forKey: .cancelledBy)
+        try nested.encode(RFC3339.string(from: cancellation.cancelledAt), forKey: .cancelledAt)
+        try nested.encode(cancellation.completedAt.map { RFC3339.string(from: $0) }, forKey: .completedAt)
+        try nested.encode(cancellation.bookingsTotal, forKey: .bookingsTotal)
+        try nested.encode(cancellation.bookingsDone, forKey: .bookingsDone)
+        try nested.encode(cancellation.bookingsRemaining, forKey: .bookingsRemaining)
+        var refunds = nested.nestedContainer(keyedBy: RefundKeys.self, forKey: .refunds)
+        try refunds.encode(cancellation.refundsRequested, forKey: .requested)
+        try refunds.encode(cancellation.refundsSucceeded, forKey: .succeeded)
+        try refunds.encode(cancellation.refundsFailed, forKey: .failed)
     }
 }
 

@@ -16,6 +16,8 @@ struct HoldService: Sendable {
     /// The per-customer abuse limits (nil: none, e.g. in tests of the hold script alone).
     var limits: CustomerHoldLimits?
     var metrics: HoldLimitMetrics?
+    /// Cancelled events refuse holds (nil: not checked, e.g. in tests of the hold script alone).
+    var cancelledEvents: CancelledEvents?
 
     enum PlaceOutcome: Sendable, Equatable {
         case held(HoldReference, expiresAt: Date)
@@ -23,6 +25,8 @@ struct HoldService: Sendable {
         case unavailable([SeatID])
         /// The event has started; its seats can no longer be held.
         case salesClosed
+        /// The event was cancelled.
+        case eventCancelled
         /// The cache could not be rebuilt; the request may be retried.
         case cacheUnavailable
         /// The customer made too many hold attempts; one more is allowed after `retryAfter`.
@@ -36,6 +40,7 @@ struct HoldService: Sendable {
     func place(_ seats: [SeatID], of event: SellableEvent, for customer: CustomerID, logger: Logger) async throws -> PlaceOutcome {
         let start = clock.now()
         guard start < event.startsAt else { return .salesClosed }
+        if let cancelledEvents, try await cancelledEvents.isCancelled(event.id) { return .eventCancelled }
         let reference = HoldReference(eventID: event.id)
         let expiresAt = start.adding(holdTTL)
         guard let limits else { return try await hold(seats, reference: reference, of: event, for: customer, expiresAt: expiresAt, logger: logger) }

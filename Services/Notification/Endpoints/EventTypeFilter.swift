@@ -11,15 +11,16 @@ enum EventTypeFilter {
         "payout.created", "payout.paid", "payout.failed",
         "notification.endpoint_disabled",
         "dead_letter.recorded",
+        "event.cancelled",
     ]
 
     /// Whether events of `type` are ever delivered. New types of a deliverable family (`booking.*`,
-    /// `refund.*`, `payout.*`, `notification.*`) are deliverable when they appear, except the three
-    /// named above.
+    /// `refund.*`, `payout.*`, `notification.*`, `event.*`) are deliverable when they appear, except
+    /// the three named above.
     static func isDeliverable(_ type: String) -> Bool {
         if ["booking.requested", "payment.requested", "payment.intent_created"].contains(type) { return false }
         if type == "dead_letter.recorded" { return true }
-        return ["booking.", "refund.", "payout.", "notification."].contains { type.hasPrefix($0) && type.count > $0.count }
+        return ["booking.", "refund.", "payout.", "notification.", "event."].contains { type.hasPrefix($0) && type.count > $0.count }
     }
 
     /// Whether an endpoint subscribed to `subscriptions` (empty: everything) receives `type`.

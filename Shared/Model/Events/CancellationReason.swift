@@ -8,4 +8,7 @@ public enum CancellationReason: String, Hashable, Sendable, Codable, CaseIterabl
     case customer
     /// An administrator cancelled.
     case admin
+    /// The host or an operator cancelled the whole event: a confirmed booking is refunded in full
+    /// whatever the refund policy's cut-off says.
+    case eventCancelled = "event_cancelled"
 }

@@ -19,7 +19,8 @@ import Foundation
 ///   the saga's current cancellation refund: `compensation_failed`; of anything else: a `review`.
 /// - a cancellation of a booking awaiting payment, or of a confirmed one without refund due:
 ///   `cancelled`, seats released; of a confirmed one at least ``Policy/refundCutoff`` before the
-///   event: `cancel_requested`, then `refund_pending` with the refund of its payment in full.
+///   event, or of any confirmed one when its event was cancelled: `cancel_requested`, then
+///   `refund_pending` with the refund of its payment in full.
 /// - the deadline: an unpaid booking `expired`, seats released; a refund still unconfirmed after
 ///   its bound `compensation_failed`.
 /// - an operator's resume of a `compensation_failed` saga: `refund_pending` again, with a refund
@@ -258,10 +259,11 @@ private struct Decision {
         }
         // The refund policy: a confirmed booking cancelled at least `refundCutoff` of elapsed time before
         // the event starts is refunded in full; later, nothing is refunded. Elapsed time is measured
-        // between instants, so a daylight-saving change in between shifts nothing.
-        let refundable =
-            saga.state == .confirmed && saga.providerRef != nil && !saga.amount.isZero
-            && saga.eventStartsAt.timeIntervalSince(now) >= policy.refundCutoff.timeInterval
+        // between instants, so a daylight-saving change in between shifts nothing. A cancelled event
+        // refunds every paid booking in full, whenever it is cancelled.
+        let withinPolicy =
+            reason == .eventCancelled || saga.eventStartsAt.timeIntervalSince(now) >= policy.refundCutoff.timeInterval
+        let refundable = saga.state == .confirmed && saga.providerRef != nil && !saga.amount.isZero && withinPolicy
         let refundDue = refundable ? saga.amount : .zero(saga.amount.currency)
         let cancelled = BookingCancelled(bookingID: saga.bookingID, reason: reason, refundDue: refundDue)
         let detail = "cancelled by \(reason.rawValue); seats released; refund due \(refundDue)"
@@ -273,8 +275,14 @@ private struct Decision {
         try move(to: .cancelRequested, step: .cancelRequested, detail: detail, milestones: [.cancelled, .refundRequested], releasesSeats: true)
         let key = "refund-cancel-\(saga.bookingID)"
         result.events.append(cancelled)
+        let refundReason: RefundReason =
+            switch reason {
+            case .admin: .adminCancellation
+            case .eventCancelled: .eventCancellation
+            case .customer, .paymentFailed: .customerCancellation
+            }
         try requestRefund(
-            reason: reason == .admin ? .adminCancellation : .customerCancellation, idempotencyKey: key, lookupExisting: false,
+            reason: refundReason, idempotencyKey: key, lookupExisting: false,
             step: .refundRequested, detail: "refund of \(refundDue) requested under key \(key)")
     }
 
