@@ -132,6 +132,7 @@ let package = Package(
             name: "ProviderAPI",
             dependencies: [
                 "ServiceKit", "SharedModel", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             path: "Shared/ProviderAPI",
             swiftSettings: swiftSettings

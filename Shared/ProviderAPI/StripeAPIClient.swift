@@ -1,8 +1,10 @@
 import AsyncHTTPClient
 import Foundation
+import Metrics
 import NIOCore
 import ServiceKit
 import SharedModel
+import Synchronization
 
 /// How a call to the payment provider failed.
 public enum ProviderCallError: Error, Equatable, CustomStringConvertible {
@@ -24,6 +26,12 @@ public enum ProviderCallError: Error, Equatable, CustomStringConvertible {
 /// Stripe's HTTP API (and anything compatible, such as the local simulator): form-encoded `POST`s with
 /// an `Idempotency-Key`, `GET`s, `Authorization: Bearer <key>` on all of them, and every answer
 /// classified into a JSON object or a ``ProviderCallError``.
+///
+/// The provider's rate limit is respected: a 429 pauses every call through this client (all lanes of
+/// the worker share it) until its `Retry-After` (1 s when absent, at most 60 s) has passed, and the
+/// call is sent again, with the same idempotency key, for up to ``maximumThrottledWait`` in all;
+/// past that it fails as `unavailable` and the consumer's backoff takes over. Counted in
+/// `provider_rate_limited_total`.
 public struct StripeAPIClient: Sendable {
     public struct Configuration: Sendable {
         /// e.g. `https://api.stripe.com`, without a trailing slash.
@@ -41,6 +49,11 @@ public struct StripeAPIClient: Sendable {
 
     public let client: HTTPClient
     public let configuration: Configuration
+    /// When calls may go out again after a 429.
+    private let throttle = ProviderThrottle()
+    /// How long one call waits out 429s in all before it fails as `unavailable` (well within the
+    /// consumers' 30 s visibility timeout).
+    public static var maximumThrottledWait: Duration { .seconds(20) }
 
     public init(client: HTTPClient, configuration: Configuration) {
         self.client = client
@@ -78,14 +91,24 @@ public struct StripeAPIClient: Sendable {
     private func send(_ request: HTTPClientRequest) async throws(ProviderCallError) -> JSONValue {
         var request = request
         request.headers.add(name: "Authorization", value: "Bearer \(configuration.apiKey)")
-        let status: Int
-        let body: ByteBuffer
-        do {
-            let response = try await client.execute(request, timeout: .milliseconds(configuration.timeout.wholeMilliseconds))
-            status = Int(response.status.code)
-            body = try await response.body.collect(upTo: 1 << 20)
-        } catch {
-            throw .unavailable("the provider could not be reached: \(error)")
+        var status: Int
+        var body: ByteBuffer
+        var throttled = Duration.zero
+        while true {
+            do {
+                try await throttle.waitUntilOpen()
+                let response = try await client.execute(request, timeout: .milliseconds(configuration.timeout.wholeMilliseconds))
+                status = Int(response.status.code)
+                body = try await response.body.collect(upTo: 1 << 20)
+                guard status == 429 else { break }
+                let wait = ProviderThrottle.retryAfter(response.headers.first(name: "Retry-After"))
+                throttle.pause(for: wait)
+                ProviderThrottle.rateLimited.increment()
+                guard throttled + wait <= Self.maximumThrottledWait else { break }
+                throttled += wait
+            } catch {
+                throw .unavailable("the provider could not be reached: \(error)")
+            }
         }
         let json = try? JSONDecoder.platform.decode(JSONValue.self, from: Data(buffer: body))
         switch status {
@@ -103,5 +126,34 @@ public struct StripeAPIClient: Sendable {
 
     private static func errorMessage(_ json: JSONValue) -> String? {
         json["error"]?["message"]?.stringValue
+    }
+}
+
+/// The provider's rate limit as its last 429 stated it: no call through the client goes out before
+/// `resumeAt`.
+final class ProviderThrottle: Sendable {
+    private let resumeAt = Mutex<ContinuousClock.Instant?>(nil)
+    /// `provider_rate_limited_total`: 429 answers of the provider.
+    static let rateLimited = Counter(label: "provider_rate_limited_total")
+
+    /// Sleeps until the pause (if any) is over.
+    func waitUntilOpen() async throws {
+        while let until = resumeAt.withLock({ $0 }), until > .now {
+            try await Task.sleep(until: until, clock: .continuous)
+        }
+    }
+
+    /// No call before `wait` from now (a later pause already set stands).
+    func pause(for wait: Duration) {
+        let until = ContinuousClock.now + wait
+        resumeAt.withLock { current in
+            if current.map({ $0 < until }) ?? true { current = until }
+        }
+    }
+
+    /// `Retry-After` in seconds (1 when absent or unreadable; between 0.1 and 60 s).
+    static func retryAfter(_ header: String?) -> Duration {
+        guard let header, let seconds = Double(header.trimmingCharacters(in: .whitespaces)), seconds.isFinite else { return .seconds(1) }
+        return .milliseconds(Int64(min(max(seconds, 0.1), 60) * 1000))
     }
 }

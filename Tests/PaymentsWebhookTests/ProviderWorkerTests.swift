@@ -228,6 +228,32 @@ struct ProviderWorkerTests {
         }
     }
 
+    @Test("a rate-limited provider (429 with Retry-After: 1, twice) is waited out: the refund goes through in the handler's first attempt")
+    func rateLimitedProviderIsWaitedOut() async throws {
+        try await ProviderWorld.run { world in
+            let booking = BookingID()
+            let intent = try await world.paidIntent(amount: 2000, booking: booking)
+            let fault = try await world.request(
+                .POST, "\(world.simulatorURL)/simulator/faults", json: #"{"operation":"refunds","mode":"rate_limited","count":2}"#)
+            #expect(fault.status == 200)
+            let requested = RefundRequested(
+                refundID: RefundID(), bookingID: booking, providerRef: intent, amount: Money(amount: 2000, currency: .eur),
+                reason: .eventCancellation, idempotencyKey: "refund:throttled")
+            let started = ContinuousClock.now
+            try await world.publish(try Self.envelope(requested))
+            try await eventually("the accepted refund is recorded") {
+                try await world.postgres.count(
+                    "SELECT count(*) FROM payments.refunds WHERE refund_id = \(requested.refundID.rawValue) AND outcome = 'accepted'") == 1
+            }
+            let calls = try await world.calls(to: "/v1/refunds").filter { $0["idempotency_key"]?.stringValue == "refund:throttled" }
+            #expect(calls.map { $0["status"]?.integerValue } == [429, 429, 200])
+            // Each 429 said Retry-After: 1, and the client waited it out before calling again.
+            #expect(ContinuousClock.now - started >= .seconds(2))
+            // Waiting out the provider's rate limit is not a failure of the handler.
+            #expect(try await world.postgres.count("SELECT count(*) FROM messaging.attempts") == 0)
+        }
+    }
+
     @Test("a resumed refund (lookup_existing) uses a refund the provider already made; with none, it refunds once under its new key")
     func resumedRefundLooksUpExisting() async throws {
         try await ProviderWorld.run { world in

@@ -81,7 +81,8 @@ struct ControlRoutes: Sendable {
         }
         control.post("faults") { request, _ in
             await handle { () async throws(ControlError) -> Response in
-                let expected = #"{"operation": "payment_intents"|"refunds"|"transfers", "mode": "transient"|"refuse", "count": Int|null}"#
+                let expected =
+                    #"{"operation": "payment_intents"|"refunds"|"transfers", "mode": "transient"|"refuse"|"rate_limited", "count": Int|null}"#
                 guard let body = try await decode(FaultBody.self, request, expected: expected) else {
                     throw .badRequest("expected a JSON body \(expected)")
                 }

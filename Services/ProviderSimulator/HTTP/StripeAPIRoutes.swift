@@ -81,6 +81,8 @@ struct StripeAPIRoutes: Sendable {
         var headers = HTTPFields()
         if let key { headers[.idempotencyKey] = key }
         if answer.replayed { headers[.idempotentReplayed] = "true" }
+        // A rate-limited call (the rate_limited fault) says when to come back, as Stripe does.
+        if answer.status == 429 { headers[.retryAfter] = "1" }
         guard let event = answer.event, webhooks.isEnabled else {
             return JSONResponse.make(status: answer.status, body: answer.body, headers: headers)
         }

@@ -17,6 +17,8 @@ struct Fault: Sendable {
         /// 400 `invalid_request_error`, code `payment_intent_refused`, `refund_refused` or
         /// `transfer_refused`.
         case refuse
+        /// 429 `rate_limit` with `Retry-After: 1`, as Stripe answers past its request rate.
+        case rateLimited = "rate_limited"
     }
 
     let operation: Operation
@@ -28,6 +30,10 @@ struct Fault: Sendable {
         switch (mode, operation) {
         case (.transient, _):
             StripeError(status: 500, type: "api_error", message: "An unexpected error occurred (simulated transient fault).")
+        case (.rateLimited, _):
+            StripeError(
+                status: 429, type: "invalid_request_error", code: "rate_limit",
+                message: "Too many requests hit the API too quickly (simulated fault).")
         case (.refuse, .paymentIntents):
             StripeError(status: 400, code: "payment_intent_refused", message: "The payment intent was refused (simulated fault).")
         case (.refuse, .refunds):
