@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Messaging
+import ProviderAPI
 import ServiceKit
 import ServiceLifecycle
 import SharedModel
@@ -15,11 +16,14 @@ func buildApplication(_ configuration: PaymentsConfiguration, logger: Logger) ->
     let parts = PaymentsParts(app: app, configuration: configuration)
     parts.addRoutes(to: router)
     var services: [any Service] = []
-    if configuration.runsProviderWorker {
-        // Stopped in reverse order: the worker finishes before its HTTP client shuts down.
+    let sweeps = configuration.providerSweepInterval > .zero
+    if configuration.runsProviderWorker || sweeps {
+        // Stopped in reverse order: the worker and the sweeper finish before their HTTP client shuts down.
         let client = StripeProvider.makeHTTPClient()
         services.append(ShutdownHook { try await client.shutdown() })
-        services.append(parts.providerWorker(provider: StripeProvider(client: client, configuration: configuration.provider), logger: logger))
+        let provider = StripeProvider(client: client, configuration: configuration.provider)
+        if configuration.runsProviderWorker { services.append(parts.providerWorker(provider: provider, logger: logger)) }
+        if sweeps { services.append(parts.sweeper(api: provider.api, logger: logger)) }
     }
     services.append(RetentionSweeper(postgres: app.consumerPostgres, rules: parts.retentionRules, logger: logger, clock: parts.clock))
     return app.makeApplication(router: router, services: services)
@@ -59,6 +63,14 @@ struct PaymentsParts: Sendable {
             ProviderEventStore.retentionRule(retention: configuration.providerEventRetention),
         ]
     }
+    /// The missed-webhook sweeper, on the consumers' pool.
+    func sweeper(api: StripeAPIClient, logger: Logger) -> ProviderEventSweeper {
+        ProviderEventSweeper(
+            api: api, store: ProviderEventStore(postgres: app.consumerPostgres), postgres: app.consumerPostgres, logger: logger, clock: clock,
+            interval: configuration.providerSweepInterval, lookback: configuration.providerSweepLookback,
+            intentAge: configuration.providerSweepIntentAge, settle: configuration.providerSweepSettle)
+    }
+
     /// The provider worker: consumer group `payments-provider` on `stream:booking`.
     func providerWorker(
         provider: any PaymentProvider, logger: Logger, tuning: (inout StreamConsumer<ProviderWorker>.Configuration) -> Void = { _ in }

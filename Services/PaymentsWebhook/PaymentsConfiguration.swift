@@ -25,6 +25,12 @@ struct PaymentsOptions: ParsableArguments {
     @Option(help: "Run the provider worker in this process: true or false (PROVIDER_WORKER, default true).") var providerWorker: String?
     @Option(help: "How long stored provider events are kept, at least 120 days, e.g. 2880h (PROVIDER_EVENT_RETENTION).")
     var providerEventRetention: String?
+    @Option(help: "How often the provider's events are listed to recover lost webhooks, e.g. 5m; 0s = never (PROVIDER_SWEEP_INTERVAL).")
+    var providerSweepInterval: String?
+    @Option(help: "How far back the first sweep lists events, e.g. 72h (PROVIDER_SWEEP_LOOKBACK).") var providerSweepLookback: String?
+    @Option(help: "How long an intent may go without a final event before it is read directly, e.g. 20m (PROVIDER_SWEEP_INTENT_AGE).")
+    var providerSweepIntentAge: String?
+    @Option(help: "How old an event must be before the sweep stores it, e.g. 60s (PROVIDER_SWEEP_SETTLE).") var providerSweepSettle: String?
 }
 
 /// The payments-webhook service's settings (DESIGN.md, Configuration). The secrets are required: a
@@ -54,6 +60,16 @@ struct PaymentsConfiguration: ServeConfiguration {
     /// How long stored provider events (raw webhook bodies) are kept (`PROVIDER_EVENT_RETENTION`,
     /// default and least 120 days: disputes can arrive that late, and the deliveries are their evidence).
     var providerEventRetention: Duration
+    /// How often the missed-webhook sweeper runs (`PROVIDER_SWEEP_INTERVAL`, default 5 min, 0 = off).
+    var providerSweepInterval: Duration
+    /// How far back its first sweep lists (`PROVIDER_SWEEP_LOOKBACK`, default 72 h, 1 h to 30 days).
+    var providerSweepLookback: Duration
+    /// How long an intent may go without a final event before it is read directly
+    /// (`PROVIDER_SWEEP_INTENT_AGE`, default 20 min, 1 s to 24 h).
+    var providerSweepIntentAge: Duration
+    /// How old a listed event must be before the sweep stores it (`PROVIDER_SWEEP_SETTLE`, default
+    /// 60 s, 0 to 1 h): a younger one's webhook may be on its way.
+    var providerSweepSettle: Duration
 
     init(reader: ConfigurationReader) throws(ConfigurationError) {
         service = try ServiceSettings(
@@ -100,5 +116,10 @@ struct PaymentsConfiguration: ServeConfiguration {
         runsProviderWorker = try reader.boolean("PROVIDER_WORKER", default: true)
         providerEventRetention = try reader.duration(
             "PROVIDER_EVENT_RETENTION", default: .seconds(120 * 86_400), in: .seconds(120 * 86_400)...(.seconds(3650 * 86_400)))
+        providerSweepInterval = try reader.duration("PROVIDER_SWEEP_INTERVAL", default: .seconds(300), in: .zero...(.seconds(86_400)))
+        providerSweepLookback = try reader.duration(
+            "PROVIDER_SWEEP_LOOKBACK", default: .seconds(72 * 3600), in: .seconds(3600)...(.seconds(30 * 86_400)))
+        providerSweepIntentAge = try reader.duration("PROVIDER_SWEEP_INTENT_AGE", default: .seconds(1200), in: .seconds(1)...(.seconds(86_400)))
+        providerSweepSettle = try reader.duration("PROVIDER_SWEEP_SETTLE", default: .seconds(60), in: .zero...(.seconds(3600)))
     }
 }

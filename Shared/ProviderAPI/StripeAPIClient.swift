@@ -33,7 +33,7 @@ public enum ProviderCallError: Error, Equatable, CustomStringConvertible {
 /// past that it fails as `unavailable` and the consumer's backoff takes over. Counted in
 /// `provider_rate_limited_total`.
 public struct StripeAPIClient: Sendable {
-    public struct Configuration: Sendable {
+    public struct Configuration: Sendable, CustomStringConvertible {
         /// e.g. `https://api.stripe.com`, without a trailing slash.
         public var baseURL: String
         /// The secret API key. Never logged.
@@ -45,6 +45,9 @@ public struct StripeAPIClient: Sendable {
             self.apiKey = apiKey
             self.timeout = timeout
         }
+
+        /// Never the key: ServiceLifecycle logs its services' descriptions at debug level.
+        public var description: String { "StripeAPIClient.Configuration(baseURL: \(baseURL), apiKey: <redacted>, timeout: \(timeout))" }
     }
 
     public let client: HTTPClient

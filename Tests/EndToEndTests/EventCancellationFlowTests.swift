@@ -11,7 +11,7 @@ import TestSupport
 import Testing
 
 /// A `booking serve` process with a client of its API (restartable with other settings).
-private struct BookingProcess {
+struct BookingProcess {
     let process: ServiceProcess
     let client: TestClient
 
@@ -72,7 +72,7 @@ private struct BookingProcess {
 }
 
 /// Runs `body` over `items`, at most `width` at once; returns the results in the items' order.
-private func concurrently<Item: Sendable, Result: Sendable>(
+func concurrently<Item: Sendable, Result: Sendable>(
     _ items: [Item], width: Int = 16, _ body: @escaping @Sendable (Item) async throws -> Result
 ) async throws -> [Result] {
     try await withThrowingTaskGroup(of: (Int, Result).self) { group in
@@ -95,17 +95,19 @@ private func concurrently<Item: Sendable, Result: Sendable>(
     }
 }
 
-@Suite("Event cancellation over real processes: booking, payments-webhook and the provider simulator")
-struct EventCancellationFlowTests {
-    @Test(
-        "2,000 bookings in every state, the event cancelled, booking killed (-9) mid-way and restarted: every pending booking cancelled, every confirmed one refunded once at the simulator, nothing else touched, holds refused"
-    )
-    func massCancellationSurvivesKill() async throws {
+/// payments-webhook and the provider simulator as processes on the disruptable servers (streams
+/// emptied first), with clients of the test's database and of the simulator.
+struct PaymentsSystem {
+    let started: PaymentsProcesses
+    let postgres: PostgresClient
+    let simulator: TestClient
+
+    static func run(prefix: String, payments settings: [String: String] = [:], _ body: (PaymentsSystem) async throws -> Void) async throws {
         try await DisruptableServers.withExclusiveAccess { servers in
             let redis = try RedisClient.forTests(url: servers.redisURL, connections: 1)
             defer { Task { await redis.shutdown() } }
             _ = try await redis.send("DEL", .init(Streams.booking), .init(Streams.payments))
-            let started = try await PaymentsProcesses.start(on: servers, prefix: "e2e_cancel")
+            let started = try await PaymentsProcesses.start(on: servers, prefix: prefix, payments: settings)
             defer { Task { for process in [started.simulator, started.payments] { await process.child.kill() } } }
             for process in [started.simulator, started.payments] {
                 #expect(await waitFor("/healthz", port: process.port, status: 200)?.status == 200, "\(process.name): \(process.output)")
@@ -115,20 +117,43 @@ struct EventCancellationFlowTests {
             let simulator = TestClient(host: "127.0.0.1", port: started.simulator.port, configuration: .init(timeout: .seconds(30)))
             simulator.connect()
             defer { Task { try? await simulator.shutdown() } }
+            try await body(PaymentsSystem(started: started, postgres: postgres, simulator: simulator))
+        }
+    }
+
+    /// Calls the simulator: its control API takes JSON, its `/v1` API the key.
+    func simulatorCall(_ method: HTTPRequest.Method, _ path: String, _ body: String = "{}") async throws -> (Int, JSONValue?) {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if path.hasPrefix("/v1/") { headers[.authorization] = "Bearer sk_test_e2e" }
+        let response = try await simulator.execute(.init(path, method: method, headers: headers, body: ByteBuffer(string: body)))
+        return (Int(response.status.code), response.body.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: $0)) })
+    }
+
+    /// Polls `condition` every 100 ms; records an issue naming `what` when `timeout` passes first.
+    func waitUntil(_ what: String, timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("waited \(timeout) for \(what)")
+    }
+}
+
+@Suite("Event cancellation over real processes: booking, payments-webhook and the provider simulator")
+struct EventCancellationFlowTests {
+    @Test(
+        "2,000 bookings in every state, the event cancelled, booking killed (-9) mid-way and restarted: every pending booking cancelled, every confirmed one refunded once at the simulator, nothing else touched, holds refused"
+    )
+    func massCancellationSurvivesKill() async throws {
+        try await PaymentsSystem.run(prefix: "e2e_cancel") { system in
+            let (started, postgres) = (system.started, system.postgres)
             @Sendable func simulatorCall(_ method: HTTPRequest.Method, _ path: String) async throws -> (Int, JSONValue?) {
-                var headers: HTTPFields = [.contentType: "application/json"]
-                if path.hasPrefix("/v1/") { headers[.authorization] = "Bearer sk_test_e2e" }
-                let response = try await simulator.execute(.init(path, method: method, headers: headers, body: ByteBuffer(string: "{}")))
-                return (Int(response.status.code), response.body.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: $0)) })
+                try await system.simulatorCall(method, path)
             }
             @Sendable func count(_ statement: PostgresStatement) async throws -> Int { try await postgres.count(statement) }
             func waitUntil(_ what: String, timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws {
-                let deadline = ContinuousClock.now + timeout
-                while ContinuousClock.now < deadline {
-                    if try await condition() { return }
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-                Issue.record("waited \(timeout) for \(what)")
+                try await system.waitUntil(what, timeout: timeout, condition)
             }
 
             // 300 bookings that expire: a booking service whose payment window is 2 s.

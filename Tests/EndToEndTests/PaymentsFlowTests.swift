@@ -19,7 +19,12 @@ struct PaymentsProcesses {
     /// Settings every service of the test shares.
     let shared: [String: String]
 
-    static func start(on servers: DisruptableServers, prefix: String) async throws -> PaymentsProcesses {
+    /// `payments`: settings of payments-webhook beyond the test's defaults (e.g. the sweep's).
+    static func start(
+        on servers: DisruptableServers, prefix: String, payments settings: [String: String] = [:]
+    ) async throws
+        -> PaymentsProcesses
+    {
         let url = try await TestDatabase.create(prefix: prefix, on: servers.databaseURL)
         let migrate = try ServiceProcess.start("payments-webhook", arguments: ["migrate"], environment: ["DATABASE_URL": url])
         #expect(await migrate.child.termination(within: .seconds(30)) == .exited(0), "\(migrate.output)")
@@ -38,7 +43,7 @@ struct PaymentsProcesses {
             environment: shared.merging([
                 "PORT": String(paymentsPort), "STRIPE_WEBHOOK_SECRETS": secret, "PAYMENT_EVENTS_SECRETS": "whsec_ZTJl",
                 "PROVIDER_API_KEY": "sk_test_e2e", "PROVIDER_BASE_URL": "http://127.0.0.1:\(simulatorPort)",
-            ]) { _, new in new }, port: paymentsPort)
+            ]) { _, new in new }.merging(settings) { _, new in new }, port: paymentsPort)
         return PaymentsProcesses(databaseURL: url, simulator: simulator, payments: payments, shared: shared)
     }
 }

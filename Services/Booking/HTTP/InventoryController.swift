@@ -79,8 +79,9 @@ struct InventoryController: Sendable {
     }
 
     @Sendable func cancel(_ request: Request, context: ServiceRequestContext) async throws -> Response {
-        let event = try await event(context)
+        // The body first: one over the limit is 413 whatever the path names.
         let body = try await request.decode(as: CancelRequest.self, context: context)
+        let event = try await event(context)
         let reason = body.reason.trimmingCharacters(in: .whitespacesAndNewlines)
         guard (1...500).contains(reason.unicodeScalars.count), !reason.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else {

@@ -31,6 +31,11 @@ struct ControlRoutes: Sendable {
         var reason: String?
     }
 
+    private struct DropBody: Decodable {
+        var type: String
+        var count: Int?
+    }
+
     private struct FaultBody: Decodable {
         var operation: Fault.Operation
         var mode: Fault.Mode
@@ -92,12 +97,30 @@ struct ControlRoutes: Sendable {
                 return JSONResponse.make(json: faults)
             }
         }
+        control.post("webhook-drops") { request, _ in
+            await handle { () async throws(ControlError) -> Response in
+                let expected = #"{"type": "payment_intent.succeeded", "count": Int|null}"#
+                guard let body = try await decode(DropBody.self, request, expected: expected), !body.type.isEmpty else {
+                    throw .badRequest("expected a JSON body \(expected)")
+                }
+                if let count = body.count, count < 1 { throw .badRequest("count must be at least 1, or null for until cleared") }
+                webhooks.drop(type: body.type, count: body.count)
+                logger.info("webhooks will be dropped", metadata: ["event_type": "\(body.type)", "count": "\(body.count.map(String.init) ?? "all")"])
+                return JSONResponse.make(json: webhooks.dropList)
+            }
+        }
+        control.get("webhook-drops") { _, _ in JSONResponse.make(json: webhooks.dropList) }
+        control.delete("webhook-drops") { _, _ in
+            webhooks.clearDrops()
+            return JSONResponse.make(json: webhooks.dropList)
+        }
         control.get("faults") { _, _ in JSONResponse.make(json: await state.faultList) }
         control.delete("faults") { _, _ in JSONResponse.make(json: await state.clearFaults()) }
         control.get("requests") { _, _ in JSONResponse.make(json: await state.requestLog) }
         control.get("events") { _, _ in JSONResponse.make(json: await state.eventLog) }
         control.post("reset") { _, _ in
             await state.reset()
+            webhooks.clearDrops()
             logger.info("simulator reset")
             return JSONResponse.make(json: .object([("reset", .bool(true))]))
         }

@@ -29,6 +29,20 @@ struct StripeAPIRoutes: Sendable {
         v1.get("refunds/{id}") { request, context in
             try await read(request) { call in await state.retrieveRefund(context.parameters.get("id") ?? "", call: call) }
         }
+        v1.get("events") { request, _ in
+            try await read(request) { call in
+                let created = queryParameter("created[gte]", of: request)
+                let limit = queryParameter("limit", of: request)
+                let createdAtLeast = created.flatMap { Int($0) }
+                let pageSize = limit.flatMap { Int($0) } ?? 10
+                guard created == nil || createdAtLeast != nil, (1...100).contains(pageSize) else {
+                    return await state.reject(call, error: StripeError(status: 400, message: "created[gte] must be unix seconds and limit 1 to 100."))
+                }
+                return await state.listEvents(
+                    createdAtLeast: createdAtLeast, type: queryParameter("type", of: request),
+                    startingAfter: queryParameter("starting_after", of: request), limit: pageSize, call: call)
+            }
+        }
         v1.post("transfers") { request, _ in try await create(.transfers, request) }
         v1.get("transfers") { request, _ in
             try await read(request) { call in await state.listTransfers(destination: queryParameter("destination", of: request), call: call) }

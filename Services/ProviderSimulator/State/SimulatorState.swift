@@ -128,6 +128,31 @@ actor SimulatorState {
         return answer(call, status: 200, body: list.bytes)
     }
 
+    /// `GET /v1/events`, as Stripe lists them: newest first, only those created at or after
+    /// `createdAtLeast` (unix seconds) and of `type` when given, after the event `startingAfter` names in that order
+    /// (the cursor of the next page), at most `limit` (1-100, default 10), with `has_more`. An unknown
+    /// `starting_after` is 400 like Stripe's.
+    func listEvents(createdAtLeast: Int?, type: String?, startingAfter: String?, limit: Int, call: Call) -> Answer {
+        var newestFirst = events.reversed().map(\.event)[...]
+        if let startingAfter {
+            guard let position = newestFirst.firstIndex(where: { $0.id == startingAfter }) else {
+                return answer(call, error: .noSuch("event", startingAfter, param: "starting_after"))
+            }
+            newestFirst = newestFirst[(position + 1)...]
+        }
+        let matching = newestFirst.lazy.filter { event in
+            createdAtLeast.map { event.created >= $0 } ?? true && type.map { event.type == $0 } ?? true
+        }
+        let page = Array(matching.prefix(limit + 1))
+        let list = SimulatorJSON.object([
+            ("object", .string("list")),
+            ("data", .array(page.prefix(limit).map { .raw($0.payload) })),
+            ("has_more", .bool(page.count > limit)),
+            ("url", .string("/v1/events")),
+        ])
+        return answer(call, status: 200, body: list.bytes)
+    }
+
     /// `GET /v1/transfers/{id}`.
     func retrieveTransfer(_ id: String, call: Call) -> Answer {
         guard let transfer = transfers[id] else {

@@ -35,8 +35,10 @@ struct WebhookDelivery: Sendable, Equatable {
     let status: Int?
     let attempts: Int
     let delivered: Bool
+    /// Not sent on purpose (`POST /simulator/webhook-drops`).
+    var dropped = false
 
     var json: SimulatorJSON {
-        .object([("status", .int(status)), ("attempts", .int(attempts)), ("delivered", .bool(delivered))])
+        .object([("status", .int(status)), ("attempts", .int(attempts)), ("delivered", .bool(delivered)), ("dropped", .bool(dropped))])
     }
 }

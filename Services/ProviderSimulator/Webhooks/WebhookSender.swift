@@ -33,6 +33,8 @@ final class WebhookSender: Service, Sendable {
     private let logger: Logger
     private let client = Mutex(ClientState.idle)
     private let background = Mutex(Background())
+    /// Webhooks to drop on purpose, by event type: how many more of each to drop (`nil`: all).
+    private let drops = Mutex<[String: Int?]>([:])
 
     init(configuration: SimulatorConfiguration, logger: Logger) {
         if let url = configuration.webhookURL, let secret = configuration.webhookSecret {
@@ -51,9 +53,41 @@ final class WebhookSender: Service, Sendable {
     /// Whether events are delivered at all (a webhook URL is configured).
     var isEnabled: Bool { endpoint != nil }
 
+    /// Drops the next `count` webhooks of `type` (`nil`: every one until cleared): they are recorded
+    /// as events (and listed by `GET /v1/events`) but never sent, as a webhook lost on the way.
+    func drop(type: String, count: Int?) {
+        drops.withLock { $0[type] = count }
+    }
+
+    /// Sends every webhook again.
+    func clearDrops() {
+        drops.withLock { $0.removeAll() }
+    }
+
+    /// `{"drops": [{"type", "count"}]}`.
+    var dropList: SimulatorJSON {
+        let entries = drops.withLock { $0.sorted { $0.key < $1.key } }
+        return .object([("drops", .array(entries.map { .object([("type", .string($0.key)), ("count", .int($0.value))]) }))])
+    }
+
+    /// Whether `event` is to be dropped (counting it against its drop).
+    private func takeDrop(_ event: StripeEvent) -> Bool {
+        drops.withLock { drops in
+            guard let entry = drops[event.type] else { return false }
+            if let remaining = entry {
+                if remaining <= 1 { drops[event.type] = nil } else { drops[event.type] = remaining - 1 }
+            }
+            return true
+        }
+    }
+
     /// Delivers `event` with retries and returns how it went; `nil` when delivery is disabled.
     func deliver(_ event: StripeEvent) async -> WebhookDelivery? {
         guard let endpoint else { return nil }
+        if takeDrop(event) {
+            logger.info("webhook dropped on purpose", metadata: ["event_id": "\(event.id)", "event_type": "\(event.type)"])
+            return WebhookDelivery(status: nil, attempts: 0, delivered: false, dropped: true)
+        }
         guard let client = currentClient() else {
             logger.warning("webhook not sent: the simulator is shutting down", metadata: ["event_id": "\(event.id)"])
             return WebhookDelivery(status: nil, attempts: 0, delivered: false)

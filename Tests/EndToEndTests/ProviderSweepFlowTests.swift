@@ -1,0 +1,87 @@
+import Foundation
+import Glibc
+import HTTPTypes
+import HummingbirdTesting
+import Messaging
+import NIOCore
+import Postgres
+import Redis
+import SharedModel
+import TestSupport
+import Testing
+
+@Suite("Missed-webhook sweeper over real processes: booking, payments-webhook and the provider simulator")
+struct ProviderSweepFlowTests {
+    @Test(
+        "the simulator drops the payment_intent.succeeded webhook of 50 of 500 paid bookings: the sweep stores them, all 500 are confirmed within a sweep interval after they settle, each payment stored once, 50 counted recovered"
+    )
+    func droppedWebhooksAreRecovered() async throws {
+        let interval = 2.0
+        let settle = 3.0
+        let settings = ["PROVIDER_SWEEP_INTERVAL": "\(Int(interval))s", "PROVIDER_SWEEP_SETTLE": "\(Int(settle))s"]
+        try await PaymentsSystem.run(prefix: "e2e_sweep", payments: settings) { system in
+            let (started, postgres) = (system.started, system.postgres)
+            @Sendable func simulatorCall(_ method: HTTPRequest.Method, _ path: String, _ body: String = "{}") async throws -> (Int, JSONValue?) {
+                try await system.simulatorCall(method, path, body)
+            }
+            func waitUntil(_ what: String, timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws {
+                try await system.waitUntil(what, timeout: timeout, condition)
+            }
+
+            let booking = try await BookingProcess.start(started)
+            let event = try await booking.createEvent(seats: 500)
+            let bookings = try await concurrently(Array(1...500)) { try await booking.book(event, seat: $0) }
+            try await waitUntil("every booking's payment intent") {
+                try await postgres.count("SELECT count(*) FROM booking.bookings WHERE payment_provider_ref IS NULL") == 0
+            }
+            let intents = try await postgres.query("SELECT payment_provider_ref FROM booking.bookings").map { try $0.decode(String.self, at: 0) }
+            #expect(intents.count == 500)
+
+            let (dropStatus, _) = try await simulatorCall(.post, "/simulator/webhook-drops", #"{"type":"payment_intent.succeeded","count":50}"#)
+            #expect(dropStatus == 200)
+            let deliveries = try await concurrently(intents) { intent in
+                let (status, answer) = try await simulatorCall(.post, "/simulator/payment_intents/\(intent)/succeed")
+                #expect(status == 200)
+                return answer?["delivery"]?["dropped"]?.boolValue == true
+            }
+            let paidAt = ContinuousClock.now
+            #expect(deliveries.filter { $0 }.count == 50)
+            // The 450 delivered webhooks were stored before the simulator answered (the sweep may have
+            // stored some of the 50 dropped ones meanwhile).
+            #expect(try await postgres.count("SELECT count(*) FROM payments.provider_events WHERE event_type = 'payment_intent.succeeded'") >= 450)
+            let (_, log) = try await simulatorCall(.get, "/simulator/events")
+            let dropped = (log?.arrayValue ?? []).filter { $0["delivery"]?["dropped"]?.boolValue == true }.compactMap { $0["id"]?.stringValue }
+            #expect(dropped.count == 50)
+
+            try await waitUntil("500 bookings confirmed") {
+                try await postgres.count("SELECT count(*) FROM booking.bookings WHERE status = 'confirmed'") == 500
+            }
+            let waited = ContinuousClock.now - paidAt
+            // An event is stored by the first sweep after it is `settle` old: at most settle + interval,
+            // plus the saga's work and seconds' rounding.
+            #expect(waited < .seconds(settle + interval + 8), "confirmed \(waited) after the last payment")
+            #expect(bookings.count == 500)
+            #expect(
+                try await postgres.count(
+                    "SELECT count(*) FROM payments.provider_events WHERE event_type = 'payment_intent.succeeded' AND status = 'accepted'") == 500)
+            #expect(
+                try await postgres.count(
+                    "SELECT count(DISTINCT provider_ref) FROM payments.provider_events WHERE event_type = 'payment_intent.succeeded'") == 500)
+            #expect(try await postgres.count("SELECT count(*) FROM messaging.outbox WHERE event_type = 'payment.succeeded'") == 500)
+            // The dropped events are stored once each, under their own provider event ids.
+            #expect(
+                try await postgres.count(
+                    "SELECT count(*) FROM payments.provider_events WHERE provider_event_id = ANY(\(dropped)::text[]) AND status = 'accepted'") == 50)
+            let metrics = await get("/metrics", port: started.payments.port)?.body ?? ""
+            let recovered = metrics.split(separator: "\n").first { $0.hasPrefix("provider_events_recovered_total ") }
+            #expect(recovered == "provider_events_recovered_total 50", "\(recovered.map(String.init) ?? "no provider_events_recovered_total")")
+            // Later sweeps find nothing more to recover.
+            try await Task.sleep(for: .seconds(interval * 2))
+            #expect(
+                await get("/metrics", port: started.payments.port)?.body.split(separator: "\n").first {
+                    $0.hasPrefix("provider_events_recovered_total ")
+                } == "provider_events_recovered_total 50")
+            await booking.stop(signal: SIGTERM)
+        }
+    }
+}
