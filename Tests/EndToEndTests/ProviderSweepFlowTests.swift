@@ -85,3 +85,47 @@ struct ProviderSweepFlowTests {
         }
     }
 }
+
+@Suite("Missed-webhook sweeper: intents read directly")
+struct ProviderSweepIntentTests {
+    @Test(
+        "an intent that succeeded with its webhook lost and its event older than the sweep's window: read directly, reported as unreported (error and metric), nothing invented"
+    )
+    func unreportedIntentIsFlagged() async throws {
+        let settings = [
+            "PROVIDER_SWEEP_INTERVAL": "1s", "PROVIDER_SWEEP_LOOKBACK": "1h", "PROVIDER_SWEEP_INTENT_AGE": "1s", "PROVIDER_SWEEP_SETTLE": "0s",
+        ]
+        try await PaymentsSystem.run(prefix: "e2e_sweep_intent", payments: settings) { system in
+            let booking = UUID()
+            let response = try await system.simulator.execute(
+                .init(
+                    "/v1/payment_intents", method: .post,
+                    headers: [.authorization: "Bearer sk_test_e2e", .contentType: "application/x-www-form-urlencoded"],
+                    body: ByteBuffer(string: "amount=1000&currency=eur&metadata%5Bbooking_id%5D=\(booking)")))
+            let intent = try #require(
+                response.body.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: $0)) }?["id"]?.stringValue)
+            // As the provider worker records an intent it created.
+            try await system.postgres.query(
+                """
+                INSERT INTO payments.payment_intents (booking_id, provider, provider_ref, amount, currency, idempotency_key, created_at)
+                VALUES (\(booking), 'stripe', \(intent), 1000, 'EUR', \("booking-\(booking)-payment"), \(Date().addingTimeInterval(-10)))
+                """)
+            #expect(try await system.simulatorCall(.post, "/simulator/webhook-drops", #"{"type":"payment_intent.succeeded","count":1}"#).0 == 200)
+            // Paid, but its event dates from 3 h ago: before the sweep's first window (1 h back).
+            let created = Int(Date().timeIntervalSince1970) - 3 * 3600
+            let (paid, answer) = try await system.simulatorCall(.post, "/simulator/payment_intents/\(intent)/succeed", #"{"created":\#(created)}"#)
+            #expect(paid == 200 && answer?["delivery"]?["dropped"] == true)
+            var unreported: Substring?
+            try await system.waitUntil("the intent reported unreported", timeout: .seconds(20)) {
+                unreported = await get("/metrics", port: system.started.payments.port)?.body.split(separator: "\n").first {
+                    $0.hasPrefix("provider_intents_unreported_total ")
+                }
+                return unreported == "provider_intents_unreported_total 1"
+            }
+            #expect(
+                try await system.postgres.count("SELECT count(*) FROM payments.payment_intents WHERE status_checked_at IS NOT NULL") == 1)
+            #expect(try await system.postgres.count("SELECT count(*) FROM payments.provider_events WHERE provider_ref = \(intent)") == 0)
+            #expect(system.started.payments.output.contains("lists no event of it"))
+        }
+    }
+}
