@@ -131,7 +131,8 @@ struct BookingParts: Sendable {
         .addRoutes(to: router, client: client, admin: app.adminAuthentication)
         HoldController(catalog: catalog, service: holdService, maximumSeatsPerHold: configuration.maxSeatsPerHold)
             .addRoutes(to: router, client: client)
-        BookingController(service: bookingService).addRoutes(to: router, client: client)
+        BookingController(service: bookingService, partialRefunds: PartialRefunds(postgres: app.postgres, runner: runner, clock: clock))
+            .addRoutes(to: router, client: client, admin: app.adminAuthentication)
         SagaController(operations: sagaOperations).addRoutes(to: router, client: client, admin: app.adminAuthentication)
     }
 }

@@ -26,6 +26,9 @@ struct Booking: Sendable, Hashable {
     /// The client application (API key) that created it: only that client (and the admin) sees it.
     /// `nil` for bookings older than client scoping that no idempotency record could attribute.
     var clientID: String?
+    /// Refunds of its payment that succeeded (partial ones and a cancellation's), in minor units of
+    /// its currency.
+    var refundedAmount: Int64 = 0
 
     struct Payment: Sendable, Hashable {
         let providerRef: String
@@ -89,6 +92,7 @@ struct BookingBody: Encodable {
         case refundRequestedAt = "refund_requested_at"
         case refundedAt = "refunded_at"
         case updatedAt = "updated_at"
+        case refundedAmount = "refunded_amount"
     }
 
     enum PaymentKeys: String, CodingKey {
@@ -122,5 +126,6 @@ struct BookingBody: Encodable {
         try container.encode(booking.refundRequestedAt.map(RFC3339.string(from:)), forKey: .refundRequestedAt)
         try container.encode(booking.refundedAt.map(RFC3339.string(from:)), forKey: .refundedAt)
         try container.encode(RFC3339.string(from: booking.updatedAt), forKey: .updatedAt)
+        try container.encode(booking.refundedAmount, forKey: .refundedAmount)
     }
 }

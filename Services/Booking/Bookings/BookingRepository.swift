@@ -144,7 +144,7 @@ struct PostgresBookingRepository: BookingRepository {
 
     /// Serializes requests with the same key (a transaction-scoped advisory lock on its digest), then
     /// returns the response already stored under it, if any.
-    private static func lockKey(_ claim: IdempotencyClaim, in transaction: PostgresTransaction) throws -> StoredResponse? {
+    static func lockKey(_ claim: IdempotencyClaim, in transaction: PostgresTransaction) throws -> StoredResponse? {
         let results = try transaction.pipeline([
             "SELECT pg_advisory_xact_lock(hashtextextended(\(claim.client + "\u{1F}" + claim.scope + "\u{1F}" + claim.key), 0))",
             """
@@ -159,7 +159,7 @@ struct PostgresBookingRepository: BookingRepository {
         }
     }
 
-    private static func storing(_ response: StoredResponse, claim: IdempotencyClaim) -> PostgresStatement {
+    static func storing(_ response: StoredResponse, claim: IdempotencyClaim) -> PostgresStatement {
         // An expired row with the same key is replaced; a live one cannot exist while the lock is held.
         """
         INSERT INTO booking.idempotency_keys (client, scope, key, request_hash, response_status, response_body, created_at, expires_at)
@@ -177,7 +177,9 @@ struct PostgresBookingRepository: BookingRepository {
             b.payment_provider_ref, b.payment_client_secret, b.created_at, b.confirmed_at, b.cancelled_at, b.expired_at,
             b.refund_requested_at, b.refunded_at, b.updated_at,
             ARRAY(SELECT seat_id FROM booking.booking_seats bs WHERE bs.booking_id = b.booking_id ORDER BY seat_id) AS seat_ids,
-            b.client_id
+            b.client_id,
+            (SELECT COALESCE(sum(r.amount), 0)::int8 FROM booking.refund_requests r
+             WHERE r.booking_id = b.booking_id AND r.purpose IN ('partial', 'cancellation') AND r.status = 'succeeded') AS refunded_amount
         FROM booking.bookings b JOIN booking.sagas s USING (booking_id)
         """
 
@@ -223,7 +225,8 @@ struct PostgresBookingRepository: BookingRepository {
             refundRequestedAt: try row.decode(Date?.self, at: 15),
             refundedAt: try row.decode(Date?.self, at: 16),
             updatedAt: try row.decode(Date.self, at: 17),
-            clientID: try row.decode(String?.self, at: 19)
+            clientID: try row.decode(String?.self, at: 19),
+            refundedAmount: try row.decode(Int64.self, at: 20)
         )
     }
 

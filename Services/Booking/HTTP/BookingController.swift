@@ -20,12 +20,16 @@ extension HTTPField.Name {
 /// The routes decode, call ``BookingService`` or the repository, and encode; the flows live there.
 struct BookingController<Repository: BookingRepository>: Sendable {
     let service: BookingService<Repository>
+    let partialRefunds: PartialRefunds
 
-    func addRoutes(to router: Router<ServiceRequestContext>, client: some RouterMiddleware<ServiceRequestContext>) {
+    func addRoutes(
+        to router: Router<ServiceRequestContext>, client: some RouterMiddleware<ServiceRequestContext>, admin: AuthenticationMiddleware
+    ) {
         let bookings = router.group("/v1/bookings").add(middleware: client)
         bookings.post(use: create)
         bookings.get("/{id}", use: show)
         bookings.post("/{id}/cancel", use: cancel)
+        router.group("/v1/bookings").add(middleware: admin).post("/{id}/refunds", use: refund)
         router.group("/v1/customers").add(middleware: client).get("/{id}/bookings", use: list)
     }
 
@@ -41,11 +45,17 @@ struct BookingController<Repository: BookingRepository>: Sendable {
         }
     }
 
-    @Sendable func create(_ request: Request, context: ServiceRequestContext) async throws -> Response {
+    /// The request's `Idempotency-Key`: required, 1 to 255 printable ASCII characters (400 otherwise).
+    static func idempotencyKey(_ request: Request) throws(APIError) -> String {
         guard let key = request.headers[.idempotencyKey] else { throw APIError.badRequest("Idempotency-Key is required") }
         guard (1...255).contains(key.utf8.count), key.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value < 0x7F }) else {
             throw APIError.badRequest("Idempotency-Key must be 1 to 255 printable ASCII characters")
         }
+        return key
+    }
+
+    @Sendable func create(_ request: Request, context: ServiceRequestContext) async throws -> Response {
+        let key = try Self.idempotencyKey(request)
         let body = try await request.decode(as: CreateRequest.self, context: context)
         let customer: CustomerID = try Validation.identifier(body.customerID, field: "customer_id")
         let outcome = try await service.create(
@@ -128,6 +138,37 @@ struct BookingController<Repository: BookingRepository>: Sendable {
             ListPage(
                 "bookings", items: page.bookings.map { BookingBody(booking: $0, showsClientSecret: $0.clientID == context.principal?.id) },
                 nextCursor: page.nextCursor))
+    }
+
+    // MARK: Partial refund
+
+    struct RefundRequest: Decodable {
+        let amount: Int64
+        let note: String
+    }
+
+    @Sendable func refund(_ request: Request, context: ServiceRequestContext) async throws -> Response {
+        let key = try Self.idempotencyKey(request)
+        let body = try await request.decode(as: RefundRequest.self, context: context)
+        let id = BookingID(try Validation.pathUUID(context, resource: "booking"))
+        guard body.amount > 0 else { throw Validation.invalid("amount", "amount must be a positive number of minor units") }
+        let note = body.note.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...500).contains(note.unicodeScalars.count), !note.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else {
+            throw Validation.invalid("note", "note must be 1 to 500 characters without control characters")
+        }
+        let audit = AuditRecord.http(
+            service: "booking", request, context, action: "booking.partially_refunded", targetID: id.description, outcome: "requested",
+            status: .accepted)
+        guard
+            let outcome = try await partialRefunds.refund(
+                id, amount: body.amount, note: note, key: key, correlationID: context.correlationID, audit: audit)
+        else { throw APIError.notFound("no booking with this id") }
+        if outcome.keyReused { throw APIError.unprocessable(.idempotencyKeyReused, "this Idempotency-Key was used with a different request") }
+        if outcome.response.status == 202, !outcome.replayed {
+            context.logger.info("partial refund requested", metadata: ["booking_id": "\(id)", "amount": "\(body.amount)"])
+        }
+        return try respond(outcome.replayed ? .replayed(outcome.response) : .fresh(outcome.response))
     }
 
     // MARK: Cancel

@@ -34,7 +34,9 @@ struct SagaRepository {
 
     /// The booking and its saga; with `locking`, their rows stay locked until the transaction ends.
     func snapshot(of bookingID: BookingID, locking: Bool = false) throws -> SagaSnapshot? {
-        let rows = try transaction.query(
+        // Two statements in one round trip: the second takes its own snapshot after the first holds its
+        // locks, so it sees partial refunds that a transaction holding them before committed.
+        let results = try transaction.pipeline([
             """
             SELECT s.state, s.version, b.amount, b.currency, b.payment_due_at, b.payment_provider_ref, b.event_id, b.hold_id, b.customer_id,
                    b.confirmed_at, s.attempts, e.host_id, e.starts_at, e.ends_at,
@@ -43,11 +45,16 @@ struct SagaRepository {
                    b.client_id
             FROM booking.bookings b JOIN booking.sagas s USING (booking_id) JOIN booking.events e ON e.event_id = b.event_id
             WHERE b.booking_id = \(bookingID.uuid) \(unescaped: locking ? "FOR UPDATE OF b, s" : "")
-            """)
-        guard let row = rows.first else { return nil }
+            """,
+            """
+            SELECT COALESCE(sum(amount), 0)::int8 FROM booking.refund_requests
+            WHERE booking_id = \(bookingID.uuid) AND purpose = 'partial' AND status <> 'failed'
+            """,
+        ])
+        guard let row = results[0].first else { return nil }
         let stateText = try row.decode(String.self, at: 0)
         guard let state = SagaState(rawValue: stateText) else { throw SagaInconsistency("unknown saga state \(stateText)") }
-        return SagaSnapshot(
+        var snapshot = SagaSnapshot(
             bookingID: bookingID, state: state, version: try row.decode(Int64.self, at: 1),
             amount: Money(amount: try row.decode(Int64.self, at: 2), currency: try Currency(try row.decode(String.self, at: 3))),
             paymentDueAt: try row.decode(Date.self, at: 4), providerRef: try row.decode(String?.self, at: 5),
@@ -56,6 +63,8 @@ struct SagaRepository {
             confirmedAt: try row.decode(Date?.self, at: 9), attempts: Int(try row.decode(Int32.self, at: 10)),
             eventStartsAt: try row.decode(Date.self, at: 12), eventEndsAt: try row.decode(Date.self, at: 13),
             seats: try row.decode([String].self, at: 14).map { try SeatID(parsing: $0) }, clientID: try row.decode(String?.self, at: 15))
+        snapshot.partiallyRefunded = Money(amount: try results[1][0].decode(Int64.self, at: 0), currency: snapshot.amount.currency)
+        return snapshot
     }
 
     /// The refund requests a provider's report may be about, locked: the one `refundID` names and the
@@ -173,9 +182,10 @@ struct SagaRepository {
             statements.append(
                 """
                 INSERT INTO booking.refund_requests
-                    (refund_id, booking_id, purpose, reason, provider_ref, amount, currency, idempotency_key, status, requested_at)
+                    (refund_id, booking_id, purpose, reason, provider_ref, amount, currency, idempotency_key, status, requested_at, note)
                 VALUES (\(event.refundID.uuid), \(event.bookingID?.uuid), \(request.purpose.rawValue), \(event.reason.rawValue),
-                    \(event.providerRef), \(event.amount.amount), \(event.amount.currency.code), \(event.idempotencyKey), 'requested', \(now))
+                    \(event.providerRef), \(event.amount.amount), \(event.amount.currency.code), \(event.idempotencyKey), 'requested', \(now),
+                    \(request.note))
                 ON CONFLICT (refund_id) DO NOTHING
                 """)
         }

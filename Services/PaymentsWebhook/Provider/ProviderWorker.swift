@@ -114,7 +114,7 @@ struct ProviderWorker: StreamHandler {
     }
 
     /// An operator's resume (`lookup_existing`): when the provider already holds a succeeded or pending
-    /// refund of the payment (its webhook lost, or the request went through after all), that refund
+    /// refund of the payment for this amount (its webhook lost, or the request went through after all), that refund
     /// is recorded under this refund's id instead of asking for a second one. A succeeded one also
     /// emits `refund.succeeded` (the webhook that would have said so may never come); a pending one
     /// is reported by the provider's `charge.refunded`. Returns whether such a refund was found.
@@ -139,7 +139,9 @@ struct ProviderWorker: StreamHandler {
         case .failure(let error):
             throw error
         }
-        guard let found = existing.first(where: { $0.status == "succeeded" }) ?? existing.first(where: \.isSucceededOrPending) else {
+        // Only a refund of this amount: partial refunds of the same payment are refunds of their own.
+        let sameAmount = existing.filter { ($0.amount ?? event.amount.amount) == event.amount.amount }
+        guard let found = sameAmount.first(where: { $0.status == "succeeded" }) ?? sameAmount.first(where: \.isSucceededOrPending) else {
             return false
         }
         let records = self.records

@@ -13,6 +13,8 @@ public struct RefundReason: OpenStringValue {
     public static let customerCancellation: RefundReason = "customer_cancellation"
     /// A confirmed booking was cancelled by an administrator.
     public static let adminCancellation: RefundReason = "admin_cancellation"
+    /// An operator refunded part of a confirmed booking (a goodwill refund); the booking stays confirmed.
+    public static let partialRefund: RefundReason = "partial_refund"
     /// The booking's event was cancelled (always a full refund).
     public static let eventCancellation: RefundReason = "event_cancellation"
     /// The payment arrived for a booking already expired or cancelled.

@@ -77,6 +77,7 @@ public struct SagaDecider: Sendable {
         case .cancellation(let reason): try decision.cancel(reason)
         case .deadlinePassed: try decision.deadlinePassed()
         case .resume(let operatorName): try decision.resume(by: operatorName)
+        case .partialRefund(let amount, let note): decision.partialRefund(amount, note: note)
         }
         return decision.result
     }
@@ -207,6 +208,10 @@ private struct Decision {
             return
         }
         result.refundCompletion = .init(refundID: request.refundID, status: .succeeded, providerRefundRef: refund.providerRefundRef)
+        if request.purpose == .partial {
+            log(.partiallyRefunded, kind: .compensation, detail: "refunded \(reported) (partial refund \(request.refundID)); the booking stays")
+            return
+        }
         if request.purpose == .cancellation, let saga, saga.bookingID == request.bookingID,
             [.cancelRequested, .refundPending, .compensationFailed].contains(saga.state)
         {
@@ -263,8 +268,8 @@ private struct Decision {
         // refunds every paid booking in full, whenever it is cancelled.
         let withinPolicy =
             reason == .eventCancelled || saga.eventStartsAt.timeIntervalSince(now) >= policy.refundCutoff.timeInterval
-        let refundable = saga.state == .confirmed && saga.providerRef != nil && !saga.amount.isZero && withinPolicy
-        let refundDue = refundable ? saga.amount : .zero(saga.amount.currency)
+        let refundable = saga.state == .confirmed && saga.providerRef != nil && !saga.refundable.isZero && withinPolicy
+        let refundDue = refundable ? saga.refundable : .zero(saga.amount.currency)
         let cancelled = BookingCancelled(bookingID: saga.bookingID, reason: reason, refundDue: refundDue)
         let detail = "cancelled by \(reason.rawValue); seats released; refund due \(refundDue)"
         guard refundable else {
@@ -305,6 +310,30 @@ private struct Decision {
         }
     }
 
+    /// An operator's refund of part of a confirmed booking: at most what is left of its payment (the
+    /// amount paid less the partial refunds asked for and not failed); the booking stays confirmed.
+    mutating func partialRefund(_ amount: Money, note: String) {
+        guard let saga else {
+            result.verdict = .ignored
+            return
+        }
+        guard saga.state == .confirmed, let providerRef = saga.providerRef else {
+            result.verdict = .notRefundable(saga.state)
+            return
+        }
+        guard amount.currency == saga.amount.currency, amount.amount > 0, amount.amount <= saga.refundable.amount else {
+            result.verdict = .refundExceedsPayment(refundable: saga.refundable)
+            return
+        }
+        let request = RefundRequested(
+            refundID: newRefundID, bookingID: saga.bookingID, providerRef: providerRef, amount: amount, reason: .partialRefund,
+            idempotencyKey: "refund-partial-\(newRefundID)")
+        result.events.append(request)
+        result.refundRequest = .init(event: request, purpose: .partial, note: note)
+        log(.partialRefundRequested, kind: .compensation, detail: "partial refund \(newRefundID) of \(amount) requested: \(note)")
+        result.verdict = .partialRefundRequested(request)
+    }
+
     mutating func resume(by operatorName: String) throws {
         guard let saga else {
             result.verdict = .ignored
@@ -324,14 +353,14 @@ private struct Decision {
     }
 
     /// Moves the saga to `refund_pending` with the deadline `now + bound` and asks for the refund of
-    /// the booking's payment, in full.
+    /// the booking's payment: all of it, less the partial refunds asked for and not failed.
     private mutating func requestRefund(
         reason: RefundReason, idempotencyKey: String, lookupExisting: Bool, step: SagaStep.Name, detail: String, countsAttempt: Bool = false
     ) throws {
         guard let saga else { return }
         guard let providerRef = saga.providerRef else { throw SagaInconsistency("booking \(saga.bookingID) is refunded but names no payment") }
         let request = RefundRequested(
-            refundID: newRefundID, bookingID: saga.bookingID, providerRef: providerRef, amount: saga.amount, reason: reason,
+            refundID: newRefundID, bookingID: saga.bookingID, providerRef: providerRef, amount: saga.refundable, reason: reason,
             idempotencyKey: idempotencyKey, lookupExisting: lookupExisting)
         try move(
             to: .refundPending, step: step, detail: detail, milestones: [], deadline: now.adding(policy.refundPendingBound),

@@ -31,6 +31,8 @@ public struct SagaDecision: Sendable {
     public struct RefundRequest: Hashable, Sendable {
         public let event: RefundRequested
         public let purpose: SagaRefundRequest.Purpose
+        /// The operator's note of a partial refund.
+        public var note: String? = nil
     }
 
     /// A recorded refund request that the provider answered.
@@ -54,6 +56,13 @@ public struct SagaDecision: Sendable {
         case notResumable(SagaState)
         /// A resume moved the saga to `refund_pending` with this attempt and idempotency key.
         case resumed(attempt: Int, idempotencyKey: String)
+        /// A partial refund was asked for (`refund.requested` in the outbox).
+        case partialRefundRequested(RefundRequested)
+        /// A partial refund found the saga in a state other than `confirmed`.
+        case notRefundable(SagaState)
+        /// A partial refund asked for more than is left: the amount paid minus the refunds asked for
+        /// and not failed.
+        case refundExceedsPayment(refundable: Money)
     }
 
     /// The booking whose saga decided (nil: the input named no booking we know).

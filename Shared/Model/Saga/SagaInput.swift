@@ -15,6 +15,8 @@ public enum SagaInput: Sendable {
     case deadlinePassed
     /// An operator resumes a `compensation_failed` saga.
     case resume(operatorName: String)
+    /// An operator refunds part of a confirmed booking's payment (`note` says why).
+    case partialRefund(amount: Money, note: String)
 
     /// The input of a payments-service event the saga reacts to; nil for any other event type.
     public init?(_ envelope: EventEnvelope) throws {
@@ -37,7 +39,7 @@ public enum SagaInput: Sendable {
         case .paymentFailed(let event): event.bookingID
         case .refundSucceeded(let event): event.bookingID
         case .refundFailed(let event): event.bookingID
-        case .cancellation, .deadlinePassed, .resume: nil
+        case .cancellation, .deadlinePassed, .resume, .partialRefund: nil
         }
     }
 

@@ -24,6 +24,9 @@ public struct SagaSnapshot: Hashable, Sendable {
     public var seats: [SeatID]
     /// The client application that created the booking (nil for bookings older than client scoping).
     public let clientID: String?
+    /// Partial refunds of the booking's payment asked for and not failed: a cancellation refunds the
+    /// rest, and a further partial refund at most the rest.
+    public var partiallyRefunded: Money
 
     public init(
         bookingID: BookingID, state: SagaState, version: Int64, amount: Money, paymentDueAt: Date, providerRef: String?, eventID: EventID,
@@ -46,7 +49,11 @@ public struct SagaSnapshot: Hashable, Sendable {
         self.eventEndsAt = eventEndsAt
         self.seats = seats
         self.clientID = clientID
+        self.partiallyRefunded = .zero(amount.currency)
     }
+
+    /// What is left to refund of the booking's payment.
+    public var refundable: Money { Money(amount: max(0, amount.amount - partiallyRefunded.amount), currency: amount.currency) }
 }
 
 /// A refund the saga asked the payments service for (`booking.refund_requests`): what a provider's
@@ -58,6 +65,8 @@ public struct SagaRefundRequest: Hashable, Sendable {
         case cancellation
         /// A payment the booking must not keep (late, mismatched, duplicate, for no known booking).
         case compensation
+        /// Part of the booking's payment, refunded by an operator while the booking stays confirmed.
+        case partial
     }
 
     public enum Status: String, Hashable, Sendable {

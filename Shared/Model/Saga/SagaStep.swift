@@ -24,6 +24,8 @@ public struct SagaStep: Hashable, Sendable {
         case refundOverdue = "refund_overdue"
         case bookingExpired = "booking_expired"
         case sagaResumed = "saga_resumed"
+        case partialRefundRequested = "partial_refund_requested"
+        case partiallyRefunded = "partially_refunded"
     }
 
     /// Whether the step moves the booking along its saga or undoes something.
