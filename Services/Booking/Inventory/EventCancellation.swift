@@ -145,24 +145,29 @@ struct EventCancellationStore: Sendable {
         var endedReservations: [HeldSeatsReservation] = []
         /// Seconds the transaction took, from its first statement to its commit.
         var seconds = 0.0
+        /// The highest booking id the batch looked at: the next batch of the pass starts after it.
+        var last: BookingID?
     }
 
-    /// Cancels up to `limit` bookings of `event` still awaiting payment or confirmed, in one
+    /// Cancels up to `limit` bookings of `event` still awaiting payment or confirmed, with ids after
+    /// `after` (in id order: each batch of a pass reads on from where the last one stopped, through the
+    /// `(event_id, booking_id)` index, instead of skipping the bookings already done again), in one
     /// transaction with their outbox events. Bookings another transaction holds (a customer's
-    /// cancellation, a payment being applied) are skipped and taken by a later batch.
-    func cancelBatch(of event: EventID, limit: Int, at now: Date) async throws -> Batch {
+    /// cancellation, a payment being applied) are skipped and taken by a later pass.
+    func cancelBatch(of event: EventID, after: BookingID? = nil, limit: Int, at now: Date) async throws -> Batch {
         let runner = self.runner
         let started = ContinuousClock.now
         var batch = try await postgres.withTransaction { transaction -> Batch in
             let ids = try transaction.query(
                 """
-                SELECT s.booking_id FROM booking.sagas s JOIN booking.bookings b USING (booking_id)
-                WHERE b.event_id = \(event.uuid) AND s.state IN ('awaiting_payment', 'confirmed')
-                ORDER BY s.booking_id LIMIT \(limit)
+                SELECT b.booking_id FROM booking.bookings b JOIN booking.sagas s USING (booking_id)
+                WHERE b.event_id = \(event.uuid) AND b.booking_id > \(after?.uuid ?? UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
+                  AND s.state IN ('awaiting_payment', 'confirmed')
+                ORDER BY b.booking_id LIMIT \(limit)
                 FOR UPDATE OF s SKIP LOCKED
                 """
             ).map { BookingID(try $0.decode(UUID.self, at: 0)) }
-            var batch = Batch(taken: ids.count)
+            var batch = Batch(taken: ids.count, last: ids.last)
             for id in ids {
                 let run = try runner.run(
                     .cancellation(.eventCancelled), bookingID: id, cause: .correlated("event-cancel-\(event)"), at: now, in: transaction)
@@ -207,6 +212,15 @@ struct EventCancellationWorker: Service {
     /// Bookings per transaction (`EVENT_CANCELLATION_BATCH`): small enough that no transaction runs
     /// long (measured in the closing note of issue 18), large enough to amortize the commit.
     var batchSize = 50
+    /// Per event being worked on here: batches, bookings and the longest transaction, logged when it completes.
+    private let work = Synchronized<[EventID: WorkDone]>([:])
+    private struct WorkDone: Sendable {
+        var batches = 0
+        var bookings = 0
+        var refunds = 0
+        var longest = 0.0
+        var total = 0.0
+    }
     let batches = Counter(label: "event_cancellation_batches_total")
     let bookings = Counter(label: "event_cancellation_bookings_total")
     let batchSeconds = Metrics.Timer(label: "event_cancellation_batch_duration_seconds", preferredDisplayUnit: .seconds)
@@ -223,8 +237,10 @@ struct EventCancellationWorker: Service {
     func workOnce() async throws -> Int {
         var total = 0
         for event in try await store.open() {
+            var after: BookingID?
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                let batch = try await store.cancelBatch(of: event, limit: batchSize, at: clock.now())
+                let batch = try await store.cancelBatch(of: event, after: after, limit: batchSize, at: clock.now())
+                after = batch.last ?? after
                 batches.increment()
                 bookings.increment(by: batch.taken)
                 batchSeconds.recordSeconds(batch.seconds)
@@ -232,6 +248,15 @@ struct EventCancellationWorker: Service {
                 for ended in batch.endedReservations { await holds.releaseReservationAfterCommit(ended, logger: logger) }
                 total += batch.taken
                 if batch.taken > 0 {
+                    work.withLock { work in
+                        var done = work[event] ?? WorkDone()
+                        done.batches += 1
+                        done.bookings += batch.taken
+                        done.refunds += batch.refundsRequested
+                        done.longest = max(done.longest, batch.seconds)
+                        done.total += batch.seconds
+                        work[event] = done
+                    }
                     logger.debug(
                         "cancelled a batch of an event's bookings",
                         metadata: [
@@ -242,7 +267,14 @@ struct EventCancellationWorker: Service {
                 if batch.taken < batchSize { break }
             }
             if try await store.completeIfDone(event, at: clock.now()) {
-                logger.info("event cancellation complete: no booking of it awaits payment or stands confirmed", metadata: ["event_id": "\(event)"])
+                let done = work.withLock { $0.removeValue(forKey: event) } ?? WorkDone()
+                logger.info(
+                    "event cancellation complete: no booking of it awaits payment or stands confirmed",
+                    metadata: [
+                        "event_id": "\(event)", "bookings": "\(done.bookings)", "refunds_requested": "\(done.refunds)",
+                        "batches": "\(done.batches)", "longest_batch_ms": "\(Int((done.longest * 1000).rounded()))",
+                        "mean_batch_ms": "\(done.batches == 0 ? 0 : Int((done.total / Double(done.batches) * 1000).rounded()))",
+                    ])
             }
         }
         return total
