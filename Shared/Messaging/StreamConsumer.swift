@@ -440,8 +440,10 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
                     SELECT \(group), unnest(\(envelopes.map(\.id.uuid))::uuid[]), \(processedAt)
                     ON CONFLICT DO NOTHING RETURNING event_id
                     """)
-                let new = Set(try inserted.map { try $0.decode(UUID.self, at: 0) })
-                let fresh = envelopes.filter { new.contains($0.id.uuid) }
+                // An event can sit in the stream twice (the relay republished it after Redis lost its
+                // data, or a standby published it again) and come twice in one read: applied once.
+                var new = Set(try inserted.map { try $0.decode(UUID.self, at: 0) })
+                let fresh = envelopes.filter { new.remove($0.id.uuid) != nil }
                 for envelope in fresh {
                     try handler.apply(envelope, in: transaction)
                 }

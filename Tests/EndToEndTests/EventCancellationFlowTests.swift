@@ -15,13 +15,18 @@ struct BookingProcess {
     let process: ServiceProcess
     let client: TestClient
 
-    static func start(_ started: PaymentsProcesses, settings: [String: String] = [:]) async throws -> BookingProcess {
+    /// Starts `booking serve` for `system`, which stops it (if still running) before its servers are
+    /// handed to another test.
+    static func start(_ system: PaymentsSystem, settings: [String: String] = [:]) async throws -> BookingProcess {
         let port = try freePort()
         let process = try ServiceProcess.start(
             "booking",
-            environment: started.shared.merging(["PORT": String(port), "API_KEYS": "key", "EVENT_CANCELLATION_BATCH": "10"]) { _, new in new }
-                .merging(settings) { _, new in new },
+            environment: system.started.shared.merging(["PORT": String(port), "API_KEYS": "key", "EVENT_CANCELLATION_BATCH": "10"]) {
+                _, new in new
+            }
+            .merging(settings) { _, new in new },
             port: port)
+        system.processes.withLock { $0.append(process) }
         #expect(await waitFor("/healthz", port: port, status: 200)?.status == 200, "booking: \(process.output)")
         let client = TestClient(host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(30)))
         client.connect()
@@ -101,6 +106,9 @@ struct PaymentsSystem {
     let started: PaymentsProcesses
     let postgres: PostgresClient
     let simulator: TestClient
+    /// Every process of the test (booking ones included): all are stopped before the disruptable
+    /// servers go to another test, so none of them publishes into that test's streams.
+    let processes: Synchronized<[ServiceProcess]>
 
     static func run(prefix: String, payments settings: [String: String] = [:], _ body: (PaymentsSystem) async throws -> Void) async throws {
         try await DisruptableServers.withExclusiveAccess { servers in
@@ -108,16 +116,25 @@ struct PaymentsSystem {
             defer { Task { await redis.shutdown() } }
             _ = try await redis.send("DEL", .init(Streams.booking), .init(Streams.payments))
             let started = try await PaymentsProcesses.start(on: servers, prefix: prefix, payments: settings)
-            defer { Task { for process in [started.simulator, started.payments] { await process.child.kill() } } }
-            for process in [started.simulator, started.payments] {
-                #expect(await waitFor("/healthz", port: process.port, status: 200)?.status == 200, "\(process.name): \(process.output)")
+            let processes = Synchronized([started.simulator, started.payments])
+            func stopAll() async {
+                for process in processes.withLock({ $0 }) { await process.child.kill() }
             }
-            let postgres = try TestDatabase.client(url: started.databaseURL, connections: 2)
-            defer { Task { await postgres.shutdown() } }
-            let simulator = TestClient(host: "127.0.0.1", port: started.simulator.port, configuration: .init(timeout: .seconds(30)))
-            simulator.connect()
-            defer { Task { try? await simulator.shutdown() } }
-            try await body(PaymentsSystem(started: started, postgres: postgres, simulator: simulator))
+            do {
+                for process in [started.simulator, started.payments] {
+                    #expect(await waitFor("/healthz", port: process.port, status: 200)?.status == 200, "\(process.name): \(process.output)")
+                }
+                let postgres = try TestDatabase.client(url: started.databaseURL, connections: 2)
+                defer { Task { await postgres.shutdown() } }
+                let simulator = TestClient(host: "127.0.0.1", port: started.simulator.port, configuration: .init(timeout: .seconds(30)))
+                simulator.connect()
+                defer { Task { try? await simulator.shutdown() } }
+                try await body(PaymentsSystem(started: started, postgres: postgres, simulator: simulator, processes: processes))
+            } catch {
+                await stopAll()
+                throw error
+            }
+            await stopAll()
         }
     }
 
@@ -147,7 +164,7 @@ struct EventCancellationFlowTests {
     )
     func massCancellationSurvivesKill() async throws {
         try await PaymentsSystem.run(prefix: "e2e_cancel") { system in
-            let (started, postgres) = (system.started, system.postgres)
+            let postgres = system.postgres
             @Sendable func simulatorCall(_ method: HTTPRequest.Method, _ path: String) async throws -> (Int, JSONValue?) {
                 try await system.simulatorCall(method, path)
             }
@@ -157,7 +174,7 @@ struct EventCancellationFlowTests {
             }
 
             // 300 bookings that expire: a booking service whose payment window is 2 s.
-            var booking = try await BookingProcess.start(started, settings: ["PAYMENT_WINDOW": "2s", "PAYMENT_GRACE": "0s"])
+            var booking = try await BookingProcess.start(system, settings: ["PAYMENT_WINDOW": "2s", "PAYMENT_GRACE": "0s"])
             let event = try await booking.createEvent(seats: 2000)
             let eventID = try #require(UUID(uuidString: event))
             let other = try await booking.createEvent(seats: 20)
@@ -170,7 +187,7 @@ struct EventCancellationFlowTests {
 
             // 1,700 more with the default window: 600 stay pending, 300 are cancelled by their customer,
             // 800 are paid (200 of those cancelled by their customer and refunded); 20 on another event, paid.
-            booking = try await BookingProcess.start(started)
+            booking = try await BookingProcess.start(system)
             let live = booking
             let rest = try await concurrently(Array(301...2000)) { try await live.book(event, seat: $0) }
             let others = try await concurrently(Array(1...20)) { try await live.book(other, seat: $0) }
@@ -226,7 +243,7 @@ struct EventCancellationFlowTests {
             }
             await booking.stop(signal: SIGKILL)
             #expect(doneAtKill >= 100 && doneAtKill < 1200, "killed with \(doneAtKill) of 1,200 bookings done")
-            booking = try await BookingProcess.start(started)
+            booking = try await BookingProcess.start(system)
             let restarted = booking
             try await waitUntil("the cancellation completed") {
                 try await restarted.call(.get, "/v1/events/\(event)").json?["cancellation"]?["completed_at"]?.stringValue != nil

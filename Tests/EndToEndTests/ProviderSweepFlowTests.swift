@@ -28,7 +28,7 @@ struct ProviderSweepFlowTests {
                 try await system.waitUntil(what, timeout: timeout, condition)
             }
 
-            let booking = try await BookingProcess.start(started)
+            let booking = try await BookingProcess.start(system)
             let event = try await booking.createEvent(seats: 500)
             let bookings = try await concurrently(Array(1...500)) { try await booking.book(event, seat: $0) }
             try await waitUntil("every booking's payment intent") {

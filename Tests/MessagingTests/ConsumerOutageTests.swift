@@ -1,6 +1,7 @@
 import Foundation
 import Messaging
 import Postgres
+import SharedModel
 import TestSupport
 import Testing
 
@@ -40,5 +41,44 @@ struct ConsumerOutageTests {
             #expect(try await world.scalar("SELECT count(*) FROM messaging.dead_letters") == 0)
             await world.stop(consumer)
         }
+    }
+}
+
+/// Counts each event it applies in `public.applied` (no key: a second apply shows as a second row).
+struct CountingTransactionalHandler: TransactionalStreamHandler {
+    func apply(_ envelope: EventEnvelope, in transaction: PostgresTransaction) throws {
+        try transaction.query("INSERT INTO public.applied (event_id) VALUES (\(envelope.id.uuid))")
+    }
+
+    func committed(_ envelopes: [EventEnvelope]) {}
+}
+
+@Suite("Stream consumer: batched commits")
+struct ConsumerBatchTests {
+    @Test("an event in the stream twice (republished) and read twice in one batch is applied once")
+    func duplicateInOneBatchAppliedOnce() async throws {
+        let world = try await MessagingHarness.make()
+        try await world.postgres.query("CREATE TABLE public.applied (event_id uuid NOT NULL)")
+        let envelopes = try (0..<5).map { _ in
+            try EventEnvelope(
+                event: testEvent(), occurredAt: Date(), sequence: 1, correlationID: "test", causationID: nil, producer: world.producer)
+        }
+        // Every event twice, all in the stream before the consumer reads: one read takes them all.
+        for envelope in envelopes + envelopes {
+            _ = try await world.redis.xadd(world.stream, fields: [(Streams.envelopeField, envelope.jsonBytes())])
+        }
+        var configuration = StreamConsumer<CountingTransactionalHandler>.Configuration(
+            stream: world.stream, group: "test-group", consumerName: "batch")
+        configuration.concurrency = 1
+        configuration.block = .milliseconds(200)
+        let consumer = StreamConsumer(
+            postgres: world.postgres, redis: world.redis, handler: CountingTransactionalHandler(), configuration: configuration,
+            logger: TestEnvironment.logger)
+        let task = Task { try await consumer.run() }
+        #expect(try await world.waitUntil("SELECT count(*) FROM messaging.inbox WHERE consumer = 'test-group'", equals: 5) == 5)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await world.scalar("SELECT count(*) FROM public.applied") == 5)
+        #expect(try await world.scalar("SELECT count(DISTINCT event_id) FROM public.applied") == 5)
+        await world.stop(task)
     }
 }

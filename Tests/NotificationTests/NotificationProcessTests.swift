@@ -138,7 +138,14 @@ struct NotificationProcessTests {
             #expect(process.child.isRunning)
             // The relay republished everything after the loss; the fan-out's inbox kept the repeats out.
             try await Task.sleep(for: .seconds(1))
-            #expect(try await postgres.count("SELECT count(*) FROM notification.deliveries") == 40)
+            let kinds = try await postgres.query(
+                """
+                SELECT event_type || ' ' || count(*) || ' deliveries, ' || count(DISTINCT event_id) || ' events, '
+                    || count(DISTINCT endpoint_id) || ' endpoints, origins ' || string_agg(DISTINCT origin, '/')
+                FROM notification.deliveries GROUP BY event_type ORDER BY 1
+                """
+            ).map { try $0.decode(String.self, at: 0) }
+            #expect(try await postgres.count("SELECT count(*) FROM notification.deliveries") == 40, "deliveries by type: \(kinds)")
             #expect(receiver.requests("/redis").count == 40)
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The second Postgres and Redis that `scripts/test` starts for tests that stop, restart or flush a
 /// server. Access is exclusive across the whole test process (every suite of every target), so a
@@ -19,16 +20,37 @@ public struct DisruptableServers: Sendable {
             redisControl: try TestEnvironment.value("DISRUPTABLE_REDIS_CTL")
         )
         await exclusiveAccess.acquire()
+        let section = SectionProcesses()
         do {
             try await servers.ensureRunning()
-            let value = try await body(servers)
+            let value = try await $section.withValue(section) { try await body(servers) }
+            await section.killAll()
             try await servers.ensureRunning()
             await exclusiveAccess.release()
             return value
         } catch {
+            await section.killAll()
             try? await servers.ensureRunning()
             await exclusiveAccess.release()
             throw error
+        }
+    }
+
+    /// The processes started inside the running exclusive section (through ``ServiceProcess``): all are
+    /// stopped before the servers go to the next test, also those a test meant to stop in a deferred
+    /// task, so none of them publishes into the next test's streams or tables.
+    @TaskLocal static var section: SectionProcesses?
+
+    /// Records a child started by the current task, when inside an exclusive section.
+    static func started(_ child: ChildProcess) {
+        section?.append(child)
+    }
+
+    final class SectionProcesses: Sendable {
+        private let children = Mutex<[ChildProcess]>([])
+        func append(_ child: ChildProcess) { children.withLock { $0.append(child) } }
+        func killAll() async {
+            for child in children.withLock({ $0 }) { await child.kill() }
         }
     }
 

@@ -20,6 +20,7 @@ public struct ServiceProcess: Sendable {
             environment: base.merging(environment) { _, new in new },
             outputPath: outputPath
         )
+        DisruptableServers.started(child)
         return ServiceProcess(name: name, port: port, child: child, outputPath: outputPath)
     }
 
