@@ -15,8 +15,8 @@ struct BookingProcess {
     let process: ServiceProcess
     let client: TestClient
 
-    /// Starts `booking serve` for `system`, which stops it (if still running) before its servers are
-    /// handed to another test.
+    /// Starts `booking serve` for `system` (DisruptableServers stops it, if still running, before its
+    /// servers go to another test).
     static func start(_ system: PaymentsSystem, settings: [String: String] = [:]) async throws -> BookingProcess {
         let port = try freePort()
         let process = try ServiceProcess.start(
@@ -26,7 +26,6 @@ struct BookingProcess {
             }
             .merging(settings) { _, new in new },
             port: port)
-        system.processes.withLock { $0.append(process) }
         #expect(await waitFor("/healthz", port: port, status: 200)?.status == 200, "booking: \(process.output)")
         let client = TestClient(host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(30)))
         client.connect()
@@ -106,35 +105,23 @@ struct PaymentsSystem {
     let started: PaymentsProcesses
     let postgres: PostgresClient
     let simulator: TestClient
-    /// Every process of the test (booking ones included): all are stopped before the disruptable
-    /// servers go to another test, so none of them publishes into that test's streams.
-    let processes: Synchronized<[ServiceProcess]>
 
+    /// Runs `body`; its processes are stopped by ``DisruptableServers`` when the section ends.
     static func run(prefix: String, payments settings: [String: String] = [:], _ body: (PaymentsSystem) async throws -> Void) async throws {
         try await DisruptableServers.withExclusiveAccess { servers in
             let redis = try RedisClient.forTests(url: servers.redisURL, connections: 1)
             defer { Task { await redis.shutdown() } }
             _ = try await redis.send("DEL", .init(Streams.booking), .init(Streams.payments))
             let started = try await PaymentsProcesses.start(on: servers, prefix: prefix, payments: settings)
-            let processes = Synchronized([started.simulator, started.payments])
-            func stopAll() async {
-                for process in processes.withLock({ $0 }) { await process.child.kill() }
+            for process in [started.simulator, started.payments] {
+                #expect(await waitFor("/healthz", port: process.port, status: 200)?.status == 200, "\(process.name): \(process.output)")
             }
-            do {
-                for process in [started.simulator, started.payments] {
-                    #expect(await waitFor("/healthz", port: process.port, status: 200)?.status == 200, "\(process.name): \(process.output)")
-                }
-                let postgres = try TestDatabase.client(url: started.databaseURL, connections: 2)
-                defer { Task { await postgres.shutdown() } }
-                let simulator = TestClient(host: "127.0.0.1", port: started.simulator.port, configuration: .init(timeout: .seconds(30)))
-                simulator.connect()
-                defer { Task { try? await simulator.shutdown() } }
-                try await body(PaymentsSystem(started: started, postgres: postgres, simulator: simulator, processes: processes))
-            } catch {
-                await stopAll()
-                throw error
-            }
-            await stopAll()
+            let postgres = try TestDatabase.client(url: started.databaseURL, connections: 2)
+            defer { Task { await postgres.shutdown() } }
+            let simulator = TestClient(host: "127.0.0.1", port: started.simulator.port, configuration: .init(timeout: .seconds(30)))
+            simulator.connect()
+            defer { Task { try? await simulator.shutdown() } }
+            try await body(PaymentsSystem(started: started, postgres: postgres, simulator: simulator))
         }
     }
 

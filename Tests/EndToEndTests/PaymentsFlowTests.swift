@@ -148,27 +148,17 @@ struct SagaSystem {
                 "booking", environment: started.shared.merging(["PORT": String(bookingPort), "API_KEYS": "key"]) { _, new in new },
                 port: bookingPort)
             let processes = [started.simulator, started.payments, booking]
-            // Stopped before the servers go to another test (not in a deferred task that may run later):
-            // a process left running would publish into that test's streams.
-            func stopAll() async {
-                for process in processes { await process.child.kill() }
+            // Every process is stopped by DisruptableServers when the section ends.
+            for process in processes {
+                #expect(await waitFor("/healthz", port: process.port, status: 200)?.status == 200, "\(process.name): \(process.output)")
             }
-            do {
-                for process in processes {
-                    #expect(await waitFor("/healthz", port: process.port, status: 200)?.status == 200, "\(process.name): \(process.output)")
-                }
-                let client = TestClient(host: "127.0.0.1", port: bookingPort, configuration: .init(timeout: .seconds(10)))
-                client.connect()
-                defer { Task { try? await client.shutdown() } }
-                let simulatorClient = TestClient(host: "127.0.0.1", port: started.simulator.port, configuration: .init(timeout: .seconds(10)))
-                simulatorClient.connect()
-                defer { Task { try? await simulatorClient.shutdown() } }
-                try await body(SagaSystem(started: started, booking: booking, client: client, simulatorClient: simulatorClient), redis)
-            } catch {
-                await stopAll()
-                throw error
-            }
-            await stopAll()
+            let client = TestClient(host: "127.0.0.1", port: bookingPort, configuration: .init(timeout: .seconds(10)))
+            client.connect()
+            defer { Task { try? await client.shutdown() } }
+            let simulatorClient = TestClient(host: "127.0.0.1", port: started.simulator.port, configuration: .init(timeout: .seconds(10)))
+            simulatorClient.connect()
+            defer { Task { try? await simulatorClient.shutdown() } }
+            try await body(SagaSystem(started: started, booking: booking, client: client, simulatorClient: simulatorClient), redis)
         }
     }
 
