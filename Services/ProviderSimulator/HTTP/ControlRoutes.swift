@@ -3,7 +3,7 @@ import Hummingbird
 import Logging
 
 /// The local control API (`/simulator/...`, JSON, no authentication): drive intents to success or
-/// failure, inject faults, and read back what the simulator saw and sent.
+/// failure, open and close disputes, inject faults, and read back what the simulator saw and sent.
 struct ControlRoutes: Sendable {
     static let maximumBodySize = 64 * 1024
 
@@ -29,6 +29,21 @@ struct ControlRoutes: Sendable {
 
     private struct CancelBody: Decodable {
         var reason: String?
+    }
+
+    private struct DisputeBody: Decodable {
+        var paymentIntent: String?
+        var amount: Int?
+        var reason: String?
+
+        enum CodingKeys: String, CodingKey {
+            case paymentIntent = "payment_intent"
+            case amount, reason
+        }
+    }
+
+    private struct CloseDisputeBody: Decodable {
+        var status: String?
     }
 
     private struct DropBody: Decodable {
@@ -84,6 +99,33 @@ struct ControlRoutes: Sendable {
                 return await send(outcome.event, intent: outcome.intent)
             }
         }
+        control.post("disputes") { request, _ in
+            await handle { () async throws(ControlError) -> Response in
+                let expected = #"{"payment_intent": "pi_...", "amount": Int, "reason": "fraudulent"}"#
+                guard let body = try await decode(DisputeBody.self, request, expected: expected),
+                    let paymentIntent = body.paymentIntent, !paymentIntent.isEmpty
+                else {
+                    throw .badRequest("expected a JSON body \(expected)")
+                }
+                let reason = body.reason.flatMap { $0.isEmpty ? nil : $0 } ?? "fraudulent"
+                let outcome = try await state.openDispute(paymentIntent: paymentIntent, amount: body.amount, reason: reason)
+                logger.info("dispute opened", metadata: ["payment_intent": "\(paymentIntent)"])
+                return await send(outcome.events, answering: outcome.dispute)
+            }
+        }
+        control.post("disputes/{id}/close") { request, context in
+            await handle { () async throws(ControlError) -> Response in
+                let expected = #"{"status": "won"|"lost"}"#
+                let body = try await decode(CloseDisputeBody.self, request, expected: expected)
+                guard let status = body?.status.flatMap(SimulatedDispute.Status.init(rawValue:)), status.isClosed else {
+                    throw .badRequest("expected a JSON body \(expected)")
+                }
+                let id = context.parameters.get("id") ?? ""
+                let outcome = try await state.closeDispute(id, as: status)
+                logger.info("dispute closed", metadata: ["dispute": "\(id)", "status": "\(status.rawValue)"])
+                return await send(outcome.events, answering: outcome.dispute)
+            }
+        }
         control.post("faults") { request, _ in
             await handle { () async throws(ControlError) -> Response in
                 let expected =
@@ -137,6 +179,15 @@ struct ControlRoutes: Sendable {
                 ("delivery", delivery?.json ?? .null),
                 ("payment_intent", intent),
             ]))
+    }
+
+    /// Delivers `events` one after the other (each with its retries, so they arrive in order) and
+    /// answers with `object`.
+    private func send(_ events: [StripeEvent], answering object: SimulatorJSON) async -> Response {
+        for event in events {
+            if let delivery = await webhooks.deliver(event) { await state.recordDelivery(eventID: event.id, delivery: delivery) }
+        }
+        return JSONResponse.make(json: object)
     }
 
     private func handle(_ body: () async throws(ControlError) -> Response) async -> Response {

@@ -4,7 +4,7 @@ import Logging
 import ServiceKit
 import WebhookSignatures
 
-/// The Stripe-compatible `/v1` API (payment intents, refunds, transfers): form-encoded requests, JSON
+/// The Stripe-compatible `/v1` API (payment intents, refunds, transfers, disputes): form-encoded requests, JSON
 /// answers, bearer-key authentication, idempotency keys, injected faults, and `charge.refunded` sent
 /// after the refund's answer.
 struct StripeAPIRoutes: Sendable {
@@ -28,6 +28,9 @@ struct StripeAPIRoutes: Sendable {
         }
         v1.get("refunds/{id}") { request, context in
             try await read(request) { call in await state.retrieveRefund(context.parameters.get("id") ?? "", call: call) }
+        }
+        v1.get("disputes/{id}") { request, context in
+            try await read(request) { call in await state.retrieveDispute(context.parameters.get("id") ?? "", call: call) }
         }
         v1.get("events") { request, _ in
             try await read(request) { call in

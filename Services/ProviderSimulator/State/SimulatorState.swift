@@ -1,8 +1,8 @@
 import Foundation
 import ServiceKit
 
-/// Everything the simulator remembers, in memory: payment intents, refunds, transfers, idempotency
-/// records, injected faults, the request log and the events sent.
+/// Everything the simulator remembers, in memory: payment intents, refunds, transfers, disputes,
+/// idempotency records, injected faults, the request log and the events sent.
 ///
 /// Each API call runs as one actor call (fault check, idempotency lookup, execution, recording), so
 /// concurrent calls with the same idempotency key execute once.
@@ -43,6 +43,7 @@ actor SimulatorState {
     /// SimulatedTransfer ids, oldest first.
     private var transferOrder: [String] = []
     private var chargeCreated: [String: Int] = [:]
+    private var disputes = DisputeLedger()
     private var idempotency: [String: IdempotencyRecord] = [:]
     private var faults: [Fault.Operation: Fault] = [:]
     private var requests: [RequestLogEntry] = []
@@ -173,6 +174,14 @@ actor SimulatorState {
         return answer(call, status: 200, body: list.bytes)
     }
 
+    /// `GET /v1/disputes/{id}`.
+    func retrieveDispute(_ id: String, call: Call) -> Answer {
+        guard let dispute = disputes[id] else {
+            return answer(call, error: .noSuch("dispute", id))
+        }
+        return answer(call, status: 200, body: dispute.json.bytes)
+    }
+
     /// Logs a call answered before reaching the state (authentication, unreadable body).
     func reject(_ call: Call, error: StripeError) -> Answer {
         answer(call, error: error)
@@ -235,6 +244,33 @@ actor SimulatorState {
         }
     }
 
+    /// Opens a dispute on a succeeded intent (see ``DisputeLedger/open(on:amount:reason:created:)`` for
+    /// the rules) and returns it with its `charge.dispute.created` and `charge.dispute.funds_withdrawn`
+    /// events, in that order (recorded, not yet delivered).
+    func openDispute(
+        paymentIntent id: String, amount: Int?, reason: String
+    ) throws(ControlError) -> (dispute: SimulatorJSON, events: [StripeEvent]) {
+        guard let intent = intents[id] else { throw .unknownIntent(id) }
+        let time = now()
+        let dispute = try disputes.open(on: intent, amount: amount, reason: reason, created: time)
+        let events = ["charge.dispute.created", "charge.dispute.funds_withdrawn"].map { type in
+            StripeEvent(type: type, object: dispute.json, created: time)
+        }
+        for event in events { record(event) }
+        return (dispute.json, events)
+    }
+
+    /// Closes an open dispute as `won` or `lost` and returns it with its `charge.dispute.closed` event,
+    /// followed for `won` by `charge.dispute.funds_reinstated` (recorded, not yet delivered).
+    func closeDispute(_ id: String, as status: SimulatedDispute.Status) throws(ControlError) -> (dispute: SimulatorJSON, events: [StripeEvent]) {
+        let dispute = try disputes.close(id, as: status)
+        let time = now()
+        let types = status == .won ? ["charge.dispute.closed", "charge.dispute.funds_reinstated"] : ["charge.dispute.closed"]
+        let events = types.map { type in StripeEvent(type: type, object: dispute.json, created: time) }
+        for event in events { record(event) }
+        return (dispute.json, events)
+    }
+
     /// Stores how an event's delivery ended (ignored when the event was reset away).
     func recordDelivery(eventID: String, delivery: WebhookDelivery) {
         guard let index = eventIndex[eventID] else { return }
@@ -285,6 +321,7 @@ actor SimulatorState {
         transfers.removeAll()
         transferOrder.removeAll()
         chargeCreated.removeAll()
+        disputes.removeAll()
         idempotency.removeAll()
         faults.removeAll()
         requests.removeAll()
@@ -326,6 +363,7 @@ actor SimulatorState {
             throw StripeError(
                 status: 400, message: "This SimulatedPaymentIntent does not have a successful charge to refund.", param: "payment_intent")
         }
+        if let refusal = disputes.refundRefusal(for: intent.id) { throw refusal }
         guard intent.refundable > 0 else {
             throw StripeError(status: 400, code: "charge_already_refunded", message: "Charge \(chargeID) has already been refunded.")
         }

@@ -1,4 +1,4 @@
-/// Stripe-style object ids: a prefix and random alphanumerics (`pi_`, `re_`, `tr_`, `ch_`, `evt_`, `req_`).
+/// Stripe-style object ids: a prefix and random alphanumerics (`pi_`, `re_`, `tr_`, `ch_`, `dp_`, `evt_`, `req_`).
 enum StripeIdentifier {
     private static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
