@@ -394,6 +394,23 @@ struct EndpointAPITests {
         }
     }
 
+    @Test("payment.disputed and payment.dispute_closed reach '*' and payment.* subscribers; the other payment events still do not")
+    func disputesAreDelivered() async throws {
+        let harness = try await NotificationHarness.make(clock: Self.wholeSecondClock())
+        try await harness.run(dispatching: false) { client in
+            let star = try await harness.createEndpoint(client, url: "https://hooks.example.com/star", eventTypes: ["*"])
+            let payments = try await harness.createEndpoint(client, url: "https://hooks.example.com/payments", eventTypes: ["payment.*"])
+            let bookings = try await harness.createEndpoint(client, url: "https://hooks.example.com/booking", eventTypes: ["booking.*"])
+            let at = harness.clock.now.addingTimeInterval(1)
+            try await harness.fanOut(try ["payment.disputed", "payment.dispute_closed", "payment.succeeded"].map { try Self.event($0, at: at) })
+            #expect(try await Self.deliveries(harness, to: star.id) == 2)
+            #expect(try await Self.deliveries(harness, to: payments.id, type: "payment.disputed") == 1)
+            #expect(try await Self.deliveries(harness, to: payments.id, type: "payment.dispute_closed") == 1)
+            #expect(try await Self.deliveries(harness, to: payments.id) == 2)
+            #expect(try await Self.deliveries(harness, to: bookings.id) == 0)
+        }
+    }
+
     @Test("a paused endpoint gets no deliveries, and an endpoint created after an event occurred does not get that event")
     func pausedAndLateEndpoints() async throws {
         let harness = try await NotificationHarness.make(clock: Self.wholeSecondClock())
@@ -494,7 +511,10 @@ struct EndpointAPITests {
                     label: "create booking.requested", answer: try await create(["url": url, "event_types": ["booking.requested"]]),
                     status: .unprocessableContent, code: "validation_failed", field: "event_types"),
                 .init(
-                    label: "create payment.*", answer: try await create(["url": url, "event_types": ["payment.*"]]), status: .unprocessableContent,
+                    label: "create payment.succeeded", answer: try await create(["url": url, "event_types": ["payment.succeeded"]]),
+                    status: .unprocessableContent, code: "validation_failed", field: "event_types"),
+                .init(
+                    label: "create charge.*", answer: try await create(["url": url, "event_types": ["charge.*"]]), status: .unprocessableContent,
                     code: "validation_failed", field: "event_types"),
                 .init(
                     label: "create rate 0", answer: try await create(["url": url, "rate_limit_per_s": 0]), status: .unprocessableContent,

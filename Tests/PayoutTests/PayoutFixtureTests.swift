@@ -63,7 +63,7 @@ struct PayoutFixtureTests {
             // Run 1: 2026-11-20, cut off at its end; settled = events ended by 2026-11-19T00:00Z.
             clock.set(try instant("2026-11-21T06:00:00Z"))
             let balance = try await harness.send(client, .get, "/v1/hosts/host_eur/balance")
-            #expect(balance["balances"] == [["currency": "EUR", "payable": 27_004, "pending": 45_000]])
+            #expect(balance["balances"] == [["currency": "EUR", "payable": 27_004, "pending": 45_000, "held": 0]])
             let run1 = try await harness.runPayout("2026-11-20")
             #expect(run1.status == .completed)
             #expect(run1.cutoff == (try instant("2026-11-21T00:00:00Z")))
@@ -99,7 +99,7 @@ struct PayoutFixtureTests {
                 ])
             #expect(try await harness.payouts(of: run2.id) == ["host_eur EUR 40500"])
             let negative = try await harness.send(client, .get, "/v1/hosts/host_neg/balance")
-            #expect(negative["balances"] == [["currency": "EUR", "payable": -9_000, "pending": 18_000]])
+            #expect(negative["balances"] == [["currency": "EUR", "payable": -9_000, "pending": 18_000, "held": 0]])
 
             // Run 3: 2026-11-26, after host_noacct set its account.
             let put = try await harness.send(client, .put, "/v1/hosts/host_noacct", body: ["payout_account": "acct_late1"])
@@ -126,20 +126,24 @@ struct PayoutFixtureTests {
             let report = try await harness.send(client, .get, "/v1/payout-runs/\(run1.id.uuidString.lowercased())/report.csv")
             #expect(report.status == .ok)
             let rows = report.text.split(separator: "\n").map(String.init)
-            #expect(rows.first == "host_id,currency,bookings,gross,fees,refunds,fee_reversals,carried_in,net,status,payout_id")
+            #expect(rows.first == "host_id,currency,bookings,gross,fees,refunds,fee_reversals,carried_in,net,status,payout_id,disputes")
             #expect(rows.count == 6)
             #expect(rows[1].hasPrefix("host_eur,EUR,3,60005,6001,30000,3000,0,27004,payout,"))
-            #expect(rows[5] == "host_noacct,EUR,1,8000,800,0,0,0,7200,no_account,")
+            #expect(rows[5] == "host_noacct,EUR,1,8000,800,0,0,0,7200,no_account,,0")
             let shown = try await harness.send(client, .get, "/v1/payout-runs/\(run1.id.uuidString.lowercased())")
             #expect(shown["status"] == "completed")
             #expect(shown["reconciliation"]?["ok"] == true)
             #expect(
                 shown["totals"] == [
                     [
-                        "currency": "EUR", "payouts": 3, "gross": 75_005, "fees": 7_376, "refunds": 30_000, "fee_reversals": 3_000, "carried_in": 0,
-                        "net": 40_629,
+                        "currency": "EUR", "payouts": 3, "gross": 75_005, "fees": 7_376, "refunds": 30_000, "fee_reversals": 3_000, "disputes": 0,
+                        "carried_in": 0, "net": 40_629,
                     ],
-                    ["currency": "JPY", "payouts": 1, "gross": 4_020, "fees": 302, "refunds": 0, "fee_reversals": 0, "carried_in": 0, "net": 3_718],
+                    [
+                        "currency": "JPY", "payouts": 1, "gross": 4_020, "fees": 302, "refunds": 0, "fee_reversals": 0, "disputes": 0,
+                        "carried_in": 0,
+                        "net": 3_718,
+                    ],
                 ])
             // payout.created went to the outbox once per payout, with its items.
             #expect(try await harness.count("SELECT count(*) FROM messaging.outbox WHERE event_type = 'payout.created'") == 7)

@@ -157,7 +157,7 @@ struct PayoutTransferTests {
             #expect(try failed[0].decode(String.self, at: 2).contains("transfer_refused"))
             #expect(try await world.harness.count("SELECT count(*) FROM messaging.outbox WHERE event_type = 'payout.failed'") == 1)
             let balance = try await world.harness.send(client, .get, "/v1/hosts/\(host)/balance")
-            #expect(balance["balances"] == [["currency": "EUR", "payable": .integer(amount), "pending": 0]])
+            #expect(balance["balances"] == [["currency": "EUR", "payable": .integer(amount), "pending": 0, "held": 0]])
 
             world.harness.clock.set(try instant("2026-11-22T06:00:00Z"))
             let next = try await world.harness.runPayout("2026-11-21")

@@ -21,7 +21,8 @@ struct EventRoundTripTests {
                 "booking.requested", "payment.requested", "payment.intent_created", "booking.confirmed",
                 "booking.cancelled", "booking.expired", "payment.succeeded", "payment.failed",
                 "refund.requested", "refund.succeeded", "refund.failed", "payout.created", "payout.paid", "payout.failed",
-                "dead_letter.recorded", "notification.endpoint_disabled", "event.cancelled",
+                "dead_letter.recorded", "notification.endpoint_disabled", "event.cancelled", "payment.disputed",
+                "payment.dispute_closed",
             ])
         #expect(types.count == Set(types).count)
         #expect(DomainEventCatalog.all.allSatisfy { $0.version == 1 })
@@ -64,6 +65,39 @@ struct EventRoundTripTests {
         #expect(event.aggregateID == Sample.eventText)
     }
 
+    @Test("payment.disputed and payment.dispute_closed")
+    func disputes() throws {
+        let details = DisputeDetails(
+            paymentEventID: try paymentEventID(), provider: "stripe", disputeRef: "dp_1", providerRef: "pi_1", bookingID: Sample.bookingID,
+            amount: Money(amount: 4_500, currency: .eur), reason: "fraudulent", status: "needs_response", providerCreatedAt: Sample.instant)
+        let keys: Set<String> = [
+            "payment_event_id", "provider", "dispute_ref", "provider_ref", "booking_id", "amount", "currency", "reason", "status",
+            "provider_created_at",
+        ]
+        let opened = PaymentDisputed(dispute: details)
+        let object = try wireObject(opened)
+        #expect(Set(object.keys) == keys)
+        #expect(object["dispute_ref"] as? String == "dp_1")
+        #expect(object["booking_id"] as? String == Sample.bookingText)
+        #expect(object["amount"] as? Int == 4_500)
+        #expect(object["currency"] as? String == "EUR")
+        #expect(object["provider_created_at"] as? String == Sample.instantText)
+        #expect(try roundTripped(opened) == opened)
+        #expect(opened.aggregateID == Sample.bookingText)
+
+        let unknown = DisputeDetails(
+            paymentEventID: try paymentEventID(), provider: "stripe", disputeRef: "dp_1", providerRef: "pi_1", bookingID: nil,
+            amount: Money(amount: 4_500, currency: .eur), reason: nil, status: "lost", providerCreatedAt: Sample.instant)
+        let closed = PaymentDisputeClosed(dispute: unknown, outcome: .lost)
+        let closedObject = try wireObject(closed)
+        #expect(Set(closedObject.keys) == keys.union(["outcome"]))
+        #expect(closedObject["outcome"] as? String == "lost")
+        #expect(closedObject["booking_id"] is NSNull)
+        #expect(closedObject["reason"] is NSNull)
+        #expect(try roundTripped(closed) == closed)
+        #expect(closed.aggregateID == "pi_1")
+    }
+
     @Test("payment.requested")
     func paymentRequested() throws {
         let event = PaymentRequested(
@@ -102,7 +136,8 @@ struct EventRoundTripTests {
         #expect(Set(createdObject.keys) == common)
         #expect(createdObject["payout_id"] as? String == "6f1c2a4e-3b5d-4e7f-8a9b-0c1d2e3f4a5b")
         let items = try #require(createdObject["items"] as? [String: Any])
-        #expect(Set(items.keys) == ["count", "bookings", "revenue", "fee", "refund", "fee_reversal"])
+        #expect(Set(items.keys) == ["count", "bookings", "revenue", "fee", "refund", "fee_reversal", "dispute"])
+        #expect(items["dispute"] as? Int == 0)
         #expect(items["fee"] as? Int == -500)
         #expect(items["count"] as? Int == 2)
         #expect(try roundTripped(created) == created)

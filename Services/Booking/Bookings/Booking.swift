@@ -29,6 +29,8 @@ struct Booking: Sendable, Hashable {
     /// Refunds of its payment that succeeded (partial ones and a cancellation's), in minor units of
     /// its currency.
     var refundedAmount: Int64 = 0
+    /// Its payment's newest dispute, if a customer disputed it (``DisputeRecorder``).
+    var dispute: BookingDispute? = nil
 
     struct Payment: Sendable, Hashable {
         let providerRef: String
@@ -93,6 +95,7 @@ struct BookingBody: Encodable {
         case refundedAt = "refunded_at"
         case updatedAt = "updated_at"
         case refundedAmount = "refunded_amount"
+        case dispute
     }
 
     enum PaymentKeys: String, CodingKey {
@@ -127,5 +130,6 @@ struct BookingBody: Encodable {
         try container.encode(booking.refundedAt.map(RFC3339.string(from:)), forKey: .refundedAt)
         try container.encode(RFC3339.string(from: booking.updatedAt), forKey: .updatedAt)
         try container.encode(booking.refundedAmount, forKey: .refundedAmount)
+        try container.encode(booking.dispute, forKey: .dispute)
     }
 }

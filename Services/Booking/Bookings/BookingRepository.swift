@@ -179,8 +179,13 @@ struct PostgresBookingRepository: BookingRepository {
             ARRAY(SELECT seat_id FROM booking.booking_seats bs WHERE bs.booking_id = b.booking_id ORDER BY seat_id) AS seat_ids,
             b.client_id,
             (SELECT COALESCE(sum(r.amount), 0)::int8 FROM booking.refund_requests r
-             WHERE r.booking_id = b.booking_id AND r.purpose IN ('partial', 'cancellation') AND r.status = 'succeeded') AS refunded_amount
+             WHERE r.booking_id = b.booking_id AND r.purpose IN ('partial', 'cancellation') AND r.status = 'succeeded') AS refunded_amount,
+            d.dispute_ref, d.status, d.amount, d.currency, d.reason, d.opened_at, d.closed_at
         FROM booking.bookings b JOIN booking.sagas s USING (booking_id)
+        LEFT JOIN LATERAL (
+            SELECT dispute_ref, status, amount, currency, reason, opened_at, closed_at FROM booking.disputes
+            WHERE booking_id = b.booking_id ORDER BY opened_at DESC, dispute_ref DESC LIMIT 1
+        ) d ON true
         """
 
     func booking(_ id: BookingID) async throws -> Booking? {
@@ -226,7 +231,14 @@ struct PostgresBookingRepository: BookingRepository {
             refundedAt: try row.decode(Date?.self, at: 16),
             updatedAt: try row.decode(Date.self, at: 17),
             clientID: try row.decode(String?.self, at: 19),
-            refundedAmount: try row.decode(Int64.self, at: 20)
+            refundedAmount: try row.decode(Int64.self, at: 20),
+            dispute: try row.decode(String?.self, at: 21).map { reference in
+                BookingDispute(
+                    id: reference, status: try row.decode(String.self, at: 22),
+                    amount: Money(amount: try row.decode(Int64.self, at: 23), currency: try Currency(try row.decode(String.self, at: 24))),
+                    reason: try row.decode(String?.self, at: 25), openedAt: try row.decode(Date.self, at: 26),
+                    closedAt: try row.decode(Date?.self, at: 27))
+            }
         )
     }
 

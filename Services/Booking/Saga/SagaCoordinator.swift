@@ -8,7 +8,7 @@ import SharedModel
 /// saga table; see its documentation) and applied by ``SagaRepository`` in one transaction with the
 /// consumer's inbox row. The saga row's `version` guards against concurrent writers: a decision whose
 /// saga moved meanwhile is made again from a fresh read. Seats released in Postgres are released in
-/// Redis after the commit.
+/// Redis after the commit. Disputes are recorded beside the saga (``DisputeRecorder``).
 struct SagaCoordinator: StreamHandler {
     static let group = "booking-saga"
     /// How often a decision is made again after losing a race with another writer.
@@ -20,6 +20,11 @@ struct SagaCoordinator: StreamHandler {
     let clock: WallClock
 
     func handle(_ envelope: EventEnvelope, context: HandlerContext) async throws {
+        if DisputeRecorder.handles(envelope.type) {
+            let now = clock.now()
+            try await context.commit { transaction in try DisputeRecorder.apply(envelope, at: now, in: transaction) }
+            return
+        }
         guard let input = try SagaInput(envelope) else { return }
         for attempt in 1...Self.attempts {
             do {

@@ -12,14 +12,16 @@ enum EventTypeFilter {
         "notification.endpoint_disabled",
         "dead_letter.recorded",
         "event.cancelled",
+        "payment.disputed", "payment.dispute_closed",
     ]
 
     /// Whether events of `type` are ever delivered. New types of a deliverable family (`booking.*`,
     /// `refund.*`, `payout.*`, `notification.*`, `event.*`) are deliverable when they appear, except
-    /// the three named above.
+    /// the three named above. Of the payment events, only the disputes are delivered: a host needs to
+    /// know that a customer disputed a payment, and what came of it.
     static func isDeliverable(_ type: String) -> Bool {
         if ["booking.requested", "payment.requested", "payment.intent_created"].contains(type) { return false }
-        if type == "dead_letter.recorded" { return true }
+        if ["dead_letter.recorded", "payment.disputed", "payment.dispute_closed"].contains(type) { return true }
         return ["booking.", "refund.", "payout.", "notification.", "event."].contains { type.hasPrefix($0) && type.count > $0.count }
     }
 

@@ -19,6 +19,40 @@ struct ProviderEventRecord: Sendable {
     var providerRef: String? = nil
     var amount: Money? = nil
     var domainEvent: (any DomainEvent)? = nil
+    /// A dispute, whose domain event is made once its payment's booking is looked up (the provider's
+    /// dispute does not carry the payment's metadata); ``domainEvent`` stays `nil` until then.
+    var dispute: DisputeReport? = nil
+
+    /// ``dispute``'s domain event for the booking the platform knows for its payment (`nil`: none),
+    /// set with that booking on the record.
+    mutating func resolveDispute(bookingID: BookingID?) {
+        guard let dispute else { return }
+        self.bookingID = bookingID
+        domainEvent = dispute.event(bookingID: bookingID)
+    }
+}
+
+/// A dispute as a provider event reports it, before its booking is known.
+struct DisputeReport: Sendable {
+    var paymentEventID: PaymentEventID
+    var source: PaymentSource
+    var disputeRef: String
+    var providerRef: String
+    var amount: Money
+    var reason: String?
+    var status: String
+    var providerCreatedAt: Date
+    /// Set when the dispute closed.
+    var outcome: DisputeOutcome?
+
+    /// `payment.dispute_closed` when it closed, else `payment.disputed`.
+    func event(bookingID: BookingID?) -> any DomainEvent {
+        let details = DisputeDetails(
+            paymentEventID: paymentEventID, provider: source.rawValue, disputeRef: disputeRef, providerRef: providerRef, bookingID: bookingID,
+            amount: amount, reason: reason, status: status, providerCreatedAt: providerCreatedAt)
+        guard let outcome else { return PaymentDisputed(dispute: details) }
+        return PaymentDisputeClosed(dispute: details, outcome: outcome)
+    }
 }
 
 /// A delivery whose signature verified but whose body cannot be read as its type requires. It is

@@ -42,28 +42,32 @@ struct ProviderEventStore: Sendable {
     /// at all. A repeated delivery changes nothing and reports the stored row.
     func store(_ record: ProviderEventRecord, delivery: ProviderDelivery, correlationID: String) async throws -> StoreOutcome {
         let id = UUID()
-        let envelope = try record.domainEvent.map { event in
-            try EventEnvelope(
-                event: event, occurredAt: delivery.receivedAt, sequence: 0, correlationID: correlationID,
-                causationID: "\(record.source.rawValue):\(record.providerEventID)", producer: .paymentsWebhook)
-        }
-        let status: ProviderEventStatus = envelope == nil ? .ignored : .accepted
-        // The outbox insert runs in the same round trip and only if this row was inserted.
-        let gate = OutboxCondition(token: id.uuidString)
-        let insert: PostgresStatement = """
-            INSERT INTO payments.provider_events
-                (id, provider, provider_event_id, delivery_id, event_type, status, booking_id, provider_ref, amount, currency,
-                 domain_event_id, domain_event_type, raw_body, body_sha256, signed_at, received_at)
-            VALUES (\(id), \(record.source.rawValue), \(record.providerEventID.rawValue), \(delivery.deliveryID), \(record.eventType),
-                    \(status.rawValue), \(record.bookingID?.rawValue), \(record.providerRef), \(record.amount?.amount),
-                    \(record.amount?.currency.code), \(envelope?.id.rawValue), \(envelope?.type), \(Data(delivery.body)),
-                    \(Data(SHA256.hash(data: delivery.body))), \(delivery.signedAt), \(delivery.receivedAt))
-            ON CONFLICT (provider, provider_event_id) DO NOTHING
-            RETURNING id, set_config('outbox.gate', \(gate.token), true)
-            """
         let source = record.source.rawValue
         let providerEventID = record.providerEventID.rawValue
         return try await postgres.withTransaction { transaction in
+            var record = record
+            if record.dispute != nil, let reference = record.providerRef {
+                record.resolveDispute(bookingID: try Self.booking(paidBy: reference, source: record.source, in: transaction))
+            }
+            let envelope = try record.domainEvent.map { event in
+                try EventEnvelope(
+                    event: event, occurredAt: delivery.receivedAt, sequence: 0, correlationID: correlationID,
+                    causationID: "\(record.source.rawValue):\(record.providerEventID)", producer: .paymentsWebhook)
+            }
+            let status: ProviderEventStatus = envelope == nil ? .ignored : .accepted
+            // The outbox insert runs in the same round trip and only if this row was inserted.
+            let gate = OutboxCondition(token: id.uuidString)
+            let insert: PostgresStatement = """
+                INSERT INTO payments.provider_events
+                    (id, provider, provider_event_id, delivery_id, event_type, status, booking_id, provider_ref, amount, currency,
+                     domain_event_id, domain_event_type, raw_body, body_sha256, signed_at, received_at)
+                VALUES (\(id), \(source), \(providerEventID), \(delivery.deliveryID), \(record.eventType),
+                        \(status.rawValue), \(record.bookingID?.rawValue), \(record.providerRef), \(record.amount?.amount),
+                        \(record.amount?.currency.code), \(envelope?.id.rawValue), \(envelope?.type), \(Data(delivery.body)),
+                        \(Data(SHA256.hash(data: delivery.body))), \(delivery.signedAt), \(delivery.receivedAt))
+                ON CONFLICT (provider, provider_event_id) DO NOTHING
+                RETURNING id, set_config('outbox.gate', \(gate.token), true)
+                """
             let inserted = try Outbox.append(drafts: envelope.map { [$0] } ?? [], after: [insert], onlyIf: gate, in: transaction).results[0]
             guard !inserted.isEmpty else {
                 // Delivered before (perhaps by a request that committed while this one waited on it).
@@ -74,6 +78,21 @@ struct ProviderEventStore: Sendable {
             }
             return .stored(id: id, status: status)
         }
+    }
+
+    /// The booking the payment `reference` paid for: the one its intent was created for, else the one
+    /// a stored delivery of the payment named; `nil` when the platform knows neither.
+    static func booking(paidBy reference: String, source: PaymentSource, in transaction: PostgresTransaction) throws -> BookingID? {
+        let rows = try transaction.query(
+            """
+            SELECT coalesce(
+                (SELECT booking_id FROM payments.payment_intents WHERE provider = \(source.rawValue) AND provider_ref = \(reference)),
+                (SELECT booking_id FROM payments.provider_events
+                 WHERE provider_ref = \(reference) AND provider = \(source.rawValue) AND booking_id IS NOT NULL
+                   AND domain_event_type = 'payment.succeeded'
+                 ORDER BY received_at LIMIT 1))
+            """)
+        return try rows.first?.decode(UUID?.self, at: 0).map(BookingID.init)
     }
 
     /// Keeps a verified but unreadable delivery for an operator, once per body. Returns its row id.

@@ -11,7 +11,13 @@ import SharedModel
 ///   `refunds`), never the cumulative `amount_refunded`; linked by `payment_intent` and
 ///   `metadata.booking_id`; the refund id is that refund's `metadata.refund_id` when the platform
 ///   asked for it, and its `re_` id is carried as `provider_refund_ref`;
-/// - any other type is kept as `ignored`.
+/// - `charge.dispute.created` and `charge.dispute.funds_withdrawn` -> `payment.disputed`, and
+///   `charge.dispute.closed` -> `payment.dispute_closed` (`won` and `warning_closed` are won, `lost`
+///   lost; another status is malformed), keyed by the dispute's `dp_` id, with the dispute's `amount`;
+///   the dispute does not carry the payment's metadata, so its booking is looked up by
+///   `payment_intent` (or `charge`) when the event is stored (``ProviderEventStore``);
+/// - any other type is kept as `ignored` (e.g. `charge.dispute.funds_reinstated`: a won dispute's
+///   closing already says the money is back).
 ///
 /// Currencies arrive lower case and are normalised upper case; amounts arrive in Stripe's units and are
 /// read as ISO 4217 minor units (``ProviderCurrencyRules/stripe``: ISK and UGX /100, MGA x100). A `metadata.booking_id` that is not a
@@ -54,10 +60,43 @@ enum StripeEventReader {
             record.domainEvent = RefundSucceeded(
                 refundID: refund.refundID, bookingID: record.bookingID, providerRef: reference, amount: refund.amount,
                 providerRefundRef: refund.providerRefundRef)
+        case "charge.dispute.created", "charge.dispute.funds_withdrawn", "charge.dispute.closed":
+            let dispute = try disputeReport(fields, eventID: eventID, closes: type == "charge.dispute.closed", createdAt: providerCreatedAt)
+            record.providerRef = dispute.providerRef
+            record.amount = dispute.amount
+            record.dispute = dispute
         default:
             break
         }
         return record
+    }
+
+    /// The dispute at `data.object`; a closing one must end `won`, `warning_closed` or `lost`.
+    private static func disputeReport(
+        _ fields: JSONFields, eventID: PaymentEventID, closes: Bool, createdAt: Date
+    ) throws(MalformedDelivery) -> DisputeReport {
+        let disputeRef = try fields.reference("data.object.id")
+        let payment: String
+        if try fields.optionalString("data.object.payment_intent")?.isEmpty == false {
+            payment = try fields.reference("data.object.payment_intent")
+        } else {
+            payment = try fields.reference("data.object.charge")
+        }
+        let amount = try iso(try fields.money(amount: "data.object.amount", currency: "data.object.currency"), "data.object.amount")
+        guard amount.amount > 0 else { throw MalformedDelivery(reason: "data.object.amount must be positive") }
+        let status = try fields.string("data.object.status", maximumLength: 64)
+        var outcome: DisputeOutcome?
+        if closes {
+            switch status {
+            case "won", "warning_closed": outcome = .won
+            case "lost": outcome = .lost
+            default: throw MalformedDelivery(reason: "data.object.status of a closed dispute must be won, warning_closed or lost")
+            }
+        }
+        return DisputeReport(
+            paymentEventID: eventID, source: .stripe, disputeRef: disputeRef, providerRef: payment, amount: amount,
+            reason: try fields.optionalString("data.object.reason", maximumLength: 255), status: status, providerCreatedAt: createdAt,
+            outcome: outcome)
     }
 
     /// The refund a `charge.refunded` event reports, never the charge's cumulative `amount_refunded`:

@@ -172,11 +172,13 @@ private struct BalanceWire: Encodable {
     let currency: String
     let payable: Int64
     let pending: Int64
+    let held: Int64
 
     init(_ balance: Balance) {
         currency = balance.currency
         payable = balance.payable
         pending = balance.pending
+        held = balance.held
     }
 }
 
@@ -212,7 +214,7 @@ private struct TotalWire: Encodable {
     init(_ total: RunTotal) { self.total = total }
 
     enum CodingKeys: String, CodingKey {
-        case currency, payouts, gross, fees, refunds, feeReversals = "fee_reversals", carriedIn = "carried_in", net
+        case currency, payouts, gross, fees, refunds, feeReversals = "fee_reversals", disputes, carriedIn = "carried_in", net
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -223,6 +225,7 @@ private struct TotalWire: Encodable {
         try container.encode(total.fees, forKey: .fees)
         try container.encode(total.refunds, forKey: .refunds)
         try container.encode(total.feeReversals, forKey: .feeReversals)
+        try container.encode(total.disputes, forKey: .disputes)
         try container.encode(total.carriedIn, forKey: .carriedIn)
         try container.encode(total.net, forKey: .net)
     }

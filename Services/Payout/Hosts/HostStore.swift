@@ -14,11 +14,13 @@ struct Host: Sendable, Equatable {
 }
 
 /// A host's balance in one currency: what a run at this moment would pay (`payable`, may be negative)
-/// and what is entered but not payable yet (`pending`: revenue and fees of events not yet settled).
+/// and what is entered but not payable yet (`pending`: revenue and fees of events not yet settled;
+/// `held`: entries of bookings with an open dispute, whatever their settlement).
 struct Balance: Sendable, Equatable {
     var currency: String
     var payable: Int64
     var pending: Int64
+    var held: Int64 = 0
 }
 
 /// `payout.hosts` and balances: the only SQL about hosts.
@@ -60,22 +62,27 @@ enum HostStore {
     }
 
     /// The host's open entries per currency, split at `now` with the settlement delay: payable (what a
-    /// run cut off now would take) and pending.
+    /// run cut off now would take), pending, and held back by open disputes.
     static func balances(of hostID: String, now: Date, settlementDelay: Duration, on postgres: PostgresClient) async throws -> [Balance] {
         let settledBefore = now.subtracting(settlementDelay)
         return try await postgres.query(
             """
-            SELECT o.currency::text,
-                   coalesce(sum(e.amount) FILTER (WHERE e.occurred_at <= \(now)
-                                                  AND (e.event_ends_at IS NULL OR e.event_ends_at <= \(settledBefore))), 0)::bigint,
-                   coalesce(sum(e.amount) FILTER (WHERE NOT (e.occurred_at <= \(now)
-                                                  AND (e.event_ends_at IS NULL OR e.event_ends_at <= \(settledBefore)))), 0)::bigint
-            FROM payout.open_entries o JOIN payout.entries e ON e.id = o.entry_id
-            WHERE o.host_id = \(hostID)
-            GROUP BY o.currency ORDER BY o.currency
+            SELECT currency, coalesce(sum(amount) FILTER (WHERE payable AND NOT is_held), 0)::bigint,
+                   coalesce(sum(amount) FILTER (WHERE NOT payable AND NOT is_held), 0)::bigint,
+                   coalesce(sum(amount) FILTER (WHERE is_held), 0)::bigint
+            FROM (
+                SELECT o.currency::text AS currency, e.amount,
+                       e.occurred_at <= \(now) AND (e.event_ends_at IS NULL OR e.event_ends_at <= \(settledBefore)) AS payable,
+                       NOT \(PayoutRunStore.notHeld) AS is_held
+                FROM payout.open_entries o JOIN payout.entries e ON e.id = o.entry_id
+                WHERE o.host_id = \(hostID)
+            ) AS open
+            GROUP BY currency ORDER BY currency
             """
         ).map {
-            Balance(currency: try $0.decode(String.self, at: 0), payable: try $0.decode(Int64.self, at: 1), pending: try $0.decode(Int64.self, at: 2))
+            Balance(
+                currency: try $0.decode(String.self, at: 0), payable: try $0.decode(Int64.self, at: 1), pending: try $0.decode(Int64.self, at: 2),
+                held: try $0.decode(Int64.self, at: 3))
         }
     }
 }

@@ -39,6 +39,73 @@ enum LedgerStore {
         var occurredAt: Date
     }
 
+    /// A lost dispute whose debit is to be entered.
+    struct LostDispute: Sendable {
+        var provider: String
+        var disputeRef: String
+        /// The event that reported the loss (the entry's source).
+        var eventID: UUID
+        var currency: String
+        var amount: Int64
+        var closedAt: Date
+    }
+
+    /// Keeps an opened dispute (runs hold its booking's entries back while it is open); a dispute
+    /// known before (by another report, or closed already) is left as it is.
+    static func open(_ dispute: DisputeDetails, bookingID: UUID, in transaction: PostgresTransaction) throws {
+        try transaction.query(
+            """
+            INSERT INTO payout.disputes (provider, dispute_ref, booking_id, currency, amount, status, opened_at)
+            VALUES (\(dispute.provider), \(dispute.disputeRef), \(bookingID), \(dispute.amount.currency.code), \(dispute.amount.amount), 'open',
+                    \(dispute.providerCreatedAt))
+            ON CONFLICT (provider, dispute_ref) DO NOTHING
+            """)
+    }
+
+    /// Closes a dispute (keeping it when its closing is the first report). Returns the loss to enter
+    /// when this closed it as lost, else nil (won, or closed before).
+    static func close(_ event: PaymentDisputeClosed, bookingID: UUID, eventID: UUID, in transaction: PostgresTransaction) throws -> LostDispute? {
+        let dispute = event.dispute
+        let lost = event.outcome == .lost
+        let closedAt = dispute.providerCreatedAt
+        let rows = try transaction.query(
+            """
+            INSERT INTO payout.disputes (provider, dispute_ref, booking_id, closed_event_id, currency, amount, status, opened_at, closed_at)
+            VALUES (\(dispute.provider), \(dispute.disputeRef), \(bookingID), \(lost ? eventID : nil), \(dispute.amount.currency.code),
+                    \(dispute.amount.amount), \(event.outcome.rawValue), \(closedAt), \(closedAt))
+            ON CONFLICT (provider, dispute_ref) DO UPDATE
+                SET status = EXCLUDED.status, closed_at = EXCLUDED.closed_at, closed_event_id = EXCLUDED.closed_event_id,
+                    amount = EXCLUDED.amount, currency = EXCLUDED.currency
+                WHERE payout.disputes.status = 'open'
+            RETURNING 1
+            """)
+        guard lost, !rows.isEmpty else { return nil }
+        return LostDispute(
+            provider: dispute.provider, disputeRef: dispute.disputeRef, eventID: eventID, currency: dispute.amount.currency.code,
+            amount: dispute.amount.amount, closedAt: closedAt)
+    }
+
+    /// The booking's lost disputes whose debit is not entered yet.
+    static func waitingDisputes(of bookingID: UUID, in transaction: PostgresTransaction) throws -> [LostDispute] {
+        try transaction.query(
+            """
+            SELECT provider, dispute_ref, closed_event_id, currency, amount, closed_at FROM payout.disputes
+            WHERE booking_id = \(bookingID) AND status = 'lost' AND NOT entered ORDER BY closed_at, dispute_ref
+            """
+        ).map { row in
+            LostDispute(
+                provider: try row.decode(String.self, at: 0), disputeRef: try row.decode(String.self, at: 1),
+                eventID: try row.decode(UUID.self, at: 2), currency: try row.decode(String.self, at: 3), amount: try row.decode(Int64.self, at: 4),
+                closedAt: try row.decode(Date.self, at: 5))
+        }
+    }
+
+    /// Marks a lost dispute's debit entered.
+    static func entered(_ lost: LostDispute, in transaction: PostgresTransaction) throws {
+        try transaction.query(
+            "UPDATE payout.disputes SET entered = true WHERE provider = \(lost.provider) AND dispute_ref = \(lost.disputeRef)")
+    }
+
     /// The host's own fee, if it has one.
     static func hostFeeBasisPoints(_ hostID: String, in transaction: PostgresTransaction) throws -> Int? {
         try transaction.query("SELECT fee_bps FROM payout.hosts WHERE host_id = \(hostID)").first.flatMap { try $0.decode(Int32?.self, at: 0) }

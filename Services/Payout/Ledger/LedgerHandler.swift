@@ -15,6 +15,12 @@ import SharedModel
 ///   refund that arrives before its booking's confirmation (the streams are not ordered with each
 ///   other) waits in `payout.refunds` and is entered with the confirmation; a refund of a booking
 ///   that was never confirmed is kept there and never entered (the booking earned nothing).
+/// - `payment.disputed` of a booking: the dispute is kept open, and runs hold the booking's entries
+///   back until it closes (``PayoutRunStore``).
+/// - `payment.dispute_closed`: `won` releases the held entries to the next run; `lost` also appends a
+///   `dispute` entry (-the disputed amount) for the booking's host, payable at once. The platform keeps
+///   its fee: a chargeback is the host's sale undone, not a refund the host granted. A loss that
+///   arrives before the booking's confirmation waits in `payout.disputes` like a refund.
 /// - every other event: nothing.
 struct LedgerHandler: TransactionalStreamHandler {
     static let group = "payout-ledger"
@@ -29,8 +35,36 @@ struct LedgerHandler: TransactionalStreamHandler {
         switch envelope.type {
         case BookingConfirmed.eventType: try confirm(try envelope.decode(BookingConfirmed.self), envelope: envelope, in: transaction)
         case RefundSucceeded.eventType: try refund(try envelope.decode(RefundSucceeded.self), envelope: envelope, in: transaction)
+        case PaymentDisputed.eventType: try disputeOpened(try envelope.decode(PaymentDisputed.self).dispute, in: transaction)
+        case PaymentDisputeClosed.eventType: try disputeClosed(try envelope.decode(PaymentDisputeClosed.self), envelope: envelope, in: transaction)
         default: return
         }
+    }
+
+    private func disputeOpened(_ dispute: DisputeDetails, in transaction: PostgresTransaction) throws {
+        guard let bookingID = dispute.bookingID else { return }
+        try LedgerStore.open(dispute, bookingID: bookingID.uuid, in: transaction)
+    }
+
+    private func disputeClosed(_ event: PaymentDisputeClosed, envelope: EventEnvelope, in transaction: PostgresTransaction) throws {
+        guard let bookingID = event.dispute.bookingID,
+            let lost = try LedgerStore.close(event, bookingID: bookingID.uuid, eventID: envelope.id.uuid, in: transaction),
+            let booking = try LedgerStore.lockedBooking(bookingID.uuid, in: transaction)
+        else { return }
+        try LedgerStore.append(try enter(lost, of: booking, in: transaction), at: clock.now(), in: transaction)
+    }
+
+    /// The `dispute` entry of a lost dispute against `booking`, and the dispute marked entered.
+    private func enter(
+        _ lost: LedgerStore.LostDispute, of booking: LedgerStore.Booking, in transaction: PostgresTransaction
+    ) throws
+        -> [LedgerEntryDraft]
+    {
+        guard lost.currency == booking.currency else {
+            throw LedgerError.currencyMismatch(bookingID: booking.bookingID, bookingCurrency: booking.currency, refundCurrency: lost.currency)
+        }
+        try LedgerStore.entered(lost, in: transaction)
+        return [draft(booking, kind: .dispute, amount: -lost.amount, source: lost.eventID, at: lost.closedAt, endsAt: nil)]
     }
 
     private func confirm(_ event: BookingConfirmed, envelope: EventEnvelope, in transaction: PostgresTransaction) throws {
@@ -54,6 +88,9 @@ struct LedgerHandler: TransactionalStreamHandler {
         }
         for refund in try LedgerStore.waitingRefunds(of: booking.bookingID, in: transaction) {
             entries += try enter(refund, into: &booking, in: transaction)
+        }
+        for lost in try LedgerStore.waitingDisputes(of: booking.bookingID, in: transaction) {
+            entries += try enter(lost, of: booking, in: transaction)
         }
         try LedgerStore.append(entries, at: clock.now(), in: transaction)
     }
@@ -106,7 +143,7 @@ enum LedgerError: Error, CustomStringConvertible {
     var description: String {
         switch self {
         case .currencyMismatch(let id, let bookingCurrency, let refundCurrency):
-            "a refund in \(refundCurrency) of booking \(id.uuidString.lowercased()), which was paid in \(bookingCurrency)"
+            "a refund or dispute in \(refundCurrency) of booking \(id.uuidString.lowercased()), which was paid in \(bookingCurrency)"
         }
     }
 }

@@ -54,6 +54,8 @@ struct RunTotal: Sendable, Equatable {
     var fees: Int64
     var refunds: Int64
     var feeReversals: Int64
+    /// Debits of lost disputes (positive, like fees and refunds).
+    var disputes: Int64
     var carriedIn: Int64
     var net: Int64
 }
@@ -67,6 +69,8 @@ struct RunLine: Sendable, Equatable {
     var fees: Int64
     var refunds: Int64
     var feeReversals: Int64
+    /// Debits of lost disputes (positive, like fees and refunds).
+    var disputes: Int64
     var carriedIn: Int64
     var net: Int64
     /// `payout`, `carried` (zero or negative) or `no_account`.

@@ -76,6 +76,11 @@ enum PayoutRunStore {
         try transaction.query("SELECT id FROM payout.runs WHERE status = 'running' ORDER BY created_at").map { try $0.decode(UUID.self, at: 0) }
     }
 
+    /// The condition that entry `e` is not held back: no dispute of its booking is open. A disputed
+    /// booking's entries wait until the dispute closes (won: paid as they are; lost: with its debit).
+    static let notHeld: PostgresStatement =
+        "NOT EXISTS (SELECT 1 FROM payout.disputes held WHERE held.booking_id = e.booking_id AND held.status = 'open')"
+
     /// Lists the host balances with entries payable at the run's cut-off into batches of `batchHosts`,
     /// and moves the run to `computing`. The plan is kept, so a resumed run works through the same batches.
     static func plan(_ runID: UUID, batchHosts: Int, now: Date, in transaction: PostgresTransaction) throws {
@@ -86,7 +91,8 @@ enum PayoutRunStore {
             FROM payout.runs r,
                  LATERAL (SELECT DISTINCT o.host_id, o.currency
                           FROM payout.open_entries o JOIN payout.entries e ON e.id = o.entry_id
-                          WHERE e.occurred_at <= r.cutoff AND (e.event_ends_at IS NULL OR e.event_ends_at <= r.settled_before)) h
+                          WHERE e.occurred_at <= r.cutoff AND (e.event_ends_at IS NULL OR e.event_ends_at <= r.settled_before)
+                            AND \(notHeld)) h
             WHERE r.id = \(runID)
             ON CONFLICT DO NOTHING
             """)
@@ -147,6 +153,7 @@ enum PayoutRunStore {
                 JOIN payout.open_entries o ON o.host_id = h.host_id AND o.currency = h.currency
                 JOIN payout.entries e ON e.id = o.entry_id
                 WHERE e.occurred_at <= run.cutoff AND (e.event_ends_at IS NULL OR e.event_ends_at <= run.settled_before)
+                  AND \(notHeld)
             ),
             lines AS (
                 SELECT c.host_id, c.currency,
@@ -155,13 +162,15 @@ enum PayoutRunStore {
                        coalesce(-sum(c.amount) FILTER (WHERE c.kind = 'fee' AND NOT c.carried), 0) AS fees,
                        coalesce(-sum(c.amount) FILTER (WHERE c.kind = 'refund' AND NOT c.carried), 0) AS refunds,
                        coalesce(sum(c.amount) FILTER (WHERE c.kind = 'fee_reversal' AND NOT c.carried), 0) AS fee_reversals,
+                       coalesce(-sum(c.amount) FILTER (WHERE c.kind = 'dispute' AND NOT c.carried), 0) AS disputes,
                        coalesce(sum(c.amount) FILTER (WHERE c.carried), 0) AS carried_in,
                        sum(c.amount) AS net,
                        count(*) AS item_count,
                        coalesce(sum(c.amount) FILTER (WHERE c.kind = 'revenue'), 0) AS item_revenue,
                        coalesce(sum(c.amount) FILTER (WHERE c.kind = 'fee'), 0) AS item_fees,
                        coalesce(sum(c.amount) FILTER (WHERE c.kind = 'refund'), 0) AS item_refunds,
-                       coalesce(sum(c.amount) FILTER (WHERE c.kind = 'fee_reversal'), 0) AS item_fee_reversals
+                       coalesce(sum(c.amount) FILTER (WHERE c.kind = 'fee_reversal'), 0) AS item_fee_reversals,
+                       coalesce(sum(c.amount) FILTER (WHERE c.kind = 'dispute'), 0) AS item_disputes
                 FROM candidates c GROUP BY c.host_id, c.currency
             ),
             decided AS MATERIALIZED (
@@ -173,9 +182,9 @@ enum PayoutRunStore {
             payouts AS (
                 INSERT INTO payout.payouts
                     (id, run_id, host_id, currency, amount, destination, status, created_at, item_count, item_bookings, item_revenue,
-                     item_fees, item_refunds, item_fee_reversals)
+                     item_fees, item_refunds, item_fee_reversals, item_disputes)
                 SELECT d.payout_id, \(runID), d.host_id, d.currency, d.net, d.payout_account, 'pending', \(now), d.item_count, d.bookings,
-                       d.item_revenue, d.item_fees, d.item_refunds, d.item_fee_reversals
+                       d.item_revenue, d.item_fees, d.item_refunds, d.item_fee_reversals, d.item_disputes
                 FROM decided d WHERE d.status = 'payout'
                 RETURNING id, host_id, currency
             ),
@@ -189,8 +198,8 @@ enum PayoutRunStore {
             ),
             report AS (
                 INSERT INTO payout.run_lines
-                    (run_id, host_id, currency, bookings, gross, fees, refunds, fee_reversals, carried_in, net, status, payout_id)
-                SELECT \(runID), d.host_id, d.currency, d.bookings, d.gross, d.fees, d.refunds, d.fee_reversals, d.carried_in, d.net,
+                    (run_id, host_id, currency, bookings, gross, fees, refunds, fee_reversals, disputes, carried_in, net, status, payout_id)
+                SELECT \(runID), d.host_id, d.currency, d.bookings, d.gross, d.fees, d.refunds, d.fee_reversals, d.disputes, d.carried_in, d.net,
                        d.status, d.payout_id
                 FROM decided d
                 RETURNING 1
@@ -225,7 +234,7 @@ enum PayoutRunStore {
             """
             SELECT p.id::text, p.host_id, p.currency, p.amount, coalesce(sum(e.amount), 0)::bigint,
                    count(i.entry_id) FILTER (WHERE e.id IS NULL OR e.host_id <> p.host_id OR e.currency <> p.currency),
-                   p.item_count <> count(i.entry_id) OR p.item_revenue + p.item_fees + p.item_refunds + p.item_fee_reversals <> p.amount
+                   p.item_count <> count(i.entry_id) OR p.item_revenue + p.item_fees + p.item_refunds + p.item_fee_reversals + p.item_disputes <> p.amount
             FROM payout.payouts p
             LEFT JOIN payout.payout_items i ON i.payout_id = p.id
             LEFT JOIN payout.entries e ON e.id = i.entry_id
@@ -234,7 +243,7 @@ enum PayoutRunStore {
             HAVING p.amount <> coalesce(sum(e.amount), 0)
                 OR count(i.entry_id) FILTER (WHERE e.id IS NULL OR e.host_id <> p.host_id OR e.currency <> p.currency) > 0
                 OR p.item_count <> count(i.entry_id)
-                OR p.item_revenue + p.item_fees + p.item_refunds + p.item_fee_reversals <> p.amount
+                OR p.item_revenue + p.item_fees + p.item_refunds + p.item_fee_reversals + p.item_disputes <> p.amount
             ORDER BY p.host_id, p.currency
             LIMIT 100
             """)
@@ -371,7 +380,8 @@ enum PayoutRunStore {
     static func details(of selection: PostgresStatement, in transaction: PostgresTransaction) throws -> [PayoutDetails] {
         try transaction.query(
             """
-            SELECT id, run_id, host_id, currency, amount, item_count, item_bookings, item_revenue, item_fees, item_refunds, item_fee_reversals
+            SELECT id, run_id, host_id, currency, amount, item_count, item_bookings, item_revenue, item_fees, item_refunds, item_fee_reversals,
+                   item_disputes
             FROM payout.payouts WHERE id IN (\(selection)) ORDER BY id
             """
         ).map { row in
@@ -382,7 +392,7 @@ enum PayoutRunStore {
                 items: PayoutItemSummary(
                     count: Int(try row.decode(Int32.self, at: 5)), bookings: Int(try row.decode(Int32.self, at: 6)),
                     revenue: try row.decode(Int64.self, at: 7), fees: try row.decode(Int64.self, at: 8), refunds: try row.decode(Int64.self, at: 9),
-                    feeReversals: try row.decode(Int64.self, at: 10)))
+                    feeReversals: try row.decode(Int64.self, at: 10), disputes: try row.decode(Int64.self, at: 11)))
         }
     }
 

@@ -8,7 +8,7 @@ public enum DomainEventCatalog {
             BookingRequested.self, PaymentRequested.self, PaymentIntentCreated.self, BookingConfirmed.self,
             BookingCancelled.self, BookingExpired.self, PaymentSucceeded.self, PaymentFailed.self,
             RefundRequested.self, RefundSucceeded.self, RefundFailed.self, PayoutCreated.self, PayoutPaid.self, PayoutFailed.self,
-            DeadLetterRecorded.self, EndpointDisabled.self, EventCancelled.self,
+            DeadLetterRecorded.self, EndpointDisabled.self, EventCancelled.self, PaymentDisputed.self, PaymentDisputeClosed.self,
         ]
     }
 

@@ -56,7 +56,7 @@ public struct PayoutDetails: Codable, Sendable, Hashable {
 }
 
 /// The ledger entries a payout covers, counted and summed by kind (signed minor units: credits
-/// positive, debits negative; the four sums add up to the payout's amount).
+/// positive, debits negative; the five sums add up to the payout's amount).
 public struct PayoutItemSummary: Codable, Sendable, Hashable {
     /// How many entries.
     public let count: Int
@@ -66,25 +66,41 @@ public struct PayoutItemSummary: Codable, Sendable, Hashable {
     public let fees: Int64
     public let refunds: Int64
     public let feeReversals: Int64
+    /// Debits of lost disputes (wire: `dispute`; absent in events written before disputes: 0).
+    public let disputes: Int64
 
     /// Creates a summary.
-    public init(count: Int, bookings: Int, revenue: Int64, fees: Int64, refunds: Int64, feeReversals: Int64) {
+    public init(count: Int, bookings: Int, revenue: Int64, fees: Int64, refunds: Int64, feeReversals: Int64, disputes: Int64 = 0) {
         self.count = count
         self.bookings = bookings
         self.revenue = revenue
         self.fees = fees
         self.refunds = refunds
         self.feeReversals = feeReversals
+        self.disputes = disputes
     }
 
     /// What the entries add up to.
-    public var total: Int64 { revenue + fees + refunds + feeReversals }
+    public var total: Int64 { revenue + fees + refunds + feeReversals + disputes }
 
     private enum CodingKeys: String, CodingKey {
         case count, bookings, revenue
         case fees = "fee"
         case refunds = "refund"
         case feeReversals = "fee_reversal"
+        case disputes = "dispute"
+    }
+
+    /// Decodes the wire form; `dispute` may be absent.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        count = try container.decode(Int.self, forKey: .count)
+        bookings = try container.decode(Int.self, forKey: .bookings)
+        revenue = try container.decode(Int64.self, forKey: .revenue)
+        fees = try container.decode(Int64.self, forKey: .fees)
+        refunds = try container.decode(Int64.self, forKey: .refunds)
+        feeReversals = try container.decode(Int64.self, forKey: .feeReversals)
+        disputes = try container.decodeIfPresent(Int64.self, forKey: .disputes) ?? 0
     }
 }
 
@@ -100,6 +116,8 @@ public struct PayoutItem: Codable, Sendable, Hashable {
         case refund
         /// The fee's share of a refund, given back (credit).
         case feeReversal = "fee_reversal"
+        /// A lost dispute's amount, taken back from the host (debit).
+        case dispute
     }
 
     /// The ledger entry.
