@@ -445,6 +445,18 @@ struct Fixture {
                 ]),
             Plant(check: "payout_not_its_items", statements: ["UPDATE payout.payouts SET amount = 2300 WHERE id = \(payout)"]),
             Plant(
+                check: "lost_dispute_not_debited",
+                statements: [
+                    """
+                    INSERT INTO payout.bookings (booking_id, host_id, currency, amount, fee, fee_bps, event_ends_at, confirmed_at)
+                    VALUES (\(confirmed), 'host_1', 'EUR', 2500, 250, 1000, now() - interval '20 hours', now() - interval '2 hours')
+                    """,
+                    """
+                    INSERT INTO payout.disputes (provider, dispute_ref, booking_id, closed_event_id, currency, amount, status, opened_at, closed_at)
+                    VALUES ('stripe', 'dp_1', \(confirmed), \(UUID()), 'EUR', 2500, 'lost', now() - interval '1 hour', now())
+                    """,
+                ]),
+            Plant(
                 check: "failed_payout_items_not_released",
                 statements: [
                     """

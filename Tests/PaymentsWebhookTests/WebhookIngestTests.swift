@@ -121,6 +121,71 @@ struct WebhookIngestTests {
         #expect(try await harness.count("SELECT count(*) FROM payments.provider_events WHERE status = 'ignored' AND domain_event_id IS NULL") == 1)
     }
 
+    @Test(
+        "disputes: created and funds_withdrawn become payment.disputed, closed becomes payment.dispute_closed (won, warning_closed, lost), the booking looked up by the payment; bad closings and amounts are malformed; funds_reinstated is ignored"
+    )
+    func stripeDisputes() async throws {
+        let harness = try await PaymentsHarness.make()
+        let (intentBooking, paidBooking) = (UUID(), UUID())
+        try await harness.postgres.query(
+            """
+            INSERT INTO payments.payment_intents (booking_id, provider, provider_ref, amount, currency, idempotency_key, created_at)
+            VALUES (\(intentBooking), 'stripe', 'pi_known', 5000, 'EUR', 'booking-known-payment', now())
+            """)
+        @Sendable func dispute(_ id: String, payment: String, amount: JSONValue = 5000, status: String = "needs_response") -> JSONValue {
+            [
+                "id": .string(id), "object": "dispute", "amount": amount, "currency": "eur", "charge": .string("ch_\(payment)"),
+                "payment_intent": .string(payment), "reason": "fraudulent", "status": .string(status), "metadata": [:],
+            ]
+        }
+        try await harness.run { client in
+            // A payment the platform knows only from its payment_intent.succeeded (no intent row).
+            let paid = Deliveries.stripeEvent(
+                type: "payment_intent.succeeded", object: Deliveries.paymentIntent(id: "pi_paid", bookingID: paidBooking.uuidString))
+            #expect(try await client.stripe(paid)["status"] == "accepted")
+            for (type, object) in [
+                ("charge.dispute.created", dispute("dp_1", payment: "pi_known")),
+                ("charge.dispute.funds_withdrawn", dispute("dp_1", payment: "pi_known")),
+                ("charge.dispute.closed", dispute("dp_1", payment: "pi_known", status: "lost")),
+                ("charge.dispute.created", dispute("dp_2", payment: "pi_paid", amount: 1200)),
+                ("charge.dispute.closed", dispute("dp_2", payment: "pi_paid", amount: 1200, status: "warning_closed")),
+                ("charge.dispute.created", dispute("dp_3", payment: "pi_nobody")),
+            ] {
+                let answer = try await client.stripe(Deliveries.stripeEvent(type: type, object: object))
+                #expect(answer.status == .ok && answer["status"] == "accepted", "\(type): \(String(describing: answer.json))")
+            }
+            for (object, reason) in [
+                (dispute("dp_4", payment: "pi_known", status: "needs_response"), "won, warning_closed or lost"),
+                (dispute("dp_4", payment: "pi_known", amount: 0, status: "lost"), "positive"),
+                (dispute("dp_4", payment: "pi_known", amount: "5000", status: "lost"), "integer"),
+            ] {
+                let answer = try await client.stripe(Deliveries.stripeEvent(type: "charge.dispute.closed", object: object))
+                #expect(answer.status == .badRequest && answer.errorCode == "malformed_payload")
+                let message = answer.json?["error"]?["message"]?.stringValue ?? ""
+                #expect(message.contains(reason), "\(message)")
+            }
+            let reinstated = try await client.stripe(
+                Deliveries.stripeEvent(type: "charge.dispute.funds_reinstated", object: dispute("dp_2", payment: "pi_paid", status: "won")))
+            #expect(reinstated["status"] == "ignored")
+        }
+        let opened = try await harness.outbox(type: "payment.disputed").map { try $0.decode(PaymentDisputed.self).dispute }
+        #expect(opened.count == 4)
+        #expect(opened.filter { $0.disputeRef == "dp_1" }.allSatisfy { $0.bookingID == BookingID(intentBooking) && $0.providerRef == "pi_known" })
+        #expect(opened.first { $0.disputeRef == "dp_2" }?.bookingID == BookingID(paidBooking))
+        #expect(opened.first { $0.disputeRef == "dp_2" }?.amount == Money(amount: 1200, currency: .eur))
+        #expect(opened.first { $0.disputeRef == "dp_3" }.map { $0.bookingID == nil && $0.reason == "fraudulent" } == true)
+        let closed = try await harness.outbox(type: "payment.dispute_closed").map { try $0.decode(PaymentDisputeClosed.self) }
+        #expect(closed.count == 2)
+        #expect(closed.first { $0.dispute.disputeRef == "dp_1" }.map { $0.outcome == .lost && $0.dispute.status == "lost" } == true)
+        #expect(closed.first { $0.dispute.disputeRef == "dp_2" }?.outcome == .won)
+        #expect(
+            try await harness.count(
+                "SELECT count(*) FROM payments.provider_events WHERE event_type LIKE 'charge.dispute.%' AND booking_id IS NOT NULL AND status = 'accepted'"
+            )
+                == 5)
+        #expect(try await harness.count("SELECT count(*) FROM payments.provider_events WHERE status = 'malformed'") == 3)
+    }
+
     @Test("refused with 400 and nothing stored: tampered byte, stale or future timestamp, rotated-out secret, only v0, no header")
     func stripeRefusals() async throws {
         let harness = try await PaymentsHarness.make()

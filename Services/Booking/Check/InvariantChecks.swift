@@ -345,6 +345,16 @@ struct InvariantChecks: Sendable {
                     WHERE r.status <> 'failed' AND (s.total IS DISTINCT FROM p.amount OR s.items IS DISTINCT FROM p.item_count::bigint)
                     """),
             SQLCheck(
+                name: "lost_dispute_not_debited", kind: .check,
+                summary: "lost disputes of bookings in the ledger without their debit (a dispute entry of the disputed amount)",
+                count: """
+                    SELECT count(*) FROM payout.disputes d
+                    WHERE d.status = 'lost' AND EXISTS (SELECT 1 FROM payout.bookings b WHERE b.booking_id = d.booking_id)
+                      AND NOT EXISTS (
+                          SELECT 1 FROM payout.entries e
+                          WHERE e.source_event_id = d.closed_event_id AND e.kind = 'dispute' AND e.amount = -d.amount)
+                    """),
+            SQLCheck(
                 name: "failed_payout_items_not_released", kind: .check,
                 summary: "items of failed payouts not released (their entries cannot be paid again)",
                 count: """
