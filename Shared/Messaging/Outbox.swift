@@ -45,6 +45,7 @@ public enum Outbox {
     /// Appending an event id that is already in the outbox changes nothing and returns false.
     @discardableResult
     public static func appendExisting(_ envelope: EventEnvelope, stream: String, in transaction: PostgresTransaction) throws -> Bool {
+        OutboxRelay.localAppends.ring()
         let json = PostgresJSONB(try envelope.jsonData())
         let rows = try transaction.query(
             """
@@ -111,6 +112,7 @@ public enum Outbox {
     /// The statement that assigns the next sequence of the draft's aggregate and inserts it (when
     /// `condition` holds; nothing at all, not even a sequence number, otherwise).
     private static func statement(appending draft: EventEnvelope, stream: String, condition: OutboxCondition? = nil) throws -> PostgresStatement {
+        OutboxRelay.localAppends.ring()
         let producer = draft.producer.rawValue
         let source: PostgresStatement =
             if let condition {
