@@ -59,7 +59,8 @@ final class AttemptRecorder: Sendable {
             }
             if batch.isEmpty {
                 if finishing || Task.isCancelled { return }
-                await doorbell.wait(upTo: .milliseconds(100))
+                // Every record and finish() rings; the timeout only bounds a missed ring.
+                await doorbell.wait(upTo: .seconds(1))
                 continue
             }
             await write(batch)
