@@ -14,8 +14,7 @@ extension EventEnvelope {
     ) throws(EnvelopeError) {
         let data: JSONValue
         do {
-            let bytes = try JSONEncoder.platform.encode(event)
-            data = try JSONValue(fastParsing: bytes) ?? JSONDecoder.platform.decode(JSONValue.self, from: bytes)
+            data = try JSONValueEncoder.encode(event)
         } catch {
             throw .invalidData(eventType: Event.eventType, reason: String(describing: error))
         }

@@ -1,0 +1,58 @@
+import Foundation
+import SharedModel
+import Testing
+
+/// ``JSONValueEncoder`` gives what `JSONEncoder.platform` and parsing its output give.
+@Suite("JSONValueEncoder: the same JSON as JSONEncoder.platform, without the bytes")
+struct JSONValueEncoderTests {
+    private struct Sample: Encodable {
+        var text = "a \"quoted\" / slash é"
+        var integer: Int64 = -42
+        var small: UInt8 = 7
+        var flag = true
+        var missing: String? = nil
+        var present: Int? = 3
+        var date = Date(timeIntervalSince1970: 1_700_000_000.123)
+        var list: [[Int]] = [[1, 2], [], [3]]
+        var nested = ["b": ["x": 1], "a": [:]]
+        var decimal = Decimal(string: "12.50")
+        var double = 0.25
+        var data = Data([0, 1, 2, 255])
+        var url = URL(string: "https://example.com/a?b=c")
+        var json: JSONValue = ["k": [1, "two", nil, true]]
+    }
+
+    private func viaBytes(_ value: some Encodable) throws -> JSONValue {
+        try JSONDecoder.platform.decode(JSONValue.self, from: JSONEncoder.platform.encode(value))
+    }
+
+    @Test("values of every kind, optionals, nesting, dates, data, URLs and JSONValue itself")
+    func sameAsJSONEncoder() throws {
+        let sample = Sample()
+        #expect(try JSONValueEncoder.encode(sample) == (try viaBytes(sample)))
+        #expect(try JSONValueEncoder.encode(sample)["missing"] == nil, "encodeIfPresent leaves the key out")
+        #expect(try JSONValueEncoder.encode([1, 2, 3]) == [1, 2, 3])
+        #expect(try JSONValueEncoder.encode("top") == "top")
+    }
+
+    @Test("every event of the catalogue encodes as through the bytes")
+    func events() throws {
+        let details = DisputeDetails(
+            paymentEventID: try PaymentEventID("evt_1"), provider: "stripe", disputeRef: "dp_1", providerRef: "pi_1", bookingID: BookingID(),
+            amount: Money(amount: 4_500, currency: .eur), reason: nil, status: "lost", providerCreatedAt: Date())
+        let events: [any DomainEvent] = [
+            PaymentDisputed(dispute: details), PaymentDisputeClosed(dispute: details, outcome: .lost),
+            RefundSucceeded(refundID: nil, bookingID: BookingID(), providerRef: "pi_2", amount: Money(amount: 1, currency: .jpy)),
+            EventCancelled(eventID: EventID(), hostID: try HostID("host_1"), reason: "rain", cancelledAt: Date(), bookings: 3),
+        ]
+        for event in events {
+            #expect(try JSONValueEncoder.encode(event) == (try viaBytes(event)), "\(type(of: event).eventType)")
+        }
+    }
+
+    @Test("an unsigned integer over Int64.max and a non-finite number are refused")
+    func refusals() {
+        #expect(throws: EncodingError.self) { try JSONValueEncoder.encode([UInt64.max]) }
+        #expect(throws: EncodingError.self) { try JSONValueEncoder.encode(["x": Double.infinity]) }
+    }
+}
