@@ -92,12 +92,18 @@ public enum Outbox {
         drafts: [EventEnvelope], after statements: [PostgresStatement], onlyIf condition: OutboxCondition? = nil,
         in transaction: PostgresTransaction
     ) throws -> (results: [PostgresRows], envelopes: [EventEnvelope]) {
-        let appends = try drafts.map { try statement(appending: $0, stream: Streams.stream(for: $0.producer), condition: condition) }
+        let appends = try Self.statements(appending: drafts, onlyIf: condition)
         let results = try transaction.pipeline(statements + appends)
         let envelopes = try zip(drafts, results.suffix(drafts.count)).compactMap { draft, rows in
             rows.isEmpty ? nil : try sequenced(draft, rows: rows)
         }
         return (Array(results.prefix(statements.count)), envelopes)
+    }
+
+    /// The statements ``append(drafts:after:onlyIf:in:)`` runs for `drafts` after the caller's, for a
+    /// caller that pipelines several groups of statements itself (each group with its own condition).
+    public static func statements(appending drafts: [EventEnvelope], onlyIf condition: OutboxCondition? = nil) throws -> [PostgresStatement] {
+        try drafts.map { try statement(appending: $0, stream: Streams.stream(for: $0.producer), condition: condition) }
     }
 
     static func append(

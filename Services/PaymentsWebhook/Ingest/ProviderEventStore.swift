@@ -34,49 +34,116 @@ enum ProviderEventStatus: String, Sendable, Codable, CaseIterable {
 
 /// `payments.provider_events` on Postgres: each verified delivery stored once, with its domain event
 /// in the outbox in the same transaction; plus the admin lookups.
+///
+/// Concurrent stores share transactions (group commit, ``GroupCommit``): while one batch's
+/// transaction runs, the deliveries that arrive wait and then go together in the next, each answered
+/// only after the transaction that holds it committed. A lone delivery is stored at once, in a
+/// transaction of its own. A batch that fails is stored again one delivery per transaction, so one
+/// delivery's error is never another's.
 struct ProviderEventStore: Sendable {
     let postgres: PostgresClient
+    private let batches: GroupCommit<Pending, StoreOutcome>?
+
+    /// `groupCommit`: at most that many deliveries per transaction and `concurrentBatches`
+    /// transactions at once; nil stores each delivery in a transaction of its own.
+    init(postgres: PostgresClient, groupCommit: (batchSize: Int, concurrentBatches: Int)? = (64, 4)) {
+        self.postgres = postgres
+        batches = groupCommit.map { limits in
+            GroupCommit(batchSize: limits.batchSize, concurrentBatches: limits.concurrentBatches) { pending in
+                try await postgres.withTransaction { transaction in try Self.store(pending, in: transaction) }
+            }
+        }
+    }
+
+    /// A delivery waiting to be stored.
+    struct Pending: Sendable {
+        let id = UUID()
+        var record: ProviderEventRecord
+        let delivery: ProviderDelivery
+        let correlationID: String
+    }
 
     /// Stores `record` once per `(provider, provider_event_id)`. A mapped event's domain event is
     /// appended to the outbox in the same transaction, so the row and the event commit together or not
     /// at all. A repeated delivery changes nothing and reports the stored row.
     func store(_ record: ProviderEventRecord, delivery: ProviderDelivery, correlationID: String) async throws -> StoreOutcome {
-        let id = UUID()
-        let source = record.source.rawValue
-        let providerEventID = record.providerEventID.rawValue
-        return try await postgres.withTransaction { transaction in
-            var record = record
-            if record.dispute != nil, let reference = record.providerRef {
-                record.resolveDispute(bookingID: try Self.booking(paidBy: reference, source: record.source, in: transaction))
+        let pending = Pending(record: record, delivery: delivery, correlationID: correlationID)
+        if let batches { return try await batches.submit(pending) }
+        return try await postgres.withTransaction { transaction in try Self.store([pending], in: transaction)[0] }
+    }
+
+    /// Stores `batch` in `transaction`, in one pipelined round trip (plus one for disputes' bookings
+    /// and one for duplicates' rows when there are any); the outcomes in the batch's order.
+    static func store(_ batch: [Pending], in transaction: PostgresTransaction) throws -> [StoreOutcome] {
+        var batch = batch
+        for index in batch.indices where batch[index].record.dispute != nil {
+            if let reference = batch[index].record.providerRef {
+                batch[index].record.resolveDispute(bookingID: try booking(paidBy: reference, source: batch[index].record.source, in: transaction))
             }
+        }
+        // Rows are written in one order (the event's aggregate, whose sequence row the outbox insert
+        // locks, then the provider's event id) whatever the batch's, so two batches do not wait on
+        // each other's rows in opposite orders.
+        func key(_ index: Int) -> (String, String, String) {
+            let record = batch[index].record
+            return (record.domainEvent?.aggregateID ?? "", record.providerEventID.rawValue, record.source.rawValue)
+        }
+        let order = batch.indices.sorted { key($0) < key($1) }
+        var statements: [PostgresStatement] = []
+        var insertAt: [Int: Int] = [:]
+        var statuses: [Int: ProviderEventStatus] = [:]
+        for index in order {
+            let pending = batch[index]
+            let record = pending.record
             let envelope = try record.domainEvent.map { event in
                 try EventEnvelope(
-                    event: event, occurredAt: delivery.receivedAt, sequence: 0, correlationID: correlationID,
+                    event: event, occurredAt: pending.delivery.receivedAt, sequence: 0, correlationID: pending.correlationID,
                     causationID: "\(record.source.rawValue):\(record.providerEventID)", producer: .paymentsWebhook)
             }
             let status: ProviderEventStatus = envelope == nil ? .ignored : .accepted
-            // The outbox insert runs in the same round trip and only if this row was inserted.
-            let gate = OutboxCondition(token: id.uuidString)
-            let insert: PostgresStatement = """
+            statuses[index] = status
+            // The outbox insert runs only if this row was inserted.
+            let gate = OutboxCondition(token: pending.id.uuidString)
+            let delivery = pending.delivery
+            insertAt[index] = statements.count
+            statements.append(
+                """
                 INSERT INTO payments.provider_events
                     (id, provider, provider_event_id, delivery_id, event_type, status, booking_id, provider_ref, amount, currency,
                      domain_event_id, domain_event_type, raw_body, body_sha256, signed_at, received_at)
-                VALUES (\(id), \(source), \(providerEventID), \(delivery.deliveryID), \(record.eventType),
+                VALUES (\(pending.id), \(record.source.rawValue), \(record.providerEventID.rawValue), \(delivery.deliveryID), \(record.eventType),
                         \(status.rawValue), \(record.bookingID?.rawValue), \(record.providerRef), \(record.amount?.amount),
                         \(record.amount?.currency.code), \(envelope?.id.rawValue), \(envelope?.type), \(Data(delivery.body)),
                         \(Data(SHA256.hash(data: delivery.body))), \(delivery.signedAt), \(delivery.receivedAt))
                 ON CONFLICT (provider, provider_event_id) DO NOTHING
                 RETURNING id, set_config('outbox.gate', \(gate.token), true)
-                """
-            let inserted = try Outbox.append(drafts: envelope.map { [$0] } ?? [], after: [insert], onlyIf: gate, in: transaction).results[0]
-            guard !inserted.isEmpty else {
-                // Delivered before (perhaps by a request that committed while this one waited on it).
-                let rows = try transaction.query(
-                    "SELECT id, status FROM payments.provider_events WHERE provider = \(source) AND provider_event_id = \(providerEventID)")
+                """)
+            statements += try Outbox.statements(appending: envelope.map { [$0] } ?? [], onlyIf: gate)
+        }
+        let results = try transaction.pipeline(statements)
+        // Delivered before (perhaps by a request that committed while this one waited on it, or earlier in this batch).
+        let duplicates = batch.indices.filter { results[insertAt[$0] ?? 0].isEmpty }
+        var stored: [Int: (UUID, ProviderEventStatus)] = [:]
+        if !duplicates.isEmpty {
+            let lookups = try transaction.pipeline(
+                duplicates.map { index in
+                    let record = batch[index].record
+                    return """
+                        SELECT id, status FROM payments.provider_events
+                        WHERE provider = \(record.source.rawValue) AND provider_event_id = \(record.providerEventID.rawValue)
+                        """
+                })
+            for (index, rows) in zip(duplicates, lookups) {
                 guard let row = rows.first else { throw PostgresError(code: .serializationFailure, message: "the conflicting row vanished") }
-                return .duplicate(id: try row.decode(UUID.self, at: 0), status: try Self.status(row, at: 1))
+                stored[index] = (try row.decode(UUID.self, at: 0), try status(row, at: 1))
             }
-            return .stored(id: id, status: status)
+        }
+        return try batch.indices.map { index in
+            if let (id, status) = stored[index] { return .duplicate(id: id, status: status) }
+            guard let status = statuses[index] else {
+                throw PostgresError(code: .serializationFailure, message: "a delivery of the batch was not stored")
+            }
+            return .stored(id: batch[index].id, status: status)
         }
     }
 

@@ -1,0 +1,85 @@
+import Synchronization
+
+/// Group commit: requests submitted while a batch is being committed wait, and then go together in
+/// the next batch, so concurrent callers share transactions (and their fsyncs) instead of queueing
+/// for connections one transaction each. A lone request is committed at once. At most `batchSize`
+/// requests per batch and `concurrentBatches` batches in flight. Each caller gets its own outcome
+/// once its batch committed. A batch that fails is retried one request at a time, so a request is
+/// answered with its own error, never with another's.
+final class GroupCommit<Request: Sendable, Outcome: Sendable>: Sendable {
+    typealias Commit = @Sendable ([Request]) async throws -> [Outcome]
+
+    private struct Waiting {
+        let request: Request
+        let continuation: CheckedContinuation<Outcome, any Error>
+    }
+
+    private struct State {
+        var queue: [Waiting] = []
+        var committing = 0
+    }
+
+    private let state = Mutex(State())
+    private let batchSize: Int
+    private let concurrentBatches: Int
+    private let commit: Commit
+
+    init(batchSize: Int, concurrentBatches: Int, commit: @escaping Commit) {
+        precondition(batchSize > 0 && concurrentBatches > 0, "a group commit needs room for one request")
+        self.batchSize = batchSize
+        self.concurrentBatches = concurrentBatches
+        self.commit = commit
+    }
+
+    /// Commits `request` with whatever else is waiting; returns its outcome.
+    func submit(_ request: Request) async throws -> Outcome {
+        try await withCheckedThrowingContinuation { continuation in
+            let startsCommitter = state.withLock { state -> Bool in
+                state.queue.append(Waiting(request: request, continuation: continuation))
+                guard state.committing < concurrentBatches else { return false }
+                state.committing += 1
+                return true
+            }
+            // Not tied to the caller's task: once taken, a request is committed whatever happens to its caller.
+            if startsCommitter { Task { await self.commitWhileWaiting() } }
+        }
+    }
+
+    /// Commits batches until nothing waits.
+    private func commitWhileWaiting() async {
+        while true {
+            let batch = state.withLock { state -> [Waiting] in
+                let batch = Array(state.queue.prefix(batchSize))
+                state.queue.removeFirst(batch.count)
+                if batch.isEmpty { state.committing -= 1 }
+                return batch
+            }
+            guard !batch.isEmpty else { return }
+            do {
+                let outcomes = try await commit(batch.map(\.request))
+                guard outcomes.count == batch.count else {
+                    throw GroupCommitError(description: "a batch of \(batch.count) came back with \(outcomes.count) outcomes")
+                }
+                for (waiting, outcome) in zip(batch, outcomes) { waiting.continuation.resume(returning: outcome) }
+            } catch {
+                guard batch.count > 1 else {
+                    batch[0].continuation.resume(throwing: error)
+                    continue
+                }
+                for waiting in batch {
+                    do {
+                        let outcome = try await commit([waiting.request])
+                        guard outcome.count == 1 else { throw GroupCommitError(description: "one request came back with \(outcome.count) outcomes") }
+                        waiting.continuation.resume(returning: outcome[0])
+                    } catch {
+                        waiting.continuation.resume(throwing: error)
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct GroupCommitError: Error, CustomStringConvertible {
+    let description: String
+}

@@ -1,0 +1,77 @@
+import Foundation
+import SharedModel
+import Synchronization
+import Testing
+
+@testable import PaymentsWebhook
+
+@Suite("Group commit: concurrent stores share transactions, each answered with its own outcome")
+struct GroupCommitTests {
+    private struct Refused: Error, Equatable { let request: Int }
+
+    @Test("500 concurrent requests: fewer batches than requests, at most 4 at once, every request answered once with its own outcome")
+    func batches() async throws {
+        let batches = Mutex<[Int]>([])
+        let inFlight = Mutex((now: 0, most: 0))
+        let group = GroupCommit<Int, Int>(batchSize: 64, concurrentBatches: 4) { requests in
+            inFlight.withLock {
+                $0.now += 1; $0.most = max($0.most, $0.now)
+            }
+            defer { inFlight.withLock { $0.now -= 1 } }
+            try await Task.sleep(for: .milliseconds(5))
+            batches.withLock { $0.append(requests.count) }
+            return requests.map { $0 * 2 }
+        }
+        let results = try await withThrowingTaskGroup(of: (Int, Int).self) { tasks in
+            for request in 0..<500 { tasks.addTask { (request, try await group.submit(request)) } }
+            return try await tasks.reduce(into: [Int: Int]()) { $0[$1.0] = $1.1 }
+        }
+        #expect(results.count == 500)
+        #expect(results.allSatisfy { $0.value == $0.key * 2 })
+        let sizes = batches.withLock { $0 }
+        #expect(sizes.reduce(0, +) == 500)
+        #expect(sizes.count < 100, "\(sizes.count) batches")
+        #expect(sizes.allSatisfy { $0 <= 64 })
+        #expect(inFlight.withLock { $0.most } <= 4)
+    }
+
+    @Test("a lone request is committed at once, alone")
+    func lone() async throws {
+        let group = GroupCommit<Int, Int>(batchSize: 64, concurrentBatches: 4) { requests in
+            #expect(requests == [7])
+            return [70]
+        }
+        #expect(try await group.submit(7) == 70)
+    }
+
+    @Test("a failing batch is retried one request at a time: the bad request gets its error, the others their outcomes")
+    func failureIsolated() async throws {
+        let group = GroupCommit<Int, Int>(batchSize: 64, concurrentBatches: 1) { requests in
+            try await Task.sleep(for: .milliseconds(5))
+            if requests.contains(13) { throw Refused(request: 13) }
+            return requests
+        }
+        let results = await withTaskGroup(of: (Int, Result<Int, Refused>).self) { tasks in
+            for request in 0..<50 {
+                tasks.addTask {
+                    do {
+                        return (request, .success(try await group.submit(request)))
+                    } catch let error as Refused {
+                        return (request, .failure(error))
+                    } catch {
+                        return (request, .failure(Refused(request: -1)))
+                    }
+                }
+            }
+            return await tasks.reduce(into: [Int: Result<Int, Refused>]()) { $0[$1.0] = $1.1 }
+        }
+        #expect(results.count == 50)
+        for (request, result) in results {
+            if request == 13 {
+                #expect(result == .failure(Refused(request: 13)))
+            } else {
+                #expect(result == .success(request))
+            }
+        }
+    }
+}
