@@ -74,4 +74,30 @@ struct GroupCommitTests {
             }
         }
     }
+
+    @Test("an error that is not the requests' own (retriesAlone false) fails the whole batch at once, without a retry per request")
+    func outageFailsTogether() async throws {
+        let commits = Mutex(0)
+        let group = GroupCommit<Int, Int>(batchSize: 64, concurrentBatches: 1, retriesAlone: { _ in false }) { requests in
+            commits.withLock { $0 += 1 }
+            try await Task.sleep(for: .milliseconds(20))
+            throw Refused(request: -1)
+        }
+        let failures = await withTaskGroup(of: Bool.self) { tasks in
+            for request in 0..<20 {
+                tasks.addTask {
+                    do {
+                        _ = try await group.submit(request)
+                        return false
+                    } catch {
+                        return error as? Refused == Refused(request: -1)
+                    }
+                }
+            }
+            return await tasks.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(failures == 20)
+        // The first request alone, then the 19 that waited meanwhile in one batch (possibly split in two): never 20 commits.
+        #expect(commits.withLock { $0 } <= 3)
+    }
 }

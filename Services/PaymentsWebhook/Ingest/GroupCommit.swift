@@ -5,7 +5,9 @@ import Synchronization
 /// for connections one transaction each. A lone request is committed at once. At most `batchSize`
 /// requests per batch and `concurrentBatches` batches in flight. Each caller gets its own outcome
 /// once its batch committed. A batch that fails is retried one request at a time, so a request is
-/// answered with its own error, never with another's.
+/// answered with its own error, never with another's; unless `retriesAlone` says the error is not
+/// the requests' own (the database is unreachable): then every request of the batch gets it at once,
+/// rather than each waiting out the same outage in turn.
 final class GroupCommit<Request: Sendable, Outcome: Sendable>: Sendable {
     typealias Commit = @Sendable ([Request]) async throws -> [Outcome]
 
@@ -23,12 +25,17 @@ final class GroupCommit<Request: Sendable, Outcome: Sendable>: Sendable {
     private let batchSize: Int
     private let concurrentBatches: Int
     private let commit: Commit
+    private let retriesAlone: @Sendable (any Error) -> Bool
 
-    init(batchSize: Int, concurrentBatches: Int, commit: @escaping Commit) {
+    init(
+        batchSize: Int, concurrentBatches: Int, retriesAlone: @escaping @Sendable (any Error) -> Bool = { _ in true },
+        commit: @escaping Commit
+    ) {
         precondition(batchSize > 0 && concurrentBatches > 0, "a group commit needs room for one request")
         self.batchSize = batchSize
         self.concurrentBatches = concurrentBatches
         self.commit = commit
+        self.retriesAlone = retriesAlone
     }
 
     /// Commits `request` with whatever else is waiting; returns its outcome.
@@ -62,8 +69,8 @@ final class GroupCommit<Request: Sendable, Outcome: Sendable>: Sendable {
                 }
                 for (waiting, outcome) in zip(batch, outcomes) { waiting.continuation.resume(returning: outcome) }
             } catch {
-                guard batch.count > 1 else {
-                    batch[0].continuation.resume(throwing: error)
+                guard batch.count > 1, retriesAlone(error) else {
+                    for waiting in batch { waiting.continuation.resume(throwing: error) }
                     continue
                 }
                 for waiting in batch {

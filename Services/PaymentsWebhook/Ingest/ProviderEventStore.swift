@@ -49,7 +49,14 @@ struct ProviderEventStore: Sendable {
     init(postgres: PostgresClient, groupCommit: (batchSize: Int, concurrentBatches: Int)? = (64, 4)) {
         self.postgres = postgres
         batches = groupCommit.map { limits in
-            GroupCommit(batchSize: limits.batchSize, concurrentBatches: limits.concurrentBatches) { pending in
+            GroupCommit(
+                batchSize: limits.batchSize, concurrentBatches: limits.concurrentBatches,
+                // An unreachable database fails every delivery alike (503, the sender retries); anything else may be one delivery's.
+                retriesAlone: { error in
+                    guard let error = error as? PostgresError else { return true }
+                    return ![.connectionFailed, .connectionLost, .poolExhausted].contains(error.code)
+                }
+            ) { pending in
                 try await postgres.withTransaction { transaction in try Self.store(pending, in: transaction) }
             }
         }
