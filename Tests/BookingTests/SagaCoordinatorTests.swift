@@ -254,7 +254,13 @@ struct SagaCoordinatorTests {
             let cancelled = try #require(try await world.outbox(type: "booking.cancelled").first?.decode(BookingCancelled.self))
             #expect(cancelled.reason == .paymentFailed && cancelled.refundDue.isZero)
             #expect(try await world.postgres.count("SELECT count(*) FROM booking.booking_seats WHERE released_at IS NULL") == 0)
-            let other = try await client.hold(event, ["S1"], customer: "cus_2")
+            // Redis releases the seat after the saga's commit (SagaCoordinator): the hold may have to wait a moment for it.
+            var other = try await client.hold(event, ["S1"], customer: "cus_2")
+            let deadline = ContinuousClock.now + .seconds(10)
+            while other.status == .conflict && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+                other = try await client.hold(event, ["S1"], customer: "cus_2")
+            }
             #expect(other.status == .created, "the seat is holdable again: \(other.status)")
 
             try await world.publish(try paid(booking, reference: "pi_f"))
