@@ -357,10 +357,21 @@ struct SagaAPI: Sendable {
     /// Posts the booking's `payment_intent.succeeded` (its amount and currency), signed as Stripe
     /// signs; true when it was accepted as a new event.
     func pay(booking: Booked, reference: String, into result: inout WorkerResult) async throws -> Bool {
+        try await deliver(signed(booking: booking, reference: reference), into: &result)
+    }
+
+    /// The booking's `payment_intent.succeeded` body (padded with `description`) and its
+    /// `Stripe-Signature`, signed now.
+    func signed(booking: Booked, reference: String, description: String = "") -> (body: [UInt8], signature: String) {
         let now = Int64(Date().timeIntervalSince1970)
-        let body = Self.stripeEvent(booking: booking, reference: reference, created: now)
-        let signature = StripeSignature.header(payload: body, secret: stripeSecret, timestamp: now)
-        let (status, answer) = try await send(.POST, webhookURL + "/v1/webhooks/stripe", body: body, headers: [("Stripe-Signature", signature)])
+        let body = Self.stripeEvent(booking: booking, reference: reference, created: now, description: description)
+        return (body, StripeSignature.header(payload: body, secret: stripeSecret, timestamp: now))
+    }
+
+    /// Posts a signed webhook; true when it was accepted as a new event.
+    func deliver(_ webhook: (body: [UInt8], signature: String), into result: inout WorkerResult) async throws -> Bool {
+        let (status, answer) = try await send(
+            .POST, webhookURL + "/v1/webhooks/stripe", body: webhook.body, headers: [("Stripe-Signature", webhook.signature)])
         guard status == 200, let receipt = try? JSONDecoder().decode(Receipt.self, from: Data(answer.utf8)), receipt.status == "accepted",
             !receipt.duplicate
         else {
@@ -372,8 +383,9 @@ struct SagaAPI: Sendable {
 
     /// A Stripe event as the provider simulator renders it: the fields the service reads are `id`,
     /// `type`, `created`, and of `data.object`: `id`, `amount_received`, `currency` (lower case),
-    /// `metadata.booking_id`.
-    static func stripeEvent(booking: Booked, reference: String, created: Int64) -> [UInt8] {
+    /// `metadata.booking_id`. `description` pads the body (the open loop's webhooks are 1 KiB, like
+    /// the webhooks pair's).
+    static func stripeEvent(booking: Booked, reference: String, created: Int64, description: String = "") -> [UInt8] {
         Array(
             """
             {"id":"evt_\(reference)","object":"event","api_version":"2024-06-20","created":\(created),\
@@ -381,7 +393,7 @@ struct SagaAPI: Sendable {
             "request":{"id":null,"idempotency_key":"booking-\(booking.bookingID)-payment"},\
             "data":{"object":{"id":"pi_\(reference)","object":"payment_intent","amount":\(booking.amount),\
             "amount_received":\(booking.amount),"currency":"\(booking.currency.lowercased())","status":"succeeded",\
-            "client_secret":"pi_\(reference)_secret_bench","metadata":{"booking_id":"\(booking.bookingID)"},\
+            "client_secret":"pi_\(reference)_secret_bench","description":"\(description)","metadata":{"booking_id":"\(booking.bookingID)"},\
             "created":\(created),"livemode":false,"last_payment_error":null,"latest_charge":"ch_\(reference)"}}}
             """.utf8)
     }
@@ -432,7 +444,7 @@ extension [Duration] {
 }
 
 extension String {
-    fileprivate func trimmingSuffix(_ suffix: String) -> String {
+    func trimmingSuffix(_ suffix: String) -> String {
         hasSuffix(suffix) ? String(dropLast(suffix.count)) : self
     }
 }

@@ -302,6 +302,22 @@ theirs_bookings() {
     bench_pgbench_result booking "$BOOKING_DIR/pgbench.out" "$prefix" "$BOOKING_DIR/reference-bookings.cpu"
 }
 
+# --- open loop ----------------------------------------------------------------------------------
+
+# open_bookings CAPACITY: hold + conversion pairs at a fixed arrival rate (`platform-bench open-loop
+# --scenario bookings`, its own events created through the API and primed; latency from each pair's
+# due time) at BENCH_OPEN_FRACTIONS of the rate wrk measured; its 201s go into the counts
+# booking_verify checks, its failures too.
+open_bookings() {
+    local out
+    bench_open_loop bookings "$1" _settle_postgres -- --scenario bookings --booking-url "$BOOKING_URL" \
+        --admin-token "$BOOKING_ADMIN_TOKEN" --api-key "$BOOKING_API_KEY" --seats-per-event "$BOOKING_SEATS" || return 1
+    for out in "$BENCH_DIR"/open-bookings-*.out; do
+        printf 'primed %s\nholds %s\nbookings %s\nopen_failures %s\n' "$(sed -n 's/.* primed_events=\([0-9]*\).*/\1/p' "$out")" \
+            "$(bench_open_served "$out" holds)" "$(bench_open_served "$out" bookings)" "$(bench_open_failures "$out")" >>"$BOOKING_DIR/counts"
+    done
+}
+
 # --- checks -------------------------------------------------------------------------------------
 
 # booking_verify: prints the checks; sets VERIFY_HOLDS and VERIFY_BOOKINGS to ok or a reason.
@@ -310,11 +326,12 @@ theirs_bookings() {
 # in flight when a wrk run ended (wrk closes its connections without reading those answers): one
 # per connection per run.
 booking_verify() {
-    local holds_seen bookings_seen runs reply metrics served_holds served_bookings in_flight in_flight_bookings
+    local holds_seen bookings_seen open_failures runs reply metrics served_holds served_bookings in_flight in_flight_bookings
     VERIFY_HOLDS=ok
     VERIFY_BOOKINGS=ok
     holds_seen="$(awk '$1 == "holds" || $1 == "primed" { s += $2 } END { print s + 0 }' "$BOOKING_DIR/counts")"
     bookings_seen="$(awk '$1 == "bookings" { s += $2 } END { print s + 0 }' "$BOOKING_DIR/counts")"
+    open_failures="$(awk '$1 == "open_failures" { s += $2 } END { print s + 0 }' "$BOOKING_DIR/counts")"
     runs="$(awk '$1 == "holds" { n++ } END { print n + 0 }' "$BOOKING_DIR/counts")"
     in_flight=$((runs * BOOKING_CONNECTIONS))
     in_flight_bookings=$(($(awk '$1 == "bookings" { n++ } END { print n + 0 }' "$BOOKING_DIR/counts") * BOOKING_CONNECTIONS))
@@ -361,5 +378,7 @@ booking_verify() {
         VERIFY_BOOKINGS="the service answered $served_bookings conversions with 201 but the clients saw $bookings_seen"
     elif [[ "${converted:-}" != "$bookings" ]]; then
         VERIFY_BOOKINGS="$bookings bookings in Postgres but ${converted:-?} hold records marked converted in Redis"
+    elif ((open_failures > 0)); then
+        VERIFY_BOOKINGS="the open-loop runs saw $open_failures failed requests"
     fi
 }

@@ -181,6 +181,22 @@ theirs_webhooks() {
     bench_pgbench_result webhook "$PAYMENTS_DIR/pgbench.out" "$prefix" "$PAYMENTS_DIR/reference-webhooks.cpu"
 }
 
+# --- open loop ----------------------------------------------------------------------------------
+
+# open_webhooks CAPACITY: the same service at a fixed arrival rate (`platform-bench open-loop
+# --scenario webhooks`: distinct signed 1 KiB deliveries, latency from each one's due time) at
+# BENCH_OPEN_FRACTIONS of the rate wrk measured (scripts/lib/bench.sh bench_open_loop); what it was
+# answered goes into the counts payments_verify checks.
+open_webhooks() {
+    local out
+    _pay_wait_relay 120 >/dev/null || true
+    bench_open_loop webhooks "$1" _pay_settle -- --scenario webhooks --webhook-url "$PAYMENTS_URL" \
+        --stripe-secret "$PAYMENTS_STRIPE_SECRET" --body-bytes "$PAYMENTS_BODY_BYTES" || return 1
+    for out in "$BENCH_DIR"/open-webhooks-*.out; do
+        printf 'accepted %s\nnon_2xx %s\n' "$(bench_open_served "$out" webhooks)" "$(bench_open_failures "$out")" >>"$PAYMENTS_DIR/counts"
+    done
+}
+
 # --- checks -------------------------------------------------------------------------------------
 
 # payments_verify: prints the checks; sets VERIFY_WEBHOOKS to ok or the reason. The service's own

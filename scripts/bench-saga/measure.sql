@@ -8,7 +8,7 @@
 --   completed_per_second  bookings whose confirmed_at lies in the window / secs: what the saga
 --                         coordinator confirmed while the load ran (a backlog it had not caught up
 --                         with by the end is not counted); the lowest and highest whole second too
---   p50/p90/p99/max       provider_events.received_at (stamped by payments-webhook when it read the
+--   p50/p90/p99/p99.9/max provider_events.received_at (stamped by payments-webhook when it read the
 --                         request, before verifying and committing it) -> bookings.confirmed_at
 --                         (stamped by the coordinator at the start of the confirming transaction),
 --                         percentile_cont over every saga whose webhook arrived in the window,
@@ -37,9 +37,10 @@ SELECT
     format('completed_per_second=%s confirmed_in_window=%s lowest_second=%s highest_second=%s',
         round((SELECT sum(n) FROM per_second) / :secs, 1), (SELECT sum(n) FROM per_second),
         (SELECT min(n) FROM per_second), (SELECT max(n) FROM per_second)),
-    format('p50=%s p90=%s p99=%s max=%s sagas=%s unconfirmed=%s',
+    format('p50=%s p90=%s p99=%s p99.9=%s max=%s sagas=%s unconfirmed=%s',
         round(percentile_cont(0.50) WITHIN GROUP (ORDER BY ms)::numeric, 1),
         round(percentile_cont(0.90) WITHIN GROUP (ORDER BY ms)::numeric, 1),
         round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1),
+        round(percentile_cont(0.999) WITHIN GROUP (ORDER BY ms)::numeric, 1),
         round(max(ms)::numeric, 1), count(*), count(*) FILTER (WHERE confirmed_at IS NULL))
 FROM arrived;

@@ -373,6 +373,45 @@ theirs_saga() {
     printf '%s %s %s\n' "$tps" "$p50" "$p99"
 }
 
+# --- open loop ----------------------------------------------------------------------------------
+
+# Before each open-loop run: the previous run's sagas confirmed, then a quiet database.
+_saga_open_settle() {
+    _saga_wait_confirmed "$SAGA_CONFIRM_WAIT" >/dev/null || true
+    _saga_settle
+}
+
+# open_saga CAPACITY: whole sagas at a fixed arrival rate (`platform-bench open-loop --scenario saga`,
+# its own events; the client's latency is hold sent -> webhook answered, from each saga's due time)
+# at BENCH_OPEN_FRACTIONS of the confirmation rate measured above, SAGA_OPEN_SECONDS (20) each. Then,
+# per run, the confirmation in SQL (measure.sql over the run's window: webhook received -> booking
+# confirmed p50/p99/p99.9), into the summary (bench_saga_open_<percent>_confirm_*) and the JSON lines
+# (scenario saga-confirmation).
+open_saga() {
+    local out t0 fraction pct measured lines
+    bench_pause_until_exit "$BOOKING_PID" "$PAYMENTS_PID"
+    BENCH_OPEN_SECONDS="${SAGA_OPEN_SECONDS:-20}" bench_open_loop saga "$1" _saga_open_settle -- --scenario saga \
+        --booking-url "$SAGA_BOOKING_URL" --webhook-url "$SAGA_PAYMENTS_URL" --admin-token "$SAGA_ADMIN_TOKEN" \
+        --api-key "$SAGA_API_KEY" --stripe-secret "$SAGA_STRIPE_SECRET" --seats-per-event "$SAGA_SEATS" || return 1
+    _saga_wait_confirmed "$SAGA_CONFIRM_WAIT" >/dev/null || true
+    for fraction in ${BENCH_OPEN_FRACTIONS:-0.5 0.8}; do
+        out="$BENCH_DIR/open-saga-$fraction.out"
+        pct="$(awk -v f="$fraction" 'BEGIN { printf "%.0f", f * 100 }')"
+        t0="$(sed -n 's/^open_loop_window start=\([0-9.]*\) .*/\1/p' "$out")"
+        lines="$(bench_psql saga -v t0="$t0" -v secs="${SAGA_OPEN_SECONDS:-20}" -v customers='open-%' -F $'\n' -f "$SAGA_SQL/measure.sql")" || return 1
+        echo "open loop at ${pct}%, confirmation in SQL: $(paste -sd' ' <<<"$lines")"
+        awk -v p="bench_saga_open_${pct}_confirm" -v label="$fraction" -v rate="$(sed -n 's/^open_loop scenario=saga .* rate=\([0-9]*\).*/\1/p' "$out")" '
+            { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+            END {
+                printf "%s_per_second=%s\n%s_p50_ms=%s\n%s_p99_ms=%s\n%s_p999_ms=%s\n%s_unconfirmed=%s\n", p, v["completed_per_second"],
+                    p, v["p50"], p, v["p99"], p, v["p99.9"], p, v["unconfirmed"] >> summary
+                printf "{\"scenario\": \"saga-confirmation\", \"label\": \"%s\", \"rate\": %s, \"throughput\": %s, \"unconfirmed\": %s, \"latency_ms\": {\"p50\": %s, \"p90\": %s, \"p99\": %s, \"p99.9\": %s, \"max\": %s}}\n",
+                    label, j(rate), j(v["completed_per_second"]), j(v["unconfirmed"]), j(v["p50"]), j(v["p90"]), j(v["p99"]), j(v["p99.9"]), j(v["max"]) >> jsonl
+            }
+            function j(x) { return x == "" ? "null" : x }' summary="$BENCH_DIR/summary" jsonl="$BENCH_DIR/open-loop.jsonl" <<<"$lines"
+    done
+}
+
 # --- checks -------------------------------------------------------------------------------------
 
 # saga_verify: prints the invariant checks; sets VERIFY_SAGA to ok or what failed.
@@ -420,6 +459,13 @@ saga_verify() {
     printf '  %-5s %-92s %s\n' check "requests the driver saw fail (non-2xx, errors)" "${client_failures:-?}" \
         check "workers that ran out of seats (raise SAGA_MAX_RATE)" "${exhausted:-?}"
     [[ "${client_failures:-x}" == 0 ]] || failed+=("driver failures: ${client_failures:-no count}")
+    local open_failures=0 out
+    for out in "$BENCH_DIR"/open-saga-*.out; do
+        [[ -e "$out" ]] || continue
+        open_failures=$((open_failures + $(bench_open_failures "$out")))
+    done
+    printf '  %-5s %-92s %s\n' check "requests the open-loop runs saw fail" "$open_failures"
+    ((open_failures == 0)) || failed+=("open-loop failures: $open_failures")
     [[ "${exhausted:-x}" == 0 ]] || failed+=("ran out of seats: ${exhausted:-no count}")
     echo "  (backlog drained after ${waited})"
     if ((${#failed[@]} > 0)); then

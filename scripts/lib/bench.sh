@@ -299,3 +299,46 @@ bench_pause_until_exit() {
     # shellcheck disable=SC2064  # expand now: the trap runs in the pair's subshell
     ((${#paused[@]} == 0)) || trap "kill -CONT ${paused[*]} 2>/dev/null || true" EXIT
 }
+
+# --- open loop ----------------------------------------------------------------------------------
+
+# bench_open_loop PAIR CAPACITY SETTLE -- ARGS...: `platform-bench open-loop ARGS` at each fraction of
+# BENCH_OPEN_FRACTIONS (default "0.5 0.8") of CAPACITY (the pair's saturated rate, per second), each
+# run BENCH_OPEN_SECONDS (default BENCH_SECONDS) after BENCH_OPEN_WARMUP (2) seconds at the same rate,
+# the command SETTLE (e.g. a vacuum and checkpoint) before each. Every run's output passes through
+# and stays in $BENCH_DIR/open-PAIR-<fraction>.out; its JSON line goes to $BENCH_DIR/open-loop.jsonl
+# (scripts/bench's results file and charts); the summary gets bench_PAIR_open_<percent>_rate,
+# _throughput, _p50_ms, _p99_ms, _p999_ms and _failures. Returns 1 when a run failed to run.
+bench_open_loop() {
+    local pair="$1" capacity="$2" settle="$3" fraction rate pct out
+    shift 4
+    for fraction in ${BENCH_OPEN_FRACTIONS:-0.5 0.8}; do
+        rate="$(awk -v c="$capacity" -v f="$fraction" 'BEGIN { r = c * f; printf "%.0f", (r < 1 ? 1 : r) }')"
+        pct="$(awk -v f="$fraction" 'BEGIN { printf "%.0f", f * 100 }')"
+        out="$BENCH_DIR/open-$pair-$fraction.out"
+        "$settle"
+        say "$pair: open loop at ${pct}% of $(printf '%.0f' "$capacity")/s = $rate/s (${BENCH_OPEN_SECONDS:-$SECS}s after ${BENCH_OPEN_WARMUP:-2}s)"
+        "$BENCH_BIN" open-loop "$@" --rate "$rate" --seconds "${BENCH_OPEN_SECONDS:-$SECS}" --warmup "${BENCH_OPEN_WARMUP:-2}" \
+            --label "$fraction" --json "$BENCH_DIR/open-loop.jsonl" >"$out" || {
+            cat "$out"
+            err "$pair: platform-bench open-loop failed at $rate/s"
+            return 1
+        }
+        cat "$out"
+        awk -v p="bench_${pair}_open_${pct}" -v rate="$rate" '
+            /^open_loop_throughput=/ { split($1, t, "="); thr = t[2]; for (i = 2; i <= NF; i++) if ($i ~ /^failures=/) { split($i, f, "="); fail = f[2] } }
+            /^open_loop_latency_ms / { for (i = 2; i <= NF; i++) { split($i, kv, "="); q[kv[1]] = kv[2] } }
+            END { printf "%s_rate=%s\n%s_throughput=%s\n%s_p50_ms=%s\n%s_p99_ms=%s\n%s_p999_ms=%s\n%s_failures=%s\n",
+                p, rate, p, thr, p, q["p50"], p, q["p99"], p, q["p99.9"], p, fail }' "$out" >>"$BENCH_DIR/summary"
+    done
+}
+
+# bench_open_served FILE NAME: the count NAME of the open_loop_served line of an open-loop output.
+bench_open_served() { sed -n "s/^open_loop_served .*\b$2=\([0-9]*\).*/\1/p" "$1"; }
+
+# bench_open_failures FILE: failed arrivals of an open-loop output, warm-up included.
+bench_open_failures() {
+    awk '/^open_loop_throughput=/ { for (i = 2; i <= NF; i++) if ($i ~ /^failures=/) { split($i, f, "="); n += f[2] } }
+        /^open_loop_served / { for (i = 2; i <= NF; i++) if ($i ~ /^failures_in_warmup=/) { split($i, f, "="); n += f[2] } }
+        END { print n + 0 }' "$1"
+}

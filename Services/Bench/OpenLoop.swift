@@ -1,0 +1,419 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Histogram
+import SharedModel
+import Synchronization
+
+/// `platform-bench open-loop`: requests arrive at a fixed rate whatever the service does, the way
+/// users arrive, and each one's latency counts from the moment it was due, not from the moment it
+/// was sent. A closed loop (wrk, `platform-bench saga`) sends the next request only after an answer,
+/// so when the service stalls it stops asking and the stall is missing from its percentiles
+/// (coordinated omission); here a stalled service finds the requests queued behind the stall, and
+/// their waiting counts.
+///
+/// Arrival `i` is due at `start + i / rate` (evenly spaced). A scheduler task starts every arrival
+/// that is due (all of them at once when it woke late) as a child task, unless `--max-in-flight`
+/// requests are outstanding: then it waits for one to finish, and the arrivals it holds back keep
+/// their due time (their wait is counted). Latencies go into HDR histograms (microseconds, 3
+/// significant digits): `latency` from due to answered (the one to judge), `service` from sent to
+/// answered (what the service alone took), and each step's own time.
+///
+/// Scenarios (the same calls as `platform-bench saga`):
+/// - `webhooks`: one signed Stripe `payment_intent.succeeded` per arrival (its own evt_/pi_ ids and
+///   booking id, padded to `--body-bytes`; all built and signed before the clock starts, so a run
+///   lasts at most 240 s), POST /v1/webhooks/stripe of payments-webhook; 200 and a fresh `accepted`
+///   is a success.
+/// - `bookings`: a hold of one or two seats (blocks handed out once each, as in the saga bench),
+///   then its conversion, POST /v1/holds + POST /v1/bookings of booking. A 409 on the hold is a
+///   conflict, counted apart.
+/// - `saga`: hold, booking and the booking's signed webhook; the confirmation (asynchronous) is
+///   measured afterwards in SQL by `scripts/bench` over the printed window.
+///
+/// Only arrivals due inside the measured window (after `--warmup`) are recorded; the run waits for
+/// every answer before it reports. Output: `open_loop_*` lines and, with `--json FILE`, one JSON
+/// object appended to FILE as a line (what `scripts/bench` collects for its charts).
+struct OpenLoop: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "open-loop",
+        abstract: "A fixed arrival rate against the services: latency from each request's due time (coordinated omission corrected), HDR histograms.")
+
+    enum Scenario: String, ExpressibleByArgument, CaseIterable, Sendable {
+        case webhooks, bookings, saga
+    }
+
+    @Option(help: "webhooks, bookings or saga.") var scenario: Scenario
+    @Option(help: "Arrivals per second.") var rate: Double
+    @Option(help: "Seconds measured (after the warm-up).") var seconds: Int = 10
+    @Option(help: "Seconds of arrivals at the same rate before the measured window (sent, not recorded).") var warmup: Int = 2
+    @Option(help: "Requests outstanding at most; further arrivals wait (their wait counts).") var maxInFlight: Int = 512
+    @Option(help: "The booking service's base URL (bookings, saga).") var bookingURL: String?
+    @Option(help: "The payments-webhook service's base URL (webhooks, saga).") var webhookURL: String?
+    @Option(help: "The booking service's ADMIN_TOKEN (creates the events).") var adminToken: String = ""
+    @Option(help: "A client API key of the booking service.") var apiKey: String = ""
+    @Option(help: "A Stripe webhook secret of payments-webhook, whsec_... as is.") var stripeSecret: String = ""
+    @Option(help: "Seats of each event created for the run.") var seatsPerEvent: Int = 10_000
+    @Option(help: "Seat price in minor units (EUR).") var price: Int = 2_500
+    @Option(help: "Webhook body length in bytes (webhooks: padded with a description).") var bodyBytes: Int = 1_024
+    @Option(help: "Makes customer ids, idempotency keys and provider ids unique to this run.") var tag: String =
+        String(UUID().uuidString.prefix(8).lowercased())
+    @Option(help: "A label for the run in the output and the JSON (e.g. 0.8 for 80% of capacity).") var label: String = ""
+    @Option(help: "Appends the run's result as one JSON line to this file.") var json: String?
+
+    func validate() throws {
+        guard rate > 0, rate <= 100_000 else { throw ValidationError("rate must be above 0 and at most 100000 per second") }
+        guard seconds > 0, warmup >= 0, maxInFlight > 0 else { throw ValidationError("seconds and max-in-flight must be positive") }
+        guard (3...99_999).contains(seatsPerEvent) else { throw ValidationError("seats-per-event must be 3 to 99999") }
+        switch scenario {
+        case .webhooks:
+            // Signed before the run: payments-webhook accepts a timestamp up to 300 s old.
+            guard seconds + warmup <= 240 else { throw ValidationError("webhooks runs last at most 240 s (warm-up included)") }
+            guard webhookURL != nil, !stripeSecret.isEmpty else { throw ValidationError("webhooks needs --webhook-url and --stripe-secret") }
+        case .bookings:
+            guard bookingURL != nil, !adminToken.isEmpty, !apiKey.isEmpty else {
+                throw ValidationError("bookings needs --booking-url, --admin-token and --api-key")
+            }
+        case .saga:
+            guard bookingURL != nil, webhookURL != nil, !adminToken.isEmpty, !apiKey.isEmpty, !stripeSecret.isEmpty else {
+                throw ValidationError("saga needs --booking-url, --webhook-url, --admin-token, --api-key and --stripe-secret")
+            }
+        }
+    }
+
+    func run() async throws {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(120), concurrentHTTP1ConnectionsPerHostSoftLimit: maxInFlight + 4)
+        configuration.timeout = .init(connect: .seconds(5), read: .seconds(60))
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        let outcome: Result<Void, any Error>
+        do {
+            try await drive(client)
+            outcome = .success(())
+        } catch {
+            outcome = .failure(error)
+        }
+        try? await client.shutdown()
+        try outcome.get()
+    }
+
+    private func drive(_ client: HTTPClient) async throws {
+        let api = SagaAPI(
+            client: client, bookingURL: (bookingURL ?? "").trimmingSuffix("/"), webhookURL: (webhookURL ?? "").trimmingSuffix("/"),
+            adminToken: adminToken, apiKey: apiKey, stripeSecret: stripeSecret)
+        let arrivals = Int((rate * Double(warmup + seconds)).rounded(.up))
+        var primed = 0
+        var seats: SeatBlocks?
+        if scenario != .webhooks {
+            // Two-seat blocks, the last seat of each event kept for the priming hold.
+            let blocksPerEvent = (seatsPerEvent - 1) / 2
+            let eventCount = (arrivals + blocksPerEvent - 1) / blocksPerEvent
+            let events = try await api.createEvents(count: eventCount, seats: seatsPerEvent, price: price)
+            try await api.prime(events: events, seat: SagaEndToEnd.seatID(seatsPerEvent), customer: "open-\(tag)-prime")
+            primed = events.count
+            seats = SeatBlocks(events: events, blocksPerEvent: blocksPerEvent)
+        }
+        // The webhooks are built and signed before the clock starts (the driver's CPU is the
+        // services' CPU on a small machine); the run is short enough for their timestamps.
+        var webhooks: [(body: [UInt8], signature: String)] = []
+        if scenario == .webhooks {
+            let padding = padding()
+            webhooks.reserveCapacity(arrivals)
+            for sequence in 0..<arrivals {
+                let booked = SagaAPI.Booked(bookingID: UUID().uuidString.lowercased(), amount: 5_000, currency: "USD")
+                webhooks.append(api.signed(booking: booked, reference: "\(tag)o\(sequence)", description: padding))
+            }
+        }
+        let arrival = Arrival(scenario: scenario, api: api, seats: seats, tag: tag, price: Int64(price), webhooks: webhooks)
+
+        let clock = ContinuousClock()
+        let interval = Duration.seconds(1 / rate)
+        let wallStart = Date()
+        let clockAtWallStart = clock.now
+        let started = clockAtWallStart + .milliseconds(20)
+        let windowStart = started + .seconds(warmup)
+        let end = windowStart + .seconds(seconds)
+        let state = OpenLoopState()
+        let cpu = Task {
+            try await Task.sleep(until: windowStart, clock: clock)
+            let before = processCPUSeconds()
+            try await Task.sleep(until: end, clock: clock)
+            return processCPUSeconds() - before
+        }
+        let maxInFlight = self.maxInFlight
+        await withDiscardingTaskGroup { group in
+            var next = 0
+            while next < arrivals {
+                let due = started + interval * next
+                if due > clock.now { try? await Task.sleep(until: due, tolerance: .microseconds(50), clock: clock) }
+                // Every arrival due by now, each as soon as a slot is free.
+                while next < arrivals, started + interval * next <= clock.now {
+                    while state.inFlight.load(ordering: .relaxed) >= maxInFlight {
+                        try? await Task.sleep(for: .microseconds(200))
+                    }
+                    let sequence = next
+                    let due = started + interval * sequence
+                    let recorded = due >= windowStart && due < end
+                    state.inFlight.add(1, ordering: .relaxed)
+                    group.addTask {
+                        let sent = clock.now
+                        let result = await arrival.run(sequence)
+                        let done = clock.now
+                        state.inFlight.subtract(1, ordering: .relaxed)
+                        state.record.withLock { $0.add(result, due: due, sent: sent, done: done, recorded: recorded, windowStart: windowStart) }
+                    }
+                    next += 1
+                }
+            }
+        }
+        let finished = clock.now
+        let cpuSeconds = (try? await cpu.value) ?? .nan
+        let record = state.record.withLock { $0 }
+        func epoch(_ instant: ContinuousClock.Instant) -> Double { wallStart.timeIntervalSince1970 + (instant - clockAtWallStart).timeInterval }
+        let report = OpenLoopReport(
+            scenario: scenario.rawValue, label: label, rate: rate, seconds: seconds, warmup: warmup, maxInFlight: maxInFlight,
+            windowStart: epoch(windowStart), windowEnd: epoch(end),
+            lastAnswerAfterEnd: max(0, (finished - end).timeInterval), driverCPUSeconds: cpuSeconds, primedEvents: primed,
+            cores: ProcessInfo.processInfo.activeProcessorCount, record: record)
+        for message in record.messages.prefix(5) { FileHandle.standardError.write(Data("open-loop: \(message)\n".utf8)) }
+        FileHandle.standardOutput.write(Data(report.text().utf8))
+        if let json {
+            let line = try JSONSerialization.data(withJSONObject: report.json(), options: [.sortedKeys]) + Data("\n".utf8)
+            let url = URL(fileURLWithPath: json)
+            if !FileManager.default.fileExists(atPath: json), !FileManager.default.createFile(atPath: json, contents: nil) {
+                throw SagaBenchError("cannot create \(json)")
+            }
+            let handle = try FileHandle(forWritingTo: url)
+            defer { try? handle.close() }
+            try handle.seekToEnd()
+            try handle.write(contentsOf: line)
+        }
+    }
+
+    /// A description that pads a webhook body to about `--body-bytes`.
+    private func padding() -> String {
+        let probe = SagaAPI.stripeEvent(
+            booking: .init(bookingID: UUID().uuidString.lowercased(), amount: 5_000, currency: "USD"), reference: "\(tag)x00000000",
+            created: 1_800_000_000, description: "")
+        return String(repeating: "x", count: max(0, bodyBytes - probe.count))
+    }
+}
+
+/// What the scheduler and the arrivals share: the requests outstanding and the record.
+final class OpenLoopState: Sendable {
+    let inFlight = Atomic(0)
+    let record = Mutex(OpenLoopRecord())
+}
+
+/// One arrival's calls for a scenario.
+struct Arrival: Sendable {
+    let scenario: OpenLoop.Scenario
+    let api: SagaAPI
+    let seats: SeatBlocks?
+    let tag: String
+    let price: Int64
+    /// The webhooks scenario's deliveries, signed in advance, one per arrival.
+    let webhooks: [(body: [UInt8], signature: String)]
+
+    /// What one arrival saw.
+    struct Result: Sendable {
+        enum Outcome: Sendable { case ok, conflict, exhausted, failed(String) }
+        var outcome: Outcome = .ok
+        /// Each step's own time, in call order (hold, book, webhook; the ones reached).
+        var steps: [Duration] = []
+        /// What the services created for this arrival: 201 holds and bookings, accepted webhooks.
+        var holds = 0
+        var bookings = 0
+        var webhooks = 0
+    }
+
+    func run(_ sequence: Int) async -> Result {
+        let clock = ContinuousClock()
+        var result = Result()
+        var counts = WorkerResult()
+        do {
+            switch scenario {
+            case .webhooks:
+                let start = clock.now
+                let accepted = try await api.deliver(webhooks[sequence], into: &counts)
+                result.steps.append(clock.now - start)
+                if accepted { result.webhooks = 1 }
+                if !accepted { result.outcome = .failed(counts.messages.first ?? "webhook refused") }
+            case .bookings, .saga:
+                guard let (event, seatIDs) = seats?.next() else {
+                    result.outcome = .exhausted
+                    return result
+                }
+                let customer = "open-\(tag)-w\(sequence % 64)"
+                var start = clock.now
+                guard let hold = try await api.hold(event: event, seats: seatIDs, customer: customer, into: &counts) else {
+                    result.outcome = counts.conflicts > 0 ? .conflict : .failed(counts.messages.first ?? "hold refused")
+                    return result
+                }
+                result.steps.append(clock.now - start)
+                start = clock.now
+                guard let booking = try await api.book(hold: hold, customer: customer, key: "open-\(tag)-\(sequence)", into: &counts) else {
+                    result.outcome = .failed(counts.messages.first ?? "booking refused")
+                    return result
+                }
+                result.steps.append(clock.now - start)
+                if booking.amount != price * Int64(seatIDs.count) {
+                    result.outcome = .failed("booking \(booking.bookingID) costs \(booking.amount), expected \(price * Int64(seatIDs.count))")
+                    return result
+                }
+                if scenario == .saga {
+                    start = clock.now
+                    let accepted = try await api.pay(booking: booking, reference: "\(tag)o\(sequence)", into: &counts)
+                    result.steps.append(clock.now - start)
+                    if accepted { result.webhooks = 1 }
+                    if !accepted { result.outcome = .failed(counts.messages.first ?? "webhook refused") }
+                }
+            }
+        } catch {
+            result.outcome = .failed("\(error)")
+        }
+        result.holds = counts.holds
+        result.bookings = counts.bookings
+        return result
+    }
+}
+
+/// The histograms and counts of a run (microseconds).
+struct OpenLoopRecord: Sendable {
+    var latency = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
+    var service = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
+    var steps: [Histogram<UInt64>] = []
+    var completed = 0
+    var conflicts = 0
+    var exhausted = 0
+    var failures = 0
+    /// Arrivals sent more than 1 ms after their due time (the scheduler was late or every slot busy).
+    var lateStarts = 0
+    var maxStartDelay = Duration.zero
+    var messages: [String] = []
+    var perSecond: [Int: Int] = [:]
+    /// Over every arrival, warm-up included (what the services' own counts must match).
+    var servedHolds = 0
+    var servedBookings = 0
+    var servedWebhooks = 0
+    var failuresInWarmup = 0
+
+    mutating func add(
+        _ result: Arrival.Result, due: ContinuousClock.Instant, sent: ContinuousClock.Instant, done: ContinuousClock.Instant, recorded: Bool,
+        windowStart: ContinuousClock.Instant
+    ) {
+        servedHolds += result.holds
+        servedBookings += result.bookings
+        servedWebhooks += result.webhooks
+        guard recorded else {
+            if case .failed(let message) = result.outcome {
+                failuresInWarmup += 1
+                if messages.count < 5 { messages.append(message) }
+            }
+            return
+        }
+        switch result.outcome {
+        case .ok:
+            completed += 1
+            latency.record(Self.micros(done - due))
+            service.record(Self.micros(done - sent))
+            for (index, step) in result.steps.enumerated() {
+                while steps.count <= index { steps.append(Histogram<UInt64>(numberOfSignificantValueDigits: .three)) }
+                steps[index].record(Self.micros(step))
+            }
+            perSecond[Int((done - windowStart) / .seconds(1)), default: 0] += 1
+        case .conflict: conflicts += 1
+        case .exhausted: exhausted += 1
+        case .failed(let message):
+            failures += 1
+            if messages.count < 5 { messages.append(message) }
+        }
+        let delay = sent - due
+        if delay > .milliseconds(1) { lateStarts += 1 }
+        maxStartDelay = max(maxStartDelay, delay)
+    }
+
+    static func micros(_ duration: Duration) -> UInt64 {
+        UInt64(max(1, (duration / .microseconds(1)).rounded()))
+    }
+}
+
+/// What `open-loop` prints and writes.
+struct OpenLoopReport {
+    let scenario: String
+    let label: String
+    let rate: Double
+    let seconds: Int
+    let warmup: Int
+    let maxInFlight: Int
+    let windowStart: Double
+    let windowEnd: Double
+    let lastAnswerAfterEnd: Double
+    let driverCPUSeconds: Double
+    let primedEvents: Int
+    let cores: Int
+    let record: OpenLoopRecord
+
+    static let quantiles: [(name: String, percentile: Double)] = [
+        ("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9), ("max", 100),
+    ]
+
+    var stepNames: [String] {
+        switch scenario {
+        case "webhooks": return ["webhook"]
+        case "bookings": return ["hold", "book"]
+        default: return ["hold", "book", "webhook"]
+        }
+    }
+
+    var throughput: Double { Double(record.completed) / Double(seconds) }
+
+    static func ms(_ histogram: Histogram<UInt64>, _ percentile: Double) -> Double {
+        histogram.totalCount == 0 ? .nan : Double(percentile >= 100 ? histogram.max : histogram.valueAtPercentile(percentile)) / 1_000
+    }
+
+    static func format(_ value: Double) -> String { value.isNaN ? "n/a" : String(format: "%.2f", value) }
+
+    func text() -> String {
+        func line(_ histogram: Histogram<UInt64>) -> String {
+            Self.quantiles.map { "\($0.name)=\(Self.format(Self.ms(histogram, $0.percentile)))" }.joined(separator: " ")
+        }
+        let steps = zip(stepNames, record.steps).map { "\($0)_p50=\(Self.format(Self.ms($1, 50))) \($0)_p99=\(Self.format(Self.ms($1, 99)))" }
+        let lowest = (0..<seconds).map { record.perSecond[$0, default: 0] }.min() ?? 0
+        return """
+            open_loop scenario=\(scenario) label=\(label.isEmpty ? "-" : label) rate=\(String(format: "%.0f", rate))/s \
+            seconds=\(seconds) warmup=\(warmup) max_in_flight=\(maxInFlight) cores=\(cores)
+            open_loop_throughput=\(String(format: "%.0f", throughput)) completed=\(record.completed) failures=\(record.failures) \
+            conflicts=\(record.conflicts) exhausted=\(record.exhausted) lowest_second=\(lowest)
+            open_loop_latency_ms \(line(record.latency)) (due -> answered, coordinated omission corrected)
+            open_loop_service_ms \(line(record.service)) (sent -> answered)
+            open_loop_steps_ms \(steps.joined(separator: " "))
+            open_loop_schedule late_starts=\(record.lateStarts) max_start_delay_ms=\(Self.format(record.maxStartDelay.timeInterval * 1_000)) \
+            last_answer_after_end=\(String(format: "%.3f", lastAnswerAfterEnd))s driver_cpu_cores=\(String(format: "%.2f", driverCPUSeconds / Double(seconds)))
+            open_loop_served holds=\(record.servedHolds) bookings=\(record.servedBookings) webhooks=\(record.servedWebhooks) \
+            failures_in_warmup=\(record.failuresInWarmup) (every arrival, warm-up included)
+            open_loop_window start=\(String(format: "%.6f", windowStart)) end=\(String(format: "%.6f", windowEnd)) primed_events=\(primedEvents)
+
+            """
+    }
+
+    func json() -> [String: Any] {
+        func quantiles(_ histogram: Histogram<UInt64>) -> [String: Any] {
+            var values: [String: Any] = ["count": Int(histogram.totalCount)]
+            for (name, percentile) in Self.quantiles {
+                let value = Self.ms(histogram, percentile)
+                values[name] = value.isNaN ? NSNull() : value
+            }
+            return values
+        }
+        var steps: [String: Any] = [:]
+        for (name, histogram) in zip(stepNames, record.steps) { steps[name] = quantiles(histogram) }
+        return [
+            "scenario": scenario, "label": label, "rate": rate, "seconds": seconds, "warmup": warmup, "max_in_flight": maxInFlight,
+            "throughput": throughput, "completed": record.completed, "failures": record.failures, "conflicts": record.conflicts,
+            "exhausted": record.exhausted, "failures_in_warmup": record.failuresInWarmup, "late_starts": record.lateStarts,
+            "max_start_delay_ms": record.maxStartDelay.timeInterval * 1_000, "latency_ms": quantiles(record.latency),
+            "service_ms": quantiles(record.service), "steps_ms": steps, "window_start": windowStart, "window_end": windowEnd,
+            "driver_cpu_cores": driverCPUSeconds.isNaN ? NSNull() : driverCPUSeconds / Double(seconds), "cores": cores,
+        ]
+    }
+}
