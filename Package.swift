@@ -221,6 +221,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "SharedModelTests", dependencies: ["SharedModel"], swiftSettings: swiftSettings),
+        .testTarget(name: "BenchTests", dependencies: ["Bench"], swiftSettings: swiftSettings),
         .testTarget(name: "WebhookSignaturesTests", dependencies: ["WebhookSignatures"], swiftSettings: swiftSettings),
         .testTarget(name: "ConnectionKitTests", dependencies: ["ConnectionKit"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: swiftSettings),

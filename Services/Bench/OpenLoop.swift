@@ -100,7 +100,7 @@ struct OpenLoop: AsyncParsableCommand {
         let api = SagaAPI(
             client: client, bookingURL: (bookingURL ?? "").trimmingSuffix("/"), webhookURL: (webhookURL ?? "").trimmingSuffix("/"),
             adminToken: adminToken, apiKey: apiKey, stripeSecret: stripeSecret)
-        let arrivals = Int((rate * Double(warmup + seconds)).rounded(.up))
+        let arrivals = OpenLoopSchedule(rate: rate, warmup: .seconds(warmup), seconds: .seconds(seconds), maxInFlight: maxInFlight).arrivals
         var primed = 0
         var seats: SeatBlocks?
         if scenario != .webhooks {
@@ -125,50 +125,12 @@ struct OpenLoop: AsyncParsableCommand {
         }
         let arrival = Arrival(scenario: scenario, api: api, seats: seats, tag: tag, price: Int64(price), webhooks: webhooks)
 
-        let clock = ContinuousClock()
-        let interval = Duration.seconds(1 / rate)
+        let schedule = OpenLoopSchedule(rate: rate, warmup: .seconds(warmup), seconds: .seconds(seconds), maxInFlight: maxInFlight)
         let wallStart = Date()
-        let clockAtWallStart = clock.now
-        let started = clockAtWallStart + .milliseconds(20)
-        let windowStart = started + .seconds(warmup)
-        let end = windowStart + .seconds(seconds)
-        let state = OpenLoopState()
-        let cpu = Task {
-            try await Task.sleep(until: windowStart, clock: clock)
-            let before = processCPUSeconds()
-            try await Task.sleep(until: end, clock: clock)
-            return processCPUSeconds() - before
-        }
-        let maxInFlight = self.maxInFlight
-        await withDiscardingTaskGroup { group in
-            var next = 0
-            while next < arrivals {
-                let due = started + interval * next
-                if due > clock.now { try? await Task.sleep(until: due, tolerance: .microseconds(50), clock: clock) }
-                // Every arrival due by now, each as soon as a slot is free.
-                while next < arrivals, started + interval * next <= clock.now {
-                    while state.inFlight.load(ordering: .relaxed) >= maxInFlight {
-                        try? await Task.sleep(for: .microseconds(200))
-                    }
-                    let sequence = next
-                    let due = started + interval * sequence
-                    let recorded = due >= windowStart && due < end
-                    state.inFlight.add(1, ordering: .relaxed)
-                    group.addTask {
-                        let sent = clock.now
-                        let result = await arrival.run(sequence)
-                        let done = clock.now
-                        state.inFlight.subtract(1, ordering: .relaxed)
-                        state.record.withLock { $0.add(result, due: due, sent: sent, done: done, recorded: recorded, windowStart: windowStart) }
-                    }
-                    next += 1
-                }
-            }
-        }
-        let finished = clock.now
-        let cpuSeconds = (try? await cpu.value) ?? .nan
-        let record = state.record.withLock { $0 }
+        let clockAtWallStart = ContinuousClock.now
+        let run = await schedule.run { sequence in await arrival.run(sequence) }
         func epoch(_ instant: ContinuousClock.Instant) -> Double { wallStart.timeIntervalSince1970 + (instant - clockAtWallStart).timeInterval }
+        let (record, windowStart, end, finished, cpuSeconds) = (run.record, run.windowStart, run.end, run.finished, run.driverCPUSeconds)
         let report = OpenLoopReport(
             scenario: scenario.rawValue, label: label, rate: rate, seconds: seconds, warmup: warmup, maxInFlight: maxInFlight,
             windowStart: epoch(windowStart), windowEnd: epoch(end),
@@ -198,10 +160,78 @@ struct OpenLoop: AsyncParsableCommand {
     }
 }
 
-/// What the scheduler and the arrivals share: the requests outstanding and the record.
-final class OpenLoopState: Sendable {
-    let inFlight = Atomic(0)
-    let record = Mutex(OpenLoopRecord())
+/// The open loop's clock: arrival `i` due at `start + i / rate`, every due arrival started at once
+/// as a child task unless `maxInFlight` are outstanding (then it waits for a slot, its due time
+/// unchanged), results recorded for the arrivals due inside the measured window.
+struct OpenLoopSchedule: Sendable {
+    let rate: Double
+    let warmup: Duration
+    let seconds: Duration
+    let maxInFlight: Int
+
+    /// What a run recorded, and when (the window, and when its last answer came).
+    struct Run: Sendable {
+        let record: OpenLoopRecord
+        let windowStart: ContinuousClock.Instant
+        let end: ContinuousClock.Instant
+        let finished: ContinuousClock.Instant
+        /// The process's CPU seconds over the window.
+        let driverCPUSeconds: Double
+    }
+
+    /// Arrivals in all, warm-up included.
+    var arrivals: Int { Int((rate * (warmup + seconds).timeInterval).rounded(.up)) }
+
+    func run(_ operation: @escaping @Sendable (Int) async -> Arrival.Result) async -> Run {
+        let clock = ContinuousClock()
+        let interval = Duration.seconds(1 / rate)
+        let arrivals = self.arrivals
+        let maxInFlight = self.maxInFlight
+        let started = clock.now + .milliseconds(20)
+        let windowStart = started + warmup
+        let end = windowStart + seconds
+        let state = State()
+        let cpu = Task {
+            try await Task.sleep(until: windowStart, clock: clock)
+            let before = processCPUSeconds()
+            try await Task.sleep(until: end, clock: clock)
+            return processCPUSeconds() - before
+        }
+        await withDiscardingTaskGroup { group in
+            var next = 0
+            while next < arrivals {
+                let due = started + interval * next
+                if due > clock.now { try? await Task.sleep(until: due, tolerance: .microseconds(50), clock: clock) }
+                // Every arrival due by now, each as soon as a slot is free.
+                while next < arrivals, started + interval * next <= clock.now {
+                    while state.inFlight.load(ordering: .relaxed) >= maxInFlight {
+                        try? await Task.sleep(for: .microseconds(200))
+                    }
+                    let sequence = next
+                    let due = started + interval * sequence
+                    let recorded = due >= windowStart && due < end
+                    state.inFlight.add(1, ordering: .relaxed)
+                    group.addTask {
+                        let sent = clock.now
+                        let result = await operation(sequence)
+                        let done = clock.now
+                        state.inFlight.subtract(1, ordering: .relaxed)
+                        state.record.withLock { $0.add(result, due: due, sent: sent, done: done, recorded: recorded, windowStart: windowStart) }
+                    }
+                    next += 1
+                }
+            }
+        }
+        let finished = clock.now
+        let cpuSeconds = (try? await cpu.value) ?? .nan
+        return Run(record: state.record.withLock { $0 }, windowStart: windowStart, end: end, finished: finished, driverCPUSeconds: cpuSeconds)
+    }
+
+    /// What the scheduler and the arrivals share: the requests outstanding and the record.
+    private final class State: Sendable {
+        let inFlight = Atomic(0)
+        let record = Mutex(OpenLoopRecord())
+    }
 }
 
 /// One arrival's calls for a scenario.
