@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import Histogram
+import NIOCore
 import SharedModel
 import Synchronization
 
@@ -12,12 +13,13 @@ import Synchronization
 /// (coordinated omission); here a stalled service finds the requests queued behind the stall, and
 /// their waiting counts.
 ///
-/// Arrival `i` is due at `start + i / rate` (evenly spaced). A scheduler task starts every arrival
-/// that is due (all of them at once when it woke late) as a child task, unless `--max-in-flight`
-/// requests are outstanding: then it waits for one to finish, and the arrivals it holds back keep
-/// their due time (their wait is counted). Latencies go into HDR histograms (microseconds, 3
-/// significant digits): `latency` from due to answered (the one to judge), `service` from sent to
-/// answered (what the service alone took), and each step's own time.
+/// Arrival `i` is due at `start + i / rate` (evenly spaced). The driver (`LoopDriver`: one
+/// event-loop thread, keep-alive connections, no task or thread hop per request, so it costs the
+/// services little CPU) starts every arrival that is due, unless `--max-in-flight` arrivals are
+/// outstanding: then it waits for one to end, and the arrivals it holds back keep their due time
+/// (their wait is counted). Latencies go into HDR histograms (microseconds, 3 significant digits):
+/// `latency` from due to answered (the one to judge), `service` from sent to answered (what the
+/// services alone took), and each step's own time.
 ///
 /// Scenarios (the same calls as `platform-bench saga`):
 /// - `webhooks`: one signed Stripe `payment_intent.succeeded` per arrival (its own evt_/pi_ ids and
@@ -100,7 +102,8 @@ struct OpenLoop: AsyncParsableCommand {
         let api = SagaAPI(
             client: client, bookingURL: (bookingURL ?? "").trimmingSuffix("/"), webhookURL: (webhookURL ?? "").trimmingSuffix("/"),
             adminToken: adminToken, apiKey: apiKey, stripeSecret: stripeSecret)
-        let arrivals = OpenLoopSchedule(rate: rate, warmup: .seconds(warmup), seconds: .seconds(seconds), maxInFlight: maxInFlight).arrivals
+        let schedule = OpenLoopSchedule(rate: rate, warmup: .seconds(warmup), seconds: .seconds(seconds), maxInFlight: maxInFlight)
+        let arrivals = schedule.arrivals
         var primed = 0
         var seats: SeatBlocks?
         if scenario != .webhooks {
@@ -123,12 +126,21 @@ struct OpenLoop: AsyncParsableCommand {
                 webhooks.append(api.signed(booking: booked, reference: "\(tag)o\(sequence)", description: padding))
             }
         }
-        let arrival = Arrival(scenario: scenario, api: api, seats: seats, tag: tag, price: Int64(price), webhooks: webhooks)
-
-        let schedule = OpenLoopSchedule(rate: rate, warmup: .seconds(warmup), seconds: .seconds(seconds), maxInFlight: maxInFlight)
+        let requests = webhooks.map(OpenLoopExchanges.webhook)
+        let (scenario, tag, price) = (self.scenario, self.tag, Int64(self.price))
+        let targets = [try target(bookingURL), try target(webhookURL)]
         let wallStart = Date()
         let clockAtWallStart = ContinuousClock.now
-        let run = await schedule.run { sequence in await arrival.run(sequence) }
+        let run = try await LoopDriver.run(targets: targets, schedule: schedule) { sequence in
+            switch scenario {
+            case .webhooks:
+                return OpenLoopExchanges.Webhook(requests[sequence])
+            case .bookings, .saga:
+                guard let (event, seatIDs) = seats?.next() else { return nil }
+                return OpenLoopExchanges.Booking(
+                    api: api, event: event, seats: seatIDs, sequence: sequence, tag: tag, price: price, pays: scenario == .saga)
+            }
+        }
         func epoch(_ instant: ContinuousClock.Instant) -> Double { wallStart.timeIntervalSince1970 + (instant - clockAtWallStart).timeInterval }
         let (record, windowStart, end, finished, cpuSeconds) = (run.record, run.windowStart, run.end, run.finished, run.driverCPUSeconds)
         let report = OpenLoopReport(
@@ -151,6 +163,15 @@ struct OpenLoop: AsyncParsableCommand {
         }
     }
 
+    /// Host and port of a service's base URL (a placeholder when the scenario does not call it).
+    private func target(_ url: String?) throws -> (host: String, port: Int) {
+        guard let url else { return ("127.0.0.1", 9) }
+        guard let components = URLComponents(string: url), let host = components.host else {
+            throw ValidationError("not a base URL: \(url)")
+        }
+        return (host, components.port ?? (components.scheme == "https" ? 443 : 80))
+    }
+
     /// A description that pads a webhook body to about `--body-bytes`.
     private func padding() -> String {
         let probe = SagaAPI.stripeEvent(
@@ -160,13 +181,13 @@ struct OpenLoop: AsyncParsableCommand {
     }
 }
 
-/// The open loop's clock: arrival `i` due at `start + i / rate`, every due arrival started at once
-/// as a child task unless `maxInFlight` are outstanding (then it waits for a slot, its due time
-/// unchanged), results recorded for the arrivals due inside the measured window.
+/// The open loop's timing: arrival `i` is due at `start + i / rate`; the arrivals due inside the
+/// measured window (after the warm-up) are recorded. `LoopDriver` runs it.
 struct OpenLoopSchedule: Sendable {
     let rate: Double
     let warmup: Duration
     let seconds: Duration
+    /// Arrivals outstanding at most; a due arrival beyond them waits for one to end (its wait counts).
     let maxInFlight: Int
 
     /// What a run recorded, and when (the window, and when its last answer came).
@@ -181,70 +202,10 @@ struct OpenLoopSchedule: Sendable {
 
     /// Arrivals in all, warm-up included.
     var arrivals: Int { Int((rate * (warmup + seconds).timeInterval).rounded(.up)) }
-
-    func run(_ operation: @escaping @Sendable (Int) async -> Arrival.Result) async -> Run {
-        let clock = ContinuousClock()
-        let interval = Duration.seconds(1 / rate)
-        let arrivals = self.arrivals
-        let maxInFlight = self.maxInFlight
-        let started = clock.now + .milliseconds(20)
-        let windowStart = started + warmup
-        let end = windowStart + seconds
-        let state = State()
-        let cpu = Task {
-            try await Task.sleep(until: windowStart, clock: clock)
-            let before = processCPUSeconds()
-            try await Task.sleep(until: end, clock: clock)
-            return processCPUSeconds() - before
-        }
-        await withDiscardingTaskGroup { group in
-            var next = 0
-            while next < arrivals {
-                let due = started + interval * next
-                if due > clock.now { try? await Task.sleep(until: due, tolerance: .microseconds(50), clock: clock) }
-                // Every arrival due by now, each as soon as a slot is free.
-                while next < arrivals, started + interval * next <= clock.now {
-                    while state.inFlight.load(ordering: .relaxed) >= maxInFlight {
-                        try? await Task.sleep(for: .microseconds(200))
-                    }
-                    let sequence = next
-                    let due = started + interval * sequence
-                    let recorded = due >= windowStart && due < end
-                    state.inFlight.add(1, ordering: .relaxed)
-                    group.addTask {
-                        let sent = clock.now
-                        let result = await operation(sequence)
-                        let done = clock.now
-                        state.inFlight.subtract(1, ordering: .relaxed)
-                        state.record.withLock { $0.add(result, due: due, sent: sent, done: done, recorded: recorded, windowStart: windowStart) }
-                    }
-                    next += 1
-                }
-            }
-        }
-        let finished = clock.now
-        let cpuSeconds = (try? await cpu.value) ?? .nan
-        return Run(record: state.record.withLock { $0 }, windowStart: windowStart, end: end, finished: finished, driverCPUSeconds: cpuSeconds)
-    }
-
-    /// What the scheduler and the arrivals share: the requests outstanding and the record.
-    private final class State: Sendable {
-        let inFlight = Atomic(0)
-        let record = Mutex(OpenLoopRecord())
-    }
 }
 
-/// One arrival's calls for a scenario.
-struct Arrival: Sendable {
-    let scenario: OpenLoop.Scenario
-    let api: SagaAPI
-    let seats: SeatBlocks?
-    let tag: String
-    let price: Int64
-    /// The webhooks scenario's deliveries, signed in advance, one per arrival.
-    let webhooks: [(body: [UInt8], signature: String)]
-
-    /// What one arrival saw.
+/// What one arrival saw.
+enum Arrival {
     struct Result: Sendable {
         enum Outcome: Sendable { case ok, conflict, exhausted, failed(String) }
         var outcome: Outcome = .ok
@@ -254,56 +215,6 @@ struct Arrival: Sendable {
         var holds = 0
         var bookings = 0
         var webhooks = 0
-    }
-
-    func run(_ sequence: Int) async -> Result {
-        let clock = ContinuousClock()
-        var result = Result()
-        var counts = WorkerResult()
-        do {
-            switch scenario {
-            case .webhooks:
-                let start = clock.now
-                let accepted = try await api.deliver(webhooks[sequence], into: &counts)
-                result.steps.append(clock.now - start)
-                if accepted { result.webhooks = 1 }
-                if !accepted { result.outcome = .failed(counts.messages.first ?? "webhook refused") }
-            case .bookings, .saga:
-                guard let (event, seatIDs) = seats?.next() else {
-                    result.outcome = .exhausted
-                    return result
-                }
-                let customer = "open-\(tag)-w\(sequence % 64)"
-                var start = clock.now
-                guard let hold = try await api.hold(event: event, seats: seatIDs, customer: customer, into: &counts) else {
-                    result.outcome = counts.conflicts > 0 ? .conflict : .failed(counts.messages.first ?? "hold refused")
-                    return result
-                }
-                result.steps.append(clock.now - start)
-                start = clock.now
-                guard let booking = try await api.book(hold: hold, customer: customer, key: "open-\(tag)-\(sequence)", into: &counts) else {
-                    result.outcome = .failed(counts.messages.first ?? "booking refused")
-                    return result
-                }
-                result.steps.append(clock.now - start)
-                if booking.amount != price * Int64(seatIDs.count) {
-                    result.outcome = .failed("booking \(booking.bookingID) costs \(booking.amount), expected \(price * Int64(seatIDs.count))")
-                    return result
-                }
-                if scenario == .saga {
-                    start = clock.now
-                    let accepted = try await api.pay(booking: booking, reference: "\(tag)o\(sequence)", into: &counts)
-                    result.steps.append(clock.now - start)
-                    if accepted { result.webhooks = 1 }
-                    if !accepted { result.outcome = .failed(counts.messages.first ?? "webhook refused") }
-                }
-            }
-        } catch {
-            result.outcome = .failed("\(error)")
-        }
-        result.holds = counts.holds
-        result.bookings = counts.bookings
-        return result
     }
 }
 
@@ -445,5 +356,113 @@ struct OpenLoopReport {
             "service_ms": quantiles(record.service), "steps_ms": steps, "window_start": windowStart, "window_end": windowEnd,
             "driver_cpu_cores": driverCPUSeconds.isNaN ? NSNull() : driverCPUSeconds / Double(seconds), "cores": cores,
         ]
+    }
+}
+
+// MARK: - The scenarios' exchanges on the open loop's driver
+
+/// The requests and answers of the scenarios, as `LoopDriver` exchanges (target 0: booking, 1:
+/// payments-webhook). Each answer is checked as `platform-bench saga` checks it.
+enum OpenLoopExchanges {
+    static let booking = 0
+    static let payments = 1
+
+    static func webhook(_ signed: (body: [UInt8], signature: String)) -> LoopDriver.Request {
+        LoopDriver.Request(
+            target: payments, method: .POST, path: "/v1/webhooks/stripe",
+            headers: [("Content-Type", "application/json"), ("Stripe-Signature", signed.signature)], body: signed.body)
+    }
+
+    /// nil when the answer is a fresh `accepted`, else what was wrong.
+    static func refusal(status: Int, body: ByteBuffer) -> String? {
+        guard status == 200, let receipt = try? JSONDecoder().decode(SagaAPI.Receipt.self, from: Data(body.readableBytesView)),
+            receipt.status == "accepted", !receipt.duplicate
+        else { return "POST /v1/webhooks/stripe answered \(status): \(String(buffer: body).prefix(300))" }
+        return nil
+    }
+
+    /// One pre-signed webhook.
+    final class Webhook: LoopDriver.Exchange {
+        private let request: LoopDriver.Request
+        private(set) var created = (holds: 0, bookings: 0, webhooks: 0)
+
+        init(_ request: LoopDriver.Request) { self.request = request }
+
+        func first() -> LoopDriver.Request { request }
+
+        func next(status: Int, body: ByteBuffer) -> LoopDriver.Next {
+            if let refusal = OpenLoopExchanges.refusal(status: status, body: body) { return .done(.failed(refusal)) }
+            created.webhooks = 1
+            return .done(.ok)
+        }
+    }
+
+    /// Hold, booking and (for a saga) the booking's signed webhook.
+    final class Booking: LoopDriver.Exchange {
+        private enum Step { case hold, book, pay }
+        private let api: SagaAPI
+        private let event: String
+        private let seats: [String]
+        private let customer: String
+        private let key: String
+        private let reference: String
+        private let price: Int64
+        private let pays: Bool
+        private var step = Step.hold
+        private(set) var created = (holds: 0, bookings: 0, webhooks: 0)
+
+        init(api: SagaAPI, event: String, seats: [String], sequence: Int, tag: String, price: Int64, pays: Bool) {
+            self.api = api
+            self.event = event
+            self.seats = seats
+            self.customer = "open-\(tag)-w\(sequence % 64)"
+            self.key = "open-\(tag)-\(sequence)"
+            self.reference = "\(tag)o\(sequence)"
+            self.price = price
+            self.pays = pays
+        }
+
+        func first() -> LoopDriver.Request {
+            LoopDriver.Request(
+                target: OpenLoopExchanges.booking, method: .POST, path: "/v1/holds",
+                headers: [("Content-Type", "application/json"), ("Authorization", "Bearer \(api.apiKey)")],
+                body: api.holdBody(event: event, seats: seats, customer: customer))
+        }
+
+        func next(status: Int, body: ByteBuffer) -> LoopDriver.Next {
+            let data = Data(body.readableBytesView)
+            switch step {
+            case .hold:
+                if status == 409 { return .done(.conflict) }
+                guard status == 201, let held = try? JSONDecoder().decode(SagaAPI.Held.self, from: data) else {
+                    return .done(.failed("POST /v1/holds answered \(status): \(String(buffer: body).prefix(300))"))
+                }
+                created.holds = 1
+                step = .book
+                return .send(
+                    LoopDriver.Request(
+                        target: OpenLoopExchanges.booking, method: .POST, path: "/v1/bookings",
+                        headers: [
+                            ("Content-Type", "application/json"), ("Authorization", "Bearer \(api.apiKey)"), ("Idempotency-Key", key),
+                        ],
+                        body: Array("{\"hold_id\":\"\(held.holdID)\",\"customer_id\":\"\(customer)\"}".utf8)))
+            case .book:
+                guard status == 201, let booked = try? JSONDecoder().decode(SagaAPI.Booked.self, from: data) else {
+                    return .done(.failed("POST /v1/bookings answered \(status): \(String(buffer: body).prefix(300))"))
+                }
+                created.bookings = 1
+                let expected = price * Int64(seats.count)
+                guard booked.amount == expected else {
+                    return .done(.failed("booking \(booked.bookingID) costs \(booked.amount), expected \(expected)"))
+                }
+                guard pays else { return .done(.ok) }
+                step = .pay
+                return .send(OpenLoopExchanges.webhook(api.signed(booking: booked, reference: reference)))
+            case .pay:
+                if let refusal = OpenLoopExchanges.refusal(status: status, body: body) { return .done(.failed(refusal)) }
+                created.webhooks = 1
+                return .done(.ok)
+            }
+        }
     }
 }

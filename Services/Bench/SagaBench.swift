@@ -273,7 +273,7 @@ struct SagaAPI: Sendable {
         }
     }
 
-    private struct Held: Decodable {
+    struct Held: Decodable {
         let holdID: String
         enum CodingKeys: String, CodingKey { case holdID = "hold_id" }
     }
@@ -283,7 +283,7 @@ struct SagaAPI: Sendable {
         enum CodingKeys: String, CodingKey { case eventID = "event_id" }
     }
 
-    private struct Receipt: Decodable {
+    struct Receipt: Decodable {
         let status: String
         let duplicate: Bool
     }
@@ -398,7 +398,7 @@ struct SagaAPI: Sendable {
             """.utf8)
     }
 
-    private func holdBody(event: String, seats: [String], customer: String) -> [UInt8] {
+    func holdBody(event: String, seats: [String], customer: String) -> [UInt8] {
         Array("{\"event_id\":\"\(event)\",\"seat_ids\":[\(seats.map { "\"\($0)\"" }.joined(separator: ","))],\"customer_id\":\"\(customer)\"}".utf8)
     }
 

@@ -1,0 +1,183 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+import Testing
+
+@testable import Bench
+
+/// The open loop's driver against small local HTTP servers: what it records must be the latency
+/// from each arrival's due time, so that a slow service shows up in full (coordinated omission
+/// corrected), and only the measured window counts.
+@Suite("Open-loop driver")
+struct OpenLoopDriverTests {
+    @Test("a service slower than the arrival rate: the queueing counts, not just the service time")
+    func queueingIsMeasured() async throws {
+        try await withServer(delay: .milliseconds(20)) { port in
+            // 200 arrivals at 200/s, one at a time, each answered after 20 ms: the service manages
+            // 50/s, so the last arrival waits about 200 x 20 ms - 200 x 5 ms = 3 s behind its due time.
+            let schedule = OpenLoopSchedule(rate: 200, warmup: .zero, seconds: .seconds(1), maxInFlight: 1)
+            let run = try await drive(schedule, ports: [port]) { _ in Probe(target: 0) }
+            let record = run.record
+            #expect(record.completed == 200)
+            #expect(record.failures == 0)
+            let latencyP99 = OpenLoopReport.ms(record.latency, 99)
+            let serviceP99 = OpenLoopReport.ms(record.service, 99)
+            // A closed loop would report the 20 ms; the open loop reports the wait as well.
+            #expect(latencyP99 > 2_000, "p99 from due time \(latencyP99) ms")
+            #expect(serviceP99 < 1_000, "p99 from sending \(serviceP99) ms")
+            #expect(record.lateStarts >= 150)
+            #expect(run.finished - run.end > .seconds(2))
+        }
+    }
+
+    @Test("arrivals of the warm-up run but are not recorded; failures, conflicts and exhaustion are counted apart")
+    func windowAndOutcomes() async throws {
+        try await withServer(delay: .zero) { port in
+            let schedule = OpenLoopSchedule(rate: 100, warmup: .milliseconds(500), seconds: .seconds(1), maxInFlight: 64)
+            #expect(schedule.arrivals == 150)
+            let seen = Mutex<[Int]>([])
+            let run = try await drive(schedule, ports: [port]) { sequence in
+                seen.withLock { $0.append(sequence) }
+                switch sequence % 10 {
+                case 0: return Probe(target: 0, outcome: .failed("refused \(sequence)"))
+                case 1: return Probe(target: 0, outcome: .conflict)
+                case 2: return nil
+                default: return Probe(target: 0)
+                }
+            }
+            let record = run.record
+            // Every arrival started once, in due order.
+            #expect(seen.withLock { $0 } == Array(0..<150))
+            // The window holds arrivals 50..<150: 10 of each kind, 70 completed.
+            #expect(record.completed == 70)
+            #expect(record.failures == 10)
+            #expect(record.conflicts == 10)
+            #expect(record.exhausted == 10)
+            #expect(record.failuresInWarmup == 5)
+            #expect(record.servedHolds == 135)
+            #expect(record.latency.totalCount == 70)
+            #expect(record.messages.count == 5)
+        }
+    }
+
+    @Test("at a rate the services keep up with, latency is theirs; an exchange moves between targets")
+    func unloadedTwoTargets() async throws {
+        try await withServer(delay: .milliseconds(5)) { first in
+            try await withServer(delay: .milliseconds(5)) { second in
+                let schedule = OpenLoopSchedule(rate: 100, warmup: .zero, seconds: .seconds(1), maxInFlight: 64)
+                let run = try await drive(schedule, ports: [first, second]) { _ in Probe(target: 1, then: 0) }
+                #expect(run.record.completed == 100)
+                // Generous: the test machine may be busy; a queue would add seconds, not milliseconds.
+                #expect(OpenLoopReport.ms(run.record.latency, 50) < 250)
+                #expect(run.record.steps.count == 2)
+                #expect(run.record.steps.map(\.totalCount) == [100, 100])
+                let report = OpenLoopReport(
+                    scenario: "saga", label: "0.5", rate: 100, seconds: 1, warmup: 0, maxInFlight: 64, windowStart: 0, windowEnd: 1,
+                    lastAnswerAfterEnd: 0, driverCPUSeconds: 0.1, primedEvents: 0, cores: 2, record: run.record)
+                let json = report.json()
+                #expect(json["completed"] as? Int == 100)
+                #expect((json["latency_ms"] as? [String: Any])?["count"] as? Int == 100)
+                #expect(report.text().contains("open_loop_throughput=100 "))
+            }
+        }
+    }
+
+    @Test("a service that refuses connections: every arrival fails, and the run ends")
+    func refused() async throws {
+        // A port that was free a moment ago: nothing listens there.
+        let port = try await withServer(delay: .zero) { $0 }
+        let schedule = OpenLoopSchedule(rate: 50, warmup: .zero, seconds: .seconds(1), maxInFlight: 8)
+        let run = try await drive(schedule, ports: [port]) { _ in Probe(target: 0) }
+        #expect(run.record.completed == 0)
+        #expect(run.record.failures == 50)
+        #expect(run.record.messages.first?.contains("connect to 127.0.0.1") == true)
+    }
+}
+
+/// An exchange of one or two requests (to `target`, then `then`), ending with `outcome`.
+private final class Probe: LoopDriver.Exchange {
+    private let target: Int
+    private var then: Int?
+    private let outcome: Arrival.Result.Outcome
+    private(set) var created = (holds: 1, bookings: 0, webhooks: 0)
+
+    init(target: Int, then: Int? = nil, outcome: Arrival.Result.Outcome = .ok) {
+        self.target = target
+        self.then = then
+        self.outcome = outcome
+    }
+
+    func first() -> LoopDriver.Request { request(target) }
+
+    func next(status: Int, body: ByteBuffer) -> LoopDriver.Next {
+        guard status == 200, String(buffer: body) == "ok" else { return .done(.failed("answered \(status)")) }
+        if let then {
+            self.then = nil
+            return .send(request(then))
+        }
+        return .done(outcome)
+    }
+
+    private func request(_ target: Int) -> LoopDriver.Request {
+        LoopDriver.Request(target: target, method: .POST, path: "/probe", headers: [("Content-Type", "text/plain")], body: Array("ping".utf8))
+    }
+}
+
+private func drive(
+    _ schedule: OpenLoopSchedule, ports: [Int], _ makeExchange: @escaping @Sendable (Int) -> (any LoopDriver.Exchange)?
+) async throws -> OpenLoopSchedule.Run {
+    try await LoopDriver.run(targets: ports.map { ("127.0.0.1", $0) }, schedule: schedule, makeExchange: makeExchange)
+}
+
+/// Runs `body` with a local HTTP/1.1 server on a free port that answers every request with 200 `ok`
+/// after `delay`.
+private func withServer<T>(delay: Duration, _ body: (Int) async throws -> T) async throws -> T {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let nanoseconds = Int64(delay / .nanoseconds(1))
+    let channel = try await ServerBootstrap(group: group)
+        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        .childChannelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                try channel.pipeline.syncOperations.addHandler(DelayedOK(delay: .nanoseconds(nanoseconds)))
+            }
+        }
+        .bind(host: "127.0.0.1", port: 0).get()
+    let port = channel.localAddress?.port ?? 0
+    let outcome: Result<T, any Error>
+    do {
+        outcome = .success(try await body(port))
+    } catch {
+        outcome = .failure(error)
+    }
+    try await channel.close()
+    try await group.shutdownGracefully()
+    return try outcome.get()
+}
+
+private final class DelayedOK: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+    let delay: TimeAmount
+
+    init(delay: TimeAmount) { self.delay = delay }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .end = unwrapInboundIn(data) else { return }
+        let context = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let answer: @Sendable () -> Void = {
+            var head = HTTPResponseHead(version: .http1_1, status: .ok)
+            head.headers.add(name: "Content-Length", value: "2")
+            context.value.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+            context.value.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: "ok")))), promise: nil)
+            context.value.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
+        }
+        if delay == .zero {
+            answer()
+        } else {
+            context.value.eventLoop.scheduleTask(in: delay) { answer() }
+        }
+    }
+}
