@@ -353,6 +353,8 @@ booking_verify() {
             "201s served (service metrics): $served_holds, seen by the clients: $holds_seen (at most $in_flight in flight at the ends of runs)"
         if ((shared > 0 || mismatched > 0)); then
             VERIFY_HOLDS="DOUBLE HOLDS: $shared seats in two hold records, $mismatched seat keys pointing elsewhere"
+        elif [[ -z "$metrics" ]]; then
+            VERIFY_HOLDS="the service did not answer GET /metrics, so its counts cannot be compared"
         elif ((orphans > 0)); then
             VERIFY_HOLDS="$orphans seat keys held by no hold record"
         elif ((records != served_holds)); then
@@ -372,6 +374,8 @@ booking_verify() {
         "(at most $in_flight_bookings in flight)"
     if ((doubles > 0)); then
         VERIFY_BOOKINGS="DOUBLE BOOKINGS: $doubles seats in two active bookings"
+    elif [[ -z "$metrics" ]]; then
+        VERIFY_BOOKINGS="the service did not answer GET /metrics, so its counts cannot be compared"
     elif ((bookings != served_bookings)); then
         VERIFY_BOOKINGS="$bookings bookings in Postgres but the service answered $served_bookings conversions with 201"
     elif ((served_bookings < bookings_seen || served_bookings - bookings_seen > in_flight_bookings)); then

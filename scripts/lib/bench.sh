@@ -220,7 +220,18 @@ bench_show_measurements() {
 # --- the service's metrics ----------------------------------------------------------------------
 
 # bench_metrics URL: the service's /metrics text (empty when it does not answer).
-bench_metrics() { curl -fsS --max-time 5 "$1/metrics" 2>/dev/null || true; }
+bench_metrics() {
+    # A service just resumed after minutes paused (SIGSTOP) may be busy for a while: three tries of
+    # 10 s. Prints nothing (and warns) when none answered, so a check can tell "unreadable" from 0.
+    local try
+    for try in 1 2 3; do
+        if curl -fsS --max-time 10 "$1/metrics" 2>/dev/null; then
+            return 0
+        fi
+        sleep 1
+    done
+    warn "could not read $1/metrics (3 tries of 10 s)"
+}
 
 bench_metric() { # TEXT NAME: the value of the first sample whose name and labels contain NAME's parts
     # NAME is `metric` or `metric{a="x",b="y"}`; the exporter may order labels differently.
