@@ -58,6 +58,7 @@ bench_wait_ready() {
 # bench_pause PID: stops it until bench_resume PID, or until the calling pair's subshell exits.
 bench_pause() {
     kill -STOP "$1"
+    printf '%s\n' "$1" >>"$BENCH_DIR/paused"
     # shellcheck disable=SC2064  # expand now: the trap runs in the pair's subshell
     trap "kill -CONT $1 2>/dev/null || true" EXIT
 }
@@ -298,17 +299,31 @@ bench_pgbench_result() {
 }
 
 # bench_pause_until_exit PID...: stops the running ones (SIGSTOP) until the calling pair's subshell
-# exits (so a reference tool measures without our services taking cores).
+# exits (so a reference tool measures without our services taking cores). The subshell's EXIT trap
+# resumes them, and scripts/bench resumes every paused one after each step as well
+# (bench_resume_paused): bash runs a subshell's last external command in place of the subshell,
+# without its EXIT trap (`$(theirs_payout)`, which ends with awk, left the other services stopped).
 bench_pause_until_exit() {
     local pid paused=()
     for pid in "$@"; do
         if [[ -n "$pid" ]] && pid_alive "$pid"; then
             kill -STOP "$pid"
             paused+=("$pid")
+            printf '%s\n' "$pid" >>"$BENCH_DIR/paused"
         fi
     done
     # shellcheck disable=SC2064  # expand now: the trap runs in the pair's subshell
     ((${#paused[@]} == 0)) || trap "kill -CONT ${paused[*]} 2>/dev/null || true" EXIT
+}
+
+# bench_resume_paused: resumes every service a step paused (main shell, after each step).
+bench_resume_paused() {
+    local pid
+    [[ -s "$BENCH_DIR/paused" ]] || return 0
+    while read -r pid; do
+        kill -CONT "$pid" 2>/dev/null || true
+    done <"$BENCH_DIR/paused"
+    : >"$BENCH_DIR/paused"
 }
 
 # --- open loop ----------------------------------------------------------------------------------
