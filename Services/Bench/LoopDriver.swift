@@ -197,6 +197,11 @@ final class LoopDriver: @unchecked Sendable {
             connection.current = nil
             finish(current, outcome: .failed(error))
         }
+        // Closed before the connect completed: its first request never went out.
+        if let (_, current) = connection.pending {
+            connection.pending = nil
+            finish(current, outcome: .failed(error))
+        }
     }
 
     private func finish(_ current: Current, outcome: Arrival.Result.Outcome) {

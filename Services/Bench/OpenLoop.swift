@@ -163,13 +163,15 @@ struct OpenLoop: AsyncParsableCommand {
         }
     }
 
-    /// Host and port of a service's base URL (a placeholder when the scenario does not call it).
+    /// Host and port of a service's `http://` base URL (a placeholder when the scenario does not call it).
     private func target(_ url: String?) throws -> (host: String, port: Int) {
         guard let url else { return ("127.0.0.1", 9) }
         guard let components = URLComponents(string: url), let host = components.host else {
             throw ValidationError("not a base URL: \(url)")
         }
-        return (host, components.port ?? (components.scheme == "https" ? 443 : 80))
+        // The driver speaks plain HTTP/1.1: it drives local services, as the benchmarks run them.
+        guard components.scheme == "http" else { throw ValidationError("open-loop drives http:// services only, not \(url)") }
+        return (host, components.port ?? 80)
     }
 
     /// A description that pads a webhook body to about `--body-bytes`.

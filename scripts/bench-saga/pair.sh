@@ -388,7 +388,7 @@ _saga_open_settle() {
 # confirmed p50/p99/p99.9), into the summary (bench_saga_open_<percent>_confirm_*) and the JSON lines
 # (scenario saga-confirmation).
 open_saga() {
-    local out t0 fraction pct measured lines
+    local out t0 fraction pct lines
     bench_pause_until_exit "$BOOKING_PID" "$PAYMENTS_PID"
     BENCH_OPEN_SECONDS="${SAGA_OPEN_SECONDS:-20}" bench_open_loop saga "$1" _saga_open_settle -- --scenario saga \
         --booking-url "$SAGA_BOOKING_URL" --webhook-url "$SAGA_PAYMENTS_URL" --admin-token "$SAGA_ADMIN_TOKEN" \
