@@ -38,6 +38,8 @@ final class LoopDriver: @unchecked Sendable {
 
     private let loop: any EventLoop
     fileprivate let targets: [(host: String, port: Int)]
+    /// How long a request may wait for its answer before its connection is closed and it fails.
+    fileprivate let requestTimeout: TimeAmount
     private let schedule: OpenLoopSchedule
     private let makeExchange: (Int) -> (any Exchange)?
 
@@ -60,10 +62,11 @@ final class LoopDriver: @unchecked Sendable {
     /// `makeExchange` gives arrival `i`'s exchange, or nil when there is nothing left to ask for (the
     /// arrival counts as exhausted).
     init(
-        group: any EventLoopGroup, targets: [(host: String, port: Int)], schedule: OpenLoopSchedule,
+        group: any EventLoopGroup, targets: [(host: String, port: Int)], schedule: OpenLoopSchedule, requestTimeout: TimeAmount = .seconds(60),
         makeExchange: @escaping (Int) -> (any Exchange)?
     ) {
         self.loop = group.next()
+        self.requestTimeout = requestTimeout
         self.targets = targets
         self.schedule = schedule
         self.makeExchange = makeExchange
@@ -75,12 +78,15 @@ final class LoopDriver: @unchecked Sendable {
 
     /// Runs `schedule` against `targets` on an event loop of its own (see `init`).
     static func run(
-        targets: [(host: String, port: Int)], schedule: OpenLoopSchedule, makeExchange: @escaping (Int) -> (any Exchange)?
+        targets: [(host: String, port: Int)], schedule: OpenLoopSchedule, requestTimeout: TimeAmount = .seconds(60),
+        makeExchange: @escaping (Int) -> (any Exchange)?
     ) async throws -> OpenLoopSchedule.Run {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let outcome: Result<OpenLoopSchedule.Run, any Error>
         do {
-            outcome = .success(try await LoopDriver(group: group, targets: targets, schedule: schedule, makeExchange: makeExchange).run())
+            let driver = LoopDriver(
+                group: group, targets: targets, schedule: schedule, requestTimeout: requestTimeout, makeExchange: makeExchange)
+            outcome = .success(try await driver.run())
         } catch {
             outcome = .failure(error)
         }
@@ -246,6 +252,8 @@ final class LoopDriver: @unchecked Sendable {
         var stepStart = ContinuousClock.now
         private var status = 0
         private var body: ByteBuffer?
+        private var timeout: Scheduled<Void>?
+        private var timedOut = false
 
         init(driver: LoopDriver, target: Int) {
             self.driver = driver
@@ -256,6 +264,14 @@ final class LoopDriver: @unchecked Sendable {
             self.current = current
             stepStart = now
             guard let channel else { return }
+            // A service that never answers must not hang the run: after the timeout the connection
+            // is closed, which fails the arrival (`lost`).
+            timeout?.cancel()
+            timeout = channel.eventLoop.scheduleTask(in: driver?.requestTimeout ?? .seconds(60)) { [weak self] in
+                guard let self else { return }
+                timedOut = true
+                self.channel?.close(promise: nil)
+            }
             var head = HTTPRequestHead(version: .http1_1, method: request.method, uri: request.path)
             if let target = driver?.targets[target] { head.headers.add(name: "Host", value: "\(target.host):\(target.port)") }
             head.headers.add(name: "Content-Length", value: String(request.body.count))
@@ -279,12 +295,16 @@ final class LoopDriver: @unchecked Sendable {
                     body = part
                 }
             case .end:
+                timeout?.cancel()
+                timeout = nil
                 driver?.answered(self, status: status, body: body ?? ByteBuffer())
             }
         }
 
         func channelInactive(context: ChannelHandlerContext) {
-            driver?.lost(self, error: "connection closed")
+            timeout?.cancel()
+            let limit = (driver?.requestTimeout.nanoseconds ?? 0) / 1_000_000
+            driver?.lost(self, error: timedOut ? "no answer within \(limit) ms" : "connection closed")
             context.fireChannelInactive()
         }
 

@@ -84,6 +84,22 @@ struct OpenLoopDriverTests {
         }
     }
 
+    @Test("a service that does not answer: each request fails after the timeout, and the run ends")
+    func timeout() async throws {
+        try await withServer(delay: .seconds(5)) { port in
+            let schedule = OpenLoopSchedule(rate: 10, warmup: .zero, seconds: .milliseconds(500), maxInFlight: 8)
+            let started = ContinuousClock.now
+            let run = try await LoopDriver.run(
+                targets: [("127.0.0.1", port)], schedule: schedule, requestTimeout: .milliseconds(300)
+            ) { _ in Probe(target: 0) }
+            #expect(run.record.completed == 0)
+            #expect(run.record.failures == 5)
+            #expect(run.record.messages.first == "no answer within 300 ms")
+            // Generous: well before the server's 5 s.
+            #expect(ContinuousClock.now - started < .seconds(4))
+        }
+    }
+
     @Test("a service that refuses connections: every arrival fails, and the run ends")
     func refused() async throws {
         // A port that was free a moment ago: nothing listens there.
