@@ -47,11 +47,13 @@ struct PostgresSelect: AsyncParsableCommand {
 struct RedisSet: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "redis", abstract: "SET commands per second.")
     @Option(help: "Redis URL.") var redisURL: String
+    @Option(help: "Connections the callers' commands share (REDIS_SHARED_CONNECTIONS).") var sharedConnections: Int = 2
     @OptionGroup var load: LoadOptions
 
     func run() async throws {
         var configuration = try RedisClient.Configuration(url: redisURL)
         configuration.maximumConnections = load.connections
+        configuration.multiplexedConnections = sharedConnections
         let client = RedisClient(configuration: configuration, logger: Logger(label: "bench"))
         let value = RedisArgument(String(repeating: "x", count: 3))
         let result = try await measure(load) { try await client.send("SET", "bench:key", value) }

@@ -102,6 +102,14 @@ final class HiredisConnection {
 
     /// Sends every command before reading any reply (one round trip for the batch).
     func pipeline(_ commands: [[RedisArgument]]) throws(RedisError) -> [RedisReply] {
+        var replies: [RedisReply] = []
+        try exchange(commands, into: &replies)
+        return replies
+    }
+
+    /// Sends every command before reading any reply, appending each reply to `replies` as it is read,
+    /// so when the connection breaks midway the replies already read are kept.
+    func exchange(_ commands: [[RedisArgument]], into replies: inout [RedisReply]) throws(RedisError) {
         let context = try ready()
         for arguments in commands {
             let status = withArgv(arguments) { count, argv, lengths in
@@ -109,15 +117,13 @@ final class HiredisConnection {
             }
             guard status == REDIS_OK else { throw lostConnection(context) }
         }
-        var replies: [RedisReply] = []
-        replies.reserveCapacity(commands.count)
+        replies.reserveCapacity(replies.count + commands.count)
         for _ in commands {
             var raw: UnsafeMutableRawPointer?
             guard redisGetReply(context, &raw) == REDIS_OK, let raw else { throw lostConnection(context) }
             replies.append(Self.convert(raw.assumingMemoryBound(to: redisReply.self)))
             freeReplyObject(raw)
         }
-        return replies
     }
 
     private func lostConnection(_ context: UnsafeMutablePointer<redisContext>) -> RedisError {

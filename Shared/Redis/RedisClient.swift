@@ -7,9 +7,14 @@ import Synchronization
 
 /// A pooled Redis client over hiredis.
 ///
-/// Run it as a `Service`: its `run()` keeps the pool until graceful shutdown, then closes it. Commands
-/// lease an idle connection, each owned by an actor on its own thread. Blocking stream reads use a
-/// ``RedisStreamReader`` with its own connection outside the pool (``makeStreamReader(name:)``).
+/// Run it as a `Service`: its `run()` keeps the pool until graceful shutdown, then closes it.
+///
+/// Commands that neither block their connection nor change its state (``sharesConnection(_:)``: `GET`,
+/// `SET`, `EVALSHA`, `XADD`, ...) share a few multiplexed connections: concurrent callers' commands go
+/// in one round trip (``Configuration/multiplexedConnections``). The others (`BLPOP`, `MULTI`,
+/// `SELECT`, ...), and ``withConnection(_:)``, lease an idle pooled connection of their own, each owned
+/// by an actor on its own thread. Blocking stream reads use a ``RedisStreamReader`` with its own
+/// connection outside the pool (``makeStreamReader(name:)``).
 public final class RedisClient: Sendable, Service {
     /// Where to connect and how the pool behaves.
     public struct Configuration: Sendable {
@@ -21,7 +26,10 @@ public final class RedisClient: Sendable, Service {
         public var connectTimeout: Duration = .seconds(2)
         /// How long one command may take before its connection is considered lost.
         public var commandTimeout: Duration = .seconds(5)
+        /// The pool's connections, for commands that need a connection of their own.
         public var maximumConnections: Int = 8
+        /// The connections every other command shares (pipelined across callers).
+        public var multiplexedConnections: Int = 2
         /// How long a caller waits for a free connection before failing with `.poolExhausted`.
         public var maximumPoolWait: Duration = .seconds(5)
 
@@ -46,6 +54,7 @@ public final class RedisClient: Sendable, Service {
 
     public let configuration: Configuration
     private let pool: ConnectionPool<RedisConnection>
+    private let multiplexer: RedisMultiplexer
     private let logger: Logger
     /// Script digests learned with `SCRIPT LOAD`, by source.
     private let scriptDigests = Mutex<[String: String]>([:])
@@ -59,6 +68,7 @@ public final class RedisClient: Sendable, Service {
         ) { index in
             RedisConnection(configuration: configuration, commandTimeout: configuration.commandTimeout, logger: logger, name: "redis-\(index)")
         }
+        self.multiplexer = RedisMultiplexer(configuration: configuration, logger: logger)
     }
 
     /// Keeps the pool until graceful shutdown (or cancellation), then closes every connection.
@@ -69,6 +79,7 @@ public final class RedisClient: Sendable, Service {
 
     /// Fails waiting callers, refuses new leases, and closes every connection, readers included.
     public func shutdown() async {
+        multiplexer.close()
         for connection in pool.close() {
             await connection.close()
         }
@@ -89,21 +100,57 @@ public final class RedisClient: Sendable, Service {
         return try await body(connection)
     }
 
-    /// Sends one command on a pooled connection.
+    /// Sends one command: on a shared connection when it may share one, else on a pooled connection.
+    /// An error reply is thrown as ``RedisError``.
     @discardableResult
     public func send(_ arguments: [RedisArgument]) async throws -> RedisReply {
-        try await withConnection { try await $0.send(arguments) }
+        guard Self.sharesConnection(arguments) else {
+            return try await withConnection { try await $0.send(arguments) }
+        }
+        let reply = try await multiplexer.exchange([arguments])[0]
+        if case .error(let message) = reply { throw RedisError(reply: message) }
+        return reply
     }
 
-    /// Sends one command on a pooled connection.
+    /// Sends one command (see ``send(_:)-([RedisArgument])``).
     @discardableResult
     public func send(_ arguments: RedisArgument...) async throws -> RedisReply {
         try await send(arguments)
     }
 
-    /// Sends the commands in one round trip; error replies stay in the result as `.error`.
+    /// Sends the commands in one round trip, in order and with nothing in between that could see their
+    /// intermediate state differently; error replies stay in the result as `.error`.
     public func pipeline(_ commands: [[RedisArgument]]) async throws -> [RedisReply] {
-        try await withConnection { try await $0.pipeline(commands) }
+        guard commands.allSatisfy(Self.sharesConnection) else {
+            return try await withConnection { try await $0.pipeline(commands) }
+        }
+        return try await multiplexer.exchange(commands)
+    }
+
+    /// Commands a shared connection would not survive, by name: they block it (another caller's command
+    /// would wait behind them) or change its state (what other callers' commands mean).
+    private static let connectionBound: Set<String> = [
+        "BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP", "WAIT", "WAITAOF",
+        "MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH", "SELECT", "AUTH", "HELLO", "RESET", "QUIT", "CLIENT",
+        "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR",
+        "SYNC", "PSYNC", "READONLY", "READWRITE", "DEBUG", "SHUTDOWN",
+    ]
+
+    /// True when `arguments` may share a connection with other callers' commands: not a blocking or
+    /// state-changing command (``connectionBound``), and not an `XREAD`/`XREADGROUP` with `BLOCK`.
+    static func sharesConnection(_ arguments: [RedisArgument]) -> Bool {
+        guard let first = arguments.first, first.bytes.count <= 12 else { return true }
+        let name = String(decoding: first.bytes, as: UTF8.self).uppercased()
+        if name == "XREAD" || name == "XREADGROUP" {
+            return !arguments.dropFirst().contains { $0.bytes.count == 5 && String(decoding: $0.bytes, as: UTF8.self).uppercased() == "BLOCK" }
+        }
+        return !connectionBound.contains(name)
+    }
+
+    /// Commands and round trips of the shared connections so far: with concurrent callers, fewer round
+    /// trips than commands.
+    public var sharedConnectionStatistics: (commands: Int, roundTrips: Int) {
+        multiplexer.statistics
     }
 
     /// A reader with its own connection (outside the pool) for blocking stream reads. Its socket timeout
@@ -127,25 +174,22 @@ public final class RedisClient: Sendable, Service {
     /// Runs a Lua script by digest (`EVALSHA`), loading it first when the server does not know it,
     /// including after `SCRIPT FLUSH` or a restart (`NOSCRIPT`).
     public func evaluate(_ script: RedisScript, keys: [RedisArgument], arguments: [RedisArgument]) async throws -> RedisReply {
-        try await withConnection { connection in
-            let known = scriptDigests.withLock { $0[script.source] }
-            let digest: String
-            if let known {
-                digest = known
-            } else {
-                digest = try await load(script, on: connection)
-            }
-            do {
-                return try await connection.send(Self.evalsha(digest, keys: keys, arguments: arguments))
-            } catch let error as RedisError where error.code == .noScript {
-                let reloaded = try await load(script, on: connection)
-                return try await connection.send(Self.evalsha(reloaded, keys: keys, arguments: arguments))
-            }
+        let digest: String
+        if let known = scriptDigests.withLock({ $0[script.source] }) {
+            digest = known
+        } else {
+            digest = try await load(script)
+        }
+        do {
+            return try await send(Self.evalsha(digest, keys: keys, arguments: arguments))
+        } catch let error as RedisError where error.code == .noScript {
+            let reloaded = try await load(script)
+            return try await send(Self.evalsha(reloaded, keys: keys, arguments: arguments))
         }
     }
 
-    private func load(_ script: RedisScript, on connection: RedisConnection) async throws -> String {
-        let reply = try await connection.send(["SCRIPT", "LOAD", RedisArgument(script.source)])
+    private func load(_ script: RedisScript) async throws -> String {
+        let reply = try await send(["SCRIPT", "LOAD", RedisArgument(script.source)])
         guard let digest = reply.string else { throw RedisError.unexpected(reply, expected: "a script digest") }
         scriptDigests.withLock { $0[script.source] = digest }
         return digest

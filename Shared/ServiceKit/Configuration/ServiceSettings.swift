@@ -21,7 +21,10 @@ public struct ServiceOptions: ParsableArguments, Sendable {
     @Option(help: "Postgres connect timeout, e.g. 5s (DATABASE_CONNECT_TIMEOUT).") var databaseConnectTimeout: String?
     @Option(help: "Postgres statement timeout, e.g. 30s (DATABASE_STATEMENT_TIMEOUT).") var databaseStatementTimeout: String?
     @Option(help: "Redis URL, redis://host:port[/db] (REDIS_URL, required).") var redisURL: String?
-    @Option(help: "Redis pool connections (REDIS_POOL_SIZE, default 8).") var redisPoolSize: String?
+    @Option(help: "Redis pool connections, for blocking and state-changing commands (REDIS_POOL_SIZE, default 8).")
+    var redisPoolSize: String?
+    @Option(help: "Redis connections every other command shares, pipelined across callers (REDIS_SHARED_CONNECTIONS, default 2).")
+    var redisSharedConnections: String?
     @Option(help: "Longest wait for a free Redis connection, e.g. 5s (REDIS_POOL_WAIT).") var redisPoolWait: String?
     @Option(help: "Redis command timeout, e.g. 5s (REDIS_COMMAND_TIMEOUT).") var redisCommandTimeout: String?
     @Option(help: "Largest request body in bytes; larger ones get 413 (MAX_BODY_BYTES).") var maxBodyBytes: String?
@@ -103,6 +106,7 @@ public struct ServiceSettings: Sendable {
             throw ConfigurationError(name: "REDIS_URL", reason: "is not a valid Redis URL (redis://host:port[/db])")
         }
         redis.maximumConnections = try reader.integer("REDIS_POOL_SIZE", default: 8, in: 1...200)
+        redis.multiplexedConnections = try reader.integer("REDIS_SHARED_CONNECTIONS", default: 2, in: 1...64)
         redis.maximumPoolWait = try reader.duration("REDIS_POOL_WAIT", default: .seconds(5), in: .milliseconds(1)...(.seconds(120)))
         redis.commandTimeout = try reader.duration("REDIS_COMMAND_TIMEOUT", default: .seconds(5), in: .milliseconds(10)...(.seconds(120)))
         self.adminToken = try reader.secret("ADMIN_TOKEN")
