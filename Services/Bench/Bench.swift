@@ -31,13 +31,22 @@ struct LoadOptions: ParsableArguments {
 struct PostgresSelect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "postgres", abstract: "SELECT 1 round trips per second.")
     @Option(help: "Postgres URL.") var databaseURL: String
+    @Option(
+        help:
+            "Run SELECT 1 with sharedQuery on this many shared connections (DATABASE_SHARED_CONNECTIONS); 0 leases a pooled connection per call (query)."
+    )
+    var sharedConnections: Int = 0
     @OptionGroup var load: LoadOptions
 
     func run() async throws {
         var configuration = try PostgresClient.Configuration(url: databaseURL)
         configuration.maximumConnections = load.connections
+        configuration.sharedConnections = max(1, sharedConnections)
         let client = PostgresClient(configuration: configuration, logger: Logger(label: "bench"))
-        let result = try await measure(load) { try await client.query("SELECT 1") }
+        let shared = sharedConnections > 0
+        let result = try await measure(load) {
+            if shared { try await client.sharedQuery("SELECT 1") } else { try await client.query("SELECT 1") }
+        }
         await client.shutdown()
         result.report(metric: "postgres_select1_per_second", load: load)
     }
@@ -53,7 +62,7 @@ struct RedisSet: AsyncParsableCommand {
     func run() async throws {
         var configuration = try RedisClient.Configuration(url: redisURL)
         configuration.maximumConnections = load.connections
-        configuration.multiplexedConnections = sharedConnections
+        configuration.sharedConnections = sharedConnections
         let client = RedisClient(configuration: configuration, logger: Logger(label: "bench"))
         let value = RedisArgument(String(repeating: "x", count: 3))
         let result = try await measure(load) { try await client.send("SET", "bench:key", value) }

@@ -208,7 +208,7 @@ public struct DeadLetterStore: Sendable {
 
     /// One entry.
     public func entry(id: UUID) async throws -> Entry? {
-        let rows = try await postgres.query(Self.selectColumns + " WHERE id = \(id)")
+        let rows = try await postgres.sharedQuery(Self.selectColumns + " WHERE id = \(id)")
         return try rows.first.map(Self.entry)
     }
 

@@ -402,7 +402,7 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
     /// leaves a stale count behind (nothing reads it as a reason to act), so it is logged.
     private func clearAttempts(_ eventID: UUID) async {
         do {
-            try await postgres.query("DELETE FROM messaging.attempts WHERE consumer = \(configuration.group) AND event_id = \(eventID)")
+            try await postgres.sharedQuery("DELETE FROM messaging.attempts WHERE consumer = \(configuration.group) AND event_id = \(eventID)")
         } catch {
             logger.warning("could not clear the attempts of an event processed elsewhere", metadata: ["event_id": "\(eventID)", "error": "\(error)"])
         }
@@ -472,7 +472,7 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
         while message.deliveries > 1 {
             // Delivered before: maybe already processed, maybe a crash loop. Count this attempt first.
             do {
-                let done = try await postgres.query("SELECT 1 FROM messaging.inbox WHERE consumer = \(group) AND event_id = \(eventID)")
+                let done = try await postgres.sharedQuery("SELECT 1 FROM messaging.inbox WHERE consumer = \(group) AND event_id = \(eventID)")
                 if !done.isEmpty {
                     await acknowledge(message)
                     return

@@ -1,4 +1,5 @@
 internal import CLibPQ
+import ConnectionKit
 import Foundation
 import Logging
 import SharedModel
@@ -21,6 +22,9 @@ final class LibPQConnection {
     private var connectedOnce = false
     /// Statements prepared on the current session, by SQL text and parameter types.
     private var prepared: [PreparedKey: String] = [:]
+    /// Numbers the session's prepared statements (never reused, so a failed prepare cannot make two
+    /// statements share a name).
+    private var preparedSerial = 0
     private static let maximumPrepared = 256
     /// A `BEGIN` not sent yet: it travels with the transaction's first statement (one round trip).
     private var pendingBegin: String?
@@ -304,13 +308,18 @@ final class LibPQConnection {
             _ = try consume(PQexec(handle, "DEALLOCATE ALL"), handle: handle)
             prepared.removeAll()
         }
-        let name = "s\(prepared.count)"
+        let name = nextPreparedName()
         let result = key.types.withUnsafeBufferPointer { types in
             PQprepare(handle, name, sql, Int32(types.count), types.baseAddress)
         }
         _ = try consume(result, handle: handle)
         prepared[key] = name
         return name
+    }
+
+    private func nextPreparedName() -> String {
+        preparedSerial += 1
+        return "s\(preparedSerial)"
     }
 
     /// Runs SQL text without parameters with the simple protocol (several statements allowed).
@@ -417,7 +426,7 @@ final class LibPQConnection {
                 let key = PreparedKey(sql: statement.sql, types: statement.binds.map(\.type.oid))
                 var name = prepared[key] ?? preparing[key]
                 if name == nil {
-                    let newName = "s\(prepared.count + preparing.count)"
+                    let newName = nextPreparedName()
                     let queued = key.types.withUnsafeBufferPointer { types in
                         PQsendPrepare(handle, newName, statement.sql, Int32(types.count), types.baseAddress)
                     }
@@ -462,6 +471,78 @@ final class LibPQConnection {
             throw PostgresError(code: .unexpectedResponse, message: "could not leave pipeline mode")
         }
         return results
+    }
+
+    // MARK: Independent statements (shared connections)
+
+    /// Runs statements that do not depend on each other in one round trip, each in its own implicit
+    /// transaction (a sync after each), so a statement's error fails that statement only. Appends each
+    /// statement's outcome to `outcomes` as it is read; throws only when the connection broke (the
+    /// outcomes read until then are kept). Statements are prepared once per session, the `Parse` of an
+    /// unknown one travelling in the same round trip. Never inside a transaction block.
+    func exchange(_ statements: [PostgresStatement], into outcomes: inout [Result<PostgresRows, PostgresError>]) throws(PostgresError) {
+        let handle = try ready()
+        if prepared.count + statements.count > Self.maximumPrepared {
+            _ = try consume(PQexec(handle, "DEALLOCATE ALL"), handle: handle)
+            prepared.removeAll()
+        }
+        guard PQenterPipelineMode(handle) == 1 else {
+            throw PostgresError(code: .unexpectedResponse, message: "could not enter pipeline mode: \(Self.errorMessage(handle))")
+        }
+        var preparing: [PreparedKey: String] = [:]
+        var prepares: [(key: PreparedKey, name: String)?] = []
+        prepares.reserveCapacity(statements.count)
+        var sendFailed = false
+        for statement in statements where !sendFailed {
+            let key = PreparedKey(sql: statement.sql, types: statement.binds.map(\.type.oid))
+            var prepare: (key: PreparedKey, name: String)?
+            let name: String
+            if let known = prepared[key] ?? preparing[key] {
+                name = known
+            } else {
+                name = nextPreparedName()
+                let queued = key.types.withUnsafeBufferPointer { types in
+                    PQsendPrepare(handle, name, statement.sql, Int32(types.count), types.baseAddress)
+                }
+                sendFailed = queued != 1
+                preparing[key] = name
+                prepare = (key, name)
+            }
+            let queued = withParameters(statement.binds) { count, _, values, lengths, formats in
+                PQsendQueryPrepared(handle, name, count, values, lengths, formats, 1)
+            }
+            sendFailed = sendFailed || queued != 1 || PQpipelineSync(handle) != 1
+            prepares.append(prepare)
+        }
+        guard !sendFailed else {
+            let error = connectionError(handle)
+            discard()
+            throw error
+        }
+        outcomes.reserveCapacity(outcomes.count + statements.count)
+        for (statement, prepare) in zip(statements, prepares) {
+            var prepareError: PostgresError?
+            if let prepare {
+                switch try nextPipelineResult(handle) {
+                case .success(.some): prepared[prepare.key] = prepare.name
+                case .success(.none): break
+                case .failure(let error): prepareError = error
+                }
+            }
+            let outcome = try nextPipelineResult(handle)
+            try expectPipelineSync(handle)
+            switch outcome {
+            case .success(let rows?): outcomes.append(.success(rows))
+            case .success(.none):
+                let error = prepareError ?? PostgresError(code: .server, message: "statement skipped after an error")
+                outcomes.append(.failure(error.failing(statement.sql)))
+            case .failure(let error): outcomes.append(.failure(error.failing(statement.sql)))
+            }
+        }
+        guard PQexitPipelineMode(handle) == 1 else {
+            discard()
+            throw PostgresError(code: .unexpectedResponse, message: "could not leave pipeline mode")
+        }
     }
 
     /// Reads one statement's result in pipeline mode: rows, nil when the statement was skipped after an
@@ -679,4 +760,18 @@ private func withCStrings<R>(_ strings: [String], _ body: ([UnsafePointer<CChar>
     let duplicates = strings.map { strdup($0) }
     defer { duplicates.forEach { free($0) } }
     return body(duplicates.map { $0.map { UnsafePointer($0) } } + [nil])
+}
+
+extension LibPQConnection: PipelinedConnection {
+    static func closedError() -> any Error {
+        PostgresError(code: .poolExhausted, message: "the postgres client is closed")
+    }
+
+    static func overloadedError(limit: Int) -> any Error {
+        PostgresError(code: .poolExhausted, message: "postgres shared connection overloaded: \(limit) statements already wait for it")
+    }
+
+    static func lostError() -> any Error {
+        PostgresError(code: .connectionLost, message: "the connection ended before the statement's result")
+    }
 }

@@ -38,6 +38,9 @@ public final class PostgresClient: Sendable, Service {
         public var maximumConnections: Int = 8
         /// How long a caller waits for a free connection before failing with `.poolExhausted`.
         public var maximumPoolWait: Duration = .seconds(5)
+        /// The connections ``PostgresClient/sharedQuery(_:file:line:)`` shares among callers (opened at
+        /// first use, apart from the pool).
+        public var sharedConnections: Int = 2
         /// Shown in `pg_stat_activity`.
         public var applicationName: String = "booking-platform"
         /// The pool's name in its metrics (`pool` label), so two pools of one process stay apart.
@@ -68,6 +71,7 @@ public final class PostgresClient: Sendable, Service {
 
     public let configuration: Configuration
     private let pool: ConnectionPool<PostgresConnection>
+    private let shared: SharedConnections<LibPQConnection>
     private let logger: Logger
 
     public init(configuration: Configuration, logger: Logger) {
@@ -82,6 +86,9 @@ public final class PostgresClient: Sendable, Service {
         ) { index in
             PostgresConnection(configuration: configuration, logger: logger, index: index)
         }
+        self.shared = SharedConnections(count: configuration.sharedConnections, name: "\(configuration.poolName)-shared", batchLimit: 64) { _ in
+            LibPQConnection(configuration: configuration, logger: logger)
+        }
     }
 
     /// Keeps the pool until graceful shutdown (or cancellation), then closes every connection.
@@ -92,6 +99,7 @@ public final class PostgresClient: Sendable, Service {
 
     /// Fails waiting callers, refuses new leases, and closes every connection.
     public func shutdown() async {
+        shared.close()
         for connection in pool.close() {
             await connection.close()
         }
@@ -138,6 +146,28 @@ public final class PostgresClient: Sendable, Service {
         } catch let error as PostgresError {
             throw error.failing(statement.sql).calledFrom(file: file, line: line)
         }
+    }
+
+    /// Runs one short, self-contained statement on a connection it shares with other callers: the
+    /// statements callers send at the same time go in one round trip, each in its own implicit
+    /// transaction, so one's error fails only itself. For point reads and single-row writes that take
+    /// well under a millisecond; a slow statement holds up the ones sent with it (callers go to the least
+    /// busy shared connection). Nothing that relies on the session may run here (`SET`, session advisory
+    /// locks, temporary tables): use ``withConnection(_:)``. A failure names the statement and the call site.
+    @discardableResult
+    public func sharedQuery(_ statement: PostgresStatement, file: String = #fileID, line: Int = #line) async throws -> PostgresRows {
+        do {
+            return try await shared.exchange([statement])[0].get()
+        } catch let error as PostgresError {
+            throw error.failing(statement.sql).calledFrom(file: file, line: line)
+        }
+    }
+
+    /// Commands and round trips of the shared connections so far: with concurrent callers, fewer round
+    /// trips than statements.
+    public var sharedConnectionStatistics: (statements: Int, roundTrips: Int) {
+        let statistics = shared.statistics
+        return (statistics.commands, statistics.roundTrips)
     }
 
     /// One round trip on a leased connection (`SELECT 1`): succeeds when the server answers.

@@ -171,6 +171,20 @@ final class HiredisConnection {
     }
 }
 
+extension HiredisConnection: PipelinedConnection {
+    static func closedError() -> any Error {
+        RedisError(code: .poolExhausted, message: "the redis client is closed")
+    }
+
+    static func overloadedError(limit: Int) -> any Error {
+        RedisError(code: .poolExhausted, message: "redis connection overloaded: \(limit) commands already wait for it")
+    }
+
+    static func lostError() -> any Error {
+        RedisError(code: .connectionLost, message: "the connection ended before the reply")
+    }
+}
+
 /// Passes hiredis' argc/argv/argvlen for binary-safe arguments.
 private func withArgv<R>(
     _ arguments: [RedisArgument],

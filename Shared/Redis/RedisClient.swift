@@ -10,8 +10,8 @@ import Synchronization
 /// Run it as a `Service`: its `run()` keeps the pool until graceful shutdown, then closes it.
 ///
 /// Commands that neither block their connection nor change its state (``sharesConnection(_:)``: `GET`,
-/// `SET`, `EVALSHA`, `XADD`, ...) share a few multiplexed connections: concurrent callers' commands go
-/// in one round trip (``Configuration/multiplexedConnections``). The others (`BLPOP`, `MULTI`,
+/// `SET`, `EVALSHA`, `XADD`, ...) share a few connections: concurrent callers' commands go
+/// in one round trip (``Configuration/sharedConnections``). The others (`BLPOP`, `MULTI`,
 /// `SELECT`, ...), and ``withConnection(_:)``, lease an idle pooled connection of their own, each owned
 /// by an actor on its own thread. Blocking stream reads use a ``RedisStreamReader`` with its own
 /// connection outside the pool (``makeStreamReader(name:)``).
@@ -29,7 +29,7 @@ public final class RedisClient: Sendable, Service {
         /// The pool's connections, for commands that need a connection of their own.
         public var maximumConnections: Int = 8
         /// The connections every other command shares (pipelined across callers).
-        public var multiplexedConnections: Int = 2
+        public var sharedConnections: Int = 2
         /// How long a caller waits for a free connection before failing with `.poolExhausted`.
         public var maximumPoolWait: Duration = .seconds(5)
 
@@ -54,7 +54,7 @@ public final class RedisClient: Sendable, Service {
 
     public let configuration: Configuration
     private let pool: ConnectionPool<RedisConnection>
-    private let multiplexer: RedisMultiplexer
+    private let shared: SharedConnections<HiredisConnection>
     private let logger: Logger
     /// Script digests learned with `SCRIPT LOAD`, by source.
     private let scriptDigests = Mutex<[String: String]>([:])
@@ -68,7 +68,9 @@ public final class RedisClient: Sendable, Service {
         ) { index in
             RedisConnection(configuration: configuration, commandTimeout: configuration.commandTimeout, logger: logger, name: "redis-\(index)")
         }
-        self.multiplexer = RedisMultiplexer(configuration: configuration, logger: logger)
+        self.shared = SharedConnections(count: configuration.sharedConnections, name: "redis-shared") { _ in
+            HiredisConnection(configuration: configuration, commandTimeout: configuration.commandTimeout, logger: logger)
+        }
     }
 
     /// Keeps the pool until graceful shutdown (or cancellation), then closes every connection.
@@ -79,7 +81,7 @@ public final class RedisClient: Sendable, Service {
 
     /// Fails waiting callers, refuses new leases, and closes every connection, readers included.
     public func shutdown() async {
-        multiplexer.close()
+        shared.close()
         for connection in pool.close() {
             await connection.close()
         }
@@ -107,7 +109,7 @@ public final class RedisClient: Sendable, Service {
         guard Self.sharesConnection(arguments) else {
             return try await withConnection { try await $0.send(arguments) }
         }
-        let reply = try await multiplexer.exchange([arguments])[0]
+        let reply = try await shared.exchange([arguments])[0]
         if case .error(let message) = reply { throw RedisError(reply: message) }
         return reply
     }
@@ -124,7 +126,7 @@ public final class RedisClient: Sendable, Service {
         guard commands.allSatisfy(Self.sharesConnection) else {
             return try await withConnection { try await $0.pipeline(commands) }
         }
-        return try await multiplexer.exchange(commands)
+        return try await shared.exchange(commands)
     }
 
     /// Commands a shared connection would not survive, by name: they block it (another caller's command
@@ -150,7 +152,7 @@ public final class RedisClient: Sendable, Service {
     /// Commands and round trips of the shared connections so far: with concurrent callers, fewer round
     /// trips than commands.
     public var sharedConnectionStatistics: (commands: Int, roundTrips: Int) {
-        multiplexer.statistics
+        shared.statistics
     }
 
     /// A reader with its own connection (outside the pool) for blocking stream reads. Its socket timeout

@@ -17,10 +17,14 @@ struct PostgresRestartTests {
                 try await group.waitForAll()
             }
             let before = try await client.query("SELECT pg_postmaster_start_time()::text")
+            // The shared connections too.
+            try await client.sharedQuery("SELECT 1")
             try await servers.restartPostgres()
             for _ in 0..<6 {
                 let rows = try await client.query("SELECT pg_postmaster_start_time()::text")
                 #expect(try rows[0].decode(String.self, at: 0) != before[0].decode(String.self, at: 0))
+                let shared = try await client.sharedQuery("SELECT pg_postmaster_start_time()::text")
+                #expect(try shared[0].decode(String.self, at: 0) != before[0].decode(String.self, at: 0))
             }
         }
     }

@@ -189,7 +189,7 @@ struct PostgresBookingRepository: BookingRepository {
         """
 
     func booking(_ id: BookingID) async throws -> Booking? {
-        try await postgres.query("\(Self.selectBooking) WHERE b.booking_id = \(id.uuid)").first.map(Self.booking)
+        try await postgres.sharedQuery("\(Self.selectBooking) WHERE b.booking_id = \(id.uuid)").first.map(Self.booking)
     }
 
     func bookings(

@@ -122,7 +122,7 @@ struct EventCancellationStore: Sendable {
 
     /// Whether `event` is cancelled (false also when it does not exist).
     func isCancelled(_ event: EventID) async throws -> Bool {
-        try await !postgres.query("SELECT 1 FROM booking.events WHERE event_id = \(event.uuid) AND cancelled_at IS NOT NULL").isEmpty
+        try await !postgres.sharedQuery("SELECT 1 FROM booking.events WHERE event_id = \(event.uuid) AND cancelled_at IS NOT NULL").isEmpty
     }
 
     /// Cancellations still working, oldest first.

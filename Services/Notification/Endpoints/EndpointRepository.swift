@@ -47,7 +47,7 @@ struct EndpointRepository: Sendable {
     }
 
     func endpoint(_ id: UUID) async throws -> Endpoint? {
-        try await postgres.query(Self.columns + " WHERE id = \(id)").first.map(Self.endpoint)
+        try await postgres.sharedQuery(Self.columns + " WHERE id = \(id)").first.map(Self.endpoint)
     }
 
     /// Newest first.

@@ -210,7 +210,7 @@ struct ProviderEventStore: Sendable {
     }
 
     func event(id: UUID) async throws -> StoredProviderEvent? {
-        try await postgres.query(Self.selectColumns + " WHERE id = \(id)").first.map(StoredProviderEvent.init)
+        try await postgres.sharedQuery(Self.selectColumns + " WHERE id = \(id)").first.map(StoredProviderEvent.init)
     }
 
     /// Stored events matching `filter`, newest first, `limit` per page.

@@ -10,7 +10,7 @@ enum RunViews {
     }
 
     static func run(_ id: UUID, on postgres: PostgresClient) async throws -> PayoutRun? {
-        try await postgres.query(PayoutRunStore.columns + " WHERE id = \(id)").first.map(PayoutRunStore.run)
+        try await postgres.sharedQuery(PayoutRunStore.columns + " WHERE id = \(id)").first.map(PayoutRunStore.run)
     }
 
     /// Per currency, what the run pays: its payout lines summed (a failed run pays nothing: no totals).

@@ -17,6 +17,8 @@ public struct ServiceOptions: ParsableArguments, Sendable {
     @Option(help: "Request pool connections (DATABASE_POOL_SIZE, default 8).") var databasePoolSize: String?
     @Option(help: "Consumer and poller pool connections (DATABASE_CONSUMER_POOL_SIZE, default 8; booking 16).")
     var databaseConsumerPoolSize: String?
+    @Option(help: "Postgres connections short statements share, pipelined across callers (DATABASE_SHARED_CONNECTIONS, default 2).")
+    var databaseSharedConnections: String?
     @Option(help: "Longest wait for a free Postgres connection, e.g. 5s (DATABASE_POOL_WAIT).") var databasePoolWait: String?
     @Option(help: "Postgres connect timeout, e.g. 5s (DATABASE_CONNECT_TIMEOUT).") var databaseConnectTimeout: String?
     @Option(help: "Postgres statement timeout, e.g. 30s (DATABASE_STATEMENT_TIMEOUT).") var databaseStatementTimeout: String?
@@ -95,6 +97,7 @@ public struct ServiceSettings: Sendable {
         }
         postgres.maximumConnections = try reader.integer("DATABASE_POOL_SIZE", default: 8, in: 1...200)
         consumerPoolSize = try reader.integer("DATABASE_CONSUMER_POOL_SIZE", default: defaultConsumerPoolSize, in: 1...200)
+        postgres.sharedConnections = try reader.integer("DATABASE_SHARED_CONNECTIONS", default: 2, in: 1...64)
         postgres.maximumPoolWait = try reader.duration("DATABASE_POOL_WAIT", default: .seconds(5), in: .milliseconds(1)...(.seconds(120)))
         postgres.connectTimeout = try reader.duration("DATABASE_CONNECT_TIMEOUT", default: .seconds(5), in: .seconds(1)...(.seconds(120)))
         postgres.statementTimeout = try reader.duration("DATABASE_STATEMENT_TIMEOUT", default: .seconds(30), in: .milliseconds(1)...(.seconds(3600)))
@@ -106,7 +109,7 @@ public struct ServiceSettings: Sendable {
             throw ConfigurationError(name: "REDIS_URL", reason: "is not a valid Redis URL (redis://host:port[/db])")
         }
         redis.maximumConnections = try reader.integer("REDIS_POOL_SIZE", default: 8, in: 1...200)
-        redis.multiplexedConnections = try reader.integer("REDIS_SHARED_CONNECTIONS", default: 2, in: 1...64)
+        redis.sharedConnections = try reader.integer("REDIS_SHARED_CONNECTIONS", default: 2, in: 1...64)
         redis.maximumPoolWait = try reader.duration("REDIS_POOL_WAIT", default: .seconds(5), in: .milliseconds(1)...(.seconds(120)))
         redis.commandTimeout = try reader.duration("REDIS_COMMAND_TIMEOUT", default: .seconds(5), in: .milliseconds(10)...(.seconds(120)))
         self.adminToken = try reader.secret("ADMIN_TOKEN")

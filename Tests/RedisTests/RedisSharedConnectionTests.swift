@@ -5,7 +5,7 @@ import Testing
 @testable import Redis
 
 @Suite("Redis shared connections")
-struct RedisMultiplexerTests {
+struct RedisSharedConnectionTests {
     /// Every key of this suite run starts with this, so suites never touch each other's keys.
     let prefix = "test:\(UUID().uuidString.lowercased()):"
 
@@ -13,7 +13,7 @@ struct RedisMultiplexerTests {
     private func client(pooled: Int = 2) throws -> RedisClient {
         var configuration = try RedisClient.Configuration(url: TestEnvironment.redisURL())
         configuration.maximumConnections = pooled
-        configuration.multiplexedConnections = 1
+        configuration.sharedConnections = 1
         return RedisClient(configuration: configuration, logger: TestEnvironment.logger)
     }
 

@@ -1,0 +1,96 @@
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+@Suite("Postgres shared connections")
+struct PostgresSharedQueryTests {
+    private func client(shared: Int) throws -> PostgresClient {
+        var configuration = try PostgresClient.Configuration(url: TestEnvironment.databaseURL())
+        configuration.maximumConnections = 2
+        configuration.sharedConnections = shared
+        return PostgresClient(configuration: configuration, logger: TestEnvironment.logger)
+    }
+
+    @Test("300 concurrent callers on one shared connection share round trips; each gets its own rows or its own error")
+    func callersShareRoundTrips() async throws {
+        let client = try client(shared: 1)
+        defer { Task { await client.shutdown() } }
+        let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for index in 0..<300 {
+                group.addTask {
+                    // Every fifth caller divides by zero: its statement fails, no other.
+                    let divisor = Int64(index % 5)
+                    do {
+                        let rows = try await client.sharedQuery("SELECT \(Int64(index))::int8 * 1000 / \(divisor)::int8, \("caller \(index)")::text")
+                        let quotient = try rows[0].decode(Int64.self, at: 0)
+                        let label = try rows[0].decode(String.self, at: 1)
+                        return divisor != 0 && quotient == Int64(index) * 1000 / divisor && label == "caller \(index)"
+                    } catch let error as PostgresError {
+                        return divisor == 0 && error.sqlState == "22012"
+                    }
+                }
+            }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.count == 300)
+        #expect(outcomes.allSatisfy { $0 })
+        let statistics = client.sharedConnectionStatistics
+        #expect(statistics.statements == 300)
+        #expect(statistics.roundTrips < 300, "no round trip carried two callers' statements: \(statistics)")
+    }
+
+    @Test("each statement commits on its own: a unique violation in the same round trip fails only its caller")
+    func statementsCommitAlone() async throws {
+        let client = try client(shared: 1)
+        defer { Task { await client.shutdown() } }
+        let table = "shared_query_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
+        try await client.query("CREATE TABLE \(unescaped: table) (id int8 PRIMARY KEY)")
+        let failures = try await withThrowingTaskGroup(of: Int.self) { group in
+            // 100 inserts of 80 distinct ids: 20 are duplicates.
+            for index in 0..<100 {
+                group.addTask {
+                    do {
+                        try await client.sharedQuery("INSERT INTO \(unescaped: table) (id) VALUES (\(Int64(index % 80)))")
+                        return 0
+                    } catch let error as PostgresError where error.code == .uniqueViolation {
+                        return 1
+                    }
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(failures == 20)
+        #expect(try await client.count("SELECT count(*) FROM \(unescaped: table)") == 80)
+        try await client.query("DROP TABLE \(unescaped: table)")
+    }
+
+    @Test("a slow statement holds up only its own shared connection: statements sent meanwhile go to the other")
+    func slowStatementDoesNotHoldUpTheOthers() async throws {
+        let client = try client(shared: 2)
+        defer { Task { await client.shutdown() } }
+        try await client.sharedQuery("SELECT 1")
+        let slow = Task {
+            try await client.sharedQuery("SELECT pg_sleep(1.5)")
+            return ContinuousClock.now
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        for index in 0..<50 {
+            let rows = try await client.sharedQuery("SELECT \(Int64(index))::int8")
+            #expect(try rows[0].decode(Int64.self, at: 0) == Int64(index))
+        }
+        let quickDone = ContinuousClock.now
+        let slowDone = try await slow.value
+        #expect(quickDone < slowDone, "the quick statements waited behind pg_sleep")
+    }
+
+    @Test("after shutdown a shared query fails with a clear error instead of waiting")
+    func closedClientFails() async throws {
+        let client = try client(shared: 1)
+        try await client.sharedQuery("SELECT 1")
+        await client.shutdown()
+        let error = await #expect(throws: PostgresError.self) { try await client.sharedQuery("SELECT 1") }
+        #expect(error?.code == .poolExhausted)
+        #expect(error?.message.contains("closed") == true)
+    }
+}
