@@ -102,13 +102,13 @@ struct OpenLoopDriverTests {
 
     @Test("a service that refuses connections: every arrival fails, and the run ends")
     func refused() async throws {
-        // A port that was free a moment ago: nothing listens there.
-        let port = try await withServer(delay: .zero) { $0 }
-        let schedule = OpenLoopSchedule(rate: 50, warmup: .zero, seconds: .seconds(1), maxInFlight: 8)
-        let run = try await drive(schedule, ports: [port]) { _ in Probe(target: 0) }
-        #expect(run.record.completed == 0)
-        #expect(run.record.failures == 50)
-        #expect(run.record.messages.first?.contains("connect to 127.0.0.1") == true)
+        try await withRefusingPort { port in
+            let schedule = OpenLoopSchedule(rate: 50, warmup: .zero, seconds: .seconds(1), maxInFlight: 8)
+            let run = try await drive(schedule, ports: [port]) { _ in Probe(target: 0) }
+            #expect(run.record.completed == 0)
+            #expect(run.record.failures == 50)
+            #expect(run.record.messages.first?.contains("connect to 127.0.0.1") == true, "\(run.record.messages)")
+        }
     }
 }
 
@@ -149,6 +149,31 @@ private func drive(
 
 /// Runs `body` with a local HTTP/1.1 server on a free port that answers every request with 200 `ok`
 /// after `delay`.
+/// Runs `body` with a port whose connections are refused, reserved for the duration: a socket bound to
+/// it that never listens. (A port that was merely free a moment ago may be taken meanwhile by another
+/// suite's server.)
+private func withRefusingPort<T>(_ body: (Int) async throws -> T) async throws -> T {
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard socket >= 0 else { throw RefusingPortError(step: "socket", code: errno) }
+    defer { close(socket) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) } }
+    guard bound == 0 else { throw RefusingPortError(step: "bind", code: errno) }
+    let named = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
+    }
+    guard named == 0 else { throw RefusingPortError(step: "getsockname", code: errno) }
+    return try await body(Int(UInt16(bigEndian: address.sin_port)))
+}
+
+private struct RefusingPortError: Error {
+    let step: String
+    let code: Int32
+}
+
 private func withServer<T>(delay: Duration, _ body: (Int) async throws -> T) async throws -> T {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let nanoseconds = Int64(delay / .nanoseconds(1))
