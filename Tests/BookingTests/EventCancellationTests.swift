@@ -138,7 +138,8 @@ struct EventCancellationTests {
                 bookings.allSatisfy { $0.status == .created || $0.errorCode == "event_cancelled" },
                 "\(bookings.filter { $0.status != .created }.map { "\($0.status) \($0.errorCode ?? "-")" })")
             let created = bookings.filter { $0.status == .created }.count
-            #expect(cancel["cancellation"]?["bookings_total"]?.integerValue == Int64(created))
+            let seen = Dictionary(grouping: answers, by: { "\($0.status.code) \($0.errorCode ?? "-")" }).mapValues(\.count)
+            #expect(cancel["cancellation"]?["bookings_total"]?.integerValue == Int64(created), "answers: \(seen), created: \(created)")
             _ = try await Self.worker(world, batchSize: 7).workOnce()
             let eventID = try #require(UUID(uuidString: event))
             #expect(try await world.postgres.count("SELECT count(*) FROM booking.bookings WHERE event_id = \(eventID)") == created)

@@ -71,11 +71,13 @@ struct PostgresSharedQueryTests {
         defer { Task { await client.shutdown() } }
         try await client.sharedQuery("SELECT 1")
         let slow = Task {
-            try await client.sharedQuery("SELECT pg_sleep(1.5)")
+            // Long enough that the quick statements' round trips fit in it on a loaded CI machine too
+            // (where a resumed task can wait a good part of a second for a cooperative thread).
+            try await client.sharedQuery("SELECT pg_sleep(5)")
             return ContinuousClock.now
         }
         try await Task.sleep(for: .milliseconds(100))
-        for index in 0..<50 {
+        for index in 0..<30 {
             let rows = try await client.sharedQuery("SELECT \(Int64(index))::int8")
             #expect(try rows[0].decode(Int64.self, at: 0) == Int64(index))
         }
