@@ -14,6 +14,8 @@ struct RedisSharedConnectionTests {
         var configuration = try RedisClient.Configuration(url: TestEnvironment.redisURL())
         configuration.maximumConnections = pooled
         configuration.sharedConnections = 1
+        // Above the 5 s BLPOP below: a pooled connection's socket times out after the command timeout.
+        configuration.commandTimeout = .seconds(15)
         return RedisClient(configuration: configuration, logger: TestEnvironment.logger)
     }
 
