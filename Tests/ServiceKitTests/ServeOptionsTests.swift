@@ -9,11 +9,9 @@ struct ServeOptionsTests {
         #expect(
             try SettingOptions.names(of: ServiceOptions.self) == [
                 "HOST", "PORT", "LOG_LEVEL", "ADMIN_TOKEN", "API_KEYS", "DATABASE_URL", "DATABASE_POOL_SIZE", "DATABASE_CONSUMER_POOL_SIZE",
-                "DATABASE_SHARED_CONNECTIONS", "DATABASE_POOL_WAIT", "DATABASE_CONNECT_TIMEOUT", "DATABASE_STATEMENT_TIMEOUT", "REDIS_URL",
-                "REDIS_POOL_SIZE",
+                "DATABASE_SHARED_CONNECTIONS", "DATABASE_POOL_WAIT", "DATABASE_CONNECT_TIMEOUT", "DATABASE_STATEMENT_TIMEOUT", "REDIS_URL", "REDIS_POOL_SIZE",
                 "REDIS_SHARED_CONNECTIONS", "REDIS_POOL_WAIT",
-                "REDIS_COMMAND_TIMEOUT", "MAX_BODY_BYTES", "HTTP_IDLE_TIMEOUT", "HTTP_MAX_CONNECTIONS", "HTTP_MAX_IN_FLIGHT", "HTTP_MAX_QUEUED",
-                "OUTBOX_RETENTION",
+                "REDIS_COMMAND_TIMEOUT", "MAX_BODY_BYTES", "HTTP_IDLE_TIMEOUT", "HTTP_MAX_CONNECTIONS", "OUTBOX_RETENTION",
                 "DEAD_LETTER_RETENTION", "INBOX_RETENTION",
             ])
         #expect(try SettingOptions.undocumentedNames(of: ServiceOptions.self) == [])

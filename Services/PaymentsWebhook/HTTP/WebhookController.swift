@@ -22,7 +22,7 @@ extension HTTPField.Name {
 /// | outcome | status | stored |
 /// |---|---|---|
 /// | source over its budget of unverified requests | 429 + `Retry-After` | nothing |
-/// | a signature header over 4 KiB (answered before any HMAC is computed) | 400 `invalid_signature` | nothing |
+/// | a signature header over 4 KiB (answered before the body is read) | 400 `invalid_signature` | nothing |
 /// | missing, malformed or wrong signature, stale or future timestamp | 400 `invalid_signature` | nothing |
 /// | verified, body unreadable for its type | 400 `malformed_payload` | kept once per body (`malformed`) |
 /// | verified, mapped type | 200 | row + domain event in the outbox (`accepted`) |
@@ -70,7 +70,8 @@ struct WebhookController: Sendable {
         let metrics = DeliveryMetrics(source: source)
         let sender = senderAddress(request, context: context)
         if let wait = limiter.admission(for: sender) { throw rateLimited(wait, metrics: metrics) }
-        // Refused before any HMAC is computed.
+        // Refused before the body is read; Hummingbird then discards the unread body and keeps the
+        // connection, so the client sees this answer.
         if let name = oversizedSignatureHeader(request, source: source) {
             if let wait = limiter.spend(from: sender) { throw rateLimited(wait, metrics: metrics) }
             throw refusal(

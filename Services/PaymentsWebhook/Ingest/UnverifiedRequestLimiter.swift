@@ -7,8 +7,8 @@ import Synchronization
 /// A request spends one of its source's tokens before its signature is checked, and a request whose
 /// signature verifies gets its token back; so the number of failed verifications a source can cause is
 /// bounded by its tokens even when its forgeries arrive all at once. A source with no token left is
-/// refused with 429 before anything is done with its request (``admission(for:now:)``), and again just
-/// before verification when concurrent forgeries spent the last token meanwhile (``spend(from:now:)``). Real senders get every
+/// refused with 429 before its body is read (``admission(for:now:)``), and again after the read when
+/// concurrent forgeries spent the last token meanwhile (``spend(from:now:)``). Real senders get every
 /// token back and are never limited by their own success. Tokens come back at `refillPerMinute`.
 ///
 /// A source is one IPv4 address or one IPv6 /64 network (``ClientSource``). The state is per process
@@ -34,7 +34,7 @@ final class UnverifiedRequestLimiter: Sendable {
         buckets = Mutex(LeastRecentlyUsedMap(capacity: maximumSources))
     }
 
-    /// Whether `source` has a token left, without spending it (the check before any other work); when
+    /// Whether `source` has a token left, without spending it (the check before a body is read); when
     /// not, how long until it has one (for `Retry-After`).
     func admission(for source: ClientSource, now: ContinuousClock.Instant = .now) -> Duration? {
         buckets.withLock { buckets in

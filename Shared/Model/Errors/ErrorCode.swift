@@ -39,9 +39,6 @@ public struct ErrorCode: OpenStringValue {
     public static let rateLimited: ErrorCode = "rate_limited"
     /// 503: a dependency (Postgres, Redis, the provider) is unavailable; retry later.
     public static let dependencyUnavailable: ErrorCode = "dependency_unavailable"
-    /// 503: the service has as many requests in flight and waiting as it takes (`HTTP_MAX_IN_FLIGHT`,
-    /// `HTTP_MAX_QUEUED`); nothing was done, retry after `Retry-After`.
-    public static let overloaded: ErrorCode = "overloaded"
     /// 500: an unexpected server fault (never for bad input).
     public static let internalError: ErrorCode = "internal_error"
 
@@ -57,7 +54,7 @@ public struct ErrorCode: OpenStringValue {
         case .unprocessable, .validationFailed, .idempotencyKeyReused: 422
         case .rateLimited: 429
         case .internalError: 500
-        case .dependencyUnavailable, .overloaded: 503
+        case .dependencyUnavailable: 503
         default: nil
         }
     }

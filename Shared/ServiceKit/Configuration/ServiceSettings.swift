@@ -34,10 +34,6 @@ public struct ServiceOptions: ParsableArguments, Sendable {
     var httpIdleTimeout: String?
     @Option(help: "The most HTTP connections served at once; more wait to be accepted (HTTP_MAX_CONNECTIONS, default 4096).")
     var httpMaxConnections: String?
-    @Option(help: "The most requests handled at once; more wait their turn (HTTP_MAX_IN_FLIGHT, default 128).")
-    var httpMaxInFlight: String?
-    @Option(help: "The most requests waiting for a turn; more get 503 overloaded (HTTP_MAX_QUEUED, default 1024).")
-    var httpMaxQueued: String?
     @Option(help: "How long published outbox rows are kept for republishing, e.g. 72h (OUTBOX_RETENTION).") var outboxRetention: String?
     @Option(help: "How long closed dead letters are kept, e.g. 720h; unset keeps them (DEAD_LETTER_RETENTION).")
     var deadLetterRetention: String?
@@ -70,12 +66,6 @@ public struct ServiceSettings: Sendable {
     /// The most HTTP connections served at once (`HTTP_MAX_CONNECTIONS`, default 4096); further ones
     /// wait in the listen backlog until one closes.
     public var httpMaximumConnections: Int
-    /// The most requests handled at once (`HTTP_MAX_IN_FLIGHT`, default 128); the probes and `/metrics`
-    /// are not counted. See ``RequestLimit``.
-    public var httpMaximumInFlight: Int
-    /// The most requests waiting for a turn (`HTTP_MAX_QUEUED`, default 1024); further ones get 503
-    /// `overloaded` with `Retry-After` at once.
-    public var httpMaximumQueued: Int
     /// How long published outbox rows are kept for republishing after Redis lost data (`OUTBOX_RETENTION`).
     public var outboxRetention: Duration
     /// How long closed dead letters are kept (`DEAD_LETTER_RETENTION`); nil (the default) keeps them forever.
@@ -127,8 +117,6 @@ public struct ServiceSettings: Sendable {
         self.maximumBodySize = try reader.integer("MAX_BODY_BYTES", default: defaultMaximumBodySize, in: 1024...(64 << 20))
         self.httpIdleTimeout = try reader.duration("HTTP_IDLE_TIMEOUT", default: .seconds(60), in: .milliseconds(100)...(.seconds(3600)))
         self.httpMaximumConnections = try reader.integer("HTTP_MAX_CONNECTIONS", default: 4096, in: 1...1_000_000)
-        self.httpMaximumInFlight = try reader.integer("HTTP_MAX_IN_FLIGHT", default: 128, in: 1...100_000)
-        self.httpMaximumQueued = try reader.integer("HTTP_MAX_QUEUED", default: 1024, in: 0...1_000_000)
         self.outboxRetention = try reader.duration("OUTBOX_RETENTION", default: .seconds(72 * 3600), in: .seconds(60)...(.seconds(90 * 86_400)))
         self.deadLetterRetention =
             reader.string("DEAD_LETTER_RETENTION") == nil

@@ -61,13 +61,6 @@ public struct APIError: HTTPResponseError, Sendable {
             details: ["limit_bytes": .integer(Int64(limit))])
     }
 
-    /// 503 `overloaded`: refused by admission control before any work (``RequestLimitMiddleware``).
-    public static func overloaded(retryAfterSeconds: Int) -> APIError {
-        APIError(
-            .serviceUnavailable, code: .overloaded, message: "the service is at capacity; nothing was done, retry later",
-            headers: [.retryAfter: String(retryAfterSeconds)])
-    }
-
     public static func dependencyUnavailable(_ message: String, details: [String: JSONValue]? = nil) -> APIError {
         APIError(.serviceUnavailable, code: .dependencyUnavailable, message: message, details: details, headers: [.retryAfter: "1"])
     }

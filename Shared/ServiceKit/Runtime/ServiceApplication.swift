@@ -40,8 +40,7 @@ public struct ServiceApplication: Sendable {
         self.relayPostgres = PostgresClient(configuration: relayConfiguration, logger: logger)
     }
 
-    /// A router with correlation ids, JSON errors, per-route metrics, admission control
-    /// (`HTTP_MAX_IN_FLIGHT`, `HTTP_MAX_QUEUED`), the body limit, and
+    /// A router with correlation ids, JSON errors, per-route metrics, the body limit, and
     /// `/healthz`, `/readyz`, `/metrics`.
     public func makeRouter(extraChecks: [DependencyCheck] = []) -> Router<ServiceRequestContext> {
         let router = Router(context: ServiceRequestContext.self)
@@ -50,10 +49,6 @@ public struct ServiceApplication: Sendable {
         router.middlewares.add(MetricsMiddleware())
         router.middlewares.add(ErrorMiddleware())
         router.middlewares.add(BodyLimitMiddleware(limit: settings.maximumBodySize))
-        // Inside the error mapping and the metrics, so a refused request is answered and counted as
-        // the 503 it is; inside the body limit, which bounds the body it reads before taking a turn.
-        router.middlewares.add(
-            RequestLimitMiddleware(limit: RequestLimit(maximum: settings.httpMaximumInFlight, maximumQueued: settings.httpMaximumQueued)))
         HealthRoutes.add(to: router, checks: [.postgres(postgres), .redis(redis)] + extraChecks)
         DeadLetterRoutes.add(
             to: router, store: DeadLetterStore(postgres: postgres), service: settings.serviceName, authentication: adminAuthentication)
