@@ -219,7 +219,7 @@ public final class OutboxRelay: Service, Sendable {
     private func repairIfRedisLostData(connection: PostgresConnection) async throws {
         if try await redis.send("EXISTS", RedisArgument(configuration.epochKey)).integer == 1 { return }
         let reset = try await connection.query("UPDATE messaging.outbox SET published_at = NULL WHERE published_at IS NOT NULL")
-        try await redis.send("SET", RedisArgument(configuration.epochKey), RedisArgument(UUID().uuidString), "NX")
+        try await redis.send("SET", RedisArgument(configuration.epochKey), RedisArgument(UUID.random().uuidString), "NX")
         if reset.affectedRows > 0 {
             logger.warning("redis lost its data; republishing the outbox", metadata: ["events": "\(reset.affectedRows)"])
         }

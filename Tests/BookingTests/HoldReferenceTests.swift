@@ -19,6 +19,27 @@ struct HoldReferenceTests {
         #expect(HoldReference(token: reference.holdID.description) == nil)
     }
 
+    @Test("Base64URL matches Foundation's base64 with the URL alphabet and no padding, and decodes only canonical text")
+    func base64URL() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0..<70 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let expected = Data(bytes).base64EncodedString()
+                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            let encoded = Base64URL.encode(bytes)
+            #expect(encoded == expected, "\(length) bytes")
+            #expect(Base64URL.decode(encoded) == bytes, "\(length) bytes")
+        }
+        #expect(Base64URL.decode("") == [])
+        #expect(Base64URL.decode("_-8") == [0xFF, 0xEF])
+        #expect(Base64URL.decode("A") == nil, "a length of 1 modulo 4 is no encoding")
+        #expect(Base64URL.decode("AB") == nil, "non-zero unused bits: not what encode writes")
+        #expect(Base64URL.decode("AAB") == nil, "non-zero unused bits: not what encode writes")
+        #expect(Base64URL.decode("AA==") == nil, "padding is not base64url here")
+        #expect(Base64URL.decode("AA+/") == nil, "the standard alphabet's characters are refused")
+        #expect(Base64URL.decode("AA A") == nil)
+    }
+
     @Test("Two holds on the same event get different, unrelated ids")
     func tokensDiffer() {
         let event = EventID()

@@ -32,7 +32,7 @@ enum PayoutRunStore {
         let inserted = try transaction.query(
             """
             INSERT INTO payout.runs (id, run_date, cutoff, settled_before, previous_cutoff, status, phase, created_at)
-            SELECT \(UUID()), \(day)::date, \(cutoff), \(settledBefore),
+            SELECT \(UUID.random()), \(day)::date, \(cutoff), \(settledBefore),
                    (SELECT max(cutoff) FROM payout.runs WHERE run_date < \(day)::date), 'running', 'planning', \(now)
             ON CONFLICT (run_date) DO NOTHING RETURNING id
             """)

@@ -83,7 +83,7 @@ extension Identifier where Tag.RawValue == UUID {
 
     /// A new random (version 4) identifier: 122 random bits, unguessable.
     public init() {
-        self.init(UUID())
+        self.init(UUID.random())
     }
 
     /// The wrapped UUID.

@@ -1,0 +1,65 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+extension UUID {
+    /// A new random (version 4, RFC 9562) UUID: 122 bits from the kernel's CSPRNG (`getrandom`).
+    ///
+    /// `UUID()` in this Foundation opens, reads and closes `/dev/urandom` for every UUID; the profiles
+    /// of the hold and webhook routes found that at 3-5% of the service's CPU. This takes the bytes from
+    /// a process-wide buffer filled 4 KiB at a time by one `getrandom` call, so 256 UUIDs cost one
+    /// system call. The buffer's bytes are handed out once and zeroed as they go.
+    public static func random() -> UUID {
+        var bytes = RandomBytes.shared.take16()
+        bytes.6 = (bytes.6 & 0x0F) | 0x40  // version 4
+        bytes.8 = (bytes.8 & 0x3F) | 0x80  // variant 10
+        return UUID(uuid: bytes)
+    }
+}
+
+/// Bytes from the kernel's CSPRNG, fetched in blocks.
+final class RandomBytes: Sendable {
+    static let shared = RandomBytes()
+
+    private static let blockSize = 4096
+    private struct Block {
+        var bytes = [UInt8](repeating: 0, count: RandomBytes.blockSize)
+        var next = RandomBytes.blockSize
+    }
+    private let block = Mutex(Block())
+
+    /// 16 bytes no one else was given.
+    func take16() -> uuid_t {
+        block.withLock { block in
+            if block.next + 16 > block.bytes.count {
+                Self.fill(&block.bytes)
+                block.next = 0
+            }
+            var out: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            block.bytes.withUnsafeMutableBytes { buffer in
+                let start = buffer.baseAddress! + block.next
+                withUnsafeMutableBytes(of: &out) { $0.copyMemory(from: UnsafeRawBufferPointer(start: start, count: 16)) }
+                start.initializeMemory(as: UInt8.self, repeating: 0, count: 16)
+            }
+            block.next += 16
+            return out
+        }
+    }
+
+    /// Fills `bytes` from the kernel's CSPRNG: glibc's `arc4random_buf` is one `getrandom` call.
+    private static func fill(_ bytes: inout [UInt8]) {
+        #if canImport(Glibc) || canImport(Darwin)
+            bytes.withUnsafeMutableBytes { buffer in
+                if let base = buffer.baseAddress { arc4random_buf(base, buffer.count) }
+            }
+        #else
+            var generator = SystemRandomNumberGenerator()
+            for index in bytes.indices { bytes[index] = generator.next() }
+        #endif
+    }
+}

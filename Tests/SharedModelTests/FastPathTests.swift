@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+@testable import SharedModel
+
+/// The fast paths the profiles asked for must answer exactly what the general code answers.
+@Suite("Fast paths: random UUIDs and ASCII identifiers")
+struct FastPathTests {
+    @Test("UUID.random gives version 4, variant 10 UUIDs, all different, across many buffer refills")
+    func randomUUIDs() {
+        var seen = Set<UUID>()
+        // 20,000 UUIDs are 78 refills of the 4 KiB buffer.
+        for _ in 0..<20_000 {
+            let uuid = UUID.random()
+            let bytes = uuid.uuid
+            #expect(bytes.6 >> 4 == 4, "version nibble of \(uuid)")
+            #expect(bytes.8 >> 6 == 0b10, "variant bits of \(uuid)")
+            seen.insert(uuid)
+        }
+        #expect(seen.count == 20_000)
+        // Every one of the 122 random bits takes both values (a stuck bit would be a broken generator).
+        var ones = [Int](repeating: 0, count: 128)
+        for uuid in seen {
+            withUnsafeBytes(of: uuid.uuid) { raw in
+                for bit in 0..<128 where raw[bit / 8] >> (7 - UInt8(bit % 8)) & 1 == 1 { ones[bit] += 1 }
+            }
+        }
+        let fixed: Set<Int> = [48, 49, 50, 51, 64, 65]
+        for bit in 0..<128 where !fixed.contains(bit) {
+            #expect((9_000...11_000).contains(ones[bit]), "bit \(bit) was set in \(ones[bit]) of 20,000")
+        }
+    }
+
+    @Test("UUID.random is safe from many tasks at once: no UUID handed out twice")
+    func concurrentRandomUUIDs() async {
+        let all = await withTaskGroup(of: [UUID].self) { group in
+            for _ in 0..<8 { group.addTask { (0..<2_000).map { _ in UUID.random() } } }
+            return await group.reduce(into: [UUID]()) { $0 += $1 }
+        }
+        #expect(Set(all).count == 16_000)
+    }
+
+    @Test("The printable-ASCII fast path accepts only what the full rules accept unchanged")
+    func asciiFastPathAgrees() throws {
+        var samples: [String] = [
+            "A-12", "customer-1", " A-12", "A-12 ", " ", "", "a b", "tab\there", "new\nline", "del\u{7F}",
+            String(repeating: "x", count: 128), String(repeating: "x", count: 129), "é", "e\u{301}", "\u{00A0}x",
+            "~!@#$%^&*()_+{}|:\"<>?`-=[]\\;',./", "\r\n",
+        ]
+        var generator = SystemRandomNumberGenerator()
+        let pool = Array((0x00...0x7F).map { Character(Unicode.Scalar(UInt8($0))) }) + ["é", "\u{301}", "\u{2028}"]
+        for _ in 0..<2_000 {
+            let length = Int.random(in: 0...6, using: &generator)
+            samples.append(String((0..<length).map { _ in pool.randomElement(using: &generator) ?? "x" }))
+        }
+        for sample in samples {
+            let full = Result { () throws(IdentifierError.Reason) -> String in try String.validateUnicode(sample) }
+            if let fast = String.printableASCII(sample) {
+                #expect(fast == sample)
+                #expect(try full.get() == sample, "the fast path accepted \(sample.debugDescription)")
+            }
+            // The public entry point answers what the full rules answer, whichever path it takes.
+            let public_ = Result { () throws(IdentifierError.Reason) -> String in try String.validateIdentifier(sample) }
+            switch (public_, full) {
+            case (.success(let a), .success(let b)): #expect(a == b && Array(a.utf8) == Array(b.utf8))
+            case (.failure(let a), .failure(let b)): #expect(a == b)
+            default: Issue.record("\(sample.debugDescription): \(public_) but the full rules say \(full)")
+            }
+        }
+        #expect(String.printableASCII("A-12") != nil)
+        #expect(String.printableASCII(" A-12") == nil)
+        #expect(String.printableASCII(String(repeating: "x", count: 129)) == nil)
+    }
+}
