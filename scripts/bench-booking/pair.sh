@@ -263,12 +263,13 @@ ours_bookings() {
     _booking_counts "$BOOKING_DIR/bookings-warmup.out"
     echo "(warm-up ${BOOKING_WARMUP}s: $(grep '^booking_bookings_created=' "$BOOKING_DIR/bookings-warmup.out"))"
     before="$(bench_metrics "$BOOKING_URL")"
-    bench_measure_begin "$BOOKING_PID"
+    bench_measure_begin "$BOOKING_PID" wal
     bench_timed "$BOOKING_DIR" booking_wrk bookings "$c" "$c" "$SECS" "$EV_BOOKINGS" run >"$BOOKING_DIR/bookings.out" || {
         cat "$BOOKING_DIR/bookings.out"
         return 1
     }
-    bench_measure_end booking_bookings "$(cat "$BOOKING_DIR/tool.seconds")" "$BOOKING_PID" >"$BOOKING_DIR/bookings.cpu"
+    bench_measure_end booking_bookings "$(cat "$BOOKING_DIR/tool.seconds")" "$BOOKING_PID" \
+        "$(sed -n 's/^booking_bookings_created=\([0-9]*\).*/\1/p' "$BOOKING_DIR/bookings.out")" >"$BOOKING_DIR/bookings.cpu"
     after="$(bench_metrics "$BOOKING_URL")"
     # wrk's own latency lines mix holds and conversions: leave them out, ours are per step.
     grep -v -e '^ *Latency' -e '^ *[0-9]*%' -e 'Latency Distribution' "$BOOKING_DIR/bookings.out"
@@ -290,14 +291,16 @@ theirs_bookings() {
         -D events="$BOOKING_REF_EVENTS" -c "$BOOKING_PGBENCH_CLIENTS" -j 2 -T "$BOOKING_WARMUP" \
         -h 127.0.0.1 -p "$PG_PORT" -U postgres booking_ref || return 1
     rm -f "$prefix".*
-    bench_measure_begin "$BOOKING_PID"
+    bench_measure_begin "$BOOKING_PID" wal
     bench_timed "$BOOKING_DIR" "$PG_BIN_DIR/pgbench" -n -M prepared -f "$BOOKING_LUA/booking.sql" -D events="$BOOKING_REF_EVENTS" \
         -c "$BOOKING_PGBENCH_CLIENTS" -j 2 -T "$SECS" -l --log-prefix="$prefix" \
         -h 127.0.0.1 -p "$PG_PORT" -U postgres booking_ref >"$BOOKING_DIR/pgbench.out" 2>&1 || {
         cat "$BOOKING_DIR/pgbench.out" >&2
         return 1
     }
-    bench_measure_end reference_bookings "$(cat "$BOOKING_DIR/tool.seconds")" "$BOOKING_PID" >"$BOOKING_DIR/reference-bookings.cpu"
+    bench_measure_end reference_bookings "$(cat "$BOOKING_DIR/tool.seconds")" "$BOOKING_PID" \
+        "$(awk '/^number of transactions actually processed:/ { print $NF; exit }' "$BOOKING_DIR/pgbench.out")" \
+        >"$BOOKING_DIR/reference-bookings.cpu"
     bench_resume "$BOOKING_PID"
     bench_pgbench_result booking "$BOOKING_DIR/pgbench.out" "$prefix" "$BOOKING_DIR/reference-bookings.cpu"
 }
