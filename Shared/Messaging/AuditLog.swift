@@ -91,7 +91,7 @@ public struct AuditLog: Sendable {
 
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(id.uuidString.lowercased(), forKey: .id)
+            try container.encode(id.lowercasedString, forKey: .id)
             try container.encode(service, forKey: .service)
             try container.encode(operatorName, forKey: .operatorName)
             try container.encode(RFC3339.string(from: occurredAt), forKey: .occurredAt)

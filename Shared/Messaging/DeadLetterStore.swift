@@ -58,11 +58,11 @@ public struct DeadLetterStore: Sendable {
         /// Encodes with lower-case UUIDs (the wire convention) and explicit nulls.
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(id.uuidString.lowercased(), forKey: .id)
+            try container.encode(id.lowercasedString, forKey: .id)
             try container.encode(kind, forKey: .kind)
             try container.encode(stream, forKey: .stream)
             try container.encode(consumer, forKey: .consumer)
-            try container.encode(eventID.uuidString.lowercased(), forKey: .eventID)
+            try container.encode(eventID.lowercasedString, forKey: .eventID)
             try container.encode(eventType, forKey: .eventType)
             try container.encode(aggregateID, forKey: .aggregateID)
             try container.encode(envelope, forKey: .envelope)
@@ -253,8 +253,7 @@ public struct DeadLetterStore: Sendable {
         repeat {
             let page = try await list(selection, cursor: cursor, limit: 200)
             for entry in page.entries
-            where try await replay(id: entry.id, operatorName: operatorName, audit: audit?.with(targetID: entry.id.uuidString.lowercased())) == .done
-            {
+            where try await replay(id: entry.id, operatorName: operatorName, audit: audit?.with(targetID: entry.id.lowercasedString)) == .done {
                 replayed += 1
             }
             cursor = page.nextCursor

@@ -30,7 +30,7 @@ public struct ListCursor: CustomStringConvertible, Sendable, Equatable {
     }
 
     public var description: String {
-        "\(Int64((createdAt.timeIntervalSince1970 * 1_000_000).rounded()))_\(id.uuidString.lowercased())"
+        "\(Int64((createdAt.timeIntervalSince1970 * 1_000_000).rounded()))_\(id.lowercasedString)"
     }
 }
 

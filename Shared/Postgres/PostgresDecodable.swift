@@ -83,7 +83,7 @@ extension String: PostgresDecodable {
         } else if type == .jsonb, bytes.first == 1 {
             self = String(decoding: bytes.dropFirst(), as: UTF8.self)
         } else if type == .uuid {
-            self = try UUID(postgresBytes: bytes, type: type).uuidString.lowercased()
+            self = try UUID(postgresBytes: bytes, type: type).lowercasedString
         } else {
             throw PostgresDecodingError.typeMismatch(Self.self, type)
         }

@@ -40,6 +40,19 @@ struct FastPathTests {
         #expect(Set(all).count == 16_000)
     }
 
+    @Test("UUID.lowercasedString is uuidString.lowercased(), and parses back to the same UUID")
+    func lowercasedUUIDText() throws {
+        var samples = (0..<5_000).map { _ in UUID.random() }
+        samples.append(try #require(UUID(uuidString: "00000000-0000-0000-0000-000000000000")))
+        samples.append(try #require(UUID(uuidString: "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF")))
+        samples.append(try #require(UUID(uuidString: "0A1B2C3D-4E5F-6789-ABCD-EF0123456789")))
+        for uuid in samples {
+            #expect(uuid.lowercasedString == uuid.uuidString.lowercased())
+            #expect(UUID(uuidString: uuid.lowercasedString) == uuid)
+        }
+        #expect(EventID(samples[samples.count - 1]).description == "0a1b2c3d-4e5f-6789-abcd-ef0123456789")
+    }
+
     @Test("The printable-ASCII fast path accepts only what the full rules accept unchanged")
     func asciiFastPathAgrees() throws {
         var samples: [String] = [

@@ -67,7 +67,7 @@ struct InventoryController: Sendable {
         let body = try await request.decode(as: CreateRequest.self, context: context)
         let event = try validate(body)
         let audit = AuditRecord.http(
-            service: "booking", request, context, action: "event.created", targetID: event.id.uuid.uuidString.lowercased(), outcome: "created",
+            service: "booking", request, context, action: "event.created", targetID: event.id.uuid.lowercasedString, outcome: "created",
             status: .created, details: ["host_id": .string(event.hostID.rawValue), "seats": .integer(Int64(event.seats.count))])
         try await catalog.create(event, audit: audit)
         context.logger.info("event created", metadata: ["event_id": "\(event.id)", "seats": "\(event.seats.count)"])
@@ -89,7 +89,7 @@ struct InventoryController: Sendable {
         }
         let operatorName = AuditRoutes.operatorName(request)
         let audit = AuditRecord.http(
-            service: "booking", request, context, action: "event.cancelled", targetID: event.id.uuid.uuidString.lowercased(), outcome: "cancelled",
+            service: "booking", request, context, action: "event.cancelled", targetID: event.id.uuid.lowercasedString, outcome: "cancelled",
             status: .accepted, operatorName: operatorName)
         let outcome = try await cancellations.cancel(
             event.id, reason: reason, operatorName: operatorName, correlationID: context.correlationID, audit: audit, at: clock.now())

@@ -36,7 +36,7 @@ struct SagaController: Sendable {
             let id = BookingID(try Validation.pathUUID(context, resource: "saga"))
             let operatorName = try DeadLetterRoutes.operatorName(request)
             let audit = AuditRecord.http(
-                service: "booking", request, context, action: "saga.resumed", targetID: id.uuid.uuidString.lowercased(), outcome: "resumed",
+                service: "booking", request, context, action: "saga.resumed", targetID: id.uuid.lowercasedString, outcome: "resumed",
                 operatorName: operatorName)
             switch try await operations.resume(id, operatorName: operatorName, audit: audit) {
             case .notFound:

@@ -50,13 +50,13 @@ struct SagaCommand: AsyncParsableCommand {
                     .resume(
                         BookingID(bookingID), operatorName: operatorOption.value,
                         audit: operatorOption.audit(
-                            command: "booking saga resume", action: "saga.resumed", targetID: bookingID.uuidString.lowercased(), outcome: "resumed"))
+                            command: "booking saga resume", action: "saga.resumed", targetID: bookingID.lowercasedString, outcome: "resumed"))
             }
             switch outcome {
             case .resumed(let attempt, let key):
                 try output(ResumeAnswer(outcome: "resumed", state: SagaState.refundPending.rawValue, attempt: attempt, idempotencyKey: key))
             case .notFound:
-                throw ValidationError("no saga for booking \(bookingID.uuidString.lowercased())")
+                throw ValidationError("no saga for booking \(bookingID.lowercasedString)")
             case .notResumable(let state):
                 throw ValidationError("only a compensation_failed saga can be resumed; this one is \(state.rawValue)")
             }

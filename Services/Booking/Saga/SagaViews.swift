@@ -24,7 +24,7 @@ struct SagaSummary: Encodable, Sendable {
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(bookingID.uuidString.lowercased(), forKey: .bookingID)
+        try container.encode(bookingID.lowercasedString, forKey: .bookingID)
         try container.encode(state, forKey: .state)
         try container.encode(status, forKey: .status)
         try container.encode(deadline.map { RFC3339.string(from: $0) }, forKey: .deadline)

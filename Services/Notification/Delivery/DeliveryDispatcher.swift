@@ -161,7 +161,7 @@ final class DeliveryDispatcher: Service, Sendable {
                 throw URLNotAllowed(reason: error.reason)
             }
             answer = await sender.send(
-                url: target.url, webhookID: delivery.eventID.uuidString.lowercased(), body: delivery.body, secrets: keys, at: attemptedAt)
+                url: target.url, webhookID: delivery.eventID.lowercasedString, body: delivery.body, secrets: keys, at: attemptedAt)
         } catch let error as URLNotAllowed {
             answer = WebhookSender.Answer(outcome: .unreachable(error: "the URL is no longer allowed: \(error.reason)"), excerpt: nil)
         } catch {

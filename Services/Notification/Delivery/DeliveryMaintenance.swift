@@ -58,12 +58,12 @@ struct DeliveryMaintenance: Service {
             return reported.subtracting(current)
         }
         for endpoint in gone {
-            let dimensions = [("endpoint", endpoint.uuidString.lowercased())]
+            let dimensions = [("endpoint", endpoint.lowercasedString)]
             Gauge(label: "notification_pending_deliveries", dimensions: dimensions).record(0)
             Gauge(label: "notification_oldest_pending_seconds", dimensions: dimensions).record(0)
         }
         for (endpoint, pending) in snapshot.pending {
-            let dimensions = [("endpoint", endpoint.uuidString.lowercased())]
+            let dimensions = [("endpoint", endpoint.lowercasedString)]
             Gauge(label: "notification_pending_deliveries", dimensions: dimensions).record(pending.count)
             Gauge(label: "notification_oldest_pending_seconds", dimensions: dimensions).record(pending.oldestAge.timeInterval)
         }

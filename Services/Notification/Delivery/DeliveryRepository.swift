@@ -56,7 +56,7 @@ struct AttemptRecord: Sendable {
 enum DeliveryFailureDeadLetter {
     static let consumerPrefix = "notification-delivery:"
 
-    static func consumer(endpoint: UUID) -> String { consumerPrefix + endpoint.uuidString.lowercased() }
+    static func consumer(endpoint: UUID) -> String { consumerPrefix + endpoint.lowercasedString }
 
     static func endpoint(ofConsumer consumer: String) -> UUID? {
         guard consumer.hasPrefix(consumerPrefix) else { return nil }

@@ -47,9 +47,9 @@ struct DeliveryView: Sendable, Encodable {
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id.uuidString.lowercased(), forKey: .id)
-        try container.encode(endpointID.uuidString.lowercased(), forKey: .endpointID)
-        try container.encode(eventID.uuidString.lowercased(), forKey: .eventID)
+        try container.encode(id.lowercasedString, forKey: .id)
+        try container.encode(endpointID.lowercasedString, forKey: .endpointID)
+        try container.encode(eventID.lowercasedString, forKey: .eventID)
         try container.encode(eventType, forKey: .eventType)
         try container.encode(aggregateID, forKey: .aggregateID)
         try container.encode(sequence, forKey: .sequence)
@@ -164,7 +164,7 @@ extension DeliveryRepository {
                 """)
             guard let view = try transaction.query(Self.viewColumns + " WHERE id = \(id)").first.map(Self.view) else { return nil }
             try AuditLog.record(
-                audit?.with(details: ["endpoint_id": .string(view.endpointID.uuidString.lowercased()), "requeued": .bool(!requeued.isEmpty)]),
+                audit?.with(details: ["endpoint_id": .string(view.endpointID.lowercasedString), "requeued": .bool(!requeued.isEmpty)]),
                 in: transaction)
             return view
         }

@@ -39,7 +39,7 @@ struct Endpoint: Sendable, Equatable, Encodable {
     /// Lower-case id, explicit nulls.
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id.uuidString.lowercased(), forKey: .id)
+        try container.encode(id.lowercasedString, forKey: .id)
         try container.encode(url, forKey: .url)
         try container.encode(description, forKey: .description)
         try container.encode(eventTypes, forKey: .eventTypes)

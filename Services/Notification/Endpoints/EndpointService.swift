@@ -52,7 +52,7 @@ struct EndpointService: Sendable {
             rateLimitPerSecond: draft.rateLimitPerSecond, status: .enabled, disabledReason: nil, failingSince: nil, createdAt: now, updatedAt: now)
         let secret = SecretBox.newSecret()
         try await repository.create(
-            endpoint, sealedSecret: try secrets.seal(secret, endpoint: endpoint.id), audit: audit?.with(targetID: endpoint.id.uuidString.lowercased())
+            endpoint, sealedSecret: try secrets.seal(secret, endpoint: endpoint.id), audit: audit?.with(targetID: endpoint.id.lowercasedString)
         )
         return (endpoint, secret)
     }

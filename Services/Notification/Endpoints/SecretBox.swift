@@ -40,6 +40,6 @@ struct SecretBox: Sendable {
     }
 
     private static func associatedData(_ endpoint: UUID) -> Data {
-        Data(("notification-endpoint:" + endpoint.uuidString.lowercased()).utf8)
+        Data(("notification-endpoint:" + endpoint.lowercasedString).utf8)
     }
 }

@@ -108,7 +108,7 @@ struct EndpointController: Sendable {
         status: HTTPResponse.Status = .ok, details: [String: JSONValue] = [:]
     ) -> AuditRecord {
         AuditRecord.http(
-            service: "notification", request, context, action: action, targetID: id?.uuidString.lowercased(), outcome: outcome, status: status,
+            service: "notification", request, context, action: action, targetID: id?.lowercasedString, outcome: outcome, status: status,
             details: details)
     }
 

@@ -103,7 +103,7 @@ struct WebhookController: Sendable {
                 metadata: ["source": "\(source.rawValue)", "stored_id": "\(id)", "reason": "\(error.reason)"])
             throw APIError(
                 .badRequest, code: .malformedPayload, message: "the payload is not a valid \(source.rawValue) event: \(error.reason)",
-                details: ["stored_id": .string(id.uuidString.lowercased())])
+                details: ["stored_id": .string(id.lowercasedString)])
         }
 
         let outcome = try await store.store(record, delivery: delivery, correlationID: context.correlationID)
@@ -220,11 +220,11 @@ struct ReceiptBody: Encodable {
         providerEventID = record.providerEventID.rawValue
         switch outcome {
         case .stored(let id, let status):
-            self.id = id.uuidString.lowercased()
+            self.id = id.lowercasedString
             self.status = status
             duplicate = false
         case .duplicate(let id, let status):
-            self.id = id.uuidString.lowercased()
+            self.id = id.lowercasedString
             self.status = status
             duplicate = true
         }

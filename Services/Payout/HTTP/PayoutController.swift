@@ -193,8 +193,8 @@ private struct PayoutWire: Encodable {
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(payout.id.uuidString.lowercased(), forKey: .payoutID)
-        try container.encode(payout.runID.uuidString.lowercased(), forKey: .runID)
+        try container.encode(payout.id.lowercasedString, forKey: .payoutID)
+        try container.encode(payout.runID.lowercasedString, forKey: .runID)
         try container.encode(payout.hostID, forKey: .hostID)
         try container.encode(payout.amount, forKey: .amount)
         try container.encode(payout.currency, forKey: .currency)
@@ -252,7 +252,7 @@ private struct RunWire: Encodable {
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(run.id.uuidString.lowercased(), forKey: .runID)
+        try container.encode(run.id.lowercasedString, forKey: .runID)
         try container.encode(run.runDate, forKey: .runDate)
         try container.encode(RFC3339.string(from: run.cutoff), forKey: .cutoff)
         try container.encode(RFC3339.string(from: run.settledBefore), forKey: .settledBefore)

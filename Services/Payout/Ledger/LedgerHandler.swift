@@ -143,7 +143,7 @@ enum LedgerError: Error, CustomStringConvertible {
     var description: String {
         switch self {
         case .currencyMismatch(let id, let bookingCurrency, let refundCurrency):
-            "a refund or dispute in \(refundCurrency) of booking \(id.uuidString.lowercased()), which was paid in \(bookingCurrency)"
+            "a refund or dispute in \(refundCurrency) of booking \(id.lowercasedString), which was paid in \(bookingCurrency)"
         }
     }
 }

@@ -68,7 +68,7 @@ struct PayoutRunner: Sendable {
         let outcome = try await postgres.withTransaction { transaction in
             let outcome = try PayoutRunStore.createOrFind(date: date, cutoff: cutoff, settledBefore: settledBefore, now: now, in: transaction)
             if var record = audit {
-                record.targetID = outcome.run.id.uuidString.lowercased()
+                record.targetID = outcome.run.id.lowercasedString
                 record.outcome = outcome.created ? "created" : "existing"
                 if record.httpStatus != nil { record.httpStatus = outcome.created ? 202 : 200 }
                 record.details = ["run_date": .string(date.description), "cutoff": .string(RFC3339.string(from: cutoff))]
@@ -80,7 +80,7 @@ struct PayoutRunner: Sendable {
             logger.info(
                 "payout run created",
                 metadata: [
-                    "run_id": "\(outcome.run.id.uuidString.lowercased())", "run_date": "\(date)", "cutoff": "\(RFC3339.string(from: cutoff))",
+                    "run_id": "\(outcome.run.id.lowercasedString)", "run_date": "\(date)", "cutoff": "\(RFC3339.string(from: cutoff))",
                 ])
         }
         return outcome
@@ -111,7 +111,7 @@ struct PayoutRunner: Sendable {
     private func work(
         _ runID: UUID, on connection: PostgresConnection, session: Int32?, progress: @escaping @Sendable (Progress) -> Void
     ) async throws -> PayoutRun {
-        var metadata: Logger.Metadata = ["run_id": "\(runID.uuidString.lowercased())"]
+        var metadata: Logger.Metadata = ["run_id": "\(runID.lowercasedString)"]
         // Whether this runner moved the run (not merely found it finished).
         var worked = false
         while true {
@@ -204,7 +204,7 @@ struct PayoutRunner: Sendable {
     /// a group per transaction, then completes the run.
     private func announce(_ run: PayoutRun, on connection: PostgresConnection, now: Date) async throws {
         let runID = run.id
-        let correlationID = "payout-run-\(runID.uuidString.lowercased())"
+        let correlationID = "payout-run-\(runID.lowercasedString)"
         while true {
             try Task.checkCancellation()
             let announced = try await connection.withTransaction { transaction in

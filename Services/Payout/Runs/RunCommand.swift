@@ -90,7 +90,7 @@ final class ProgressDisplay: Sendable {
 
     func started(_ run: PayoutRun, created: Bool) {
         let verb = created ? "created" : (run.isFinished ? "already finished" : "resuming")
-        let line = "payout run \(run.runDate) (\(run.id.uuidString.lowercased())) \(verb); cut-off \(RFC3339.string(from: run.cutoff))"
+        let line = "payout run \(run.runDate) (\(run.id.lowercasedString)) \(verb); cut-off \(RFC3339.string(from: run.cutoff))"
         if terminal { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { logger.info("\(line)") }
     }
 
@@ -156,7 +156,7 @@ final class ProgressDisplay: Sendable {
 enum RunSummary {
     static func table(run: PayoutRun, totals: [RunTotal], lines: [(String, Int)]) -> String {
         var text = "payout run \(run.runDate): \(run.status.rawValue)\n"
-        text += "  run id    \(run.id.uuidString.lowercased())\n  cut-off   \(RFC3339.string(from: run.cutoff))\n"
+        text += "  run id    \(run.id.lowercasedString)\n  cut-off   \(RFC3339.string(from: run.cutoff))\n"
         text += "  balances  " + (lines.isEmpty ? "none" : lines.map { "\($0.1) \($0.0)" }.joined(separator: ", ")) + "\n"
         if run.status == .failed {
             text += "  reconciliation failed; nothing was paid and the entries stay payable:\n"
@@ -182,7 +182,7 @@ enum RunSummary {
                 }.joined(separator: "  ")
         }
         text += render(header) + "\n" + rows.map(render).joined(separator: "\n") + "\n"
-        text += "  report    GET /v1/payout-runs/\(run.id.uuidString.lowercased())/report.csv\n"
+        text += "  report    GET /v1/payout-runs/\(run.id.lowercasedString)/report.csv\n"
         return text
     }
 

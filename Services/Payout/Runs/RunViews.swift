@@ -73,7 +73,7 @@ enum RunReport {
     static func csv(_ line: RunLine) -> String {
         [
             field(line.hostID), line.currency, String(line.bookings), String(line.gross), String(line.fees), String(line.refunds),
-            String(line.feeReversals), String(line.carriedIn), String(line.net), line.status, line.payoutID?.uuidString.lowercased() ?? "",
+            String(line.feeReversals), String(line.carriedIn), String(line.net), line.status, line.payoutID?.lowercasedString ?? "",
             String(line.disputes),
         ].joined(separator: ",") + "\n"
     }

@@ -11,7 +11,7 @@ struct TransferRequest: Sendable, Equatable {
     var destination: String
 
     /// One key per payout: a retried call (a timeout, a crash, a redelivered event) never transfers twice.
-    var idempotencyKey: String { "payout-\(payoutID.uuidString.lowercased())" }
+    var idempotencyKey: String { "payout-\(payoutID.lowercasedString)" }
 }
 
 /// Where payouts are transferred. ``TransferProvider`` is the real one; tests may use it against the
@@ -46,7 +46,7 @@ struct TransferProvider: Transfers {
                 ("amount", String(amount)),
                 ("currency", request.amount.currency.code.lowercased()),
                 ("destination", request.destination),
-                ("metadata[payout_id]", request.payoutID.uuidString.lowercased()),
+                ("metadata[payout_id]", request.payoutID.lowercasedString),
             ],
             idempotencyKey: request.idempotencyKey)
         guard let reference = object["id"]?.stringValue else { throw .unavailable("the provider's transfer lacks an id") }

@@ -37,7 +37,7 @@ struct TransferWorker: StreamHandler {
             return
         }
         var metadata: Logger.Metadata = [
-            "payout_id": "\(payoutID.uuidString.lowercased())", "host_id": "\(payout.hostID)", "correlation_id": "\(envelope.correlationID)",
+            "payout_id": "\(payoutID.lowercasedString)", "host_id": "\(payout.hostID)", "correlation_id": "\(envelope.correlationID)",
         ]
         let answer: Result<String, ProviderCallError>
         do {

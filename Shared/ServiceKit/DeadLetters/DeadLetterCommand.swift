@@ -123,7 +123,7 @@ public struct DeadLetterCommand: AsyncParsableCommand {
         func run() async throws {
             try await connection.withStore { store in
                 let audit = operatorOption.audit(
-                    command: "dlq replay", action: "dead_letter.replayed", targetID: id?.uuidString.lowercased(), outcome: "replayed")
+                    command: "dlq replay", action: "dead_letter.replayed", targetID: id?.lowercasedString, outcome: "replayed")
                 if let id {
                     try output(["outcome": "\(try await store.replay(id: id, operatorName: operatorOption.value, audit: audit))"])
                 } else {
@@ -143,7 +143,7 @@ public struct DeadLetterCommand: AsyncParsableCommand {
 
         func run() async throws {
             let audit = operatorOption.audit(
-                command: "dlq resolve", action: "dead_letter.resolved", targetID: id.uuidString.lowercased(), outcome: "resolved")
+                command: "dlq resolve", action: "dead_letter.resolved", targetID: id.lowercasedString, outcome: "resolved")
             let outcome = try await connection.withStore { store in
                 try await store.resolve(id: id, note: note, operatorName: operatorOption.value, audit: audit)
             }
@@ -163,7 +163,7 @@ public struct DeadLetterCommand: AsyncParsableCommand {
                 try await store.discard(
                     id: id, reason: reason, operatorName: operatorOption.value,
                     audit: operatorOption.audit(
-                        command: "dlq discard", action: "dead_letter.discarded", targetID: id.uuidString.lowercased(), outcome: "discarded"))
+                        command: "dlq discard", action: "dead_letter.discarded", targetID: id.lowercasedString, outcome: "discarded"))
             }
             try output(["outcome": "\(outcome)"])
         }

@@ -48,7 +48,7 @@ public enum DeadLetterRoutes {
         group.post("/{id}/replay") { request, context -> Response in
             let (id, operatorName) = (try id(context), try operatorName(request))
             let audit = AuditRecord.http(
-                service: service, request, context, action: "dead_letter.replayed", targetID: id.uuidString.lowercased(), outcome: "replayed",
+                service: service, request, context, action: "dead_letter.replayed", targetID: id.lowercasedString, outcome: "replayed",
                 operatorName: operatorName)
             let outcome = try await store.replay(id: id, operatorName: operatorName, audit: audit)
             return try respond(outcome, done: "replayed")
@@ -61,7 +61,7 @@ public enum DeadLetterRoutes {
             }
             let id = try id(context)
             let audit = AuditRecord.http(
-                service: service, request, context, action: "dead_letter.resolved", targetID: id.uuidString.lowercased(), outcome: "resolved",
+                service: service, request, context, action: "dead_letter.resolved", targetID: id.lowercasedString, outcome: "resolved",
                 operatorName: operatorName)
             return try respond(try await store.resolve(id: id, note: note, operatorName: operatorName, audit: audit), done: "resolved")
         }
@@ -73,7 +73,7 @@ public enum DeadLetterRoutes {
             }
             let id = try id(context)
             let audit = AuditRecord.http(
-                service: service, request, context, action: "dead_letter.discarded", targetID: id.uuidString.lowercased(), outcome: "discarded",
+                service: service, request, context, action: "dead_letter.discarded", targetID: id.lowercasedString, outcome: "discarded",
                 operatorName: operatorName)
             return try respond(try await store.discard(id: id, reason: reason, operatorName: operatorName, audit: audit), done: "discarded")
         }

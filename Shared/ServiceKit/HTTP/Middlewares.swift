@@ -39,7 +39,7 @@ public struct CorrelationMiddleware: RouterMiddleware {
         if let header, !header.isEmpty, header.count <= 128, header.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) {
             return header
         }
-        return UUID.random().uuidString.lowercased()
+        return UUID.random().lowercasedString
     }
 }
 

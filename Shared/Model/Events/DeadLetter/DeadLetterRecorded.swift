@@ -40,7 +40,7 @@ public struct DeadLetterRecorded: DomainEvent, Hashable {
     }
 
     /// The dead letter's id.
-    public var aggregateID: String { deadLetterID.uuidString.lowercased() }
+    public var aggregateID: String { deadLetterID.lowercasedString }
 
     private enum CodingKeys: String, CodingKey {
         case deadLetterID = "dead_letter_id"

@@ -24,7 +24,7 @@ public struct EndpointDisabled: DomainEvent, Hashable {
     }
 
     /// The endpoint id.
-    public var aggregateID: String { endpointID.uuidString.lowercased() }
+    public var aggregateID: String { endpointID.lowercasedString }
 
     private enum CodingKeys: String, CodingKey {
         case endpointID = "endpoint_id"
@@ -35,7 +35,7 @@ public struct EndpointDisabled: DomainEvent, Hashable {
     /// A lower-case id and an explicit null.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(endpointID.uuidString.lowercased(), forKey: .endpointID)
+        try container.encode(endpointID.lowercasedString, forKey: .endpointID)
         try container.encode(reason, forKey: .reason)
         try container.encode(failingSince, forKey: .failingSince)
     }

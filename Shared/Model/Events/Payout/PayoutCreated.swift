@@ -16,7 +16,7 @@ public struct PayoutCreated: DomainEvent, Hashable {
     }
 
     /// The payout id.
-    public var aggregateID: String { payout.payoutID.uuidString.lowercased() }
+    public var aggregateID: String { payout.payoutID.lowercasedString }
 
     /// Decodes the wire form.
     public init(from decoder: any Decoder) throws {

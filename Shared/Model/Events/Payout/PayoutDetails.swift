@@ -47,8 +47,8 @@ public struct PayoutDetails: Codable, Sendable, Hashable {
     /// Encodes the wire form: lower-case ids, money as `amount` + `currency`.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(payoutID.uuidString.lowercased(), forKey: .payoutID)
-        try container.encode(runID.uuidString.lowercased(), forKey: .runID)
+        try container.encode(payoutID.lowercasedString, forKey: .payoutID)
+        try container.encode(runID.lowercasedString, forKey: .runID)
         try container.encode(hostID, forKey: .hostID)
         try container.encodeMoney(amount, amountKey: .amount, currencyKey: .currency)
         try container.encode(items, forKey: .items)

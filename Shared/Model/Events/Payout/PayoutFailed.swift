@@ -20,7 +20,7 @@ public struct PayoutFailed: DomainEvent, Hashable {
     }
 
     /// The payout id.
-    public var aggregateID: String { payout.payoutID.uuidString.lowercased() }
+    public var aggregateID: String { payout.payoutID.lowercasedString }
 
     private enum CodingKeys: String, CodingKey {
         case error

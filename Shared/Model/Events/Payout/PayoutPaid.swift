@@ -19,7 +19,7 @@ public struct PayoutPaid: DomainEvent, Hashable {
     }
 
     /// The payout id.
-    public var aggregateID: String { payout.payoutID.uuidString.lowercased() }
+    public var aggregateID: String { payout.payoutID.lowercasedString }
 
     private enum CodingKeys: String, CodingKey {
         case providerRef = "provider_ref"
