@@ -63,7 +63,7 @@ public final class StreamConsumer<Handler: StreamHandler>: Service, Sendable {
         public init(stream: String, group: String, consumerName: String? = nil) {
             self.stream = stream
             self.group = group
-            self.consumerName = consumerName ?? "\(group)-\(ProcessInfo.processInfo.hostName)-\(UUID.random().uuidString.prefix(8).lowercased())"
+            self.consumerName = consumerName ?? "\(group)-\(ProcessInfo.processInfo.hostName)-\(UUID.random().lowercasedString.prefix(8))"
         }
     }
 

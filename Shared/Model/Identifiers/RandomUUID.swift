@@ -10,8 +10,8 @@ import Synchronization
 extension UUID {
     /// A new random (version 4, RFC 9562) UUID: 122 bits from the kernel's CSPRNG (`getrandom`).
     ///
-    /// `UUID()` in this Foundation opens, reads and closes `/dev/urandom` for every UUID; the profiles
-    /// of the hold and webhook routes found that at 3-5% of the service's CPU. This takes the bytes from
+    /// `UUID()` in this Foundation opens, reads and closes `/dev/urandom` for every UUID; the hold
+    /// route's profile found that at 4.9% of the booking service's CPU. This takes the bytes from
     /// a process-wide buffer filled 4 KiB at a time by one `getrandom` call, so 256 UUIDs cost one
     /// system call. The buffer's bytes are handed out once and zeroed as they go.
     public static func random() -> UUID {
