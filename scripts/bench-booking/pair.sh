@@ -262,6 +262,7 @@ ours_bookings() {
     bench_warmup "$BOOKING_DIR/bookings-warmup.out" booking_wrk bookings "$c" "$c" "$BOOKING_WARMUP" "$EV_WARM_BOOKINGS" warm || return 1
     _booking_counts "$BOOKING_DIR/bookings-warmup.out"
     echo "(warm-up ${BOOKING_WARMUP}s: $(grep '^booking_bookings_created=' "$BOOKING_DIR/bookings-warmup.out"))"
+    bench_analyze booking
     before="$(bench_metrics "$BOOKING_URL")"
     bench_measure_begin "$BOOKING_PID" wal
     bench_timed "$BOOKING_DIR" booking_wrk bookings "$c" "$c" "$SECS" "$EV_BOOKINGS" run >"$BOOKING_DIR/bookings.out" || {
@@ -290,6 +291,7 @@ theirs_bookings() {
     bench_warmup "$BOOKING_DIR/pgbench-warmup.out" "$PG_BIN_DIR/pgbench" -n -M prepared -f "$BOOKING_LUA/booking.sql" \
         -D events="$BOOKING_REF_EVENTS" -c "$BOOKING_PGBENCH_CLIENTS" -j 2 -T "$BOOKING_WARMUP" \
         -h 127.0.0.1 -p "$PG_PORT" -U postgres booking_ref || return 1
+    bench_analyze booking_ref
     rm -f "$prefix".*
     bench_measure_begin "$BOOKING_PID" wal
     bench_timed "$BOOKING_DIR" "$PG_BIN_DIR/pgbench" -n -M prepared -f "$BOOKING_LUA/booking.sql" -D events="$BOOKING_REF_EVENTS" \

@@ -134,11 +134,14 @@ _notif_received() { sed -n "s/^notification_$1_counts .* received=\([0-9]*\) .*/
 # _notif_run NAME ARGS...: one `platform-bench notification` run labelled notification_NAME; its
 # output to NAME.out, where the cores went to NAME.cpu, the pool waits to NAME.pools.
 _notif_run() {
-    local name="$1" before after tool receiver0 receiver1 deliveries
+    local name="$1" before after tool receiver0 receiver1 deliveries analyzer
     shift
     _notif_settle
     before="$(bench_metrics "$NOTIFICATION_URL")"
     receiver0="$(_bench_ticks_of "$NOTIFICATION_RECEIVER_PID")"
+    # Halfway through the run's warm-up, fresh statistics (see bench_analyze).
+    bench_analyze_after "$(awk -v w="$NOTIFICATION_WARMUP" 'BEGIN { print w / 2 }')" notification &
+    analyzer=$!
     bench_measure_begin "$NOTIFICATION_PID" wal
     bench_timed "$NOTIFICATION_DIR" "$BENCH_BIN" notification --service-url "$NOTIFICATION_URL" --admin-token "$NOTIFICATION_ADMIN_TOKEN" \
         --database-url "postgres://postgres@127.0.0.1:$PG_PORT/notification" --receiver-url "$NOTIFICATION_RECEIVER_URL" \
@@ -148,6 +151,7 @@ _notif_run() {
         err "platform-bench notification ($name) failed"
         return 1
     }
+    wait "$analyzer" || return 1
     receiver1="$(_bench_ticks_of "$NOTIFICATION_RECEIVER_PID")"
     tool="$(awk -v t="$(cat "$NOTIFICATION_DIR/tool.seconds")" -v a="$receiver0" -v b="$receiver1" -v hz="$(getconf CLK_TCK)" \
         'BEGIN { printf "%.2f\n", t + (b - a) / hz }')"

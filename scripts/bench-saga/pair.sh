@@ -295,7 +295,7 @@ _saga_measure() {
 
 
 ours_saga() {
-    local before after driver status=0 t0 left group waited measured rate p50 p99 started
+    local before after driver analyzer status=0 t0 left group waited measured rate p50 p99 started
     bench_pause_until_exit "$BOOKING_PID" "$PAYMENTS_PID"
     SAGA_TAG="r$(date +%s)"
     local run=("$BENCH_BIN" saga --booking-url "$SAGA_BOOKING_URL" --webhook-url "$SAGA_PAYMENTS_URL" --admin-token "$SAGA_ADMIN_TOKEN"
@@ -308,8 +308,12 @@ ours_saga() {
     started="$(date +%s.%N)"
     "${run[@]}" --concurrency "$SAGA_CONCURRENCY" >"$SAGA_DIR/driver.out" &
     driver=$!
+    # Halfway through the warm-up, fresh statistics (see bench_analyze).
+    bench_analyze_after "$(awk -v w="$SAGA_WARMUP" 'BEGIN { print w / 2 }')" saga &
+    analyzer=$!
     # The cores are counted over the measured window only (the driver's warm-up comes first).
     sleep "$(awk -v s="$started" -v w="$SAGA_WARMUP" -v t="$(date +%s.%N)" 'BEGIN { d = s + w - t; print (d > 0 ? d : 0) }')"
+    wait "$analyzer" || return 1
     _saga_snapshot 0 saga
     sleep "$(awk -v s="$started" -v w="$((SAGA_WARMUP + SAGA_SECS))" -v t="$(date +%s.%N)" 'BEGIN { d = s + w - t; print (d > 0 ? d : 0) }')"
     _saga_snapshot 1 saga
@@ -349,6 +353,7 @@ theirs_saga() {
         -h 127.0.0.1 -p "$PG_PORT" -U postgres saga_ref)
     # A warm-up like ours (the first seconds on fresh tables run slower), not measured.
     bench_warmup "$SAGA_DIR/pgbench-warmup.out" "$PG_BIN_DIR/pgbench" "${args[@]}" -T "$SAGA_WARMUP" || return 1
+    bench_analyze saga_ref
     rm -f "$prefix".*
     _saga_snapshot 0 saga_ref
     t0="$(date +%s.%N)"
