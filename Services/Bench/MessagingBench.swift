@@ -11,7 +11,9 @@ import Synchronization
 /// End to end through the messaging backbone: 1-event transactions appended by concurrent writers,
 /// published by the relay, handled and acknowledged by a consumer (inbox row per event). Reports
 /// events/s, append-to-handled latency, and how long the relay and consumer take to drain after the
-/// writers stop.
+/// writers stop. A warm-up comes first (not counted), then `ANALYZE` of the messaging tables, so the
+/// relay's and consumer's sessions plan their statements for tables that hold rows (a plan made for
+/// an empty outbox scans it whole; see `bench_analyze` in scripts/lib/bench.sh).
 struct MessagingEndToEnd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "messaging", abstract: "Outbox -> relay -> stream -> consumer, end to end.")
     @Option(help: "Postgres URL (a database the benchmark may migrate).") var databaseURL: String
@@ -19,6 +21,7 @@ struct MessagingEndToEnd: AsyncParsableCommand {
     @Option(help: "Concurrent writers, one event per transaction.") var writers: Int = 8
     @Option(help: "Consumer lanes.") var concurrency: Int = 8
     @Option(help: "Seconds of writing.") var seconds: Int = 10
+    @Option(help: "Seconds of writing before the measurement, not counted (0: none).") var warmup: Int = 2
     @Option(help: "Relay poll interval when idle, milliseconds.") var pollMilliseconds: Int = 10
 
     func run() async throws {
@@ -44,26 +47,39 @@ struct MessagingEndToEnd: AsyncParsableCommand {
         let consumerTask = Task { try await consumer.run() }
 
         let clock = ContinuousClock()
-        let started = clock.now
-        let end = started + .seconds(seconds)
-        let appended = try await withThrowingTaskGroup(of: Int.self) { group in
-            for _ in 0..<writers {
-                group.addTask {
-                    var count = 0
-                    while clock.now < end {
-                        _ = try await postgres.withTransaction { transaction in
-                            try Outbox.append(
-                                BookingExpired(bookingID: BookingID()), producer: producer, correlationID: "bench", occurredAt: Date(),
-                                in: transaction
-                            )
+        let writers = self.writers
+        /// Appends 1-event transactions from `writers` tasks until `end`; returns how many.
+        @Sendable func write(until end: ContinuousClock.Instant) async throws -> Int {
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<writers {
+                    group.addTask {
+                        var count = 0
+                        while clock.now < end {
+                            _ = try await postgres.withTransaction { transaction in
+                                try Outbox.append(
+                                    BookingExpired(bookingID: BookingID()), producer: producer, correlationID: "bench", occurredAt: Date(),
+                                    in: transaction
+                                )
+                            }
+                            count += 1
                         }
-                        count += 1
+                        return count
                     }
-                    return count
                 }
+                return try await group.reduce(0, +)
             }
-            return try await group.reduce(0, +)
         }
+        if warmup > 0 {
+            let warmed = try await write(until: clock.now + .seconds(warmup))
+            let deadline = clock.now + .seconds(60)
+            while handler.count < warmed && clock.now < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            try await postgres.query("ANALYZE messaging.outbox, messaging.inbox, messaging.aggregate_sequences")
+            handler.reset()
+        }
+        let started = clock.now
+        let appended = try await write(until: started + .seconds(seconds))
         let writersStopped = clock.now
         var relayDrained: Duration?
         while clock.now - writersStopped < .seconds(60) {
@@ -118,6 +134,14 @@ final class LatencyRecorder: TransactionalStreamHandler {
         state.withLock { state in
             state.latencies.append(latency)
             state.last = .now
+        }
+    }
+
+    /// Forgets what was handled so far (the warm-up's events).
+    func reset() {
+        state.withLock { state in
+            state.latencies.removeAll()
+            state.last = nil
         }
     }
 
