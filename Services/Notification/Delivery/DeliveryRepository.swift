@@ -93,12 +93,19 @@ struct DeliveryRepository: Sendable {
     /// (3,600-4,800 buffers and 6-11 ms per claim, 0.7 of a core of Postgres at 1,500 deliveries/s);
     /// a plain index scan marks the dead ones it meets, so the next claims skip them (under 500
     /// buffers and 1 ms). The count of leased deliveries stops at `perEndpoint`, all the claim needs.
+    ///
+    /// The claim also commits without waiting for its WAL to reach the disk (`synchronous_commit` off
+    /// for this transaction): a lease is a reservation, not an outcome. If Postgres crashes before the
+    /// flush, the deliveries come back unleased and are sent again after the restart, as after a crash
+    /// of this process mid-attempt (a `webhook-id` may arrive twice, as Standard Webhooks allows). An
+    /// attempt's record commits synchronously, and its flush covers every earlier commit, the lease's
+    /// included, so a recorded outcome never rests on a lost lease.
     func claim(_ limits: ClaimLimits, now: Date) async throws -> (deliveries: [ClaimedDelivery], targets: [UUID: DeliveryTarget]) {
         let leaseUntil = now.adding(limits.lease)
         let orderCutoff = now.subtracting(limits.orderWait)
         return try await postgres.withTransaction { transaction in
             let claimed = try transaction.pipeline([
-                "SELECT set_config('enable_bitmapscan', 'off', true)",
+                "SELECT set_config('enable_bitmapscan', 'off', true), set_config('synchronous_commit', 'off', true)",
                 """
                 WITH chosen AS (
                     SELECT due.id, due.next_attempt_at
