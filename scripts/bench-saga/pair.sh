@@ -313,7 +313,10 @@ ours_saga() {
     analyzer=$!
     # The cores are counted over the measured window only (the driver's warm-up comes first).
     sleep "$(awk -v s="$started" -v w="$SAGA_WARMUP" -v t="$(date +%s.%N)" 'BEGIN { d = s + w - t; print (d > 0 ? d : 0) }')"
-    wait "$analyzer" || return 1
+    wait "$analyzer" || {
+        kill "$driver" 2>/dev/null
+        return 1
+    }
     _saga_snapshot 0 saga
     sleep "$(awk -v s="$started" -v w="$((SAGA_WARMUP + SAGA_SECS))" -v t="$(date +%s.%N)" 'BEGIN { d = s + w - t; print (d > 0 ? d : 0) }')"
     _saga_snapshot 1 saga
