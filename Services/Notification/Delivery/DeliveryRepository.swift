@@ -192,12 +192,66 @@ struct DeliveryRepository: Sendable {
     /// that outlived its lease records the attempt and nothing else).
     ///
     /// Several records share one transaction (one commit, one WAL flush), in delivery id order so
-    /// concurrent writers lock rows in the same order.
+    /// concurrent writers lock rows in the same order. The common ones (a success or a retry, the
+    /// endpoint healthy or failing) are one statement each, all sent in one round trip; the rest (a
+    /// delivery out of attempts, an endpoint to disable) follow one statement at a time, as each
+    /// step needs the one before.
     func record(_ records: [AttemptRecord], clock: WallClock) async throws {
         let ordered = records.sorted { $0.delivery.id.uuidString < $1.delivery.id.uuidString }
-        try await postgres.withTransaction { transaction in
-            for record in ordered { try self.apply(record, clock: clock, in: transaction) }
+        var quick: [PostgresStatement] = []
+        var rest: [AttemptRecord] = []
+        for record in ordered {
+            if let statement = Self.recording(record) {
+                quick.append(statement)
+            } else {
+                rest.append(record)
+            }
         }
+        try await postgres.withTransaction { [quick, rest] transaction in
+            if !quick.isEmpty { _ = try transaction.pipeline(quick) }
+            for record in rest { try self.apply(record, clock: clock, in: transaction) }
+        }
+    }
+
+    /// The one statement that records a success or a retry whose endpoint change is healthy or failing
+    /// (nil for any other record): the attempt, unless an operator deleted the delivery meanwhile; the
+    /// delivery's next state while this worker's lease holds; and, only if the delivery changed, the
+    /// endpoint's health. What ``apply(_:clock:in:)`` does for these, without waiting for each answer.
+    private static func recording(_ record: AttemptRecord) -> PostgresStatement? {
+        let delivery = record.delivery
+        let statusCode = record.outcome.statusCode.map(Int32.init)
+        let next: PostgresStatement
+        switch record.decision.next {
+        case .succeeded:
+            next = "status = 'succeeded', next_attempt_at = NULL, completed_at = \(record.attemptedAt.adding(record.latency)), last_error = NULL"
+        case .retry(let at):
+            next = "next_attempt_at = \(at), last_error = \(record.error)"
+        case .failed:
+            return nil
+        }
+        let health: PostgresStatement
+        switch record.decision.endpoint {
+        case .healthy:
+            health = "failing_since = NULL WHERE failing_since IS NOT NULL"
+        case .failing(let since):
+            health = "failing_since = \(since) WHERE failing_since IS NULL"
+        case .disable:
+            return nil
+        }
+        return """
+            WITH attempt AS (
+                INSERT INTO notification.attempts (delivery_id, attempted_at, status_code, latency_ms, error, response_excerpt)
+                SELECT \(delivery.id), \(record.attemptedAt), \(statusCode), \(Int32(clamping: record.latency.wholeMilliseconds)), \(record.error),
+                       \(record.responseExcerpt)
+                WHERE EXISTS (SELECT FROM notification.deliveries WHERE id = \(delivery.id))
+            ), updated AS (
+                UPDATE notification.deliveries
+                SET attempt_count = \(Int32(delivery.attempt)), lease_until = NULL, last_status_code = \(statusCode), \(next)
+                WHERE id = \(delivery.id) AND status = 'pending' AND lease_until = \(delivery.leaseUntil)
+                RETURNING 1
+            )
+            UPDATE notification.endpoints SET \(health) AND id = \(delivery.endpointID) AND EXISTS (SELECT FROM updated)
+            """
     }
 
     private func apply(_ record: AttemptRecord, clock: WallClock, in transaction: PostgresTransaction) throws {
