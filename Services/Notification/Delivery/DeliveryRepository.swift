@@ -218,85 +218,65 @@ struct DeliveryRepository: Sendable {
     /// delivery's next state while this worker's lease holds; and, only if the delivery changed, the
     /// endpoint's health. What ``apply(_:clock:in:)`` does for these, without waiting for each answer.
     private static func recording(_ record: AttemptRecord) -> PostgresStatement? {
+        guard record.decision.next != .failed, let health = healthChange(record.decision.endpoint) else { return nil }
+        return """
+            WITH attempt AS (\(attemptInsert(record))), updated AS (\(deliveryUpdate(record)))
+            UPDATE notification.endpoints SET \(health) AND id = \(record.delivery.endpointID) AND EXISTS (SELECT FROM updated)
+            """
+    }
+
+    /// Inserts the attempt's row, unless the delivery is gone (an operator deleted its endpoint).
+    private static func attemptInsert(_ record: AttemptRecord) -> PostgresStatement {
         let delivery = record.delivery
-        let statusCode = record.outcome.statusCode.map(Int32.init)
+        return """
+            INSERT INTO notification.attempts (delivery_id, attempted_at, status_code, latency_ms, error, response_excerpt)
+            SELECT \(delivery.id), \(record.attemptedAt), \(record.outcome.statusCode.map(Int32.init)),
+                   \(Int32(clamping: record.latency.wholeMilliseconds)), \(record.error), \(record.responseExcerpt)
+            WHERE EXISTS (SELECT FROM notification.deliveries WHERE id = \(delivery.id))
+            """
+    }
+
+    /// Moves the delivery to its next state, only while this worker's lease holds; returns its
+    /// `created_at` when it did.
+    private static func deliveryUpdate(_ record: AttemptRecord) -> PostgresStatement {
+        let delivery = record.delivery
+        let finishedAt = record.attemptedAt.adding(record.latency)
         let next: PostgresStatement
         switch record.decision.next {
         case .succeeded:
-            next = "status = 'succeeded', next_attempt_at = NULL, completed_at = \(record.attemptedAt.adding(record.latency)), last_error = NULL"
+            next = "status = 'succeeded', next_attempt_at = NULL, completed_at = \(finishedAt), last_error = NULL"
         case .retry(let at):
             next = "next_attempt_at = \(at), last_error = \(record.error)"
         case .failed:
-            return nil
-        }
-        let health: PostgresStatement
-        switch record.decision.endpoint {
-        case .healthy:
-            health = "failing_since = NULL WHERE failing_since IS NOT NULL"
-        case .failing(let since):
-            health = "failing_since = \(since) WHERE failing_since IS NULL"
-        case .disable:
-            return nil
+            next = "status = 'failed', next_attempt_at = NULL, completed_at = \(finishedAt), last_error = \(record.error)"
         }
         return """
-            WITH attempt AS (
-                INSERT INTO notification.attempts (delivery_id, attempted_at, status_code, latency_ms, error, response_excerpt)
-                SELECT \(delivery.id), \(record.attemptedAt), \(statusCode), \(Int32(clamping: record.latency.wholeMilliseconds)), \(record.error),
-                       \(record.responseExcerpt)
-                WHERE EXISTS (SELECT FROM notification.deliveries WHERE id = \(delivery.id))
-            ), updated AS (
-                UPDATE notification.deliveries
-                SET attempt_count = \(Int32(delivery.attempt)), lease_until = NULL, last_status_code = \(statusCode), \(next)
-                WHERE id = \(delivery.id) AND status = 'pending' AND lease_until = \(delivery.leaseUntil)
-                RETURNING 1
-            )
-            UPDATE notification.endpoints SET \(health) AND id = \(delivery.endpointID) AND EXISTS (SELECT FROM updated)
+            UPDATE notification.deliveries
+            SET attempt_count = \(Int32(delivery.attempt)), lease_until = NULL, last_status_code = \(record.outcome.statusCode.map(Int32.init)),
+                \(next)
+            WHERE id = \(delivery.id) AND status = 'pending' AND lease_until = \(delivery.leaseUntil)
+            RETURNING created_at
             """
+    }
+
+    /// A healthy or failing endpoint's change as `<assignment> WHERE <condition>`, for an
+    /// `UPDATE notification.endpoints SET` that adds `AND id = ...`; nil for a disable.
+    private static func healthChange(_ change: DeliverySchedule.EndpointChange) -> PostgresStatement? {
+        switch change {
+        case .healthy: "failing_since = NULL WHERE failing_since IS NOT NULL"
+        case .failing(let since): "failing_since = \(since) WHERE failing_since IS NULL"
+        case .disable: nil
+        }
     }
 
     private func apply(_ record: AttemptRecord, clock: WallClock, in transaction: PostgresTransaction) throws {
         let delivery = record.delivery
-        let now = record.attemptedAt.adding(record.latency)
         // An operator may have deleted the endpoint (and with it the delivery) meanwhile: nothing to
         // record then. The key-share lock keeps it from being deleted until this commits.
         let exists = try transaction.query("SELECT 1 FROM notification.deliveries WHERE id = \(delivery.id) FOR KEY SHARE")
         guard !exists.isEmpty else { return }
-        try transaction.query(
-            """
-            INSERT INTO notification.attempts (delivery_id, attempted_at, status_code, latency_ms, error, response_excerpt)
-            VALUES (\(delivery.id), \(record.attemptedAt), \(record.outcome.statusCode.map(Int32.init)),
-                    \(Int32(clamping: record.latency.wholeMilliseconds)), \(record.error), \(record.responseExcerpt))
-            """)
-        let statusCode = record.outcome.statusCode.map(Int32.init)
-        let update: PostgresStatement
-        switch record.decision.next {
-        case .succeeded:
-            update = """
-                UPDATE notification.deliveries
-                SET status = 'succeeded', attempt_count = \(Int32(delivery.attempt)), next_attempt_at = NULL, lease_until = NULL,
-                    completed_at = \(now), last_status_code = \(statusCode), last_error = NULL
-                WHERE id = \(delivery.id) AND status = 'pending' AND lease_until = \(delivery.leaseUntil)
-                RETURNING endpoint_id
-                """
-        case .retry(let at):
-            update = """
-                UPDATE notification.deliveries
-                SET attempt_count = \(Int32(delivery.attempt)), next_attempt_at = \(at), lease_until = NULL,
-                    last_status_code = \(statusCode), last_error = \(record.error)
-                WHERE id = \(delivery.id) AND status = 'pending' AND lease_until = \(delivery.leaseUntil)
-                RETURNING endpoint_id
-                """
-        case .failed:
-            update = """
-                UPDATE notification.deliveries
-                SET status = 'failed', attempt_count = \(Int32(delivery.attempt)), next_attempt_at = NULL, lease_until = NULL,
-                    completed_at = \(now), last_status_code = \(statusCode), last_error = \(record.error)
-                WHERE id = \(delivery.id) AND status = 'pending' AND lease_until = \(delivery.leaseUntil)
-                RETURNING created_at
-                """
-        }
-        let updated = try transaction.query(update)
-        guard let row = updated.first else { return }
+        try transaction.query(Self.attemptInsert(record))
+        guard let row = try transaction.query(Self.deliveryUpdate(record)).first else { return }
         if record.decision.next == .failed {
             let envelope = try EventEnvelope(jsonData: Data(delivery.body))
             let deadLetter = try DeadLetterStore.record(
@@ -306,29 +286,29 @@ struct DeliveryRepository: Sendable {
                 firstFailedAt: try row.decode(Date.self, at: 0), clock: clock, in: transaction)
             try transaction.query("UPDATE notification.deliveries SET dead_letter_id = \(deadLetter) WHERE id = \(delivery.id)")
         }
-        try apply(record.decision.endpoint, to: delivery.endpointID, at: now, correlationID: "delivery-\(delivery.id)", in: transaction)
+        try apply(
+            record.decision.endpoint, to: delivery.endpointID, at: record.attemptedAt.adding(record.latency),
+            correlationID: "delivery-\(delivery.id)", in: transaction)
     }
 
     private func apply(
         _ change: DeliverySchedule.EndpointChange, to endpoint: UUID, at now: Date, correlationID: String, in transaction: PostgresTransaction
     ) throws {
-        switch change {
-        case .healthy:
-            try transaction.query("UPDATE notification.endpoints SET failing_since = NULL WHERE id = \(endpoint) AND failing_since IS NOT NULL")
-        case .failing(let since):
-            try transaction.query("UPDATE notification.endpoints SET failing_since = \(since) WHERE id = \(endpoint) AND failing_since IS NULL")
-        case .disable(let reason, let since):
-            let disabled = try transaction.query(
-                """
-                UPDATE notification.endpoints
-                SET status = 'disabled', disabled_reason = \(reason), failing_since = coalesce(failing_since, \(since)), updated_at = \(now)
-                WHERE id = \(endpoint) AND status = 'enabled'
-                RETURNING failing_since
-                """)
-            guard let row = disabled.first else { return }
-            let event = EndpointDisabled(endpointID: endpoint, reason: reason, failingSince: try row.decode(Date?.self, at: 0))
-            try Outbox.append(event, producer: .notification, correlationID: correlationID, occurredAt: now, in: transaction)
+        if let health = Self.healthChange(change) {
+            try transaction.query("UPDATE notification.endpoints SET \(health) AND id = \(endpoint)")
+            return
         }
+        guard case .disable(let reason, let since) = change else { return }
+        let disabled = try transaction.query(
+            """
+            UPDATE notification.endpoints
+            SET status = 'disabled', disabled_reason = \(reason), failing_since = coalesce(failing_since, \(since)), updated_at = \(now)
+            WHERE id = \(endpoint) AND status = 'enabled'
+            RETURNING failing_since
+            """)
+        guard let row = disabled.first else { return }
+        let event = EndpointDisabled(endpointID: endpoint, reason: reason, failingSince: try row.decode(Date?.self, at: 0))
+        try Outbox.append(event, producer: .notification, correlationID: correlationID, occurredAt: now, in: transaction)
     }
 
     /// Queues again every failed delivery whose dead letter an operator replayed, with a fresh
