@@ -107,19 +107,18 @@ enum StripeEventReader {
         _ fields: JSONFields
     ) throws(MalformedDelivery) -> (amount: Money, refundID: RefundID?, providerRefundRef: String?) {
         let cumulative = try iso(try fields.money(amount: "data.object.amount_refunded", currency: "data.object.currency"), "amount_refunded")
-        if let newest = (fields.value("data.object.refunds.data") as? [Any])?.first {
-            guard let newest = newest as? [String: Any], let amount = newest["amount"] as? NSNumber,
-                String(cString: amount.objCType) != "c", String(cString: amount.objCType) != "d", let minor = amount as? Int64, minor > 0,
+        if let newest = fields.value("data.object.refunds.data")?.arrayValue?.first {
+            guard let newest = newest.objectValue, case .integer(let minor)? = newest["amount"], minor > 0,
                 (try? iso(Money(amount: minor, currency: cumulative.currency), "")).map({ $0.amount <= cumulative.amount }) == true
             else {
                 throw MalformedDelivery(reason: "data.object.refunds.data[0].amount must be a positive integer within amount_refunded")
             }
-            let refundID = ((newest["metadata"] as? [String: Any])?["refund_id"] as? String).flatMap(UUID.init(uuidString:)).map(RefundID.init)
-            let reference = (newest["id"] as? String).flatMap { $0.isEmpty || $0.utf8.count > 255 ? nil : $0 }
+            let refundID = newest["metadata"]?.objectValue?["refund_id"]?.stringValue.flatMap(UUID.init(uuidString:)).map(RefundID.init)
+            let reference = newest["id"]?.stringValue.flatMap { $0.isEmpty || $0.utf8.count > 255 ? nil : $0 }
             return (try iso(Money(amount: minor, currency: cumulative.currency), "refunds.data[0].amount"), refundID, reference)
         }
         let previous =
-            fields.value("data.previous_attributes.amount_refunded") == nil ? 0 : try fields.integer("data.previous_attributes.amount_refunded")
+            fields.has("data.previous_attributes.amount_refunded") ? try fields.integer("data.previous_attributes.amount_refunded") : 0
         guard previous >= 0, previous < cumulative.amount else {
             throw MalformedDelivery(reason: "amount_refunded must grow over previous_attributes.amount_refunded")
         }
