@@ -43,7 +43,7 @@ struct SeatHoldStore: Sendable {
         _ reference: HoldReference, seats: [SeatID], customer: CustomerID, ttl: Duration, expiresAt: Date
     ) async throws -> PlaceOutcome {
         let keys = [unavailableKey(reference.eventID), holdKey(reference)] + seats.map { seatKey(reference.eventID, $0) }
-        let seatsJSON = String(decoding: try JSONEncoder().encode(seats.map(\.rawValue)), as: UTF8.self)
+        let seatsJSON = Self.seatsJSON(seats)
         let arguments: [RedisArgument] =
             [
                 RedisArgument(reference.holdID.description), RedisArgument(ttl.wholeMilliseconds), RedisArgument(customer.rawValue),
@@ -59,6 +59,24 @@ struct SeatHoldStore: Sendable {
         }
     }
 
+    /// A hold record's `seats` field: the seat ids as a JSON array of strings (written directly; a
+    /// `JSONEncoder` made and run per hold cost more than the rest of the encoding).
+    static func seatsJSON(_ seats: [SeatID]) -> String {
+        var bytes: [UInt8] = []
+        JSONValue.array(seats.map { .string($0.rawValue) }).writeJSON(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The seat ids of a hold record's `seats` field, however it was escaped (earlier versions wrote
+    /// `/` as `\/`); what the direct reader declines goes to `JSONDecoder`.
+    static func seats(fromJSON text: String) throws -> [String] {
+        if case .array(let elements)? = JSONValue(fastParsing: Data(text.utf8)) {
+            let seats = elements.compactMap(\.stringValue)
+            if seats.count == elements.count { return seats }
+        }
+        return try JSONDecoder().decode([String].self, from: Data(text.utf8))
+    }
+
     /// The hold, or nil when it does not exist (never did, expired, or released).
     func hold(_ reference: HoldReference) async throws -> Hold? {
         let reply = try await redis.send("HGETALL", RedisArgument(holdKey(reference)))
@@ -70,7 +88,7 @@ struct SeatHoldStore: Sendable {
         guard let customer = fields["customer"], let seats = fields["seats"], let expiresAt = fields["expires_at"].flatMap(Int64.init) else {
             throw UnexpectedHoldReply(reply: reply, expected: "a hold record")
         }
-        let seatIDs = try JSONDecoder().decode([String].self, from: Data(seats.utf8)).map { try SeatID(parsing: $0) }
+        let seatIDs = try Self.seats(fromJSON: seats).map { try SeatID(parsing: $0) }
         return Hold(
             reference: reference, customerID: try CustomerID(parsing: customer), seatIDs: seatIDs,
             expiresAt: Date(timeIntervalSince1970: Double(expiresAt) / 1000), bookingID: try fields["booking"].map { try BookingID(parsing: $0) }
