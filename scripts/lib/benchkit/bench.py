@@ -1,0 +1,205 @@
+"""The run's context (folder, servers, executables) and how the harness runs commands."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+Argument = str | os.PathLike[str]
+"""A command-line argument: text or a path."""
+
+
+def say(message: str) -> None:
+    """A progress line on stderr, as scripts/lib/servers.sh's `say` prints it."""
+    print(f"==> {message}", file=sys.stderr, flush=True)
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def err(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+class BenchError(Exception):
+    """A step that could not run (a tool failed, an answer could not be read): the run fails."""
+
+
+@dataclasses.dataclass
+class Finished:
+    """A command that ran: its output (stdout, and stderr when merged), exit status and CPU time."""
+
+    output: str
+    status: int
+    tool_seconds: float
+    """User plus system seconds of the command and its children (the load generator's own CPU);
+    0 when not measured (`run`)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 0
+
+
+def run(
+    command: Sequence[Argument],
+    *,
+    env: Mapping[str, str] | None = None,
+    input_text: str | None = None,
+    merge_stderr: bool = False,
+) -> Finished:
+    """Runs COMMAND to its end; stderr passes through unless merged into the output."""
+    process = subprocess.Popen(
+        [os.fspath(part) for part in command],
+        stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else None,
+        env={**os.environ, **env} if env else None,
+        text=True,
+    )
+    output, _ = process.communicate(input_text)
+    return Finished(output, process.returncode, 0.0)
+
+
+def run_timed(
+    command: Sequence[Argument],
+    *,
+    env: Mapping[str, str] | None = None,
+    merge_stderr: bool = False,
+) -> Finished:
+    """Runs COMMAND like `run`, and measures its user+system seconds with wait4 (the process and the
+    children it waited for)."""
+    process = subprocess.Popen(
+        [os.fspath(part) for part in command],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else None,
+        env={**os.environ, **env} if env else None,
+        text=True,
+    )
+    assert process.stdout is not None
+    output = process.stdout.read()
+    process.stdout.close()
+    _, wait_status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(wait_status)
+    return Finished(output, process.returncode, usage.ru_utime + usage.ru_stime)
+
+
+def check(finished: Finished, what: str) -> Finished:
+    """FINISHED when its status is 0; otherwise shows its output on stderr and raises."""
+    if not finished.ok:
+        sys.stderr.write(finished.output)
+        raise BenchError(f"{what} failed (exit status {finished.status})")
+    return finished
+
+
+@dataclasses.dataclass
+class Bench:
+    """Everything a pair needs: the settings, the bench's servers and where to put files."""
+
+    root: Path
+    seconds: int
+    """BENCH_SECONDS: the length of one measurement."""
+    dir: Path
+    """The run's scratch folder (the servers' data, the pairs' files); removed at the end."""
+    pg_bin: Path
+    pg_port: int
+    redis_port: int
+    platform_bench: Path | None
+    """platform-bench (release), when a selected pair needs it."""
+    executables: dict[str, Path] = dataclasses.field(default_factory=dict)
+    """The services' executables the selected pairs run (name -> path), e.g. booking."""
+    paused: list[int] = dataclasses.field(default_factory=list)
+
+    @property
+    def database_url(self) -> str:
+        return self.database_url_of("postgres")
+
+    def database_url_of(self, database: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.pg_port}/{database}"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}"
+
+    @property
+    def summary(self) -> Path:
+        """The summary lines (bench_<key>=<value>) the results JSON is made from."""
+        return self.dir / "summary"
+
+    def add_summary(self, **values: object) -> None:
+        with self.summary.open("a", encoding="utf-8") as handle:
+            for key, value in values.items():
+                handle.write(f"bench_{key}={value}\n")
+
+    def tool(self, name: str) -> Path:
+        return self.pg_bin / name
+
+    def psql(self, database: str, sql: str, *, separator: str | None = None) -> str:
+        """Runs SQL (one or more statements, from stdin) on DATABASE; returns psql's unaligned output.
+        Used only with text the harness wrote itself: no value from outside reaches it."""
+        command: list[Argument] = [self.tool("psql"), "-qAtX", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"]
+        command += ["-p", str(self.pg_port), "-U", "postgres"]
+        if separator is not None:
+            command += ["-F", separator]
+        command.append(database)
+        finished = run(command, input_text=sql)
+        return check(finished, f"psql on {database}").output.strip()
+
+    def redis_cli(self, *arguments: str, database: int | None = None) -> str:
+        command = ["redis-cli", "-h", "127.0.0.1", "-p", str(self.redis_port)]
+        if database is not None:
+            command += ["-n", str(database)]
+        return check(run(command + list(arguments)), "redis-cli").output.strip()
+
+    def pause(self, *pids: int | None) -> None:
+        """Stops the running ones of PIDS (SIGSTOP) until `resume_paused`: the reference tools measure
+        without our services taking cores (idle, they still poll and run timers)."""
+        for pid in pids:
+            if pid is not None and process_alive(pid):
+                os.kill(pid, signal.SIGSTOP)
+                self.paused.append(pid)
+
+    def resume_paused(self) -> None:
+        for pid in self.paused:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        self.paused.clear()
+
+
+def process_alive(pid: int) -> bool:
+    """True when PID runs and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            stat = handle.read()
+    except OSError:
+        return False
+    return stat.rsplit(") ", 1)[-1][:1] != "Z"
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 nobody listens on (the kernel's pick)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def show_log_tail(path: Path, lines: int = 40) -> None:
+    """The end of a log on stderr, with a header (for failures)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return
+    if not text:
+        return
+    tail = "\n".join(text.splitlines()[-lines:])
+    print(f"----- last {lines} lines of {path} -----\n{tail}\n----- end of {path} -----", file=sys.stderr)

@@ -1,0 +1,74 @@
+"""`platform-bench open-loop` at fixed arrival rates below a pair's measured capacity."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from .bench import Argument, Bench, BenchError, check, err, run, say
+from .pairs import echo
+
+
+def fractions() -> list[str]:
+    return os.environ.get("BENCH_OPEN_FRACTIONS", "0.5 0.8").split()
+
+
+def run_open_loop(bench: Bench, pair: str, capacity: float, settle: Callable[[], None], arguments: list[str]) -> list[Path]:
+    """`platform-bench open-loop ARGUMENTS` at each of BENCH_OPEN_FRACTIONS (default "0.5 0.8") of
+    CAPACITY (per second), each run BENCH_OPEN_SECONDS (default BENCH_SECONDS) after BENCH_OPEN_WARMUP
+    (2) seconds at the same rate, SETTLE (e.g. a vacuum) before each. Every run's output passes through
+    and stays in BENCH_DIR/open-PAIR-<fraction>.out (returned); its JSON line goes to
+    BENCH_DIR/open-loop.jsonl (the results file and charts); the summary gets
+    bench_PAIR_open_<percent>_rate, _throughput, _p50_ms, _p99_ms, _p999_ms and _failures."""
+    assert bench.platform_bench is not None
+    seconds = os.environ.get("BENCH_OPEN_SECONDS", str(bench.seconds))
+    warmup = os.environ.get("BENCH_OPEN_WARMUP", "2")
+    outputs = []
+    for fraction in fractions():
+        rate = max(round(capacity * float(fraction)), 1)
+        percent = round(float(fraction) * 100)
+        settle()
+        say(f"{pair}: open loop at {percent}% of {capacity:.0f}/s = {rate}/s ({seconds}s after {warmup}s)")
+        command: list[Argument] = [bench.platform_bench, "open-loop", *arguments, "--rate", str(rate), "--seconds", seconds]
+        command += ["--warmup", warmup, "--label", fraction, "--json", bench.dir / "open-loop.jsonl"]
+        finished = run(command)
+        output = bench.dir / f"open-{pair}-{fraction}.out"
+        output.write_text(finished.output, encoding="utf-8")
+        echo(finished.output)
+        if not finished.ok:
+            err(f"{pair}: platform-bench open-loop failed at {rate}/s")
+            check(finished, "platform-bench open-loop")
+        throughput = re.search(r"^open_loop_throughput=(\S+)", finished.output, re.MULTILINE)
+        failures = re.search(r"^open_loop_throughput=.*\bfailures=(\d+)", finished.output, re.MULTILINE)
+        latency = re.search(r"^open_loop_latency_ms (.*)$", finished.output, re.MULTILINE)
+        if throughput is None or latency is None:
+            raise BenchError(f"{pair}: could not read the open-loop results at {rate}/s")
+        quantiles = dict(part.split("=", 1) for part in latency.group(1).split() if "=" in part)
+        prefix = f"{pair}_open_{percent}"
+        bench.add_summary(
+            **{
+                f"{prefix}_rate": rate,
+                f"{prefix}_throughput": throughput.group(1),
+                f"{prefix}_p50_ms": quantiles.get("p50", ""),
+                f"{prefix}_p99_ms": quantiles.get("p99", ""),
+                f"{prefix}_p999_ms": quantiles.get("p99.9", ""),
+                f"{prefix}_failures": failures.group(1) if failures else "",
+            }
+        )
+        outputs.append(output)
+    return outputs
+
+
+def served(output: str, name: str) -> int:
+    """The count NAME of an open-loop output's open_loop_served line."""
+    found = re.search(rf"^open_loop_served .*\b{re.escape(name)}=(\d+)", output, re.MULTILINE)
+    return int(found.group(1)) if found else 0
+
+
+def failures(output: str) -> int:
+    """Failed arrivals of an open-loop output, warm-up included."""
+    total = sum(int(n) for n in re.findall(r"^open_loop_throughput=.*\bfailures=(\d+)", output, re.MULTILINE))
+    total += sum(int(n) for n in re.findall(r"^open_loop_served .*\bfailures_in_warmup=(\d+)", output, re.MULTILINE))
+    return total

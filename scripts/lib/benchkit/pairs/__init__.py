@@ -1,0 +1,99 @@
+"""The benchmark pairs: each our code against a reference tool doing the same database work.
+
+A pair names its metric, its goal and its reference, and runs both sides; the pairs of one service
+share a `Group` (the service started once, its databases, the checks of the whole run).
+
+A goal is a ratio (ours/theirs at least that), or absolute: ">=N/s" with optional ",p99<M"
+(milliseconds, ours) and optional ",ratio>=R" (ours/theirs at least R as well).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+
+from ..bench import Bench, BenchError
+
+
+@dataclasses.dataclass
+class Rate:
+    """One side's result: operations per second, with p50/p99 in ms where known."""
+
+    per_second: float
+    p50: float | None = None
+    p99: float | None = None
+
+
+class Pair:
+    name: str = ""
+    metric: str = ""
+    """Our side's `<metric>=<number>` output line (with `<metric less _per_second>_p50=... p99=...`)."""
+    goal: str = ""
+    reference: str = ""
+    group: Group | None = None
+
+    def __init__(self) -> None:
+        self.check: str | None = None
+        """The same run's checks for this pair: "ok" or what failed; None when it has none."""
+        self.goal_also_needs: str | None = None
+        """A further condition of the goal that failed (e.g. the slow-endpoint run), else None."""
+
+    def describe(self, bench: Bench) -> str:
+        return f"platform-bench {self.name}, {bench.seconds}s"
+
+    def ours(self, bench: Bench) -> Rate:
+        raise NotImplementedError
+
+    def theirs(self, bench: Bench) -> Rate:
+        raise NotImplementedError
+
+    def has_open_loop(self) -> bool:
+        return False
+
+    def open_loop(self, bench: Bench, capacity: float) -> None:
+        """The same service at fixed arrival rates, fractions of CAPACITY (the rate just measured)."""
+
+
+class Group:
+    """What the pairs of one service share: set up before the pairs, checked and torn down after."""
+
+    executables: tuple[str, ...] = ()
+    """The service executables it runs (release products; NAME_BIN in the environment overrides)."""
+    packages: tuple[str, ...] = ()
+    needs_platform_bench = False
+
+    def setup(self, bench: Bench) -> None:
+        pass
+
+    def verify(self, bench: Bench) -> None:
+        """Checks the run; sets each pair's `check`."""
+
+    def report(self, bench: Bench) -> bool:
+        """Prints the group's checks and measurements after the table; False when a check failed."""
+        return True
+
+    def teardown(self, bench: Bench) -> None:
+        pass
+
+    def logs(self) -> list[tuple[str, int]]:
+        """The logs to show when the run failed: (path, lines)."""
+        return []
+
+
+def echo(text: str) -> None:
+    """A pair's own output, passed through as the run goes."""
+    if text:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+
+
+def parse_ours(output: str, metric: str) -> Rate:
+    """The last `<metric>=<number>` line of OUTPUT and its `_p50=<ms> ms p99=<ms> ms` line, if any."""
+    values = re.findall(rf"^{re.escape(metric)}=([0-9.eE+-]+)", output, re.MULTILINE)
+    if not values:
+        raise BenchError(f"our output has no {metric}=<number> line")
+    stem = metric.removesuffix("_per_second")
+    latencies = re.findall(rf"^{re.escape(stem)}_p50=([0-9.]+) ms p99=([0-9.]+) ms", output, re.MULTILINE)
+    p50, p99 = (float(latencies[-1][0]), float(latencies[-1][1])) if latencies else (None, None)
+    return Rate(float(values[-1]), p50, p99)

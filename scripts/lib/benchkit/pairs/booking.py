@@ -1,0 +1,534 @@
+"""The booking service's pairs: holds and bookings, over HTTP against its own Redis script and SQL.
+
+    holds      ours: wrk (scripts/bench-booking/holds.lua), 64 connections, POST /v1/holds with 1-4
+               random seats of random events; theirs: redis-benchmark running the service's own hold
+               script (SeatHoldStore.placeScript, EVALSHA, same KEYS/ARGV shape), 64 connections,
+               1 to 4 seats in equal shares.
+    bookings   ours: wrk (bookings.lua), 64 connections, one thread each: a hold, then its conversion
+               (POST /v1/bookings); theirs: pgbench (booking.sql), the conversion's transaction
+               statement for statement, 8 clients.
+
+The setup creates and migrates two databases (`booking` for the service, `booking_ref` for pgbench),
+starts `booking serve` (HOLD_TTL=30m, warning logs), creates the events through the API (10,000 seats
+each, a year ahead; every run its own events, so seats are never reused across runs), holds one seat
+per event so that each event's unavailable-seat cache exists in Redis, and writes the reference rows in
+SQL. The checks (after the pairs) look for double holds (Redis) and double bookings (Postgres) and
+compare the counts with the 201s the service served and the clients saw.
+
+Every measurement is preceded by a warm-up of BOOKING_WARMUP seconds (ours and pgbench alike), Postgres
+is vacuumed before the bookings measurements (autovacuum starting in the middle of one halved pgbench's
+rate in a trial), and the service is stopped (SIGSTOP) while the reference tools run.
+
+Tunables (environment): BOOKING_BIN (a booking executable instead of the built one),
+BOOKING_CONNECTIONS (64), BOOKING_DB_POOL (DATABASE_POOL_SIZE of the service, 16), BOOKING_REDIS_POOL
+(REDIS_POOL_SIZE, default BOOKING_CONNECTIONS), BOOKING_PGBENCH_CLIENTS (8), BOOKING_WARMUP (2 s).
+Why those pool sizes: scripts/bench-booking/pair.sh's notes (one series of 8 s runs on 2 cores).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+import random
+import re
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from .. import measure, metrics, openloop, pgbench
+from ..bench import Argument, Bench, BenchError, Finished, check, free_port, run, run_timed, say, warn
+from ..service import Service
+from . import Group, Pair, Rate, echo, parse_ours
+
+SEATS = 10_000
+API_KEY = "bench-client-key"
+ADMIN_TOKEN = "bench-admin-token"
+REFERENCE_EVENT = "00000000-0000-4000-8000-00000000beef"
+
+
+def _setting(name: str, default: int) -> int:
+    return int(os.environ.get(name, str(default)))
+
+
+@dataclasses.dataclass
+class EventPlan:
+    """The event ranges (0-based, in events.txt's order) of each run: 2,500 blocks of 4 seats per event,
+    sized for up to ~12,500 holds/s and ~4,000 bookings/s (beyond that a walk wraps: 409s, counted)."""
+
+    warm_holds: tuple[int, int]
+    holds: tuple[int, int]
+    warm_bookings: tuple[int, int]
+    bookings: tuple[int, int]
+
+    @staticmethod
+    def sized(seconds: int, warmup: int) -> EventPlan:
+        def blocks(per_second: int, length: int) -> int:
+            return (length * per_second + 2499) // 2500
+
+        counts = [blocks(12_500, warmup), blocks(12_500, seconds), blocks(4_000, warmup) + 1, blocks(4_000, seconds) + 1]
+        starts = [sum(counts[:index]) for index in range(4)]
+        ranges = list(zip(starts, counts, strict=True))
+        return EventPlan(*ranges)
+
+    @property
+    def total(self) -> int:
+        return self.bookings[0] + self.bookings[1]
+
+
+def _http(method: str, url: str, token: str, body: bytes) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body, method=method)
+    request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except (urllib.error.URLError, OSError) as error:
+        raise BenchError(f"{method} {url}: {error}") from error
+
+
+def place_script(root: Path) -> str:
+    """The service's hold script from its source: the Swift multi-line literal of placeScript with the
+    literal's indentation removed (what the service sends to SCRIPT LOAD)."""
+    source = (root / "Services" / "Booking" / "Holds" / "SeatHoldStore.swift").read_text(encoding="utf-8")
+    lines: list[str] = []
+    inside = False
+    for line in source.splitlines():
+        if not inside:
+            inside = "static let placeScript = RedisScript(" in line
+            continue
+        if re.match(r'^ *"""\)', line):
+            break
+        if re.fullmatch(r' *"""', line):
+            continue
+        lines.append(line.removeprefix("        "))
+    if not lines:
+        raise BenchError("could not read placeScript from Services/Booking/Holds/SeatHoldStore.swift")
+    return "\n".join(lines)
+
+
+class BookingService(Group):
+    executables = ("booking",)
+    packages = ("wrk",)
+
+    def __init__(self) -> None:
+        self.connections = _setting("BOOKING_CONNECTIONS", 64)
+        self.db_pool = _setting("BOOKING_DB_POOL", 16)
+        self.redis_pool = _setting("BOOKING_REDIS_POOL", self.connections)
+        self.pgbench_clients = _setting("BOOKING_PGBENCH_CLIENTS", 8)
+        self.warmup = _setting("BOOKING_WARMUP", 2)
+        self.lua = Path(__file__).resolve().parents[3] / "bench-booking"
+        self.holds = HoldsPair(self)
+        self.bookings = BookingsPair(self)
+        self.pairs: list[Pair] = [self.holds, self.bookings]
+        self.service: Service | None = None
+        self.events: list[str] = []
+        self.plan = EventPlan.sized(10, self.warmup)
+        self.reference_events = 0
+        self.counts: dict[str, list[int]] = {"primed": [], "holds": [], "bookings": [], "open_failures": []}
+        """What the clients saw: the 201s of every run (holds and bookings) and the open-loop failures."""
+        self.measurements: dict[str, str] = {}
+        self.folder = Path()
+
+    # --- setup ------------------------------------------------------------------------------------
+
+    def setup(self, bench: Bench) -> None:
+        self.folder = bench.dir / "booking"
+        service = self.service = Service(bench, "booking", self.folder)
+        service.create_databases("booking", "booking_ref")
+        port = free_port()
+        say(
+            f"booking serve on http://127.0.0.1:{port} (DATABASE_POOL_SIZE={self.db_pool} REDIS_POOL_SIZE={self.redis_pool},"
+            " HOLD_TTL=30m, LOG_LEVEL=warning)"
+        )
+        service.start(
+            port,
+            {
+                "DATABASE_URL": bench.database_url_of("booking"),
+                "REDIS_URL": bench.redis_url,
+                "ADMIN_TOKEN": ADMIN_TOKEN,
+                "API_KEYS": API_KEY,
+                "LOG_LEVEL": "warning",
+                "HOLD_TTL": "30m",
+                "DATABASE_POOL_SIZE": str(self.db_pool),
+                "REDIS_POOL_SIZE": str(self.redis_pool),
+                "MAX_HELD_SEATS_PER_CUSTOMER": "10000",
+                "HOLD_ATTEMPTS_PER_CUSTOMER_PER_MINUTE": "1000000",
+            },
+        )
+        self.plan = EventPlan.sized(bench.seconds, self.warmup)
+        self._create_events(service)
+        self._prime(service)
+        # The reference database: the same schema, events 00000000-0000-4000-8000-<12 digits> with the
+        # same seats (foreign keys), and the sequence booking.sql allocates seat blocks from.
+        self.reference_events = ((bench.seconds + self.warmup) * 5000 + 2499) // 2500
+        say(f"booking_ref: {self.reference_events} events x {SEATS} seats in SQL")
+        seed_reference_events(bench, "booking_ref", self.reference_events, SEATS, "reference", "host-bench")
+        bench.psql("booking_ref", "CREATE SEQUENCE bench_ref_blocks;\nVACUUM ANALYZE;")
+        bench.psql("booking", "VACUUM ANALYZE")
+        # The setup wrote a lot of WAL (a million seat rows): checkpoint now rather than during a measurement.
+        bench.psql("postgres", "CHECKPOINT")
+
+    def _create_events(self, service: Service) -> None:
+        """Events through the API, each with 10,000 seats s00001..s10000, a year ahead."""
+        day = datetime.datetime.now(datetime.UTC).date() + datetime.timedelta(days=365)
+        body = json.dumps(
+            {
+                "name": "bench",
+                "host_id": "host-bench",
+                "starts_at": f"{day.isoformat()}T19:00:00Z",
+                "ends_at": f"{day.isoformat()}T22:00:00Z",
+                "time_zone": "Europe/Berlin",
+                "currency": "EUR",
+                "seats": [{"seat_id": f"s{number:05d}", "price": 2500} for number in range(1, SEATS + 1)],
+            },
+            separators=(",", ":"),
+        ).encode()
+        say(f"creating {self.plan.total} events x {SEATS} seats through POST /v1/events")
+        self.events = []
+        for _ in range(self.plan.total):
+            status, reply = _http("POST", f"{service.url}/v1/events", ADMIN_TOKEN, body)
+            if status != 201:
+                raise BenchError(f"POST /v1/events answered {status}: {reply[:200]!r}")
+            self.events.append(str(json.loads(reply)["event_id"]))
+        (self.folder / "events.txt").write_text("".join(f"{event}\n" for event in self.events), encoding="ascii")
+
+    def _prime(self, service: Service) -> None:
+        """One hold per event (its last seat) before measuring: the first hold of an event finds no
+        unavailable-seat cache in Redis and rebuilds it from Postgres, a one-off per event that is not
+        what the measurements are about. (A walk that reaches block 2,500 with 4 seats gets a 409.)"""
+        for event in self.events:
+            body = json.dumps({"event_id": event, "seat_ids": [f"s{SEATS:05d}"], "customer_id": "bench-prime"}).encode()
+            status, _ = _http("POST", f"{service.url}/v1/holds", API_KEY, body)
+            if status != 201:
+                raise BenchError(f"priming POST /v1/holds answered {status} for event {event}")
+        self.counts["primed"].append(len(self.events))
+
+    def settle(self, bench: Bench) -> None:
+        """Quiet Postgres before a measurement: vacuum what the previous runs wrote, so autovacuum does
+        not start in the middle of the next one."""
+        bench.psql("booking", "VACUUM ANALYZE")
+        bench.psql("booking_ref", "VACUUM ANALYZE")
+
+    def teardown(self, bench: Bench) -> None:
+        if self.service is not None:
+            self.service.stop()
+
+    def logs(self) -> list[tuple[str, int]]:
+        return [(os.fspath(self.folder / "service.log"), 20)]
+
+    # --- running ----------------------------------------------------------------------------------
+
+    def wrk(self, script: str, threads: int, seconds: int, events: tuple[int, int], tag: str) -> Finished:
+        """One wrk run of SCRIPT.lua against the service over EVENTS (first, count), timed."""
+        assert self.service is not None
+        first, count = events
+        command: list[Argument] = ["wrk", "-t", str(threads), "-c", str(self.connections), "-d", f"{seconds}s", "--timeout", "10s"]
+        command += ["--latency", "-s", os.fspath(self.lua / f"{script}.lua"), self.service.url, "--"]
+        command += [f"events={self.folder / 'events.txt'}", f"first={first + 1}", f"count={count}", f"seats={SEATS}"]
+        command += [f"threads={threads}", f"key={API_KEY}", f"tag={tag}", f"seed={random.randrange(32768)}"]
+        return run_timed(command, merge_stderr=True)
+
+    def measured(self, bench: Bench, name: str, text: str) -> None:
+        self.measurements[name] = text
+
+    def measured_wrk(self, bench: Bench, script: str, threads: int, events: tuple[int, int], wal: bool) -> Finished:
+        """The measured wrk run of SCRIPT (BENCH_SECONDS) with where the cores went (and with WAL, the
+        WAL per booking) and the pools' waits: printed, and kept as SCRIPT.cpu and SCRIPT.pools."""
+        assert self.service is not None
+        before = metrics.fetch(self.service.url)
+        measurement = measure.Measurement(bench, self.service.pid, wal=wal)
+        finished = self.wrk(script, threads, bench.seconds, events, "run")
+        if not finished.ok:
+            echo(finished.output)
+            raise BenchError(f"wrk ({script}) failed")
+        cores = measurement.end(f"booking_{script}", finished.tool_seconds, _created(finished.output, "bookings") if wal else 0)
+        after = metrics.fetch(self.service.url)
+        pools = f"booking_{script}_pools {metrics.pool_waits(before, after, 'postgres', 'redis')}"
+        # wrk's own latency lines mix holds and conversions (bookings.lua): leave them out, ours are per step.
+        shown = finished.output.splitlines()
+        if script == "bookings":
+            shown = [line for line in shown if not re.match(r"^ *(Latency|[0-9]*%)|.*Latency Distribution", line)]
+        echo("\n".join([*shown, cores, pools]))
+        self.measured(bench, f"{script}.cpu", cores)
+        self.measured(bench, f"{script}.pools", pools)
+        return finished
+
+    # --- checks -----------------------------------------------------------------------------------
+
+    def verify(self, bench: Bench) -> None:
+        """Counts: the service's own count of 201s (its /metrics) must equal the hold records in Redis
+        and the bookings in Postgres exactly. The clients' count of 201s may be lower by at most the
+        requests in flight when a wrk run ended (wrk closes its connections without reading those
+        answers): one per connection per run."""
+        assert self.service is not None
+        holds_seen = sum(self.counts["holds"]) + sum(self.counts["primed"])
+        bookings_seen = sum(self.counts["bookings"])
+        open_failures = sum(self.counts["open_failures"])
+        in_flight = len(self.counts["holds"]) * self.connections
+        in_flight_bookings = len(self.counts["bookings"]) * self.connections
+        text = metrics.fetch(self.service.url)
+        served_holds = int(metrics.sample(text, 'hb_requests{http_route="/v1/holds",http_request_method="POST",http_response_status_code="201"}'))
+        served_bookings = int(
+            metrics.sample(text, 'hb_requests{http_route="/v1/bookings",http_request_method="POST",http_response_status_code="201"}')
+        )
+
+        say("checking for double holds (Redis: every hold record against its seat keys)")
+        reply = run(
+            ["redis-cli", "-h", "127.0.0.1", "-p", str(bench.redis_port), "--eval", os.fspath(self.lua / "verify-holds.lua")],
+            merge_stderr=True,
+        ).output
+        numbers = reply.replace("\r", "").split()
+        converted: int | None = None
+        if len(numbers) != 7 or not all(number.isdigit() for number in numbers):
+            self.holds.check = f"the Redis check failed: {' '.join(numbers)}"
+        else:
+            records, listed, mismatched, shared, seat_keys, converted, orphans = map(int, numbers)
+            print(
+                f"holds: {records} hold records listing {listed} seats, {seat_keys} seat keys; seats in two hold records: {shared};"
+                f" seat keys not pointing back at their hold: {mismatched}; seat keys without a hold record: {orphans};"
+                f" 201s served (service metrics): {served_holds}, seen by the clients: {holds_seen}"
+                f" (at most {in_flight} in flight at the ends of runs)"
+            )
+            if shared > 0 or mismatched > 0:
+                self.holds.check = f"DOUBLE HOLDS: {shared} seats in two hold records, {mismatched} seat keys pointing elsewhere"
+            elif not text:
+                self.holds.check = "the service did not answer GET /metrics, so its counts cannot be compared"
+            elif orphans > 0:
+                self.holds.check = f"{orphans} seat keys held by no hold record"
+            elif records != served_holds:
+                self.holds.check = f"{records} hold records but the service answered {served_holds} holds with 201"
+            elif served_holds < holds_seen or served_holds - holds_seen > in_flight:
+                self.holds.check = f"the service answered {served_holds} holds with 201 but the clients saw {holds_seen}"
+            else:
+                self.holds.check = "ok"
+
+        say("checking for double bookings (Postgres: active booking seats per event and seat)")
+        doubles = int(
+            bench.psql(
+                "booking",
+                "SELECT count(*) FROM (SELECT event_id, seat_id, count(*) FROM booking.booking_seats"
+                " WHERE released_at IS NULL GROUP BY 1, 2 HAVING count(*) > 1) AS d",
+            )
+        )
+        bookings = int(bench.psql("booking", "SELECT count(*) FROM booking.bookings"))
+        seats = int(bench.psql("booking", "SELECT count(*) FROM booking.booking_seats WHERE released_at IS NULL"))
+        print(
+            f"bookings: {bookings} bookings with {seats} active seats; seats in two active bookings: {doubles};"
+            f" hold records marked converted in Redis: {'?' if converted is None else converted};"
+            f" 201s served: {served_bookings}, seen by the clients: {bookings_seen} (at most {in_flight_bookings} in flight)"
+        )
+        if doubles > 0:
+            self.bookings.check = f"DOUBLE BOOKINGS: {doubles} seats in two active bookings"
+        elif not text:
+            self.bookings.check = "the service did not answer GET /metrics, so its counts cannot be compared"
+        elif bookings != served_bookings:
+            self.bookings.check = f"{bookings} bookings in Postgres but the service answered {served_bookings} conversions with 201"
+        elif served_bookings < bookings_seen or served_bookings - bookings_seen > in_flight_bookings:
+            self.bookings.check = f"the service answered {served_bookings} conversions with 201 but the clients saw {bookings_seen}"
+        elif converted != bookings:
+            self.bookings.check = (
+                f"{bookings} bookings in Postgres but {'?' if converted is None else converted} hold records marked converted in Redis"
+            )
+        elif open_failures > 0:
+            self.bookings.check = f"the open-loop runs saw {open_failures} failed requests"
+        else:
+            self.bookings.check = "ok"
+
+    def report(self, bench: Bench) -> bool:
+        print(f"booking checks (same run): holds: {self.holds.check}; bookings: {self.bookings.check}")
+        # Where the cores went in each measurement, and the service's pool waits.
+        order = ["holds.cpu", "holds.pools", "reference-holds.cpu", "bookings.cpu", "bookings.pools", "reference-bookings.cpu"]
+        shown = "\n".join(self.measurements[name] for name in order if name in self.measurements)
+        if shown:
+            print(shown)
+        for warning in measure.unreliable(shown):
+            warn(warning)
+        return not any(str(pair.check).startswith("DOUBLE") for pair in self.pairs)
+
+
+def seed_reference_events(bench: Bench, database: str, count: int, seats: int, name_prefix: str, host: str) -> None:
+    """The reference database's events 00000000-0000-4000-8000-<12 digits>, a year ahead, each with SEATS
+    seats priced 2500 (the values are the harness's own numbers and names, never outside input)."""
+    bench.psql(
+        database,
+        f"""INSERT INTO booking.events
+SELECT ('00000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, '{name_prefix} ' || i, '{host}',
+       now() + interval '365 days', now() + interval '365 days 3 hours', 'Europe/Berlin', 'EUR', now()
+FROM generate_series(0, {int(count)} - 1) AS i;
+INSERT INTO booking.seats
+SELECT e.event_id, 's' || lpad(g::text, 5, '0'), 2500, g - 1 FROM booking.events e, generate_series(1, {int(seats)}) AS g;""",
+    )
+
+
+def _created(output: str, name: str) -> int:
+    found = re.search(rf"^booking_{name}_created=(\d+)", output, re.MULTILINE)
+    return int(found.group(1)) if found else 0
+
+
+class BookingPair(Pair):
+    """A pair whose our side is wrk against the group's booking service."""
+
+    def __init__(self, service: BookingService) -> None:
+        super().__init__()
+        self.service = service
+        self.group = service
+
+    def describe(self, bench: Bench) -> str:
+        return f"booking service over HTTP, wrk, {bench.seconds}s"
+
+
+class HoldsPair(BookingPair):
+    name = "holds"
+    metric = "booking_holds_per_second"
+    goal = ">=8000/s,p99<20"
+    reference = "redis-benchmark, EVALSHA of the service's hold script, 1-4 seats"
+
+    def ours(self, bench: Bench) -> Rate:
+        group, threads = self.service, 2
+        assert group.service is not None
+        warm = check(group.wrk("holds", threads, group.warmup, group.plan.warm_holds, "warm"), "wrk (holds warm-up)")
+        group.counts["holds"].append(_created(warm.output, "holds"))
+        print(f"(warm-up {group.warmup}s: booking_holds_created={_created(warm.output, 'holds')})")
+        finished = group.measured_wrk(bench, "holds", threads, group.plan.holds, wal=False)
+        group.counts["holds"].append(_created(finished.output, "holds"))
+        return parse_ours(finished.output, self.metric)
+
+    def theirs(self, bench: Bench) -> Rate:
+        group = self.service
+        script = place_script(bench.root)
+        digest = hashlib.sha1(script.encode()).hexdigest()
+        # The service loaded its script with SCRIPT LOAD during the run: the same digest proves the
+        # reference runs byte for byte the same script.
+        if bench.redis_cli("SCRIPT", "EXISTS", digest) == "1":
+            print(f"hold script {digest}: the service's own (SCRIPT EXISTS before loading it)", file=sys.stderr)
+        else:
+            warn(f"hold script {digest} is not the one the service loaded (or ours did not run); measuring it anyway")
+        bench.pause(group.service.pid if group.service else None)
+        bench.redis_cli("SCRIPT", "LOAD", script)
+        # A database of its own (9): the service's keys in 0 stay as the run left them for the checks.
+        unavailable = f"booking:{{event:{REFERENCE_EVENT}}}:unavailable"
+        bench.redis_cli("SADD", unavailable, "", database=9)
+        # The script holds 1-4 seats; redis-benchmark repeats one command, so four runs of equal size,
+        # each __rand_int__ a fresh random number (new seat keys: low contention, like ours). Sized to
+        # take about BENCH_SECONDS in all at ~40,000 calls/s.
+        calls = bench.seconds * 10_000
+        measurement = measure.Measurement(bench, group.service.pid if group.service else None)
+        tool_seconds, total_seconds, p50, p99 = 0.0, 0.0, 0.0, 0.0
+        for seats in range(1, 5):
+            keys = [f"booking:{{event:{REFERENCE_EVENT}}}:seat:__rand_int__"] * seats
+            seat_json = "[" + ",".join(['"s__rand_int__"'] * seats) + "]"
+            command = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(bench.redis_port), "--dbnum", "9"]
+            command += ["-c", str(group.connections), "-n", str(calls), "-r", "1000000000", "--csv", "EVALSHA", digest]
+            command += [str(2 + seats), unavailable, f"booking:{{event:{REFERENCE_EVENT}}}:hold:__rand_int__", *keys]
+            command += ["__rand_int__", "1800000", "bench-customer", "1900000000000", seat_json, *(["__rand_int__"] * seats)]
+            finished = run_timed(command, merge_stderr=True)
+            if not finished.ok:
+                sys.stderr.write(finished.output)
+                raise BenchError("redis-benchmark (EVALSHA) failed")
+            tool_seconds += finished.tool_seconds
+            rows = [line for line in finished.output.replace("\r", "\n").splitlines() if line.startswith('"EVALSHA')]
+            if not rows:
+                sys.stderr.write(finished.output)
+                raise BenchError("redis-benchmark printed no EVALSHA row")
+            # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms",
+            # "max_latency_ms"; the test (the command) has unescaped quotes and commas of its own: count from the end.
+            fields = rows[-1].replace('"', "").split(",")
+            rps, q50, q99 = float(fields[-7]), float(fields[-4]), float(fields[-2])
+            print(
+                f"redis-benchmark EVALSHA placeScript, {seats} seat(s), {group.connections} clients: {fields[-7]}/s"
+                f" p50={fields[-4]} ms p99={fields[-2]} ms",
+                file=sys.stderr,
+            )
+            total_seconds += calls / rps
+            # Percentiles of a mix are not a mix of percentiles: report the worst of the four runs.
+            p50, p99 = max(p50, q50), max(p99, q99)
+        cores = measurement.end("reference_holds", tool_seconds)
+        print(cores, file=sys.stderr)
+        group.measured(bench, "reference-holds.cpu", cores)
+        bench.redis_cli("FLUSHDB", database=9)
+        bench.resume_paused()
+        print("(theirs p50/p99: the worst of the four runs)", file=sys.stderr)
+        return Rate(round(calls * 4 / total_seconds), p50, p99)
+
+
+class BookingsPair(BookingPair):
+    name = "bookings"
+    metric = "booking_bookings_per_second"
+    goal = ">=1500/s,p99<50"
+    reference = "pgbench, the booking transaction (ours: hold + convert over HTTP)"
+
+    def _count(self, output: str) -> None:
+        found = re.search(r"^booking_bookings_created=(\d+).* holds_created=(\d+)", output, re.MULTILINE)
+        if found:
+            self.service.counts["bookings"].append(int(found.group(1)))
+            self.service.counts["holds"].append(int(found.group(2)))
+
+    def ours(self, bench: Bench) -> Rate:
+        group = self.service
+        assert group.service is not None
+        threads = group.connections
+        group.settle(bench)
+        warm = check(group.wrk("bookings", threads, group.warmup, group.plan.warm_bookings, "warm"), "wrk (bookings warm-up)")
+        self._count(warm.output)
+        print(f"(warm-up {group.warmup}s: booking_bookings_created={_created(warm.output, 'bookings')})")
+        bench.psql("booking", "ANALYZE")  # why: scripts/lib/bench.sh, bench_analyze
+        finished = group.measured_wrk(bench, "bookings", threads, group.plan.bookings, wal=True)
+        self._count(finished.output)
+        return parse_ours(finished.output, self.metric)
+
+    def theirs(self, bench: Bench) -> Rate:
+        group = self.service
+        bench.pause(group.service.pid if group.service else None)
+        group.settle(bench)
+        base: list[Argument] = [
+            bench.tool("pgbench"),
+            "-n",
+            "-M",
+            "prepared",
+            "-f",
+            group.lua / "booking.sql",
+            "-D",
+            f"events={group.reference_events}",
+        ]
+        base += ["-c", str(group.pgbench_clients), "-j", "2"]
+        server: list[Argument] = ["-h", "127.0.0.1", "-p", str(bench.pg_port), "-U", "postgres", "booking_ref"]
+        # A warm-up like ours (the first seconds on fresh tables run slower), not measured.
+        check(run([*base, "-T", str(group.warmup), *server], merge_stderr=True), "pgbench (warm-up)")
+        bench.psql("booking_ref", "ANALYZE")
+        prefix = group.folder / "pgbench"
+        measurement = measure.Measurement(bench, group.service.pid if group.service else None, wal=True)
+        finished = check(run_timed([*base, "-T", str(bench.seconds), "-l", f"--log-prefix={prefix}", *server], merge_stderr=True), "pgbench")
+        cores = measurement.end("reference_bookings", finished.tool_seconds, pgbench.transactions(finished.output))
+        group.measured(bench, "reference-bookings.cpu", cores)
+        bench.resume_paused()
+        sys.stderr.write("".join(line + "\n" for line in finished.output.splitlines() if not line.startswith("pgbench (")))
+        latency = pgbench.latency(prefix)
+        shown = "n/a n/a" if latency is None else f"{latency[0]:.3f} {latency[1]:.3f}"
+        print(f"pgbench booking transaction p50/p99: {shown} ms", file=sys.stderr)
+        print(cores, file=sys.stderr)
+        return Rate(pgbench.tps(finished.output), *(latency or (None, None)))
+
+    def has_open_loop(self) -> bool:
+        return True
+
+    def open_loop(self, bench: Bench, capacity: float) -> None:
+        """Hold + conversion pairs at a fixed arrival rate (`platform-bench open-loop --scenario
+        bookings`, its own events created through the API and primed; latency from each pair's due
+        time); its 201s go into the counts the checks compare, its failures too."""
+        group = self.service
+        assert group.service is not None
+        arguments = ["--scenario", "bookings", "--booking-url", group.service.url, "--admin-token", ADMIN_TOKEN]
+        arguments += ["--api-key", API_KEY, "--seats-per-event", str(SEATS)]
+        for output_path in openloop.run_open_loop(bench, "bookings", capacity, lambda: group.settle(bench), arguments):
+            output = output_path.read_text(encoding="utf-8")
+            primed = re.search(r"primed_events=(\d+)", output)
+            group.counts["primed"].append(int(primed.group(1)) if primed else 0)
+            group.counts["holds"].append(openloop.served(output, "holds"))
+            group.counts["bookings"].append(openloop.served(output, "bookings"))
+            group.counts["open_failures"].append(openloop.failures(output))
