@@ -37,6 +37,7 @@ from .bench import Bench, BenchError, err, say, show_log_tail  # noqa: E402
 from .pairs import Group, Pair  # noqa: E402
 from .pairs.booking import BookingService  # noqa: E402
 from .pairs.core import MessagingPair, PostgresPair, RedisPair  # noqa: E402
+from .pairs.payments import PaymentsService  # noqa: E402
 from .report import Outcome, open_loop_table, table, write_results  # noqa: E402
 from .servers import Servers  # noqa: E402
 
@@ -46,9 +47,9 @@ T = TypeVar("T")
 
 def catalogue() -> tuple[list[Pair], dict[str, list[str]]]:
     """Every pair in the table's order, and the names that stand for several."""
-    booking = BookingService()
-    pairs: list[Pair] = [PostgresPair(), RedisPair(), MessagingPair(), *booking.pairs]
-    return pairs, {"booking": [pair.name for pair in booking.pairs]}
+    booking, payments = BookingService(), PaymentsService()
+    pairs: list[Pair] = [PostgresPair(), RedisPair(), MessagingPair(), *booking.pairs, *payments.pairs]
+    return pairs, {"booking": [pair.name for pair in booking.pairs], "payments": [pair.name for pair in payments.pairs]}
 
 
 def select(arguments: list[str]) -> tuple[list[Pair], bool]:

@@ -10,10 +10,15 @@ A goal is a ratio (ours/theirs at least that), or absolute: ">=N/s" with optiona
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 
-from ..bench import Bench, BenchError
+from .. import measure
+from ..bench import Argument, Bench, BenchError, free_port, say, warn
+from ..service import Service
 
 
 @dataclasses.dataclass
@@ -79,6 +84,55 @@ class Group:
     def logs(self) -> list[tuple[str, int]]:
         """The logs to show when the run failed: (path, lines)."""
         return []
+
+
+class ServiceGroup(Group):
+    """A group around one service: started once in BENCH_DIR/<folder> before the pairs, stopped after;
+    the measurements it keeps are shown after the table."""
+
+    def __init__(self) -> None:
+        self.service: Service | None = None
+        self.folder = Path()
+        self.measurements: dict[str, str] = {}
+        """Where the cores went in each measurement, the pools' waits, ... (name -> lines)."""
+
+    @property
+    def pid(self) -> int | None:
+        return self.service.pid if self.service is not None else None
+
+    def start_service(
+        self, bench: Bench, name: str, folder: str, databases: tuple[str, ...], environment: Mapping[str, str], settings: str
+    ) -> Service:
+        """Copies NAME into BENCH_DIR/FOLDER, creates and migrates DATABASES, and starts `NAME serve` on a
+        free port with ENVIRONMENT (SETTINGS: how the progress line describes it)."""
+        self.folder = bench.dir / folder
+        service = self.service = Service(bench, name, self.folder)
+        service.create_databases(*databases)
+        port = free_port()
+        say(f"{name} serve on http://127.0.0.1:{port} ({settings})")
+        service.start(port, environment)
+        return service
+
+    def teardown(self, bench: Bench) -> None:
+        if self.service is not None:
+            self.service.stop()
+
+    def logs(self) -> list[tuple[str, int]]:
+        return [(os.fspath(self.folder / "service.log"), 20)]
+
+    def show_measurements(self, *names: str) -> None:
+        """Prints the measurements NAMES that exist, then warns of every one during which other
+        processes used more than 0.15 cores."""
+        shown = "\n".join(self.measurements[name] for name in names if name in self.measurements)
+        if shown:
+            print(shown)
+        for warning in measure.unreliable(shown):
+            warn(warning)
+
+
+def pgbench_target(bench: Bench, database: str) -> list[Argument]:
+    """pgbench's connection arguments for DATABASE on the bench's Postgres."""
+    return ["-h", "127.0.0.1", "-p", str(bench.pg_port), "-U", "postgres", database]
 
 
 def echo(text: str) -> None:

@@ -40,9 +40,9 @@ import urllib.request
 from pathlib import Path
 
 from .. import measure, metrics, openloop, pgbench
-from ..bench import Argument, Bench, BenchError, Finished, check, free_port, run, run_timed, say, warn
+from ..bench import Argument, Bench, BenchError, Finished, check, run, run_timed, say, warn
 from ..service import Service
-from . import Group, Pair, Rate, echo, parse_ours
+from . import Pair, Rate, ServiceGroup, echo, parse_ours, pgbench_target
 
 SEATS = 10_000
 API_KEY = "bench-client-key"
@@ -112,7 +112,7 @@ def place_script(root: Path) -> str:
     return "\n".join(lines)
 
 
-class BookingService(Group):
+class BookingService(ServiceGroup):
     executables = ("booking",)
     packages = ("wrk",)
 
@@ -126,28 +126,21 @@ class BookingService(Group):
         self.holds = HoldsPair(self)
         self.bookings = BookingsPair(self)
         self.pairs: list[Pair] = [self.holds, self.bookings]
-        self.service: Service | None = None
+        super().__init__()
         self.events: list[str] = []
         self.plan = EventPlan.sized(10, self.warmup)
         self.reference_events = 0
         self.counts: dict[str, list[int]] = {"primed": [], "holds": [], "bookings": [], "open_failures": []}
         """What the clients saw: the 201s of every run (holds and bookings) and the open-loop failures."""
-        self.measurements: dict[str, str] = {}
-        self.folder = Path()
 
     # --- setup ------------------------------------------------------------------------------------
 
     def setup(self, bench: Bench) -> None:
-        self.folder = bench.dir / "booking"
-        service = self.service = Service(bench, "booking", self.folder)
-        service.create_databases("booking", "booking_ref")
-        port = free_port()
-        say(
-            f"booking serve on http://127.0.0.1:{port} (DATABASE_POOL_SIZE={self.db_pool} REDIS_POOL_SIZE={self.redis_pool},"
-            " HOLD_TTL=30m, LOG_LEVEL=warning)"
-        )
-        service.start(
-            port,
+        service = self.start_service(
+            bench,
+            "booking",
+            "booking",
+            ("booking", "booking_ref"),
             {
                 "DATABASE_URL": bench.database_url_of("booking"),
                 "REDIS_URL": bench.redis_url,
@@ -160,6 +153,7 @@ class BookingService(Group):
                 "MAX_HELD_SEATS_PER_CUSTOMER": "10000",
                 "HOLD_ATTEMPTS_PER_CUSTOMER_PER_MINUTE": "1000000",
             },
+            f"DATABASE_POOL_SIZE={self.db_pool} REDIS_POOL_SIZE={self.redis_pool}, HOLD_TTL=30m, LOG_LEVEL=warning",
         )
         self.plan = EventPlan.sized(bench.seconds, self.warmup)
         self._create_events(service)
@@ -170,9 +164,9 @@ class BookingService(Group):
         say(f"booking_ref: {self.reference_events} events x {SEATS} seats in SQL")
         seed_reference_events(bench, "booking_ref", self.reference_events, SEATS, "reference", "host-bench")
         bench.psql("booking_ref", "CREATE SEQUENCE bench_ref_blocks;\nVACUUM ANALYZE;")
-        bench.psql("booking", "VACUUM ANALYZE")
+        bench.vacuum("booking")
         # The setup wrote a lot of WAL (a million seat rows): checkpoint now rather than during a measurement.
-        bench.psql("postgres", "CHECKPOINT")
+        bench.checkpoint()
 
     def _create_events(self, service: Service) -> None:
         """Events through the API, each with 10,000 seats s00001..s10000, a year ahead."""
@@ -212,15 +206,7 @@ class BookingService(Group):
     def settle(self, bench: Bench) -> None:
         """Quiet Postgres before a measurement: vacuum what the previous runs wrote, so autovacuum does
         not start in the middle of the next one."""
-        bench.psql("booking", "VACUUM ANALYZE")
-        bench.psql("booking_ref", "VACUUM ANALYZE")
-
-    def teardown(self, bench: Bench) -> None:
-        if self.service is not None:
-            self.service.stop()
-
-    def logs(self) -> list[tuple[str, int]]:
-        return [(os.fspath(self.folder / "service.log"), 20)]
+        bench.vacuum("booking", "booking_ref")
 
     # --- running ----------------------------------------------------------------------------------
 
@@ -343,12 +329,7 @@ class BookingService(Group):
     def report(self, bench: Bench) -> bool:
         print(f"booking checks (same run): holds: {self.holds.check}; bookings: {self.bookings.check}")
         # Where the cores went in each measurement, and the service's pool waits.
-        order = ["holds.cpu", "holds.pools", "reference-holds.cpu", "bookings.cpu", "bookings.pools", "reference-bookings.cpu"]
-        shown = "\n".join(self.measurements[name] for name in order if name in self.measurements)
-        if shown:
-            print(shown)
-        for warning in measure.unreliable(shown):
-            warn(warning)
+        self.show_measurements("holds.cpu", "holds.pools", "reference-holds.cpu", "bookings.cpu", "bookings.pools", "reference-bookings.cpu")
         return not any(str(pair.check).startswith("DOUBLE") for pair in self.pairs)
 
 
@@ -477,7 +458,7 @@ class BookingsPair(BookingPair):
         warm = check(group.wrk("bookings", threads, group.warmup, group.plan.warm_bookings, "warm"), "wrk (bookings warm-up)")
         self._count(warm.output)
         print(f"(warm-up {group.warmup}s: booking_bookings_created={_created(warm.output, 'bookings')})")
-        bench.psql("booking", "ANALYZE")  # why: scripts/lib/bench.sh, bench_analyze
+        bench.analyze("booking")
         finished = group.measured_wrk(bench, "bookings", threads, group.plan.bookings, wal=True)
         self._count(finished.output)
         return parse_ours(finished.output, self.metric)
@@ -486,33 +467,19 @@ class BookingsPair(BookingPair):
         group = self.service
         bench.pause(group.service.pid if group.service else None)
         group.settle(bench)
-        base: list[Argument] = [
-            bench.tool("pgbench"),
-            "-n",
-            "-M",
-            "prepared",
-            "-f",
-            group.lua / "booking.sql",
-            "-D",
-            f"events={group.reference_events}",
-        ]
-        base += ["-c", str(group.pgbench_clients), "-j", "2"]
-        server: list[Argument] = ["-h", "127.0.0.1", "-p", str(bench.pg_port), "-U", "postgres", "booking_ref"]
-        # A warm-up like ours (the first seconds on fresh tables run slower), not measured.
-        check(run([*base, "-T", str(group.warmup), *server], merge_stderr=True), "pgbench (warm-up)")
-        bench.psql("booking_ref", "ANALYZE")
-        prefix = group.folder / "pgbench"
-        measurement = measure.Measurement(bench, group.service.pid if group.service else None, wal=True)
-        finished = check(run_timed([*base, "-T", str(bench.seconds), "-l", f"--log-prefix={prefix}", *server], merge_stderr=True), "pgbench")
-        cores = measurement.end("reference_bookings", finished.tool_seconds, pgbench.transactions(finished.output))
-        group.measured(bench, "reference-bookings.cpu", cores)
-        bench.resume_paused()
-        sys.stderr.write("".join(line + "\n" for line in finished.output.splitlines() if not line.startswith("pgbench (")))
-        latency = pgbench.latency(prefix)
-        shown = "n/a n/a" if latency is None else f"{latency[0]:.3f} {latency[1]:.3f}"
-        print(f"pgbench booking transaction p50/p99: {shown} ms", file=sys.stderr)
-        print(cores, file=sys.stderr)
-        return Rate(pgbench.tps(finished.output), *(latency or (None, None)))
+        arguments: list[Argument] = ["-n", "-M", "prepared", "-f", group.lua / "booking.sql", "-D", f"events={group.reference_events}"]
+        arguments += ["-c", str(group.pgbench_clients), "-j", "2", *pgbench_target(bench, "booking_ref")]
+        reference = pgbench.measured_reference(
+            bench,
+            "booking",
+            arguments,
+            group.warmup,
+            group.folder / "pgbench",
+            lambda: bench.analyze("booking_ref"),
+            group.service.pid if group.service else None,
+        )
+        group.measured(bench, "reference-bookings.cpu", reference.cores)
+        return reference.rate
 
     def has_open_loop(self) -> bool:
         return True
