@@ -38,6 +38,7 @@ from .pairs import Group, Pair  # noqa: E402
 from .pairs.booking import BookingService  # noqa: E402
 from .pairs.core import MessagingPair, PostgresPair, RedisPair  # noqa: E402
 from .pairs.payments import PaymentsService  # noqa: E402
+from .pairs.saga import SagaServices  # noqa: E402
 from .report import Outcome, open_loop_table, table, write_results  # noqa: E402
 from .servers import Servers  # noqa: E402
 
@@ -47,8 +48,8 @@ T = TypeVar("T")
 
 def catalogue() -> tuple[list[Pair], dict[str, list[str]]]:
     """Every pair in the table's order, and the names that stand for several."""
-    booking, payments = BookingService(), PaymentsService()
-    pairs: list[Pair] = [PostgresPair(), RedisPair(), MessagingPair(), *booking.pairs, *payments.pairs]
+    booking, payments, saga = BookingService(), PaymentsService(), SagaServices()
+    pairs: list[Pair] = [PostgresPair(), RedisPair(), MessagingPair(), *booking.pairs, *payments.pairs, *saga.pairs]
     return pairs, {"booking": [pair.name for pair in booking.pairs], "payments": [pair.name for pair in payments.pairs]}
 
 
@@ -184,7 +185,8 @@ def main(arguments: list[str]) -> int:
             print()
             group.verify(bench)
 
-        heading = f"Benchmarks: {seconds}s each, nproc={os.cpu_count()}, Postgres fsync+synchronous_commit on, Redis without persistence"
+        notes = "".join(group.heading() for group in groups)
+        heading = f"Benchmarks: {seconds}s each{notes}, nproc={os.cpu_count()}, Postgres fsync+synchronous_commit on, Redis without persistence"
         table(bench, outcomes, heading)
         for group in groups:
             print()

@@ -10,6 +10,10 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .service import Service
 
 Argument = str | os.PathLike[str]
 """A command-line argument: text or a path."""
@@ -116,6 +120,8 @@ class Bench:
     executables: dict[str, Path] = dataclasses.field(default_factory=dict)
     """The services' executables the selected pairs run (name -> path), e.g. booking."""
     paused: list[int] = dataclasses.field(default_factory=list)
+    services: list[Service] = dataclasses.field(default_factory=list)
+    """Every service the groups started (a pair may pause the others' while it measures)."""
 
     @property
     def database_url(self) -> str:
@@ -151,6 +157,16 @@ class Bench:
         command.append(database)
         finished = run(command, input_text=sql)
         return check(finished, f"psql on {database}").output.strip()
+
+    def psql_file(self, database: str, script: Path, variables: Mapping[str, str], separator: str = "\n") -> str:
+        """Runs the SQL file SCRIPT on DATABASE with psql variables (-v NAME=VALUE, the harness's own
+        values); returns the unaligned output, fields separated by SEPARATOR."""
+        command: list[Argument] = [self.tool("psql"), "-qAtX", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"]
+        command += ["-p", str(self.pg_port), "-U", "postgres", "-F", separator, database]
+        for name, value in variables.items():
+            command += ["-v", f"{name}={value}"]
+        command += ["-f", script]
+        return check(run(command, merge_stderr=True), f"psql -f {script.name} on {database}").output.strip()
 
     def vacuum(self, *databases: str) -> None:
         """VACUUM ANALYZE what the previous runs wrote, so that autovacuum does not start in the middle

@@ -15,15 +15,17 @@ def fractions() -> list[str]:
     return os.environ.get("BENCH_OPEN_FRACTIONS", "0.5 0.8").split()
 
 
-def run_open_loop(bench: Bench, pair: str, capacity: float, settle: Callable[[], None], arguments: list[str]) -> list[Path]:
+def run_open_loop(
+    bench: Bench, pair: str, capacity: float, settle: Callable[[], None], arguments: list[str], seconds: str | None = None
+) -> list[Path]:
     """`platform-bench open-loop ARGUMENTS` at each of BENCH_OPEN_FRACTIONS (default "0.5 0.8") of
     CAPACITY (per second), each run BENCH_OPEN_SECONDS (default BENCH_SECONDS) after BENCH_OPEN_WARMUP
-    (2) seconds at the same rate, SETTLE (e.g. a vacuum) before each. Every run's output passes through
+    (2) seconds at the same rate (SECONDS instead, when given), SETTLE (e.g. a vacuum) before each. Every run's output passes through
     and stays in BENCH_DIR/open-PAIR-<fraction>.out (returned); its JSON line goes to
     BENCH_DIR/open-loop.jsonl (the results file and charts); the summary gets
     bench_PAIR_open_<percent>_rate, _throughput, _p50_ms, _p99_ms, _p999_ms and _failures."""
     assert bench.platform_bench is not None
-    seconds = os.environ.get("BENCH_OPEN_SECONDS", str(bench.seconds))
+    seconds = seconds or os.environ.get("BENCH_OPEN_SECONDS", str(bench.seconds))
     warmup = os.environ.get("BENCH_OPEN_WARMUP", "2")
     outputs = []
     for fraction in fractions():

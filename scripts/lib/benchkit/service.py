@@ -30,6 +30,7 @@ class Service:
         self.log = folder / log
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
+        bench.services.append(self)
 
     @property
     def pid(self) -> int | None:

@@ -85,6 +85,10 @@ class Group:
         """The logs to show when the run failed: (path, lines)."""
         return []
 
+    def heading(self) -> str:
+        """What the table's heading adds for this group (e.g. a measurement length of its own)."""
+        return ""
+
 
 class ServiceGroup(Group):
     """A group around one service: started once in BENCH_DIR/<folder> before the pairs, stopped after;
@@ -92,6 +96,9 @@ class ServiceGroup(Group):
 
     def __init__(self) -> None:
         self.service: Service | None = None
+        """The group's (first) service."""
+        self.started: list[Service] = []
+        """Every service the group started, stopped at the end."""
         self.folder = Path()
         self.measurements: dict[str, str] = {}
         """Where the cores went in each measurement, the pools' waits, ... (name -> lines)."""
@@ -100,13 +107,24 @@ class ServiceGroup(Group):
     def pid(self) -> int | None:
         return self.service.pid if self.service is not None else None
 
+    def add_service(self, service: Service) -> Service:
+        self.started.append(service)
+        return service
+
     def start_service(
-        self, bench: Bench, name: str, folder: str, databases: tuple[str, ...], environment: Mapping[str, str], settings: str
+        self,
+        bench: Bench,
+        name: str,
+        folder: str,
+        databases: tuple[str, ...],
+        environment: Mapping[str, str],
+        settings: str,
+        log: str = "service.log",
     ) -> Service:
         """Copies NAME into BENCH_DIR/FOLDER, creates and migrates DATABASES, and starts `NAME serve` on a
-        free port with ENVIRONMENT (SETTINGS: how the progress line describes it)."""
+        free port with ENVIRONMENT (SETTINGS: how the progress line describes it), its output in LOG."""
         self.folder = bench.dir / folder
-        service = self.service = Service(bench, name, self.folder)
+        service = self.service = self.add_service(Service(bench, name, self.folder, log))
         service.create_databases(*databases)
         port = free_port()
         say(f"{name} serve on http://127.0.0.1:{port} ({settings})")
@@ -114,11 +132,11 @@ class ServiceGroup(Group):
         return service
 
     def teardown(self, bench: Bench) -> None:
-        if self.service is not None:
-            self.service.stop()
+        for service in self.started:
+            service.stop()
 
     def logs(self) -> list[tuple[str, int]]:
-        return [(os.fspath(self.folder / "service.log"), 20)]
+        return [(os.fspath(service.log), 20) for service in self.started]
 
     def show_measurements(self, *names: str) -> None:
         """Prints the measurements NAMES that exist, then warns of every one during which other
