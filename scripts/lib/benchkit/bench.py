@@ -32,6 +32,14 @@ def err(message: str) -> None:
     print(f"error: {message}", file=sys.stderr, flush=True)
 
 
+def setting(name: str, default: int) -> int:
+    """A whole-number tunable from the environment (e.g. BOOKING_CONNECTIONS), DEFAULT when unset."""
+    value = os.environ.get(name) or str(default)
+    if not value.isdigit():
+        raise BenchError(f"{name} must be a whole number, not '{value}'")
+    return int(value)
+
+
 class BenchError(Exception):
     """A step that could not run (a tool failed, an answer could not be read): the run fails."""
 

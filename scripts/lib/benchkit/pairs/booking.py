@@ -40,7 +40,7 @@ import urllib.request
 from pathlib import Path
 
 from .. import measure, metrics, openloop, pgbench
-from ..bench import Argument, Bench, BenchError, Finished, check, run, run_timed, say, warn
+from ..bench import Argument, Bench, BenchError, Finished, check, run, run_timed, say, setting, warn
 from ..service import Service
 from . import Pair, Rate, ServiceGroup, echo, parse_ours, pgbench_target
 
@@ -48,10 +48,6 @@ SEATS = 10_000
 API_KEY = "bench-client-key"
 ADMIN_TOKEN = "bench-admin-token"
 REFERENCE_EVENT = "00000000-0000-4000-8000-00000000beef"
-
-
-def _setting(name: str, default: int) -> int:
-    return int(os.environ.get(name, str(default)))
 
 
 @dataclasses.dataclass
@@ -92,6 +88,24 @@ def _http(method: str, url: str, token: str, body: bytes) -> tuple[int, bytes]:
         raise BenchError(f"{method} {url}: {error}") from error
 
 
+def booking_environment(database_url: str, redis_url: str, admin_token: str, api_key: str, db_pool: int, redis_pool: int) -> dict[str, str]:
+    """`booking serve`'s settings under benchmark: holds live 30 minutes (nothing expires during a run),
+    warning logs, and the per-customer limits out of the way (the load generators' customers hold far
+    more than a person would)."""
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "ADMIN_TOKEN": admin_token,
+        "API_KEYS": api_key,
+        "LOG_LEVEL": "warning",
+        "HOLD_TTL": "30m",
+        "DATABASE_POOL_SIZE": str(db_pool),
+        "REDIS_POOL_SIZE": str(redis_pool),
+        "MAX_HELD_SEATS_PER_CUSTOMER": "10000",
+        "HOLD_ATTEMPTS_PER_CUSTOMER_PER_MINUTE": "1000000",
+    }
+
+
 def place_script(root: Path) -> str:
     """The service's hold script from its source: the Swift multi-line literal of placeScript with the
     literal's indentation removed (what the service sends to SCRIPT LOAD)."""
@@ -117,11 +131,11 @@ class BookingService(ServiceGroup):
     packages = ("wrk",)
 
     def __init__(self) -> None:
-        self.connections = _setting("BOOKING_CONNECTIONS", 64)
-        self.db_pool = _setting("BOOKING_DB_POOL", 16)
-        self.redis_pool = _setting("BOOKING_REDIS_POOL", self.connections)
-        self.pgbench_clients = _setting("BOOKING_PGBENCH_CLIENTS", 8)
-        self.warmup = _setting("BOOKING_WARMUP", 2)
+        self.connections = setting("BOOKING_CONNECTIONS", 64)
+        self.db_pool = setting("BOOKING_DB_POOL", 16)
+        self.redis_pool = setting("BOOKING_REDIS_POOL", self.connections)
+        self.pgbench_clients = setting("BOOKING_PGBENCH_CLIENTS", 8)
+        self.warmup = setting("BOOKING_WARMUP", 2)
         self.lua = Path(__file__).resolve().parents[3] / "bench-booking"
         self.holds = HoldsPair(self)
         self.bookings = BookingsPair(self)
@@ -141,18 +155,7 @@ class BookingService(ServiceGroup):
             "booking",
             "booking",
             ("booking", "booking_ref"),
-            {
-                "DATABASE_URL": bench.database_url_of("booking"),
-                "REDIS_URL": bench.redis_url,
-                "ADMIN_TOKEN": ADMIN_TOKEN,
-                "API_KEYS": API_KEY,
-                "LOG_LEVEL": "warning",
-                "HOLD_TTL": "30m",
-                "DATABASE_POOL_SIZE": str(self.db_pool),
-                "REDIS_POOL_SIZE": str(self.redis_pool),
-                "MAX_HELD_SEATS_PER_CUSTOMER": "10000",
-                "HOLD_ATTEMPTS_PER_CUSTOMER_PER_MINUTE": "1000000",
-            },
+            booking_environment(bench.database_url_of("booking"), bench.redis_url, ADMIN_TOKEN, API_KEY, self.db_pool, self.redis_pool),
             f"DATABASE_POOL_SIZE={self.db_pool} REDIS_POOL_SIZE={self.redis_pool}, HOLD_TTL=30m, LOG_LEVEL=warning",
         )
         self.plan = EventPlan.sized(bench.seconds, self.warmup)

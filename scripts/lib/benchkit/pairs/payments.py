@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 from .. import measure, metrics, openloop, pgbench
-from ..bench import Argument, Bench, BenchError, Finished, check, run, run_timed, say
+from ..bench import Argument, Bench, BenchError, Finished, check, run, run_timed, say, setting
 from . import Pair, Rate, ServiceGroup, echo, parse_ours, pgbench_target
 
 STRIPE_SECRET = "whsec_bench_payments_stripe_signing_secret"
@@ -48,8 +48,25 @@ REDIS_DATABASE = 1
 COUNTS = ("accepted", "duplicates", "non_2xx", "exhausted", "socket_errors")
 
 
-def _setting(name: str, default: int) -> int:
-    return int(os.environ.get(name, str(default)))
+def payments_environment(
+    database_url: str, redis_url: str, admin_token: str, secrets: tuple[str, str], db_pool: int, redis_pool: int
+) -> dict[str, str]:
+    """`payments-webhook serve`'s settings under benchmark: SECRETS are the Stripe signing secret and the
+    payment-events secret; no provider worker (the bench plays the provider and posts the signed
+    webhooks itself, so nothing needs payment intents, and PROVIDER_BASE_URL points nowhere)."""
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "ADMIN_TOKEN": admin_token,
+        "STRIPE_WEBHOOK_SECRETS": secrets[0],
+        "PAYMENT_EVENTS_SECRETS": secrets[1],
+        "PROVIDER_API_KEY": "sk_test_bench",
+        "PROVIDER_BASE_URL": "http://127.0.0.1:9",
+        "PROVIDER_WORKER": "false",
+        "LOG_LEVEL": "warning",
+        "DATABASE_POOL_SIZE": str(db_pool),
+        "REDIS_POOL_SIZE": str(redis_pool),
+    }
 
 
 class PaymentsService(ServiceGroup):
@@ -57,14 +74,14 @@ class PaymentsService(ServiceGroup):
     packages = ("wrk", "python3")
 
     def __init__(self) -> None:
-        self.connections = _setting("PAYMENTS_CONNECTIONS", 64)
-        self.threads = _setting("PAYMENTS_THREADS", 2)
-        self.db_pool = _setting("PAYMENTS_DB_POOL", 8)
-        self.redis_pool = _setting("PAYMENTS_REDIS_POOL", 8)
-        self.pgbench_clients = _setting("PAYMENTS_PGBENCH_CLIENTS", 64)
-        self.warmup = _setting("PAYMENTS_WARMUP", 2)
-        self.body_bytes = _setting("PAYMENTS_BODY_BYTES", 1024)
-        self.max_rate = _setting("PAYMENTS_MAX_RATE", 20_000)
+        self.connections = setting("PAYMENTS_CONNECTIONS", 64)
+        self.threads = setting("PAYMENTS_THREADS", 2)
+        self.db_pool = setting("PAYMENTS_DB_POOL", 8)
+        self.redis_pool = setting("PAYMENTS_REDIS_POOL", 8)
+        self.pgbench_clients = setting("PAYMENTS_PGBENCH_CLIENTS", 64)
+        self.warmup = setting("PAYMENTS_WARMUP", 2)
+        self.body_bytes = setting("PAYMENTS_BODY_BYTES", 1024)
+        self.max_rate = setting("PAYMENTS_MAX_RATE", 20_000)
         self.scripts = Path(__file__).resolve().parents[3] / "bench-payments"
         self.webhooks = WebhooksPair(self)
         self.pairs: list[Pair] = [self.webhooks]
@@ -80,19 +97,14 @@ class PaymentsService(ServiceGroup):
             "payments-webhook",
             "payments",
             ("payments", "payments_ref"),
-            {
-                "DATABASE_URL": bench.database_url_of("payments"),
-                "REDIS_URL": f"{bench.redis_url}/{REDIS_DATABASE}",
-                "ADMIN_TOKEN": ADMIN_TOKEN,
-                "STRIPE_WEBHOOK_SECRETS": STRIPE_SECRET,
-                "PAYMENT_EVENTS_SECRETS": EVENTS_SECRET,
-                "PROVIDER_API_KEY": "sk_test_bench",
-                "PROVIDER_BASE_URL": "http://127.0.0.1:9",
-                "PROVIDER_WORKER": "false",
-                "LOG_LEVEL": "warning",
-                "DATABASE_POOL_SIZE": str(self.db_pool),
-                "REDIS_POOL_SIZE": str(self.redis_pool),
-            },
+            payments_environment(
+                bench.database_url_of("payments"),
+                f"{bench.redis_url}/{REDIS_DATABASE}",
+                ADMIN_TOKEN,
+                (STRIPE_SECRET, EVENTS_SECRET),
+                self.db_pool,
+                self.redis_pool,
+            ),
             f"Redis database {REDIS_DATABASE}, DATABASE_POOL_SIZE={self.db_pool} REDIS_POOL_SIZE={self.redis_pool},"
             " PROVIDER_WORKER=false, LOG_LEVEL=warning",
         )

@@ -49,10 +49,11 @@ from collections import defaultdict
 from pathlib import Path
 
 from .. import measure, metrics, openloop, pgbench
-from ..bench import Argument, Bench, BenchError, check, free_port, run, run_timed, say
+from ..bench import Argument, Bench, BenchError, check, free_port, run, run_timed, say, setting
 from ..service import Service
 from . import Pair, Rate, ServiceGroup, pgbench_target
-from .booking import seed_reference_events
+from .booking import booking_environment, seed_reference_events
+from .payments import payments_environment
 
 SEATS = 10_000
 API_KEY = "bench-saga-client-key"
@@ -60,10 +61,6 @@ ADMIN_TOKEN = "bench-saga-admin-token"
 STRIPE_SECRET = "whsec_bench_saga_stripe_signing_secret"
 EVENTS_SECRET = "whsec_YmVuY2gtc2FnYS1wYXltZW50LWV2ZW50cw=="  # base64("bench-saga-payment-events")
 REDIS_DATABASE = 2
-
-
-def _setting(name: str, default: int) -> int:
-    return int(os.environ.get(name, str(default)))
 
 
 def _ticks(fields: list[str]) -> int:
@@ -197,15 +194,15 @@ class SagaServices(ServiceGroup):
     def __init__(self) -> None:
         super().__init__()
         self.seconds = int(os.environ.get("SAGA_BENCH_SECONDS") or os.environ.get("BENCH_SECONDS") or "60")
-        self.warmup = _setting("SAGA_WARMUP", 3)
-        self.concurrency = _setting("SAGA_CONCURRENCY", 64)
-        self.booking_db_pool = _setting("SAGA_BOOKING_DB_POOL", 16)
-        self.booking_redis_pool = _setting("SAGA_BOOKING_REDIS_POOL", 32)
-        self.payments_db_pool = _setting("SAGA_PAYMENTS_DB_POOL", 8)
-        self.payments_redis_pool = _setting("SAGA_PAYMENTS_REDIS_POOL", 8)
-        self.pgbench_clients = _setting("SAGA_PGBENCH_CLIENTS", 8)
-        self.max_rate = _setting("SAGA_MAX_RATE", 2000)
-        self.confirm_wait = _setting("SAGA_CONFIRM_WAIT", 60)
+        self.warmup = setting("SAGA_WARMUP", 3)
+        self.concurrency = setting("SAGA_CONCURRENCY", 64)
+        self.booking_db_pool = setting("SAGA_BOOKING_DB_POOL", 16)
+        self.booking_redis_pool = setting("SAGA_BOOKING_REDIS_POOL", 32)
+        self.payments_db_pool = setting("SAGA_PAYMENTS_DB_POOL", 8)
+        self.payments_redis_pool = setting("SAGA_PAYMENTS_REDIS_POOL", 8)
+        self.pgbench_clients = setting("SAGA_PGBENCH_CLIENTS", 8)
+        self.max_rate = setting("SAGA_MAX_RATE", 2000)
+        self.confirm_wait = setting("SAGA_CONFIRM_WAIT", 60)
         self.open_seconds = os.environ.get("SAGA_OPEN_SECONDS", "20")
         self.sql = Path(__file__).resolve().parents[3] / "bench-saga"
         self.saga = SagaPair(self)
@@ -226,31 +223,17 @@ class SagaServices(ServiceGroup):
     def setup(self, bench: Bench) -> None:
         if self.seconds <= 0:
             raise BenchError(f"SAGA_BENCH_SECONDS must be a positive whole number of seconds, not '{self.seconds}'")
-        redis = f"{bench.redis_url}/{REDIS_DATABASE}"
+        database, redis = bench.database_url_of("saga"), f"{bench.redis_url}/{REDIS_DATABASE}"
         self.start_service(
             bench,
             "booking",
             "saga",
             ("saga", "saga_ref"),
-            {
-                "DATABASE_URL": bench.database_url_of("saga"),
-                "REDIS_URL": redis,
-                "ADMIN_TOKEN": ADMIN_TOKEN,
-                "API_KEYS": API_KEY,
-                "LOG_LEVEL": "warning",
-                "HOLD_TTL": "30m",
-                "PAYMENT_WINDOW": "2h",
-                "DATABASE_POOL_SIZE": str(self.booking_db_pool),
-                "REDIS_POOL_SIZE": str(self.booking_redis_pool),
-                "MAX_HELD_SEATS_PER_CUSTOMER": "10000",
-                "HOLD_ATTEMPTS_PER_CUSTOMER_PER_MINUTE": "1000000",
-            },
+            booking_environment(database, redis, ADMIN_TOKEN, API_KEY, self.booking_db_pool, self.booking_redis_pool) | {"PAYMENT_WINDOW": "2h"},
             f"saga coordinator, DATABASE_POOL_SIZE={self.booking_db_pool} REDIS_POOL_SIZE={self.booking_redis_pool},"
             " PAYMENT_WINDOW=2h, HOLD_TTL=30m, LOG_LEVEL=warning",
             log="booking.log",
         )
-        # No provider worker: the bench plays the provider (it posts the signed webhooks), so nothing
-        # needs payment intents, and PROVIDER_BASE_URL points nowhere.
         payments = self.payments = self.add_service(Service(bench, "payments-webhook", self.folder, log="payments.log"))
         port = free_port()
         say(
@@ -259,19 +242,7 @@ class SagaServices(ServiceGroup):
         )
         payments.start(
             port,
-            {
-                "DATABASE_URL": bench.database_url_of("saga"),
-                "REDIS_URL": redis,
-                "ADMIN_TOKEN": ADMIN_TOKEN,
-                "STRIPE_WEBHOOK_SECRETS": STRIPE_SECRET,
-                "PAYMENT_EVENTS_SECRETS": EVENTS_SECRET,
-                "PROVIDER_API_KEY": "sk_test_bench",
-                "PROVIDER_BASE_URL": "http://127.0.0.1:9",
-                "PROVIDER_WORKER": "false",
-                "LOG_LEVEL": "warning",
-                "DATABASE_POOL_SIZE": str(self.payments_db_pool),
-                "REDIS_POOL_SIZE": str(self.payments_redis_pool),
-            },
+            payments_environment(database, redis, ADMIN_TOKEN, (STRIPE_SECRET, EVENTS_SECRET), self.payments_db_pool, self.payments_redis_pool),
         )
         # The reference database: events 00000000-0000-4000-8000-<12 digits> with the same seats and
         # prices, enough for 2,500 sagas/s over the warm-up and the run (5,000 sagas per event).
