@@ -34,9 +34,10 @@ if __package__ in (None, ""):
     __package__ = "benchkit"  # noqa: A001 - makes the relative imports below work
 
 from .bench import Bench, BenchError, err, say, show_log_tail  # noqa: E402
-from .pairs import Group, Pair  # noqa: E402
+from .pairs import Group, Pair, ServiceGroup  # noqa: E402
 from .pairs.booking import BookingService  # noqa: E402
 from .pairs.core import MessagingPair, PostgresPair, RedisPair  # noqa: E402
+from .pairs.notification import NotificationService  # noqa: E402
 from .pairs.payments import PaymentsService  # noqa: E402
 from .pairs.saga import SagaServices  # noqa: E402
 from .report import Outcome, open_loop_table, table, write_results  # noqa: E402
@@ -48,8 +49,9 @@ T = TypeVar("T")
 
 def catalogue() -> tuple[list[Pair], dict[str, list[str]]]:
     """Every pair in the table's order, and the names that stand for several."""
-    booking, payments, saga = BookingService(), PaymentsService(), SagaServices()
-    pairs: list[Pair] = [PostgresPair(), RedisPair(), MessagingPair(), *booking.pairs, *payments.pairs, *saga.pairs]
+    booking, payments, saga, notification = BookingService(), PaymentsService(), SagaServices(), NotificationService()
+    pairs: list[Pair] = [PostgresPair(), RedisPair(), MessagingPair()]
+    pairs += [*booking.pairs, *payments.pairs, *saga.pairs, *notification.pairs]
     return pairs, {"booking": [pair.name for pair in booking.pairs], "payments": [pair.name for pair in payments.pairs]}
 
 
@@ -125,16 +127,28 @@ def attempt(bench: Bench, failure: str, step: Callable[[], T]) -> tuple[T | None
         bench.resume_paused()
 
 
+def pause_others(bench: Bench, pair: Pair) -> None:
+    """Stops (SIGSTOP) every service of the other groups while PAIR measures: idle, they still poll
+    their outboxes and run timers, which takes cores and wake-ups from the pair (the pair's own
+    services pause themselves while the reference runs)."""
+    own = pair.group.started if isinstance(pair.group, ServiceGroup) else []
+    bench.pause(*(service.pid for service in bench.services if service not in own))
+
+
 def run_pair(bench: Bench, pair: Pair, open_loop: bool) -> tuple[Outcome, bool]:
-    """Ours, then theirs, then the open-loop runs; (the outcome, whether everything ran)."""
+    """Ours, then theirs, then the open-loop runs, the other groups' services paused throughout;
+    (the outcome, whether everything ran)."""
     say(f"{pair.name}: ours ({pair.describe(bench)})")
+    pause_others(bench, pair)
     ours, _ = attempt(bench, f"{pair.name}: our benchmark failed", lambda: pair.ours(bench))
     say(f"{pair.name}: theirs ({pair.reference})")
+    pause_others(bench, pair)
     theirs, _ = attempt(bench, f"{pair.name}: the reference tool failed", lambda: pair.theirs(bench))
     ok = ours is not None and theirs is not None
     if ours is not None and open_loop and pair.has_open_loop():
         setting = os.environ.get(f"BENCH_OPEN_CAPACITY_{pair.name.upper()}")
         capacity = float(setting) if setting else ours.per_second
+        pause_others(bench, pair)
         _, ran = attempt(bench, f"{pair.name}: the open-loop runs failed", lambda: pair.open_loop(bench, capacity))
         ok = ok and ran
     return Outcome(pair, ours, theirs), ok

@@ -17,16 +17,30 @@ from .bench import Bench, BenchError, process_alive, say, show_log_tail, warn
 
 class Service:
     """`NAME serve` on a free port of 127.0.0.1, from a private copy of the executable (a rebuild of
-    .build/release during the run cannot touch it), its output in FOLDER/LOG."""
+    .build/release during the run cannot touch it), its output in FOLDER/LOG. With COMMAND, that
+    command of EXECUTABLE instead (e.g. platform-bench's receiver), ready when READY_PATH answers."""
 
-    def __init__(self, bench: Bench, name: str, folder: Path, log: str = "service.log") -> None:
+    def __init__(
+        self,
+        bench: Bench,
+        name: str,
+        folder: Path,
+        log: str = "service.log",
+        executable: Path | None = None,
+        command: str = "serve",
+        ready_path: str = "/readyz",
+    ) -> None:
         self.bench = bench
         self.name = name
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
-        self.executable = folder / name
-        source = bench.executables[name]
-        shutil.copy(source, self.executable)
+        if executable is None:
+            self.executable = folder / name
+            shutil.copy(bench.executables[name], self.executable)
+        else:
+            self.executable = executable
+        self.command = command
+        self.ready_path = ready_path
         self.log = folder / log
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
@@ -49,11 +63,11 @@ class Service:
                     raise BenchError(f"{self.name} migrate failed (database {database})")
 
     def start(self, port: int, environment: Mapping[str, str]) -> None:
-        """Starts `NAME serve --port PORT` with ENVIRONMENT added, and waits (30 s at most) for /readyz."""
+        """Starts `NAME serve --port PORT` with ENVIRONMENT added, and waits (30 s at most) until it is ready."""
         self.url = f"http://127.0.0.1:{port}"
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                [self.executable, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                [self.executable, self.command, "--host", "127.0.0.1", "--port", str(port)],
                 env={**os.environ, **environment},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -62,13 +76,13 @@ class Service:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2):
+                with urllib.request.urlopen(f"{self.url}{self.ready_path}", timeout=2):
                     return
             except (urllib.error.URLError, OSError):
                 pass
             if self.process.poll() is not None or time.monotonic() >= deadline:
                 show_log_tail(self.log, 30)
-                raise BenchError(f"{self.name} serve did not become ready on {self.url}")
+                raise BenchError(f"{self.name} {self.command} did not become ready on {self.url}")
             time.sleep(0.1)
 
     def stop(self) -> None:

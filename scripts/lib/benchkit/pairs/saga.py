@@ -257,10 +257,6 @@ class SagaServices(ServiceGroup):
         bench.vacuum("saga", "saga_ref")
         bench.checkpoint()
 
-    def others(self, bench: Bench) -> list[int | None]:
-        """The other groups' services: paused while the saga is measured."""
-        return [service.pid for service in bench.services if service not in self.services.values()]
-
     def backlog(self, bench: Bench) -> tuple[int, int]:
         """(accepted webhooks whose booking is not confirmed yet, outbox rows not yet published)."""
         row = bench.psql(
@@ -391,7 +387,6 @@ class SagaPair(Pair):
     def ours(self, bench: Bench) -> Rate:
         group = self.services
         assert group.service is not None and group.payments is not None and bench.platform_bench is not None
-        bench.pause(*group.others(bench))
         tag = f"r{int(time.time())}"
         command: list[Argument] = [bench.platform_bench, "saga", "--booking-url", group.service.url, "--webhook-url", group.payments.url]
         command += ["--admin-token", ADMIN_TOKEN, "--api-key", API_KEY, "--stripe-secret", STRIPE_SECRET, "--seats-per-event", str(SEATS)]
@@ -458,7 +453,7 @@ class SagaPair(Pair):
 
     def theirs(self, bench: Bench) -> Rate:
         group = self.services
-        bench.pause(group.pid, group.payments.pid if group.payments else None, *group.others(bench))
+        bench.pause(*(service.pid for service in group.started))
         group.settle(bench)
         arguments: list[Argument] = ["-n", "-M", "prepared", "-f", group.sql / "saga.sql", "-D", f"events={group.reference_events}"]
         arguments += ["-c", str(group.pgbench_clients), "-j", "2", *pgbench_target(bench, "saga_ref")]
@@ -500,7 +495,6 @@ class SagaPair(Pair):
         lines (scenario saga-confirmation)."""
         group = self.services
         assert group.service is not None and group.payments is not None
-        bench.pause(*group.others(bench))
 
         def settle() -> None:
             # The previous run's sagas confirmed, then a quiet database.
