@@ -39,6 +39,7 @@ from .pairs.booking import BookingService  # noqa: E402
 from .pairs.core import MessagingPair, PostgresPair, RedisPair  # noqa: E402
 from .pairs.notification import NotificationService  # noqa: E402
 from .pairs.payments import PaymentsService  # noqa: E402
+from .pairs.payout import PayoutRuns  # noqa: E402
 from .pairs.saga import SagaServices  # noqa: E402
 from .report import Outcome, open_loop_table, table, write_results  # noqa: E402
 from .servers import Servers  # noqa: E402
@@ -49,9 +50,9 @@ T = TypeVar("T")
 
 def catalogue() -> tuple[list[Pair], dict[str, list[str]]]:
     """Every pair in the table's order, and the names that stand for several."""
-    booking, payments, saga, notification = BookingService(), PaymentsService(), SagaServices(), NotificationService()
+    booking, payments, saga, notification, payout = BookingService(), PaymentsService(), SagaServices(), NotificationService(), PayoutRuns()
     pairs: list[Pair] = [PostgresPair(), RedisPair(), MessagingPair()]
-    pairs += [*booking.pairs, *payments.pairs, *saga.pairs, *notification.pairs]
+    pairs += [*booking.pairs, *payments.pairs, *saga.pairs, *notification.pairs, *payout.pairs]
     return pairs, {"booking": [pair.name for pair in booking.pairs], "payments": [pair.name for pair in payments.pairs]}
 
 

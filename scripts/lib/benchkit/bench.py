@@ -53,6 +53,8 @@ class Finished:
     tool_seconds: float
     """User plus system seconds of the command and its children (the load generator's own CPU);
     0 when not measured (`run`)."""
+    peak_rss_kb: int = 0
+    """The largest resident set of the command (or of a child it waited for), in KiB; 0 when not measured."""
 
     @property
     def ok(self) -> bool:
@@ -85,8 +87,8 @@ def run_timed(
     env: Mapping[str, str] | None = None,
     merge_stderr: bool = False,
 ) -> Finished:
-    """Runs COMMAND like `run`, and measures its user+system seconds with wait4 (the process and the
-    children it waited for)."""
+    """Runs COMMAND like `run`, and measures its user+system seconds and peak RSS with wait4 (the
+    process and the children it waited for)."""
     process = subprocess.Popen(
         [os.fspath(part) for part in command],
         stdin=subprocess.DEVNULL,
@@ -100,7 +102,7 @@ def run_timed(
     process.stdout.close()
     _, wait_status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(wait_status)
-    return Finished(output, process.returncode, usage.ru_utime + usage.ru_stime)
+    return Finished(output, process.returncode, usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
 
 
 def check(finished: Finished, what: str) -> Finished:

@@ -15,6 +15,28 @@ from pathlib import Path
 from .bench import Bench, BenchError, process_alive, say, show_log_tail, warn
 
 
+def private_copy(bench: Bench, name: str, folder: Path) -> Path:
+    """A copy of the executable NAME in FOLDER (a rebuild of .build/release during the run cannot touch it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = folder / name
+    shutil.copy(bench.executables[name], copy)
+    return copy
+
+
+def create_databases(bench: Bench, executable: Path, *databases: str) -> None:
+    """Creates DATABASES on the bench's Postgres and runs `EXECUTABLE migrate` on each (its output in
+    migrate.log beside the executable)."""
+    bench.psql("postgres", "".join(f"CREATE DATABASE {database};\n" for database in databases))
+    say(f"{executable.name} migrate (databases {' and '.join(databases)})")
+    log_path = executable.parent / "migrate.log"
+    with log_path.open("ab") as log:
+        for database in databases:
+            environment = {**os.environ, "DATABASE_URL": bench.database_url_of(database), "LOG_LEVEL": "warning"}
+            if subprocess.run([executable, "migrate"], env=environment, stdout=log, stderr=log, check=False).returncode:
+                show_log_tail(log_path, 20)
+                raise BenchError(f"{executable.name} migrate failed (database {database})")
+
+
 class Service:
     """`NAME serve` on a free port of 127.0.0.1, from a private copy of the executable (a rebuild of
     .build/release during the run cannot touch it), its output in FOLDER/LOG. With COMMAND, that
@@ -34,11 +56,7 @@ class Service:
         self.name = name
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
-        if executable is None:
-            self.executable = folder / name
-            shutil.copy(bench.executables[name], self.executable)
-        else:
-            self.executable = executable
+        self.executable = private_copy(bench, name, folder) if executable is None else executable
         self.command = command
         self.ready_path = ready_path
         self.log = folder / log
@@ -51,16 +69,7 @@ class Service:
         return self.process.pid if self.process is not None else None
 
     def create_databases(self, *databases: str) -> None:
-        """Creates DATABASES on the bench's Postgres and runs `NAME migrate` on each (its output in
-        migrate.log beside the executable)."""
-        self.bench.psql("postgres", "".join(f"CREATE DATABASE {database};\n" for database in databases))
-        say(f"{self.name} migrate (databases {' and '.join(databases)})")
-        with (self.folder / "migrate.log").open("ab") as log:
-            for database in databases:
-                environment = {**os.environ, "DATABASE_URL": self.bench.database_url_of(database), "LOG_LEVEL": "warning"}
-                if subprocess.run([self.executable, "migrate"], env=environment, stdout=log, stderr=log, check=False).returncode:
-                    show_log_tail(self.folder / "migrate.log", 20)
-                    raise BenchError(f"{self.name} migrate failed (database {database})")
+        create_databases(self.bench, self.executable, *databases)
 
     def start(self, port: int, environment: Mapping[str, str]) -> None:
         """Starts `NAME serve --port PORT` with ENVIRONMENT added, and waits (30 s at most) until it is ready."""
