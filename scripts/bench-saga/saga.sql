@@ -22,7 +22,7 @@
 --
 -- Run with -M prepared (pipelines need the extended protocol) and -D events=N, where events
 -- 00000000-0000-4000-8000-<N, 12 digits> exist with seats s00001..s10000 at 2500 and the sequence
--- saga_ref_blocks exists (scripts/bench-saga/pair.sh creates them). Saga n takes seats 2m+1 (and
+-- saga_ref_blocks exists (scripts/lib/benchkit/pairs/saga.py creates them). Saga n takes seats 2m+1 (and
 -- 2m+2) of event n mod N, m = n / N: up to 5,000 sagas per event.
 -- Extra, not in the services: the first statement allocates the seats and builds the values the
 -- services compute in Swift (ids, seat arrays, envelopes, the stored response, the webhook body).

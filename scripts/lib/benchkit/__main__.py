@@ -1,16 +1,55 @@
-"""scripts/benchkit [--no-build] [PAIR|GROUP...]: our code against the reference tools, same servers.
+"""scripts/bench [--no-build] [PAIR|GROUP...] | --self-test: our code against the reference tools, same servers.
 
 Starts a durable Postgres (fsync and synchronous_commit on) and a Redis in a temporary folder on free
-ports, builds (release) platform-bench and the services the selected pairs need, sets up each
-service's group, runs every pair (ours, then the reference with our services paused, then the open-loop
-runs), checks the run, and prints the table, the groups' checks and measurements, the open-loop table
-and the summary lines; the results JSON goes to BENCH_RESULTS (default
-.local/bench/results-<UTC time>.json, copied to .local/bench/latest.json).
+ports, builds (release) platform-bench and the services the selected pairs need, sets up each service's
+group (its databases, its service started once), runs every pair (or only the PAIRs named) and prints a
+table: ours, theirs, ratio ours/theirs, p50/p99 of both where known, goal. The pairs, in order:
 
-Missing a goal is reported, not an error: the exit status is non-zero only when something failed to
-run or a check failed. Environment: BENCH_SECONDS (10), BENCH_OPEN_LOOP (1; 0 skips the open-loop
-runs), BENCH_OPEN_FRACTIONS ("0.5 0.8"), PLATFORM_BENCH=<path> (implies --no-build), BOOKING_BIN=<path>,
-and the pairs' own (see each module in pairs/).
+    postgres      platform-bench's pool running SELECT 1            pgbench, SELECT 1
+    redis         platform-bench's client running SET               redis-benchmark, SET
+    messaging     outbox -> relay -> stream -> consumer              pgbench, a 1-row INSERT
+    holds         booking serve over HTTP (wrk)                      redis-benchmark, the service's hold script
+    bookings      hold + conversion over HTTP (wrk)                  pgbench, the booking transaction
+    webhooks      payments-webhook, signed Stripe webhooks (wrk)     pgbench, the webhook transaction
+    saga          hold, book, webhook; confirmed by the coordinator  pgbench, the saga's three transactions
+    notification  outbox -> fan-out -> dispatcher -> 10 endpoints    wrk against the same receiver
+    payout        payout run over 100k and 1M settled bookings       psql, the aggregate over the same entries
+
+`booking` names holds + bookings, `payments` webhooks. How each pair runs and what its checks are: the
+modules of pairs/ (booking.py, payments.py, saga.py, notification.py, payout.py, core.py).
+
+While a pair measures, the services of the groups whose pairs have run are paused (SIGSTOP); while its
+reference tool runs, its own are too. Each measurement prints where the cores went (the service, Redis, Postgres, the load
+generator, interrupts, anything else) and, where Postgres writes, the WAL bytes and fsyncs per
+transaction. After the pairs each group checks the same run (no double hold or booking, every webhook
+stored once and published, every paid booking confirmed, every delivery once, payouts that add up):
+missing a goal is reported, not an error; the exit status is non-zero only when something failed to
+run or a check failed.
+
+Open loop: after the closed-loop runs of webhooks, bookings and saga, `platform-bench open-loop` drives
+the same services at fixed arrival rates, fractions of the rate just measured (BENCH_OPEN_FRACTIONS,
+default "0.5 0.8"), and reports p50/p99/p99.9 from each request's due time (coordinated omission
+corrected, HDR histograms); the saga's runs also measure webhook received -> booking confirmed in SQL.
+A second table shows them with the latency goals at 80%. BENCH_OPEN_LOOP=0 skips them;
+BENCH_OPEN_SECONDS (default BENCH_SECONDS; the saga: SAGA_OPEN_SECONDS, 20) sets their length;
+BENCH_OPEN_CAPACITY_<PAIR> (e.g. BENCH_OPEN_CAPACITY_SAGA=340) takes that rate as the capacity instead,
+so two builds can be compared at the same arrival rates.
+
+Results: besides the tables and the summary lines (bench_<pair>_ours=, _theirs=, _ratio=, ...), every run
+writes a JSON file (the machine, the commit, each pair's numbers and every open-loop run) to
+BENCH_RESULTS (default .local/bench/results-<UTC time>.json, copied to .local/bench/latest.json);
+scripts/bench-chart draws the latency charts from it.
+
+Environment: BENCH_SECONDS (10) per measurement (the saga: SAGA_BENCH_SECONDS, default BENCH_SECONDS if
+set, else 60); PLATFORM_BENCH=<path> runs that executable instead of building one (implies --no-build);
+BOOKING_BIN, PAYMENTS_BIN (payments-webhook), NOTIFICATION_BIN, PAYOUT_BIN=<path> likewise for the services;
+BENCH_REDIS_SHARED_CONNECTIONS and BENCH_POSTGRES_SHARED_CONNECTIONS (2) for the redis and postgres
+pairs' clients; each group's own tunables are listed in its module.
+
+Adding a pair: a Pair subclass (name, metric, goal, reference; ours() and theirs() return a Rate) in a
+module of pairs/, in catalogue() below; pairs that share a service share a ServiceGroup (setup, verify,
+report, teardown). A goal is a ratio (ours/theirs at least that), or absolute: ">=N/s" with optional
+",p99<M" (milliseconds, ours) and optional ",ratio>=R".
 """
 
 from __future__ import annotations
@@ -46,6 +85,8 @@ from .servers import Servers  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 T = TypeVar("T")
+BIN_VARIABLES = {"payments-webhook": "PAYMENTS_BIN"}
+"""The variables naming a service's executable instead of the built one, where not NAME_BIN."""
 
 
 def catalogue() -> tuple[list[Pair], dict[str, list[str]]]:
@@ -66,6 +107,8 @@ def select(arguments: list[str]) -> tuple[list[Pair], bool]:
         elif argument in ("-h", "--help"):
             print(__doc__)
             sys.exit(0)
+        elif argument == "--self-test":
+            sys.exit(self_test())
         elif argument.startswith("-"):
             err(f"unknown option: {argument}")
             sys.exit(2)
@@ -77,6 +120,15 @@ def select(arguments: list[str]) -> tuple[list[Pair], bool]:
             err(f"unknown pair: {name} (known: {' '.join(known + list(groups))})")
             sys.exit(2)
     return [pair for pair in pairs if not wanted or pair.name in wanted], build
+
+
+def self_test() -> int:
+    """The harness's own unit tests (benchkit/tests): how it reads the tools' output and judges goals."""
+    import unittest
+
+    package = Path(__file__).resolve().parent
+    suite = unittest.defaultTestLoader.discover(os.fspath(package / "tests"), top_level_dir=os.fspath(package.parent))
+    return 0 if unittest.TextTestRunner(verbosity=1).run(suite).wasSuccessful() else 1
 
 
 def settings() -> tuple[int, bool]:
@@ -128,28 +180,29 @@ def attempt(bench: Bench, failure: str, step: Callable[[], T]) -> tuple[T | None
         bench.resume_paused()
 
 
-def pause_others(bench: Bench, pair: Pair) -> None:
-    """Stops (SIGSTOP) every service of the other groups while PAIR measures: idle, they still poll
-    their outboxes and run timers, which takes cores and wake-ups from the pair (the pair's own
-    services pause themselves while the reference runs)."""
-    own = pair.group.started if isinstance(pair.group, ServiceGroup) else []
-    bench.pause(*(service.pid for service in bench.services if service not in own))
+def pause_finished(bench: Bench, pair: Pair, finished: list[Group]) -> None:
+    """Stops (SIGSTOP) the services of the groups whose pairs have run while PAIR measures: idle, they
+    still poll their outboxes and run timers, which takes cores and wake-ups from the pair. (The
+    services of groups still to come are left running: freezing a service for minutes before its own
+    measurement is not what a run is about. A pair's own services pause themselves while its
+    reference tool runs.)"""
+    bench.pause(*(service.pid for group in finished if group is not pair.group and isinstance(group, ServiceGroup) for service in group.started))
 
 
-def run_pair(bench: Bench, pair: Pair, open_loop: bool) -> tuple[Outcome, bool]:
-    """Ours, then theirs, then the open-loop runs, the other groups' services paused throughout;
+def run_pair(bench: Bench, pair: Pair, open_loop: bool, finished: list[Group]) -> tuple[Outcome, bool]:
+    """Ours, then theirs, then the open-loop runs, the FINISHED groups' services paused throughout;
     (the outcome, whether everything ran)."""
     say(f"{pair.name}: ours ({pair.describe(bench)})")
-    pause_others(bench, pair)
+    pause_finished(bench, pair, finished)
     ours, _ = attempt(bench, f"{pair.name}: our benchmark failed", lambda: pair.ours(bench))
     say(f"{pair.name}: theirs ({pair.reference})")
-    pause_others(bench, pair)
+    pause_finished(bench, pair, finished)
     theirs, _ = attempt(bench, f"{pair.name}: the reference tool failed", lambda: pair.theirs(bench))
     ok = ours is not None and theirs is not None
     if ours is not None and open_loop and pair.has_open_loop():
         setting = os.environ.get(f"BENCH_OPEN_CAPACITY_{pair.name.upper()}")
         capacity = float(setting) if setting else ours.per_second
-        pause_others(bench, pair)
+        pause_finished(bench, pair, finished)
         _, ran = attempt(bench, f"{pair.name}: the open-loop runs failed", lambda: pair.open_loop(bench, capacity))
         ok = ok and ran
     return Outcome(pair, ours, theirs), ok
@@ -169,7 +222,7 @@ def main(arguments: list[str]) -> int:
     if needs_platform_bench:
         platform_bench = executable("platform-bench", "PLATFORM_BENCH", build and not os.environ.get("PLATFORM_BENCH"))
     services = {
-        name: executable(name, f"{name.upper().replace('-', '_')}_BIN", build and not os.environ.get("PLATFORM_BENCH"))
+        name: executable(name, BIN_VARIABLES.get(name, f"{name.upper()}_BIN"), build and not os.environ.get("PLATFORM_BENCH"))
         for group in groups
         for name in group.executables
     }
@@ -192,8 +245,11 @@ def main(arguments: list[str]) -> int:
 
         outcomes: list[Outcome] = []
         failed = False
+        finished: list[Group] = []
         for pair in selected:
-            outcome, ok = run_pair(bench, pair, open_loop)
+            outcome, ok = run_pair(bench, pair, open_loop, finished)
+            if pair.group is not None and pair.group not in finished and pair is pair.group.pairs[-1]:
+                finished.append(pair.group)
             outcomes.append(outcome)
             failed |= not ok or outcome.ours is None or outcome.theirs is None
         for group in groups:

@@ -63,6 +63,8 @@ class Pair:
 class Group:
     """What the pairs of one service share: set up before the pairs, checked and torn down after."""
 
+    pairs: list[Pair]
+
     executables: tuple[str, ...] = ()
     """The service executables it runs (release products; NAME_BIN in the environment overrides)."""
     packages: tuple[str, ...] = ()

@@ -22,7 +22,12 @@ rate in a trial), and the service is stopped (SIGSTOP) while the reference tools
 Tunables (environment): BOOKING_BIN (a booking executable instead of the built one),
 BOOKING_CONNECTIONS (64), BOOKING_DB_POOL (DATABASE_POOL_SIZE of the service, 16), BOOKING_REDIS_POOL
 (REDIS_POOL_SIZE, default BOOKING_CONNECTIONS), BOOKING_PGBENCH_CLIENTS (8), BOOKING_WARMUP (2 s).
-Why those pool sizes: scripts/bench-booking/pair.sh's notes (one series of 8 s runs on 2 cores).
+
+Pool sizes, from one series of 8 s runs on 2 cores with nothing else running: REDIS_POOL_SIZE 8/16 gave
+5,500-6,500 holds/s, 32/64 gave 7,100-7,500 holds/s with p99 13-16 ms (a lease that has to queue costs
+the service more CPU than one that finds a free connection); with it at 64, DATABASE_POOL_SIZE
+8/16/32/64 gave 700/700/660/600-700 bookings/s, p99 growing from ~110-150 ms (8, 16) to ~180-190 ms
+(32, 64): more Postgres backends than cores only add contention.
 """
 
 from __future__ import annotations

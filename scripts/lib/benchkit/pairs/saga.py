@@ -33,7 +33,7 @@ Tunables (environment): SAGA_BENCH_SECONDS (default BENCH_SECONDS if set, else 6
 for 60 s), SAGA_WARMUP (3 s, not measured), SAGA_CONCURRENCY (64), SAGA_BOOKING_DB_POOL (16),
 SAGA_BOOKING_REDIS_POOL (32), SAGA_PAYMENTS_DB_POOL (8), SAGA_PAYMENTS_REDIS_POOL (8), SAGA_PGBENCH_CLIENTS
 (8), SAGA_MAX_RATE (2000: sagas/s the driver's seat supply is sized for), SAGA_CONFIRM_WAIT (60 s),
-SAGA_OPEN_SECONDS (20: each open-loop run), and BOOKING_BIN / PAYMENTS_WEBHOOK_BIN.
+SAGA_OPEN_SECONDS (20: each open-loop run), and BOOKING_BIN / PAYMENTS_BIN.
 """
 
 from __future__ import annotations

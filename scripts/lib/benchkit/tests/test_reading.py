@@ -1,0 +1,107 @@
+"""How the harness reads the tools' output and judges a pair: the parts a wrong number would come from."""
+
+from __future__ import annotations
+
+import tempfile
+import unittest
+from pathlib import Path
+
+from benchkit import measure, metrics, openloop, pgbench
+from benchkit.bench import BenchError
+from benchkit.pairs import parse_ours
+from benchkit.pairs.booking import EventPlan, place_script
+from benchkit.report import judge, number
+
+ROOT = Path(__file__).resolve().parents[4]
+
+
+class JudgeTests(unittest.TestCase):
+    def test_a_ratio_goal_is_met_at_the_ratio_and_not_below(self) -> None:
+        self.assertEqual(judge("0.60", 600, 1000, None), (0.6, True))
+        ratio, met = judge("0.60", 599, 1000, None)
+        self.assertAlmostEqual(ratio, 0.599)
+        self.assertFalse(met)
+
+    def test_an_absolute_goal_needs_the_rate_the_p99_and_the_ratio(self) -> None:
+        goal = ">=4000/s,p99<25,ratio>=0.40"
+        self.assertTrue(judge(goal, 4000, 10000, 24.9)[1])
+        self.assertFalse(judge(goal, 3999, 5000, 10)[1], "rate below")
+        self.assertFalse(judge(goal, 5000, 5000, 25)[1], "p99 at the limit")
+        self.assertFalse(judge(goal, 5000, 5000, None)[1], "p99 unknown")
+        self.assertFalse(judge(goal, 4000, 10001, 10)[1], "ratio below")
+
+    def test_no_reference_gives_ratio_zero(self) -> None:
+        self.assertEqual(judge("0.5", 100, 0, None), (0.0, False))
+
+    def test_numbers_are_written_without_trailing_zeros(self) -> None:
+        self.assertEqual([number(17234), number(44699.123456), number(0.5)], ["17234", "44699.123456", "0.5"])
+
+
+class OutputTests(unittest.TestCase):
+    def test_ours_is_the_last_metric_line_with_its_latency(self) -> None:
+        output = "booking_holds_per_second=1\nbooking_holds_per_second=12515\nbooking_holds_p50=4.839 ms p99=10.027 ms max=30.1 ms\n"
+        rate = parse_ours(output, "booking_holds_per_second")
+        self.assertEqual((rate.per_second, rate.p50, rate.p99), (12515, 4.839, 10.027))
+
+    def test_a_missing_metric_is_an_error_not_zero(self) -> None:
+        with self.assertRaises(BenchError):
+            parse_ours("booking_holds_created=5\n", "booking_holds_per_second")
+
+    def test_pgbench_rate_and_latencies(self) -> None:
+        self.assertEqual(pgbench.tps("tps = 1234.5 (without initial connection time)\n"), 1234.5)
+        self.assertEqual(pgbench.transactions("number of transactions actually processed: 61440\n"), 61440)
+        with self.assertRaises(BenchError):
+            pgbench.tps("connection refused\n")
+        with tempfile.TemporaryDirectory() as folder:
+            prefix = Path(folder) / "log"
+            # client transaction latency_us script epoch us: 100 transactions of 1..100 ms over two files.
+            for part, values in enumerate((range(1, 51), range(51, 101))):
+                lines = "".join(f"0 {v} {v * 1000} 0 0 0\n" for v in values)
+                Path(f"{prefix}.{part}").write_text(lines, encoding="ascii")
+            self.assertEqual(pgbench.latency(prefix), (51.0, 100.0))
+            self.assertEqual(list(Path(folder).iterdir()), [], "the logs are removed")
+            self.assertIsNone(pgbench.latency(prefix))
+
+    def test_metrics_match_labels_in_any_order(self) -> None:
+        text = (
+            "# TYPE hb_requests counter\n"
+            'hb_requests{http_response_status_code="201",http_route="/v1/holds",http_request_method="POST"} 78016\n'
+            'pool_wait_duration_seconds_count{pool="postgres"} 10\npool_wait_duration_seconds_sum{pool="postgres"} 0.05\n'
+        )
+        name = 'hb_requests{http_route="/v1/holds",http_request_method="POST",http_response_status_code="201"}'
+        self.assertEqual(metrics.sample(text, name), 78016)
+        self.assertEqual(metrics.sample(text, 'hb_requests{http_route="/v1/bookings"}'), 0)
+        before = 'pool_wait_duration_seconds_count{pool="postgres"} 4\npool_wait_duration_seconds_sum{pool="postgres"} 0.02\n'
+        self.assertEqual(metrics.pool_waits(before, text, "postgres"), "postgres: 6 leases waited, 5.00 ms on average")
+
+    def test_open_loop_counts(self) -> None:
+        output = (
+            "open_loop_throughput=1216 completed=3648 failures=2 conflicts=0\n"
+            "open_loop_served holds=3800 bookings=3790 webhooks=0 failures_in_warmup=3 (every arrival)\n"
+        )
+        self.assertEqual((openloop.served(output, "holds"), openloop.served(output, "bookings")), (3800, 3790))
+        self.assertEqual(openloop.failures(output), 5)
+
+    def test_a_busy_machine_is_reported(self) -> None:
+        lines = "x_cpu_cores service=1.0 other=0.16 idle=0\ny_cpu_cores service=1.0 other=0.15 idle=0\nx_wal bytes_per_txn=1"
+        self.assertEqual(len(measure.unreliable(lines)), 1)
+
+
+class BookingPlanTests(unittest.TestCase):
+    def test_the_event_ranges_follow_each_other(self) -> None:
+        plan = EventPlan.sized(10, 2)
+        ranges = [plan.warm_holds, plan.holds, plan.warm_bookings, plan.bookings]
+        self.assertEqual([r[1] for r in ranges], [10, 50, 5, 17])
+        for before, after in zip(ranges, ranges[1:], strict=False):
+            self.assertEqual(before[0] + before[1], after[0])
+        self.assertEqual(plan.total, 82)
+
+    def test_the_reference_runs_the_services_own_hold_script(self) -> None:
+        script = place_script(ROOT)
+        self.assertIn("redis.call", script)
+        self.assertFalse(script.startswith(" "), "the literal's indentation is removed")
+        self.assertNotIn('"""', script)
+
+
+if __name__ == "__main__":
+    unittest.main()
