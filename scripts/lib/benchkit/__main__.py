@@ -246,9 +246,9 @@ def main(arguments: list[str]) -> int:
         outcomes: list[Outcome] = []
         failed = False
         finished: list[Group] = []
-        for pair in selected:
+        for index, pair in enumerate(selected):
             outcome, ok = run_pair(bench, pair, open_loop, finished)
-            if pair.group is not None and pair.group not in finished and pair is pair.group.pairs[-1]:
+            if pair.group is not None and all(later.group is not pair.group for later in selected[index + 1 :]):
                 finished.append(pair.group)
             outcomes.append(outcome)
             failed |= not ok or outcome.ours is None or outcome.theirs is None
@@ -305,3 +305,7 @@ if __name__ == "__main__":
         sys.exit(main(sys.argv[1:]))
     except KeyboardInterrupt:
         sys.exit(130)
+    except (BenchError, subprocess.CalledProcessError) as error:
+        # Before the run's folder exists (a setting, a build) or while writing the results.
+        err(str(error))
+        sys.exit(1)

@@ -148,7 +148,15 @@ class NotificationService(ServiceGroup):
         before = metrics.fetch(self.service.url)
         receiver_before = measure.ticks_of(self.receiver.pid)
         # Halfway through the run's warm-up, fresh statistics (Bench.analyze).
-        analyzer = threading.Timer(self.warmup / 2, bench.analyze, args=("notification",))
+        failures: list[BenchError] = []
+
+        def analyze() -> None:
+            try:
+                bench.analyze("notification")
+            except BenchError as error:
+                failures.append(error)
+
+        analyzer = threading.Timer(self.warmup / 2, analyze)
         analyzer.start()
         measurement = measure.Measurement(bench, self.service.pid, wal=True)
         command: list[Argument] = [bench.platform_bench, "notification", "--service-url", self.service.url, "--admin-token", ADMIN_TOKEN]
@@ -160,6 +168,8 @@ class NotificationService(ServiceGroup):
             command += ["--window", str(self.window)]
         finished = run_timed(command)
         analyzer.join()
+        if failures:
+            raise BenchError(f"ANALYZE during the {name} run's warm-up failed: {failures[0]}")
         if not finished.ok:
             echo(finished.output)
             raise BenchError(f"platform-bench notification ({name}) failed")
