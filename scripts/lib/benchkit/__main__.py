@@ -1,4 +1,4 @@
-"""scripts/bench [--no-build] [PAIR|GROUP...] | --self-test: our code against the reference tools, same servers.
+"""scripts/bench [--no-build] [--alone] [PAIR|GROUP...] | --self-test: our code against the reference tools, same servers.
 
 Starts a durable Postgres (fsync and synchronous_commit on) and a Redis in a temporary folder on free
 ports, builds (release) platform-bench and the services the selected pairs need, sets up each service's
@@ -25,6 +25,11 @@ transaction. After the pairs each group checks the same run (no double hold or b
 stored once and published, every paid booking confirmed, every delivery once, payouts that add up):
 missing a goal is reported, not an error; the exit status is non-zero only when something failed to
 run or a check failed.
+
+--alone: after the run, each pair again in a run of its own (the pairs of one service together, on fresh
+servers, open loop off), then a table of each pair's ratio together and alone and whether they are
+within 10% of each other (issue 19's goal for the pairs' interference); the summary and the results
+JSON get bench_<pair>_alone_ratio and bench_<pair>_alone_within_10pct. It doubles the run's length.
 
 Open loop: after the closed-loop runs of webhooks, bookings and saga, `platform-bench open-loop` drives
 the same services at fixed arrival rates, fractions of the rate just measured (BENCH_OPEN_FRACTIONS,
@@ -54,6 +59,7 @@ report, teardown). A goal is a ratio (ours/theirs at least that), or absolute: "
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -208,49 +214,60 @@ def run_pair(bench: Bench, pair: Pair, open_loop: bool, finished: list[Group]) -
     return Outcome(pair, ours, theirs), ok
 
 
-def main(arguments: list[str]) -> int:
-    selected, build = select(arguments)
-    seconds, open_loop = settings()
-    groups = groups_of(selected)
-    servers = Servers(ROOT)
-    servers.ensure_packages(*sorted({package for group in groups for package in group.packages}))
+@dataclasses.dataclass
+class Executables:
+    platform_bench: Path | None
+    services: dict[str, Path]
 
+
+def executables_for(selected: list[Pair], open_loop: bool, build: bool) -> Executables:
+    """platform-bench and the services the SELECTED pairs run (built first unless not BUILD)."""
+    groups = groups_of(selected)
+    build = build and not os.environ.get("PLATFORM_BENCH")
     needs_platform_bench = any(pair.group is None for pair in selected) or any(
         group.needs_platform_bench or (open_loop and any(pair.has_open_loop() for pair in selected)) for group in groups
     )
-    platform_bench = None
-    if needs_platform_bench:
-        platform_bench = executable("platform-bench", "PLATFORM_BENCH", build and not os.environ.get("PLATFORM_BENCH"))
-    services = {
-        name: executable(name, BIN_VARIABLES.get(name, f"{name.upper()}_BIN"), build and not os.environ.get("PLATFORM_BENCH"))
-        for group in groups
-        for name in group.executables
-    }
+    platform_bench = executable("platform-bench", "PLATFORM_BENCH", build) if needs_platform_bench else None
+    services = {name: executable(name, BIN_VARIABLES.get(name, f"{name.upper()}_BIN"), build) for group in groups for name in group.executables}
+    return Executables(platform_bench, services)
 
+
+@dataclasses.dataclass
+class RunResult:
+    """What a run leaves behind once its servers are gone: its status, outcomes, summary and open-loop lines."""
+
+    status: int
+    outcomes: list[Outcome]
+    summary: str
+    open_loop: str
+
+
+def run_once(servers: Servers, selected: list[Pair], seconds: int, open_loop: bool, tools: Executables) -> RunResult:
+    """One run of the SELECTED pairs on servers of its own: setup, pairs, checks, the table and reports."""
+    groups = groups_of(selected)
     scratch_root = os.environ.get("TMPDIR", "/tmp")
     servers.sweep_stale_scratch_dirs(f"{scratch_root}/booking-bench.*")
     folder = Path(tempfile.mkdtemp(prefix="booking-bench.", dir=scratch_root))
     folder.chmod(0o755)
     (folder / "owner.pid").write_text(f"{os.getpid()}\n", encoding="ascii")
-    status = 1
+    result = RunResult(1, [], "", "")
     bench: Bench | None = None
     try:
         pg_port, redis_port = servers.free_ports(2)
-        bench = Bench(ROOT, seconds, folder, servers.pg_bindir(), pg_port, redis_port, platform_bench, services)
+        bench = Bench(ROOT, seconds, folder, servers.pg_bindir(), pg_port, redis_port, tools.platform_bench, tools.services)
         servers.start_postgres(folder / "postgres", pg_port)
         servers.start_redis(folder / "redis", redis_port)
         bench.summary.touch()
         for group in groups:
             group.setup(bench)
 
-        outcomes: list[Outcome] = []
         failed = False
         finished: list[Group] = []
         for index, pair in enumerate(selected):
             outcome, ok = run_pair(bench, pair, open_loop, finished)
             if pair.group is not None and all(later.group is not pair.group for later in selected[index + 1 :]):
                 finished.append(pair.group)
-            outcomes.append(outcome)
+            result.outcomes.append(outcome)
             failed |= not ok or outcome.ours is None or outcome.theirs is None
         for group in groups:
             print()
@@ -258,20 +275,15 @@ def main(arguments: list[str]) -> int:
 
         notes = "".join(group.heading() for group in groups)
         heading = f"Benchmarks: {seconds}s each{notes}, nproc={os.cpu_count()}, Postgres fsync+synchronous_commit on, Redis without persistence"
-        table(bench, outcomes, heading)
+        table(bench, result.outcomes, heading)
         for group in groups:
             print()
             failed |= not group.report(bench)
         open_loop_table(bench)
-        print()
-        print(bench.summary.read_text(encoding="utf-8"), end="")
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        destination = Path(os.environ.get("BENCH_RESULTS") or ROOT / ".local" / "bench" / f"results-{stamp}.json")
-        write_results(bench, destination, seconds)
-        if not os.environ.get("BENCH_RESULTS"):
-            shutil.copy(destination, ROOT / ".local" / "bench" / "latest.json")
-        print(f"results: {destination} (charts: scripts/bench-chart {destination})")
-        status = 1 if failed else 0
+        result.summary = bench.summary.read_text(encoding="utf-8")
+        jsonl = folder / "open-loop.jsonl"
+        result.open_loop = jsonl.read_text(encoding="utf-8") if jsonl.exists() else ""
+        result.status = 1 if failed else 0
     except BenchError as error:
         err(str(error))
     finally:
@@ -282,7 +294,7 @@ def main(arguments: list[str]) -> int:
                 group.teardown(bench) if bench is not None else None
             except BenchError as error:
                 err(f"teardown: {error}")
-        if status != 0:
+        if result.status != 0:
             for group in groups:
                 for log, lines in group.logs():
                     show_log_tail(Path(log), lines)
@@ -292,6 +304,90 @@ def main(arguments: list[str]) -> int:
             servers.stop_servers_in(folder)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+    return result
+
+
+def alone(servers: Servers, together: RunResult, seconds: int, tools: Executables) -> tuple[str, bool]:
+    """Each pair again in a run of its own (the pairs of one service together, on fresh servers, open
+    loop off), and the ratios against the run of all of them: the summary lines it adds, and whether
+    every run and check passed."""
+    units: list[list[str]] = []
+    for outcome in together.outcomes:
+        group = outcome.pair.group
+        unit = [other.pair.name for other in together.outcomes if group is not None and other.pair.group is group] or [outcome.pair.name]
+        if unit not in units:
+            units.append(unit)
+    alone_ratios: dict[str, float | None] = {}
+    ok = True
+    for index, unit in enumerate(units, 1):
+        say(f"alone {index} of {len(units)}: {' '.join(unit)}")
+        fresh, _ = catalogue()
+        result = run_once(servers, [pair for pair in fresh if pair.name in unit], seconds, False, tools)
+        ok = ok and result.status == 0
+        for outcome in result.outcomes:
+            alone_ratios[outcome.pair.name] = ratio_of(outcome)
+    print()
+    print(f"Together and alone: each pair's ratio in the run of all of them and in a run of its own (nproc={os.cpu_count()})")
+    row = "{:<13} {:>9} {:>7} {:>8}  {}"
+    print(row.format("PAIR", "TOGETHER", "ALONE", "CHANGE", "WITHIN 10%"))
+    lines = []
+    for outcome in together.outcomes:
+        name, with_others, by_itself = outcome.pair.name, ratio_of(outcome), alone_ratios.get(outcome.pair.name)
+        if with_others is None or by_itself is None or by_itself <= 0:
+            print(row.format(name, number_or_na(with_others), number_or_na(by_itself), "n/a", "n/a"))
+            lines.append(f"bench_{name}_alone_ratio={number_or_na(by_itself)}\nbench_{name}_alone_within_10pct=n/a")
+            continue
+        change, within = compare_alone(with_others, by_itself)
+        print(row.format(name, f"{with_others:.2f}", f"{by_itself:.2f}", f"{change * 100:+.0f}%", within))
+        lines.append(f"bench_{name}_alone_ratio={by_itself:.4f}\nbench_{name}_alone_within_10pct={within}")
+    return "".join(line + "\n" for line in lines), ok
+
+
+def compare_alone(together: float, alone: float) -> tuple[float, str]:
+    """The change of a ratio measured with the other pairs against the same pair alone, and whether it
+    is within 10% of it (issue 19's goal: yes or NO)."""
+    change = together / alone - 1
+    return change, "yes" if abs(change) <= 0.10 + 1e-9 else "NO"
+
+
+def ratio_of(outcome: Outcome) -> float | None:
+    if outcome.ours is None or outcome.theirs is None or outcome.theirs.per_second <= 0:
+        return None
+    return outcome.ours.per_second / outcome.theirs.per_second
+
+
+def number_or_na(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def main(arguments: list[str]) -> int:
+    with_alone = "--alone" in arguments
+    selected, build = select([argument for argument in arguments if argument != "--alone"])
+    seconds, open_loop = settings()
+    groups = groups_of(selected)
+    servers = Servers(ROOT)
+    servers.ensure_packages(*sorted({package for group in groups for package in group.packages}))
+    tools = executables_for(selected, open_loop, build)
+    together = run_once(servers, selected, seconds, open_loop, tools)
+    if not together.summary:
+        return together.status  # it failed before its table: nothing to compare or to keep
+    summary = together.summary
+    status = together.status
+    if with_alone and together.outcomes:
+        lines, ok = alone(servers, together, seconds, tools)
+        summary += lines
+        status = status or (0 if ok else 1)
+    print()
+    print(summary, end="")
+    with tempfile.TemporaryDirectory() as kept:
+        (Path(kept) / "summary").write_text(summary, encoding="utf-8")
+        (Path(kept) / "open-loop.jsonl").write_text(together.open_loop, encoding="utf-8")
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        destination = Path(os.environ.get("BENCH_RESULTS") or ROOT / ".local" / "bench" / f"results-{stamp}.json")
+        write_results(ROOT, Path(kept), destination, seconds)
+    if not os.environ.get("BENCH_RESULTS"):
+        shutil.copy(destination, ROOT / ".local" / "bench" / "latest.json")
+    print(f"results: {destination} (charts: scripts/bench-chart {destination})")
     return status
 
 

@@ -104,13 +104,14 @@ def open_loop_table(bench: Bench) -> None:
         subprocess.run([*results_tool(bench), "table", os.fspath(runs), "--summary", os.fspath(bench.summary)], check=True)
 
 
-def write_results(bench: Bench, destination: Path, seconds: int) -> None:
-    """The results JSON (the machine, the commit, the summary and every open-loop run) at DESTINATION."""
+def write_results(root: Path, folder: Path, destination: Path, seconds: int) -> None:
+    """The results JSON (the machine, the commit, FOLDER's summary and open-loop.jsonl) at DESTINATION."""
     commit = subprocess.run(
-        ["git", "-C", os.fspath(bench.root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        ["git", "-C", os.fspath(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
     destination.parent.mkdir(parents=True, exist_ok=True)
-    command = [*results_tool(bench), "json", os.fspath(bench.summary), os.fspath(bench.dir / "open-loop.jsonl")]
-    command += ["--seconds", str(seconds), "--commit", commit or "unknown"]
+    tool = [sys.executable, os.fspath(root / "scripts" / "lib" / "bench_results.py")]
+    command = [*tool, "json", os.fspath(folder / "summary"), os.fspath(folder / "open-loop.jsonl"), "--seconds", str(seconds)]
+    command += ["--commit", commit or "unknown"]
     with destination.open("w", encoding="utf-8") as handle:
         subprocess.run(command, stdout=handle, check=True)

@@ -37,6 +37,18 @@ class JudgeTests(unittest.TestCase):
         self.assertEqual([number(17234), number(44699.123456), number(0.5)], ["17234", "44699.123456", "0.5"])
 
 
+class AloneTests(unittest.TestCase):
+    def test_within_ten_percent_either_way(self) -> None:
+        from benchkit.__main__ import compare_alone
+
+        self.assertEqual(compare_alone(0.55, 0.50)[1], "yes")
+        self.assertEqual(compare_alone(0.45, 0.50)[1], "yes")
+        self.assertEqual(compare_alone(0.56, 0.50)[1], "NO")
+        change, within = compare_alone(0.40, 0.50)
+        self.assertAlmostEqual(change, -0.2)
+        self.assertEqual(within, "NO")
+
+
 class OutputTests(unittest.TestCase):
     def test_ours_is_the_last_metric_line_with_its_latency(self) -> None:
         output = "booking_holds_per_second=1\nbooking_holds_per_second=12515\nbooking_holds_p50=4.839 ms p99=10.027 ms max=30.1 ms\n"
