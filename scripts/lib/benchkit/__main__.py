@@ -60,6 +60,7 @@ report, teardown). A goal is a ratio (ours/theirs at least that), or absolute: "
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import re
 import shutil
@@ -397,6 +398,10 @@ def _interrupted(signal_number: int, _frame: FrameType | None) -> None:
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _interrupted)
+    # Line by line, also into a file or a pipe: the progress lines (stderr) and the pairs' output
+    # (stdout) then stay in the order they happened in a log that holds both.
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
     try:
         sys.exit(main(sys.argv[1:]))
     except KeyboardInterrupt:
