@@ -52,8 +52,8 @@ BENCH_REDIS_SHARED_CONNECTIONS and BENCH_POSTGRES_SHARED_CONNECTIONS (2) for the
 pairs' clients; each group's own tunables are listed in its module.
 
 Adding a pair: a Pair subclass (name, metric, goal, reference; ours() and theirs() return a Rate) in a
-module of pairs/, in catalogue() below; pairs that share a service share a ServiceGroup (setup, verify,
-report, teardown). A goal is a ratio (ours/theirs at least that), or absolute: ">=N/s" with optional
+module of pairs/, in catalogue() below; pairs that share a service are GroupPairs of one ServiceGroup
+(setup, verify, report, teardown; the pair reaches it as `owner`). A goal is a ratio (ours/theirs at least that), or absolute: ">=N/s" with optional
 ",p99<M" (milliseconds, ours) and optional ",ratio>=R".
 """
 

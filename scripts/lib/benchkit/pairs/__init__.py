@@ -15,6 +15,7 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from .. import measure
 from ..bench import Argument, Bench, BenchError, free_port, say, warn
@@ -36,13 +37,17 @@ class Pair:
     """Our side's `<metric>=<number>` output line (with `<metric less _per_second>_p50=... p99=...`)."""
     goal: str = ""
     reference: str = ""
-    group: Group | None = None
 
     def __init__(self) -> None:
         self.check: str | None = None
         """The same run's checks for this pair: "ok" or what failed; None when it has none."""
         self.goal_also_needs: str | None = None
         """A further condition of the goal that failed (e.g. the slow-endpoint run), else None."""
+
+    @property
+    def group(self) -> Group | None:
+        """The group whose service(s) the pair runs; None for a pair on its own."""
+        return None
 
     def describe(self, bench: Bench) -> str:
         return f"platform-bench {self.name}, {bench.seconds}s"
@@ -148,6 +153,21 @@ class ServiceGroup(Group):
             print(shown)
         for warning in measure.unreliable(shown):
             warn(warning)
+
+
+G = TypeVar("G", bound=Group)
+
+
+class GroupPair(Pair, Generic[G]):
+    """A pair whose sides run against its group's service(s): `owner` is that group, typed."""
+
+    def __init__(self, owner: G) -> None:
+        super().__init__()
+        self.owner = owner
+
+    @property
+    def group(self) -> G:
+        return self.owner
 
 
 def pgbench_target(bench: Bench, database: str) -> list[Argument]:

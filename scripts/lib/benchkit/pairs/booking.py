@@ -47,7 +47,7 @@ from pathlib import Path
 from .. import measure, metrics, openloop, pgbench
 from ..bench import Argument, Bench, BenchError, Finished, check, run, run_timed, say, setting, warn
 from ..service import Service
-from . import Pair, Rate, ServiceGroup, echo, parse_ours, pgbench_target
+from . import GroupPair, Pair, Rate, ServiceGroup, echo, parse_ours, pgbench_target
 
 SEATS = 10_000
 API_KEY = "bench-client-key"
@@ -360,13 +360,8 @@ def _created(output: str, name: str) -> int:
     return int(found.group(1)) if found else 0
 
 
-class BookingPair(Pair):
+class BookingPair(GroupPair[BookingService]):
     """A pair whose our side is wrk against the group's booking service."""
-
-    def __init__(self, service: BookingService) -> None:
-        super().__init__()
-        self.service = service
-        self.group = service
 
     def describe(self, bench: Bench) -> str:
         return f"booking service over HTTP, wrk, {bench.seconds}s"
@@ -379,7 +374,7 @@ class HoldsPair(BookingPair):
     reference = "redis-benchmark, EVALSHA of the service's hold script, 1-4 seats"
 
     def ours(self, bench: Bench) -> Rate:
-        group, threads = self.service, 2
+        group, threads = self.owner, 2
         assert group.service is not None
         warm = check(group.wrk("holds", threads, group.warmup, group.plan.warm_holds, "warm"), "wrk (holds warm-up)")
         group.counts["holds"].append(_created(warm.output, "holds"))
@@ -389,7 +384,7 @@ class HoldsPair(BookingPair):
         return parse_ours(finished.output, self.metric)
 
     def theirs(self, bench: Bench) -> Rate:
-        group = self.service
+        group = self.owner
         script = place_script(bench.root)
         digest = hashlib.sha1(script.encode()).hexdigest()
         # The service loaded its script with SCRIPT LOAD during the run: the same digest proves the
@@ -455,11 +450,11 @@ class BookingsPair(BookingPair):
     def _count(self, output: str) -> None:
         found = re.search(r"^booking_bookings_created=(\d+).* holds_created=(\d+)", output, re.MULTILINE)
         if found:
-            self.service.counts["bookings"].append(int(found.group(1)))
-            self.service.counts["holds"].append(int(found.group(2)))
+            self.owner.counts["bookings"].append(int(found.group(1)))
+            self.owner.counts["holds"].append(int(found.group(2)))
 
     def ours(self, bench: Bench) -> Rate:
-        group = self.service
+        group = self.owner
         assert group.service is not None
         threads = group.connections
         group.settle(bench)
@@ -472,7 +467,7 @@ class BookingsPair(BookingPair):
         return parse_ours(finished.output, self.metric)
 
     def theirs(self, bench: Bench) -> Rate:
-        group = self.service
+        group = self.owner
         bench.pause(group.service.pid if group.service else None)
         group.settle(bench)
         arguments: list[Argument] = ["-n", "-M", "prepared", "-f", group.lua / "booking.sql", "-D", f"events={group.reference_events}"]
@@ -496,7 +491,7 @@ class BookingsPair(BookingPair):
         """Hold + conversion pairs at a fixed arrival rate (`platform-bench open-loop --scenario
         bookings`, its own events created through the API and primed; latency from each pair's due
         time); its 201s go into the counts the checks compare, its failures too."""
-        group = self.service
+        group = self.owner
         assert group.service is not None
         arguments = ["--scenario", "bookings", "--booking-url", group.service.url, "--admin-token", ADMIN_TOKEN]
         arguments += ["--api-key", API_KEY, "--seats-per-event", str(SEATS)]

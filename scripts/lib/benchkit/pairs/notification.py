@@ -57,7 +57,7 @@ from pathlib import Path
 from .. import measure, metrics
 from ..bench import Argument, Bench, BenchError, check, free_port, run, run_timed, say, setting
 from ..service import Service
-from . import Pair, Rate, ServiceGroup, echo
+from . import GroupPair, Pair, Rate, ServiceGroup, echo
 
 ADMIN_TOKEN = "bench-notification-admin-token"
 SECRETS_KEY = "YmVuY2gtbm90aWZpY2F0aW9uLXNlY3JldHMta2V5ISE="  # base64("bench-notification-secrets-key!!"): 32 bytes
@@ -291,7 +291,7 @@ SELECT 'info', 'deliveries succeeded / pending (the slow endpoints'' backlog, pa
         return self.notification.check == "ok"
 
 
-class NotificationPair(Pair):
+class NotificationPair(GroupPair[NotificationService]):
     name = "notification"
     metric = "notification_deliveries_per_second"
     goal = ">=3000/s,p99<100,ratio>=0.30"
@@ -300,20 +300,15 @@ class NotificationPair(Pair):
         " -> 10 endpoints; rate: closed-loop ceiling, p50/p99: at 3,000/s offered)"
     )
 
-    def __init__(self, service: NotificationService) -> None:
-        super().__init__()
-        self.service = service
-        self.group = service
-
     def describe(self, bench: Bench) -> str:
-        group = self.service
+        group = self.owner
         return (
             f"{bench.platform_bench} notification against notification serve and the receiver: runs {' '.join(group.runs)},"
             f" {bench.seconds}s each after {group.warmup}s of warm-up"
         )
 
     def ours(self, bench: Bench) -> Rate:
-        group = self.service
+        group = self.owner
         for name in group.runs:
             group.run(bench, name)
         # The table's line: the ceiling's rate, the steady run's latency.
@@ -329,7 +324,7 @@ class NotificationPair(Pair):
         return Rate(float(rate.group(1)), p50, p99)
 
     def theirs(self, bench: Bench) -> Rate:
-        group = self.service
+        group = self.owner
         assert group.receiver is not None
         # The slow run leaves attempts to its /slow endpoint in flight (answered after 10 s). Paused
         # mid-attempt for longer than the attempt's timeout is left, the service would find the answer

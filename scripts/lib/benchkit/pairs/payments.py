@@ -36,7 +36,7 @@ from pathlib import Path
 
 from .. import measure, metrics, openloop, pgbench
 from ..bench import Argument, Bench, BenchError, Finished, check, run, run_timed, say, setting
-from . import Pair, Rate, ServiceGroup, echo, parse_ours, pgbench_target
+from . import GroupPair, Pair, Rate, ServiceGroup, echo, parse_ours, pgbench_target
 
 STRIPE_SECRET = "whsec_bench_payments_stripe_signing_secret"
 EVENTS_SECRET = "whsec_YmVuY2gtcGF5bWVudC1ldmVudHMtc2VjcmV0"  # base64("bench-payment-events-secret")
@@ -236,22 +236,17 @@ class PaymentsService(ServiceGroup):
         return self.webhooks.check == "ok"
 
 
-class WebhooksPair(Pair):
+class WebhooksPair(GroupPair[PaymentsService]):
     name = "webhooks"
     metric = "payments_webhooks_per_second"
     goal = ">=4000/s,p99<25,ratio>=0.40"
     reference = "pgbench, the webhook transaction: provider_events + outbox inserts (ours: signed 1 KiB Stripe webhooks over HTTP)"
 
-    def __init__(self, service: PaymentsService) -> None:
-        super().__init__()
-        self.service = service
-        self.group = service
-
     def describe(self, bench: Bench) -> str:
         return f"payments-webhook over HTTP, wrk, {bench.seconds}s"
 
     def ours(self, bench: Bench) -> Rate:
-        group = self.service
+        group = self.owner
         assert group.service is not None
         group.settle(bench)
         warm_deliveries = group.deliveries(group.warmup, "w")
@@ -287,7 +282,7 @@ class WebhooksPair(Pair):
         return parse_ours(finished.output, self.metric)
 
     def theirs(self, bench: Bench) -> Rate:
-        group = self.service
+        group = self.owner
         bench.pause(group.service.pid if group.service else None)
         group.settle(bench)
         template = (group.folder / "body-template.json").read_text(encoding="utf-8").rstrip("\n")
@@ -315,7 +310,7 @@ class WebhooksPair(Pair):
         """The same service at a fixed arrival rate (`platform-bench open-loop --scenario webhooks`:
         distinct signed 1 KiB deliveries, latency from each one's due time); what it was answered goes
         into the counts the checks compare."""
-        group = self.service
+        group = self.owner
         assert group.service is not None
         group.wait_for_relay(bench, 120)
         arguments = ["--scenario", "webhooks", "--webhook-url", group.service.url, "--stripe-secret", STRIPE_SECRET]

@@ -54,7 +54,7 @@ from pathlib import Path
 from .. import measure
 from ..bench import Argument, Bench, BenchError, check, run, run_timed, say, setting, show_log_tail
 from ..service import create_databases, private_copy
-from . import Pair, Rate, ServiceGroup
+from . import GroupPair, Pair, Rate, ServiceGroup
 
 
 @dataclasses.dataclass
@@ -473,7 +473,7 @@ INSERT INTO bench_floor_lines (host_id, currency, amount) SELECT host_id, curren
         return self.payout.check == "ok"
 
 
-class PayoutPair(Pair):
+class PayoutPair(GroupPair[PayoutRuns]):
     name = "payout"
     metric = "payout_bookings_per_second"
     goal = ">=33334/s,ratio>=0.333"
@@ -482,22 +482,17 @@ class PayoutPair(Pair):
         " 1,000,000 settled bookings over 10,000 hosts; bookings/s = 1M / seconds; see the payout table)"
     )
 
-    def __init__(self, runs: PayoutRuns) -> None:
-        super().__init__()
-        self.runs = runs
-        self.group = runs
-
     def describe(self, bench: Bench) -> str:
-        return f"payout run over {bench.platform_bench} payout-fixture ledgers of {self.runs.sizes_text} bookings"
+        return f"payout run over {bench.platform_bench} payout-fixture ledgers of {self.owner.sizes_text} bookings"
 
     def ours(self, bench: Bench) -> Rate:
-        results = [self.runs.run_once(bench, n) for n in self.runs.sizes]
+        results = [self.owner.run_once(bench, n) for n in self.owner.sizes]
         last = results[-1]
         rate = last.bookings / last.seconds
         print(f"payout_bookings_per_second={rate:.0f} ({last.bookings} bookings in {last.seconds:.2f} s, peak RSS {last.peak_rss_mb} MB)")
         return Rate(round(rate))
 
     def theirs(self, bench: Bench) -> Rate:
-        floors = [self.runs.floor(bench, n) for n in self.runs.sizes]
+        floors = [self.owner.floor(bench, n) for n in self.owner.sizes]
         last = floors[-1]
         return Rate(round(last.bookings / last.aggregate_seconds))

@@ -51,7 +51,7 @@ from pathlib import Path
 from .. import measure, metrics, openloop, pgbench
 from ..bench import Argument, Bench, BenchError, check, free_port, run, run_timed, say, setting
 from ..service import Service
-from . import Pair, Rate, ServiceGroup, pgbench_target
+from . import GroupPair, Pair, Rate, ServiceGroup, pgbench_target
 from .booking import booking_environment, seed_reference_events
 from .payments import payments_environment
 
@@ -366,7 +366,7 @@ class SagaServices(ServiceGroup):
         return self.saga.check == "ok"
 
 
-class SagaPair(Pair):
+class SagaPair(GroupPair[SagaServices]):
     name = "saga"
     metric = "saga_completed_per_second"
     goal = ">=800/s,p99<250"
@@ -375,17 +375,12 @@ class SagaPair(Pair):
         " (ours: hold, book, signed webhook over HTTP; confirmed by the coordinator)"
     )
 
-    def __init__(self, services: SagaServices) -> None:
-        super().__init__()
-        self.services = services
-        self.group = services
-
     def describe(self, bench: Bench) -> str:
-        group = self.services
+        group = self.owner
         return f"{bench.platform_bench} saga against booking + payments-webhook, {group.seconds}s after {group.warmup}s of warm-up"
 
     def ours(self, bench: Bench) -> Rate:
-        group = self.services
+        group = self.owner
         assert group.service is not None and group.payments is not None and bench.platform_bench is not None
         tag = f"r{int(time.time())}"
         command: list[Argument] = [bench.platform_bench, "saga", "--booking-url", group.service.url, "--webhook-url", group.payments.url]
@@ -452,7 +447,7 @@ class SagaPair(Pair):
         return rate
 
     def theirs(self, bench: Bench) -> Rate:
-        group = self.services
+        group = self.owner
         bench.pause(*(service.pid for service in group.started))
         group.settle(bench)
         arguments: list[Argument] = ["-n", "-M", "prepared", "-f", group.sql / "saga.sql", "-D", f"events={group.reference_events}"]
@@ -493,7 +488,7 @@ class SagaPair(Pair):
         run, the confirmation in SQL (measure.sql over the run's window: webhook received -> booking
         confirmed p50/p99/p99.9), into the summary (bench_saga_open_<percent>_confirm_*) and the JSON
         lines (scenario saga-confirmation)."""
-        group = self.services
+        group = self.owner
         assert group.service is not None and group.payments is not None
 
         def settle() -> None:
