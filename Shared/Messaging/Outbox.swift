@@ -100,6 +100,33 @@ public enum Outbox {
         return (Array(results.prefix(statements.count)), envelopes)
     }
 
+    /// ``append(_:after:producer:correlationID:causationID:occurredAt:in:)`` for a caller that reads neither
+    /// the statements' results nor the events' sequences: all of it is queued on the transaction
+    /// (``PostgresTransaction/enqueue(_:file:line:)``) and sent with its next round trip, usually its
+    /// `COMMIT`, so a transaction that ends here commits in one round trip fewer. An error in any of it
+    /// fails that round trip (the commit) and rolls the transaction back.
+    public static func enqueue(
+        _ events: [any DomainEvent],
+        after statements: [PostgresStatement],
+        producer: EventProducer,
+        correlationID: String,
+        causationID: String? = nil,
+        occurredAt: Date,
+        in transaction: PostgresTransaction
+    ) throws {
+        let drafts = try events.map { event in
+            try EventEnvelope(
+                event: event, occurredAt: occurredAt, sequence: 0, correlationID: correlationID, causationID: causationID, producer: producer)
+        }
+        try enqueue(drafts: drafts, after: statements, in: transaction)
+    }
+
+    /// ``append(drafts:after:onlyIf:in:)`` queued on the transaction, like
+    /// ``enqueue(_:after:producer:correlationID:causationID:occurredAt:in:)``.
+    public static func enqueue(drafts: [EventEnvelope], after statements: [PostgresStatement], in transaction: PostgresTransaction) throws {
+        try transaction.enqueue(statements + Self.statements(appending: drafts))
+    }
+
     /// The statements ``append(drafts:after:onlyIf:in:)`` runs for `drafts` after the caller's, for a
     /// caller that pipelines several groups of statements itself (each group with its own condition).
     public static func statements(appending drafts: [EventEnvelope], onlyIf condition: OutboxCondition? = nil) throws -> [PostgresStatement] {

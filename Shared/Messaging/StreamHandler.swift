@@ -36,27 +36,38 @@ public final class HandlerContext: Sendable {
     /// Runs `body` in one transaction with the inbox row of this event. If another execution already
     /// processed the event, `body`'s effects are rolled back and ``AlreadyProcessed`` is thrown (the
     /// consumer treats that as success).
+    ///
+    /// The inbox row (and the cleanup of this event's attempt records) is queued on the transaction, so it
+    /// travels with the body's first statement, or with the `COMMIT`, instead of costing a round trip of
+    /// its own. An event processed before makes that insert fail on the inbox's primary key, which fails
+    /// the statement it travelled with and the transaction.
     @discardableResult
     public func commit<T: Sendable>(_ body: @escaping @Sendable (PostgresTransaction) throws -> T) async throws -> T {
         let consumer = self.consumer
         let eventID = envelope.id.uuid
         let clearsAttempts = self.clearsAttempts
         let processedAt = clock.now()
-        let value = try await postgres.withTransaction { transaction in
-            let inserted = try transaction.query(
-                """
-                INSERT INTO messaging.inbox (consumer, event_id, processed_at) VALUES (\(consumer), \(eventID), \(processedAt))
-                ON CONFLICT DO NOTHING RETURNING 1
-                """)
-            guard !inserted.isEmpty else { throw AlreadyProcessed() }
-            if clearsAttempts {
-                try transaction.query("DELETE FROM messaging.attempts WHERE consumer = \(consumer) AND event_id = \(eventID)")
+        let value: T
+        do {
+            value = try await postgres.withTransaction { transaction in
+                var marking: [PostgresStatement] = [
+                    "INSERT INTO messaging.inbox (consumer, event_id, processed_at) VALUES (\(consumer), \(eventID), \(processedAt))"
+                ]
+                if clearsAttempts {
+                    marking.append("DELETE FROM messaging.attempts WHERE consumer = \(consumer) AND event_id = \(eventID)")
+                }
+                try transaction.enqueue(marking)
+                return try body(transaction)
             }
-            return try body(transaction)
+        } catch let error as PostgresError where error.code == .uniqueViolation && error.constraint == Self.inboxKey {
+            throw AlreadyProcessed()
         }
         committed.set()
         return value
     }
+
+    /// The inbox's primary key (consumer, event id): one row per event a consumer processed.
+    static let inboxKey = "inbox_pkey"
 
     /// Runs `body` in a read-only transaction (a write in it fails): what a handler looks up before it
     /// decides, e.g. whether an earlier delivery already did the work.

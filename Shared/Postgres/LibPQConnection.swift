@@ -28,6 +28,9 @@ final class LibPQConnection {
     private static let maximumPrepared = 256
     /// A `BEGIN` not sent yet: it travels with the transaction's first statement (one round trip).
     private var pendingBegin: String?
+    /// Statements of the open transaction whose results nobody reads (``enqueue(_:)``), not sent yet:
+    /// they travel, in order, with the transaction's next round trip, or with its `COMMIT`.
+    private var pendingWrites: [PostgresStatement] = []
     /// True from the moment a transaction's `BEGIN` may have reached the server until the transaction
     /// ends: the session must not be replaced meanwhile.
     private var pinnedToSession = false
@@ -51,7 +54,23 @@ final class LibPQConnection {
         pendingBegin = sql
     }
 
-    /// Sends a pending `BEGIN` on its own (before statements that cannot carry it).
+    /// Queues statements of the open transaction whose results the caller does not need: they are sent
+    /// with the transaction's next round trip (its next statement or pipeline, or its `COMMIT`), in
+    /// order, so a transaction that ends with writes commits in the same round trip.
+    func enqueue(_ statements: [PostgresStatement]) {
+        pendingWrites += statements
+    }
+
+    /// Sends a pending `BEGIN` and the queued writes (before a statement that cannot carry them).
+    private func flushPending() throws(PostgresError) {
+        if !pendingWrites.isEmpty {
+            _ = try pipelineStatements([])
+        } else {
+            try flushBegin()
+        }
+    }
+
+    /// Sends a pending `BEGIN` on its own.
     private func flushBegin() throws(PostgresError) {
         guard pendingBegin != nil else { return }
         // Connects if needed and pins the transaction to this session before BEGIN goes out.
@@ -61,14 +80,25 @@ final class LibPQConnection {
         try executeSimple(begin)
     }
 
-    /// Ends the transaction block opened with ``begin(_:)``: `COMMIT` or `ROLLBACK`. When no statement ran,
-    /// nothing was sent and nothing needs ending.
-    func end(_ sql: String) throws(PostgresError) {
-        if pendingBegin != nil {
+    /// Commits the transaction block opened with ``begin(_:)``, sending the queued writes (and a pending
+    /// `BEGIN`) in the same round trip. When no statement ran, nothing was sent and nothing needs ending.
+    /// A `COMMIT` the server answers with `ROLLBACK` (the transaction had failed) throws: the body went on
+    /// after an error, and nothing it wrote was kept.
+    func commit() throws(PostgresError) {
+        if pendingBegin != nil && pendingWrites.isEmpty {
             pendingBegin = nil
             return
         }
-        try executeSimple(sql)
+        let committed: Bool
+        if pendingWrites.isEmpty {
+            committed = try executeSimple("COMMIT") == "COMMIT"
+        } else {
+            committed = try pipelineCommitting()
+        }
+        guard committed else {
+            throw PostgresError(code: .server, message: "the transaction was rolled back at COMMIT: a statement in it had failed")
+                .failing("COMMIT")
+        }
         pinnedToSession = false
     }
 
@@ -76,12 +106,13 @@ final class LibPQConnection {
     /// failed rollback means a broken connection; the server rolled back when the session ended.
     func rollBack() {
         defer { pinnedToSession = false }
+        pendingWrites.removeAll()
         if pendingBegin != nil {
             pendingBegin = nil
             return
         }
         guard inTransactionBlock else { return }
-        try? executeSimple("ROLLBACK")
+        _ = try? executeSimple("ROLLBACK")
     }
 
     /// True while a transaction block is open on the server.
@@ -243,11 +274,15 @@ final class LibPQConnection {
     /// Each distinct statement (SQL text and parameter types) is prepared once per session and then
     /// executed by name, so the server parses and plans it only once.
     /// A failure carries the statement's SQL text.
-    func execute(_ sql: String, _ binds: [PostgresValue]) throws(PostgresError) -> PostgresRows {
+    func execute(_ statement: PostgresStatement) throws(PostgresError) -> PostgresRows {
+        if !pendingWrites.isEmpty {
+            // The queued writes go first, in the same round trip (a failure names its own statement).
+            return try pipelineStatements([statement])[0]
+        }
         do {
-            return try executeStatement(sql, binds)
+            return try executeStatement(statement.sql, statement.binds)
         } catch {
-            throw error.failing(sql)
+            throw error.failing(statement.sql)
         }
     }
 
@@ -325,7 +360,7 @@ final class LibPQConnection {
     /// Runs SQL text without parameters with the simple protocol (several statements allowed).
     func executeScript(_ sql: String) throws(PostgresError) {
         do {
-            try flushBegin()
+            try flushPending()
         } catch {
             throw error.failing(sql)
         }
@@ -334,10 +369,15 @@ final class LibPQConnection {
 
     /// Runs a statement that takes no parameters with the simple protocol (`BEGIN`, `COMMIT`, ...). A
     /// failure carries the statement's SQL text.
-    func executeSimple(_ sql: String) throws(PostgresError) {
+    /// Returns the command tag (`COMMIT`, or `ROLLBACK` when a failed transaction was asked to commit).
+    @discardableResult
+    func executeSimple(_ sql: String) throws(PostgresError) -> String {
         do {
             let handle = try ready()
-            _ = try consume(PQexec(handle, sql), handle: handle)
+            let result = PQexec(handle, sql)
+            let tag = result.flatMap { PQcmdStatus($0) }.map { String(cString: $0) } ?? ""
+            _ = try consume(result, handle: handle)
+            return tag
         } catch {
             throw error.failing(sql)
         }
@@ -389,7 +429,30 @@ final class LibPQConnection {
         }
     }
 
+    /// Sends the queued writes in pipeline mode and `COMMIT` in the same round trip; returns whether the
+    /// server committed (false: it answered `ROLLBACK`).
+    private func pipelineCommitting() throws(PostgresError) -> Bool {
+        var committed: Bool? = false
+        _ = try pipelineStatements([], committing: &committed)
+        return committed == true
+    }
+
     private func pipelineStatements(_ statements: [PostgresStatement]) throws(PostgresError) -> [PostgresRows] {
+        var committed: Bool?
+        return try pipelineStatements(statements, committing: &committed)
+    }
+
+    /// The queued writes go first (their results dropped); with `committed` set, `COMMIT` goes last and
+    /// `committed` says whether the server answered `COMMIT`.
+    private func pipelineStatements(
+        _ requested: [PostgresStatement], committing committed: inout Bool?
+    ) throws(PostgresError)
+        -> [PostgresRows]
+    {
+        let queued = pendingWrites.count
+        let statements = pendingWrites + requested
+        pendingWrites.removeAll()
+        guard !statements.isEmpty || committed != nil else { return [] }
         let handle = try ready()
         if prepared.count + statements.count > Self.maximumPrepared {
             try flushBegin()
@@ -404,6 +467,7 @@ final class LibPQConnection {
             case begin(sql: String)
             case prepare(PreparedKey, String, sql: String)
             case statement(sql: String)
+            case commit
         }
         var results: [PostgresRows] = []
         results.reserveCapacity(statements.count)
@@ -411,7 +475,7 @@ final class LibPQConnection {
         // Bounded segments keep both sides' socket buffers from filling up while nobody reads.
         let segmentSize = 512
         var start = 0
-        while start < statements.count {
+        repeat {
             let segment = statements[start..<min(start + segmentSize, statements.count)]
             start += segment.count
             var sent: [Sent] = []
@@ -441,12 +505,25 @@ final class LibPQConnection {
                 sendFailed = sendFailed || queued != 1
                 sent.append(.statement(sql: statement.sql))
             }
+            if committed != nil && start == statements.count && !sendFailed {
+                sendFailed = PQsendQueryParams(handle, "COMMIT", 0, nil, nil, nil, nil, 0) != 1
+                sent.append(.commit)
+            }
             guard !sendFailed, PQpipelineSync(handle) == 1 else {
                 let error = connectionError(handle)
                 discard()
                 throw error
             }
             for item in sent {
+                if case .commit = item {
+                    // A skipped COMMIT (an earlier statement failed) leaves `firstError` to throw.
+                    switch try nextPipelineTag(handle) {
+                    case .success(let tag?): committed = tag == "COMMIT"
+                    case .success(nil): break
+                    case .failure(let error): firstError = firstError ?? error.failing("COMMIT")
+                    }
+                    continue
+                }
                 let outcome = try nextPipelineResult(handle)
                 switch (item, outcome) {
                 case (.statement, .success(let rows?)): results.append(rows)
@@ -457,6 +534,7 @@ final class LibPQConnection {
                     guard firstError == nil else { break }
                     switch item {
                     case .begin(let sql), .prepare(_, _, let sql), .statement(let sql): firstError = error.failing(sql)
+                    case .commit: break
                     }
                 }
             }
@@ -465,12 +543,12 @@ final class LibPQConnection {
                 _ = PQexitPipelineMode(handle)
                 throw firstError
             }
-        }
+        } while start < statements.count
         guard PQexitPipelineMode(handle) == 1 else {
             discard()
             throw PostgresError(code: .unexpectedResponse, message: "could not leave pipeline mode")
         }
-        return results
+        return Array(results.dropFirst(queued))
     }
 
     // MARK: Independent statements (shared connections)
@@ -548,6 +626,20 @@ final class LibPQConnection {
     /// Reads one statement's result in pipeline mode: rows, nil when the statement was skipped after an
     /// earlier error, or the statement's error. A lost connection throws.
     private func nextPipelineResult(_ handle: OpaquePointer) throws(PostgresError) -> Result<PostgresRows?, PostgresError> {
+        try nextPipelineResult(handle, reading: Self.rows(from:))
+    }
+
+    /// Reads the result of a statement without rows in pipeline mode: its command tag (`COMMIT`, or
+    /// `ROLLBACK` for a failed transaction asked to commit), nil when it was skipped, or its error.
+    private func nextPipelineTag(_ handle: OpaquePointer) throws(PostgresError) -> Result<String?, PostgresError> {
+        try nextPipelineResult(handle) { result in PQcmdStatus(result).map { String(cString: $0) } ?? "" }
+    }
+
+    private func nextPipelineResult<Value>(
+        _ handle: OpaquePointer, reading read: (OpaquePointer) -> Value
+    ) throws(PostgresError)
+        -> Result<Value?, PostgresError>
+    {
         guard let result = PQgetResult(handle) else {
             let error = connectionError(handle)
             discard()
@@ -559,7 +651,7 @@ final class LibPQConnection {
             while let extra = PQgetResult(handle) { PQclear(extra) }
         }
         switch PQresultStatus(result) {
-        case PGRES_TUPLES_OK, PGRES_COMMAND_OK: return .success(Self.rows(from: result))
+        case PGRES_TUPLES_OK, PGRES_COMMAND_OK: return .success(read(result))
         case PGRES_PIPELINE_ABORTED: return .success(nil)
         default: return .failure(Self.error(from: result, handle: handle))
         }
@@ -593,7 +685,7 @@ final class LibPQConnection {
     /// Streams rows into `table` with `COPY ... FROM STDIN (FORMAT binary)` and returns the row count.
     /// Each value must be of its column's exact type (binary COPY does not convert).
     func copy(into table: String, columns: [String], rows: [[PostgresValue]]) throws(PostgresError) -> Int {
-        try flushBegin()
+        try flushPending()
         let handle = try ready()
         let target = try table.split(separator: ".", omittingEmptySubsequences: false).map { part throws(PostgresError) in
             try quoteIdentifier(String(part), handle: handle)

@@ -27,7 +27,7 @@ public actor PostgresConnection {
     @discardableResult
     public func query(_ statement: PostgresStatement, file: String = #fileID, line: Int = #line) throws(PostgresError) -> PostgresRows {
         do {
-            return try connection.execute(statement.sql, statement.binds)
+            return try connection.execute(statement)
         } catch {
             throw error.calledFrom(file: file, line: line)
         }
@@ -51,7 +51,9 @@ public actor PostgresConnection {
     }
 
     /// Runs `body` inside `BEGIN ... COMMIT` on this connection's thread. A thrown error rolls back and
-    /// is rethrown; a failed commit throws (e.g. `.serializationFailure`). The body is synchronous: a
+    /// is rethrown; a failed commit throws (e.g. `.serializationFailure`, or an error of a statement
+    /// queued with ``PostgresTransaction/enqueue(_:file:line:)``), and so does a body that went on after
+    /// a statement failed (the server answers that `COMMIT` with `ROLLBACK`). The body is synchronous: a
     /// transaction never waits on another service. A `readOnly` transaction refuses every write. A
     /// failed `BEGIN` or `COMMIT` names this call site.
     public func withTransaction<T: Sendable>(
@@ -74,7 +76,7 @@ public actor PostgresConnection {
             throw error
         }
         do {
-            try connection.end("COMMIT")
+            try connection.commit()
         } catch {
             rollBack()
             throw error.calledFrom(file: file, line: line)
@@ -143,7 +145,7 @@ public final class PostgresTransaction {
     public func query(_ statement: PostgresStatement, file: String = #fileID, line: Int = #line) throws(PostgresError) -> PostgresRows {
         do {
             try checkOpen()
-            return try connection.execute(statement.sql, statement.binds)
+            return try connection.execute(statement)
         } catch {
             throw error.failing(statement.sql).calledFrom(file: file, line: line)
         }
@@ -170,6 +172,19 @@ public final class PostgresTransaction {
         } catch {
             throw error.calledFrom(file: file, line: line)
         }
+    }
+
+    /// Queues statements whose results the body does not read: they are sent with the transaction's
+    /// next round trip, in order, ahead of its next statement or pipeline, or with its `COMMIT`, so a
+    /// body that ends with writes commits in one round trip instead of two. A queued statement's error
+    /// fails that next call, or the commit, naming the queued statement, and the transaction rolls back.
+    public func enqueue(_ statements: [PostgresStatement], file: String = #fileID, line: Int = #line) throws(PostgresError) {
+        do {
+            try checkOpen()
+        } catch {
+            throw error.calledFrom(file: file, line: line)
+        }
+        connection.enqueue(statements)
     }
 
     /// Bulk-loads rows with binary COPY inside this transaction.

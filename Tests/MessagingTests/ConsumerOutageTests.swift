@@ -57,28 +57,57 @@ struct CountingTransactionalHandler: TransactionalStreamHandler {
 struct ConsumerBatchTests {
     @Test("an event in the stream twice (republished) and read twice in one batch is applied once")
     func duplicateInOneBatchAppliedOnce() async throws {
+        try await Self.applyingEveryEventTwice(CountingTransactionalHandler()) { (world: MessagingHarness) async throws in
+            #expect(try await world.scalar("SELECT count(*) FROM public.applied") == 5)
+            #expect(try await world.scalar("SELECT count(DISTINCT event_id) FROM public.applied") == 5)
+        }
+    }
+
+    @Test("an event in the stream twice, handled by a handler that commits, is applied once; the second copy counts no failure")
+    func duplicateCommitIsAlreadyProcessed() async throws {
+        try await Self.applyingEveryEventTwice(CountingCommitHandler()) { (world: MessagingHarness) async throws in
+            #expect(try await world.scalar("SELECT count(*) FROM public.applied") == 5)
+            #expect(try await world.scalar("SELECT count(DISTINCT event_id) FROM public.applied") == 5)
+            // The second copies were recognised by the inbox's key, not retried as failures.
+            #expect(try await world.scalar("SELECT count(*) FROM messaging.attempts") == 0)
+            #expect(try await world.scalar("SELECT count(*) FROM messaging.dead_letters") == 0)
+        }
+    }
+
+    /// Puts five events in the stream twice each, all before the consumer reads (one read takes them
+    /// all), runs `handler` until the five are in the inbox and half a second more, runs `checks`, and
+    /// stops.
+    private static func applyingEveryEventTwice<Handler: StreamHandler>(
+        _ handler: Handler, then checks: (MessagingHarness) async throws -> Void
+    ) async throws {
         let world = try await MessagingHarness.make()
         try await world.postgres.query("CREATE TABLE public.applied (event_id uuid NOT NULL)")
         let envelopes = try (0..<5).map { _ in
             try EventEnvelope(
                 event: testEvent(), occurredAt: Date(), sequence: 1, correlationID: "test", causationID: nil, producer: world.producer)
         }
-        // Every event twice, all in the stream before the consumer reads: one read takes them all.
         for envelope in envelopes + envelopes {
             _ = try await world.redis.xadd(world.stream, fields: [(Streams.envelopeField, envelope.jsonBytes())])
         }
-        var configuration = StreamConsumer<CountingTransactionalHandler>.Configuration(
-            stream: world.stream, group: "test-group", consumerName: "batch")
+        var configuration = StreamConsumer<Handler>.Configuration(stream: world.stream, group: "test-group", consumerName: "twice")
         configuration.concurrency = 1
         configuration.block = .milliseconds(200)
         let consumer = StreamConsumer(
-            postgres: world.postgres, redis: world.redis, handler: CountingTransactionalHandler(), configuration: configuration,
-            logger: TestEnvironment.logger)
+            postgres: world.postgres, redis: world.redis, handler: handler, configuration: configuration, logger: TestEnvironment.logger)
         let task = Task { try await consumer.run() }
         #expect(try await world.waitUntil("SELECT count(*) FROM messaging.inbox WHERE consumer = 'test-group'", equals: 5) == 5)
         try await Task.sleep(for: .milliseconds(500))
-        #expect(try await world.scalar("SELECT count(*) FROM public.applied") == 5)
-        #expect(try await world.scalar("SELECT count(DISTINCT event_id) FROM public.applied") == 5)
+        try await checks(world)
         await world.stop(task)
+    }
+}
+
+/// Applies each event through ``HandlerContext/commit(_:)`` (not as a transactional handler, so the
+/// consumer never batches it), counting it in `public.applied`.
+struct CountingCommitHandler: StreamHandler {
+    func handle(_ envelope: EventEnvelope, context: HandlerContext) async throws {
+        try await context.commit { transaction in
+            try transaction.query("INSERT INTO public.applied (event_id) VALUES (\(envelope.id.uuid))")
+        }
     }
 }

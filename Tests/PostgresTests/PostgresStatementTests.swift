@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import Synchronization
 import TestSupport
 import Testing
 
@@ -92,6 +93,71 @@ struct PostgresStatementTests {
         #expect(failures.first?.isTransient == true)
         let value = try await client.query("SELECT value FROM counters WHERE id = 1")
         #expect(try value[0].decode(Int32.self, at: 0) == 1)
+    }
+
+    @Test("queued writes run in order with the transaction's next round trip and commit with it")
+    func queuedWritesKeepTheirOrder() async throws {
+        let seen = try await client.withTransaction { transaction in
+            try transaction.enqueue(["INSERT INTO items (id, name) VALUES (\(30), \("queued first" as String))"])
+            // The next statement carries the queued insert ahead of itself: it sees the row.
+            let rows = try transaction.query("SELECT count(*) FROM items WHERE id = \(30)")
+            try transaction.enqueue([
+                "INSERT INTO items (id, name) VALUES (\(31), \("queued second" as String))",
+                "UPDATE items SET name = \("renamed" as String) WHERE id = \(31)",
+            ])
+            return try rows[0].decode(Int.self, at: 0)
+        }
+        #expect(seen == 1)
+        // The two statements queued last went with the COMMIT, in order.
+        let names = try await client.query("SELECT name FROM items WHERE id IN (\(30), \(31)) ORDER BY id").map { try $0.decode(String.self, at: 0) }
+        #expect(names == ["queued first", "renamed"])
+    }
+
+    @Test("a queued statement is sent later; its error fails the commit, names the statement, and keeps nothing of the transaction")
+    func queuedWriteFailsTheCommit() async throws {
+        try await client.query("INSERT INTO items (id, name) VALUES (\(40), \("taken" as String))")
+        let reachedTheEnd = Mutex(false)
+        let error = await #expect(throws: PostgresError.self) {
+            try await client.withTransaction { transaction in
+                try transaction.query("INSERT INTO items (id, name) VALUES (\(41), \("sent at once" as String))")
+                try transaction.enqueue(["INSERT INTO items (id, name) VALUES (\(42), \("taken" as String))"])
+                // Nothing was sent yet, so nothing failed yet.
+                reachedTheEnd.withLock { $0 = true }
+            }
+        }
+        #expect(reachedTheEnd.withLock { $0 })
+        #expect(error?.code == .uniqueViolation)
+        #expect(error?.constraint == "items_name_key")
+        #expect(error?.statement?.contains("VALUES ($1, $2)") == true)
+        #expect(try await client.query("SELECT count(*) FROM items WHERE id IN (\(41), \(42))")[0].decode(Int.self, at: 0) == 0)
+        // Every connection of the pool is usable afterwards, outside any transaction.
+        for id in 43...46 {
+            try await client.query("INSERT INTO items (id, name) VALUES (\(id), \("after \(id)" as String))")
+        }
+        #expect(try await client.query("SELECT count(*) FROM items WHERE id BETWEEN 43 AND 46")[0].decode(Int.self, at: 0) == 4)
+    }
+
+    @Test("a body that goes on after a failed statement does not commit: the server's ROLLBACK at COMMIT throws")
+    func failedTransactionDoesNotCommit() async throws {
+        try await client.query("INSERT INTO items (id, name) VALUES (\(50), \("taken" as String))")
+        for queuesAWrite in [false, true] {
+            let error = await #expect(throws: PostgresError.self) {
+                try await client.withTransaction { transaction in
+                    try transaction.query("INSERT INTO items (id, name) VALUES (\(51), \("kept?" as String))")
+                    _ = try? transaction.query("INSERT INTO items (id, name) VALUES (\(52), \("taken" as String))")
+                    if queuesAWrite {
+                        try transaction.enqueue(["INSERT INTO items (id, name) VALUES (\(53), \("queued" as String))"])
+                    }
+                }
+            }
+            if queuesAWrite {
+                // The queued insert is refused in the failed transaction (SQLSTATE 25P02).
+                #expect(error?.sqlState == "25P02")
+            } else {
+                #expect(error?.statement == "COMMIT")
+            }
+            #expect(try await client.query("SELECT count(*) FROM items WHERE id IN (\(51), \(53))")[0].decode(Int.self, at: 0) == 0)
+        }
     }
 
     @Test("column types round-trip through bound parameters")

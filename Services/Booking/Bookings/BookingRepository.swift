@@ -91,7 +91,7 @@ struct PostgresBookingRepository: BookingRepository {
     }
 
     /// The booking, its seats, the saga's first row and step, the response under the idempotency key,
-    /// and the events, in one round trip.
+    /// and the events, queued to go with the `COMMIT`: one round trip.
     private static func insert(
         _ new: NewBooking, storing response: StoredResponse, claim: IdempotencyClaim, in transaction: PostgresTransaction
     ) throws {
@@ -109,7 +109,7 @@ struct PostgresBookingRepository: BookingRepository {
         let firstStep = SagaStep(
             new.isFree ? .bookingConfirmed : .bookingRequested, kind: .forward, from: nil, to: booking.sagaState,
             detail: new.isFree ? "free: nothing to pay" : "payment requested")
-        try Outbox.append(
+        try Outbox.enqueue(
             [requested, next],
             after: [
                 """
@@ -137,7 +137,7 @@ struct PostgresBookingRepository: BookingRepository {
     func remember(_ response: StoredResponse, claim: IdempotencyClaim) async throws -> (response: StoredResponse, isNew: Bool) {
         try await postgres.withTransaction { transaction in
             if let stored = try Self.lockKey(claim, in: transaction) { return (stored, false) }
-            try transaction.pipeline([Self.storing(response, claim: claim)])
+            try transaction.enqueue([Self.storing(response, claim: claim)])
             return (response, true)
         }
     }

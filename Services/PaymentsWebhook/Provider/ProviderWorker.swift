@@ -59,7 +59,7 @@ struct ProviderWorker: StreamHandler {
             guard try records.recordPaymentIntent(event, provider: providerName, reference: reference, at: draft.occurredAt, in: transaction) else {
                 return
             }
-            try Outbox.append(drafts: [draft], after: [], in: transaction)
+            try Outbox.enqueue(drafts: [draft], after: [], in: transaction)
         }
         logger.info(
             "payment intent created",
@@ -105,7 +105,7 @@ struct ProviderWorker: StreamHandler {
                     try records.recordRefund(
                         event, provider: providerName, outcome: .refused, providerRefundID: nil, error: error, at: requestedAt, in: transaction)
                 else { return }
-                try Outbox.append(drafts: [draft], after: [], in: transaction)
+                try Outbox.enqueue(drafts: [draft], after: [], in: transaction)
             }
             logger.warning("the provider refused a refund", metadata: metadata.merging(["error": "\(error)"]) { $1 })
         case .failure(let error):
@@ -159,7 +159,7 @@ struct ProviderWorker: StreamHandler {
             let recorded = try records.recordRefund(
                 event, provider: providerName, outcome: .accepted, providerRefundID: found.reference, error: nil, at: requestedAt, in: transaction)
             guard recorded, !drafts.isEmpty else { return }
-            try Outbox.append(drafts: drafts, after: [], in: transaction)
+            try Outbox.enqueue(drafts: drafts, after: [], in: transaction)
         }
         logger.info(
             "the provider already holds a refund of this payment; no second refund requested",

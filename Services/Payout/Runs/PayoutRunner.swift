@@ -218,7 +218,7 @@ struct PayoutRunner: Sendable {
                         event: PayoutCreated(payout: payout), occurredAt: now, sequence: 0, correlationID: correlationID, causationID: nil,
                         producer: .payout)
                 }
-                try Outbox.append(drafts: drafts, after: [PayoutRunStore.announced(payouts.map(\.payoutID), at: now)], in: transaction)
+                try Outbox.enqueue(drafts: drafts, after: [PayoutRunStore.announced(payouts.map(\.payoutID), at: now)], in: transaction)
                 return payouts.count
             }
             if announced == 0 { return }

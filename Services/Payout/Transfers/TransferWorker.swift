@@ -53,7 +53,7 @@ struct TransferWorker: StreamHandler {
                 event: PayoutPaid(payout: payout, providerRef: reference), causedBy: envelope, occurredAt: now, sequence: 0, producer: .payout)
             try await context.commit { transaction in
                 guard try PayoutStore.markPaid(payoutID, reference: reference, at: now, in: transaction) else { return }
-                try Outbox.append(drafts: [draft], after: [], in: transaction)
+                try Outbox.enqueue(drafts: [draft], after: [], in: transaction)
             }
             metadata["provider_ref"] = "\(reference)"
             paid.increment()
@@ -64,7 +64,7 @@ struct TransferWorker: StreamHandler {
                 event: PayoutFailed(payout: payout, error: error), causedBy: envelope, occurredAt: now, sequence: 0, producer: .payout)
             try await context.commit { transaction in
                 guard try PayoutStore.markFailed(payoutID, error: error, at: now, in: transaction) else { return }
-                try Outbox.append(drafts: [draft], after: [], in: transaction)
+                try Outbox.enqueue(drafts: [draft], after: [], in: transaction)
             }
             metadata["error"] = "\(error)"
             refused.increment()
