@@ -2,17 +2,31 @@ import Foundation
 import Postgres
 import SharedModel
 
-/// When an event is appended: only if an earlier statement of the same transaction opened the gate
-/// named by `token`, by selecting `set_config('outbox.gate', token, true)` with the token bound -
+/// When an event is appended (or any statement ending in ``whereOpen`` runs): only if an earlier
+/// statement of the same transaction opened the gate named by `token`, by selecting ``opening`` -
 /// typically in the `RETURNING` of an `INSERT ... ON CONFLICT DO NOTHING`, which returns (and so
 /// opens) nothing on a conflict. The gate is a transaction-local setting, so it closes at commit or
-/// rollback; a token unique to the event keeps gates of one transaction apart.
+/// rollback; a token unique to the event keeps gates of one transaction apart. Such conditions let a
+/// transaction whose later writes depend on an earlier statement's outcome be sent whole, in one
+/// round trip.
 public struct OutboxCondition: Sendable {
     public let token: String
 
     public init(token: String) {
         self.token = token
     }
+
+    /// The expression that opens the gate (select it, with the statement's other columns).
+    public var opening: PostgresStatement { "set_config('outbox.gate', \(token), true)" }
+
+    /// The expression that opens the gate when `predicate` holds, and closes it otherwise.
+    public func opening(when predicate: PostgresStatement) -> PostgresStatement {
+        "set_config('outbox.gate', CASE WHEN \(predicate) THEN \(token) ELSE '' END, true)"
+    }
+
+    /// The `WHERE` clause that holds only while the gate is open: it ends an `INSERT ... SELECT` that
+    /// runs only then.
+    public var whereOpen: PostgresStatement { "WHERE current_setting('outbox.gate', true) = \(token)" }
 }
 
 /// Writes events into `messaging.outbox` inside the caller's transaction, so a state change and the
@@ -149,7 +163,7 @@ public enum Outbox {
         let producer = draft.producer.rawValue
         let source: PostgresStatement =
             if let condition {
-                "SELECT \(producer), \(draft.aggregateID), 1 WHERE current_setting('outbox.gate', true) = \(condition.token)"
+                "SELECT \(producer), \(draft.aggregateID), 1 \(condition.whereOpen)"
             } else {
                 "VALUES (\(producer), \(draft.aggregateID), 1)"
             }

@@ -551,71 +551,86 @@ final class LibPQConnection {
         return Array(results.dropFirst(queued))
     }
 
-    // MARK: Independent statements (shared connections)
+    // MARK: Independent units (shared connections)
 
-    /// Runs statements that do not depend on each other in one round trip, each in its own implicit
-    /// transaction (a sync after each), so a statement's error fails that statement only. Appends each
-    /// statement's outcome to `outcomes` as it is read; throws only when the connection broke (the
-    /// outcomes read until then are kept). Statements are prepared once per session, the `Parse` of an
-    /// unknown one travelling in the same round trip. Never inside a transaction block.
-    func exchange(_ statements: [PostgresStatement], into outcomes: inout [Result<PostgresRows, PostgresError>]) throws(PostgresError) {
+    /// Runs units that do not depend on each other in one round trip. A unit is one or more statements
+    /// followed by a sync: one implicit transaction, all or nothing, so a unit's error fails that unit
+    /// only. Appends each unit's outcome (its statements' rows, or the first error, naming its
+    /// statement) to `outcomes` as it is read; throws only when the connection broke (the outcomes read
+    /// until then are kept). Statements are prepared once per session, the `Parse` of an unknown one
+    /// travelling in the same round trip. Never inside a transaction block.
+    func exchange(_ units: [[PostgresStatement]], into outcomes: inout [Result<[PostgresRows], PostgresError>]) throws(PostgresError) {
         let handle = try ready()
-        if prepared.count + statements.count > Self.maximumPrepared {
+        if prepared.count + units.reduce(0, { $0 + $1.count }) > Self.maximumPrepared {
             _ = try consume(PQexec(handle, "DEALLOCATE ALL"), handle: handle)
             prepared.removeAll()
         }
         guard PQenterPipelineMode(handle) == 1 else {
             throw PostgresError(code: .unexpectedResponse, message: "could not enter pipeline mode: \(Self.errorMessage(handle))")
         }
+        typealias Prepare = (key: PreparedKey, name: String)
         var preparing: [PreparedKey: String] = [:]
-        var prepares: [(key: PreparedKey, name: String)?] = []
-        prepares.reserveCapacity(statements.count)
+        var prepares: [[Prepare?]] = []
+        prepares.reserveCapacity(units.count)
         var sendFailed = false
-        for statement in statements where !sendFailed {
-            let key = PreparedKey(sql: statement.sql, types: statement.binds.map(\.type.oid))
-            var prepare: (key: PreparedKey, name: String)?
-            let name: String
-            if let known = prepared[key] ?? preparing[key] {
-                name = known
-            } else {
-                name = nextPreparedName()
-                let queued = key.types.withUnsafeBufferPointer { types in
-                    PQsendPrepare(handle, name, statement.sql, Int32(types.count), types.baseAddress)
+        for unit in units where !sendFailed {
+            var unitPrepares: [Prepare?] = []
+            for statement in unit where !sendFailed {
+                let key = PreparedKey(sql: statement.sql, types: statement.binds.map(\.type.oid))
+                var prepare: Prepare?
+                let name: String
+                if let known = prepared[key] ?? preparing[key] {
+                    name = known
+                } else {
+                    name = nextPreparedName()
+                    let queued = key.types.withUnsafeBufferPointer { types in
+                        PQsendPrepare(handle, name, statement.sql, Int32(types.count), types.baseAddress)
+                    }
+                    sendFailed = queued != 1
+                    preparing[key] = name
+                    prepare = (key, name)
                 }
-                sendFailed = queued != 1
-                preparing[key] = name
-                prepare = (key, name)
+                let queued = withParameters(statement.binds) { count, _, values, lengths, formats in
+                    PQsendQueryPrepared(handle, name, count, values, lengths, formats, 1)
+                }
+                sendFailed = sendFailed || queued != 1
+                unitPrepares.append(prepare)
             }
-            let queued = withParameters(statement.binds) { count, _, values, lengths, formats in
-                PQsendQueryPrepared(handle, name, count, values, lengths, formats, 1)
-            }
-            sendFailed = sendFailed || queued != 1 || PQpipelineSync(handle) != 1
-            prepares.append(prepare)
+            sendFailed = sendFailed || PQpipelineSync(handle) != 1
+            prepares.append(unitPrepares)
         }
         guard !sendFailed else {
             let error = connectionError(handle)
             discard()
             throw error
         }
-        outcomes.reserveCapacity(outcomes.count + statements.count)
-        for (statement, prepare) in zip(statements, prepares) {
-            var prepareError: PostgresError?
-            if let prepare {
+        outcomes.reserveCapacity(outcomes.count + units.count)
+        for (unit, unitPrepares) in zip(units, prepares) {
+            var rows: [PostgresRows] = []
+            rows.reserveCapacity(unit.count)
+            var failure: PostgresError?
+            for (statement, prepare) in zip(unit, unitPrepares) {
+                var prepareError: PostgresError?
+                if let prepare {
+                    switch try nextPipelineResult(handle) {
+                    case .success(.some): prepared[prepare.key] = prepare.name
+                    case .success(.none): break
+                    case .failure(let error): prepareError = error
+                    }
+                }
                 switch try nextPipelineResult(handle) {
-                case .success(.some): prepared[prepare.key] = prepare.name
-                case .success(.none): break
-                case .failure(let error): prepareError = error
+                case .success(let result?): rows.append(result)
+                case .success(.none):
+                    // Skipped: its own Parse failed, or an earlier statement of the unit did.
+                    if failure == nil {
+                        failure = (prepareError ?? PostgresError(code: .server, message: "statement skipped after an error")).failing(statement.sql)
+                    }
+                case .failure(let error):
+                    if failure == nil { failure = error.failing(statement.sql) }
                 }
             }
-            let outcome = try nextPipelineResult(handle)
             try expectPipelineSync(handle)
-            switch outcome {
-            case .success(let rows?): outcomes.append(.success(rows))
-            case .success(.none):
-                let error = prepareError ?? PostgresError(code: .server, message: "statement skipped after an error")
-                outcomes.append(.failure(error.failing(statement.sql)))
-            case .failure(let error): outcomes.append(.failure(error.failing(statement.sql)))
-            }
+            outcomes.append(failure.map { .failure($0) } ?? .success(rows))
         }
         guard PQexitPipelineMode(handle) == 1 else {
             discard()

@@ -157,9 +157,28 @@ public final class PostgresClient: Sendable, Service {
     @discardableResult
     public func sharedQuery(_ statement: PostgresStatement, file: String = #fileID, line: Int = #line) async throws -> PostgresRows {
         do {
-            return try await shared.exchange([statement])[0].get()
+            return try await shared.exchange([[statement]])[0].get()[0]
         } catch let error as PostgresError {
             throw error.failing(statement.sql).calledFrom(file: file, line: line)
+        }
+    }
+
+    /// Runs short statements as one transaction on a shared connection: all or nothing, sent together
+    /// in one round trip (with whatever other callers send at the same time) and read back in order.
+    /// For a transaction whose statements are known before any runs, e.g. writes whose conditions are
+    /// decided in SQL (see `OutboxCondition`); the same rules as ``sharedQuery(_:file:line:)`` apply to
+    /// each statement. Isolation is read committed: each statement sees what committed before it
+    /// started. A failure names the statement that failed and the call site; nothing of the batch is kept.
+    @discardableResult
+    public func sharedTransaction(
+        _ statements: [PostgresStatement], file: String = #fileID, line: Int = #line
+    ) async throws
+        -> [PostgresRows]
+    {
+        do {
+            return try await shared.exchange([statements])[0].get()
+        } catch let error as PostgresError {
+            throw error.calledFrom(file: file, line: line)
         }
     }
 

@@ -65,6 +65,46 @@ struct PostgresSharedQueryTests {
         try await client.query("DROP TABLE \(unescaped: table)")
     }
 
+    @Test("shared transactions: each caller's statements are one transaction, all or nothing, its failure its own; callers share round trips")
+    func sharedTransactionsAreAtomic() async throws {
+        let client = try client(shared: 1)
+        defer { Task { await client.shutdown() } }
+        let table = "shared_transaction_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
+        try await client.query("CREATE TABLE \(unescaped: table) (id int8 PRIMARY KEY, caller int8 NOT NULL)")
+        let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+            // 100 callers insert three rows each; every fourth caller's third row takes an id another
+            // caller's first row takes, so one of the two transactions fails whole.
+            for caller in 0..<100 {
+                group.addTask {
+                    let base = Int64(caller) * 10
+                    let third = caller % 4 == 3 ? Int64(caller - 1) * 10 : base + 2
+                    do {
+                        let results = try await client.sharedTransaction([
+                            "INSERT INTO \(unescaped: table) (id, caller) VALUES (\(base), \(Int64(caller)))",
+                            "INSERT INTO \(unescaped: table) (id, caller) VALUES (\(base + 1), \(Int64(caller)))",
+                            "INSERT INTO \(unescaped: table) (id, caller) VALUES (\(third), \(Int64(caller))) RETURNING caller",
+                        ])
+                        let returned = try results[2][0].decode(Int64.self, at: 0)
+                        return results.count == 3 && returned == Int64(caller)
+                    } catch let error as PostgresError where error.code == .uniqueViolation {
+                        return error.statement?.contains("RETURNING caller") == true || caller % 4 == 2
+                    }
+                }
+            }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.allSatisfy { $0 })
+        // Each caller's rows are all there or none is: no caller has one or two rows.
+        let partial = try await client.count(
+            "SELECT count(*) FROM (SELECT caller FROM \(unescaped: table) GROUP BY caller HAVING count(*) <> 3) AS partial")
+        #expect(partial == 0)
+        // Of each pair competing for an id, exactly one committed.
+        #expect(try await client.count("SELECT count(DISTINCT caller) FROM \(unescaped: table)") == 75)
+        let statistics = client.sharedConnectionStatistics
+        #expect(statistics.roundTrips < 100, "no round trip carried two callers' transactions: \(statistics)")
+        try await client.query("DROP TABLE \(unescaped: table)")
+    }
+
     @Test("a slow statement holds up only its own shared connection: statements sent meanwhile go to the other")
     func slowStatementDoesNotHoldUpTheOthers() async throws {
         let client = try client(shared: 2)

@@ -73,13 +73,16 @@ struct PostgresBookingRepository: BookingRepository {
     /// Decides a cancellation's saga moves (with its refund policy and bound).
     var runner = SagaRunner(decider: SagaDecider())
 
+    /// One transaction sent whole, in one round trip on a shared connection: the key's lock, the
+    /// response stored under it (which opens a gate when there is none), then the booking's writes,
+    /// each conditioned on the gate, so a replay writes nothing.
     func create(_ new: NewBooking, response: StoredResponse, claim: IdempotencyClaim) async throws -> CreateOutcome {
         do {
-            return try await postgres.withTransaction { transaction in
-                if let stored = try Self.lockKey(claim, in: transaction) { return .replayed(stored) }
-                try Self.insert(new, storing: response, claim: claim, in: transaction)
-                return .created(new.booking)
-            }
+            let gate = OutboxCondition(token: new.id.uuid.uuidString)
+            let claiming = Self.claiming(claim, opening: gate)
+            let results = try await postgres.sharedTransaction(claiming + Self.inserting(new, storing: response, claim: claim, onlyIf: gate))
+            if let stored = try Self.stored(results[claiming.count - 1]) { return .replayed(stored) }
+            return .created(new.booking)
         } catch let error as PostgresError where error.code == .uniqueViolation && error.constraint == "booking_seats_active_once" {
             // The database's guard: another booking took one of these seats first.
             return .seatsTaken(try await seatsInActiveBookings(event: new.event.id, among: new.seatIDs))
@@ -91,10 +94,10 @@ struct PostgresBookingRepository: BookingRepository {
     }
 
     /// The booking, its seats, the saga's first row and step, the response under the idempotency key,
-    /// and the events, queued to go with the `COMMIT`: one round trip.
-    private static func insert(
-        _ new: NewBooking, storing response: StoredResponse, claim: IdempotencyClaim, in transaction: PostgresTransaction
-    ) throws {
+    /// and the events: each statement runs only while `gate` is open.
+    private static func inserting(
+        _ new: NewBooking, storing response: StoredResponse, claim: IdempotencyClaim, onlyIf gate: OutboxCondition
+    ) throws -> [PostgresStatement] {
         let booking = new.booking
         let requested = BookingRequested(
             bookingID: new.id, eventID: new.event.id, hostID: new.event.hostID, customerID: new.customerID, seatIDs: new.seatIDs,
@@ -109,29 +112,33 @@ struct PostgresBookingRepository: BookingRepository {
         let firstStep = SagaStep(
             new.isFree ? .bookingConfirmed : .bookingRequested, kind: .forward, from: nil, to: booking.sagaState,
             detail: new.isFree ? "free: nothing to pay" : "payment requested")
-        try Outbox.enqueue(
-            [requested, next],
-            after: [
-                """
-                INSERT INTO booking.bookings (booking_id, event_id, customer_id, hold_id, status, amount, currency, payment_due_at,
-                    created_at, updated_at, confirmed_at, client_id)
-                VALUES (\(new.id.uuid), \(new.event.id.uuid), \(new.customerID.rawValue), \(new.holdID.uuid), \(booking.status.rawValue),
-                    \(new.amount.amount), \(new.amount.currency.code), \(new.paymentDueAt), \(new.createdAt), \(new.createdAt),
-                    \(booking.confirmedAt), \(new.clientID))
-                """,
-                """
-                INSERT INTO booking.booking_seats (booking_id, event_id, seat_id, price)
-                SELECT \(new.id.uuid), \(new.event.id.uuid), seat.id, seat.price
-                FROM unnest(\(new.seatIDs.map(\.rawValue))::text[], \(prices)::int8[]) AS seat (id, price)
-                """,
-                """
-                INSERT INTO booking.sagas (booking_id, state, version, deadline, created_at, updated_at)
-                VALUES (\(new.id.uuid), \(booking.sagaState.rawValue), 1, \(new.isFree ? nil : new.deadline), \(new.createdAt), \(new.createdAt))
-                """,
-                SagaRepository.logging(firstStep, of: new.id, at: new.createdAt),
-                storing(response, claim: claim),
-            ],
-            producer: .booking, correlationID: new.correlationID, occurredAt: new.createdAt, in: transaction)
+        let events = try ([requested, next] as [any DomainEvent]).map { event in
+            try EventEnvelope(
+                event: event, occurredAt: new.createdAt, sequence: 0, correlationID: new.correlationID, causationID: nil, producer: .booking)
+        }
+        return [
+            """
+            INSERT INTO booking.bookings (booking_id, event_id, customer_id, hold_id, status, amount, currency, payment_due_at,
+                created_at, updated_at, confirmed_at, client_id)
+            SELECT \(new.id.uuid), \(new.event.id.uuid), \(new.customerID.rawValue), \(new.holdID.uuid), \(booking.status.rawValue),
+                \(new.amount.amount), \(new.amount.currency.code), \(new.paymentDueAt), \(new.createdAt), \(new.createdAt),
+                \(booking.confirmedAt), \(new.clientID)
+            \(gate.whereOpen)
+            """,
+            """
+            INSERT INTO booking.booking_seats (booking_id, event_id, seat_id, price)
+            SELECT \(new.id.uuid), \(new.event.id.uuid), seat.id, seat.price
+            FROM unnest(\(new.seatIDs.map(\.rawValue))::text[], \(prices)::int8[]) AS seat (id, price)
+            \(gate.whereOpen)
+            """,
+            """
+            INSERT INTO booking.sagas (booking_id, state, version, deadline, created_at, updated_at)
+            SELECT \(new.id.uuid), \(booking.sagaState.rawValue), 1, \(new.isFree ? nil : new.deadline), \(new.createdAt), \(new.createdAt)
+            \(gate.whereOpen)
+            """,
+            SagaRepository.logging(firstStep, of: new.id, at: new.createdAt, onlyIf: gate),
+            storing(response, claim: claim, onlyIf: gate),
+        ] + (try Outbox.statements(appending: events, onlyIf: gate))
     }
 
     func remember(_ response: StoredResponse, claim: IdempotencyClaim) async throws -> (response: StoredResponse, isNew: Bool) {
@@ -145,26 +152,40 @@ struct PostgresBookingRepository: BookingRepository {
     /// Serializes requests with the same key (a transaction-scoped advisory lock on its digest), then
     /// returns the response already stored under it, if any.
     static func lockKey(_ claim: IdempotencyClaim, in transaction: PostgresTransaction) throws -> StoredResponse? {
-        let results = try transaction.pipeline([
-            "SELECT pg_advisory_xact_lock(hashtextextended(\(claim.client + "\u{1F}" + claim.scope + "\u{1F}" + claim.key), 0))",
-            """
-            SELECT request_hash, response_status, response_body FROM booking.idempotency_keys
-            WHERE client = \(claim.client) AND scope = \(claim.scope) AND key = \(claim.key) AND expires_at > \(claim.now)
-            """,
-        ])
-        return try results[1].first.map { row in
-            StoredResponse(
-                status: Int(try row.decode(Int32.self, at: 1)), body: Array(try row.decode(Data.self, at: 2)),
-                requestHash: Array(try row.decode(Data.self, at: 0)))
-        }
+        try stored(try transaction.pipeline(claiming(claim))[1])
     }
 
-    static func storing(_ response: StoredResponse, claim: IdempotencyClaim) -> PostgresStatement {
+    /// The statements that lock `claim`'s key for the transaction and read the live response stored
+    /// under it (one row: the response's columns, NULL when there is none). With `gate`, the read also
+    /// opens the gate when there is none.
+    static func claiming(_ claim: IdempotencyClaim, opening gate: OutboxCondition? = nil) -> [PostgresStatement] {
+        let opening: PostgresStatement = gate.map { ", \($0.opening(when: "k.key IS NULL"))" } ?? ""
+        return [
+            "SELECT pg_advisory_xact_lock(hashtextextended(\(claim.client + "\u{1F}" + claim.scope + "\u{1F}" + claim.key), 0))",
+            """
+            SELECT k.request_hash, k.response_status, k.response_body\(opening)
+            FROM (SELECT) AS one
+            LEFT JOIN booking.idempotency_keys k
+                ON k.client = \(claim.client) AND k.scope = \(claim.scope) AND k.key = \(claim.key) AND k.expires_at > \(claim.now)
+            """,
+        ]
+    }
+
+    /// The response the read of ``claiming(_:opening:)`` found, if any.
+    static func stored(_ rows: PostgresRows) throws -> StoredResponse? {
+        guard let row = rows.first, let hash = try row.decode(Data?.self, at: 0) else { return nil }
+        return StoredResponse(
+            status: Int(try row.decode(Int32.self, at: 1)), body: Array(try row.decode(Data.self, at: 2)), requestHash: Array(hash))
+    }
+
+    /// Stores `response` under `claim`'s key (with `gate`, only while it is open).
+    static func storing(_ response: StoredResponse, claim: IdempotencyClaim, onlyIf gate: OutboxCondition? = nil) -> PostgresStatement {
         // An expired row with the same key is replaced; a live one cannot exist while the lock is held.
         """
         INSERT INTO booking.idempotency_keys (client, scope, key, request_hash, response_status, response_body, created_at, expires_at)
-        VALUES (\(claim.client), \(claim.scope), \(claim.key), \(Data(response.requestHash)), \(Int32(response.status)), \(Data(response.body)),
-            \(claim.now), \(claim.expiresAt))
+        SELECT \(claim.client), \(claim.scope), \(claim.key), \(Data(response.requestHash)), \(Int32(response.status)), \(Data(response.body)),
+            \(claim.now), \(claim.expiresAt)
+        \(gate?.whereOpen ?? "")
         ON CONFLICT (client, scope, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, response_status = EXCLUDED.response_status,
             response_body = EXCLUDED.response_body, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
         """

@@ -247,12 +247,13 @@ struct SagaRepository {
         ]
     }
 
-    /// The statement logging `step` of `bookingID`.
-    static func logging(_ step: SagaStep, of bookingID: BookingID, at now: Date) -> PostgresStatement {
+    /// The statement logging `step` of `bookingID` (with `gate`, only while it is open).
+    static func logging(_ step: SagaStep, of bookingID: BookingID, at now: Date, onlyIf gate: OutboxCondition? = nil) -> PostgresStatement {
         """
         INSERT INTO booking.saga_steps (booking_id, step, kind, outcome, from_state, to_state, detail, occurred_at)
-        VALUES (\(bookingID.uuid), \(step.name.rawValue), \(step.kind.rawValue), \(step.outcome.rawValue), \(step.from?.rawValue),
-            \(step.to?.rawValue), \(step.detail), \(now))
+        SELECT \(bookingID.uuid), \(step.name.rawValue), \(step.kind.rawValue), \(step.outcome.rawValue), \(step.from?.rawValue),
+            \(step.to?.rawValue), \(step.detail), \(now)
+        \(gate?.whereOpen ?? "")
         """
     }
 }

@@ -123,7 +123,7 @@ struct ProviderEventStore: Sendable {
                         \(record.amount?.currency.code), \(envelope?.id.rawValue), \(envelope?.type), \(Data(delivery.body)),
                         \(Data(SHA256.hash(data: delivery.body))), \(delivery.signedAt), \(delivery.receivedAt))
                 ON CONFLICT (provider, provider_event_id) DO NOTHING
-                RETURNING id, set_config('outbox.gate', \(gate.token), true)
+                RETURNING id, \(gate.opening)
                 """)
             statements += try Outbox.statements(appending: envelope.map { [$0] } ?? [], onlyIf: gate)
         }
