@@ -1,16 +1,17 @@
--- pgbench script: the booking service's conversion transaction (PostgresBookingRepository.create
--- with Outbox.append and the idempotency-key store), statement for statement and round trip for
--- round trip, against a migrated database. Run with -M prepared (pipelines need the extended
--- protocol) and -D events=N, where events 00000000-0000-4000-8000-<N, 12 digits> exist with seats
+-- pgbench script: the booking service's conversion (BookingController's lookup of the idempotency
+-- key, then PostgresBookingRepository.create), statement for statement and round trip for round
+-- trip, against a migrated database. Run with -M prepared (pipelines need the extended protocol)
+-- and -D events=N, where events 00000000-0000-4000-8000-<N, 12 digits> exist with seats
 -- s00001..s10000 and the sequence bench_ref_blocks exists (scripts/bench creates both).
 --
--- Round trips, as the service makes them (it sends BEGIN with the first pipeline):
+-- Round trips, as the service makes them:
 --   1. the idempotency-key lookup before the transaction (BookingController: storedResponse)
---   2. BEGIN + advisory lock + the same lookup, pipelined (lockKey)
---   3. bookings, booking_seats, sagas, saga_steps inserts, pipelined
---   4. + 5. the two outbox inserts, each with the aggregate_sequences CTE (Outbox.append)
---   6. the idempotency-key insert (store)
---   7. COMMIT
+--   2. the whole transaction in one pipeline: the advisory lock and the same lookup, the bookings,
+--      booking_seats, sagas and saga_steps inserts, the two outbox inserts (each with the
+--      aggregate_sequences CTE) and the idempotency-key insert. The service sends it as one implicit
+--      transaction on a shared connection, each write conditioned on the lookup having found nothing
+--      (`OutboxCondition`); here it is BEGIN ... COMMIT in the same pipeline, writes unconditioned
+--      (the keys are always new).
 -- Extra, not in the service: one statement before them that allocates the seats and builds the
 -- values the service computes in Swift (ids, seat arrays, the JSON envelopes and response body).
 
@@ -54,9 +55,6 @@ BEGIN ISOLATION LEVEL READ COMMITTED;
 SELECT pg_advisory_xact_lock(hashtextextended(:lockkey, 0));
 SELECT request_hash, response_status, response_body FROM booking.idempotency_keys
 WHERE client = 'key_bench_reference' AND scope = 'POST /v1/bookings' AND key = :idem AND expires_at > now();
-\endpipeline
-
-\startpipeline
 INSERT INTO booking.bookings (booking_id, event_id, customer_id, hold_id, status, amount, currency, payment_due_at, created_at, updated_at)
 VALUES (:bid, :eid, :customer, :hid, 'pending_payment', :amount, 'EUR', now() + interval '15 minutes', now(), now());
 INSERT INTO booking.booking_seats (booking_id, event_id, seat_id, price)
@@ -65,7 +63,6 @@ INSERT INTO booking.sagas (booking_id, state, version, deadline, created_at, upd
 VALUES (:bid, 'awaiting_payment', 1, now() + interval '17 minutes', now(), now());
 INSERT INTO booking.saga_steps (booking_id, step, kind, outcome, to_state, detail, occurred_at)
 VALUES (:bid, 'booking_requested', 'forward', 'succeeded', 'awaiting_payment', 'payment requested', now());
-\endpipeline
 
 WITH next AS (
     INSERT INTO messaging.aggregate_sequences AS s (producer, aggregate_id, last_sequence) VALUES ('booking', :bid, 1)
@@ -93,3 +90,4 @@ ON CONFLICT (client, scope, key) DO UPDATE SET request_hash = EXCLUDED.request_h
     response_body = EXCLUDED.response_body, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at;
 
 COMMIT;
+\endpipeline

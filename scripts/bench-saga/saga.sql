@@ -3,16 +3,17 @@
 -- confirmation. Three transactions back to back, statement for statement and round trip for round
 -- trip as the service code makes them:
 --
---   1. the booking (booking: PostgresBookingRepository.create with Outbox.append)
---        BEGIN + advisory lock on the idempotency key + its lookup, pipelined
---        bookings, booking_seats, sagas, saga_steps, idempotency_keys inserts and the outbox inserts
---        of booking.requested and payment.requested (each with its aggregate_sequences CTE), pipelined
---        COMMIT
+--   1. the booking (booking: PostgresBookingRepository.create), one round trip: the advisory lock on
+--        the idempotency key and its lookup, the bookings, booking_seats, sagas, saga_steps and
+--        idempotency_keys inserts and the outbox inserts of booking.requested and payment.requested
+--        (each with its aggregate_sequences CTE), pipelined. The service sends them as one implicit
+--        transaction, each write conditioned on the lookup having found nothing; here BEGIN ...
+--        COMMIT in the same pipeline, the writes unconditioned (the keys are always new).
 --   2. the webhook (payments-webhook: ProviderEventStore.store)
 --        BEGIN + the provider_events insert (which opens the outbox gate) + the gated outbox insert of
 --        payment.succeeded, pipelined; COMMIT
 --   3. the confirmation (booking's saga coordinator: HandlerContext.commit, SagaCoordinator.confirm)
---        BEGIN + the inbox insert; the booking and saga read; the seats and event read; the saga's
+--        BEGIN + the inbox insert + the booking and saga read, pipelined; the seats and event read; the saga's
 --        versioned update; the booking update + the saga step, pipelined; the outbox insert of
 --        booking.confirmed; COMMIT
 --
@@ -77,9 +78,6 @@ BEGIN ISOLATION LEVEL READ COMMITTED;
 SELECT pg_advisory_xact_lock(hashtextextended(:lockkey, 0));
 SELECT request_hash, response_status, response_body FROM booking.idempotency_keys
 WHERE client = 'key_saga_reference' AND scope = 'POST /v1/bookings' AND key = :idem AND expires_at > now();
-\endpipeline
-
-\startpipeline
 INSERT INTO booking.bookings (booking_id, event_id, customer_id, hold_id, status, amount, currency, payment_due_at, created_at, updated_at)
 VALUES (:bid, :eid, :customer, :hid, 'pending_payment', :amount, 'EUR', now() + interval '2 hours', now(), now());
 INSERT INTO booking.booking_seats (booking_id, event_id, seat_id, price)
@@ -112,9 +110,8 @@ SELECT :e2::uuid, 'stream' || chr(58) || 'booking', 'booking', :bid::text, next.
        jsonb_set(:env2::jsonb, '{sequence}', to_jsonb(next.last_sequence))
 FROM next
 RETURNING sequence;
-\endpipeline
-
 COMMIT;
+\endpipeline
 
 -- 2. The webhook: the verified delivery stored once, with payment.succeeded in the outbox.
 
@@ -152,12 +149,11 @@ COMMIT;
 
 \startpipeline
 BEGIN ISOLATION LEVEL READ COMMITTED;
-INSERT INTO messaging.inbox (consumer, event_id) VALUES ('booking-saga', :de::uuid) ON CONFLICT DO NOTHING RETURNING 1;
-\endpipeline
-
+INSERT INTO messaging.inbox (consumer, event_id) VALUES ('booking-saga', :de::uuid);
 SELECT s.state, s.version, b.amount, b.currency, b.payment_due_at, b.payment_provider_ref, b.event_id, b.hold_id, b.customer_id,
        b.confirmed_at
 FROM booking.bookings b JOIN booking.sagas s USING (booking_id) WHERE b.booking_id = :bid;
+\endpipeline
 
 SELECT e.host_id AS host, (to_json(e.ends_at AT TIME ZONE 'UTC') #>> '{}') || 'Z' AS ends,
        array_to_json(array_agg(bs.seat_id ORDER BY bs.seat_id))::text AS confirmed_seats
