@@ -1,17 +1,16 @@
--- pgbench script: the booking service's conversion (BookingController's lookup of the idempotency
--- key, then PostgresBookingRepository.create), statement for statement and round trip for round
--- trip, against a migrated database. Run with -M prepared (pipelines need the extended protocol)
--- and -D events=N, where events 00000000-0000-4000-8000-<N, 12 digits> exist with seats
--- s00001..s10000 and the sequence bench_ref_blocks exists (scripts/bench creates both).
+-- pgbench script: the booking service's conversion (PostgresBookingRepository.create), statement
+-- for statement and round trip for round trip, against a migrated database. Run with -M prepared
+-- (pipelines need the extended protocol) and -D events=N, where events
+-- 00000000-0000-4000-8000-<N, 12 digits> exist with seats s00001..s10000 and the sequence
+-- bench_ref_blocks exists (scripts/bench creates both).
 --
--- Round trips, as the service makes them:
---   1. the idempotency-key lookup before the transaction (BookingController: storedResponse)
---   2. the whole transaction in one pipeline: the advisory lock and the same lookup, the bookings,
---      booking_seats, sagas and saga_steps inserts, the two outbox inserts (each with the
---      aggregate_sequences CTE) and the idempotency-key insert. The service sends it as one implicit
---      transaction on a shared connection, each write conditioned on the lookup having found nothing
---      (`OutboxCondition`); here it is BEGIN ... COMMIT in the same pipeline, writes unconditioned
---      (the keys are always new).
+-- One round trip, as the service makes it (it looks the idempotency key up only inside the
+-- transaction, under the key's lock): the advisory lock and the lookup, the bookings, booking_seats,
+-- sagas and saga_steps inserts, the two outbox inserts (each with the aggregate_sequences CTE) and
+-- the idempotency-key insert, pipelined. The service sends them as one implicit transaction on a
+-- shared connection, each write conditioned on the lookup having found nothing (`OutboxCondition`);
+-- here it is BEGIN ... COMMIT in the same pipeline, the writes unconditioned (the keys are always
+-- new).
 -- Extra, not in the service: one statement before them that allocates the seats and builds the
 -- values the service computes in Swift (ids, seat arrays, the JSON envelopes and response body).
 
@@ -46,9 +45,6 @@ FROM nextval('bench_ref_blocks') AS n,
      LATERAL (SELECT array_agg('s' || lpad((4 * (n / :events) + g)::text, 5, '0') ORDER BY g) AS seats,
                      array_agg(2500::int8) AS prices
               FROM generate_series(1, :k) AS g) AS s \gset
-
-SELECT request_hash, response_status, response_body FROM booking.idempotency_keys
-WHERE client = 'key_bench_reference' AND scope = 'POST /v1/bookings' AND key = :idem AND expires_at > now();
 
 \startpipeline
 BEGIN ISOLATION LEVEL READ COMMITTED;
