@@ -86,11 +86,19 @@ public enum Outbox {
         occurredAt: Date,
         in transaction: PostgresTransaction
     ) throws -> (results: [PostgresRows], envelopes: [EventEnvelope]) {
-        let drafts = try events.map { event in
+        let drafts = try drafts(events, producer: producer, correlationID: correlationID, causationID: causationID, occurredAt: occurredAt)
+        return try append(drafts: drafts, after: statements, in: transaction)
+    }
+
+    /// The envelopes of `events`, not yet sequenced, for ``append(drafts:after:onlyIf:in:)``,
+    /// ``enqueue(drafts:after:in:)`` or ``statements(appending:onlyIf:)``.
+    public static func drafts(
+        _ events: [any DomainEvent], producer: EventProducer, correlationID: String, causationID: String? = nil, occurredAt: Date
+    ) throws -> [EventEnvelope] {
+        try events.map { event in
             try EventEnvelope(
                 event: event, occurredAt: occurredAt, sequence: 0, correlationID: correlationID, causationID: causationID, producer: producer)
         }
-        return try append(drafts: drafts, after: statements, in: transaction)
     }
 
     /// Appends envelopes the caller built (so it can record their ids beside the state change) after
@@ -114,29 +122,11 @@ public enum Outbox {
         return (Array(results.prefix(statements.count)), envelopes)
     }
 
-    /// ``append(_:after:producer:correlationID:causationID:occurredAt:in:)`` for a caller that reads neither
-    /// the statements' results nor the events' sequences: all of it is queued on the transaction
+    /// ``append(drafts:after:onlyIf:in:)`` for a caller that reads neither the statements' results nor
+    /// the events' sequences: all of it is queued on the transaction
     /// (``PostgresTransaction/enqueue(_:file:line:)``) and sent with its next round trip, usually its
     /// `COMMIT`, so a transaction that ends here commits in one round trip fewer. An error in any of it
     /// fails that round trip (the commit) and rolls the transaction back.
-    public static func enqueue(
-        _ events: [any DomainEvent],
-        after statements: [PostgresStatement],
-        producer: EventProducer,
-        correlationID: String,
-        causationID: String? = nil,
-        occurredAt: Date,
-        in transaction: PostgresTransaction
-    ) throws {
-        let drafts = try events.map { event in
-            try EventEnvelope(
-                event: event, occurredAt: occurredAt, sequence: 0, correlationID: correlationID, causationID: causationID, producer: producer)
-        }
-        try enqueue(drafts: drafts, after: statements, in: transaction)
-    }
-
-    /// ``append(drafts:after:onlyIf:in:)`` queued on the transaction, like
-    /// ``enqueue(_:after:producer:correlationID:causationID:occurredAt:in:)``.
     public static func enqueue(drafts: [EventEnvelope], after statements: [PostgresStatement], in transaction: PostgresTransaction) throws {
         try transaction.enqueue(statements + Self.statements(appending: drafts))
     }

@@ -112,10 +112,8 @@ struct PostgresBookingRepository: BookingRepository {
         let firstStep = SagaStep(
             new.isFree ? .bookingConfirmed : .bookingRequested, kind: .forward, from: nil, to: booking.sagaState,
             detail: new.isFree ? "free: nothing to pay" : "payment requested")
-        let events = try ([requested, next] as [any DomainEvent]).map { event in
-            try EventEnvelope(
-                event: event, occurredAt: new.createdAt, sequence: 0, correlationID: new.correlationID, causationID: nil, producer: .booking)
-        }
+        let events = try Outbox.drafts(
+            [requested, next], producer: .booking, correlationID: new.correlationID, occurredAt: new.createdAt)
         return [
             """
             INSERT INTO booking.bookings (booking_id, event_id, customer_id, hold_id, status, amount, currency, payment_due_at,

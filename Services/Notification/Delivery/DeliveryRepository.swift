@@ -308,7 +308,8 @@ struct DeliveryRepository: Sendable {
             """)
         guard let row = disabled.first else { return }
         let event = EndpointDisabled(endpointID: endpoint, reason: reason, failingSince: try row.decode(Date?.self, at: 0))
-        try Outbox.enqueue([event], after: [], producer: .notification, correlationID: correlationID, occurredAt: now, in: transaction)
+        try Outbox.enqueue(
+            drafts: Outbox.drafts([event], producer: .notification, correlationID: correlationID, occurredAt: now), after: [], in: transaction)
     }
 
     /// Queues again every failed delivery whose dead letter an operator replayed, with a fresh
