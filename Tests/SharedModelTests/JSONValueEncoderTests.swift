@@ -50,6 +50,22 @@ struct JSONValueEncoderTests {
         }
     }
 
+    @Test("jsonBytes is byte for byte what JSONEncoder.platform writes: the sample, the events, random values")
+    func bytesSameAsJSONEncoder() throws {
+        let sample = Sample()
+        #expect(try JSONValueEncoder.jsonBytes(sample) == Array(try JSONEncoder.platform.encode(sample)))
+        for event in try FastJSONTests.envelopes() {
+            #expect(try JSONValueEncoder.jsonBytes(event) == Array(try JSONEncoder.platform.encode(event)))
+        }
+        var random = SplitMix(seed: 19)
+        for _ in 0..<500 {
+            // Strings of quotes, backslashes, control characters, slashes and multi-byte characters.
+            let value = FastJSONTests.randomValue(depth: 0, &random)
+            let expected = Array(try JSONEncoder.platform.encode(value))
+            #expect(try JSONValueEncoder.jsonBytes(value) == expected, "\(String(decoding: expected, as: UTF8.self))")
+        }
+    }
+
     @Test("an unsigned integer over Int64.max and a non-finite number are refused")
     func refusals() {
         #expect(throws: EncodingError.self) { try JSONValueEncoder.encode([UInt64.max]) }

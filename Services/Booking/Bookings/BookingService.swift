@@ -90,7 +90,7 @@ struct BookingService<Repository: BookingRepository>: Sendable {
             createdAt: createdAt, paymentDueAt: paymentDueAt, deadline: deadline, correlationID: correlationID, clientID: client)
         let booking = new.booking
         let response = StoredResponse(
-            status: 201, body: Array(try JSONEncoder.platform.encode(BookingBody(booking: booking))), requestHash: claim.requestHash)
+            status: 201, body: try JSONValueEncoder.jsonBytes(BookingBody(booking: booking)), requestHash: claim.requestHash)
         switch try await repository.create(new, response: response, claim: claim) {
         case .replayed(let stored):
             return .answered(Self.answer(stored, claim: claim, isNew: false))

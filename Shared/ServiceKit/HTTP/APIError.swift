@@ -69,7 +69,7 @@ public struct APIError: HTTPResponseError, Sendable {
 extension Response {
     /// A JSON response encoded with the platform's encoder (snake_case keys are the types' own).
     public static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
-        try json(bytes: Array(JSONEncoder.platform.encode(value)), status: status, headers: headers)
+        try json(bytes: JSONValueEncoder.jsonBytes(value), status: status, headers: headers)
     }
 
     /// A response carrying JSON bytes that are already encoded (e.g. a stored idempotent response).
