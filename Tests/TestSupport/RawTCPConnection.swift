@@ -50,24 +50,28 @@ public final class RawTCPConnection {
 
     /// Reads until what arrived contains `marker` (returned, everything read so far) or `timeout`
     /// passes (nil). Throws when the peer closes or resets the connection first.
+    ///
+    /// The socket is always read once more after the deadline: on a loaded machine a 5 ms sleep can
+    /// resume seconds late, and what the peer did in time (a close, the marker) must still be seen.
     public func read(until marker: String, timeout: Duration) async throws -> String? {
         let deadline = ContinuousClock.now + timeout
         var received: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65_536)
-        while ContinuousClock.now < deadline {
+        while true {
             let count = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
             if count > 0 {
                 received += chunk[..<count]
                 let text = String(decoding: received, as: UTF8.self)
                 if text.contains(marker) { return text }
+                if ContinuousClock.now >= deadline { return nil }
             } else if count == 0 {
                 throw POSIXError(.ECONNRESET)
             } else if errno == EAGAIN || errno == EWOULDBLOCK {
+                if ContinuousClock.now >= deadline { return nil }
                 try await Task.sleep(for: .milliseconds(5))
             } else {
                 throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
             }
         }
-        return nil
     }
 }
