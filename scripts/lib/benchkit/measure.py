@@ -2,8 +2,11 @@
 
 The service, Redis, Postgres (the postmaster, its live backends, and the backends that exited, through
 the postmaster's cutime/cstime), the load generator (its own user+sys), the kernel's interrupt work
-(`irq`: mostly loopback networking in softirq, which no process is charged for), and everything else on
-the machine (`other`: e.g. a build running at the same time, which makes the numbers unreliable).
+(`irq`: mostly loopback networking in softirq, which no process is charged for), the time the
+hypervisor gave the virtual CPUs to someone else (`steal`), and everything else on the machine
+(`other`: e.g. a build running at the same time). Either of the last two over 0.15 cores makes a
+run's numbers unreliable, and says why. The WAL line counts the checkpoints that started in the
+window: a checkpoint's writes and the full-page images after it slow commits for a while.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from .bench import Bench
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 UNRELIABLE_OTHER_CORES = 0.15
+UNRELIABLE_STEAL_CORES = 0.15
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -67,6 +71,7 @@ class CpuSample:
     postgres: int
     busy: int
     irq: int
+    steal: int
     at: float
 
     @staticmethod
@@ -81,6 +86,7 @@ class CpuSample:
             postgres=postgres_ticks(bench),
             busy=busy,
             irq=cpu[5] + cpu[6],
+            steal=cpu[7],
             at=time.time(),
         )
 
@@ -91,16 +97,18 @@ class WalSample:
     syncs: int
     writes: int
     commits: int
+    checkpoints: int
 
     @staticmethod
     def take(bench: Bench) -> WalSample:
         row = bench.psql(
             "postgres",
-            "SELECT pg_current_wal_lsn() - '0/0', w.wal_sync, w.wal_write, (SELECT sum(xact_commit) FROM pg_stat_database) FROM pg_stat_wal w",
+            "SELECT pg_current_wal_lsn() - '0/0', w.wal_sync, w.wal_write, (SELECT sum(xact_commit) FROM pg_stat_database),"
+            " (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter) FROM pg_stat_wal w",
             separator=" ",
         )
-        lsn, syncs, writes, commits = row.split()
-        return WalSample(int(float(lsn)), int(syncs), int(writes), int(commits))
+        lsn, syncs, writes, commits, checkpoints = row.split()
+        return WalSample(int(float(lsn)), int(syncs), int(writes), int(commits), int(checkpoints))
 
 
 class Measurement:
@@ -120,12 +128,13 @@ class Measurement:
         cores = os.cpu_count() or 1
         service, redis = stop.service - start.service, stop.redis - start.redis
         postgres, busy, irq = stop.postgres - start.postgres, stop.busy - start.busy, stop.irq - start.irq
+        steal = stop.steal - start.steal
         tool = tool_seconds * CLOCK_TICKS
-        other = max(busy - irq - service - redis - postgres - tool, 0)
+        other = max(busy - irq - steal - service - redis - postgres - tool, 0)
         lines = [
             f"{label}_cpu_cores service={service / window:.2f} redis={redis / window:.2f} postgres={postgres / window:.2f}"
             f" load_generator={tool / window:.2f} irq={irq / window:.2f} other={other / window:.2f}"
-            f" idle={cores - busy / window:.2f} (of {cores}, over {stop.at - start.at:.1f} s)"
+            f" steal={steal / window:.2f} idle={cores - busy / window:.2f} (of {cores}, over {stop.at - start.at:.1f} s)"
         ]
         if self.wal is not None:
             # Backends publish their WAL counters at most once a second: let them, before reading.
@@ -136,19 +145,23 @@ class Measurement:
             lines.append(
                 f"{label}_wal bytes_per_txn={(last.lsn - first.lsn) / per:.0f} fsyncs={syncs}"
                 f" txns_per_fsync={(per / syncs if syncs > 0 else 0):.1f} writes={last.writes - first.writes}"
-                f" commits={last.commits - first.commits} (all databases, incl. the relay)"
+                f" commits={last.commits - first.commits} checkpoints={last.checkpoints - first.checkpoints}"
+                " (all databases, incl. the relay)"
             )
         return "\n".join(lines)
 
 
 def unreliable(lines: str) -> list[str]:
-    """Warnings for every cores line during which other processes used more than 0.15 cores."""
+    """Warnings for every cores line during which other processes, or the hypervisor (steal), took
+    more than 0.15 cores."""
     warnings = []
     for line in lines.splitlines():
         if "_cpu_cores " not in line:
             continue
+        label = line.split()[0]
         for word in line.split():
             if word.startswith("other=") and float(word[6:]) > UNRELIABLE_OTHER_CORES:
-                label = line.split()[0]
                 warnings.append(f"other processes used {word[6:]} cores during {label}: that run's numbers are unreliable")
+            if word.startswith("steal=") and float(word[6:]) > UNRELIABLE_STEAL_CORES:
+                warnings.append(f"the hypervisor took {word[6:]} cores (steal) during {label}: that run's numbers are unreliable")
     return warnings

@@ -7,7 +7,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from .bench import Argument, Bench, BenchError, check, err, run, say
+from . import measure
+from .bench import Argument, Bench, BenchError, check, err, run, say, warn
 from .pairs import echo
 
 
@@ -16,14 +17,25 @@ def fractions() -> list[str]:
 
 
 def run_open_loop(
-    bench: Bench, pair: str, capacity: float, settle: Callable[[], None], arguments: list[str], seconds: str | None = None
+    bench: Bench,
+    pair: str,
+    capacity: float,
+    settle: Callable[[], None],
+    arguments: list[str],
+    seconds: str | None = None,
+    service_pid: int | None = None,
 ) -> list[Path]:
     """`platform-bench open-loop ARGUMENTS` at each of BENCH_OPEN_FRACTIONS (default "0.5 0.8") of
     CAPACITY (per second), each run BENCH_OPEN_SECONDS (default BENCH_SECONDS) after BENCH_OPEN_WARMUP
     (2) seconds at the same rate (SECONDS instead, when given), SETTLE (e.g. a vacuum) before each. Every run's output passes through
     and stays in BENCH_DIR/open-PAIR-<fraction>.out (returned); its JSON line goes to
     BENCH_DIR/open-loop.jsonl (the results file and charts); the summary gets
-    bench_PAIR_open_<percent>_rate, _throughput, _p50_ms, _p99_ms, _p999_ms and _failures."""
+    bench_PAIR_open_<percent>_rate, _throughput, _p50_ms, _p99_ms, _p999_ms and _failures.
+
+    Each run is measured like a pair (PAIR_open_<percent>_cpu_cores and _wal, SERVICE_PID's CPU as the
+    service's): the cores the hypervisor took (steal) and the checkpoints that started during the run
+    explain most of the tails that one run has and the next does not. The summary gets
+    _steal_cores and _checkpoints too."""
     assert bench.platform_bench is not None
     seconds = seconds or os.environ.get("BENCH_OPEN_SECONDS", str(bench.seconds))
     warmup = os.environ.get("BENCH_OPEN_WARMUP", "2")
@@ -35,10 +47,16 @@ def run_open_loop(
         say(f"{pair}: open loop at {percent}% of {capacity:.0f}/s = {rate}/s ({seconds}s after {warmup}s)")
         command: list[Argument] = [bench.platform_bench, "open-loop", *arguments, "--rate", str(rate), "--seconds", seconds]
         command += ["--warmup", warmup, "--label", fraction, "--json", bench.dir / "open-loop.jsonl"]
+        measurement = measure.Measurement(bench, service_pid, wal=True)
         finished = run(command)
+        completed = re.search(r"^open_loop_throughput=\S+ completed=(\d+)", finished.output, re.MULTILINE)
+        conditions = measurement.end(f"{pair}_open_{percent}", finished.tool_seconds, int(completed.group(1)) if completed else 0)
         output = bench.dir / f"open-{pair}-{fraction}.out"
-        output.write_text(finished.output, encoding="utf-8")
+        output.write_text(finished.output + conditions + "\n", encoding="utf-8")
         echo(finished.output)
+        print(conditions)
+        for warning in measure.unreliable(conditions):
+            warn(warning)
         if not finished.ok:
             err(f"{pair}: platform-bench open-loop failed at {rate}/s")
             check(finished, "platform-bench open-loop")
@@ -57,10 +75,18 @@ def run_open_loop(
                 f"{prefix}_p99_ms": quantiles.get("p99", ""),
                 f"{prefix}_p999_ms": quantiles.get("p99.9", ""),
                 f"{prefix}_failures": failures.group(1) if failures else "",
+                f"{prefix}_steal_cores": _word(conditions, "steal"),
+                f"{prefix}_checkpoints": _word(conditions, "checkpoints"),
             }
         )
         outputs.append(output)
     return outputs
+
+
+def _word(lines: str, name: str) -> str:
+    """The value of the first NAME=value in LINES ("" when none)."""
+    found = re.search(rf"\b{re.escape(name)}=(\S+)", lines)
+    return found.group(1) if found else ""
 
 
 def served(output: str, name: str) -> int:

@@ -495,7 +495,7 @@ class BookingsPair(BookingPair):
         assert group.service is not None
         arguments = ["--scenario", "bookings", "--booking-url", group.service.url, "--admin-token", ADMIN_TOKEN]
         arguments += ["--api-key", API_KEY, "--seats-per-event", str(SEATS)]
-        for output_path in openloop.run_open_loop(bench, "bookings", capacity, lambda: group.settle(bench), arguments):
+        for output_path in openloop.run_open_loop(bench, "bookings", capacity, lambda: group.settle(bench), arguments, service_pid=group.service.pid):
             output = output_path.read_text(encoding="utf-8")
             primed = re.search(r"primed_events=(\d+)", output)
             group.counts["primed"].append(int(primed.group(1)) if primed else 0)

@@ -315,7 +315,7 @@ class WebhooksPair(GroupPair[PaymentsService]):
         group.wait_for_relay(bench, 120)
         arguments = ["--scenario", "webhooks", "--webhook-url", group.service.url, "--stripe-secret", STRIPE_SECRET]
         arguments += ["--body-bytes", str(group.body_bytes)]
-        for output_path in openloop.run_open_loop(bench, "webhooks", capacity, lambda: group.settle(bench), arguments):
+        for output_path in openloop.run_open_loop(bench, "webhooks", capacity, lambda: group.settle(bench), arguments, service_pid=group.service.pid):
             output = output_path.read_text(encoding="utf-8")
             group.runs.append({"accepted": openloop.served(output, "webhooks"), "non_2xx": openloop.failures(output)})
 

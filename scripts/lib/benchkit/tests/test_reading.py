@@ -98,6 +98,12 @@ class OutputTests(unittest.TestCase):
         lines = "x_cpu_cores service=1.0 other=0.16 idle=0\ny_cpu_cores service=1.0 other=0.15 idle=0\nx_wal bytes_per_txn=1"
         self.assertEqual(len(measure.unreliable(lines)), 1)
 
+    def test_time_taken_by_the_hypervisor_is_reported(self) -> None:
+        lines = "x_cpu_cores service=1.0 other=0.00 steal=0.20 idle=0\ny_cpu_cores service=1.0 other=0.00 steal=0.15 idle=0"
+        warnings = measure.unreliable(lines)
+        self.assertEqual(len(warnings), 1)
+        self.assertIn("steal", warnings[0])
+
 
 class BookingPlanTests(unittest.TestCase):
     def test_the_event_ranges_follow_each_other(self) -> None:
