@@ -103,13 +103,16 @@ struct BookingService<Repository: BookingRepository>: Sendable {
         case .created:
             // Postgres is the truth from here on: if Redis cannot record the conversion, the booking
             // stands and its seats stay unavailable through the database (the cache is rebuilt from it).
+            // The hold (the event's keys) and the customer's reservation (the customer's) are updated
+            // at the same time: neither depends on the other, and together they share a round trip.
+            async let reservation: Void = keepReservation(of: booking, until: deadline, logger: logger)
             do {
                 try await holds.recordConversion(hold, bookingID: booking.id, keepUntil: deadline)
             } catch {
                 logger.warning(
                     "booking created but its hold could not be extended in Redis", metadata: ["booking_id": "\(booking.id)", "error": "\(error)"])
             }
-            await keepReservation(of: booking, until: deadline, logger: logger)
+            await reservation
             logger.info("booking created", metadata: ["booking_id": "\(booking.id)", "seats": "\(seats.count)"])
             return .answered(.fresh(response))
         }
