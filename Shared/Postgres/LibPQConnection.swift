@@ -553,48 +553,141 @@ final class LibPQConnection {
 
     // MARK: Independent units (shared connections)
 
-    /// Runs units that do not depend on each other in one round trip. A unit is one or more statements
-    /// followed by a sync: one implicit transaction, all or nothing, so a unit's error fails that unit
-    /// only. Appends each unit's outcome (its statements' rows, or the first error, naming its
-    /// statement) to `outcomes` as it is read; throws only when the connection broke (the outcomes read
-    /// until then are kept). Statements are prepared once per session, the `Parse` of an unknown one
-    /// travelling in the same round trip. Never inside a transaction block.
+    /// Runs units that do not depend on each other, each all or nothing, and appends each unit's outcome
+    /// (its statements' rows, or the first error, naming its statement) to `outcomes`; throws only when
+    /// the connection broke (the outcomes read until then are kept). Never inside a transaction block.
+    ///
+    /// Several units that write commit together (group commit): one transaction, one round trip and one
+    /// WAL flush for all of them, where units committed one after another on this one connection each
+    /// waited for a flush of their own (under load the shared connections' commits were bounded by the
+    /// disk's flush time, not by the CPU). Each unit still sees what the units before it wrote, as it
+    /// would after their commits. When any statement fails, nothing of the group is kept and the units
+    /// run again apart, so one unit's error (a unique violation) still fails that unit only. Units of
+    /// `SELECT`s only (nothing to flush) always run apart.
     func exchange(_ units: [[PostgresStatement]], into outcomes: inout [Result<[PostgresRows], PostgresError>]) throws(PostgresError) {
+        if units.count > 1, units.contains(where: { unit in unit.contains { !$0.sql.isPlainSelect } }),
+            let together = try exchangeTogether(units)
+        {
+            outcomes.append(contentsOf: together.map { .success($0) })
+            return
+        }
+        try exchangeApart(units, into: &outcomes)
+    }
+
+    /// `units` in one transaction: `BEGIN`, every unit's statements, `COMMIT`, one sync. Returns each
+    /// unit's rows once committed; nil when a statement failed or the server did not commit (nothing
+    /// was kept, and the connection is out of the transaction again).
+    private func exchangeTogether(_ units: [[PostgresStatement]]) throws(PostgresError) -> [[PostgresRows]]? {
+        let statements = units.reduce(0) { $0 + $1.count }
+        let handle = try enterPipeline(statements: statements)
+        var sendFailed = PQsendQueryParams(handle, "BEGIN", 0, nil, nil, nil, nil, 0) != 1
+        var preparing: [PreparedKey: String] = [:]
+        var prepares: [(key: PreparedKey, name: String)?] = []
+        prepares.reserveCapacity(statements)
+        for unit in units {
+            for statement in unit where !sendFailed {
+                prepares.append(send(statement, preparing: &preparing, handle: handle, sendFailed: &sendFailed))
+            }
+        }
+        sendFailed = sendFailed || PQsendQueryParams(handle, "COMMIT", 0, nil, nil, nil, nil, 0) != 1
+        guard !sendFailed, PQpipelineSync(handle) == 1 else {
+            let error = connectionError(handle)
+            discard()
+            throw error
+        }
+        var failed = false
+        if case .failure = try nextPipelineTag(handle) { failed = true }
+        var together: [[PostgresRows]] = []
+        together.reserveCapacity(units.count)
+        var index = 0
+        for unit in units {
+            var rows: [PostgresRows] = []
+            rows.reserveCapacity(unit.count)
+            for _ in unit {
+                if let prepare = prepares[index] {
+                    // A statement prepared before an error stays prepared: prepared statements are not transactional.
+                    if case .success(.some) = try nextPipelineResult(handle) { prepared[prepare.key] = prepare.name }
+                }
+                switch try nextPipelineResult(handle) {
+                case .success(let result?): rows.append(result)
+                case .success(.none), .failure: failed = true
+                }
+                index += 1
+            }
+            together.append(rows)
+        }
+        // Skipped after an error, or `ROLLBACK` when the transaction had failed.
+        if case .success(let tag) = try nextPipelineTag(handle), tag == "COMMIT" {} else { failed = true }
+        try expectPipelineSync(handle)
+        guard PQexitPipelineMode(handle) == 1 else {
+            discard()
+            throw PostgresError(code: .unexpectedResponse, message: "could not leave pipeline mode")
+        }
+        guard failed else { return together }
+        // An error leaves the transaction aborted until it is ended.
+        if PQtransactionStatus(handle) != PQTRANS_IDLE {
+            _ = try consume(PQexec(handle, "ROLLBACK"), handle: handle)
+        }
+        return nil
+    }
+
+    /// Queues `statement` in the pipeline being sent, under its prepared statement: one known on the
+    /// session or earlier in this pipeline (`preparing`), or a new one whose `Parse` is queued first
+    /// (returned, to be recorded once the server answers it).
+    private func send(
+        _ statement: PostgresStatement, preparing: inout [PreparedKey: String], handle: OpaquePointer, sendFailed: inout Bool
+    ) -> (key: PreparedKey, name: String)? {
+        let key = PreparedKey(sql: statement.sql, types: statement.binds.map(\.type.oid))
+        var prepare: (key: PreparedKey, name: String)?
+        let name: String
+        if let known = prepared[key] ?? preparing[key] {
+            name = known
+        } else {
+            name = nextPreparedName()
+            let queued = key.types.withUnsafeBufferPointer { types in
+                PQsendPrepare(handle, name, statement.sql, Int32(types.count), types.baseAddress)
+            }
+            sendFailed = sendFailed || queued != 1
+            preparing[key] = name
+            prepare = (key, name)
+        }
+        let queued = withParameters(statement.binds) { count, _, values, lengths, formats in
+            PQsendQueryPrepared(handle, name, count, values, lengths, formats, 1)
+        }
+        sendFailed = sendFailed || queued != 1
+        return prepare
+    }
+
+    /// The connection in pipeline mode, ready for `statements` more prepared statements.
+    private func enterPipeline(statements: Int) throws(PostgresError) -> OpaquePointer {
         let handle = try ready()
-        if prepared.count + units.reduce(0, { $0 + $1.count }) > Self.maximumPrepared {
+        if prepared.count + statements > Self.maximumPrepared {
             _ = try consume(PQexec(handle, "DEALLOCATE ALL"), handle: handle)
             prepared.removeAll()
         }
         guard PQenterPipelineMode(handle) == 1 else {
             throw PostgresError(code: .unexpectedResponse, message: "could not enter pipeline mode: \(Self.errorMessage(handle))")
         }
+        return handle
+    }
+
+    /// Each unit followed by a sync: one implicit transaction per unit, so a unit's error fails that
+    /// unit only. Statements are prepared once per session, the `Parse` of an unknown one travelling in
+    /// the same round trip.
+    private func exchangeApart(_ units: [[PostgresStatement]], into outcomes: inout [Result<[PostgresRows], PostgresError>]) throws(PostgresError) {
+        let handle = try enterPipeline(statements: units.reduce(0) { $0 + $1.count })
         typealias Prepare = (key: PreparedKey, name: String)
         var preparing: [PreparedKey: String] = [:]
         var prepares: [[Prepare?]] = []
         prepares.reserveCapacity(units.count)
         var sendFailed = false
         for unit in units where !sendFailed {
+            // A statement reuses a `Parse` queued earlier only within its own unit: an error in an
+            // earlier unit skips the rest of that unit, its `Parse`s included.
+            preparing.removeAll(keepingCapacity: true)
             var unitPrepares: [Prepare?] = []
             for statement in unit where !sendFailed {
-                let key = PreparedKey(sql: statement.sql, types: statement.binds.map(\.type.oid))
-                var prepare: Prepare?
-                let name: String
-                if let known = prepared[key] ?? preparing[key] {
-                    name = known
-                } else {
-                    name = nextPreparedName()
-                    let queued = key.types.withUnsafeBufferPointer { types in
-                        PQsendPrepare(handle, name, statement.sql, Int32(types.count), types.baseAddress)
-                    }
-                    sendFailed = queued != 1
-                    preparing[key] = name
-                    prepare = (key, name)
-                }
-                let queued = withParameters(statement.binds) { count, _, values, lengths, formats in
-                    PQsendQueryPrepared(handle, name, count, values, lengths, formats, 1)
-                }
-                sendFailed = sendFailed || queued != 1
-                unitPrepares.append(prepare)
+                unitPrepares.append(send(statement, preparing: &preparing, handle: handle, sendFailed: &sendFailed))
             }
             sendFailed = sendFailed || PQpipelineSync(handle) != 1
             prepares.append(unitPrepares)
@@ -880,5 +973,19 @@ extension LibPQConnection: PipelinedConnection {
 
     static func lostError() -> any Error {
         PostgresError(code: .connectionLost, message: "the connection ended before the statement's result")
+    }
+}
+
+extension String {
+    /// Whether this SQL text is a `SELECT` (after leading whitespace): a read, with nothing to flush at
+    /// its commit unless it calls a function that writes (then it merely commits on its own).
+    fileprivate var isPlainSelect: Bool {
+        var bytes = utf8.drop { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }.makeIterator()
+        for expected in "SELECT".utf8 {
+            // ASCII letters compare case-insensitively with their 0x20 bit cleared.
+            guard let byte = bytes.next(), byte & 0xDF == expected else { return false }
+        }
+        guard let next = bytes.next() else { return true }
+        return next == 0x20 || next == 0x09 || next == 0x0A || next == 0x0D
     }
 }

@@ -149,8 +149,9 @@ public final class PostgresClient: Sendable, Service {
     }
 
     /// Runs one short, self-contained statement on a connection it shares with other callers: the
-    /// statements callers send at the same time go in one round trip, each in its own implicit
-    /// transaction, so one's error fails only itself. For point reads and single-row writes that take
+    /// statements callers send at the same time go in one round trip. Writes sent together commit
+    /// together (one transaction, one WAL flush); one's error still fails only itself, the others
+    /// running again apart (see `LibPQConnection.exchange`). For point reads and single-row writes that take
     /// well under a millisecond; a slow statement holds up the ones sent with it (callers go to the least
     /// busy shared connection). Nothing that relies on the session may run here (`SET`, session advisory
     /// locks, temporary tables): use ``withConnection(_:)``. A failure names the statement and the call site.
@@ -168,7 +169,10 @@ public final class PostgresClient: Sendable, Service {
     /// For a transaction whose statements are known before any runs, e.g. writes whose conditions are
     /// decided in SQL (see `OutboxCondition`); the same rules as ``sharedQuery(_:file:line:)`` apply to
     /// each statement. Isolation is read committed: each statement sees what committed before it
-    /// started. A failure names the statement that failed and the call site; nothing of the batch is kept.
+    /// started, and what the transactions sent in the same round trip before it wrote (they commit
+    /// together with it, or it runs again apart). A transaction-scoped setting or advisory lock may last
+    /// until that common commit. A failure names the statement that failed and the call site; nothing
+    /// of the batch is kept.
     @discardableResult
     public func sharedTransaction(
         _ statements: [PostgresStatement], file: String = #fileID, line: Int = #line

@@ -107,7 +107,9 @@ struct BookingConcurrencyTests {
                 return try await group.reduce(into: [Answer]()) { $0.append($1) }
             }
             let statuses = Dictionary(grouping: answers, by: \.status.code).mapValues(\.count)
-            #expect(Set(statuses.keys).isSubset(of: [201, 409, 422]), "\(statuses)")
+            #expect(
+                Set(statuses.keys).isSubset(of: [201, 409, 422]),
+                "\(statuses) \(answers.filter { $0.status.code >= 500 }.map { String(decoding: $0.bytes, as: UTF8.self) })")
             #expect(statuses[201] == live.count, "one booking per live hold: \(statuses)")
             let created = Set(answers.filter { $0.status == .created }.compactMap { $0["hold_id"]?.stringValue })
             #expect(created == Set(live.map(\.hold)))

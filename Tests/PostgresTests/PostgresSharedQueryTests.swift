@@ -40,7 +40,7 @@ struct PostgresSharedQueryTests {
         #expect(statistics.roundTrips < 300, "no round trip carried two callers' statements: \(statistics)")
     }
 
-    @Test("each statement commits on its own: a unique violation in the same round trip fails only its caller")
+    @Test("a unique violation in the same round trip fails only its caller: the others' rows are kept")
     func statementsCommitAlone() async throws {
         let client = try client(shared: 1)
         defer { Task { await client.shutdown() } }
@@ -102,6 +102,71 @@ struct PostgresSharedQueryTests {
         #expect(try await client.count("SELECT count(DISTINCT caller) FROM \(unescaped: table)") == 75)
         let statistics = client.sharedConnectionStatistics
         #expect(statistics.roundTrips < 100, "no round trip carried two callers' transactions: \(statistics)")
+        try await client.query("DROP TABLE \(unescaped: table)")
+    }
+
+    @Test("units that write and share a round trip commit together (one transaction, one WAL flush); units of SELECTs run apart")
+    func writesCommitTogether() async throws {
+        let client = try client(shared: 1)
+        defer { Task { await client.shutdown() } }
+        let table = "shared_group_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
+        try await client.query("CREATE TABLE \(unescaped: table) (id int8 PRIMARY KEY, xid int8 NOT NULL)")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for caller in 0..<100 {
+                group.addTask {
+                    try await client.sharedQuery("INSERT INTO \(unescaped: table) (id, xid) VALUES (\(Int64(caller)), txid_current())")
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await client.count("SELECT count(*) FROM \(unescaped: table)") == 100)
+        let transactions = try await client.count("SELECT count(DISTINCT xid) FROM \(unescaped: table)")
+        let roundTrips = client.sharedConnectionStatistics.roundTrips
+        #expect(transactions < 100, "every insert committed in a transaction of its own")
+        #expect(transactions == roundTrips, "one transaction per round trip")
+        // Reads are not grouped: each `SELECT txid_current()` is its own transaction.
+        let reads = try await withThrowingTaskGroup(of: Int64.self) { group in
+            for _ in 0..<50 {
+                group.addTask { try await client.sharedQuery("SELECT txid_current()")[0].decode(Int64.self, at: 0) }
+            }
+            return try await group.reduce(into: Set<Int64>()) { $0.insert($1) }
+        }
+        #expect(reads.count == 50)
+        try await client.query("DROP TABLE \(unescaped: table)")
+    }
+
+    @Test("a unit that fails before a statement's first Parse does not break the units after it that use the statement")
+    func failureBeforeAParse() async throws {
+        let client = try client(shared: 1)
+        defer { Task { await client.shutdown() } }
+        let table = "shared_parse_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
+        try await client.query("CREATE TABLE \(unescaped: table) (id int8 PRIMARY KEY)")
+        try await client.query("INSERT INTO \(unescaped: table) (id) VALUES (-1)")
+        for round in 0..<20 {
+            // A statement no connection has prepared yet: its Parse goes with the first unit that uses
+            // it, after that unit's insert, which fails for every fifth caller.
+            let marker = UUID().uuidString
+            let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for caller in 0..<50 {
+                    group.addTask {
+                        let id = caller % 5 == 0 ? -1 : Int64(round * 100 + caller)
+                        do {
+                            let results = try await client.sharedTransaction([
+                                "INSERT INTO \(unescaped: table) (id) VALUES (\(id))",
+                                "SELECT \(Int64(caller)) + \(unescaped: String(round)) AS echo -- \(unescaped: marker)",
+                            ])
+                            let echo = try results[1][0].decode(Int64.self, at: 0)
+                            return caller % 5 != 0 && echo == Int64(round + caller)
+                        } catch let error as PostgresError where error.code == .uniqueViolation {
+                            return caller % 5 == 0
+                        }
+                    }
+                }
+                return try await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            #expect(outcomes.allSatisfy { $0 }, "round \(round)")
+        }
+        #expect(try await client.count("SELECT count(*) FROM \(unescaped: table)") == 1 + 20 * 40)
         try await client.query("DROP TABLE \(unescaped: table)")
     }
 
