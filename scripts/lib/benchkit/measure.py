@@ -75,13 +75,13 @@ class CpuSample:
     at: float
 
     @staticmethod
-    def take(bench: Bench, service_pid: int | None) -> CpuSample:
+    def take(bench: Bench, service_pid: int | tuple[int, ...] | None) -> CpuSample:
         with open("/proc/stat", encoding="ascii") as handle:
             cpu = [int(value) for value in handle.readline().split()[1:]]
         # user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
         busy = cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6] + cpu[7]
         return CpuSample(
-            service=ticks_of(service_pid),
+            service=sum(ticks_of(pid) for pid in service_pid) if isinstance(service_pid, tuple) else ticks_of(service_pid),
             redis=ticks_of(_pid_in(bench.dir / "redis" / "redis.pid")),
             postgres=postgres_ticks(bench),
             busy=busy,
@@ -115,7 +115,8 @@ class Measurement:
     """A snapshot of the CPU ticks (and with `wal`, of Postgres' WAL counters) at its start;
     `end` reports the differences."""
 
-    def __init__(self, bench: Bench, service_pid: int | None, wal: bool = False) -> None:
+    def __init__(self, bench: Bench, service_pid: int | tuple[int, ...] | None, wal: bool = False) -> None:
+        """SERVICE_PID: the service's process, or a tuple of them (their CPU together is `service`)."""
         self.bench = bench
         self.service_pid = service_pid
         self.cpu = CpuSample.take(bench, service_pid)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import measure
-from .bench import Argument, Bench, BenchError, check, err, run, say, warn
+from .bench import Argument, Bench, BenchError, check, err, run_timed, say, warn
 from .pairs import echo
 
 
@@ -23,7 +23,7 @@ def run_open_loop(
     settle: Callable[[], None],
     arguments: list[str],
     seconds: str | None = None,
-    service_pid: int | None = None,
+    service_pid: int | tuple[int, ...] | None = None,
 ) -> list[Path]:
     """`platform-bench open-loop ARGUMENTS` at each of BENCH_OPEN_FRACTIONS (default "0.5 0.8") of
     CAPACITY (per second), each run BENCH_OPEN_SECONDS (default BENCH_SECONDS) after BENCH_OPEN_WARMUP
@@ -32,10 +32,11 @@ def run_open_loop(
     BENCH_DIR/open-loop.jsonl (the results file and charts); the summary gets
     bench_PAIR_open_<percent>_rate, _throughput, _p50_ms, _p99_ms, _p999_ms and _failures.
 
-    Each run is measured like a pair (PAIR_open_<percent>_cpu_cores and _wal, SERVICE_PID's CPU as the
-    service's): the cores the hypervisor took (steal) and the checkpoints that started during the run
-    explain most of the tails that one run has and the next does not. The summary gets
-    _steal_cores and _checkpoints too."""
+    Each run is measured like a pair (PAIR_open_<percent>_cpu_cores and _wal: SERVICE_PID's CPU, or
+    that of a tuple of processes together, as the service's; platform-bench's as the load
+    generator's): the cores the hypervisor took (steal) and the checkpoints that started during the
+    run tell a tail the machine made from one the service made. The summary gets _steal_cores and
+    _checkpoints too."""
     assert bench.platform_bench is not None
     seconds = seconds or os.environ.get("BENCH_OPEN_SECONDS", str(bench.seconds))
     warmup = os.environ.get("BENCH_OPEN_WARMUP", "2")
@@ -48,7 +49,7 @@ def run_open_loop(
         command: list[Argument] = [bench.platform_bench, "open-loop", *arguments, "--rate", str(rate), "--seconds", seconds]
         command += ["--warmup", warmup, "--label", fraction, "--json", bench.dir / "open-loop.jsonl"]
         measurement = measure.Measurement(bench, service_pid, wal=True)
-        finished = run(command)
+        finished = run_timed(command)
         completed = re.search(r"^open_loop_throughput=\S+ completed=(\d+)", finished.output, re.MULTILINE)
         conditions = measurement.end(f"{pair}_open_{percent}", finished.tool_seconds, int(completed.group(1)) if completed else 0)
         output = bench.dir / f"open-{pair}-{fraction}.out"

@@ -498,7 +498,8 @@ class SagaPair(GroupPair[SagaServices]):
 
         arguments = ["--scenario", "saga", "--booking-url", group.service.url, "--webhook-url", group.payments.url]
         arguments += ["--admin-token", ADMIN_TOKEN, "--api-key", API_KEY, "--stripe-secret", STRIPE_SECRET, "--seats-per-event", str(SEATS)]
-        outputs = openloop.run_open_loop(bench, "saga", capacity, settle, arguments, seconds=group.open_seconds, service_pid=group.service.pid)
+        services = tuple(pid for pid in (group.service.pid, group.payments.pid) if pid is not None)
+        outputs = openloop.run_open_loop(bench, "saga", capacity, settle, arguments, seconds=group.open_seconds, service_pid=services)
         group.wait_confirmed(bench)
         for fraction, path in zip(openloop.fractions(), outputs, strict=True):
             output = path.read_text(encoding="utf-8")
