@@ -95,7 +95,7 @@ class Snapshot:
     @staticmethod
     def take(bench: Bench, services: dict[str, Service], database: str) -> Snapshot:
         sample = measure.CpuSample.take(bench, None)
-        cpu = {"redis": sample.redis, "postgres": sample.postgres, "busy": sample.busy, "irq": sample.irq}
+        cpu = {"redis": sample.redis, "postgres": sample.postgres, "busy": sample.busy, "irq": sample.irq, "steal": sample.steal}
         threads: dict[tuple[str, str, str], int] = {}
         for label, service in services.items():
             cpu[label] = measure.ticks_of(service.pid)
@@ -135,12 +135,13 @@ def report(label: str, start: Snapshot, end: Snapshot, tool_seconds: float) -> s
     window = max(seconds * measure.CLOCK_TICKS, 1.0)
     used = {key: end.cpu[key] - start.cpu[key] for key in end.cpu}
     tool = tool_seconds * measure.CLOCK_TICKS
-    other = max(used["busy"] - used["irq"] - used["booking"] - used["payments"] - tool - used["redis"] - used["postgres"], 0)
+    other = max(used["busy"] - used["irq"] - used["steal"] - used["booking"] - used["payments"] - tool - used["redis"] - used["postgres"], 0)
     cores = os.cpu_count() or 1
     lines = [
         f"{label}_cpu_cores booking={used['booking'] / window:.2f} payments={used['payments'] / window:.2f}"
         f" postgres={used['postgres'] / window:.2f} redis={used['redis'] / window:.2f} load_generator={tool / window:.2f}"
-        f" irq={used['irq'] / window:.2f} other={other / window:.2f} idle={cores - used['busy'] / window:.2f}"
+        f" irq={used['irq'] / window:.2f} other={other / window:.2f} steal={used['steal'] / window:.2f}"
+        f" idle={cores - used['busy'] / window:.2f}"
         f" (of {cores}, over {seconds:.1f} s)"
     ]
     hz_seconds = measure.CLOCK_TICKS * max(seconds, 1e-9)
