@@ -21,15 +21,16 @@ struct ServerLimitsTests {
             let port = try #require(client.port)
             let silent = try RawTCPConnection(port: port)
             let started = ContinuousClock.now
-            // The server closes the connection: reading ends with a reset/EOF well before the 5 s bound.
-            await #expect(throws: POSIXError.self) { _ = try await silent.read(until: "never", timeout: .seconds(5)) }
+            // The server closes the connection: reading ends with a reset/EOF before the 20 s bound (the
+            // default timeout is 60 s). The bound is generous because on a loaded machine (the whole
+            // suite on 2 cores) this task has been seen to wait seconds for its turn to read.
+            await #expect(throws: POSIXError.self) { _ = try await silent.read(until: "never", timeout: .seconds(20)) }
             let closedAfter = ContinuousClock.now - started
             #expect(closedAfter >= .milliseconds(250))
-            #expect(closedAfter < .seconds(3))
             // A client that sends its request at once is served.
             let talking = try RawTCPConnection(port: port)
             try await talking.send("GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
-            #expect(try await talking.read(until: "200 OK", timeout: .seconds(5)) != nil)
+            #expect(try await talking.read(until: "200 OK", timeout: .seconds(20)) != nil)
         }
     }
 
@@ -48,17 +49,19 @@ struct ServerLimitsTests {
             try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
             var holder: RawTCPConnection? = try RawTCPConnection(port: port)
             try await holder?.send("GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
-            #expect(try await holder?.read(until: "200 OK", timeout: .seconds(5)) != nil)
+            #expect(try await holder?.read(until: "200 OK", timeout: .seconds(20)) != nil)
             let refused = try RawTCPConnection(port: port)
             try? await refused.send("GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
-            await #expect(throws: POSIXError.self) { _ = try await refused.read(until: "200 OK", timeout: .seconds(5)) }
+            await #expect(throws: POSIXError.self) { _ = try await refused.read(until: "200 OK", timeout: .seconds(20)) }
             holder = nil
-            // The server notices the close asynchronously.
+            // The server notices the close asynchronously. The bounds are generous: on a loaded machine
+            // (the whole suite on 2 cores) the server and this task have been seen to wait seconds for a turn.
             var served = false
-            for _ in 0..<50 where !served {
+            let giveUp = ContinuousClock.now + .seconds(60)
+            while !served && ContinuousClock.now < giveUp {
                 let next = try RawTCPConnection(port: port)
                 try? await next.send("GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
-                served = (try? await next.read(until: "200 OK", timeout: .seconds(1))) != nil
+                served = (try? await next.read(until: "200 OK", timeout: .seconds(5))) != nil
                 if !served { try await Task.sleep(for: .milliseconds(20)) }
             }
             #expect(served)
@@ -86,11 +89,14 @@ struct ServerLimitsTests {
                 }
                 try await group.waitForAll()
             }
-            try #require(ContinuousClock.now - started < .milliseconds(900), "the burst took too long to prove anything")
-            #expect(probes.load(ordering: .relaxed) == 1)
+            // At most one probe per second begun: one when the 40 requests took under a second, as
+            // they do unless the machine is loaded (the whole suite on 2 cores).
+            let seconds = Int((ContinuousClock.now - started) / .seconds(1))
+            let afterBurst = probes.load(ordering: .relaxed)
+            #expect(afterBurst >= 1 && afterBurst <= 1 + seconds, "\(afterBurst) probes in \(seconds) s")
             try await Task.sleep(for: .milliseconds(1100))
             try await client.execute(uri: "/readyz", method: .get) { response in #expect(response.status == .ok) }
-            #expect(probes.load(ordering: .relaxed) == 2)
+            #expect(probes.load(ordering: .relaxed) == afterBurst + 1)
         }
     }
 }
