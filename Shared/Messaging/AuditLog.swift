@@ -140,7 +140,7 @@ public struct AuditLog: Sendable {
     /// commits or rolls back with the action. Returns the entry's id.
     @discardableResult
     public static func record(_ record: AuditRecord, clock: WallClock = .system, in transaction: PostgresTransaction) throws -> UUID {
-        let id = UUID.random()
+        let id = UUID.timeOrdered()
         let operatorName = String(record.operatorName.prefix(maximumOperatorLength))
         let details = try PostgresJSONB(encoding: JSONValue.object(record.details), with: JSONEncoder.platform)
         try transaction.query(

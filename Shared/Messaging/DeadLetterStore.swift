@@ -153,7 +153,7 @@ public struct DeadLetterStore: Sendable {
         clock: WallClock = .system,
         in transaction: PostgresTransaction
     ) throws -> UUID {
-        let id = UUID.random()
+        let id = UUID.timeOrdered()
         let now = clock.now()
         let rows = try transaction.query(
             """

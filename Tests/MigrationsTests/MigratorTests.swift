@@ -48,6 +48,39 @@ struct MigratorTests {
         for client in clients { await client.shutdown() }
     }
 
+    @Test("messaging.uuid_v7() makes version 7 UUIDs carrying the time in milliseconds, distinct and ordered by it")
+    func timeOrderedIDsInSQL() async throws {
+        let url = try await TestDatabase.create()
+        let client = try TestDatabase.client(url: url, connections: 1)
+        defer { Task { await client.shutdown() } }
+        _ = try await Migrator(client: client, migrations: try Migration.bundled(), logger: TestEnvironment.logger).migrate()
+        let rows = try await client.query(
+            """
+            WITH made AS (
+                SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint AS before, messaging.uuid_v7() AS id,
+                       floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint AS after
+                FROM generate_series(1, 20000)
+            )
+            SELECT count(*), count(DISTINCT id),
+                   count(*) FILTER (WHERE substr(id::text, 15, 1) = '7' AND substr(id::text, 20, 1) IN ('8', '9', 'a', 'b')),
+                   count(*) FILTER (WHERE ('x' || substr(replace(id::text, '-', ''), 1, 12))::bit(48)::bigint BETWEEN before AND after)
+            FROM made
+            """)
+        #expect(try rows[0].decode(Int.self, at: 0) == 20_000)
+        #expect(try rows[0].decode(Int.self, at: 1) == 20_000)
+        #expect(try rows[0].decode(Int.self, at: 2) == 20_000, "version 7, variant 10")
+        #expect(try rows[0].decode(Int.self, at: 3) == 20_000, "the time in the first 48 bits")
+        // Made a millisecond apart, they sort in the order made.
+        let ordered = try await client.query(
+            """
+            WITH made AS (
+                SELECT i, messaging.uuid_v7() AS id FROM generate_series(1, 20) i, LATERAL (SELECT pg_sleep(0.002) WHERE i > 0) pause
+            )
+            SELECT count(*) FILTER (WHERE id > previous) FROM (SELECT id, lag(id) OVER (ORDER BY i) AS previous FROM made) pairs
+            """)
+        #expect(try ordered[0].decode(Int.self, at: 0) == 19)
+    }
+
     @Test("a failing migration leaves no trace and stops the run; fixing it lets the next run finish")
     func failingMigration() async throws {
         let url = try await TestDatabase.create()

@@ -4,7 +4,7 @@ import Testing
 @testable import SharedModel
 
 /// The fast paths the profiles asked for must answer exactly what the general code answers.
-@Suite("Fast paths: random UUIDs and ASCII identifiers")
+@Suite("Fast paths: random and time-ordered UUIDs, ASCII identifiers")
 struct FastPathTests {
     @Test("UUID.random gives version 4, variant 10 UUIDs, all different, across many buffer refills")
     func randomUUIDs() {
@@ -38,6 +38,52 @@ struct FastPathTests {
             return await group.reduce(into: [UUID]()) { $0 += $1 }
         }
         #expect(Set(all).count == 16_000)
+    }
+
+    @Test("UUID.timeOrdered gives version 7, variant 10 UUIDs: the time in milliseconds first, then 74 random bits")
+    func timeOrderedUUIDs() throws {
+        let at = Date(timeIntervalSince1970: 1_796_440_000.123_9)  // 2026-12-05T03:06:40.123Z
+        var seen = Set<UUID>()
+        var ones = [Int](repeating: 0, count: 128)
+        for _ in 0..<20_000 {
+            let uuid = UUID.timeOrdered(at: at)
+            let bytes = uuid.uuid
+            #expect(bytes.6 >> 4 == 7, "version nibble of \(uuid)")
+            #expect(bytes.8 >> 6 == 0b10, "variant bits of \(uuid)")
+            let milliseconds = [bytes.0, bytes.1, bytes.2, bytes.3, bytes.4, bytes.5].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            #expect(milliseconds == 1_796_440_000_123)
+            withUnsafeBytes(of: bytes) { raw in
+                for bit in 0..<128 where raw[bit / 8] >> (7 - UInt8(bit % 8)) & 1 == 1 { ones[bit] += 1 }
+            }
+            seen.insert(uuid)
+        }
+        #expect(seen.count == 20_000)
+        let fixed = Set(0..<48).union([48, 49, 50, 51, 64, 65])
+        for bit in 0..<128 where !fixed.contains(bit) {
+            #expect((9_000...11_000).contains(ones[bit]), "bit \(bit) was set in \(ones[bit]) of 20,000")
+        }
+        // A later millisecond sorts after an earlier one, whatever the random bits (byte order is
+        // Postgres' uuid order).
+        let earlier = (0..<1_000).map { _ in UUID.timeOrdered(at: at) }
+        let later = (0..<1_000).map { _ in UUID.timeOrdered(at: at.addingTimeInterval(0.001)) }
+        let greatestEarlier = try #require(earlier.map { EventID($0) }.max())
+        let leastLater = try #require(later.map { EventID($0) }.min())
+        #expect(greatestEarlier < leastLater)
+        #expect(UUID(uuidString: UUID.timeOrdered().uuidString) != nil)
+    }
+
+    @Test("New identifiers are time-ordered, except the secret ones (a hold's fencing token), which are random")
+    func identifierKinds() {
+        #expect(BookingID().uuid.uuid.6 >> 4 == 7)
+        #expect(EnvelopeID().uuid.uuid.6 >> 4 == 7)
+        #expect(EventID().uuid.uuid.6 >> 4 == 7)
+        #expect(RefundID().uuid.uuid.6 >> 4 == 7)
+        #expect(HoldID().uuid.uuid.6 >> 4 == 4)
+        let before = UInt64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+        let made = BookingID().uuid.uuid
+        let after = UInt64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+        let milliseconds = [made.0, made.1, made.2, made.3, made.4, made.5].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        #expect((before...after).contains(milliseconds))
     }
 
     @Test("UUID.lowercasedString is uuidString.lowercased(), and parses back to the same UUID")

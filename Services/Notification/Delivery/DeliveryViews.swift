@@ -209,7 +209,7 @@ extension DeliveryRepository {
                 """
                 INSERT INTO notification.deliveries
                     (id, endpoint_id, event_id, event_type, producer, aggregate_id, sequence, origin, status, next_attempt_at, created_at)
-                SELECT gen_random_uuid(), \(endpoint), m.event_id, m.event_type, m.producer, m.aggregate_id, m.sequence, 'replay', 'pending',
+                SELECT messaging.uuid_v7(), \(endpoint), m.event_id, m.event_type, m.producer, m.aggregate_id, m.sequence, 'replay', 'pending',
                        \(now), \(now)
                 FROM (\(matched)) AS m
                 WHERE NOT EXISTS (SELECT 1 FROM notification.deliveries d

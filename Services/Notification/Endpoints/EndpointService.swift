@@ -48,7 +48,7 @@ struct EndpointService: Sendable {
         try await check(draft)
         let now = clock.now()
         let endpoint = Endpoint(
-            id: UUID.random(), url: draft.url, description: draft.description, eventTypes: Self.normalized(draft.eventTypes),
+            id: UUID.timeOrdered(), url: draft.url, description: draft.description, eventTypes: Self.normalized(draft.eventTypes),
             rateLimitPerSecond: draft.rateLimitPerSecond, status: .enabled, disabledReason: nil, failingSince: nil, createdAt: now, updatedAt: now)
         let secret = SecretBox.newSecret()
         try await repository.create(

@@ -41,7 +41,7 @@ struct NotificationFanOut: TransactionalStreamHandler {
             """
             INSERT INTO notification.deliveries
                 (id, endpoint_id, event_id, event_type, producer, aggregate_id, sequence, origin, status, next_attempt_at, created_at)
-            SELECT gen_random_uuid(), e.id, \(eventID), \(envelope.type), \(envelope.producer.rawValue), \(envelope.aggregateID),
+            SELECT messaging.uuid_v7(), e.id, \(eventID), \(envelope.type), \(envelope.producer.rawValue), \(envelope.aggregateID),
                    \(envelope.sequence), 'event', 'pending', \(now), \(now)
             FROM notification.endpoints e
             WHERE e.status = 'enabled' AND e.created_at <= \(envelope.occurredAt) AND e.id IS DISTINCT FROM \(excluded)

@@ -64,7 +64,7 @@ struct ProviderEventStore: Sendable {
 
     /// A delivery waiting to be stored.
     struct Pending: Sendable {
-        let id = UUID.random()
+        let id = UUID.timeOrdered()
         var record: ProviderEventRecord
         let delivery: ProviderDelivery
         let correlationID: String
@@ -171,7 +171,7 @@ struct ProviderEventStore: Sendable {
 
     /// Keeps a verified but unreadable delivery for an operator, once per body. Returns its row id.
     func storeMalformed(_ delivery: ProviderDelivery, reason: String) async throws -> UUID {
-        let id = UUID.random()
+        let id = UUID.timeOrdered()
         let digest = Data(SHA256.hash(data: delivery.body))
         let source = delivery.source.rawValue
         let insert: PostgresStatement = """

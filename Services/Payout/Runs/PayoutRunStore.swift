@@ -32,7 +32,7 @@ enum PayoutRunStore {
         let inserted = try transaction.query(
             """
             INSERT INTO payout.runs (id, run_date, cutoff, settled_before, previous_cutoff, status, phase, created_at)
-            SELECT \(UUID.random()), \(day)::date, \(cutoff), \(settledBefore),
+            SELECT \(UUID.timeOrdered()), \(day)::date, \(cutoff), \(settledBefore),
                    (SELECT max(cutoff) FROM payout.runs WHERE run_date < \(day)::date), 'running', 'planning', \(now)
             ON CONFLICT (run_date) DO NOTHING RETURNING id
             """)
@@ -176,7 +176,7 @@ enum PayoutRunStore {
             decided AS MATERIALIZED (
                 SELECT l.*, ho.payout_account,
                        CASE WHEN ho.payout_account IS NULL THEN 'no_account' WHEN l.net > 0 THEN 'payout' ELSE 'carried' END AS status,
-                       CASE WHEN ho.payout_account IS NOT NULL AND l.net > 0 THEN gen_random_uuid() END AS payout_id
+                       CASE WHEN ho.payout_account IS NOT NULL AND l.net > 0 THEN messaging.uuid_v7() END AS payout_id
                 FROM lines l LEFT JOIN payout.hosts ho ON ho.host_id = l.host_id
             ),
             payouts AS (

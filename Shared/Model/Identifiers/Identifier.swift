@@ -81,9 +81,11 @@ extension Identifier where Tag.RawValue == UUID {
         self.rawValue = uuid
     }
 
-    /// A new random (version 4) identifier: 122 random bits, unguessable.
+    /// A new identifier: time-ordered (version 7, 74 random bits after the creation time in
+    /// milliseconds), or random (version 4, 122 random bits) when the tag ``IdentifierTag/isSecret``.
+    /// Both are unguessable; only a secret one hides when it was made.
     public init() {
-        self.init(UUID.random())
+        self.init(Tag.isSecret ? UUID.random() : UUID.timeOrdered())
     }
 
     /// The wrapped UUID.

@@ -11,6 +11,16 @@ public protocol IdentifierTag: Sendable {
 
     /// The wire name of the identifier (for example `seat_id`), used in error messages.
     static var name: String { get }
+
+    /// Whether new identifiers of this kind must reveal nothing, not even when they were made: then
+    /// ``Identifier/init()`` makes random (version 4) UUIDs, otherwise time-ordered (version 7) ones,
+    /// which keep the indexes they are keys of compact and cheap to write. Only for UUID identifiers.
+    static var isSecret: Bool { get }
+}
+
+extension IdentifierTag {
+    /// Identifiers are not secret unless their tag says so.
+    public static var isSecret: Bool { false }
 }
 
 /// A representation an ``Identifier`` can wrap: it parses and validates its wire text, renders

@@ -16,6 +16,8 @@ public enum IdentifierTags {
         public typealias RawValue = UUID
         /// The wire name.
         public static var name: String { "hold_id" }
+        /// A hold's id is its fencing token: random, revealing nothing.
+        public static var isSecret: Bool { true }
     }
 
     /// Tags ``EventID`` (the sellable event, e.g. a concert).
@@ -36,7 +38,7 @@ public enum IdentifierTags {
 
     /// Tags ``EnvelopeID``.
     public enum Envelope: IdentifierTag {
-        /// Event envelopes are identified by random UUIDs.
+        /// Event envelopes are identified by time-ordered UUIDs.
         public typealias RawValue = UUID
         /// The wire name.
         public static var name: String { "id" }

@@ -20,6 +20,30 @@ extension UUID {
         bytes.8 = (bytes.8 & 0x3F) | 0x80  // variant 10
         return UUID(uuid: bytes)
     }
+
+    /// A new time-ordered (version 7, RFC 9562) UUID: the Unix time in milliseconds in the first 48
+    /// bits, then 74 bits from the kernel's CSPRNG (the version and variant take the other six).
+    ///
+    /// Rows keyed by these go to the right-hand end of their B-tree index, as with a sequence, instead
+    /// of to a random leaf page: the pages being written stay few and in memory, and after each
+    /// checkpoint only those pages' first changes are logged as full-page images, where random keys
+    /// log a whole page for nearly every insert until every leaf of the index has been written once
+    /// (docs/performance.md, "Time-ordered identifiers"). Within one millisecond the order is random;
+    /// a clock stepping back only costs that locality. The creation time is readable from the value,
+    /// so identifiers that must reveal nothing (a hold's fencing token) stay ``random()``.
+    public static func timeOrdered(at date: Date = Date()) -> UUID {
+        var bytes = RandomBytes.shared.take16()
+        let milliseconds = UInt64(max(0, (date.timeIntervalSince1970 * 1000).rounded(.down)))
+        bytes.0 = UInt8(truncatingIfNeeded: milliseconds >> 40)
+        bytes.1 = UInt8(truncatingIfNeeded: milliseconds >> 32)
+        bytes.2 = UInt8(truncatingIfNeeded: milliseconds >> 24)
+        bytes.3 = UInt8(truncatingIfNeeded: milliseconds >> 16)
+        bytes.4 = UInt8(truncatingIfNeeded: milliseconds >> 8)
+        bytes.5 = UInt8(truncatingIfNeeded: milliseconds)
+        bytes.6 = (bytes.6 & 0x0F) | 0x70  // version 7
+        bytes.8 = (bytes.8 & 0x3F) | 0x80  // variant 10
+        return UUID(uuid: bytes)
+    }
 }
 
 /// Bytes from the kernel's CSPRNG, fetched in blocks.
