@@ -13,23 +13,25 @@
 -- new).
 -- Extra, not in the service: one statement before them that allocates the seats and builds the
 -- values the service computes in Swift (ids, seat arrays, the JSON envelopes and response body).
+-- The ids are made as the service makes them: time-ordered (messaging.uuid_v7(), the service's
+-- UUID.timeOrdered), the hold's random.
 
 \set k random(1, 4)
 SELECT n AS blk,
-       b.bid, b.hid, gen_random_uuid() AS e1, gen_random_uuid() AS e2,
+       b.bid, b.hid, messaging.uuid_v7() AS e1, messaging.uuid_v7() AS e2,
        ev.eid,
        'key_bench_reference' || chr(31) || 'POST /v1/bookings' || chr(31) || 'ref-' || n AS lockkey,
        'ref-' || n AS idem,
        'customer-' || (n % 1000) AS customer,
        s.seats::text AS seats, s.prices::text AS prices, 2500 * :k AS amount,
        json_build_object(
-           'id', gen_random_uuid(), 'type', 'booking.requested', 'version', 1, 'producer', 'booking', 'sequence', 0,
+           'id', messaging.uuid_v7(), 'type', 'booking.requested', 'version', 1, 'producer', 'booking', 'sequence', 0,
            'occurred_at', now(), 'aggregate_id', b.bid, 'causation_id', NULL, 'correlation_id', gen_random_uuid(),
            'data', json_build_object('amount', 2500 * :k, 'host_id', 'host-bench', 'currency', 'EUR', 'event_id', ev.eid,
                'seat_ids', s.seats, 'booking_id', b.bid, 'customer_id', 'customer-' || (n % 1000),
                'payment_due_at', now() + interval '15 minutes'))::text AS env1,
        json_build_object(
-           'id', gen_random_uuid(), 'type', 'payment.requested', 'version', 1, 'producer', 'booking', 'sequence', 0,
+           'id', messaging.uuid_v7(), 'type', 'payment.requested', 'version', 1, 'producer', 'booking', 'sequence', 0,
            'occurred_at', now(), 'aggregate_id', b.bid, 'causation_id', NULL, 'correlation_id', gen_random_uuid(),
            'data', json_build_object('amount', 2500 * :k, 'currency', 'EUR', 'booking_id', b.bid,
                'customer_id', 'customer-' || (n % 1000), 'idempotency_key', 'booking-' || b.bid || '-payment'))::text AS env2,
@@ -40,7 +42,7 @@ SELECT n AS blk,
            'payment_due_at', now() + interval '15 minutes', 'refund_requested_at', NULL, 'refunded_at', NULL,
            'saga_state', 'awaiting_payment', 'seat_ids', s.seats, 'status', 'pending_payment', 'updated_at', now())::text AS body
 FROM nextval('bench_ref_blocks') AS n,
-     LATERAL (SELECT gen_random_uuid() AS bid, gen_random_uuid() AS hid) AS b,
+     LATERAL (SELECT messaging.uuid_v7() AS bid, gen_random_uuid() AS hid) AS b,
      LATERAL (SELECT ('00000000-0000-4000-8000-' || lpad((n % :events)::text, 12, '0'))::uuid AS eid) AS ev,
      LATERAL (SELECT array_agg('s' || lpad((4 * (n / :events) + g)::text, 5, '0') ORDER BY g) AS seats,
                      array_agg(2500::int8) AS prices

@@ -13,7 +13,8 @@
 --   2. the outbox insert with the aggregate_sequences CTE (Outbox.statement(appending:))
 --   3. COMMIT
 -- Done here on the server, in Swift in the service: the ids, the body (replace() into the template),
--- its SHA-256, and the envelope JSON (text, cast to jsonb as the service's $6::jsonb is).
+-- its SHA-256, and the envelope JSON (text, cast to jsonb as the service's $6::jsonb is). The row's
+-- id is time-ordered, as the service's (messaging.uuid_v7(), UUID.timeOrdered).
 
 \set n :n + 1
 \set k :client_id * 1000000000 + :n
@@ -23,7 +24,7 @@ BEGIN ISOLATION LEVEL READ COMMITTED;
 INSERT INTO payments.provider_events
     (id, provider, provider_event_id, delivery_id, event_type, status, booking_id, provider_ref, amount, currency,
      domain_event_id, domain_event_type, raw_body, body_sha256, signed_at, received_at)
-SELECT gen_random_uuid(), 'stripe', v.evt, NULL, 'payment_intent.succeeded', 'accepted', v.bid, v.pi, 5000, 'USD',
+SELECT messaging.uuid_v7(), 'stripe', v.evt, NULL, 'payment_intent.succeeded', 'accepted', v.bid, v.pi, 5000, 'USD',
        v.deid, 'payment.succeeded', v.body, sha256(v.body), now(), now()
 FROM (SELECT 'evt_' || lpad(:run::text || 'r' || :k::text, 24, '0') AS evt,
              'pi_' || lpad(:run::text || 'r' || :k::text, 24, '0') AS pi,

@@ -27,6 +27,8 @@
 -- 2m+2) of event n mod N, m = n / N: up to 5,000 sagas per event.
 -- Extra, not in the services: the first statement allocates the seats and builds the values the
 -- services compute in Swift (ids, seat arrays, envelopes, the stored response, the webhook body).
+-- The ids are made as the services make them: time-ordered (messaging.uuid_v7(), UUID.timeOrdered),
+-- the hold's random.
 -- A colon never precedes a letter in a literal here (pgbench would read a variable): chr(58).
 
 \set k random(1, 2)
@@ -64,8 +66,8 @@ SELECT n, b.bid, b.hid, b.e1, b.e2, b.pe, b.de, b.e3, ev.eid,
                'metadata', json_build_object('booking_id', b.bid), 'created', extract(epoch FROM now())::bigint, 'livemode', false,
                'last_payment_error', NULL, 'latest_charge', 'ch_ref' || lpad(n::text, 17, '0'))))::text AS whbody
 FROM nextval('saga_ref_blocks') AS n,
-     LATERAL (SELECT gen_random_uuid() AS bid, gen_random_uuid() AS hid, gen_random_uuid() AS e1, gen_random_uuid() AS e2,
-                     gen_random_uuid() AS pe, gen_random_uuid() AS de, gen_random_uuid() AS e3) AS b,
+     LATERAL (SELECT messaging.uuid_v7() AS bid, gen_random_uuid() AS hid, messaging.uuid_v7() AS e1, messaging.uuid_v7() AS e2,
+                     messaging.uuid_v7() AS pe, messaging.uuid_v7() AS de, messaging.uuid_v7() AS e3) AS b,
      LATERAL (SELECT ('00000000-0000-4000-8000-' || lpad((n % :events)::text, 12, '0'))::uuid AS eid) AS ev,
      LATERAL (SELECT array_agg('s' || lpad((2 * (n / :events) + g)::text, 5, '0') ORDER BY g) AS seats,
                      array_agg(2500::int8) AS prices
