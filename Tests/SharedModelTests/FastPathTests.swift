@@ -70,6 +70,11 @@ struct FastPathTests {
         let leastLater = try #require(later.map { EventID($0) }.min())
         #expect(greatestEarlier < leastLater)
         #expect(UUID(uuidString: UUID.timeOrdered().uuidString) != nil)
+        // Dates outside the 48 bits are clamped, not a trap.
+        let early = UUID.timeOrdered(at: Date(timeIntervalSince1970: -1)).uuid
+        #expect([early.0, early.1, early.2, early.3, early.4, early.5] == [0, 0, 0, 0, 0, 0])
+        let late = UUID.timeOrdered(at: Date(timeIntervalSince1970: 1e15)).uuid
+        #expect([late.0, late.1, late.2, late.3, late.4, late.5] == [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
     }
 
     @Test("New identifiers are time-ordered, except the secret ones (a hold's fencing token), which are random")

@@ -33,7 +33,8 @@ extension UUID {
     /// so identifiers that must reveal nothing (a hold's fencing token) stay ``random()``.
     public static func timeOrdered(at date: Date = Date()) -> UUID {
         var bytes = RandomBytes.shared.take16()
-        let milliseconds = UInt64(max(0, (date.timeIntervalSince1970 * 1000).rounded(.down)))
+        // 48 bits hold milliseconds until the year 10889; a date outside them is clamped, never a trap.
+        let milliseconds = UInt64(min(max(0, (date.timeIntervalSince1970 * 1000).rounded(.down)), Double((1 << 48) - 1)))
         bytes.0 = UInt8(truncatingIfNeeded: milliseconds >> 40)
         bytes.1 = UInt8(truncatingIfNeeded: milliseconds >> 32)
         bytes.2 = UInt8(truncatingIfNeeded: milliseconds >> 24)
