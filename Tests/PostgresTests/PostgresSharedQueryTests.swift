@@ -12,6 +12,13 @@ struct PostgresSharedQueryTests {
         return PostgresClient(configuration: configuration, logger: TestEnvironment.logger)
     }
 
+    /// Creates a table of its own for one test (`PREFIX_<32 hex digits>`, with COLUMNS) and returns its name.
+    private func scratchTable(_ prefix: String, columns: String, on client: PostgresClient) async throws -> String {
+        let table = "\(prefix)_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
+        try await client.query("CREATE TABLE \(unescaped: table) (\(unescaped: columns))")
+        return table
+    }
+
     @Test("300 concurrent callers on one shared connection share round trips; each gets its own rows or its own error")
     func callersShareRoundTrips() async throws {
         let client = try client(shared: 1)
@@ -44,8 +51,7 @@ struct PostgresSharedQueryTests {
     func statementsCommitAlone() async throws {
         let client = try client(shared: 1)
         defer { Task { await client.shutdown() } }
-        let table = "shared_query_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
-        try await client.query("CREATE TABLE \(unescaped: table) (id int8 PRIMARY KEY)")
+        let table = try await scratchTable("shared_query", columns: "id int8 PRIMARY KEY", on: client)
         let failures = try await withThrowingTaskGroup(of: Int.self) { group in
             // 100 inserts of 80 distinct ids: 20 are duplicates.
             for index in 0..<100 {
@@ -69,8 +75,7 @@ struct PostgresSharedQueryTests {
     func sharedTransactionsAreAtomic() async throws {
         let client = try client(shared: 1)
         defer { Task { await client.shutdown() } }
-        let table = "shared_transaction_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
-        try await client.query("CREATE TABLE \(unescaped: table) (id int8 PRIMARY KEY, caller int8 NOT NULL)")
+        let table = try await scratchTable("shared_transaction", columns: "id int8 PRIMARY KEY, caller int8 NOT NULL", on: client)
         let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
             // 100 callers insert three rows each; every fourth caller's third row takes an id another
             // caller's first row takes, so one of the two transactions fails whole.
@@ -109,8 +114,7 @@ struct PostgresSharedQueryTests {
     func writesCommitTogether() async throws {
         let client = try client(shared: 1)
         defer { Task { await client.shutdown() } }
-        let table = "shared_group_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
-        try await client.query("CREATE TABLE \(unescaped: table) (id int8 PRIMARY KEY, xid int8 NOT NULL)")
+        let table = try await scratchTable("shared_group", columns: "id int8 PRIMARY KEY, xid int8 NOT NULL", on: client)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for caller in 0..<100 {
                 group.addTask {
@@ -139,8 +143,7 @@ struct PostgresSharedQueryTests {
     func failureBeforeAParse() async throws {
         let client = try client(shared: 1)
         defer { Task { await client.shutdown() } }
-        let table = "shared_parse_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
-        try await client.query("CREATE TABLE \(unescaped: table) (id int8 PRIMARY KEY)")
+        let table = try await scratchTable("shared_parse", columns: "id int8 PRIMARY KEY", on: client)
         try await client.query("INSERT INTO \(unescaped: table) (id) VALUES (-1)")
         for round in 0..<20 {
             // A statement no connection has prepared yet: its Parse goes with the first unit that uses
