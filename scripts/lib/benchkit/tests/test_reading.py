@@ -93,6 +93,14 @@ class OutputTests(unittest.TestCase):
         )
         self.assertEqual((openloop.served(output, "holds"), openloop.served(output, "bookings")), (3800, 3790))
         self.assertEqual(openloop.failures(output), 5)
+        self.assertEqual(openloop.arrivals_served(output), 3800)
+        webhooks = "open_loop_served holds=0 bookings=0 webhooks=5200 failures_in_warmup=0 (every arrival)\n"
+        self.assertEqual(openloop.arrivals_served(webhooks), 5200)
+
+    def test_cpu_per_transaction_in_microseconds(self) -> None:
+        # 2 s of the service's CPU and 0.5 s of Postgres' over 1,000 transactions: 2,000 and 500 us each.
+        line = measure.per_transaction("x", 1000, service=2 * measure.CLOCK_TICKS, postgres=measure.CLOCK_TICKS / 2)
+        self.assertEqual(line, "x_cpu_us_per_txn service=2000 postgres=500 total=2500")
 
     def test_a_busy_machine_is_reported(self) -> None:
         lines = "x_cpu_cores service=1.0 other=0.16 idle=0\ny_cpu_cores service=1.0 other=0.15 idle=0\nx_wal bytes_per_txn=1"
