@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import ServiceKit
 import TestSupport
 import Testing
@@ -54,6 +55,25 @@ struct ConfigurationReaderTests {
         #expect(
             try ServiceSettings(serviceName: "s", defaultPort: 1, requiresAPIKeys: false, reader: .init(environment: shorter)).inboxRetention
                 == .seconds(86_400))
+    }
+
+    @Test("DATABASE_SHARED_CONNECTIONS and REDIS_SHARED_CONNECTIONS: one each on up to 2 cores, two above; the environment overrides")
+    func sharedConnections() throws {
+        #expect([1, 2, 3, 4, 64].map { ServiceSettings.defaultSharedConnections(cores: $0) } == [1, 1, 2, 2, 2])
+        let base = ["DATABASE_URL": "postgres://u@localhost:5432/db", "REDIS_URL": "redis://localhost:6379", "ADMIN_TOKEN": "t"]
+        let defaults = try ServiceSettings(serviceName: "s", defaultPort: 1, requiresAPIKeys: false, reader: .init(environment: base))
+        let expected = ServiceSettings.defaultSharedConnections(cores: System.coreCount)
+        #expect(defaults.postgres.sharedConnections == expected && defaults.redis.sharedConnections == expected)
+        var environment = base
+        environment["DATABASE_SHARED_CONNECTIONS"] = "4"
+        environment["REDIS_SHARED_CONNECTIONS"] = "3"
+        let set = try ServiceSettings(serviceName: "s", defaultPort: 1, requiresAPIKeys: false, reader: .init(environment: environment))
+        #expect(set.postgres.sharedConnections == 4 && set.redis.sharedConnections == 3)
+        environment["REDIS_SHARED_CONNECTIONS"] = "0"
+        let error = #expect(throws: ConfigurationError.self) {
+            try ServiceSettings(serviceName: "s", defaultPort: 1, requiresAPIKeys: false, reader: .init(environment: environment))
+        }
+        #expect(error?.name == "REDIS_SHARED_CONNECTIONS")
     }
 
     @Test("HTTP_IDLE_TIMEOUT and HTTP_MAX_CONNECTIONS: defaults 60 s and 4096, flags over environment, invalid values named")
