@@ -142,6 +142,9 @@ public struct ServiceSettings: Sendable {
     /// and system calls, and that CPU is taken from the service, Postgres and Redis. Measured on the
     /// bookings pair (2 cores, `docs/performance.md`, "One shared connection on two cores"): with one
     /// each, the median p50 at a fixed 1,480 bookings/s fell from 59 to 14 ms and the closed loop made
-    /// 14% more bookings. Two stay the default on larger machines, where they were first measured.
+    /// 14% more bookings. Above two cores the default stays two, as before: in the pool
+    /// microbenchmarks (8 callers doing nothing else) a second connection made 36-60% more commands,
+    /// and with more cores its thread competes less with the service's own work. That has not been
+    /// measured on a larger machine yet.
     public static func defaultSharedConnections(cores: Int) -> Int { cores <= 2 ? 1 : 2 }
 }
