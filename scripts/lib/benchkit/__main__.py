@@ -20,8 +20,9 @@ modules of pairs/ (booking.py, payments.py, saga.py, notification.py, payout.py,
 
 While a pair measures, the services of the groups whose pairs have run are paused (SIGSTOP); while its
 reference tool runs, its own are too. Each measurement prints where the cores went (the service, Redis, Postgres, the load
-generator, interrupts, anything else) and, where Postgres writes, the WAL bytes and fsyncs per
-transaction. After the pairs each group checks the same run (no double hold or booking, every webhook
+generator, interrupts, anything else), the CPU microseconds each of them took per transaction
+(<label>_cpu_us_per_txn; per arrival in the open loop, warm-up included) and, where Postgres writes, the
+WAL bytes and fsyncs per transaction. After the pairs each group checks the same run (no double hold or booking, every webhook
 stored once and published, every paid booking confirmed, every delivery once, payouts that add up):
 missing a goal is reported, not an error; the exit status is non-zero only when something failed to
 run or a check failed.
