@@ -23,6 +23,14 @@ public final class Doorbell: Sendable {
         waiter?.resume()
     }
 
+    /// Whether it was rung since the last wait (or the last call), without waiting; the ring is used up.
+    public func takeRing() -> Bool {
+        state.withLock { state in
+            defer { state.rung = false }
+            return state.rung
+        }
+    }
+
     /// Returns when rung (at once if rung since the last wait), after `timeout`, or when the calling
     /// task is cancelled.
     public func wait(upTo timeout: Duration) async {
@@ -34,12 +42,7 @@ public final class Doorbell: Sendable {
     }
 
     private func waitForRing(upTo timeout: Duration) async {
-        if state.withLock({ state in
-            defer { state.rung = false }
-            return state.rung
-        }) {
-            return
-        }
+        if takeRing() { return }
         let timer = Task {
             // A cancelled sleep throws: the wait already ended, so nothing rings.
             do {

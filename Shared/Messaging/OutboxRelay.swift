@@ -16,10 +16,11 @@ import Synchronization
 ///   that were added are marked published. A row is never marked before Redis accepted it, so a crash
 ///   or a Redis outage loses nothing (at worst an event is published twice; consumers' inboxes absorb
 ///   duplicates). It polls every `pollInterval` while there is work, and for `idleAfter` after the
-///   last row it published or the last append in its own process (each append rings
-///   ``localAppends``, waking it at once); idle longer, every `idlePollInterval`, so an idle system
-///   costs a few statements a second instead of a hundred. An append in another process is then
-///   published within `idlePollInterval` of its commit.
+///   last row it published or the last append in its own process; idle longer, every
+///   `idlePollInterval`, so an idle system costs a few statements a second instead of a hundred. An
+///   append in its own process rings ``localAppends``: an idle relay wakes at once, a busy one only
+///   stays busy (polling at each append cost a query per booking at a moderate load). An append in
+///   another process is published within `idlePollInterval` of its commit when the relay is idle.
 /// - Redis data loss: an epoch key in Redis is checked every `epochCheckInterval`; when it is missing
 ///   (restart without persistence, FLUSHALL, failover) every row still in the outbox is published again.
 /// - Retention: published rows are deleted `retention` after publishing.
@@ -54,9 +55,9 @@ public final class OutboxRelay: Service, Sendable {
         public init() {}
     }
 
-    /// Rung by every append to the outbox in this process (before its commit): a relay leading here
-    /// wakes at once and polls at `pollInterval` again, so the commit is published without waiting
-    /// out an idle poll.
+    /// Rung by every append to the outbox in this process (before its commit): an idle relay leading
+    /// here wakes at once and polls at `pollInterval` again, so the commit is published without
+    /// waiting out an idle poll; a busy one stays busy.
     public static let localAppends = Doorbells()
 
     /// The advisory lock key of the relay leader (shared by every service's relay).
@@ -149,13 +150,18 @@ public final class OutboxRelay: Service, Sendable {
                 backoff = .milliseconds(50)
                 if published > 0 { lastWork = clock.now }
                 if published < configuration.batchSize {
-                    let idle = clock.now - lastWork >= configuration.idleAfter
-                    let interval = idle ? configuration.idlePollInterval : configuration.pollInterval
-                    let waited = clock.now
-                    await doorbell.wait(upTo: interval)
-                    try Task.checkCancellation()
-                    // Rung before the interval ran out: an append in this process; its commit follows within milliseconds.
-                    if clock.now - waited < interval { lastWork = clock.now }
+                    if clock.now - lastWork >= configuration.idleAfter {
+                        let waited = clock.now
+                        await doorbell.wait(upTo: configuration.idlePollInterval)
+                        try Task.checkCancellation()
+                        // Rung before the interval ran out: an append in this process; its commit follows within milliseconds.
+                        if clock.now - waited < configuration.idlePollInterval { lastWork = clock.now }
+                    } else {
+                        // Busy: the appends meanwhile only keep it busy. Waking at each one would cost a
+                        // query per append, made before that append's commit, so mostly finding nothing.
+                        try await Task.sleep(for: configuration.pollInterval)
+                        if doorbell.takeRing() { lastWork = clock.now }
+                    }
                 }
             } catch let error as LostLeadership {
                 logger.warning("outbox relay lost its leader session", metadata: ["reason": "\(error.reason)"])

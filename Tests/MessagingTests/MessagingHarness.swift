@@ -113,9 +113,11 @@ struct MessagingHarness {
 
     func relay(
         postgres: PostgresClient? = nil, pollInterval: Duration = .milliseconds(5), maxStreamLength: Int = 1_000_000,
-        maintenanceInterval: Duration = .seconds(5)
+        maintenanceInterval: Duration = .seconds(5), idleAfter: Duration = .seconds(1), idlePollInterval: Duration = .milliseconds(100)
     ) -> OutboxRelay {
         var configuration = OutboxRelay.Configuration()
+        configuration.idleAfter = idleAfter
+        configuration.idlePollInterval = idlePollInterval
         configuration.approximateMaxStreamLength = maxStreamLength
         configuration.maintenanceInterval = maintenanceInterval
         configuration.pollInterval = pollInterval
