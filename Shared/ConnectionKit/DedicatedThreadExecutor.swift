@@ -16,9 +16,12 @@ package final class DedicatedThreadExecutor: SerialExecutor, @unchecked Sendable
     private var running = true
     private var threadExited = false
 
-    /// Starts the thread. `name` shows in debuggers and `top -H`.
+    /// Starts the thread. `name` shows in debuggers, `top -H` and profiles (``ThreadName``).
     package init(name: String) {
-        let thread = Thread { [self] in self.loop() }
+        let thread = Thread { [self] in
+            ThreadName.setCurrent(name)
+            self.loop()
+        }
         thread.name = name
         thread.stackSize = 1 << 20
         thread.start()

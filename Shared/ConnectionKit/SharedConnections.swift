@@ -118,7 +118,10 @@ private final class Lane<Connection: PipelinedConnection>: @unchecked Sendable {
         self.connection = connection
         self.batchLimit = max(1, batchLimit)
         self.maximumQueued = maximumQueued
-        let thread = Thread { [self] in self.run() }
+        let thread = Thread { [self] in
+            ThreadName.setCurrent(name)
+            self.run()
+        }
         thread.name = name
         thread.stackSize = 1 << 20
         thread.start()
