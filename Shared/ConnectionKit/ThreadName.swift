@@ -9,9 +9,9 @@
 /// The name the operating system shows for a thread (`top -H`, `perf`, `/proc/<pid>/task/*/comm`).
 ///
 /// Foundation's `Thread.name` on Linux does not reach the OS thread when set before `start()`, and
-/// Linux keeps at most 15 bytes of a name (`pthread_setname_np` refuses longer ones outright). The dedicated threads (connections,
-/// shared connections) call ``setCurrent(_:)`` first thing, so profiles and the bench's per-thread
-/// CPU tell them from Swift's cooperative pool.
+/// Linux keeps at most 15 bytes of a name (`pthread_setname_np` refuses longer ones outright). The
+/// dedicated threads (connections, shared connections) call ``setCurrent(_:)`` first thing, so
+/// profiles and the bench's per-thread CPU tell them from Swift's cooperative pool.
 package enum ThreadName {
     /// The most bytes Linux keeps of a thread's name.
     package static let limit = 15
