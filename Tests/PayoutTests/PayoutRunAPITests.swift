@@ -38,6 +38,43 @@ struct PayoutRunAPITests {
         }
     }
 
+    @Test("an item moved to another host's payout, or naming an entry that does not exist, fails reconciliation with the checks it breaks")
+    func reconciliationItemMismatches() async throws {
+        let harness = try await PayoutHarness.make(clock: TestClock(try instant("2026-11-21T06:00:00Z")))
+        try await harness.run { client in
+            try await harness.twoSettledHosts(client)
+            let postgres = harness.postgres
+            // host_a's fee entry (-1,000) moved into host_b's payout: both payouts are off by it, both
+            // summaries count the wrong items, host_b covers an entry of another host; the totals still agree.
+            let moved = try await harness.runPayout("2026-11-20") { runID in
+                try await postgres.query(
+                    """
+                    UPDATE payout.payout_items SET payout_id = (SELECT id FROM payout.payouts WHERE run_id = \(runID) AND host_id = 'host_b')
+                    WHERE entry_id = (SELECT id FROM payout.entries WHERE host_id = 'host_a' AND kind = 'fee')
+                    """)
+            }
+            #expect(moved.status == .failed)
+            #expect(
+                moved.mismatches.map(\.check).sorted() == ["item_owner", "payout_amount", "payout_amount", "payout_summary", "payout_summary"])
+            #expect(moved.mismatches.contains { $0.check == "item_owner" && $0.detail.contains("host_b") && $0.detail.contains("covers 1 entries") })
+            // An item naming no entry: host_a's items add up to 10,000 against its 9,000, the entry is
+            // missing, and the run consumed 28,000 of ledger movements for 27,000 paid.
+            harness.clock.set(try instant("2026-11-22T06:00:00Z"))
+            let missing = try await harness.runPayout("2026-11-21") { runID in
+                try await postgres.query(
+                    """
+                    UPDATE payout.payout_items SET entry_id = -1
+                    WHERE payout_id = (SELECT id FROM payout.payouts WHERE run_id = \(runID) AND host_id = 'host_a')
+                      AND entry_id = (SELECT id FROM payout.entries WHERE host_id = 'host_a' AND kind = 'fee')
+                    """)
+            }
+            #expect(missing.status == .failed)
+            #expect(missing.mismatches.map(\.check).sorted() == ["currency_total", "item_owner", "payout_amount"])
+            #expect(missing.mismatches.contains { $0.check == "currency_total" && $0.detail.contains("consumed 28000") })
+            #expect(try await harness.count("SELECT count(*) FROM payout.payouts WHERE status <> 'failed'") == 0)
+        }
+    }
+
     @Test("the same date again returns the same run (200) and changes nothing")
     func sameDateTwice() async throws {
         let harness = try await PayoutHarness.make(clock: TestClock(try instant("2026-11-21T06:00:00Z")))

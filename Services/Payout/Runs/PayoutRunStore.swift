@@ -241,42 +241,78 @@ enum PayoutRunStore {
 
     /// Checks the run's payouts against the ledger, in SQL: every payout is the sum of its items' entries
     /// (all there, of its own host and currency), no entry of the run's payouts is in another payout
-    /// that did not fail, every payout line of the
-    /// report is its payout, and per currency the run's total is the ledger movements it consumed.
+    /// that did not fail, every payout line of the report is its payout, and per currency the run's
+    /// total is the ledger movements it consumed.
     static func reconcile(_ runID: UUID, in transaction: PostgresTransaction) throws -> [Mismatch] {
         var mismatches: [Mismatch] = []
+        var totals: [Mismatch] = []
+        // The payouts' and the currencies' checks from one pass over the run's items and their entries
+        // (`summed`, per payout and entry currency). The items are the outer side of every join, so the
+        // pass can run on parallel workers (Postgres 15 does not run a right join in parallel), and the
+        // payouts are checked before they are ordered and cut to 100: with the `LIMIT` beside it the
+        // planner joined them to their sums in a nested loop (50 million comparisons for 10,000 payouts).
         for row in try transaction.query(
             """
-            SELECT p.id::text, p.host_id, p.currency, p.amount, coalesce(sum(e.amount), 0)::bigint,
-                   count(i.entry_id) FILTER (WHERE e.id IS NULL OR e.host_id <> p.host_id OR e.currency <> p.currency),
-                   p.item_count <> count(i.entry_id) OR p.item_revenue + p.item_fees + p.item_refunds + p.item_fee_reversals + p.item_disputes <> p.amount
-            FROM payout.payouts p
-            LEFT JOIN payout.payout_items i ON i.payout_id = p.id
-            LEFT JOIN payout.entries e ON e.id = i.entry_id
-            WHERE p.run_id = \(runID)
-            GROUP BY p.id
-            HAVING p.amount <> coalesce(sum(e.amount), 0)
-                OR count(i.entry_id) FILTER (WHERE e.id IS NULL OR e.host_id <> p.host_id OR e.currency <> p.currency) > 0
-                OR p.item_count <> count(i.entry_id)
-                OR p.item_revenue + p.item_fees + p.item_refunds + p.item_fee_reversals + p.item_disputes <> p.amount
-            ORDER BY p.host_id, p.currency
-            LIMIT 100
+            WITH summed AS MATERIALIZED (
+                SELECT i.payout_id, e.currency AS entry_currency, count(*) AS items, coalesce(sum(e.amount), 0) AS total,
+                       count(*) FILTER (WHERE e.id IS NULL OR e.host_id <> p.host_id OR e.currency <> p.currency) AS foreign_items
+                FROM payout.payouts p
+                JOIN payout.payout_items i ON i.payout_id = p.id
+                LEFT JOIN payout.entries e ON e.id = i.entry_id
+                WHERE p.run_id = \(runID)
+                GROUP BY i.payout_id, e.currency
+            ),
+            per_payout AS (
+                SELECT payout_id, sum(items) AS items, sum(total) AS total, sum(foreign_items) AS foreign_items FROM summed GROUP BY payout_id
+            ),
+            payouts AS MATERIALIZED (
+                SELECT p.id::text AS payout, p.host_id, p.currency::text AS currency, p.amount, coalesce(s.total, 0)::bigint AS total,
+                       coalesce(s.foreign_items, 0)::bigint AS foreign_items,
+                       p.item_count <> coalesce(s.items, 0)
+                       OR p.item_revenue + p.item_fees + p.item_refunds + p.item_fee_reversals + p.item_disputes <> p.amount AS summary_differs
+                FROM payout.payouts p LEFT JOIN per_payout s ON s.payout_id = p.id
+                WHERE p.run_id = \(runID)
+                  AND (p.amount <> coalesce(s.total, 0) OR coalesce(s.foreign_items, 0) > 0 OR p.item_count <> coalesce(s.items, 0)
+                       OR p.item_revenue + p.item_fees + p.item_refunds + p.item_fee_reversals + p.item_disputes <> p.amount)
+            ),
+            paid AS (SELECT currency, sum(amount) AS total FROM payout.payouts WHERE run_id = \(runID) GROUP BY currency),
+            reported AS (
+                SELECT currency, sum(net) AS total FROM payout.run_lines WHERE run_id = \(runID) AND status = 'payout' GROUP BY currency
+            ),
+            consumed AS (SELECT entry_currency AS currency, sum(total) AS total FROM summed WHERE entry_currency IS NOT NULL GROUP BY 1),
+            currencies AS (
+                SELECT currency::text, coalesce(paid.total, 0)::bigint AS paid, coalesce(reported.total, 0)::bigint AS reported,
+                       coalesce(consumed.total, 0)::bigint AS consumed
+                FROM paid FULL JOIN reported USING (currency) FULL JOIN consumed USING (currency)
+                WHERE coalesce(paid.total, 0) <> coalesce(consumed.total, 0) OR coalesce(reported.total, 0) <> coalesce(consumed.total, 0)
+            )
+            (SELECT 0 AS part, payout, host_id, currency, amount, total, foreign_items, summary_differs FROM payouts ORDER BY host_id, currency LIMIT 100)
+            UNION ALL
+            SELECT 1, NULL, NULL, currency, paid, reported, consumed, false FROM currencies
+            ORDER BY 1, 3, 4
             """)
         {
-            let payout = try row.decode(String.self, at: 0)
-            let (host, currency) = (try row.decode(String.self, at: 1), try row.decode(String.self, at: 2))
-            let (amount, items) = (try row.decode(Int64.self, at: 3), try row.decode(Int64.self, at: 4))
+            let currency = try row.decode(String.self, at: 3)
+            let (first, second, third) = (try row.decode(Int64.self, at: 4), try row.decode(Int64.self, at: 5), try row.decode(Int64.self, at: 6))
+            guard try row.decode(Int32.self, at: 0) == 0 else {
+                totals.append(
+                    Mismatch(
+                        check: "currency_total",
+                        detail: "in \(currency) the run pays \(first) and reports \(second), but its payouts consumed \(third) of ledger movements"))
+                continue
+            }
+            let (payout, host) = (try row.decode(String.self, at: 1), try row.decode(String.self, at: 2))
+            let (amount, items, foreign) = (first, second, third)
             if amount != items {
                 mismatches.append(
                     Mismatch(
                         check: "payout_amount",
                         detail: "payout \(payout) to \(host) is \(amount) \(currency) but its items add up to \(items)"))
             }
-            if try row.decode(Bool.self, at: 6) {
+            if try row.decode(Bool.self, at: 7) {
                 mismatches.append(
                     Mismatch(check: "payout_summary", detail: "payout \(payout) to \(host): the summary its events carry is not its items"))
             }
-            let foreign = try row.decode(Int64.self, at: 5)
             if foreign > 0 {
                 mismatches.append(
                     Mismatch(
@@ -322,30 +358,7 @@ enum PayoutRunStore {
                     detail: "report line of \(host) in \(currency) says \(net) but payout \(try row.decode(String?.self, at: 4) ?? "-") is \(amount)")
             )
         }
-        for row in try transaction.query(
-            """
-            WITH paid AS (SELECT currency, sum(amount) AS total FROM payout.payouts WHERE run_id = \(runID) GROUP BY currency),
-            reported AS (
-                SELECT currency, sum(net) AS total FROM payout.run_lines WHERE run_id = \(runID) AND status = 'payout' GROUP BY currency
-            ),
-            consumed AS (
-                SELECT e.currency, sum(e.amount) AS total
-                FROM payout.payouts p JOIN payout.payout_items i ON i.payout_id = p.id JOIN payout.entries e ON e.id = i.entry_id
-                WHERE p.run_id = \(runID) GROUP BY e.currency
-            )
-            SELECT currency::text, coalesce(paid.total, 0)::bigint, coalesce(reported.total, 0)::bigint, coalesce(consumed.total, 0)::bigint
-            FROM paid FULL JOIN reported USING (currency) FULL JOIN consumed USING (currency)
-            WHERE coalesce(paid.total, 0) <> coalesce(consumed.total, 0) OR coalesce(reported.total, 0) <> coalesce(consumed.total, 0)
-            """)
-        {
-            let currency = try row.decode(String.self, at: 0)
-            let (paid, reported, consumed) = (try row.decode(Int64.self, at: 1), try row.decode(Int64.self, at: 2), try row.decode(Int64.self, at: 3))
-            mismatches.append(
-                Mismatch(
-                    check: "currency_total",
-                    detail: "in \(currency) the run pays \(paid) and reports \(reported), but its payouts consumed \(consumed) of ledger movements"))
-        }
-        return mismatches
+        return mismatches + totals
     }
 
     /// A reconciled run goes on to announce its payouts.
