@@ -3,7 +3,11 @@ import Synchronization
 /// Group commit: requests submitted while a batch is being committed wait, and then go together in
 /// the next batch, so concurrent callers share transactions (and their fsyncs) instead of queueing
 /// for connections one transaction each. A lone request is committed at once. At most `batchSize`
-/// requests per batch and `concurrentBatches` batches in flight. Each caller gets its own outcome
+/// requests per batch and `concurrentBatches` batches in flight; a batch beside another only when at
+/// least `anotherBatchAt` requests wait for it. So at a moderate rate one batch commits at a time and
+/// what arrives meanwhile goes in the next, and only a queue that one batch at a time would not keep
+/// up with gets more: four batches always at hand made a moderate rate's batches small and its
+/// commits many (docs/performance.md, "Webhooks: one batch at a time until the queue grows"). Each caller gets its own outcome
 /// once its batch committed. A batch that fails is retried one request at a time, so a request is
 /// answered with its own error, never with another's; unless `retriesAlone` says the error is not
 /// the requests' own (the database is unreachable): then every request of the batch gets it at once,
@@ -24,16 +28,20 @@ final class GroupCommit<Request: Sendable, Outcome: Sendable>: Sendable {
     private let state = Mutex(State())
     private let batchSize: Int
     private let concurrentBatches: Int
+    private let anotherBatchAt: Int
     private let commit: Commit
     private let retriesAlone: @Sendable (any Error) -> Bool
 
+    /// `anotherBatchAt` defaults to half a batch; 1 starts a batch for every request while fewer than
+    /// `concurrentBatches` are in flight.
     init(
-        batchSize: Int, concurrentBatches: Int, retriesAlone: @escaping @Sendable (any Error) -> Bool = { _ in true },
+        batchSize: Int, concurrentBatches: Int, anotherBatchAt: Int? = nil, retriesAlone: @escaping @Sendable (any Error) -> Bool = { _ in true },
         commit: @escaping Commit
     ) {
         precondition(batchSize > 0 && concurrentBatches > 0, "a group commit needs room for one request")
         self.batchSize = batchSize
         self.concurrentBatches = concurrentBatches
+        self.anotherBatchAt = max(1, anotherBatchAt ?? batchSize / 2)
         self.commit = commit
         self.retriesAlone = retriesAlone
     }
@@ -43,7 +51,7 @@ final class GroupCommit<Request: Sendable, Outcome: Sendable>: Sendable {
         try await withCheckedThrowingContinuation { continuation in
             let startsCommitter = state.withLock { state -> Bool in
                 state.queue.append(Waiting(request: request, continuation: continuation))
-                guard state.committing < concurrentBatches else { return false }
+                guard state.committing == 0 || (state.committing < concurrentBatches && state.queue.count >= anotherBatchAt) else { return false }
                 state.committing += 1
                 return true
             }
@@ -52,13 +60,17 @@ final class GroupCommit<Request: Sendable, Outcome: Sendable>: Sendable {
         }
     }
 
-    /// Commits batches until nothing waits.
+    /// Commits batches until nothing waits, or, beside another committer, until fewer than
+    /// `anotherBatchAt` requests wait (the other takes them: a request never waits without a committer).
     private func commitWhileWaiting() async {
         while true {
             let batch = state.withLock { state -> [Waiting] in
+                if state.queue.isEmpty || (state.committing > 1 && state.queue.count < anotherBatchAt) {
+                    state.committing -= 1
+                    return []
+                }
                 let batch = Array(state.queue.prefix(batchSize))
                 state.queue.removeFirst(batch.count)
-                if batch.isEmpty { state.committing -= 1 }
                 return batch
             }
             guard !batch.isEmpty else { return }
