@@ -9,46 +9,49 @@ import Testing
 struct GroupCommitTests {
     private struct Refused: Error, Equatable { let request: Int }
 
-    @Test("500 concurrent requests: fewer batches than requests, at most 4 at once, every request answered once with its own outcome")
-    func batches() async throws {
+    /// A group commit of 64 per batch and 4 at once whose commits take `commitTime` and answer each
+    /// request with twice its value, recording each batch's size and the most batches in flight at once.
+    private final class Recorded: Sendable {
         let batches = Mutex<[Int]>([])
         let inFlight = Mutex((now: 0, most: 0))
-        let group = GroupCommit<Int, Int>(batchSize: 64, concurrentBatches: 4) { requests in
-            inFlight.withLock {
-                $0.now += 1; $0.most = max($0.most, $0.now)
+        var sizes: [Int] { batches.withLock { $0 } }
+        var mostAtOnce: Int { inFlight.withLock { $0.most } }
+
+        func group(commitTime: Duration) -> GroupCommit<Int, Int> {
+            GroupCommit<Int, Int>(batchSize: 64, concurrentBatches: 4) { requests in
+                self.inFlight.withLock {
+                    $0.now += 1; $0.most = max($0.most, $0.now)
+                }
+                defer { self.inFlight.withLock { $0.now -= 1 } }
+                try await Task.sleep(for: commitTime)
+                self.batches.withLock { $0.append(requests.count) }
+                return requests.map { $0 * 2 }
             }
-            defer { inFlight.withLock { $0.now -= 1 } }
-            try await Task.sleep(for: .milliseconds(5))
-            batches.withLock { $0.append(requests.count) }
-            return requests.map { $0 * 2 }
         }
+    }
+
+    @Test("500 concurrent requests: fewer batches than requests, at most 4 at once, every request answered once with its own outcome")
+    func batches() async throws {
+        let recorded = Recorded()
+        let group = recorded.group(commitTime: .milliseconds(5))
         let results = try await withThrowingTaskGroup(of: (Int, Int).self) { tasks in
             for request in 0..<500 { tasks.addTask { (request, try await group.submit(request)) } }
             return try await tasks.reduce(into: [Int: Int]()) { $0[$1.0] = $1.1 }
         }
         #expect(results.count == 500)
         #expect(results.allSatisfy { $0.value == $0.key * 2 })
-        let sizes = batches.withLock { $0 }
+        let sizes = recorded.sizes
         #expect(sizes.reduce(0, +) == 500)
         #expect(sizes.count < 100, "\(sizes.count) batches")
         #expect(sizes.allSatisfy { $0 <= 64 })
         // A burst queues more than half a batch behind the first: further batches go beside it.
-        #expect((2...4).contains(inFlight.withLock { $0.most }), "\(inFlight.withLock { $0.most }) batches at once")
+        #expect((2...4).contains(recorded.mostAtOnce), "\(recorded.mostAtOnce) batches at once")
     }
 
     @Test("at a moderate rate one batch commits at a time, and what arrives meanwhile waits for the next instead of a transaction of its own")
     func oneAtATimeUntilTheQueueGrows() async throws {
-        let batches = Mutex<[Int]>([])
-        let inFlight = Mutex((now: 0, most: 0))
-        let group = GroupCommit<Int, Int>(batchSize: 64, concurrentBatches: 4) { requests in
-            inFlight.withLock {
-                $0.now += 1; $0.most = max($0.most, $0.now)
-            }
-            defer { inFlight.withLock { $0.now -= 1 } }
-            try await Task.sleep(for: .milliseconds(20))
-            batches.withLock { $0.append(requests.count) }
-            return requests
-        }
+        let recorded = Recorded()
+        let group = recorded.group(commitTime: .milliseconds(20))
         // 60 requests, one every 4 ms, against commits of 20 ms: about 5 arrive during each commit (32
         // would have to queue behind one for a second batch beside it).
         let answered = try await withThrowingTaskGroup(of: Int.self) { tasks in
@@ -58,9 +61,9 @@ struct GroupCommitTests {
             }
             return try await tasks.reduce(into: [Int]()) { $0.append($1) }
         }
-        #expect(answered.sorted() == Array(0..<60))
-        #expect(inFlight.withLock { $0.most } == 1)
-        let sizes = batches.withLock { $0 }
+        #expect(answered.sorted() == (0..<60).map { $0 * 2 })
+        #expect(recorded.mostAtOnce == 1)
+        let sizes = recorded.sizes
         #expect(sizes.reduce(0, +) == 60)
         // About 12 batches; a batch for each request while fewer than four were in flight made 30 or more.
         #expect(sizes.count <= 20, "\(sizes)")
