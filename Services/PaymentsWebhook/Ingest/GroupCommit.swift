@@ -7,11 +7,12 @@ import Synchronization
 /// least `anotherBatchAt` requests wait for it. So at a moderate rate one batch commits at a time and
 /// what arrives meanwhile goes in the next, and only a queue that one batch at a time would not keep
 /// up with gets more: four batches always at hand made a moderate rate's batches small and its
-/// commits many (docs/performance.md, "Webhooks: one batch at a time until the queue grows"). Each caller gets its own outcome
-/// once its batch committed. A batch that fails is retried one request at a time, so a request is
-/// answered with its own error, never with another's; unless `retriesAlone` says the error is not
-/// the requests' own (the database is unreachable): then every request of the batch gets it at once,
-/// rather than each waiting out the same outage in turn.
+/// commits many (docs/performance.md, "Webhooks: one batch at a time until the queue grows").
+///
+/// Each caller gets its own outcome once its batch committed. A batch that fails is retried one
+/// request at a time, so a request is answered with its own error, never with another's; unless
+/// `retriesAlone` says the error is not the requests' own (the database is unreachable): then every
+/// request of the batch gets it at once, rather than each waiting out the same outage in turn.
 final class GroupCommit<Request: Sendable, Outcome: Sendable>: Sendable {
     typealias Commit = @Sendable ([Request]) async throws -> [Outcome]
 
