@@ -4,7 +4,7 @@ import Synchronization
 /// the next batch, so concurrent callers share transactions (and their fsyncs) instead of queueing
 /// for connections one transaction each. A lone request is committed at once. At most `batchSize`
 /// requests per batch and `concurrentBatches` batches in flight; a batch beside another only when at
-/// least `anotherBatchAt` requests wait for it. So at a moderate rate one batch commits at a time and
+/// least half a batch waits for it. So at a moderate rate one batch commits at a time and
 /// what arrives meanwhile goes in the next, and only a queue that one batch at a time would not keep
 /// up with gets more: four batches always at hand made a moderate rate's batches small and its
 /// commits many (docs/performance.md, "Webhooks: one batch at a time until the queue grows").
@@ -29,20 +29,19 @@ final class GroupCommit<Request: Sendable, Outcome: Sendable>: Sendable {
     private let state = Mutex(State())
     private let batchSize: Int
     private let concurrentBatches: Int
+    /// Half a batch: what must wait before a batch goes beside another.
     private let anotherBatchAt: Int
     private let commit: Commit
     private let retriesAlone: @Sendable (any Error) -> Bool
 
-    /// `anotherBatchAt` defaults to half a batch; 1 starts a batch for every request while fewer than
-    /// `concurrentBatches` are in flight.
     init(
-        batchSize: Int, concurrentBatches: Int, anotherBatchAt: Int? = nil, retriesAlone: @escaping @Sendable (any Error) -> Bool = { _ in true },
+        batchSize: Int, concurrentBatches: Int, retriesAlone: @escaping @Sendable (any Error) -> Bool = { _ in true },
         commit: @escaping Commit
     ) {
         precondition(batchSize > 0 && concurrentBatches > 0, "a group commit needs room for one request")
         self.batchSize = batchSize
         self.concurrentBatches = concurrentBatches
-        self.anotherBatchAt = max(1, anotherBatchAt ?? batchSize / 2)
+        self.anotherBatchAt = max(1, batchSize / 2)
         self.commit = commit
         self.retriesAlone = retriesAlone
     }

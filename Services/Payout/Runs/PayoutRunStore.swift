@@ -251,6 +251,8 @@ enum PayoutRunStore {
         // pass can run on parallel workers (Postgres 15 does not run a right join in parallel), and the
         // payouts are checked before they are ordered and cut to 100: with the `LIMIT` beside it the
         // planner joined them to their sums in a nested loop (50 million comparisons for 10,000 payouts).
+        // A row is a payout (part 0: amount, its items' total, foreign items) or a currency (part 1:
+        // paid, reported, consumed).
         for row in try transaction.query(
             """
             WITH summed AS MATERIALIZED (
@@ -272,8 +274,6 @@ enum PayoutRunStore {
                        OR p.item_revenue + p.item_fees + p.item_refunds + p.item_fee_reversals + p.item_disputes <> p.amount AS summary_differs
                 FROM payout.payouts p LEFT JOIN per_payout s ON s.payout_id = p.id
                 WHERE p.run_id = \(runID)
-                  AND (p.amount <> coalesce(s.total, 0) OR coalesce(s.foreign_items, 0) > 0 OR p.item_count <> coalesce(s.items, 0)
-                       OR p.item_revenue + p.item_fees + p.item_refunds + p.item_fee_reversals + p.item_disputes <> p.amount)
             ),
             paid AS (SELECT currency, sum(amount) AS total FROM payout.payouts WHERE run_id = \(runID) GROUP BY currency),
             reported AS (
@@ -286,7 +286,9 @@ enum PayoutRunStore {
                 FROM paid FULL JOIN reported USING (currency) FULL JOIN consumed USING (currency)
                 WHERE coalesce(paid.total, 0) <> coalesce(consumed.total, 0) OR coalesce(reported.total, 0) <> coalesce(consumed.total, 0)
             )
-            (SELECT 0 AS part, payout, host_id, currency, amount, total, foreign_items, summary_differs FROM payouts ORDER BY host_id, currency LIMIT 100)
+            (SELECT 0 AS part, payout, host_id, currency, amount, total, foreign_items, summary_differs FROM payouts
+             WHERE amount <> total OR foreign_items > 0 OR summary_differs
+             ORDER BY host_id, currency LIMIT 100)
             UNION ALL
             SELECT 1, NULL, NULL, currency, paid, reported, consumed, false FROM currencies
             ORDER BY 1, 3, 4
