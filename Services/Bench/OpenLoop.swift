@@ -417,7 +417,10 @@ enum OpenLoopExchanges {
             self.api = api
             self.event = event
             self.seats = seats
-            self.customer = "open-\(tag)-w\(sequence % 64)"
+            // A customer per arrival, as wrk's bookings.lua makes one per hold: customers shared by many
+            // arrivals would each keep hundreds of unpaid bookings in their held-seat ledger (the product's
+            // default limit is 20 seats), and the hold's admission reads the whole ledger.
+            self.customer = "open-\(tag)-c\(sequence)"
             self.key = "open-\(tag)-\(sequence)"
             self.reference = "\(tag)o\(sequence)"
             self.price = price
