@@ -190,6 +190,37 @@ public final class RedisClient: Sendable, Service {
         }
     }
 
+    /// Runs several scripts in one round trip, in order, each as ``evaluate(_:keys:arguments:)`` would
+    /// (a script the server does not know is loaded and run again on its own): one result per call, an
+    /// error reply as a thrown ``RedisError`` in its result. A connection failure throws for all of them.
+    public func evaluate(_ calls: [RedisScriptCall]) async throws -> [Result<RedisReply, RedisError>] {
+        var commands: [[RedisArgument]] = []
+        for call in calls {
+            let known = scriptDigests.withLock { $0[call.script.source] }
+            let digest: String
+            if let known { digest = known } else { digest = try await load(call.script) }
+            commands.append(Self.evalsha(digest, keys: call.keys, arguments: call.arguments))
+        }
+        var results: [Result<RedisReply, RedisError>] = []
+        for (call, reply) in zip(calls, try await pipeline(commands)) {
+            guard case .error(let message) = reply else {
+                results.append(.success(reply))
+                continue
+            }
+            let error = RedisError(reply: message)
+            guard error.code == .noScript else {
+                results.append(.failure(error))
+                continue
+            }
+            do {
+                results.append(.success(try await evaluate(call.script, keys: call.keys, arguments: call.arguments)))
+            } catch let error as RedisError {
+                results.append(.failure(error))
+            }
+        }
+        return results
+    }
+
     private func load(_ script: RedisScript) async throws -> String {
         let reply = try await send(["SCRIPT", "LOAD", RedisArgument(script.source)])
         guard let digest = reply.string else { throw RedisError.unexpected(reply, expected: "a script digest") }
@@ -206,4 +237,16 @@ public final class RedisClient: Sendable, Service {
 public struct RedisScript: Sendable, Hashable {
     public let source: String
     public init(_ source: String) { self.source = source }
+}
+
+/// One script with its keys and arguments, for ``RedisClient/evaluate(_:)`` (several in one round trip).
+public struct RedisScriptCall: Sendable {
+    public let script: RedisScript
+    public let keys: [RedisArgument]
+    public let arguments: [RedisArgument]
+    public init(_ script: RedisScript, keys: [RedisArgument], arguments: [RedisArgument]) {
+        self.script = script
+        self.keys = keys
+        self.arguments = arguments
+    }
 }

@@ -74,8 +74,8 @@ struct BookingService<Repository: BookingRepository>: Sendable {
         guard let reference = HoldReference(token: holdToken), let event = try await catalog.event(reference.eventID) else {
             return .rejected(.unknownHold, claim)
         }
-        guard let hold = try await holds.hold(reference) else { return .rejected(.holdExpired, claim) }
-        switch try await holds.prepareConversion(hold, customer: customer, minimumLife: conversionMargin) {
+        guard let seatIDs = try await holds.conversionSeats(reference) else { return .rejected(.holdExpired, claim) }
+        switch try await holds.prepareConversion(reference, seats: seatIDs, customer: customer, minimumLife: conversionMargin) {
         case .live: break
         case .expired: return .rejected(.holdExpired, claim)
         case .notOwner: return .rejected(.holdNotOwned, claim)
@@ -84,7 +84,7 @@ struct BookingService<Repository: BookingRepository>: Sendable {
         let createdAt = claim.now
         let paymentDueAt = createdAt.adding(paymentWindow)
         let deadline = paymentDueAt.adding(paymentGrace)
-        let seats = hold.seatIDs.sorted()
+        let seats = seatIDs.sorted()
         let new = NewBooking(
             id: BookingID(), event: event, customerID: customer, holdID: reference.holdID, seatIDs: seats, amount: try event.price(of: seats),
             createdAt: createdAt, paymentDueAt: paymentDueAt, deadline: deadline, correlationID: correlationID, clientID: client)
@@ -103,37 +103,25 @@ struct BookingService<Repository: BookingRepository>: Sendable {
         case .created:
             // Postgres is the truth from here on: if Redis cannot record the conversion, the booking
             // stands and its seats stay unavailable through the database (the cache is rebuilt from it).
-            // The hold (the event's keys) and the customer's reservation (the customer's) are updated
-            // at the same time: neither depends on the other, and together they share a round trip.
-            async let reservation: Void = keepReservation(of: booking, until: deadline, logger: logger)
-            do {
-                try await holds.recordConversion(hold, bookingID: booking.id, keepUntil: deadline)
-            } catch {
+            // The hold (the event's keys) and the customer's held-seat reservation (the customer's) are
+            // updated in one round trip: neither depends on the other. A booking awaiting payment keeps
+            // counting its seats until its deadline (or until it leaves `pending_payment` earlier); a
+            // free booking, confirmed at once, stops counting now. If the reservation is not updated, it
+            // ends with the hold's TTL.
+            let change: SeatHoldStore.ReservationChange = booking.status == .pendingPayment ? .extend(until: deadline, now: clock.now()) : .release
+            let failed = await holds.recordConversion(
+                reference, seats: seatIDs, bookingID: booking.id, keepUntil: deadline, reservation: (customer, change))
+            if let error = failed.conversion {
                 logger.warning(
                     "booking created but its hold could not be extended in Redis", metadata: ["booking_id": "\(booking.id)", "error": "\(error)"])
             }
-            await reservation
+            if let error = failed.reservation {
+                logger.warning(
+                    "booking created but the customer's held-seat reservation was not updated",
+                    metadata: ["booking_id": "\(booking.id)", "error": "\(error)"])
+            }
             logger.info("booking created", metadata: ["booking_id": "\(booking.id)", "seats": "\(seats.count)"])
             return .answered(.fresh(response))
-        }
-    }
-
-    /// The customer's held-seat reservation of the hold: a booking awaiting payment keeps counting its
-    /// seats until its deadline (or until it leaves `pending_payment` earlier); a free booking, confirmed
-    /// at once, stops counting now. Only an existing reservation is extended, so a confirmation or
-    /// cancellation that got there first is not undone. A Redis failure only logs: the reservation then
-    /// ends with the hold's TTL.
-    private func keepReservation(of booking: Booking, until deadline: Date, logger: Logger) async {
-        do {
-            if booking.status == .pendingPayment {
-                try await holds.extendReservation(booking.holdID, customer: booking.customerID, until: deadline, now: clock.now())
-            } else {
-                try await holds.releaseReservation(booking.holdID, customer: booking.customerID)
-            }
-        } catch {
-            logger.warning(
-                "booking created but the customer's held-seat reservation was not updated",
-                metadata: ["booking_id": "\(booking.id)", "error": "\(error)"])
         }
     }
 

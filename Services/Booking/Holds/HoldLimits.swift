@@ -156,12 +156,25 @@ extension SeatHoldStore {
         }
     }
 
-    /// Keeps the reservation of `holdID` (when it still exists) until `until`: the hold became a
-    /// booking awaiting payment, whose seats count until it leaves `pending_payment`.
-    func extendReservation(_ holdID: HoldID, customer: CustomerID, until: Date, now: Date) async throws {
-        _ = try await redis.evaluate(
-            Self.extendScript, keys: [RedisArgument(heldKey(customer))],
-            arguments: [RedisArgument(holdID.description), RedisArgument(Self.milliseconds(until)), RedisArgument(Self.milliseconds(now))])
+    /// What becomes of a hold's reservation when it turns into a booking.
+    enum ReservationChange: Sendable, Equatable {
+        /// A booking awaiting payment: its seats count until `until` (or until it leaves `pending_payment`).
+        case extend(until: Date, now: Date)
+        /// A free booking, confirmed at once: its seats stop counting.
+        case release
+    }
+
+    /// The script call that applies `change` to the reservation of `holdID` (only an existing one is
+    /// extended, so a confirmation or cancellation that got there first is not undone).
+    func reservationCall(_ holdID: HoldID, customer: CustomerID, _ change: ReservationChange) -> RedisScriptCall {
+        switch change {
+        case .extend(let until, let now):
+            RedisScriptCall(
+                Self.extendScript, keys: [RedisArgument(heldKey(customer))],
+                arguments: [RedisArgument(holdID.description), RedisArgument(Self.milliseconds(until)), RedisArgument(Self.milliseconds(now))])
+        case .release:
+            RedisScriptCall(Self.forgetScript, keys: [RedisArgument(heldKey(customer))], arguments: [RedisArgument(holdID.description)])
+        }
     }
 
     /// Forgets the reservation of `holdID`: the hold was refused or released, or its booking left
@@ -229,6 +242,10 @@ extension SeatHoldStore {
             redis.call('PEXPIRE', KEYS[2], math.max(latest - now, 1000))
             return {'reserved'}
             """)
+
+    /// KEYS: the customer's held-seat ledger. ARGV: hold id. `HDEL` as a script, so that it shares a
+    /// round trip with the conversion's script (``SeatHoldStore/recordConversion``).
+    static let forgetScript = RedisScript("return redis.call('HDEL', KEYS[1], ARGV[1])")
 
     /// KEYS: the customer's held-seat ledger. ARGV: hold id, until ms, now ms.
     static let extendScript = RedisScript(

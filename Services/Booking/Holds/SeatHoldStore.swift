@@ -19,6 +19,14 @@ struct SeatHoldStore: Sendable {
     let redis: RedisClient
     /// How long a rebuilt unavailable-seat cache lives before it is rebuilt again.
     var cacheLifetime: Duration = .seconds(600)
+    /// The seats of the holds placed through this store lately (see ``conversionSeats(_:)``).
+    let placedSeats: PlacedHoldSeats
+
+    init(redis: RedisClient, cacheLifetime: Duration = .seconds(600), remembering placedHolds: Int = 65_536) {
+        self.redis = redis
+        self.cacheLifetime = cacheLifetime
+        self.placedSeats = PlacedHoldSeats(capacity: placedHolds)
+    }
 
     /// A hold as stored in Redis.
     struct Hold: Sendable, Hashable {
@@ -52,7 +60,9 @@ struct SeatHoldStore: Sendable {
         let reply = try await redis.evaluate(Self.placeScript, keys: keys.map { RedisArgument($0) }, arguments: arguments)
         let parts = reply.array?.compactMap { $0.string } ?? []
         switch parts.first {
-        case "held": return .held
+        case "held":
+            placedSeats.remember(reference.holdID, seats: seats)
+            return .held
         case "rebuild": return .cacheMissing
         case "taken": return .unavailable(try parts.dropFirst().map { try SeatID(parsing: $0) })
         default: throw UnexpectedHoldReply(reply: reply, expected: "a hold outcome")
@@ -95,6 +105,16 @@ struct SeatHoldStore: Sendable {
         )
     }
 
+    /// The seats of the hold `reference` names, for its conversion: remembered when this store placed
+    /// it (a hold's seats never change and its id is never reused), else read from its record; nil when
+    /// there is no record. Whether the hold is still live and whose it is, only Redis answers
+    /// (``prepareConversion(_:seats:customer:minimumLife:)``), so the remembered seats save a round trip
+    /// and decide nothing.
+    func conversionSeats(_ reference: HoldReference) async throws -> [SeatID]? {
+        if let seats = placedSeats.seats(of: reference.holdID) { return seats }
+        return try await hold(reference)?.seatIDs
+    }
+
     enum ConversionCheck: Sendable, Equatable {
         /// Every seat still carries the hold's id; each key now lives at least `minimumLife` more.
         case live
@@ -106,14 +126,14 @@ struct SeatHoldStore: Sendable {
         case booked(BookingID)
     }
 
-    /// Checks that `hold` can become a booking for `customer` and keeps its keys alive for at
-    /// least `minimumLife`, so they cannot expire while the booking is being written.
-    func prepareConversion(_ hold: Hold, customer: CustomerID, minimumLife: Duration) async throws -> ConversionCheck {
-        let keys = [holdKey(hold.reference)] + hold.seatIDs.map { seatKey(hold.reference.eventID, $0) }
+    /// Checks that the hold `reference` names (of `seats`) can become a booking for `customer` and keeps
+    /// its keys alive for at least `minimumLife`, so they cannot expire while the booking is being written.
+    func prepareConversion(_ reference: HoldReference, seats: [SeatID], customer: CustomerID, minimumLife: Duration) async throws -> ConversionCheck {
+        let keys = [holdKey(reference)] + seats.map { seatKey(reference.eventID, $0) }
         let reply = try await redis.evaluate(
             Self.prepareScript, keys: keys.map { RedisArgument($0) },
             arguments: [
-                RedisArgument(hold.reference.holdID.description), RedisArgument(customer.rawValue), RedisArgument(minimumLife.wholeMilliseconds),
+                RedisArgument(reference.holdID.description), RedisArgument(customer.rawValue), RedisArgument(minimumLife.wholeMilliseconds),
             ]
         )
         let parts = reply.array?.compactMap { $0.string } ?? []
@@ -126,18 +146,34 @@ struct SeatHoldStore: Sendable {
         }
     }
 
-    /// After the booking committed: keeps the hold's seat keys (those still carrying its id) until
-    /// `keepUntil`, marks the hold as booked, and adds the seats to the unavailable-seat cache.
-    func recordConversion(_ hold: Hold, bookingID: BookingID, keepUntil: Date) async throws {
-        let eventID = hold.reference.eventID
-        let keys = [unavailableKey(eventID), holdKey(hold.reference)] + hold.seatIDs.map { seatKey(eventID, $0) }
-        _ = try await redis.evaluate(
+    /// After the booking committed, in one round trip: keeps the hold's seat keys (those still carrying
+    /// its id) until `keepUntil`, marks the hold as booked and adds the seats to the unavailable-seat
+    /// cache; and updates the customer's held-seat reservation of the hold (`reservation`; the customer's
+    /// own hash slot). Returns what failed of each, nil when it was done; a connection failure fails both.
+    func recordConversion(
+        _ reference: HoldReference, seats: [SeatID], bookingID: BookingID, keepUntil: Date,
+        reservation: (customer: CustomerID, change: ReservationChange)
+    ) async -> (conversion: (any Error)?, reservation: (any Error)?) {
+        let eventID = reference.eventID
+        let keys = [unavailableKey(eventID), holdKey(reference)] + seats.map { seatKey(eventID, $0) }
+        let conversion = RedisScriptCall(
             Self.convertScript, keys: keys.map { RedisArgument($0) },
             arguments: [
-                RedisArgument(hold.reference.holdID.description), RedisArgument(bookingID.description),
+                RedisArgument(reference.holdID.description), RedisArgument(bookingID.description),
                 RedisArgument(Self.milliseconds(keepUntil)), RedisArgument(cacheLifetime.wholeMilliseconds),
-            ] + hold.seatIDs.map { RedisArgument($0.rawValue) }
-        )
+            ] + seats.map { RedisArgument($0.rawValue) })
+        do {
+            let results = try await redis.evaluate([
+                conversion, reservationCall(reference.holdID, customer: reservation.customer, reservation.change),
+            ])
+            func failure(_ result: Result<RedisReply, RedisError>) -> (any Error)? {
+                if case .failure(let error) = result { return error }
+                return nil
+            }
+            return (failure(results[0]), failure(results[1]))
+        } catch {
+            return (error, error)
+        }
     }
 
     enum ReleaseOutcome: Sendable, Equatable {
