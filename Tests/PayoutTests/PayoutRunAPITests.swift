@@ -75,6 +75,50 @@ struct PayoutRunAPITests {
         }
     }
 
+    @Test("an entry in a payout that did not fail, released anyway, and paid again: entry_in_two_payouts; after that payout failed, none")
+    func entryInTwoPayouts() async throws {
+        let harness = try await PayoutHarness.make(clock: TestClock(try instant("2026-11-21T06:00:00Z")))
+        try await harness.run { client in
+            try await harness.twoSettledHosts(client)
+            let postgres = harness.postgres
+            let first = try await harness.runPayout("2026-11-20")
+            #expect(first.status == .completed)
+            let entries = try await harness.count("SELECT count(*) FROM payout.payout_items")
+            #expect(entries > 0)
+            // host_a's payout did not fail, but its items are released and their entries open again (a
+            // drift no constraint prevents): the next run pays them a second time.
+            try await postgres.query(
+                """
+                WITH released AS (
+                    UPDATE payout.payout_items SET released = true
+                    WHERE payout_id = (SELECT id FROM payout.payouts WHERE run_id = \(first.id) AND host_id = 'host_a') RETURNING entry_id
+                )
+                INSERT INTO payout.open_entries (entry_id, host_id, currency)
+                SELECT e.id, e.host_id, e.currency FROM released r JOIN payout.entries e ON e.id = r.entry_id
+                """)
+            let reopened = try await harness.count("SELECT count(*) FROM payout.payout_items WHERE released")
+            #expect(reopened > 0 && reopened < entries)
+            harness.clock.set(try instant("2026-11-22T06:00:00Z"))
+            let second = try await harness.runPayout("2026-11-21")
+            #expect(second.status == .failed)
+            #expect(second.mismatches.count == reopened)
+            #expect(second.mismatches.allSatisfy { $0.check == "entry_in_two_payouts" })
+            let firstPayout = try await harness.postgres.query(
+                "SELECT id FROM payout.payouts WHERE run_id = \(first.id) AND host_id = 'host_a'"
+            ).map { try $0.decode(UUID.self, at: 0) }
+            #expect(second.mismatches.allSatisfy { $0.detail.contains(firstPayout.first?.uuidString.lowercased() ?? "?") })
+
+            // Once that payout failed, as a refused transfer fails it, its released items are history:
+            // the entries are paid again and the run reconciles.
+            try await postgres.query(
+                "UPDATE payout.payouts SET status = 'failed', failed_at = now(), error = 'refused' WHERE run_id = \(first.id) AND host_id = 'host_a'")
+            harness.clock.set(try instant("2026-11-23T06:00:00Z"))
+            let third = try await harness.runPayout("2026-11-22")
+            #expect(third.status == .completed, "\(third.mismatches)")
+            #expect(third.mismatches.isEmpty)
+        }
+    }
+
     @Test("the same date again returns the same run (200) and changes nothing")
     func sameDateTwice() async throws {
         let harness = try await PayoutHarness.make(clock: TestClock(try instant("2026-11-21T06:00:00Z")))
