@@ -190,9 +190,10 @@ public final class RedisClient: Sendable, Service {
         }
     }
 
-    /// Runs several scripts in one round trip, in order, each as ``evaluate(_:keys:arguments:)`` would
-    /// (a script the server does not know is loaded and run again on its own): one result per call, an
-    /// error reply as a thrown ``RedisError`` in its result. A connection failure throws for all of them.
+    /// Runs several scripts in one round trip, in order, each as ``evaluate(_:keys:arguments:)`` would: a
+    /// script the server no longer knows (`NOSCRIPT`) is loaded and run again on its own, after the others,
+    /// so only scripts whose effects are independent belong together. One result per call, an error reply
+    /// as the ``RedisError`` of its result; a connection failure throws for all of them.
     public func evaluate(_ calls: [RedisScriptCall]) async throws -> [Result<RedisReply, RedisError>] {
         var commands: [[RedisArgument]] = []
         for call in calls {

@@ -43,6 +43,32 @@ struct RedisRestartTests {
         }
     }
 
+    @Test("several scripts in one round trip: each its own result, an error reply only its own; after SCRIPT FLUSH reloaded")
+    func scriptsTogether() async throws {
+        try await DisruptableServers.withExclusiveAccess { servers in
+            let client = try RedisClient.forTests(url: servers.redisURL, connections: 2)
+            defer { Task { await client.shutdown() } }
+            let add = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+            let fail = RedisScript("return redis.call('HGET', KEYS[1], 'f')")
+            let calls = [
+                RedisScriptCall(add, keys: ["counter"], arguments: ["5"]), RedisScriptCall(fail, keys: ["counter"], arguments: []),
+                RedisScriptCall(add, keys: ["other"], arguments: ["2"]),
+            ]
+            func check(_ results: [Result<RedisReply, RedisError>], counter: Int64, other: Int64) {
+                #expect(results.count == 3)
+                #expect((try? results[0].get())?.integer == counter)
+                if case .failure(let error) = results[1] { #expect(error.message.hasPrefix("WRONGTYPE")) } else { Issue.record("expected WRONGTYPE") }
+                #expect((try? results[2].get())?.integer == other)
+            }
+            check(try await client.evaluate(calls), counter: 5, other: 2)
+            let before = client.sharedConnectionStatistics
+            check(try await client.evaluate(calls), counter: 10, other: 4)
+            #expect(client.sharedConnectionStatistics.roundTrips - before.roundTrips == 1)
+            try await client.send("SCRIPT", "FLUSH")
+            check(try await client.evaluate(calls), counter: 15, other: 6)
+        }
+    }
+
     @Test("while Redis is down commands fail fast with a typed connection error, then recover")
     func failsWhileDown() async throws {
         try await DisruptableServers.withExclusiveAccess { servers in
