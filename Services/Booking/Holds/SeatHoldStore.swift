@@ -18,7 +18,7 @@ import SharedModel
 struct SeatHoldStore: Sendable {
     let redis: RedisClient
     /// How long a rebuilt unavailable-seat cache lives before it is rebuilt again.
-    var cacheLifetime: Duration = .seconds(600)
+    var cacheLifetime: Duration
     /// The seats of the holds placed through this store lately (see ``conversionSeats(_:)``).
     let placedSeats: PlacedHoldSeats
 
