@@ -5,7 +5,8 @@
 One PNG per scenario, OUT_DIR/open-loop-<scenario>.png: the p50, p99 and p99.9 latency (log scale)
 against the throughput achieved, one point per arrival rate (labelled with its share of the
 closed-loop capacity), the closed-loop capacity as a vertical line and the scenario's latency goal
-as a horizontal one. Several results files are merged (e.g. runs at different rates).
+as a horizontal one; a scenario's "-reference" runs (pgbench --rate at the same arrival rates) add the
+database's own p99 to its chart. Several results files are merged (e.g. runs at different rates).
 """
 
 import json
@@ -26,6 +27,12 @@ SCENARIOS = {
     "saga-confirmation": ("saga: webhook received -> booking confirmed (SQL)", "saga", 100.0),
 }
 QUANTILES = [("p50", "o-"), ("p99", "s-"), ("p99.9", "^-")]
+REFERENCE = "-reference"
+
+
+def measured(points):
+    """POINTS with a throughput, by throughput."""
+    return sorted((p for p in points if p.get("throughput") is not None), key=lambda p: p["throughput"])
 
 
 def main():
@@ -46,9 +53,10 @@ def main():
             runs.setdefault(run["scenario"], []).append(run)
     written = []
     for scenario, points in sorted(runs.items()):
+        if scenario.endswith(REFERENCE):
+            continue
         title, pair, goal = SCENARIOS.get(scenario, (scenario, scenario, None))
-        points = [p for p in points if p.get("throughput") is not None]
-        points.sort(key=lambda p: p["throughput"])
+        points = measured(points)
         if not points:
             continue
         figure, axes = plt.subplots(figsize=(9, 5.4), dpi=100)
@@ -56,6 +64,10 @@ def main():
             xs = [p["throughput"] for p in points if p.get("latency_ms", {}).get(key) is not None]
             ys = [p["latency_ms"][key] for p in points if p.get("latency_ms", {}).get(key) is not None]
             axes.plot(xs, ys, style, label=key)
+        reference = [p for p in measured(runs.get(scenario + REFERENCE, [])) if p.get("latency_ms", {}).get("p99") is not None]
+        if reference:
+            axes.plot([p["throughput"] for p in reference], [p["latency_ms"]["p99"] for p in reference], "x--", color="grey",
+                      label="p99 of pgbench --rate, the reference transaction at the same rates")
         for p in points:
             top = p.get("latency_ms", {}).get("p99.9") or p.get("latency_ms", {}).get("p99")
             if top is not None and p.get("label"):

@@ -25,7 +25,8 @@ GOALS = [
     ("saga-confirmation", 0.8, "p99", 100.0, "webhook received -> booking confirmed"),
 ]
 
-ORDER = ["webhooks", "bookings", "saga", "saga-confirmation"]
+# A scenario's "-reference" runs: the reference tool (pgbench --rate) at the same arrival rates.
+ORDER = ["webhooks", "webhooks-reference", "bookings", "bookings-reference", "saga", "saga-confirmation"]
 
 
 def read_runs(path):
@@ -74,7 +75,10 @@ def table(args):
             f"{fmt(latency.get('p50')):>8} {fmt(latency.get('p99')):>8} {fmt(latency.get('p99.9')):>8} {fmt(latency.get('max')):>8} "
             f"{failed:>6}  {goal_text}"
         )
-    print("(latency in ms: client runs from each request's due time; saga-confirmation in SQL from the webhook's receipt)")
+    print(
+        "(latency in ms: client runs from each request's due time; saga-confirmation in SQL from the webhook's receipt;"
+        " -reference: pgbench --rate running the pair's reference transaction at the same rate, from each transaction's scheduled start)"
+    )
     if args.summary:
         with open(args.summary, "a", encoding="utf-8") as handle:
             for scenario, met in goals_met.items():

@@ -36,6 +36,9 @@ Open loop: after the closed-loop runs of webhooks, bookings and saga, `platform-
 the same services at fixed arrival rates, fractions of the rate just measured (BENCH_OPEN_FRACTIONS,
 default "0.5 0.8"), and reports p50/p99/p99.9 from each request's due time (coordinated omission
 corrected, HDR histograms); the saga's runs also measure webhook received -> booking confirmed in SQL.
+The webhooks and bookings pairs then run their reference transaction at the same rates, the service
+paused (`pgbench --rate`, latency from each transaction's scheduled start: `<pair>-reference`), which
+is what the database alone answers at that rate on this machine and disk.
 A second table shows them with the latency goals at 80%. BENCH_OPEN_LOOP=0 skips them;
 BENCH_OPEN_SECONDS (default BENCH_SECONDS; the saga: SAGA_OPEN_SECONDS, 20) sets their length;
 BENCH_OPEN_CAPACITY_<PAIR> (e.g. BENCH_OPEN_CAPACITY_SAGA=340) takes that rate as the capacity instead,

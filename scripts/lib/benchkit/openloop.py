@@ -16,6 +16,16 @@ def fractions() -> list[str]:
     return os.environ.get("BENCH_OPEN_FRACTIONS", "0.5 0.8").split()
 
 
+def rates(capacity: float) -> list[tuple[str, int]]:
+    """(fraction, arrivals per second) at each of BENCH_OPEN_FRACTIONS of CAPACITY."""
+    return [(fraction, max(round(capacity * float(fraction)), 1)) for fraction in fractions()]
+
+
+def seconds_and_warmup(bench: Bench) -> tuple[str, str]:
+    """BENCH_OPEN_SECONDS (default BENCH_SECONDS) and BENCH_OPEN_WARMUP (2): each open-loop run's."""
+    return os.environ.get("BENCH_OPEN_SECONDS", str(bench.seconds)), os.environ.get("BENCH_OPEN_WARMUP", "2")
+
+
 def run_open_loop(
     bench: Bench,
     pair: str,
@@ -38,11 +48,10 @@ def run_open_loop(
     run tell a tail the machine made from one the service made. The summary gets _steal_cores and
     _checkpoints too."""
     assert bench.platform_bench is not None
-    seconds = seconds or os.environ.get("BENCH_OPEN_SECONDS", str(bench.seconds))
-    warmup = os.environ.get("BENCH_OPEN_WARMUP", "2")
+    default_seconds, warmup = seconds_and_warmup(bench)
+    seconds = seconds or default_seconds
     outputs = []
-    for fraction in fractions():
-        rate = max(round(capacity * float(fraction)), 1)
+    for fraction, rate in rates(capacity):
         percent = round(float(fraction) * 100)
         settle()
         say(f"{pair}: open loop at {percent}% of {capacity:.0f}/s = {rate}/s ({seconds}s after {warmup}s)")

@@ -168,7 +168,11 @@ class BookingService(ServiceGroup):
         self._prime(service)
         # The reference database: the same schema, events 00000000-0000-4000-8000-<12 digits> with the
         # same seats (foreign keys), and the sequence booking.sql allocates seat blocks from.
-        self.reference_events = ((bench.seconds + self.warmup) * 5000 + 2499) // 2500
+        # Enough for 5,000 transactions a second in the closed reference and in its open-loop runs.
+        open_seconds, open_warmup = openloop.seconds_and_warmup(bench)
+        open_share = sum(float(fraction) for fraction in openloop.fractions())
+        transactions = (bench.seconds + self.warmup) * 5000 + open_share * (int(open_seconds) + int(open_warmup)) * 5000
+        self.reference_events = (round(transactions) + 2499) // 2500
         say(f"booking_ref: {self.reference_events} events x {SEATS} seats in SQL")
         seed_reference_events(bench, "booking_ref", self.reference_events, SEATS, "reference", "host-bench")
         bench.psql("booking_ref", "CREATE SEQUENCE bench_ref_blocks;\nVACUUM ANALYZE;")
@@ -470,12 +474,10 @@ class BookingsPair(BookingPair):
         group = self.owner
         bench.pause(group.service.pid if group.service else None)
         group.settle(bench)
-        arguments: list[Argument] = ["-n", "-M", "prepared", "-f", group.lua / "booking.sql", "-D", f"events={group.reference_events}"]
-        arguments += ["-c", str(group.pgbench_clients), "-j", "2", *pgbench_target(bench, "booking_ref")]
         reference = pgbench.measured_reference(
             bench,
             "booking",
-            arguments,
+            self._pgbench_arguments(bench),
             group.warmup,
             group.folder / "pgbench",
             lambda: bench.analyze("booking_ref"),
@@ -483,6 +485,12 @@ class BookingsPair(BookingPair):
         )
         group.measured(bench, "reference-bookings.cpu", reference.cores)
         return reference.rate
+
+    def _pgbench_arguments(self, bench: Bench) -> list[Argument]:
+        """pgbench running the booking transaction (booking.sql) on booking_ref."""
+        group = self.owner
+        arguments: list[Argument] = ["-n", "-M", "prepared", "-f", group.lua / "booking.sql", "-D", f"events={group.reference_events}"]
+        return arguments + ["-c", str(group.pgbench_clients), "-j", "2", *pgbench_target(bench, "booking_ref")]
 
     def has_open_loop(self) -> bool:
         return True
@@ -502,3 +510,12 @@ class BookingsPair(BookingPair):
             group.counts["holds"].append(openloop.served(output, "holds"))
             group.counts["bookings"].append(openloop.served(output, "bookings"))
             group.counts["open_failures"].append(openloop.failures(output))
+        pgbench.open_loop_reference(
+            bench,
+            "bookings",
+            self._pgbench_arguments(bench),
+            capacity,
+            group.folder / "pgbench-open",
+            group.service.pid,
+            lambda: group.settle(bench),
+        )

@@ -285,13 +285,10 @@ class WebhooksPair(GroupPair[PaymentsService]):
         group = self.owner
         bench.pause(group.service.pid if group.service else None)
         group.settle(bench)
-        template = (group.folder / "body-template.json").read_text(encoding="utf-8").rstrip("\n")
-        arguments: list[Argument] = ["-n", "-M", "prepared", "-f", group.scripts / "webhook.sql", "-D", "n=0", "-D", f"body={template}"]
-        arguments += ["-c", str(group.pgbench_clients), "-j", "2", *pgbench_target(bench, "payments_ref")]
         reference = pgbench.measured_reference(
             bench,
             "webhook",
-            arguments,
+            self._pgbench_arguments(bench),
             group.warmup,
             group.folder / "pgbench",
             lambda: group.settle(bench),
@@ -302,6 +299,14 @@ class WebhooksPair(GroupPair[PaymentsService]):
         group.reference_transactions += reference.warmup_transactions + reference.transactions
         group.measurements["reference-webhooks.cpu"] = reference.cores
         return reference.rate
+
+    def _pgbench_arguments(self, bench: Bench) -> list[Argument]:
+        """pgbench running the storing transaction (webhook.sql) on payments_ref; each run needs its own
+        `-D run=<digits>` (the ids are made from it)."""
+        group = self.owner
+        template = (group.folder / "body-template.json").read_text(encoding="utf-8").rstrip("\n")
+        arguments: list[Argument] = ["-n", "-M", "prepared", "-f", group.scripts / "webhook.sql", "-D", "n=0", "-D", f"body={template}"]
+        return arguments + ["-c", str(group.pgbench_clients), "-j", "2", *pgbench_target(bench, "payments_ref")]
 
     def has_open_loop(self) -> bool:
         return True
@@ -318,6 +323,17 @@ class WebhooksPair(GroupPair[PaymentsService]):
         for output_path in openloop.run_open_loop(bench, "webhooks", capacity, lambda: group.settle(bench), arguments, service_pid=group.service.pid):
             output = output_path.read_text(encoding="utf-8")
             group.runs.append({"accepted": openloop.served(output, "webhooks"), "non_2xx": openloop.failures(output)})
+        group.reference_transactions += pgbench.open_loop_reference(
+            bench,
+            "webhooks",
+            self._pgbench_arguments(bench),
+            capacity,
+            group.folder / "pgbench-open",
+            group.service.pid,
+            lambda: group.settle(bench),
+            # The closed reference's runs are 1 and 2.
+            run_arguments=lambda index: ("-D", f"run={3 + index}"),
+        )
 
 
 def _remove(prefix: Path) -> None:

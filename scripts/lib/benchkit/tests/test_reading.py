@@ -74,6 +74,17 @@ class OutputTests(unittest.TestCase):
             self.assertEqual(list(Path(folder).iterdir()), [], "the logs are removed")
             self.assertIsNone(pgbench.latency(prefix))
 
+    def test_pgbench_latencies_under_a_rate_keep_the_lag_column_out(self) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            prefix = Path(folder) / "log"
+            # Under --rate each line ends with the schedule lag in µs; the latency (third field) includes it.
+            lines = "".join(f"{v % 8} {v} {v * 100} 0 1796487799 {v} {v * 7}\n" for v in range(1000, 0, -1))
+            Path(f"{prefix}.0").write_text(lines, encoding="ascii")
+            values = pgbench.latencies(prefix)
+            self.assertEqual(len(values), 1000)
+            self.assertEqual(values[:2], [100, 200], "sorted")
+            self.assertEqual([pgbench.quantile_ms(values, q) for q in (0.5, 0.99, 0.999)], [50.1, 99.1, 100.0])
+
     def test_metrics_match_labels_in_any_order(self) -> None:
         text = (
             "# TYPE hb_requests counter\n"
