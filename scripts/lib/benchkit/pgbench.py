@@ -117,7 +117,7 @@ def open_loop_reference(
     """pgbench ARGUMENTS at each rate the open loop ran ours at (`openloop.rates(CAPACITY)`; `--rate`:
     Poisson arrivals at a fixed mean rate, latency from each transaction's scheduled start), SERVICE_PID
     paused (until the caller's `resume_paused`): what the database alone answers at the same arrival
-    rate, the floor of our open-loop latency on this machine and its disk. Each rate runs the open loop's
+    rate on this machine and its disk, the yardstick for our open-loop latency. Each rate runs the open loop's
     warm-up unmeasured, SETTLE, then its seconds measured (`openloop.seconds_and_warmup`);
     RUN_ARGUMENTS(i) are added to the i-th run (0, 1, ...: the warm-up and measurement of each rate in
     turn, e.g. distinct ids). Each measured run is a JSON line in BENCH_DIR/open-loop.jsonl, scenario
