@@ -6,7 +6,8 @@
                1 to 4 seats in equal shares.
     bookings   ours: wrk (bookings.lua), 64 connections, one thread each: a hold, then its conversion
                (POST /v1/bookings); theirs: pgbench (booking.sql), the conversion's transaction
-               statement for statement, 8 clients.
+               statement for statement, 8 clients. After the open-loop runs, the same pgbench at
+               their arrival rates (`pgbench --rate`, the rows `bookings-reference`).
 
 The setup creates and migrates two databases (`booking` for the service, `booking_ref` for pgbench),
 starts `booking serve` (HOLD_TTL=30m, warning logs), creates the events through the API (10,000 seats

@@ -6,7 +6,8 @@
                service verifies it and, in one transaction, stores it in payments.provider_events and
                appends payment.succeeded to the outbox (its relay publishes to Redis after commit).
                theirs: pgbench (webhook.sql), the same transaction statement for statement and round
-               trip for round trip, 64 clients, 2 threads.
+               trip for round trip, 64 clients, 2 threads. After the open-loop runs, the same pgbench
+               at their arrival rates (`pgbench --rate`, the rows `webhooks-reference`).
 
 The setup creates and migrates two databases (`payments` for the service, `payments_ref` for pgbench)
 and starts `payments-webhook serve` (Redis database 1, PROVIDER_WORKER=false, warning logs). The checks
