@@ -176,12 +176,7 @@ public final class RedisClient: Sendable, Service {
     /// Runs a Lua script by digest (`EVALSHA`), loading it first when the server does not know it,
     /// including after `SCRIPT FLUSH` or a restart (`NOSCRIPT`).
     public func evaluate(_ script: RedisScript, keys: [RedisArgument], arguments: [RedisArgument]) async throws -> RedisReply {
-        let digest: String
-        if let known = scriptDigests.withLock({ $0[script.source] }) {
-            digest = known
-        } else {
-            digest = try await load(script)
-        }
+        let digest = try await digest(of: script)
         do {
             return try await send(Self.evalsha(digest, keys: keys, arguments: arguments))
         } catch let error as RedisError where error.code == .noScript {
@@ -197,10 +192,7 @@ public final class RedisClient: Sendable, Service {
     public func evaluate(_ calls: [RedisScriptCall]) async throws -> [Result<RedisReply, RedisError>] {
         var commands: [[RedisArgument]] = []
         for call in calls {
-            let known = scriptDigests.withLock { $0[call.script.source] }
-            let digest: String
-            if let known { digest = known } else { digest = try await load(call.script) }
-            commands.append(Self.evalsha(digest, keys: call.keys, arguments: call.arguments))
+            commands.append(Self.evalsha(try await digest(of: call.script), keys: call.keys, arguments: call.arguments))
         }
         var results: [Result<RedisReply, RedisError>] = []
         for (call, reply) in zip(calls, try await pipeline(commands)) {
@@ -220,6 +212,12 @@ public final class RedisClient: Sendable, Service {
             }
         }
         return results
+    }
+
+    /// The digest the server knows `script` by: remembered, or loaded now.
+    private func digest(of script: RedisScript) async throws -> String {
+        if let known = scriptDigests.withLock({ $0[script.source] }) { return known }
+        return try await load(script)
     }
 
     private func load(_ script: RedisScript) async throws -> String {
