@@ -51,6 +51,13 @@ public struct PostgresStatement: Sendable, ExpressibleByStringInterpolation, Cus
         binds += other.binds
     }
 
+    /// Appends SQL text without placeholders (what `append` does with a statement of text alone,
+    /// without building one: a statement's literal segments are appended once per call).
+    private mutating func appendText(_ text: String) {
+        sql += text
+        pieces[pieces.count - 1] += text
+    }
+
     /// `lhs` followed by `rhs`, with `rhs`'s placeholders renumbered.
     public static func + (lhs: PostgresStatement, rhs: PostgresStatement) -> PostgresStatement {
         var statement = lhs
@@ -79,7 +86,7 @@ public struct PostgresStatement: Sendable, ExpressibleByStringInterpolation, Cus
 
         /// SQL text.
         public mutating func appendLiteral(_ literal: String) {
-            statement.append(PostgresStatement(stringLiteral: literal))
+            statement.appendText(literal)
         }
 
         /// Binds `value` as the next placeholder.
@@ -94,12 +101,13 @@ public struct PostgresStatement: Sendable, ExpressibleByStringInterpolation, Cus
 
         /// Splices trusted SQL text from code (a table or column name, a fixed clause), never input.
         public mutating func appendInterpolation(unescaped sql: String) {
-            statement.append(PostgresStatement(stringLiteral: sql))
+            statement.appendText(sql)
         }
 
         private mutating func appendBind(_ value: PostgresValue) {
             statement.binds.append(value)
-            statement.sql += "$\(statement.binds.count)"
+            statement.sql.append("$")
+            statement.sql.append(String(statement.binds.count))
             statement.pieces.append("")
         }
 

@@ -66,6 +66,62 @@ struct JSONValueEncoderTests {
         }
     }
 
+    /// Encodes a key twice, continues a nested container under the same key, and uses super encoders.
+    private struct Repeats: Encodable {
+        enum Keys: String, CodingKey { case a, b, nested, list, base }
+        enum Inner: String, CodingKey { case x, y }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode("first", forKey: .b)
+            try container.encode(1, forKey: .a)
+            try container.encode("second", forKey: .b)
+            var nested = container.nestedContainer(keyedBy: Inner.self, forKey: .nested)
+            try nested.encode(1, forKey: .x)
+            var again = container.nestedContainer(keyedBy: Inner.self, forKey: .nested)
+            try again.encode(2, forKey: .y)
+            try again.encode(3, forKey: .x)
+            var list = container.nestedUnkeyedContainer(forKey: .list)
+            try list.encode(BookingID(UUID(uuidString: "00000000-0000-0000-0000-000000000001")!))
+            var element = list.nestedContainer(keyedBy: Inner.self)
+            try element.encode(Date(timeIntervalSince1970: 0), forKey: .x)
+            try list.encode(Optional<String>.none)
+            try container.encode(["z": 1, "y": 2], forKey: .base)
+            try ["kept": true].encode(to: container.superEncoder())
+        }
+    }
+
+    /// Records the coding path it is encoded at, then fails there.
+    private struct Deep: Encodable {
+        enum Keys: String, CodingKey { case outer }
+        enum Inner: String, CodingKey { case value }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode([["value": Double.nan]], forKey: .outer)
+        }
+    }
+
+    @Test("a repeated key keeps its last value, a second nested container continues the first, as JSONEncoder does")
+    func repeatedKeys() throws {
+        let bytes = try JSONValueEncoder.jsonBytes(Repeats())
+        #expect(bytes == Array(try JSONEncoder.platform.encode(Repeats())), "\(String(decoding: bytes, as: UTF8.self))")
+        #expect(try JSONValueEncoder.encode(Repeats()) == (try viaBytes(Repeats())))
+        #expect(try JSONValueEncoder.encode(Repeats())["b"] == "second")
+        #expect(try JSONValueEncoder.encode(Repeats())["nested"] == ["x": 3, "y": 2])
+    }
+
+    @Test("an error names the coding path of the value that failed")
+    func errorPath() throws {
+        do {
+            _ = try JSONValueEncoder.jsonBytes(Deep())
+            Issue.record("a NaN was encoded")
+        } catch EncodingError.invalidValue(_, let context) {
+            #expect(context.codingPath.map(\.stringValue) == ["outer", "Index 0", "value"])
+            #expect(context.codingPath[1].intValue == 0)
+        }
+    }
+
     @Test("an unsigned integer over Int64.max and a non-finite number are refused")
     func refusals() {
         #expect(throws: EncodingError.self) { try JSONValueEncoder.encode([UInt64.max]) }

@@ -51,6 +51,43 @@ extension JSONValue {
         }
     }
 
+    /// The positions of `keys` in the order an object writes them: by their UTF-8 bytes (as
+    /// `JSONEncoder`'s sorted keys), a repeated key in its positions' order. Also each key's first
+    /// eight bytes as a big-endian number (zero-padded), which sort as the keys do where they differ:
+    /// most keys are told apart by them, without comparing the strings.
+    static func writtenOrder(of keys: [String]) -> (order: [Int], prefixes: [UInt64]) {
+        let prefixes = keys.map { key in
+            var prefix: UInt64 = 0
+            var shift: UInt64 = 56
+            for byte in key.utf8.prefix(8) {
+                prefix |= UInt64(byte) << shift
+                shift &-= 8
+            }
+            return prefix
+        }
+        let order = keys.indices.sorted { left, right in
+            if prefixes[left] != prefixes[right] { return prefixes[left] < prefixes[right] }
+            return keyOrder(keys[left], keys[right]) ?? (left < right)
+        }
+        return (order, prefixes)
+    }
+
+    /// Whether key `left` sorts before `right` in written objects (by their UTF-8 bytes, as
+    /// `JSONEncoder`'s sorted keys); `nil` when they are the same key. One `memcmp` where the strings
+    /// are contiguous (always, for native strings).
+    private static func keyOrder(_ left: String, _ right: String) -> Bool? {
+        let compared: Int?? = left.utf8.withContiguousStorageIfAvailable { leftBytes in
+            right.utf8.withContiguousStorageIfAvailable { rightBytes in
+                let common = min(leftBytes.count, rightBytes.count)
+                let order = common == 0 ? 0 : Int(memcmp(leftBytes.baseAddress!, rightBytes.baseAddress!, common))
+                return order != 0 ? order : leftBytes.count - rightBytes.count
+            }
+        }
+        if case .some(.some(let order)) = compared { return order == 0 ? nil : order < 0 }
+        if left.utf8.elementsEqual(right.utf8) { return nil }
+        return left.utf8.lexicographicallyPrecedes(right.utf8)
+    }
+
     /// Appends `text` as a JSON string. The runs of bytes that need no escape (almost always the whole
     /// string) are copied in one piece.
     public static func writeString(_ text: String, to output: inout [UInt8]) {

@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import SharedModel
+
+/// `platform-bench encode`: the services' JSON encoding without servers, ours (``JSONValueEncoder``)
+/// against Foundation's `JSONEncoder.platform` writing the same bytes. Every booking encodes its 201
+/// body (about the size of ``WideObject``), two events into envelopes and the envelopes into the
+/// outbox, so this is on the booking, saga and webhook paths.
+struct EncodeBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "encode", abstract: "JSON encoding per value: JSONValueEncoder against JSONEncoder.platform (no servers).")
+    @Option(help: "Encodings of each shape per measurement.") var iterations: Int = 20_000
+    @Option(help: "Measurements of each shape (the fastest is reported).") var rounds: Int = 5
+
+    /// An object of the size and kinds of a booking's 201 body: 20 members (identifiers, strings,
+    /// integers, RFC 3339 times, nulls) encoded out of key order, a nested object of two, and an array
+    /// of four seat ids.
+    struct WideObject: Encodable {
+        struct Key: CodingKey {
+            let stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+
+        let keys = (0..<20).map { Key(stringValue: "member_\(($0 * 7) % 20)") }
+        let texts = (0..<20).map { "value \($0)" }
+        let ids: [BookingID]
+        let seats: [SeatID]
+        let time: String
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Key.self)
+            for (index, key) in keys.enumerated() {
+                switch index % 5 {
+                case 0: try container.encode(ids[index % ids.count], forKey: key)
+                case 1: try container.encode(texts[index], forKey: key)
+                case 2: try container.encode(Int64(index) * 1_000, forKey: key)
+                case 3: try container.encode(time, forKey: key)
+                default: try container.encode(String?.none, forKey: key)
+                }
+            }
+            var nested = container.nestedContainer(keyedBy: Key.self, forKey: Key(stringValue: "payment"))
+            try nested.encode(texts[0], forKey: Key(stringValue: "provider_ref"))
+            try nested.encodeNil(forKey: Key(stringValue: "client_secret"))
+            try container.encode(seats, forKey: Key(stringValue: "seat_ids"))
+        }
+    }
+
+    func run() async throws {
+        let now = Date()
+        let seats = try (1...4).map { try SeatID("A-\($0)") }
+        let body = WideObject(ids: [BookingID(), BookingID()], seats: seats, time: RFC3339.string(from: now))
+        let requested = BookingRequested(
+            bookingID: BookingID(), eventID: EventID(), hostID: try HostID("host-7"), customerID: try CustomerID("customer-42"),
+            seatIDs: seats, amount: Money(amount: 12_000, currency: try Currency("EUR")), paymentDueAt: now)
+        let envelope = try EventEnvelope(
+            event: requested, occurredAt: now, sequence: 0, correlationID: "req-1", causationID: nil, producer: .booking)
+        let platform = JSONEncoder.platform
+        guard try JSONValueEncoder.jsonBytes(body) == Array(try platform.encode(body)) else {
+            throw ValidationError("JSONValueEncoder and JSONEncoder.platform wrote different bytes for the wide object")
+        }
+
+        print("encode: fastest of \(rounds) rounds of \(iterations) encodings each, one thread")
+        var results: [(String, Double)] = []
+        func measure(_ name: String, _ work: () throws -> Int) rethrows {
+            var best = Double.infinity
+            var sink = 0
+            for _ in 0..<rounds {
+                let start = ContinuousClock.now
+                for _ in 0..<iterations { sink &+= try work() }
+                let elapsed = ContinuousClock.now - start
+                best = min(best, elapsed.nanoseconds / Double(iterations))
+            }
+            results.append((name, best))
+            print("\(name): \(String(format: "%.0f", best)) ns (\(sink % 2))")
+        }
+        try measure("wide_object_ours") { try JSONValueEncoder.jsonBytes(body).count }
+        try measure("wide_object_platform") { try platform.encode(body).count }
+        try measure("event_value_ours") {
+            if case .object(let members) = try JSONValueEncoder.encode(requested) { return members.count }
+            return 0
+        }
+        try measure("envelope_ours") {
+            try EventEnvelope(event: requested, occurredAt: now, sequence: 0, correlationID: "req-1", causationID: nil, producer: .booking)
+                .jsonBytes().count
+        }
+        measure("envelope_bytes_ours") { envelope.jsonBytes().count }
+        try measure("envelope_platform") { try platform.encode(envelope).count }
+        for (name, nanoseconds) in results { print("encode_\(name)_ns=\(Int(nanoseconds.rounded()))") }
+    }
+}
+
+extension Duration {
+    fileprivate var nanoseconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) * 1e9 + Double(attoseconds) / 1e9
+    }
+}
