@@ -68,8 +68,7 @@ extension EventEnvelope {
             throw .typeMismatch(expected: Event.eventType, actual: type)
         }
         do {
-            let bytes = try JSONEncoder.platform.encode(data)
-            return try JSONDecoder.platform.decode(Event.self, from: bytes)
+            return try JSONValueDecoder.decode(Event.self, from: data)
         } catch {
             throw .invalidData(eventType: type, reason: String(describing: error))
         }

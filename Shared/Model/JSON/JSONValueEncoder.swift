@@ -16,7 +16,7 @@ public enum JSONValueEncoder {
 
     /// `value` as JSON text: the bytes `JSONEncoder.platform` writes for it (sorted keys, slashes
     /// unescaped; tested equal), in about half its time for an object of twenty members
-    /// (`platform-bench encode`). Response bodies use it. Floating-point
+    /// (`platform-bench json`). Response bodies use it. Floating-point
     /// values are the exception: they are written from their shortest decimal form without an
     /// exponent (`1e-07` as `0.0000001`), the same number; no body of the services holds one.
     public static func jsonBytes<Value: Encodable>(_ value: Value) throws -> [UInt8] {

@@ -91,7 +91,7 @@ extension Request {
         var request = self
         let buffer = try await request.collectBody(upTo: context.maxUploadSize)
         guard buffer.readableBytes > 0 else { return nil }
-        return try JSONDecoder.platform.decode(Body.self, from: Data(buffer.readableBytesView))
+        return try JSONValueDecoder.decode(Body.self, from: Data(buffer.readableBytesView))
     }
 
     /// The path parameter `name`, percent-decoded (`/v1/hosts/host%20one` -> `host one`); nil when absent

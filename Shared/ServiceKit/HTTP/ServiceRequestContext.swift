@@ -47,6 +47,6 @@ public struct ServiceRequestContext: RequestContext {
         self.peerSocketAddress = source.channel.remoteAddress
     }
 
-    public var requestDecoder: JSONDecoder { JSONDecoder.platform }
+    public var requestDecoder: PlatformRequestDecoder { PlatformRequestDecoder() }
     public var responseEncoder: JSONEncoder { JSONEncoder.platform }
 }

@@ -2,14 +2,17 @@ import ArgumentParser
 import Foundation
 import SharedModel
 
-/// `platform-bench encode`: the services' JSON encoding without servers, ours (``JSONValueEncoder``)
-/// against Foundation's `JSONEncoder.platform` writing the same bytes. Every booking encodes its 201
-/// body (about the size of ``WideObject``), two events into envelopes and the envelopes into the
-/// outbox, so this is on the booking, saga and webhook paths.
-struct EncodeBench: AsyncParsableCommand {
+/// `platform-bench json`: the services' JSON encoding and decoding without servers, ours
+/// (``JSONValueEncoder``, ``JSONValueDecoder``) against Foundation's `JSONEncoder.platform` and
+/// `JSONDecoder.platform` doing the same. Every booking encodes its 201 body (about the size of
+/// ``WideObject``), two events into envelopes and the envelopes into the outbox, and decodes two
+/// request bodies (a hold's has the shape of ``HoldRequest``); every consumer decodes each event it handles from
+/// its envelope's data.
+struct JSONBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "encode", abstract: "JSON encoding per value: JSONValueEncoder against JSONEncoder.platform (no servers).")
-    @Option(help: "Encodings of each shape per measurement.") var iterations: Int = 20_000
+        commandName: "json",
+        abstract: "JSON encoding and decoding per value: JSONValueEncoder and JSONValueDecoder against JSONEncoder and JSONDecoder (no servers).")
+    @Option(help: "Encodings or decodings of each shape per measurement.") var iterations: Int = 20_000
     @Option(help: "Measurements of each shape (the fastest is reported).") var rounds: Int = 5
 
     /// An object of the size and kinds of a booking's 201 body: 20 members (identifiers, strings,
@@ -47,6 +50,18 @@ struct EncodeBench: AsyncParsableCommand {
         }
     }
 
+    /// A request body of a hold's shape: two string members and an array of strings.
+    struct HoldRequest: Decodable, Equatable {
+        let strings: [String]
+        let list: [String]
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: WideObject.Key.self)
+            strings = try ["event_id", "customer_id"].map { try container.decode(String.self, forKey: WideObject.Key(stringValue: $0)) }
+            list = try container.decode([String].self, forKey: WideObject.Key(stringValue: "seat_ids"))
+        }
+    }
+
     func run() async throws {
         let now = Date()
         let seats = try (1...4).map { try SeatID("A-\($0)") }
@@ -60,8 +75,16 @@ struct EncodeBench: AsyncParsableCommand {
         guard try JSONValueEncoder.jsonBytes(body) == Array(try platform.encode(body)) else {
             throw ValidationError("JSONValueEncoder and JSONEncoder.platform wrote different bytes for the wide object")
         }
+        let holdBody = Data(#"{"event_id":"\#(EventID())","seat_ids":["A-1","A-2","A-3","A-4"],"customer_id":"customer-42"}"#.utf8)
+        let decoder = JSONDecoder.platform
+        guard try JSONValueDecoder.decode(HoldRequest.self, from: holdBody) == (try decoder.decode(HoldRequest.self, from: holdBody)),
+            try JSONValueDecoder.decode(BookingRequested.self, from: envelope.data)
+                == (try decoder.decode(BookingRequested.self, from: platform.encode(envelope.data)))
+        else {
+            throw ValidationError("JSONValueDecoder and JSONDecoder.platform decoded different values")
+        }
 
-        print("encode: fastest of \(rounds) rounds of \(iterations) encodings each, one thread")
+        print("json: fastest of \(rounds) rounds of \(iterations) encodings or decodings each, one thread")
         var results: [(String, Double)] = []
         func measure(_ name: String, _ work: () throws -> Int) rethrows {
             var best = Double.infinity
@@ -87,7 +110,13 @@ struct EncodeBench: AsyncParsableCommand {
         }
         measure("envelope_bytes_ours") { envelope.jsonBytes().count }
         try measure("envelope_platform") { try platform.encode(envelope).count }
-        for (name, nanoseconds) in results { print("encode_\(name)_ns=\(Int(nanoseconds.rounded()))") }
+        try measure("hold_request_ours") { try JSONValueDecoder.decode(HoldRequest.self, from: holdBody).list.count }
+        try measure("hold_request_platform") { try decoder.decode(HoldRequest.self, from: holdBody).list.count }
+        try measure("event_typed_ours") { try JSONValueDecoder.decode(BookingRequested.self, from: envelope.data).seatIDs.count }
+        try measure("event_typed_platform") {
+            try decoder.decode(BookingRequested.self, from: try platform.encode(envelope.data)).seatIDs.count
+        }
+        for (name, nanoseconds) in results { print("json_\(name)_ns=\(Int(nanoseconds.rounded()))") }
     }
 }
 
