@@ -79,7 +79,10 @@ extension JSONValue {
         let compared: Int?? = left.utf8.withContiguousStorageIfAvailable { leftBytes in
             right.utf8.withContiguousStorageIfAvailable { rightBytes in
                 let common = min(leftBytes.count, rightBytes.count)
-                let order = common == 0 ? 0 : Int(memcmp(leftBytes.baseAddress!, rightBytes.baseAddress!, common))
+                guard common > 0, let leftStart = leftBytes.baseAddress, let rightStart = rightBytes.baseAddress else {
+                    return leftBytes.count - rightBytes.count
+                }
+                let order = Int(memcmp(leftStart, rightStart, common))
                 return order != 0 ? order : leftBytes.count - rightBytes.count
             }
         }
