@@ -15,7 +15,7 @@ struct Bench: AsyncParsableCommand {
             "Throughput and latency of the platform's Postgres and Redis clients, of the booking saga and of webhook deliveries end to end; fixtures for timing payout runs.",
         subcommands: [
             PostgresSelect.self, RedisSet.self, MessagingEndToEnd.self, SagaEndToEnd.self, NotificationEndToEnd.self, Receiver.self,
-            PayoutFixture.self, OpenLoop.self, JSONBench.self,
+            PayoutFixture.self, OpenLoop.self, JSONBench.self, StatementBench.self,
         ]
     )
 }

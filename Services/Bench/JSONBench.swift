@@ -84,51 +84,26 @@ struct JSONBench: AsyncParsableCommand {
             throw ValidationError("JSONValueDecoder and JSONDecoder.platform decoded different values")
         }
 
-        Self.write("json: fastest of \(rounds) rounds of \(iterations) encodings or decodings each, one thread")
-        var results: [(String, Double)] = []
-        func measure(_ name: String, _ work: () throws -> Int) rethrows {
-            var best = Double.infinity
-            var sink = 0
-            for _ in 0..<rounds {
-                let start = ContinuousClock.now
-                for _ in 0..<iterations { sink &+= try work() }
-                let elapsed = ContinuousClock.now - start
-                best = min(best, elapsed.nanoseconds / Double(iterations))
-            }
-            results.append((name, best))
-            // The checksum keeps the results in use, so the optimizer cannot drop the work.
-            Self.write("\(name): \(String(format: "%.0f", best)) ns (checksum \(sink))")
-        }
-        try measure("wide_object_ours") { try JSONValueEncoder.jsonBytes(body).count }
-        try measure("wide_object_platform") { try platform.encode(body).count }
-        try measure("event_value_ours") {
+        MicroBench.write("json: fastest of \(rounds) rounds of \(iterations) encodings or decodings each, one thread")
+        var bench = MicroBench(iterations: iterations, rounds: rounds)
+        try bench.measure("wide_object_ours") { try JSONValueEncoder.jsonBytes(body).count }
+        try bench.measure("wide_object_platform") { try platform.encode(body).count }
+        try bench.measure("event_value_ours") {
             if case .object(let members) = try JSONValueEncoder.encode(requested) { return members.count }
             return 0
         }
-        try measure("envelope_ours") {
+        try bench.measure("envelope_ours") {
             try EventEnvelope(event: requested, occurredAt: now, sequence: 0, correlationID: "req-1", causationID: nil, producer: .booking)
                 .jsonBytes().count
         }
-        measure("envelope_bytes_ours") { envelope.jsonBytes().count }
-        try measure("envelope_platform") { try platform.encode(envelope).count }
-        try measure("hold_request_ours") { try JSONValueDecoder.decode(HoldRequest.self, from: holdBody).list.count }
-        try measure("hold_request_platform") { try decoder.decode(HoldRequest.self, from: holdBody).list.count }
-        try measure("event_typed_ours") { try JSONValueDecoder.decode(BookingRequested.self, from: envelope.data).seatIDs.count }
-        try measure("event_typed_platform") {
+        bench.measure("envelope_bytes_ours") { envelope.jsonBytes().count }
+        try bench.measure("envelope_platform") { try platform.encode(envelope).count }
+        try bench.measure("hold_request_ours") { try JSONValueDecoder.decode(HoldRequest.self, from: holdBody).list.count }
+        try bench.measure("hold_request_platform") { try decoder.decode(HoldRequest.self, from: holdBody).list.count }
+        try bench.measure("event_typed_ours") { try JSONValueDecoder.decode(BookingRequested.self, from: envelope.data).seatIDs.count }
+        try bench.measure("event_typed_platform") {
             try decoder.decode(BookingRequested.self, from: try platform.encode(envelope.data)).seatIDs.count
         }
-        Self.write(results.map { name, nanoseconds in "json_\(name)_ns=\(Int(nanoseconds.rounded()))" }.joined(separator: "\n"))
-    }
-
-    /// Writes `line` to standard output (the report, as every benchmark writes its own).
-    private static func write(_ line: String) {
-        FileHandle.standardOutput.write(Data((line + "\n").utf8))
-    }
-}
-
-extension Duration {
-    fileprivate var nanoseconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) * 1e9 + Double(attoseconds) / 1e9
+        MicroBench.write(bench.summary(prefix: "json"))
     }
 }

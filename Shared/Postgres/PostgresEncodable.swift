@@ -143,22 +143,27 @@ extension Array: PostgresEncodable where Element: PostgresEncodable {
 
     public var postgresValue: PostgresValue {
         // ndim, has-nulls flag, element oid, then (length, lower bound) per dimension, then elements.
+        // A closure, not `\.postgresValue`: a key path in this generic context is built at run time
+        // on every call.
+        let elements = map { $0.postgresValue }
         var bytes: [UInt8] = []
-        let elements = map(\.postgresValue)
-        let hasNulls = elements.contains { $0.bytes == nil }
-        bytes += bigEndianBytes(Int32(isEmpty ? 0 : 1))
-        bytes += bigEndianBytes(Int32(hasNulls ? 1 : 0))
-        bytes += bigEndianBytes(Element.postgresType.oid)
+        bytes.reserveCapacity(20 + elements.reduce(0) { $0 + 4 + ($1.bytes?.count ?? 0) })
+        func append(_ integer: Int32) {
+            Swift.withUnsafeBytes(of: integer.bigEndian) { bytes.append(contentsOf: $0) }
+        }
+        append(isEmpty ? 0 : 1)
+        append(elements.contains { $0.bytes == nil } ? 1 : 0)
+        Swift.withUnsafeBytes(of: Element.postgresType.oid.bigEndian) { bytes.append(contentsOf: $0) }
         if !isEmpty {
-            bytes += bigEndianBytes(Int32(count))
-            bytes += bigEndianBytes(Int32(1))
+            append(Int32(count))
+            append(1)
         }
         for element in elements {
             if let elementBytes = element.bytes {
-                bytes += bigEndianBytes(Int32(elementBytes.count))
+                append(Int32(elementBytes.count))
                 bytes += elementBytes
             } else {
-                bytes += bigEndianBytes(Int32(-1))
+                append(-1)
             }
         }
         return PostgresValue(type: Self.postgresType, bytes: bytes)

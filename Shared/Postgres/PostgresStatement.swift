@@ -19,16 +19,17 @@ public struct PostgresStatement: Sendable, ExpressibleByStringInterpolation, Cus
     public private(set) var sql: String
     /// The bound parameters, in placeholder order.
     public private(set) var binds: [PostgresValue]
-    /// The text between placeholders: `pieces[i]` comes before placeholder `i + 1`, and the last piece
-    /// ends the statement (always `binds.count + 1` pieces for interpolated statements), so a fragment's
-    /// placeholders can be renumbered when it is spliced into another statement.
-    private var pieces: [String]
+    /// Where each placeholder starts in ``sql``, in UTF-8 code units: placeholder `$i` at
+    /// `placeholders[i - 1]`. Enough to renumber a fragment's placeholders when it is spliced into
+    /// another statement, without keeping its text a second time in pieces (one allocation per
+    /// literal segment of every statement built).
+    private var placeholders: [Int]
 
     /// A statement of SQL text alone.
     public init(stringLiteral sql: String) {
         self.sql = sql
         self.binds = []
-        self.pieces = [sql]
+        self.placeholders = []
     }
 
     public init(stringInterpolation: StringInterpolation) {
@@ -41,21 +42,31 @@ public struct PostgresStatement: Sendable, ExpressibleByStringInterpolation, Cus
 
     /// Appends `other` after this statement's text, renumbering its placeholders after this one's.
     public mutating func append(_ other: PostgresStatement) {
-        let offset = binds.count
-        pieces[pieces.count - 1] += other.pieces[0]
-        sql += other.pieces[0]
-        for (index, piece) in other.pieces.dropFirst().enumerated() {
-            sql += "$\(offset + index + 1)" + piece
-            pieces.append(piece)
+        guard !other.placeholders.isEmpty else {
+            sql += other.sql
+            return
         }
+        let base = binds.count
+        let text = other.sql.utf8
+        // Offsets into a native string's UTF-8 are constant-time, and every placeholder starts and
+        // ends on a character boundary (`$` and digits are ASCII).
+        func position(_ offset: Int) -> String.Index { text.index(text.startIndex, offsetBy: offset) }
+        var cursor = 0
+        for (index, start) in other.placeholders.enumerated() {
+            sql += other.sql[position(cursor)..<position(start)]
+            appendPlaceholder(base + index + 1)
+            // `$` and the fragment's own number, which is `index + 1`.
+            cursor = start + 1 + String(index + 1).utf8.count
+        }
+        sql += other.sql[position(cursor)...]
         binds += other.binds
     }
 
-    /// Appends SQL text without placeholders (what `append` does with a statement of text alone,
-    /// without building one: a statement's literal segments are appended once per call).
-    private mutating func appendText(_ text: String) {
-        sql += text
-        pieces[pieces.count - 1] += text
+    /// Appends placeholder `$number` to the text and records where it starts.
+    private mutating func appendPlaceholder(_ number: Int) {
+        placeholders.append(sql.utf8.count)
+        sql.append("$")
+        sql.append(String(number))
     }
 
     /// `lhs` followed by `rhs`, with `rhs`'s placeholders renumbered.
@@ -82,11 +93,12 @@ public struct PostgresStatement: Sendable, ExpressibleByStringInterpolation, Cus
         public init(literalCapacity: Int, interpolationCount: Int) {
             statement.sql.reserveCapacity(literalCapacity + interpolationCount * 3)
             statement.binds.reserveCapacity(interpolationCount)
+            statement.placeholders.reserveCapacity(interpolationCount)
         }
 
         /// SQL text.
         public mutating func appendLiteral(_ literal: String) {
-            statement.appendText(literal)
+            statement.sql += literal
         }
 
         /// Binds `value` as the next placeholder.
@@ -101,14 +113,12 @@ public struct PostgresStatement: Sendable, ExpressibleByStringInterpolation, Cus
 
         /// Splices trusted SQL text from code (a table or column name, a fixed clause), never input.
         public mutating func appendInterpolation(unescaped sql: String) {
-            statement.appendText(sql)
+            statement.sql += sql
         }
 
         private mutating func appendBind(_ value: PostgresValue) {
             statement.binds.append(value)
-            statement.sql.append("$")
-            statement.sql.append(String(statement.binds.count))
-            statement.pieces.append("")
+            statement.appendPlaceholder(statement.binds.count)
         }
 
         /// Splices another statement, renumbering its placeholders and appending its binds.

@@ -38,6 +38,26 @@ struct PostgresInterpolationTests {
         #expect(PostgresStatement.joined([], separator: " AND ").sql == "")
     }
 
+    @Test("renumbering finds a fragment's placeholders by position: multi-byte text, a literal $, two-digit numbers")
+    func renumberingByPosition() {
+        let values: [PostgresStatement] = (1...12).map { "v\(unescaped: String($0)) = \($0)" }
+        let twelve = PostgresStatement.joined(values, separator: " AND ")
+        let fragment: PostgresStatement = "name = 'café $1 ünï' AND \(unescaped: "x = '$2'") AND \(twelve)"
+        var statement: PostgresStatement = "SELECT 'ø' WHERE a = \(0) AND "
+        statement.append(fragment)
+        statement.append(" OR é = \(13)")
+        func expected(after offset: Int) -> String {
+            "SELECT 'ø' WHERE a = $\(offset + 1) AND name = 'café $1 ünï' AND x = '$2' AND "
+                + (1...12).map { "v\($0) = $\(offset + $0 + 1)" }.joined(separator: " AND ") + " OR é = $\(offset + 14)"
+        }
+        #expect(statement.sql == expected(after: 0))
+        #expect(statement.binds.map { $0.bytes?.last } == (0...13).map { UInt8($0) })
+        // Splicing the result again renumbers all fourteen, the two-digit ones too.
+        let again: PostgresStatement = "\(100) \(statement)"
+        #expect(again.sql == "$1 " + expected(after: 1))
+        #expect(again.binds.map { $0.bytes?.last } == [100] + (0...13).map { UInt8($0) })
+    }
+
     @Test("composed statements run against the server with the right values in the right places")
     func composedStatementsRun() async throws {
         let client = try TestDatabase.client(url: try await TestDatabase.create(), connections: 1)
