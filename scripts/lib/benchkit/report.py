@@ -52,16 +52,38 @@ def _latency(rate: Rate | None) -> str:
     return f"{_ms(rate.p50)}/{_ms(rate.p99)}"
 
 
-ROW = "{:<10} {:>10} {:>10} {:>6} {:>17} {:>17} {:<28} {:<4} {}"
+ROW = "{:<10} {:>10} {:>10} {:>6} {:>17} {:>17} {:<28} {:<4} {:<11} {}"
+
+
+def ratio_goal(pair: Pair, ratio: float | None) -> str:
+    """Issue 19's ratio goal for PAIR and whether RATIO meets it (">=0.60 yes", ">=0.30 NO"); "-" for a
+    pair without one, "n/a" met when a side failed to run."""
+    if pair.ratio_goal is None:
+        return "-"
+    met = "n/a" if ratio is None else ("yes" if ratio >= pair.ratio_goal else "NO")
+    return f">={pair.ratio_goal:.2f} {met}"
+
+
+def ratio_goals_line(judged: list[tuple[str, float | None, float]]) -> tuple[str, int]:
+    """One line on issue 19's ratio goals over JUDGED (pair, ratio or None, goal): how many were met,
+    and which were not, with their ratios; and the number met."""
+    missed = [(name, ratio, goal) for name, ratio, goal in judged if ratio is None or ratio < goal]
+    met = len(judged) - len(missed)
+    line = f"issue 19's ratio goals in this run (judged in a full run): {met} of {len(judged)} met"
+    if missed:
+        line += "; not met: " + ", ".join(f"{name} {'n/a' if ratio is None else f'{ratio:.2f}'} (goal {goal:.2f})" for name, ratio, goal in missed)
+    return line, met
 
 
 def table(bench: Bench, outcomes: list[Outcome], heading: str) -> None:
     """Prints the table and appends each pair's summary lines."""
     print()
     print(heading)
-    print(ROW.format("PAIR", "OURS/s", "THEIRS/s", "RATIO", "OURS p50/p99 ms", "THEIRS p50/p99 ms", "GOAL", "MET", "REFERENCE"))
+    print(ROW.format("PAIR", "OURS/s", "THEIRS/s", "RATIO", "OURS p50/p99 ms", "THEIRS p50/p99 ms", "GOAL", "MET", "RATIO GOAL", "REFERENCE"))
+    judged: list[tuple[str, float | None, float]] = []
     for outcome in outcomes:
         pair, ours, theirs = outcome.pair, outcome.ours, outcome.theirs
+        ratio: float | None = None
         if ours is not None and theirs is not None:
             ratio, met = judge(pair.goal, ours.per_second, theirs.per_second, ours.p99)
             shown = (f"{ours.per_second:.0f}", f"{theirs.per_second:.0f}", f"{ratio:.2f}", "yes" if met else "NO")
@@ -72,7 +94,13 @@ def table(bench: Bench, outcomes: list[Outcome], heading: str) -> None:
         if (pair.check is not None and pair.check != "ok") or pair.goal_also_needs is not None:
             shown = (*shown[:3], "NO")
         goal = pair.goal if pair.goal.startswith(">=") else f">={pair.goal}"
-        print(ROW.format(pair.name, shown[0], shown[1], shown[2], _latency(ours), _latency(theirs), goal, shown[3], pair.reference))
+        print(
+            ROW.format(
+                pair.name, shown[0], shown[1], shown[2], _latency(ours), _latency(theirs), goal, shown[3], ratio_goal(pair, ratio), pair.reference
+            )
+        )
+        if pair.ratio_goal is not None:
+            judged.append((pair.name, ratio, pair.ratio_goal))
         values: dict[str, object] = {
             f"{pair.name}_ours": "n/a" if ours is None else number(ours.per_second),
             f"{pair.name}_theirs": "n/a" if theirs is None else number(theirs.per_second),
@@ -87,7 +115,14 @@ def table(bench: Bench, outcomes: list[Outcome], heading: str) -> None:
             }
         if pair.check is not None:
             values[f"{pair.name}_check"] = pair.check
+        if pair.ratio_goal is not None:
+            values[f"{pair.name}_ratio_goal"] = number(pair.ratio_goal)
+            values[f"{pair.name}_ratio_goal_met"] = ratio_goal(pair, ratio).split()[1]
         bench.add_summary(**values)
+    if judged:
+        line, goals_met = ratio_goals_line(judged)
+        print(line)
+        bench.add_summary(ratio_goals_met=f"{goals_met}/{len(judged)}")
 
 
 def results_tool(bench: Bench) -> list[str]:

@@ -36,6 +36,9 @@ class Pair:
     metric: str = ""
     """Our side's `<metric>=<number>` output line (with `<metric less _per_second>_p50=... p99=...`)."""
     goal: str = ""
+    ratio_goal: float | None = None
+    """Issue 19's goal for the pair: ours/theirs at least this in one full run (judged beside GOAL,
+    which holds the pair's earlier, mostly absolute goals); None when the pair has none."""
     reference: str = ""
 
     def __init__(self) -> None:

@@ -378,6 +378,7 @@ class HoldsPair(BookingPair):
     name = "holds"
     metric = "booking_holds_per_second"
     goal = ">=8000/s,p99<20"
+    ratio_goal = 0.3
     reference = "redis-benchmark, EVALSHA of the service's hold script, 1-4 seats"
 
     def ours(self, bench: Bench) -> Rate:
@@ -452,6 +453,7 @@ class BookingsPair(BookingPair):
     name = "bookings"
     metric = "booking_bookings_per_second"
     goal = ">=1500/s,p99<50"
+    ratio_goal = 0.7
     reference = "pgbench, the booking transaction (ours: hold + convert over HTTP)"
 
     def _count(self, output: str) -> None:

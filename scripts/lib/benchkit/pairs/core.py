@@ -51,6 +51,7 @@ class PostgresPair(PlatformBenchPair):
     name = "postgres"
     metric = "postgres_select1_per_second"
     goal = "0.50"
+    ratio_goal = 0.6
     reference = "pgbench, SELECT 1"
 
     def arguments(self, bench: Bench) -> list[str]:
@@ -68,6 +69,7 @@ class RedisPair(PlatformBenchPair):
     name = "redis"
     metric = "redis_set_per_second"
     goal = "0.40"
+    ratio_goal = 0.7
     reference = "redis-benchmark, SET"
 
     def arguments(self, bench: Bench) -> list[str]:

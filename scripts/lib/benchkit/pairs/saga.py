@@ -371,6 +371,7 @@ class SagaPair(GroupPair[SagaServices]):
     name = "saga"
     metric = "saga_completed_per_second"
     goal = ">=800/s,p99<250"
+    ratio_goal = 0.6
     reference = (
         "pgbench, the saga's booking, webhook and confirmation transactions back to back"
         " (ours: hold, book, signed webhook over HTTP; confirmed by the coordinator)"

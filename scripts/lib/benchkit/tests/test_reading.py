@@ -8,9 +8,10 @@ from pathlib import Path
 
 from benchkit import measure, metrics, openloop, pgbench
 from benchkit.bench import BenchError
-from benchkit.pairs import parse_ours
+from benchkit.pairs import Pair, parse_ours
 from benchkit.pairs.booking import EventPlan, place_script
-from benchkit.report import judge, number
+from benchkit.pairs.core import PostgresPair
+from benchkit.report import judge, number, ratio_goal, ratio_goals_line
 
 ROOT = Path(__file__).resolve().parents[4]
 
@@ -35,6 +36,22 @@ class JudgeTests(unittest.TestCase):
 
     def test_numbers_are_written_without_trailing_zeros(self) -> None:
         self.assertEqual([number(17234), number(44699.123456), number(0.5)], ["17234", "44699.123456", "0.5"])
+
+    def test_issue_19s_ratio_goal_is_judged_on_the_exact_ratio(self) -> None:
+        pair = PostgresPair()
+        self.assertEqual(ratio_goal(pair, 0.6), ">=0.60 yes")
+        self.assertEqual(ratio_goal(pair, 0.5999), ">=0.60 NO", "shown as 0.60, still below")
+        self.assertEqual(ratio_goal(pair, None), ">=0.60 n/a")
+        self.assertEqual(ratio_goal(Pair(), 0.9), "-")
+
+    def test_the_ratio_goals_line_names_each_pair_that_missed(self) -> None:
+        line, met = ratio_goals_line([("postgres", 0.72, 0.6), ("holds", 0.24, 0.3), ("saga", None, 0.6)])
+        self.assertEqual(met, 1)
+        self.assertIn("1 of 3 met", line)
+        self.assertIn("holds 0.24 (goal 0.30)", line)
+        self.assertIn("saga n/a (goal 0.60)", line)
+        self.assertNotIn("postgres", line)
+        self.assertEqual(ratio_goals_line([("redis", 0.9, 0.7)])[0][-10:], "1 of 1 met")
 
 
 class AloneTests(unittest.TestCase):
