@@ -562,12 +562,14 @@ final class LibPQConnection {
     /// waited for a flush of their own (under load the shared connections' commits were bounded by the
     /// disk's flush time, not by the CPU). Each unit still sees what the units before it wrote, as it
     /// would after their commits. When any statement fails, nothing of the group is kept and the units
-    /// run again apart, so one unit's error (a unique violation) still fails that unit only. Units of
-    /// `SELECT`s only (nothing to flush) always run apart.
+    /// run again apart, so one unit's error (a unique violation) still fails that unit only.
+    ///
+    /// Units of `SELECT`s go together too, though they have nothing to flush: apart, each unit ends
+    /// with a sync, and libpq 15 writes to the socket at every sync (`PQpipelineSync` flushes; libpq 17's
+    /// `PQsendPipelineSync` does not), so a round trip of N reads cost N `send`s, each waking the
+    /// server. Together they are one `send`, whatever they are.
     func exchange(_ units: [[PostgresStatement]], into outcomes: inout [Result<[PostgresRows], PostgresError>]) throws(PostgresError) {
-        if units.count > 1, units.contains(where: { unit in unit.contains { !$0.sql.isPlainSelect } }),
-            let together = try exchangeTogether(units)
-        {
+        if units.count > 1, let together = try exchangeTogether(units) {
             outcomes.append(contentsOf: together.map { .success($0) })
             return
         }
@@ -973,19 +975,5 @@ extension LibPQConnection: PipelinedConnection {
 
     static func lostError() -> any Error {
         PostgresError(code: .connectionLost, message: "the connection ended before the statement's result")
-    }
-}
-
-extension String {
-    /// Whether this SQL text is a `SELECT` (after leading whitespace): a read, with nothing to flush at
-    /// its commit unless it calls a function that writes (then it merely commits on its own).
-    fileprivate var isPlainSelect: Bool {
-        var bytes = utf8.drop { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }.makeIterator()
-        for expected in "SELECT".utf8 {
-            // ASCII letters compare case-insensitively with their 0x20 bit cleared.
-            guard let byte = bytes.next(), byte & 0xDF == expected else { return false }
-        }
-        guard let next = bytes.next() else { return true }
-        return next == 0x20 || next == 0x09 || next == 0x0A || next == 0x0D
     }
 }

@@ -149,9 +149,9 @@ public final class PostgresClient: Sendable, Service {
     }
 
     /// Runs one short, self-contained statement on a connection it shares with other callers: the
-    /// statements callers send at the same time go in one round trip. Writes sent together commit
-    /// together (one transaction, one WAL flush); one's error still fails only itself, the others
-    /// running again apart (see `LibPQConnection.exchange`). For point reads and single-row writes that take
+    /// statements callers send at the same time go in one round trip and one transaction (for writes
+    /// one WAL flush, for reads one write to the socket); one's error still fails only itself, the
+    /// others running again apart (see `LibPQConnection.exchange`). For point reads and single-row writes that take
     /// well under a millisecond; a slow statement holds up the ones sent with it (callers go to the least
     /// busy shared connection). Nothing that relies on the session may run here (`SET`, session advisory
     /// locks, temporary tables): use ``withConnection(_:)``. A failure names the statement and the call site.
