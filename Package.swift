@@ -87,6 +87,7 @@ let package = Package(
             name: "Redis",
             dependencies: [
                 "CHiredis", "ConnectionKit", "SharedModel",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

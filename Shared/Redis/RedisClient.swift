@@ -1,4 +1,5 @@
 import ConnectionKit
+import Crypto
 import Foundation
 import Logging
 import Metrics
@@ -56,7 +57,8 @@ public final class RedisClient: Sendable, Service {
     private let pool: ConnectionPool<RedisConnection>
     private let shared: SharedConnections<HiredisConnection>
     private let logger: Logger
-    /// Script digests learned with `SCRIPT LOAD`, by source.
+    /// Script digests learned with `SCRIPT LOAD`, by the script's own digest (``RedisScript/digest``):
+    /// looking up 40 characters, not the script's whole source, on every call.
     private let scriptDigests = Mutex<[String: String]>([:])
     private let readers = Mutex<[RedisStreamReader]>([])
 
@@ -216,14 +218,14 @@ public final class RedisClient: Sendable, Service {
 
     /// The digest the server knows `script` by: remembered, or loaded now.
     private func digest(of script: RedisScript) async throws -> String {
-        if let known = scriptDigests.withLock({ $0[script.source] }) { return known }
+        if let known = scriptDigests.withLock({ $0[script.digest] }) { return known }
         return try await load(script)
     }
 
     private func load(_ script: RedisScript) async throws -> String {
         let reply = try await send(["SCRIPT", "LOAD", RedisArgument(script.source)])
         guard let digest = reply.string else { throw RedisError.unexpected(reply, expected: "a script digest") }
-        scriptDigests.withLock { $0[script.source] = digest }
+        scriptDigests.withLock { $0[script.digest] = digest }
         return digest
     }
 
@@ -235,7 +237,16 @@ public final class RedisClient: Sendable, Service {
 /// A Lua script, run with ``RedisClient/evaluate(_:keys:arguments:)``.
 public struct RedisScript: Sendable, Hashable {
     public let source: String
-    public init(_ source: String) { self.source = source }
+    /// The SHA-1 of the source in lower-case hex, which is what Redis knows a script by (`EVALSHA`),
+    /// computed once here.
+    public let digest: String
+
+    public init(_ source: String) {
+        self.source = source
+        self.digest = Insecure.SHA1.hash(data: Array(source.utf8)).map { byte in
+            String(byte >> 4, radix: 16) + String(byte & 0x0F, radix: 16)
+        }.joined()
+    }
 }
 
 /// One script with its keys and arguments, for ``RedisClient/evaluate(_:)`` (several in one round trip).

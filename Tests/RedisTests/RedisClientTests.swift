@@ -116,6 +116,15 @@ struct RedisClientTests {
         #expect(try await client.evaluate(script, keys: [key], arguments: ["2"]).integer == 7)
     }
 
+    @Test("a script's own digest is the one the server knows it by, multi-byte text and all")
+    func scriptDigests() async throws {
+        let sources = ["return 1", "return 'ünïcödé ✓ \u{1F600}'", String(repeating: "-- a long comment\n", count: 200) + "return 2"]
+        for source in sources {
+            let loaded = try await client.send("SCRIPT", "LOAD", RedisArgument(source)).string
+            #expect(RedisScript(source).digest == loaded)
+        }
+    }
+
     @Test("pipelines send every command before reading, keeping per-command errors")
     func pipeline() async throws {
         let key = RedisArgument(prefix + "p")
