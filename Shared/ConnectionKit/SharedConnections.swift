@@ -61,6 +61,37 @@ package final class SharedConnections<Connection: PipelinedConnection>: Sendable
     /// busy lane's next round trip; returns their replies.
     package func exchange(_ commands: [Connection.Command]) async throws -> [Connection.Reply] {
         guard !commands.isEmpty else { return [] }
+        let lane = leastBusyLane()
+        return try await withCheckedThrowingContinuation { continuation in
+            lane.submit(Lane.Pending(commands: commands, resumption: .replies(continuation)))
+        }
+    }
+
+    /// The replies of commands sent with ``exchange(_:then:)``, and of the follow-up they asked for.
+    package struct Followed: Sendable {
+        package let first: [Connection.Reply]
+        /// nil when the follow-up was not asked for; else its replies, or why they are missing: its
+        /// connection broke (``PipelinedConnection/lostError()``: outcome unknown) or the client closed.
+        package let then: Result<[Connection.Reply], any Error>?
+    }
+
+    /// Sends `commands` as ``exchange(_:)`` does, then gives their replies to `followUp` on the lane's
+    /// thread and sends the commands it returns (nil or none: nothing) first in the lane's next round
+    /// trip, without resuming the caller in between: one hand-off to and from the caller instead of two,
+    /// for a step that must see the outcome of the one before (e.g. in another Redis hash slot).
+    /// `followUp` runs between round trips on the lane's thread, so it must be quick and never block.
+    /// Throws only when `commands` got no replies; a follow-up's failure is in ``Followed/then``.
+    package func exchange(
+        _ commands: [Connection.Command], then followUp: @escaping @Sendable ([Connection.Reply]) -> [Connection.Command]?
+    ) async throws -> Followed {
+        guard !commands.isEmpty else { return Followed(first: [], then: nil) }
+        let lane = leastBusyLane()
+        return try await withCheckedThrowingContinuation { continuation in
+            lane.submit(Lane.Pending(commands: commands, resumption: .followed(continuation, followUp)))
+        }
+    }
+
+    private func leastBusyLane() -> Lane<Connection> {
         var lane = lanes[0]
         if lanes.count > 1 {
             var least = lane.load.load(ordering: .relaxed)
@@ -72,9 +103,12 @@ package final class SharedConnections<Connection: PipelinedConnection>: Sendable
                 }
             }
         }
-        return try await withCheckedThrowingContinuation { continuation in
-            lane.submit(commands, continuation)
-        }
+        return lane
+    }
+
+    /// Commands queued or in flight on all lanes now (for tests and diagnostics).
+    package var load: Int {
+        lanes.reduce(0) { $0 + $1.load.load(ordering: .relaxed) }
     }
 
     /// How many commands and round trips the lanes have made so far (for tests and diagnostics).
@@ -94,11 +128,30 @@ package final class SharedConnections<Connection: PipelinedConnection>: Sendable
 
 /// One connection and its thread.
 private final class Lane<Connection: PipelinedConnection>: @unchecked Sendable {
-    typealias Continuation = CheckedContinuation<[Connection.Reply], any Error>
+    typealias Followed = SharedConnections<Connection>.Followed
+    typealias FollowUp = @Sendable ([Connection.Reply]) -> [Connection.Command]?
 
-    private struct Pending {
+    /// Whom a round trip's replies go to.
+    enum Resumption {
+        /// A caller of ``SharedConnections/exchange(_:)``.
+        case replies(CheckedContinuation<[Connection.Reply], any Error>)
+        /// The first step of ``SharedConnections/exchange(_:then:)``: its replies go to the follow-up.
+        case followed(CheckedContinuation<Followed, any Error>, FollowUp)
+        /// The follow-up's commands, sent after the first step's replies `first`.
+        case followUp(CheckedContinuation<Followed, any Error>, first: [Connection.Reply])
+
+        func fail(_ error: any Error) {
+            switch self {
+            case .replies(let continuation): continuation.resume(throwing: error)
+            case .followed(let continuation, _): continuation.resume(throwing: error)
+            case .followUp(let continuation, let first): continuation.resume(returning: Followed(first: first, then: .failure(error)))
+            }
+        }
+    }
+
+    struct Pending {
         let commands: [Connection.Command]
-        let continuation: Continuation
+        let resumption: Resumption
     }
 
     // Guarded by `condition`.
@@ -127,24 +180,40 @@ private final class Lane<Connection: PipelinedConnection>: @unchecked Sendable {
         thread.start()
     }
 
-    func submit(_ commands: [Connection.Command], _ continuation: Continuation) {
+    func submit(_ pending: Pending) {
         condition.lock()
         guard !closed else {
             condition.unlock()
-            continuation.resume(throwing: Connection.closedError())
+            pending.resumption.fail(Connection.closedError())
             return
         }
-        guard queuedCommands + commands.count <= maximumQueued else {
+        guard queuedCommands + pending.commands.count <= maximumQueued else {
             condition.unlock()
-            continuation.resume(throwing: Connection.overloadedError(limit: maximumQueued))
+            pending.resumption.fail(Connection.overloadedError(limit: maximumQueued))
             return
         }
         // The thread waits only while the queue is empty, so only the first command needs to wake it.
         let wakes = queue.isEmpty
-        queue.append(Pending(commands: commands, continuation: continuation))
-        queuedCommands += commands.count
-        load.add(commands.count, ordering: .relaxed)
+        queue.append(pending)
+        queuedCommands += pending.commands.count
+        load.add(pending.commands.count, ordering: .relaxed)
         if wakes { condition.signal() }
+        condition.unlock()
+    }
+
+    /// Queues follow-ups ahead of everything else (the lane's own thread, between round trips, so
+    /// nothing needs waking). They continue calls already admitted, so the queue's limit does not apply.
+    private func enqueueFirst(_ followUps: [Pending]) {
+        condition.lock()
+        guard !closed else {
+            condition.unlock()
+            for pending in followUps { pending.resumption.fail(Connection.closedError()) }
+            return
+        }
+        let count = followUps.reduce(0) { $0 + $1.commands.count }
+        queue.insert(contentsOf: followUps, at: 0)
+        queuedCommands += count
+        load.add(count, ordering: .relaxed)
         condition.unlock()
     }
 
@@ -158,7 +227,7 @@ private final class Lane<Connection: PipelinedConnection>: @unchecked Sendable {
         condition.signal()
         condition.unlock()
         for pending in abandoned {
-            pending.continuation.resume(throwing: Connection.closedError())
+            pending.resumption.fail(Connection.closedError())
         }
     }
 
@@ -166,6 +235,7 @@ private final class Lane<Connection: PipelinedConnection>: @unchecked Sendable {
         var batch: [Pending] = []
         var commands: [Connection.Command] = []
         var replies: [Connection.Reply] = []
+        var followUps: [Pending] = []
         while true {
             condition.lock()
             while queue.isEmpty && !closed {
@@ -203,12 +273,29 @@ private final class Lane<Connection: PipelinedConnection>: @unchecked Sendable {
             var offset = 0
             for pending in batch {
                 let end = offset + pending.commands.count
-                if end <= replies.count {
-                    pending.continuation.resume(returning: Array(replies[offset..<end]))
-                } else {
-                    pending.continuation.resume(throwing: failure ?? Connection.lostError())
+                guard end <= replies.count else {
+                    pending.resumption.fail(failure ?? Connection.lostError())
+                    offset = end
+                    continue
                 }
+                let own = Array(replies[offset..<end])
                 offset = end
+                switch pending.resumption {
+                case .replies(let continuation):
+                    continuation.resume(returning: own)
+                case .followed(let continuation, let followUp):
+                    if let next = followUp(own), !next.isEmpty {
+                        followUps.append(Pending(commands: next, resumption: .followUp(continuation, first: own)))
+                    } else {
+                        continuation.resume(returning: Followed(first: own, then: nil))
+                    }
+                case .followUp(let continuation, let first):
+                    continuation.resume(returning: Followed(first: first, then: .success(own)))
+                }
+            }
+            if !followUps.isEmpty {
+                enqueueFirst(followUps)
+                followUps.removeAll(keepingCapacity: true)
             }
             batch.removeAll(keepingCapacity: true)
             commands.removeAll(keepingCapacity: true)

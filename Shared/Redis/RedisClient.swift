@@ -216,6 +216,48 @@ public final class RedisClient: Sendable, Service {
         return results
     }
 
+    /// Runs `first` as ``evaluate(_:keys:arguments:)`` does and, when `followUp` makes a call of its reply,
+    /// runs that call right after it on the same shared connection, in its next round trip, without
+    /// resuming the caller in between (``SharedConnections/exchange(_:then:)``): for a step that must see
+    /// the outcome of the one before and cannot share its script (another hash slot), one hand-off to and
+    /// from the caller instead of two.
+    ///
+    /// `followUp` runs on the connection's thread between round trips, so it must be quick, never block,
+    /// and give the same answer for the same reply: when the follow-up cannot go on the connection (its
+    /// script is not loaded yet, or the server lost its scripts), it is asked again here and the call runs
+    /// with ``evaluate(_:keys:arguments:)``. An error reply of `first`, or its connection's failure,
+    /// throws; the follow-up's error reply or failure is its result's.
+    public func evaluate(
+        _ first: RedisScriptCall, then followUp: @escaping @Sendable (RedisReply) -> RedisScriptCall?
+    ) async throws -> (first: RedisReply, then: Result<RedisReply, any Error>?) {
+        let command = Self.evalsha(try await digest(of: first.script), keys: first.keys, arguments: first.arguments)
+        let followed = try await shared.exchange([command]) { replies in
+            guard let reply = replies.first, !reply.isError, let call = followUp(reply),
+                let digest = self.scriptDigests.withLock({ $0[call.script.digest] })
+            else { return nil }
+            return [Self.evalsha(digest, keys: call.keys, arguments: call.arguments)]
+        }
+        var reply = followed.first[0]
+        if case .error(let message) = reply {
+            let error = RedisError(reply: message)
+            guard error.code == .noScript else { throw error }
+            reply = try await evaluate(first.script, keys: first.keys, arguments: first.arguments)
+        } else if case .success(let replies)? = followed.then {
+            guard case .error(let message) = replies[0] else { return (reply, .success(replies[0])) }
+            let error = RedisError(reply: message)
+            guard error.code == .noScript else { return (reply, .failure(error)) }
+        } else if case .failure(let error)? = followed.then {
+            return (reply, .failure(error))
+        }
+        // The follow-up did not go on the connection (not asked for, its script unknown or lost).
+        guard let call = followUp(reply) else { return (reply, nil) }
+        do {
+            return (reply, .success(try await evaluate(call.script, keys: call.keys, arguments: call.arguments)))
+        } catch {
+            return (reply, .failure(error))
+        }
+    }
+
     /// The digest the server knows `script` by: remembered, or loaded now.
     private func digest(of script: RedisScript) async throws -> String {
         if let known = scriptDigests.withLock({ $0[script.digest] }) { return known }

@@ -41,6 +41,12 @@ public enum RedisReply: Sendable, Hashable {
     }
 
     public var isNull: Bool { self == .null }
+
+    /// True for an error reply (`-ERR ...`).
+    public var isError: Bool {
+        if case .error = self { return true }
+        return false
+    }
 }
 
 /// One argument of a command; binary-safe (values may contain NUL bytes).

@@ -69,6 +69,68 @@ struct RedisRestartTests {
         }
     }
 
+    @Test("a script and its follow-up: sent on the connection when both are loaded, each run exactly once when the server lost one or both")
+    func scriptWithFollowUp() async throws {
+        try await DisruptableServers.withExclusiveAccess { servers in
+            let client = try RedisClient.forTests(url: servers.redisURL, connections: 2)
+            defer { Task { await client.shutdown() } }
+            let count = RedisScript("return redis.call('INCR', KEYS[1])")
+            let add = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+            let refuse = RedisScript("return redis.error_reply('REFUSED by the follow-up')")
+            // The follow-up adds ten times the first step's count, and only after odd counts.
+            func run(_ followUp: RedisScript = add) async throws -> (first: Int64?, then: Result<RedisReply, any Error>?) {
+                let (first, then) = try await client.evaluate(RedisScriptCall(count, keys: ["follow:count"], arguments: [])) { reply in
+                    guard let value = reply.integer, value % 2 == 1 else { return nil }
+                    return RedisScriptCall(followUp, keys: ["follow:sum"], arguments: [RedisArgument(value * 10)])
+                }
+                return (first.integer, then)
+            }
+            func sum() async throws -> Int64? { try await client.send("GET", "follow:sum").integer }
+
+            // The follow-up's script is not loaded yet: the caller runs it.
+            var result = try await run()
+            #expect(result.first == 1)
+            #expect(try result.then?.get().integer == 10)
+            // Not asked for after an even count.
+            result = try await run()
+            #expect(result.first == 2)
+            #expect(result.then == nil)
+            // Both loaded: one round trip each, no SCRIPT LOAD.
+            let before = client.sharedConnectionStatistics
+            result = try await run()
+            #expect(result.first == 3)
+            #expect(try result.then?.get().integer == 40)
+            let after = client.sharedConnectionStatistics
+            #expect(after.commands - before.commands == 2)
+            #expect(after.roundTrips - before.roundTrips == 2)
+            // The server lost both scripts: NOSCRIPT for the first step, both loaded and run once.
+            try await client.send("INCR", "follow:count")
+            try await client.send("SCRIPT", "FLUSH")
+            result = try await run()
+            #expect(result.first == 5)
+            #expect(try result.then?.get().integer == 90)
+            // The server knows the first script only: the follow-up's NOSCRIPT is loaded and run once.
+            try await client.send("SCRIPT", "FLUSH")
+            try await client.send("SCRIPT", "LOAD", RedisArgument(count.source))
+            try await client.send("INCR", "follow:count")
+            result = try await run()
+            #expect(result.first == 7)
+            #expect(try result.then?.get().integer == 160)
+            #expect(try await sum() == 160)
+            // A follow-up's error reply is its own; the first step's reply stays.
+            try await client.send("INCR", "follow:count")
+            result = try await run(refuse)
+            #expect(result.first == 9)
+            let refused = #expect(throws: RedisError.self) { try result.then?.get() }
+            #expect(refused?.message.hasPrefix("REFUSED") == true)
+            #expect(try await sum() == 160)
+            // A first step's error reply throws, and no follow-up runs.
+            try await client.send("SET", "follow:count", "not a number")
+            await #expect(throws: RedisError.self) { try await run() }
+            #expect(try await sum() == 160)
+        }
+    }
+
     @Test("while Redis is down commands fail fast with a typed connection error, then recover")
     func failsWhileDown() async throws {
         try await DisruptableServers.withExclusiveAccess { servers in

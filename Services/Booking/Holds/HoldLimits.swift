@@ -110,12 +110,28 @@ extension SeatHoldStore {
         case limitReached(held: Int)
     }
 
-    /// Counts one hold attempt of `customer` and, when its bucket had a token, reserves `seats` seats
-    /// for the hold `holdID` until `until` unless that exceeds `limits.maximumHeldSeats`.
-    func admit(
-        _ holdID: HoldID, customer: CustomerID, seats: Int, until: Date, limits: CustomerHoldLimits, now: Date
-    ) async throws -> Admission {
-        let reply = try await redis.evaluate(
+    /// Counts one hold attempt of `customer` and, when its bucket had a token, reserves the hold's
+    /// seats until `expiresAt` unless that exceeds `limits.maximumHeldSeats`; then, when it reserved,
+    /// ``place(_:seats:customer:ttl:expiresAt:)`` right after it on the same shared connection
+    /// (``RedisClient/evaluate(_:then:)``): one hand-off to and from the caller fewer per hold, the same
+    /// two steps in the same order. `placement` is nil unless the admission reserved; its failure (e.g.
+    /// the connection broke before its reply) leaves the reservation for the caller to give back.
+    func admitAndPlace(
+        _ reference: HoldReference, seats: [SeatID], customer: CustomerID, ttl: Duration, expiresAt: Date, limits: CustomerHoldLimits, now: Date
+    ) async throws -> (admission: Admission, placement: Result<PlaceOutcome, any Error>?) {
+        let admit = admitCall(reference.holdID, customer: customer, seats: seats.count, until: expiresAt, limits: limits, now: now)
+        let place = placeCall(reference, seats: seats, customer: customer, ttl: ttl, expiresAt: expiresAt)
+        let (reply, placed) = try await redis.evaluate(admit) { reply in
+            reply.array?.first?.string == "reserved" ? place : nil
+        }
+        let admission = try Self.admission(reply)
+        guard admission == .reserved else { return (admission, nil) }
+        return (admission, placed.map { result in result.flatMap { reply in Result { try placeOutcome(reply, reference, seats: seats) } } })
+    }
+
+    private func admitCall(_ holdID: HoldID, customer: CustomerID, seats: Int, until: Date, limits: CustomerHoldLimits, now: Date) -> RedisScriptCall
+    {
+        RedisScriptCall(
             Self.admitScript, keys: [RedisArgument(attemptsKey(customer)), RedisArgument(heldKey(customer))],
             arguments: [
                 RedisArgument(Self.milliseconds(now)), RedisArgument(limits.attempts.capacity),
@@ -123,6 +139,9 @@ extension SeatHoldStore {
                 RedisArgument(holdID.description), RedisArgument(seats), RedisArgument(Self.milliseconds(until)),
                 RedisArgument(limits.maximumHeldSeats),
             ])
+    }
+
+    private static func admission(_ reply: RedisReply) throws -> Admission {
         let parts = reply.array?.compactMap { $0.string } ?? []
         switch (parts.first, parts.count == 2 ? Int64(parts[1]) : nil) {
         case ("reserved", _): return .reserved

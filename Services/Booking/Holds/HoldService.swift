@@ -44,9 +44,12 @@ struct HoldService: Sendable {
         let reference = HoldReference(eventID: event.id)
         let expiresAt = start.adding(holdTTL)
         guard let limits else { return try await hold(seats, reference: reference, of: event, for: customer, expiresAt: expiresAt, logger: logger) }
-        // Reserve in the customer's ledger first (its own hash slot), then hold in the event's; a
-        // refused or failed hold gives its reservation back.
-        switch try await holds.admit(reference.holdID, customer: customer, seats: seats.count, until: expiresAt, limits: limits, now: start) {
+        // Reserve in the customer's ledger first (its own hash slot), then hold in the event's (sent
+        // by the Redis connection as soon as the reservation is answered); a refused or failed hold
+        // gives its reservation back.
+        let (admission, placement) = try await holds.admitAndPlace(
+            reference, seats: seats, customer: customer, ttl: holdTTL, expiresAt: expiresAt, limits: limits, now: start)
+        switch admission {
         case .reserved:
             break
         case .rateLimited(let wait):
@@ -58,7 +61,8 @@ struct HoldService: Sendable {
         }
         let outcome: PlaceOutcome
         do {
-            outcome = try await hold(seats, reference: reference, of: event, for: customer, expiresAt: expiresAt, logger: logger)
+            outcome = try await hold(
+                seats, reference: reference, of: event, for: customer, expiresAt: expiresAt, placed: try placement?.get(), logger: logger)
         } catch {
             await giveBack(reference.holdID, customer: customer, logger: logger)
             throw error
@@ -79,11 +83,22 @@ struct HoldService: Sendable {
         }
     }
 
+    /// Holds the seats, rebuilding the event's cache when it is missing; `placed` is the outcome of a
+    /// first try already made.
     private func hold(
-        _ seats: [SeatID], reference: HoldReference, of event: SellableEvent, for customer: CustomerID, expiresAt: Date, logger: Logger
+        _ seats: [SeatID], reference: HoldReference, of event: SellableEvent, for customer: CustomerID, expiresAt: Date,
+        placed: SeatHoldStore.PlaceOutcome? = nil, logger: Logger
     ) async throws -> PlaceOutcome {
+        var placed = placed
         for _ in 0..<rebuildAttempts {
-            switch try await holds.place(reference, seats: seats, customer: customer, ttl: holdTTL, expiresAt: expiresAt) {
+            let outcome: SeatHoldStore.PlaceOutcome
+            if let first = placed {
+                outcome = first
+                placed = nil
+            } else {
+                outcome = try await holds.place(reference, seats: seats, customer: customer, ttl: holdTTL, expiresAt: expiresAt)
+            }
+            switch outcome {
             case .held:
                 return .held(reference, expiresAt: expiresAt)
             case .unavailable(let taken):

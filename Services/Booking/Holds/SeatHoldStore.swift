@@ -50,6 +50,12 @@ struct SeatHoldStore: Sendable {
     func place(
         _ reference: HoldReference, seats: [SeatID], customer: CustomerID, ttl: Duration, expiresAt: Date
     ) async throws -> PlaceOutcome {
+        let call = placeCall(reference, seats: seats, customer: customer, ttl: ttl, expiresAt: expiresAt)
+        return try placeOutcome(try await redis.evaluate(call.script, keys: call.keys, arguments: call.arguments), reference, seats: seats)
+    }
+
+    /// The hold script's call for ``place(_:seats:customer:ttl:expiresAt:)``.
+    func placeCall(_ reference: HoldReference, seats: [SeatID], customer: CustomerID, ttl: Duration, expiresAt: Date) -> RedisScriptCall {
         let keys = [unavailableKey(reference.eventID), holdKey(reference)] + seats.map { seatKey(reference.eventID, $0) }
         let seatsJSON = Self.seatsJSON(seats)
         let arguments: [RedisArgument] =
@@ -57,7 +63,11 @@ struct SeatHoldStore: Sendable {
                 RedisArgument(reference.holdID.description), RedisArgument(ttl.wholeMilliseconds), RedisArgument(customer.rawValue),
                 RedisArgument(Self.milliseconds(expiresAt)), RedisArgument(seatsJSON),
             ] + seats.map { RedisArgument($0.rawValue) }
-        let reply = try await redis.evaluate(Self.placeScript, keys: keys.map { RedisArgument($0) }, arguments: arguments)
+        return RedisScriptCall(Self.placeScript, keys: keys.map { RedisArgument($0) }, arguments: arguments)
+    }
+
+    /// What the hold script's `reply` means for the hold `reference` of `seats`.
+    func placeOutcome(_ reply: RedisReply, _ reference: HoldReference, seats: [SeatID]) throws -> PlaceOutcome {
         let parts = reply.array?.compactMap { $0.string } ?? []
         switch parts.first {
         case "held":
