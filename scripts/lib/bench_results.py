@@ -145,7 +145,8 @@ def results(args):
             name = key[: -len("_ours")]
             pairs[name] = {
                 field: summary.get(f"{name}_{field}")
-                for field in ("ours", "theirs", "ratio", "ours_p50_ms", "ours_p99_ms", "theirs_p50_ms", "theirs_p99_ms", "check", "ratio_goal", "ratio_goal_met")
+                for field in ("ours", "theirs", "ratio", "ours_p50_ms", "ours_p99_ms", "theirs_p50_ms", "theirs_p99_ms", "check", "ratio_goal", "ratio_goal_met",
+                              "alone_ratio", "alone_within_10pct", "alone_spread", "alone_beyond_spread")
                 if f"{name}_{field}" in summary
             }
     document = {

@@ -31,6 +31,11 @@ run or a check failed.
 servers, open loop off), then a table of each pair's ratio together and alone and whether they are
 within 10% of each other (issue 19's goal for the pairs' interference); the summary and the results
 JSON get bench_<pair>_alone_ratio and bench_<pair>_alone_within_10pct. It doubles the run's length.
+BENCH_ALONE_RUNS=N (1-5, default 1) makes N passes over the pairs alone, one after another: ALONE is
+then their median, and the table adds each pair's alone ratios and their spread (largest over
+smallest, minus one), how much the pair moves between runs of its own. A change together beyond 10%
+that is also beyond that spread is named after the table as interference beyond the pair's own noise
+(bench_<pair>_alone_spread, bench_<pair>_alone_beyond_spread).
 
 Open loop: after the closed-loop runs of webhooks, bookings and saga, `platform-bench open-loop` drives
 the same services at fixed arrival rates, fractions of the rate just measured (BENCH_OPEN_FRACTIONS,
@@ -322,30 +327,84 @@ def alone(servers: Servers, together: RunResult, seconds: int, tools: Executable
         unit = [other.pair.name for other in together.outcomes if group is not None and other.pair.group is group] or [outcome.pair.name]
         if unit not in units:
             units.append(unit)
-    alone_ratios: dict[str, float | None] = {}
+    passes = alone_runs()
+    alone_ratios: dict[str, list[float | None]] = {}
     ok = True
-    for index, unit in enumerate(units, 1):
-        say(f"alone {index} of {len(units)}: {' '.join(unit)}")
-        fresh, _ = catalogue()
-        result = run_once(servers, [pair for pair in fresh if pair.name in unit], seconds, False, tools)
-        ok = ok and result.status == 0
-        for outcome in result.outcomes:
-            alone_ratios[outcome.pair.name] = ratio_of(outcome)
+    for repeat in range(passes):
+        for index, unit in enumerate(units, 1):
+            of_passes = f", pass {repeat + 1} of {passes}" if passes > 1 else ""
+            say(f"alone {index} of {len(units)}{of_passes}: {' '.join(unit)}")
+            fresh, _ = catalogue()
+            result = run_once(servers, [pair for pair in fresh if pair.name in unit], seconds, False, tools)
+            ok = ok and result.status == 0
+            for outcome in result.outcomes:
+                alone_ratios.setdefault(outcome.pair.name, []).append(ratio_of(outcome))
     print()
     print(f"Together and alone: each pair's ratio in the run of all of them and in a run of its own (nproc={os.cpu_count()})")
-    row = "{:<13} {:>9} {:>7} {:>8}  {}"
-    print(row.format("PAIR", "TOGETHER", "ALONE", "CHANGE", "WITHIN 10%"))
+    row = "{:<13} {:>9} {:>7} {:>8}  {:<10}"
+    header = row.format("PAIR", "TOGETHER", "ALONE", "CHANGE", "WITHIN 10%")
+    print(header + ("  ALONE RUNS          SPREAD" if passes > 1 else ""))
     lines = []
+    beyond: list[str] = []
     for outcome in together.outcomes:
-        name, with_others, by_itself = outcome.pair.name, ratio_of(outcome), alone_ratios.get(outcome.pair.name)
-        if with_others is None or by_itself is None or by_itself <= 0:
-            print(row.format(name, number_or_na(with_others), number_or_na(by_itself), "n/a", "n/a"))
-            lines.append(f"bench_{name}_alone_ratio={number_or_na(by_itself)}\nbench_{name}_alone_within_10pct=n/a")
+        name, with_others = outcome.pair.name, ratio_of(outcome)
+        runs = alone_ratios.get(name, [])
+        comparison = compare_alone_runs(with_others, runs)
+        if comparison is None:
+            print(row.format(name, number_or_na(with_others), "n/a", "n/a", "n/a"))
+            lines.append(f"bench_{name}_alone_ratio=n/a\nbench_{name}_alone_within_10pct=n/a")
             continue
-        change, within = compare_alone(with_others, by_itself)
-        print(row.format(name, f"{with_others:.2f}", f"{by_itself:.2f}", f"{change * 100:+.0f}%", within))
-        lines.append(f"bench_{name}_alone_ratio={by_itself:.4f}\nbench_{name}_alone_within_10pct={within}")
+        print(
+            row.format(name, number_or_na(with_others), f"{comparison.alone:.2f}", f"{comparison.change * 100:+.0f}%", comparison.within)
+            + (f"  {', '.join(number_or_na(ratio) for ratio in runs):<18}  {comparison.spread * 100:+.0f}%" if passes > 1 else "")
+        )
+        lines.append(f"bench_{name}_alone_ratio={comparison.alone:.4f}\nbench_{name}_alone_within_10pct={comparison.within}")
+        if passes > 1:
+            lines.append(f"bench_{name}_alone_spread={comparison.spread:.4f}\nbench_{name}_alone_beyond_spread={comparison.beyond_spread}")
+            if comparison.beyond_spread == "yes":
+                beyond.append(f"{name} {comparison.change * 100:+.0f}% (alone runs {comparison.spread * 100:+.0f}% apart)")
+    if passes > 1:
+        print(
+            "pairs further than 10% from alone and further than their own alone runs are from each other: "
+            + (", ".join(beyond) if beyond else "none")
+        )
     return "".join(line + "\n" for line in lines), ok
+
+
+@dataclasses.dataclass(frozen=True)
+class AloneComparison:
+    """A pair's ratio together against its runs alone: `alone` is their median, `change` together over
+    it minus one, `within` whether that is within 10% (yes or NO), `spread` the alone runs' largest over
+    their smallest minus one (0 for one run), and `beyond_spread` whether the change is both beyond 10%
+    and beyond that spread (yes or NO): a difference the pair's own run-to-run noise does not explain."""
+
+    alone: float
+    change: float
+    within: str
+    spread: float
+    beyond_spread: str
+
+
+def compare_alone_runs(together: float | None, alone: list[float | None]) -> AloneComparison | None:
+    """The comparison of a pair's ratio together with its ratios alone; None when a ratio is missing."""
+    if together is None or not alone or any(ratio is None or ratio <= 0 for ratio in alone):
+        return None
+    known = sorted(ratio for ratio in alone if ratio is not None)
+    middle = len(known) // 2
+    median = known[middle] if len(known) % 2 else (known[middle - 1] + known[middle]) / 2
+    change, within = compare_alone(together, median)
+    spread = known[-1] / known[0] - 1
+    beyond = within == "NO" and abs(change) > spread + 1e-9
+    return AloneComparison(median, change, within, spread, "yes" if beyond else "NO")
+
+
+def alone_runs() -> int:
+    """BENCH_ALONE_RUNS: how many passes over the pairs alone (1-5, default 1)."""
+    value = os.environ.get("BENCH_ALONE_RUNS", "1")
+    if not re.fullmatch(r"[1-5]", value):
+        err(f"BENCH_ALONE_RUNS must be a whole number from 1 to 5, not '{value}'")
+        sys.exit(2)
+    return int(value)
 
 
 def compare_alone(together: float, alone: float) -> tuple[float, str]:
@@ -369,6 +428,8 @@ def main(arguments: list[str]) -> int:
     with_alone = "--alone" in arguments
     selected, build = select([argument for argument in arguments if argument != "--alone"])
     seconds, open_loop = settings()
+    if with_alone:
+        alone_runs()  # a bad BENCH_ALONE_RUNS stops the run before it starts, not after the pairs
     groups = groups_of(selected)
     servers = Servers(ROOT)
     servers.ensure_packages(*sorted({package for group in groups for package in group.packages}))

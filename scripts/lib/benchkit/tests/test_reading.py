@@ -65,6 +65,34 @@ class AloneTests(unittest.TestCase):
         self.assertAlmostEqual(change, -0.2)
         self.assertEqual(within, "NO")
 
+    def test_alone_runs_median_spread_and_noise(self) -> None:
+        from benchkit.__main__ import compare_alone_runs
+
+        # One run alone: its ratio, no spread, so any change beyond 10% is beyond it.
+        one = compare_alone_runs(0.60, [0.50])
+        assert one is not None
+        self.assertEqual((one.alone, one.within, one.spread, one.beyond_spread), (0.50, "NO", 0.0, "yes"))
+        # Two runs alone 50% apart: together 20% above their median is outside 10% but inside that noise.
+        noisy = compare_alone_runs(0.60, [0.40, 0.60])
+        assert noisy is not None
+        self.assertAlmostEqual(noisy.alone, 0.50)
+        self.assertAlmostEqual(noisy.change, 0.20)
+        self.assertAlmostEqual(noisy.spread, 0.50)
+        self.assertEqual((noisy.within, noisy.beyond_spread), ("NO", "NO"))
+        # Three steady runs: the median, and a 30% drop together is beyond their 4% spread.
+        steady = compare_alone_runs(0.35, [0.51, 0.50, 0.52])
+        assert steady is not None
+        self.assertAlmostEqual(steady.alone, 0.51)
+        self.assertEqual((steady.within, steady.beyond_spread), ("NO", "yes"))
+        # Within 10% is never called beyond the noise.
+        within = compare_alone_runs(0.52, [0.50, 0.50])
+        assert within is not None
+        self.assertEqual((within.within, within.beyond_spread), ("yes", "NO"))
+        # A missing ratio anywhere: no comparison.
+        self.assertIsNone(compare_alone_runs(None, [0.5]))
+        self.assertIsNone(compare_alone_runs(0.5, [0.5, None]))
+        self.assertIsNone(compare_alone_runs(0.5, []))
+
 
 class OutputTests(unittest.TestCase):
     def test_ours_is_the_last_metric_line_with_its_latency(self) -> None:
