@@ -62,7 +62,7 @@ package final class SharedConnections<Connection: PipelinedConnection>: Sendable
     package func exchange(_ commands: [Connection.Command]) async throws -> [Connection.Reply] {
         guard !commands.isEmpty else { return [] }
         let lane = leastBusyLane()
-        return try await withCheckedThrowingContinuation { continuation in
+        return try await withUnsafeThrowingContinuation { continuation in
             lane.submit(Lane.Pending(commands: commands, resumption: .replies(continuation)))
         }
     }
@@ -86,7 +86,7 @@ package final class SharedConnections<Connection: PipelinedConnection>: Sendable
     ) async throws -> Followed {
         guard !commands.isEmpty else { return Followed(first: [], then: nil) }
         let lane = leastBusyLane()
-        return try await withCheckedThrowingContinuation { continuation in
+        return try await withUnsafeThrowingContinuation { continuation in
             lane.submit(Lane.Pending(commands: commands, resumption: .followed(continuation, followUp)))
         }
     }
@@ -131,14 +131,20 @@ private final class Lane<Connection: PipelinedConnection>: @unchecked Sendable {
     typealias Followed = SharedConnections<Connection>.Followed
     typealias FollowUp = @Sendable ([Connection.Reply]) -> [Connection.Command]?
 
-    /// Whom a round trip's replies go to.
+    /// Whom a round trip's replies go to. Every caller's resumption is resumed exactly once: by
+    /// `submit` or `enqueueFirst` when the lane refuses it, by `close` when it is abandoned in the
+    /// queue, or by `run` when its round trip ends (a `.followed` becomes a `.followUp`, resumed in
+    /// turn). So the continuations are unsafe ones, without the checked ones' allocation and atomic
+    /// flag per call. The tests drive every path, closing and broken connections included
+    /// (`SharedConnectionsFollowUpTests`, `RedisSharedConnectionTests`, `PostgresSharedQueryTests`,
+    /// the restart suites).
     enum Resumption {
         /// A caller of ``SharedConnections/exchange(_:)``.
-        case replies(CheckedContinuation<[Connection.Reply], any Error>)
+        case replies(UnsafeContinuation<[Connection.Reply], any Error>)
         /// The first step of ``SharedConnections/exchange(_:then:)``: its replies go to the follow-up.
-        case followed(CheckedContinuation<Followed, any Error>, FollowUp)
+        case followed(UnsafeContinuation<Followed, any Error>, FollowUp)
         /// The follow-up's commands, sent after the first step's replies `first`.
-        case followUp(CheckedContinuation<Followed, any Error>, first: [Connection.Reply])
+        case followUp(UnsafeContinuation<Followed, any Error>, first: [Connection.Reply])
 
         func fail(_ error: any Error) {
             switch self {
