@@ -89,7 +89,7 @@ if __package__ in (None, ""):
     __package__ = "benchkit"  # noqa: A001 - makes the relative imports below work
 
 from .bench import Bench, BenchError, err, say, show_log_tail  # noqa: E402
-from .pairs import Group, Pair, ServiceGroup  # noqa: E402
+from .pairs import Group, Pair, Rate, ServiceGroup  # noqa: E402
 from .pairs.booking import BookingService  # noqa: E402
 from .pairs.core import MessagingPair, PostgresPair, RedisPair  # noqa: E402
 from .pairs.notification import NotificationService  # noqa: E402
@@ -205,15 +205,23 @@ def pause_finished(bench: Bench, pair: Pair, finished: list[Group]) -> None:
     bench.pause(*(service.pid for group in finished if group is not pair.group and isinstance(group, ServiceGroup) for service in group.started))
 
 
+def quiet_then(bench: Bench, measure: Callable[[Bench], Rate]) -> Rate:
+    """MEASURE after `Bench.quiet`: every pair, ours and theirs, starts with no autovacuum or
+    checkpoint owed to what the pairs before it wrote (the groups' own settles repeat it between
+    their runs)."""
+    bench.quiet()
+    return measure(bench)
+
+
 def run_pair(bench: Bench, pair: Pair, open_loop: bool, finished: list[Group]) -> tuple[Outcome, bool]:
     """Ours, then theirs, then the open-loop runs, the FINISHED groups' services paused throughout;
     (the outcome, whether everything ran)."""
     say(f"{pair.name}: ours ({pair.describe(bench)})")
     pause_finished(bench, pair, finished)
-    ours, _ = attempt(bench, f"{pair.name}: our benchmark failed", lambda: pair.ours(bench))
+    ours, _ = attempt(bench, f"{pair.name}: our benchmark failed", lambda: quiet_then(bench, pair.ours))
     say(f"{pair.name}: theirs ({pair.reference})")
     pause_finished(bench, pair, finished)
-    theirs, _ = attempt(bench, f"{pair.name}: the reference tool failed", lambda: pair.theirs(bench))
+    theirs, _ = attempt(bench, f"{pair.name}: the reference tool failed", lambda: quiet_then(bench, pair.theirs))
     ok = ours is not None and theirs is not None
     if ours is not None and open_loop and pair.has_open_loop():
         setting = os.environ.get(f"BENCH_OPEN_CAPACITY_{pair.name.upper()}")

@@ -184,6 +184,18 @@ class Bench:
         for database in databases:
             self.psql(database, "VACUUM ANALYZE")
 
+    def quiet(self) -> None:
+        """Quiet Postgres before a measurement: VACUUM ANALYZE every database, then CHECKPOINT. Every
+        group's databases, not only the measured pair's: the pairs share one cluster, and autovacuum
+        starts on a table once enough of it changed since its last vacuum, whichever pair changed it.
+        Vacuuming only its own databases, the webhooks pair ran with autovacuum going through the
+        bookings pair's reference tables in its measured seconds. A pair's own writes during its
+        measurement still start autovacuum as in production. The checkpoint: no checkpoint's
+        full-page writes in the measurement either."""
+        listed = self.psql("postgres", "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname")
+        self.vacuum(*listed.split())
+        self.checkpoint()
+
     def analyze(self, *databases: str) -> None:
         """ANALYZE between a warm-up and its measurement. The warm-up starts on nearly empty tables, and
         the sessions plan their statements then, Postgres' foreign-key checks included; the plan chosen

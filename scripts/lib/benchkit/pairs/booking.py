@@ -217,11 +217,8 @@ class BookingService(ServiceGroup):
         self.counts["primed"].append(len(self.events))
 
     def settle(self, bench: Bench) -> None:
-        """Quiet Postgres before a measurement: vacuum what the previous runs wrote (so autovacuum does
-        not start in the middle of the next one) and checkpoint (so no checkpoint's full-page writes do),
-        as the payments and saga groups do."""
-        bench.vacuum("booking", "booking_ref")
-        bench.checkpoint()
+        """Before a measurement: every database vacuumed, then a checkpoint (`Bench.quiet`)."""
+        bench.quiet()
 
     # --- running ----------------------------------------------------------------------------------
 

@@ -135,10 +135,8 @@ class NotificationService(ServiceGroup):
         )
 
     def settle(self, bench: Bench) -> None:
-        """Quiet Postgres before a measurement: vacuum what the previous runs wrote (so autovacuum does
-        not start in the middle of the next one) and checkpoint (so no checkpoint's full-page writes do)."""
-        bench.vacuum("notification")
-        bench.checkpoint()
+        """Before a measurement: every database vacuumed, then a checkpoint (`Bench.quiet`)."""
+        bench.quiet()
 
     def run(self, bench: Bench, name: str) -> None:
         """One `platform-bench notification` run labelled notification_NAME: its output, where the cores

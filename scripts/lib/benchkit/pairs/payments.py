@@ -117,10 +117,8 @@ class PaymentsService(ServiceGroup):
         return check(run([sys.executable, os.fspath(self.scripts / "gen-webhooks.py"), *arguments]), "gen-webhooks.py")
 
     def settle(self, bench: Bench) -> None:
-        """Quiet Postgres before a measurement: vacuum what the previous runs wrote (so autovacuum does
-        not start in the middle of the next one) and checkpoint (so no checkpoint's full-page writes do)."""
-        bench.vacuum("payments", "payments_ref")
-        bench.checkpoint()
+        """Before a measurement: every database vacuumed, then a checkpoint (`Bench.quiet`)."""
+        bench.quiet()
 
     def unpublished(self, bench: Bench) -> int:
         return int(bench.psql("payments", "SELECT count(*) FROM messaging.outbox WHERE published_at IS NULL"))

@@ -253,10 +253,8 @@ class SagaServices(ServiceGroup):
         bench.psql("saga_ref", "CREATE SEQUENCE saga_ref_blocks MINVALUE 0 START 0;\nVACUUM ANALYZE;")
 
     def settle(self, bench: Bench) -> None:
-        """Quiet Postgres before a measurement: vacuum what was written (so autovacuum does not start in
-        the middle of the next one) and checkpoint (so no checkpoint's full-page writes do)."""
-        bench.vacuum("saga", "saga_ref")
-        bench.checkpoint()
+        """Before a measurement: every database vacuumed, then a checkpoint (`Bench.quiet`)."""
+        bench.quiet()
 
     def backlog(self, bench: Bench) -> tuple[int, int]:
         """(accepted webhooks whose booking is not confirmed yet, outbox rows not yet published)."""
