@@ -457,6 +457,21 @@ struct Fixture {
                     """,
                 ]),
             Plant(
+                check: "payout_not_transferable",
+                statements: [
+                    // The paid payout, in KWD and 5 fils more, with its fee entry 5 fils less: still the sum of its items.
+                    "UPDATE payout.entries SET amount = -245 WHERE booking_id = \(confirmed) AND kind = 'fee'",
+                    "UPDATE payout.payouts SET currency = 'KWD', amount = 2255 WHERE id = \(payout)",
+                ]),
+            Plant(
+                check: "rounding_rest_unpaired",
+                statements: [
+                    """
+                    INSERT INTO payout.entries (host_id, currency, booking_id, kind, amount, source_event_id, occurred_at, event_ends_at, created_at)
+                    VALUES ('host_1', 'KWD', NULL, 'rounding_carried', 5, \(UUID()), now(), NULL, now())
+                    """
+                ]),
+            Plant(
                 check: "failed_payout_items_not_released",
                 statements: [
                     """

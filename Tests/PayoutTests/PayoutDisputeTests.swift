@@ -96,8 +96,10 @@ struct PayoutDisputeTests {
             let debits = (payout["items"]?.arrayValue ?? []).filter { $0["kind"] == "dispute" }
             #expect(debits.count == 1 && debits.first?["amount"] == -10_000 && debits.first?["booking_id"]?.stringValue == a.description)
             let report = try await harness.send(client, .get, "/v1/payout-runs/\(second.id.uuidString.lowercased())/report.csv")
-            #expect(report.text.hasPrefix("host_id,currency,bookings,gross,fees,refunds,fee_reversals,carried_in,net,status,payout_id,disputes\n"))
-            #expect(report.text.contains(",17000,payout,") && report.text.hasSuffix(",10000\n"))
+            #expect(
+                report.text.hasPrefix(
+                    "host_id,currency,bookings,gross,fees,refunds,fee_reversals,carried_in,net,status,payout_id,disputes,rounding\n"))
+            #expect(report.text.contains(",17000,payout,") && report.text.hasSuffix(",10000,0\n"))
             let shown = try await harness.send(client, .get, "/v1/payout-runs/\(second.id.uuidString.lowercased())")
             #expect(shown["totals"]?.arrayValue?.first?["disputes"] == 10_000)
         }

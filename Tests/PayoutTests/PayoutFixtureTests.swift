@@ -132,10 +132,10 @@ struct PayoutFixtureTests {
             let report = try await harness.send(client, .get, "/v1/payout-runs/\(run1.id.uuidString.lowercased())/report.csv")
             #expect(report.status == .ok)
             let rows = report.text.split(separator: "\n").map(String.init)
-            #expect(rows.first == "host_id,currency,bookings,gross,fees,refunds,fee_reversals,carried_in,net,status,payout_id,disputes")
+            #expect(rows.first == "host_id,currency,bookings,gross,fees,refunds,fee_reversals,carried_in,net,status,payout_id,disputes,rounding")
             #expect(rows.count == 6)
             #expect(rows[1].hasPrefix("host_eur,EUR,3,60005,6001,30000,3000,0,27004,payout,"))
-            #expect(rows[5] == "host_noacct,EUR,1,8000,800,0,0,0,7200,no_account,,0")
+            #expect(rows[5] == "host_noacct,EUR,1,8000,800,0,0,0,7200,no_account,,0,0")
             let shown = try await harness.send(client, .get, "/v1/payout-runs/\(run1.id.uuidString.lowercased())")
             #expect(shown["status"] == "completed")
             #expect(shown["reconciliation"]?["ok"] == true)
@@ -143,12 +143,11 @@ struct PayoutFixtureTests {
                 shown["totals"] == [
                     [
                         "currency": "EUR", "payouts": 3, "gross": 75_005, "fees": 7_376, "refunds": 30_000, "fee_reversals": 3_000, "disputes": 0,
-                        "carried_in": 0, "net": 40_629,
+                        "carried_in": 0, "rounding": 0, "net": 40_629,
                     ],
                     [
                         "currency": "JPY", "payouts": 1, "gross": 4_020, "fees": 302, "refunds": 0, "fee_reversals": 0, "disputes": 0,
-                        "carried_in": 0,
-                        "net": 3_718,
+                        "carried_in": 0, "rounding": 0, "net": 3_718,
                     ],
                 ])
             // payout.created went to the outbox once per payout, with its items.

@@ -173,6 +173,50 @@ struct PayoutTransferTests {
         }
     }
 
+    @Test(
+        "a KWD balance of 10.005 is transferred as 10.000; refused once, its entries and held-back rest come back, and the next run transfers the same 10.000"
+    )
+    func roundedPayoutTransferred() async throws {
+        try await TransferWorld.run { world, client in
+            let harness = world.harness
+            let put = try await harness.send(client, .put, "/v1/hosts/host_k", body: ["payout_account": "acct_k1", "fee_bps": 0])
+            #expect(put.status == .ok)
+            let at = try instant("2026-11-10T10:00:00Z")
+            try await harness.ledger([
+                try PayoutHarness.confirmed(host: "host_k", amount: 10_005, currency: try Currency("KWD"), confirmedAt: at, endsAt: at)
+            ])
+            let first = try await harness.runPayout("2026-11-20")
+            #expect(try await harness.payouts(of: first.id) == ["host_k KWD 10000"])
+            try await world.fault("refuse", count: 1)
+            try await world.publishAnnounced()
+            #expect(try await eventually { try await harness.count("SELECT count(*) FROM payout.payouts WHERE status = 'failed'") == 1 })
+            // The failed payout's items (the revenue and the -5 held back) are open again beside the +5 carried.
+            #expect(
+                try await harness.send(client, .get, "/v1/hosts/host_k/balance")["balances"] == [
+                    ["currency": "KWD", "payable": 10_005, "pending": 0, "held": 0]
+                ])
+
+            harness.clock.set(try instant("2026-11-22T06:00:00Z"))
+            let next = try await harness.runPayout("2026-11-21")
+            #expect(next.status == .completed, "mismatches: \(next.mismatches)")
+            #expect(try await harness.payouts(of: next.id) == ["host_k KWD 10000"])
+            #expect(try await harness.lines(of: next.id) == ["host_k KWD 1 0 0 0 0 10005 10000 payout"])
+            try await world.publishAnnounced()
+            #expect(
+                try await eventually {
+                    try await harness.count("SELECT count(*) FROM payout.payouts WHERE run_id = \(next.id) AND status = 'paid'") == 1
+                })
+            #expect(try await world.transferCalls().map { $0["status"] } == [400, 200])
+            // What the provider holds: one transfer of 10.000 KWD.
+            let transfers = try await world.request(.GET, "\(world.simulatorURL)/v1/transfers").body?["data"]?.arrayValue ?? []
+            #expect(transfers.map { [$0["amount"], $0["currency"]] } == [[10_000, "kwd"]])
+            #expect(
+                try await harness.send(client, .get, "/v1/hosts/host_k/balance")["balances"] == [
+                    ["currency": "KWD", "payable": 5, "pending": 0, "held": 0]
+                ])
+        }
+    }
+
     @Test("a provider that keeps failing: the payout stays pending and is dead-lettered for an operator to replay")
     func keepsFailing() async throws {
         try await TransferWorld.run(maxAttempts: 3) { world, client in

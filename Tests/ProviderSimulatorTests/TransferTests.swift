@@ -81,6 +81,9 @@ struct TransferTests {
                 ("amount=100&currency=usd&destination=", "destination", "parameter_missing"),
                 ("amount=100&currency=usd&destination=cus_1", "destination", "resource_missing"),
                 ("amount=100&currency=usd&destination=acct_", "destination", "resource_missing"),
+                // Three-decimal currencies move in steps of 10.
+                ("amount=1005&currency=kwd&destination=acct_1", "amount", nil),
+                ("amount=1001&currency=BHD&destination=acct_1", "amount", nil),
             ]
             for (form, param, code) in cases {
                 let response = try await post(client, "/v1/transfers", form: form)
@@ -91,6 +94,8 @@ struct TransferTests {
                 #expect(error["code"] as? String == code, "\(form)")
             }
             #expect(JSONObject(try await get(client, "/v1/transfers").body).objects("data").isEmpty)
+            let whole = try await post(client, "/v1/transfers", form: "amount=1000&currency=kwd&destination=acct_1")
+            #expect(whole.status == .ok)
         }
     }
 

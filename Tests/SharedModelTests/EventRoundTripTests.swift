@@ -136,8 +136,9 @@ struct EventRoundTripTests {
         #expect(Set(createdObject.keys) == common)
         #expect(createdObject["payout_id"] as? String == "6f1c2a4e-3b5d-4e7f-8a9b-0c1d2e3f4a5b")
         let items = try #require(createdObject["items"] as? [String: Any])
-        #expect(Set(items.keys) == ["count", "bookings", "revenue", "fee", "refund", "fee_reversal", "dispute"])
+        #expect(Set(items.keys) == ["count", "bookings", "revenue", "fee", "refund", "fee_reversal", "dispute", "rounding"])
         #expect(items["dispute"] as? Int == 0)
+        #expect(items["rounding"] as? Int == 0)
         #expect(items["fee"] as? Int == -500)
         #expect(items["count"] as? Int == 2)
         #expect(try roundTripped(created) == created)
@@ -148,6 +149,20 @@ struct EventRoundTripTests {
         let failed = PayoutFailed(payout: details, error: "400 transfer_refused: no")
         #expect(Set(try wireObject(failed).keys) == common.union(["error"]))
         #expect(try roundTripped(failed) == failed)
+        // A rounded payout: 10.005 KWD paid as 10.000, the 5 fils held back; events written before
+        // rounding (no `rounding` key) read as 0.
+        let rounded = PayoutItemSummary(count: 2, bookings: 1, revenue: 10_005, fees: 0, refunds: 0, feeReversals: 0, rounding: -5)
+        #expect(rounded.total == 10_000)
+        let decoded = try JSONDecoder().decode(PayoutItemSummary.self, from: try JSONEncoder().encode(rounded))
+        #expect(decoded == rounded)
+        let older = try JSONDecoder().decode(
+            PayoutItemSummary.self, from: Data(#"{"count":2,"bookings":1,"revenue":5000,"fee":-500,"refund":0,"fee_reversal":0}"#.utf8))
+        #expect(older.rounding == 0 && older.disputes == 0 && older.total == 4_500)
+        // An item of no booking is `"booking_id": null` on the wire.
+        let item =
+            try JSONSerialization.jsonObject(
+                with: try JSONEncoder().encode(PayoutItem(entryID: 7, bookingID: nil, kind: .rounding, amount: -5))) as? [String: Any]
+        #expect(item?["booking_id"] is NSNull && item?["kind"] as? String == "rounding")
     }
 
     @Test("booking.confirmed")

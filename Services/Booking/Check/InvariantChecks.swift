@@ -131,6 +131,8 @@ struct InvariantChecks: Sendable {
         // which may precede a booking's confirmation by the payment grace or a reconciler's delay).
         let outboxKept = Self.ago(max(options.outboxRetention - .seconds(3600), .zero))
         let deliveriesKept = Self.ago(max(options.providerEventRetention - .seconds(86_400), .zero))
+        // The steps payouts are rounded down to (the payout service transfers with Stripe's rules).
+        let steps = ProviderCurrencyRules.stripe.amountSteps
         let payments: PostgresStatement = """
             (SELECT booking_id, provider_ref, amount, currency, received_at FROM payments.provider_events
              WHERE status = 'accepted' AND domain_event_type = 'payment.succeeded')
@@ -353,6 +355,26 @@ struct InvariantChecks: Sendable {
                       AND NOT EXISTS (
                           SELECT 1 FROM payout.entries e
                           WHERE e.source_event_id = d.closed_event_id AND e.kind = 'dispute' AND e.amount = -d.amount)
+                    """),
+            SQLCheck(
+                name: "payout_not_transferable", kind: .check,
+                summary: "payouts not failed whose amount is not a multiple of the provider's step in their currency (KWD: 10, MGA: 100)",
+                count: """
+                    SELECT count(*) FROM payout.payouts p
+                    JOIN unnest(\(steps.map(\.currency))::text[], \(steps.map(\.step))::bigint[]) AS s (currency, step)
+                      ON s.currency = p.currency::text
+                    WHERE p.status <> 'failed' AND p.amount % s.step <> 0
+                    """),
+            SQLCheck(
+                name: "rounding_rest_unpaired", kind: .check,
+                summary: "rests held back by a payout (`rounding`) without the same amount carried (`rounding_carried`), or the reverse",
+                count: """
+                    SELECT count(*) FROM payout.entries r
+                    WHERE r.kind IN ('rounding', 'rounding_carried')
+                      AND NOT EXISTS (
+                          SELECT 1 FROM payout.entries c
+                          WHERE c.source_event_id = r.source_event_id AND c.kind IN ('rounding', 'rounding_carried') AND c.kind <> r.kind
+                            AND c.amount = -r.amount)
                     """),
             SQLCheck(
                 name: "failed_payout_items_not_released", kind: .check,

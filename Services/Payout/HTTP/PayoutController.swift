@@ -214,7 +214,7 @@ private struct TotalWire: Encodable {
     init(_ total: RunTotal) { self.total = total }
 
     enum CodingKeys: String, CodingKey {
-        case currency, payouts, gross, fees, refunds, feeReversals = "fee_reversals", disputes, carriedIn = "carried_in", net
+        case currency, payouts, gross, fees, refunds, feeReversals = "fee_reversals", disputes, carriedIn = "carried_in", rounding, net
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -227,6 +227,7 @@ private struct TotalWire: Encodable {
         try container.encode(total.feeReversals, forKey: .feeReversals)
         try container.encode(total.disputes, forKey: .disputes)
         try container.encode(total.carriedIn, forKey: .carriedIn)
+        try container.encode(total.rounding, forKey: .rounding)
         try container.encode(total.net, forKey: .net)
     }
 }

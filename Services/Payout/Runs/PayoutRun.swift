@@ -57,6 +57,8 @@ struct RunTotal: Sendable, Equatable {
     /// Debits of lost disputes (positive, like fees and refunds).
     var disputes: Int64
     var carriedIn: Int64
+    /// Rests below the provider's step, held back to the next run (positive).
+    var rounding: Int64
     var net: Int64
 }
 
@@ -72,8 +74,11 @@ struct RunLine: Sendable, Equatable {
     /// Debits of lost disputes (positive, like fees and refunds).
     var disputes: Int64
     var carriedIn: Int64
+    /// The rest below the provider's step that the line's payout holds back to the next run (positive).
+    var rounding: Int64
+    /// What the line's payout pays: `gross - fees - refunds + fee_reversals - disputes + carried_in - rounding`.
     var net: Int64
-    /// `payout`, `carried` (zero or negative) or `no_account`.
+    /// `payout`, `carried` (zero or negative, or below the provider's smallest transfer) or `no_account`.
     var status: String
     var payoutID: UUID?
 }

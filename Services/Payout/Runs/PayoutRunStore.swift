@@ -151,9 +151,15 @@ enum PayoutRunStore {
     /// whose items are exactly those entries, which stop being open; the batch is marked done. A batch
     /// done before (a resumed or concurrent runner) violates `run_batches`' key and changes nothing.
     /// Returns the number of lines and payouts written.
+    ///
+    /// A balance is paid rounded down to the provider's step in its currency (``TransferProvider/rules``:
+    /// KWD in steps of 10, MGA of 100); the rest is held back with two entries of the payout: `rounding`
+    /// (-the rest, one of its items) and `rounding_carried` (+the rest, open for the next run). A
+    /// balance below one step is carried whole.
     static func compute(_ runID: UUID, batch: Int, now: Date, in transaction: PostgresTransaction) throws -> (lines: Int, payouts: Int) {
         // A batch's entries are sorted and hashed in memory, not in temporary files.
         try transaction.query("SET LOCAL work_mem = '64MB'")
+        let steps = TransferProvider.rules.amountSteps
         let rows = try transaction.query(
             """
             WITH run AS (
@@ -161,8 +167,10 @@ enum PayoutRunStore {
             ),
             candidates AS (
                 SELECT e.id, e.host_id, e.currency, e.booking_id, e.kind, e.amount,
-                       coalesce(e.occurred_at <= run.previous_cutoff
-                                AND (e.event_ends_at IS NULL OR e.event_ends_at <= run.previous_cutoff - run.delay), false) AS carried
+                       -- A rest an earlier payout held back (or the rounding items of one that failed).
+                       e.kind IN ('rounding', 'rounding_carried')
+                       OR coalesce(e.occurred_at <= run.previous_cutoff
+                                   AND (e.event_ends_at IS NULL OR e.event_ends_at <= run.previous_cutoff - run.delay), false) AS carried
                 FROM run
                 JOIN payout.run_hosts h ON h.run_id = run.id AND h.batch = \(batch)
                 JOIN payout.open_entries o ON o.host_id = h.host_id AND o.currency = h.currency
@@ -185,37 +193,62 @@ enum PayoutRunStore {
                        coalesce(sum(c.amount) FILTER (WHERE c.kind = 'fee'), 0) AS item_fees,
                        coalesce(sum(c.amount) FILTER (WHERE c.kind = 'refund'), 0) AS item_refunds,
                        coalesce(sum(c.amount) FILTER (WHERE c.kind = 'fee_reversal'), 0) AS item_fee_reversals,
-                       coalesce(sum(c.amount) FILTER (WHERE c.kind = 'dispute'), 0) AS item_disputes
+                       coalesce(sum(c.amount) FILTER (WHERE c.kind = 'dispute'), 0) AS item_disputes,
+                       coalesce(sum(c.amount) FILTER (WHERE c.kind IN ('rounding', 'rounding_carried')), 0) AS item_rounding
                 FROM candidates c GROUP BY c.host_id, c.currency
             ),
+            -- The rest below the provider's step, for a positive balance.
+            rested AS (
+                SELECT l.*, CASE WHEN l.net > 0 THEN l.net % coalesce(s.step, 1) ELSE 0 END AS rest
+                FROM lines l
+                LEFT JOIN unnest(\(steps.map(\.currency))::text[], \(steps.map(\.step))::bigint[]) AS s (currency, step)
+                  ON s.currency = l.currency::text
+            ),
             decided AS MATERIALIZED (
-                SELECT l.*, ho.payout_account,
-                       CASE WHEN ho.payout_account IS NULL THEN 'no_account' WHEN l.net > 0 THEN 'payout' ELSE 'carried' END AS status,
-                       CASE WHEN ho.payout_account IS NOT NULL AND l.net > 0 THEN messaging.uuid_v7() END AS payout_id
-                FROM lines l LEFT JOIN payout.hosts ho ON ho.host_id = l.host_id
+                SELECT r.*, ho.payout_account,
+                       CASE WHEN ho.payout_account IS NULL THEN 'no_account' WHEN r.net - r.rest > 0 THEN 'payout' ELSE 'carried' END AS status,
+                       CASE WHEN ho.payout_account IS NOT NULL AND r.net - r.rest > 0 THEN messaging.uuid_v7() END AS payout_id
+                FROM rested r LEFT JOIN payout.hosts ho ON ho.host_id = r.host_id
             ),
             payouts AS (
                 INSERT INTO payout.payouts
                     (id, run_id, host_id, currency, amount, destination, status, created_at, item_count, item_bookings, item_revenue,
-                     item_fees, item_refunds, item_fee_reversals, item_disputes)
-                SELECT d.payout_id, \(runID), d.host_id, d.currency, d.net, d.payout_account, 'pending', \(now), d.item_count, d.bookings,
-                       d.item_revenue, d.item_fees, d.item_refunds, d.item_fee_reversals, d.item_disputes
+                     item_fees, item_refunds, item_fee_reversals, item_disputes, item_rounding)
+                SELECT d.payout_id, \(runID), d.host_id, d.currency, d.net - d.rest, d.payout_account, 'pending', \(now),
+                       d.item_count + (d.rest > 0)::int, d.bookings, d.item_revenue, d.item_fees, d.item_refunds, d.item_fee_reversals,
+                       d.item_disputes, d.item_rounding - d.rest
                 FROM decided d WHERE d.status = 'payout'
                 RETURNING id, host_id, currency
+            ),
+            rounded AS (
+                INSERT INTO payout.entries (host_id, currency, booking_id, kind, amount, source_event_id, occurred_at, event_ends_at, created_at)
+                SELECT d.host_id, d.currency, NULL, k.kind, k.sign * d.rest, d.payout_id, run.cutoff, NULL, \(now)
+                FROM decided d CROSS JOIN run CROSS JOIN (VALUES ('rounding', -1), ('rounding_carried', 1)) AS k (kind, sign)
+                WHERE d.status = 'payout' AND d.rest > 0
+                RETURNING id, host_id, currency, kind, source_event_id
             ),
             items AS (
                 INSERT INTO payout.payout_items (payout_id, entry_id)
                 SELECT p.id, c.id FROM payouts p JOIN candidates c ON c.host_id = p.host_id AND c.currency = p.currency
+                UNION ALL
+                SELECT r.source_event_id, r.id FROM rounded r WHERE r.kind = 'rounding'
                 RETURNING entry_id
             ),
             closed AS (
                 DELETE FROM payout.open_entries o USING items i WHERE o.entry_id = i.entry_id RETURNING 1
             ),
+            carried_rest AS (
+                INSERT INTO payout.open_entries (entry_id, host_id, currency)
+                SELECT r.id, r.host_id, r.currency FROM rounded r WHERE r.kind = 'rounding_carried'
+                RETURNING 1
+            ),
             report AS (
                 INSERT INTO payout.run_lines
-                    (run_id, host_id, currency, bookings, gross, fees, refunds, fee_reversals, disputes, carried_in, net, status, payout_id)
-                SELECT \(runID), d.host_id, d.currency, d.bookings, d.gross, d.fees, d.refunds, d.fee_reversals, d.disputes, d.carried_in, d.net,
-                       d.status, d.payout_id
+                    (run_id, host_id, currency, bookings, gross, fees, refunds, fee_reversals, disputes, carried_in, rounding, net, status,
+                     payout_id)
+                SELECT \(runID), d.host_id, d.currency, d.bookings, d.gross, d.fees, d.refunds, d.fee_reversals, d.disputes, d.carried_in,
+                       CASE WHEN d.status = 'payout' THEN d.rest ELSE 0 END,
+                       CASE WHEN d.status = 'payout' THEN d.net - d.rest ELSE d.net END, d.status, d.payout_id
                 FROM decided d
                 RETURNING 1
             ),
@@ -224,7 +257,8 @@ enum PayoutRunStore {
                 SELECT \(runID), \(batch), (SELECT count(*) FROM decided), \(now)
                 RETURNING 1
             )
-            SELECT (SELECT count(*) FROM report), (SELECT count(*) FROM payouts), (SELECT count(*) FROM closed), (SELECT count(*) FROM done)
+            SELECT (SELECT count(*) FROM report), (SELECT count(*) FROM payouts), (SELECT count(*) FROM closed), (SELECT count(*) FROM done),
+                   (SELECT count(*) FROM carried_rest)
             """)
         return (Int(try rows[0].decode(Int64.self, at: 0)), Int(try rows[0].decode(Int64.self, at: 1)))
     }
@@ -271,7 +305,8 @@ enum PayoutRunStore {
                 SELECT p.id::text AS payout, p.host_id, p.currency::text AS currency, p.amount, coalesce(s.total, 0)::bigint AS total,
                        coalesce(s.foreign_items, 0)::bigint AS foreign_items,
                        p.item_count <> coalesce(s.items, 0)
-                       OR p.item_revenue + p.item_fees + p.item_refunds + p.item_fee_reversals + p.item_disputes <> p.amount AS summary_differs
+                       OR p.item_revenue + p.item_fees + p.item_refunds + p.item_fee_reversals + p.item_disputes + p.item_rounding <> p.amount
+                       AS summary_differs
                 FROM payout.payouts p LEFT JOIN per_payout s ON s.payout_id = p.id
                 WHERE p.run_id = \(runID)
             ),
@@ -416,7 +451,7 @@ enum PayoutRunStore {
         try transaction.query(
             """
             SELECT id, run_id, host_id, currency, amount, item_count, item_bookings, item_revenue, item_fees, item_refunds, item_fee_reversals,
-                   item_disputes
+                   item_disputes, item_rounding
             FROM payout.payouts WHERE id IN (\(selection)) ORDER BY id
             """
         ).map { row in
@@ -427,7 +462,8 @@ enum PayoutRunStore {
                 items: PayoutItemSummary(
                     count: Int(try row.decode(Int32.self, at: 5)), bookings: Int(try row.decode(Int32.self, at: 6)),
                     revenue: try row.decode(Int64.self, at: 7), fees: try row.decode(Int64.self, at: 8), refunds: try row.decode(Int64.self, at: 9),
-                    feeReversals: try row.decode(Int64.self, at: 10), disputes: try row.decode(Int64.self, at: 11)))
+                    feeReversals: try row.decode(Int64.self, at: 10), disputes: try row.decode(Int64.self, at: 11),
+                    rounding: try row.decode(Int64.self, at: 12)))
         }
     }
 
@@ -444,7 +480,7 @@ enum PayoutRunStore {
         {
             items[try row.decode(UUID.self, at: 0), default: []].append(
                 PayoutItem(
-                    entryID: try row.decode(Int64.self, at: 1), bookingID: BookingID(try row.decode(UUID.self, at: 2)),
+                    entryID: try row.decode(Int64.self, at: 1), bookingID: try row.decode(UUID?.self, at: 2).map(BookingID.init),
                     kind: PayoutItem.Kind(rawValue: try row.decode(String.self, at: 3)) ?? .revenue, amount: try row.decode(Int64.self, at: 4)))
         }
         return items

@@ -164,12 +164,12 @@ enum RunSummary {
             return text
         }
         guard !totals.isEmpty else { return text + "  no payouts\n" }
-        let header = ["currency", "payouts", "gross", "fees", "refunds", "fee reversals", "disputes", "carried in", "net"]
+        let header = ["currency", "payouts", "gross", "fees", "refunds", "fee reversals", "disputes", "carried in", "rounding", "net"]
         let rows = totals.map { total -> [String] in
             let money = { (amount: Int64) in Self.amount(amount, currency: total.currency) }
             return [
                 total.currency, grouped(Int64(total.payouts)), money(total.gross), money(total.fees), money(total.refunds), money(total.feeReversals),
-                money(total.disputes), money(total.carriedIn), money(total.net),
+                money(total.disputes), money(total.carriedIn), money(total.rounding), money(total.net),
             ]
         }
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }

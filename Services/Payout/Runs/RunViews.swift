@@ -18,7 +18,7 @@ enum RunViews {
         try await postgres.query(
             """
             SELECT l.currency::text, count(*), sum(l.gross)::bigint, sum(l.fees)::bigint, sum(l.refunds)::bigint, sum(l.fee_reversals)::bigint,
-                   sum(l.carried_in)::bigint, sum(l.net)::bigint, sum(l.disputes)::bigint
+                   sum(l.carried_in)::bigint, sum(l.net)::bigint, sum(l.disputes)::bigint, sum(l.rounding)::bigint
             FROM payout.run_lines l JOIN payout.runs r ON r.id = l.run_id
             WHERE l.run_id = \(runID) AND l.status = 'payout' AND r.status <> 'failed'
             GROUP BY l.currency ORDER BY l.currency
@@ -28,7 +28,9 @@ enum RunViews {
                 currency: try row.decode(String.self, at: 0), payouts: Int(try row.decode(Int64.self, at: 1)),
                 gross: try row.decode(Int64.self, at: 2),
                 fees: try row.decode(Int64.self, at: 3), refunds: try row.decode(Int64.self, at: 4), feeReversals: try row.decode(Int64.self, at: 5),
-                disputes: try row.decode(Int64.self, at: 8), carriedIn: try row.decode(Int64.self, at: 6), net: try row.decode(Int64.self, at: 7))
+                disputes: try row.decode(Int64.self, at: 8), carriedIn: try row.decode(Int64.self, at: 6),
+                rounding: try row.decode(Int64.self, at: 9),
+                net: try row.decode(Int64.self, at: 7))
         }
     }
 
@@ -41,7 +43,8 @@ enum RunViews {
             let position: PostgresStatement = first ? "true" : "(host_id, currency) > (\(after.host), \(after.currency)::char(3))"
             let page = try await postgres.query(
                 """
-                SELECT host_id, currency::text, bookings, gross, fees, refunds, fee_reversals, carried_in, net, status, payout_id, disputes
+                SELECT host_id, currency::text, bookings, gross, fees, refunds, fee_reversals, carried_in, net, status, payout_id, disputes,
+                       rounding
                 FROM payout.run_lines WHERE run_id = \(runID) AND \(position)
                 ORDER BY host_id, currency LIMIT \(pageSize)
                 """
@@ -52,7 +55,7 @@ enum RunViews {
                     fees: try row.decode(Int64.self, at: 4),
                     refunds: try row.decode(Int64.self, at: 5), feeReversals: try row.decode(Int64.self, at: 6),
                     disputes: try row.decode(Int64.self, at: 11), carriedIn: try row.decode(Int64.self, at: 7),
-                    net: try row.decode(Int64.self, at: 8), status: try row.decode(String.self, at: 9),
+                    rounding: try row.decode(Int64.self, at: 12), net: try row.decode(Int64.self, at: 8), status: try row.decode(String.self, at: 9),
                     payoutID: try row.decode(UUID?.self, at: 10))
             }
             guard let last = page.last else { return }
@@ -64,17 +67,18 @@ enum RunViews {
     }
 }
 
-/// The report as CSV: DESIGN.md's columns, then `disputes` (the debits of lost disputes, added at the
-/// end so readers of the original columns keep working): `net = gross - fees - refunds +
-/// fee_reversals - disputes + carried_in`.
+/// The report as CSV: DESIGN.md's columns, then `disputes` (the debits of lost disputes) and `rounding`
+/// (the rest below the provider's step held back to the next run), added at the end so readers of the
+/// original columns keep working: `net = gross - fees - refunds + fee_reversals - disputes +
+/// carried_in - rounding`.
 enum RunReport {
-    static let header = "host_id,currency,bookings,gross,fees,refunds,fee_reversals,carried_in,net,status,payout_id,disputes\n"
+    static let header = "host_id,currency,bookings,gross,fees,refunds,fee_reversals,carried_in,net,status,payout_id,disputes,rounding\n"
 
     static func csv(_ line: RunLine) -> String {
         [
             field(line.hostID), line.currency, String(line.bookings), String(line.gross), String(line.fees), String(line.refunds),
             String(line.feeReversals), String(line.carriedIn), String(line.net), line.status, line.payoutID?.lowercasedString ?? "",
-            String(line.disputes),
+            String(line.disputes), String(line.rounding),
         ].joined(separator: ",") + "\n"
     }
 

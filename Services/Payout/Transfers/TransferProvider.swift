@@ -26,6 +26,9 @@ protocol Transfers: Sendable {
 struct TransferProvider: Transfers {
     typealias Configuration = StripeAPIClient.Configuration
 
+    /// The provider's currency rules: what it can transfer, and the steps payout runs round down to.
+    static let rules = ProviderCurrencyRules.stripe
+
     let api: StripeAPIClient
 
     init(client: HTTPClient, configuration: Configuration) {
@@ -35,7 +38,7 @@ struct TransferProvider: Transfers {
     func transfer(_ request: TransferRequest) async throws(ProviderCallError) -> String {
         let amount: Int64
         do {
-            amount = try ProviderCurrencyRules.stripe.providerAmount(forTransfer: request.amount)
+            amount = try Self.rules.providerAmount(forTransfer: request.amount)
         } catch {
             throw .refused(
                 status: 400, code: "amount_not_transferable", message: "\(request.amount.amount) \(request.amount.currency) minor units: \(error)")

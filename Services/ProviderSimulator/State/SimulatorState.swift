@@ -343,6 +343,11 @@ actor SimulatorState {
     private func createTransfer(_ form: StripeForm) throws(StripeError) -> SimulatorJSON {
         let amount = try Self.requiredAmount(form)
         let currency = try Self.currency(form)
+        // Stripe moves three-decimal currencies only in steps of 10 (the last digit 0).
+        if Self.threeDecimalCurrencies.contains(currency), amount % 10 != 0 {
+            throw StripeError(
+                status: 400, message: "Amounts in \(currency.uppercased()) must be a multiple of 10 (the last digit 0).", param: "amount")
+        }
         guard let destination = form["destination"], !destination.isEmpty else { throw .missing("destination") }
         guard destination.hasPrefix("acct_"), destination.utf8.count > "acct_".utf8.count else {
             throw StripeError(status: 400, code: "resource_missing", message: "No such destination: '\(destination)'", param: "destination")
@@ -424,6 +429,9 @@ actor SimulatorState {
             ("livemode", .bool(false)),
         ])
     }
+
+    /// The currencies with three decimals that Stripe takes (docs.stripe.com/currencies).
+    private static let threeDecimalCurrencies: Set<String> = ["bhd", "jod", "kwd", "omr", "tnd"]
 
     /// The form's `amount`, `nil` when absent.
     private static func amount(_ form: StripeForm, minimum: Int) throws(StripeError) -> Int? {

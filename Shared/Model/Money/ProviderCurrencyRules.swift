@@ -87,6 +87,13 @@ public struct ProviderCurrencyRules: Sendable {
         return nil
     }
 
+    /// The currencies the provider moves only in steps of more than one ISO minor unit, with their
+    /// step (BHD, JOD, KWD, OMR, TND: 10; MGA: 100), sorted by code. A payout run rounds a balance down
+    /// to its step and carries the rest.
+    public var amountSteps: [(currency: String, step: Int64)] {
+        scales.filter { $0.value.step > 1 }.map { (currency: $0.key, step: $0.value.step) }.sorted { $0.currency < $1.currency }
+    }
+
     /// The largest amount the provider charges in `currency`, in ISO minor units.
     public func maximumISOAmount(_ currency: Currency) -> Int64 {
         let scale = scales[currency.code] ?? Scale()

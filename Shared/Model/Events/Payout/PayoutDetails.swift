@@ -56,7 +56,7 @@ public struct PayoutDetails: Codable, Sendable, Hashable {
 }
 
 /// The ledger entries a payout covers, counted and summed by kind (signed minor units: credits
-/// positive, debits negative; the five sums add up to the payout's amount).
+/// positive, debits negative; the six sums add up to the payout's amount).
 public struct PayoutItemSummary: Codable, Sendable, Hashable {
     /// How many entries.
     public let count: Int
@@ -68,9 +68,14 @@ public struct PayoutItemSummary: Codable, Sendable, Hashable {
     public let feeReversals: Int64
     /// Debits of lost disputes (wire: `dispute`; absent in events written before disputes: 0).
     public let disputes: Int64
+    /// The rounding entries: a rest below the provider's step an earlier payout carried (positive),
+    /// less the rest this payout holds back (negative). Absent in events written before rounding: 0.
+    public let rounding: Int64
 
     /// Creates a summary.
-    public init(count: Int, bookings: Int, revenue: Int64, fees: Int64, refunds: Int64, feeReversals: Int64, disputes: Int64 = 0) {
+    public init(
+        count: Int, bookings: Int, revenue: Int64, fees: Int64, refunds: Int64, feeReversals: Int64, disputes: Int64 = 0, rounding: Int64 = 0
+    ) {
         self.count = count
         self.bookings = bookings
         self.revenue = revenue
@@ -78,10 +83,11 @@ public struct PayoutItemSummary: Codable, Sendable, Hashable {
         self.refunds = refunds
         self.feeReversals = feeReversals
         self.disputes = disputes
+        self.rounding = rounding
     }
 
     /// What the entries add up to.
-    public var total: Int64 { revenue + fees + refunds + feeReversals + disputes }
+    public var total: Int64 { revenue + fees + refunds + feeReversals + disputes + rounding }
 
     private enum CodingKeys: String, CodingKey {
         case count, bookings, revenue
@@ -89,9 +95,10 @@ public struct PayoutItemSummary: Codable, Sendable, Hashable {
         case refunds = "refund"
         case feeReversals = "fee_reversal"
         case disputes = "dispute"
+        case rounding
     }
 
-    /// Decodes the wire form; `dispute` may be absent.
+    /// Decodes the wire form; `dispute` and `rounding` may be absent.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         count = try container.decode(Int.self, forKey: .count)
@@ -101,6 +108,7 @@ public struct PayoutItemSummary: Codable, Sendable, Hashable {
         refunds = try container.decode(Int64.self, forKey: .refunds)
         feeReversals = try container.decode(Int64.self, forKey: .feeReversals)
         disputes = try container.decodeIfPresent(Int64.self, forKey: .disputes) ?? 0
+        rounding = try container.decodeIfPresent(Int64.self, forKey: .rounding) ?? 0
     }
 }
 
@@ -118,18 +126,22 @@ public struct PayoutItem: Codable, Sendable, Hashable {
         case feeReversal = "fee_reversal"
         /// A lost dispute's amount, taken back from the host (debit).
         case dispute
+        /// The rest of a balance below the provider's smallest transfer, held back by this payout (debit).
+        case rounding
+        /// A rest an earlier payout held back, paid now (credit).
+        case roundingCarried = "rounding_carried"
     }
 
     /// The ledger entry.
     public let entryID: Int64
-    /// The booking it belongs to.
-    public let bookingID: BookingID
+    /// The booking it belongs to; nil for the rounding kinds (wire: `null`).
+    public let bookingID: BookingID?
     public let kind: Kind
     /// Signed, in minor units of the payout's currency: credits positive, debits negative.
     public let amount: Int64
 
     /// Creates an item.
-    public init(entryID: Int64, bookingID: BookingID, kind: Kind, amount: Int64) {
+    public init(entryID: Int64, bookingID: BookingID?, kind: Kind, amount: Int64) {
         self.entryID = entryID
         self.bookingID = bookingID
         self.kind = kind
@@ -141,5 +153,14 @@ public struct PayoutItem: Codable, Sendable, Hashable {
         case bookingID = "booking_id"
         case kind
         case amount
+    }
+
+    /// Encodes the wire form: `booking_id` is `null` for the rounding kinds, not absent.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(entryID, forKey: .entryID)
+        try container.encode(bookingID, forKey: .bookingID)
+        try container.encode(kind, forKey: .kind)
+        try container.encode(amount, forKey: .amount)
     }
 }
