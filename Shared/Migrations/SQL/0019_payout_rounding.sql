@@ -7,7 +7,7 @@
 --   rounding          (-the rest) one of the payout's items, so a payout is still the sum of its items;
 --   rounding_carried  (+the rest) open, paid by a later run (in its carried_in).
 -- They belong to no booking. The new checks read payout.entries once, inside the migration's
--- transaction, which holds writes to the ledger until it commits (the ledger consumer retries).
+-- transaction; writers of the ledger wait until it commits.
 DO $$
 DECLARE constraint_name text;
 BEGIN
