@@ -128,4 +128,64 @@ struct ProviderSweepIntentTests {
             #expect(system.started.payments.output.contains("lists no event of it"))
         }
     }
+
+    @Test(
+        "an intent that succeeded with its webhook lost and its event behind the events sweep's checkpoint: read directly, its event found by type and stored once, counted recovered"
+    )
+    func intentEventFoundByType() async throws {
+        let settings = [
+            "PROVIDER_SWEEP_INTERVAL": "1s", "PROVIDER_SWEEP_LOOKBACK": "1h", "PROVIDER_SWEEP_INTENT_AGE": "1s", "PROVIDER_SWEEP_SETTLE": "0s",
+        ]
+        try await PaymentsSystem.run(prefix: "e2e_sweep_found", payments: settings) { system in
+            func createIntent(_ booking: UUID) async throws -> String {
+                let response = try await system.simulator.execute(
+                    .init(
+                        "/v1/payment_intents", method: .post,
+                        headers: [.authorization: "Bearer sk_test_e2e", .contentType: "application/x-www-form-urlencoded"],
+                        body: ByteBuffer(string: "amount=1000&currency=eur&metadata%5Bbooking_id%5D=\(booking)")))
+                return try #require(
+                    response.body.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: $0)) }?["id"]?.stringValue)
+            }
+            // Another payment's event, delivered now, moves the events sweep's checkpoint to now.
+            let other = try await createIntent(UUID())
+            #expect(try await system.simulatorCall(.post, "/simulator/payment_intents/\(other)/succeed").0 == 200)
+            let now = Int64(Date().timeIntervalSince1970)
+            try await system.waitUntil("the events sweep's checkpoint at the other payment's event", timeout: .seconds(20)) {
+                try await system.postgres.count("SELECT count(*) FROM payments.provider_sweeps WHERE checkpoint_created >= \(now - 5)") == 1
+            }
+            // The intent, recorded 30 minutes ago as the provider worker records one, paid 20 minutes ago
+            // (its event's `created`), its webhook dropped: older than the events sweep's window
+            // (checkpoint - 60 s), inside the intent's (its creation - 60 s).
+            let booking = UUID()
+            let intent = try await createIntent(booking)
+            try await system.postgres.query(
+                """
+                INSERT INTO payments.payment_intents (booking_id, provider, provider_ref, amount, currency, idempotency_key, created_at)
+                VALUES (\(booking), 'stripe', \(intent), 1000, 'EUR', \("booking-\(booking)-payment"), \(Date().addingTimeInterval(-1800)))
+                """)
+            #expect(try await system.simulatorCall(.post, "/simulator/webhook-drops", #"{"type":"payment_intent.succeeded","count":1}"#).0 == 200)
+            let created = Int(Date().timeIntervalSince1970) - 1200
+            let (paid, answer) = try await system.simulatorCall(.post, "/simulator/payment_intents/\(intent)/succeed", #"{"created":\#(created)}"#)
+            #expect(paid == 200 && answer?["delivery"]?["dropped"] == true)
+
+            try await system.waitUntil("the intent's event stored", timeout: .seconds(20)) {
+                try await system.postgres.count(
+                    """
+                    SELECT count(*) FROM payments.provider_events
+                    WHERE provider_ref = \(intent) AND event_type = 'payment_intent.succeeded' AND status = 'accepted'
+                    """) == 1
+            }
+            #expect(
+                try await system.postgres.count(
+                    "SELECT count(*) FROM payments.payment_intents WHERE provider_ref = \(intent) AND status_checked_at IS NOT NULL") == 1)
+            #expect(
+                try await system.postgres.count(
+                    """
+                    SELECT count(*) FROM messaging.outbox WHERE event_type = 'payment.succeeded' AND aggregate_id = \(booking.uuidString.lowercased())
+                    """) == 1)
+            let metrics = await get("/metrics", port: system.started.payments.port)?.body.split(separator: "\n") ?? []
+            #expect(metrics.contains("provider_events_recovered_total 1"), "\(metrics.filter { $0.hasPrefix("provider_") })")
+            #expect(!metrics.contains { $0.hasPrefix("provider_intents_unreported_total ") && $0 != "provider_intents_unreported_total 0" })
+        }
+    }
 }
