@@ -88,33 +88,45 @@ struct ProviderSweepFlowTests {
 
 @Suite("Missed-webhook sweeper: intents read directly")
 struct ProviderSweepIntentTests {
+    static let settings = [
+        "PROVIDER_SWEEP_INTERVAL": "1s", "PROVIDER_SWEEP_LOOKBACK": "1h", "PROVIDER_SWEEP_INTENT_AGE": "1s", "PROVIDER_SWEEP_SETTLE": "0s",
+    ]
+
+    /// A payment intent of `booking` at the simulator; its id.
+    static func createIntent(_ booking: UUID, in system: PaymentsSystem) async throws -> String {
+        let response = try await system.simulator.execute(
+            .init(
+                "/v1/payment_intents", method: .post,
+                headers: [.authorization: "Bearer sk_test_e2e", .contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(string: "amount=1000&currency=eur&metadata%5Bbooking_id%5D=\(booking)")))
+        return try #require(response.body.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: $0)) }?["id"]?.stringValue)
+    }
+
+    /// Records `intent` as the provider worker records one it created `age` ago, drops its next
+    /// `payment_intent.succeeded` webhook and pays it with the event dated `created` (Unix seconds).
+    static func payWithWebhookDropped(
+        _ intent: String, of booking: UUID, recordedAgo age: TimeInterval, eventCreated created: Int, in system: PaymentsSystem
+    ) async throws {
+        try await system.postgres.query(
+            """
+            INSERT INTO payments.payment_intents (booking_id, provider, provider_ref, amount, currency, idempotency_key, created_at)
+            VALUES (\(booking), 'stripe', \(intent), 1000, 'EUR', \("booking-\(booking)-payment"), \(Date().addingTimeInterval(-age)))
+            """)
+        #expect(try await system.simulatorCall(.post, "/simulator/webhook-drops", #"{"type":"payment_intent.succeeded","count":1}"#).0 == 200)
+        let (paid, answer) = try await system.simulatorCall(.post, "/simulator/payment_intents/\(intent)/succeed", #"{"created":\#(created)}"#)
+        #expect(paid == 200 && answer?["delivery"]?["dropped"] == true)
+    }
+
     @Test(
         "an intent that succeeded with its webhook lost and its event older than the sweep's window: read directly, reported as unreported (error and metric), nothing invented"
     )
     func unreportedIntentIsFlagged() async throws {
-        let settings = [
-            "PROVIDER_SWEEP_INTERVAL": "1s", "PROVIDER_SWEEP_LOOKBACK": "1h", "PROVIDER_SWEEP_INTENT_AGE": "1s", "PROVIDER_SWEEP_SETTLE": "0s",
-        ]
-        try await PaymentsSystem.run(prefix: "e2e_sweep_intent", payments: settings) { system in
+        try await PaymentsSystem.run(prefix: "e2e_sweep_intent", payments: Self.settings) { system in
             let booking = UUID()
-            let response = try await system.simulator.execute(
-                .init(
-                    "/v1/payment_intents", method: .post,
-                    headers: [.authorization: "Bearer sk_test_e2e", .contentType: "application/x-www-form-urlencoded"],
-                    body: ByteBuffer(string: "amount=1000&currency=eur&metadata%5Bbooking_id%5D=\(booking)")))
-            let intent = try #require(
-                response.body.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: $0)) }?["id"]?.stringValue)
-            // As the provider worker records an intent it created.
-            try await system.postgres.query(
-                """
-                INSERT INTO payments.payment_intents (booking_id, provider, provider_ref, amount, currency, idempotency_key, created_at)
-                VALUES (\(booking), 'stripe', \(intent), 1000, 'EUR', \("booking-\(booking)-payment"), \(Date().addingTimeInterval(-10)))
-                """)
-            #expect(try await system.simulatorCall(.post, "/simulator/webhook-drops", #"{"type":"payment_intent.succeeded","count":1}"#).0 == 200)
+            let intent = try await Self.createIntent(booking, in: system)
             // Paid, but its event dates from 3 h ago: before the sweep's first window (1 h back).
-            let created = Int(Date().timeIntervalSince1970) - 3 * 3600
-            let (paid, answer) = try await system.simulatorCall(.post, "/simulator/payment_intents/\(intent)/succeed", #"{"created":\#(created)}"#)
-            #expect(paid == 200 && answer?["delivery"]?["dropped"] == true)
+            try await Self.payWithWebhookDropped(
+                intent, of: booking, recordedAgo: 10, eventCreated: Int(Date().timeIntervalSince1970) - 3 * 3600, in: system)
             var unreported: Substring?
             try await system.waitUntil("the intent reported unreported", timeout: .seconds(20)) {
                 unreported = await get("/metrics", port: system.started.payments.port)?.body.split(separator: "\n").first {
@@ -133,40 +145,21 @@ struct ProviderSweepIntentTests {
         "an intent that succeeded with its webhook lost and its event behind the events sweep's checkpoint: read directly, its event found by type and stored once, counted recovered"
     )
     func intentEventFoundByType() async throws {
-        let settings = [
-            "PROVIDER_SWEEP_INTERVAL": "1s", "PROVIDER_SWEEP_LOOKBACK": "1h", "PROVIDER_SWEEP_INTENT_AGE": "1s", "PROVIDER_SWEEP_SETTLE": "0s",
-        ]
-        try await PaymentsSystem.run(prefix: "e2e_sweep_found", payments: settings) { system in
-            func createIntent(_ booking: UUID) async throws -> String {
-                let response = try await system.simulator.execute(
-                    .init(
-                        "/v1/payment_intents", method: .post,
-                        headers: [.authorization: "Bearer sk_test_e2e", .contentType: "application/x-www-form-urlencoded"],
-                        body: ByteBuffer(string: "amount=1000&currency=eur&metadata%5Bbooking_id%5D=\(booking)")))
-                return try #require(
-                    response.body.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: $0)) }?["id"]?.stringValue)
-            }
+        try await PaymentsSystem.run(prefix: "e2e_sweep_found", payments: Self.settings) { system in
             // Another payment's event, delivered now, moves the events sweep's checkpoint to now.
-            let other = try await createIntent(UUID())
+            let other = try await Self.createIntent(UUID(), in: system)
             #expect(try await system.simulatorCall(.post, "/simulator/payment_intents/\(other)/succeed").0 == 200)
             let now = Int64(Date().timeIntervalSince1970)
             try await system.waitUntil("the events sweep's checkpoint at the other payment's event", timeout: .seconds(20)) {
                 try await system.postgres.count("SELECT count(*) FROM payments.provider_sweeps WHERE checkpoint_created >= \(now - 5)") == 1
             }
-            // The intent, recorded 30 minutes ago as the provider worker records one, paid 20 minutes ago
-            // (its event's `created`), its webhook dropped: older than the events sweep's window
-            // (checkpoint - 60 s), inside the intent's (its creation - 60 s).
+            // The intent, recorded 30 minutes ago and paid 20 minutes ago (its event's `created`), its
+            // webhook dropped: older than the events sweep's window (checkpoint - 60 s), inside the
+            // intent's (its creation - 60 s).
             let booking = UUID()
-            let intent = try await createIntent(booking)
-            try await system.postgres.query(
-                """
-                INSERT INTO payments.payment_intents (booking_id, provider, provider_ref, amount, currency, idempotency_key, created_at)
-                VALUES (\(booking), 'stripe', \(intent), 1000, 'EUR', \("booking-\(booking)-payment"), \(Date().addingTimeInterval(-1800)))
-                """)
-            #expect(try await system.simulatorCall(.post, "/simulator/webhook-drops", #"{"type":"payment_intent.succeeded","count":1}"#).0 == 200)
-            let created = Int(Date().timeIntervalSince1970) - 1200
-            let (paid, answer) = try await system.simulatorCall(.post, "/simulator/payment_intents/\(intent)/succeed", #"{"created":\#(created)}"#)
-            #expect(paid == 200 && answer?["delivery"]?["dropped"] == true)
+            let intent = try await Self.createIntent(booking, in: system)
+            try await Self.payWithWebhookDropped(
+                intent, of: booking, recordedAgo: 1800, eventCreated: Int(Date().timeIntervalSince1970) - 1200, in: system)
 
             try await system.waitUntil("the intent's event stored", timeout: .seconds(20)) {
                 try await system.postgres.count(
