@@ -372,6 +372,18 @@ struct Fixture {
                 check: "booking_refunded_twice",
                 statements: refund(booking: refunded, ref: "pi_2", amount: 0, purpose: "cancellation", status: "succeeded")),
             Plant(
+                check: "partial_refunds_beyond_amount",
+                statements: [1_500, 1_500].map { amount -> PostgresStatement in
+                    // Two partial refunds of the confirmed booking (2,500), still requested: 3,000 asked.
+                    let refundID = UUID()
+                    return """
+                        INSERT INTO booking.refund_requests (refund_id, booking_id, purpose, reason, provider_ref, amount, currency, idempotency_key,
+                            status, requested_at)
+                        VALUES (\(refundID), \(confirmed), 'partial', 'goodwill', 'pi_1', \(Int64(amount)), 'EUR', \("refund-\(refundID)"), 'requested',
+                            now())
+                        """
+                }),
+            Plant(
                 check: "payment_refunded_beyond_amount",
                 statements: [
                     """

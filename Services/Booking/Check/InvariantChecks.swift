@@ -222,6 +222,16 @@ struct InvariantChecks: Sendable {
                     ) AS twice
                     """),
             SQLCheck(
+                name: "partial_refunds_beyond_amount", kind: .check,
+                summary: "bookings whose partial refund requests not failed add up to more than the booking's amount",
+                count: """
+                    SELECT count(*) FROM (
+                        SELECT r.booking_id FROM booking.refund_requests r JOIN booking.bookings b ON b.booking_id = r.booking_id
+                        WHERE r.purpose = 'partial' AND r.status <> 'failed'
+                        GROUP BY r.booking_id, b.amount HAVING sum(r.amount) > b.amount
+                    ) AS beyond
+                    """),
+            SQLCheck(
                 name: "payment_refunded_beyond_amount", kind: .check,
                 summary: "payments whose succeeded refunds (or refunds the provider accepted) exceed what was paid",
                 count: """
