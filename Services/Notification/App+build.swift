@@ -49,7 +49,8 @@ struct NotificationParts: Sendable {
         dispatcher = DeliveryDispatcher(
             repository: DeliveryRepository(postgres: app.consumerPostgres),
             sender: WebhookSender(client: client, timeout: configuration.delivery.timeout), policy: policy, secrets: box,
-            settings: configuration.delivery, clock: clock, logger: logger, random: random)
+            settings: configuration.delivery, rateLimits: EndpointRateLimiter(redis: app.redis, logger: logger), clock: clock, logger: logger,
+            random: random)
     }
 
     func addRoutes(to router: Router<ServiceRequestContext>) {

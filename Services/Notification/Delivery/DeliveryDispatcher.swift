@@ -14,8 +14,8 @@ import WebhookSignatures
 ///   `endpointConcurrency` per endpoint, so a slow or dead endpoint holds its own slots and no one
 ///   else's. Woken at once by the fan-out after it commits new deliveries, otherwise it looks every
 ///   `pollInterval` (a due delivery starts within 1 s of its due time).
-/// - Each claim: waits for its endpoint's rate limit (at most 2 s; a longer wait gives the claim
-///   back, due when the limit allows), checks the URL against the SSRF policy again
+/// - Each claim: waits for its endpoint's rate limit (``EndpointRateLimiter``, shared by every
+///   instance through Redis; at most 2 s: a longer wait gives the claim back, due when the limit allows), checks the URL against the SSRF policy again
 ///   (the name may resolve elsewhere now), signs with every active secret, sends, and records the
 ///   attempt with the ``DeliverySchedule``'s decision (``AttemptRecorder``: many attempts to a
 ///   transaction when they finish together).
@@ -35,7 +35,7 @@ final class DeliveryDispatcher: Service, Sendable {
     private let logger: Logger
     private let random: @Sendable () -> Double
     private let doorbell = Doorbell()
-    private let limiter = EndpointRateLimiter()
+    private let limiter: EndpointRateLimiter
     private let recorder: AttemptRecorder
     private let inFlight = Synchronized(0)
     private let outcomes: [String: Counter]
@@ -44,9 +44,11 @@ final class DeliveryDispatcher: Service, Sendable {
 
     init(
         repository: DeliveryRepository, sender: WebhookSender, policy: EndpointURLPolicy, secrets: SecretBox, settings: DeliverySettings,
-        clock: WallClock, logger: Logger, random: @escaping @Sendable () -> Double = { Double.random(in: -1...1) }
+        rateLimits: EndpointRateLimiter, clock: WallClock, logger: Logger,
+        random: @escaping @Sendable () -> Double = { Double.random(in: -1...1) }
     ) {
         self.repository = repository
+        self.limiter = rateLimits
         self.sender = sender
         self.policy = policy
         self.secrets = secrets
@@ -136,7 +138,7 @@ final class DeliveryDispatcher: Service, Sendable {
         let metadata: Logger.Metadata = [
             "delivery_id": "\(delivery.id)", "endpoint_id": "\(target.id)", "event_id": "\(delivery.eventID)", "attempt": "\(delivery.attempt)",
         ]
-        switch limiter.reserve(target.id, perSecond: target.rateLimitPerSecond, maximumWait: DeliverySettings.maximumRateLimitWait) {
+        switch await limiter.reserve(target.id, perSecond: target.rateLimitPerSecond, maximumWait: DeliverySettings.maximumRateLimitWait) {
         case .later(let after):
             await giveBack(delivery, dueAt: clock.now().adding(after))
             return
