@@ -12,7 +12,7 @@ func buildApplication(_ configuration: NotificationConfiguration, logger: Logger
     let app = ServiceApplication(settings: configuration.service, logger: logger)
     let client = WebhookSender.makeClient(perHost: configuration.delivery.maximumInFlight)
     let parts = NotificationParts(app: app, configuration: configuration, client: client)
-    let router = app.makeRouter()
+    let router = app.makeRouter(redisRequired: false)
     parts.addRoutes(to: router)
     // Stopped in reverse order: the dispatcher finishes before the HTTP client shuts down.
     var services: [any Service] = [ShutdownHook { try await client.shutdown() }, parts.dispatcher, parts.maintenance(logger: logger)]

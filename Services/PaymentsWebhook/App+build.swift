@@ -12,9 +12,8 @@ import SharedModel
 func buildApplication(_ configuration: PaymentsConfiguration, logger: Logger) -> some ApplicationProtocol {
     let app = ServiceApplication(settings: configuration.service, logger: logger)
     for warning in configuration.startupWarnings { logger.warning("\(warning)") }
-    let router = app.makeRouter()
     let parts = PaymentsParts(app: app, configuration: configuration)
-    parts.addRoutes(to: router)
+    let router = parts.makeRouter()
     var services: [any Service] = []
     let sweeps = configuration.providerSweepInterval > .zero
     if configuration.runsProviderWorker || sweeps {
@@ -44,6 +43,16 @@ struct PaymentsParts: Sendable {
         self.clock = clock
         store = ProviderEventStore(postgres: app.postgres)
         limiter = UnverifiedRequestLimiter(limits: configuration.unverifiedLimit)
+    }
+
+    /// The service's router with its routes. They need only Postgres: a webhook is stored with its
+    /// domain event in the outbox, and Redis is the relay's and the provider worker's, both in the
+    /// background. So a Redis outage leaves `/readyz` 200 (`"redis": "down"`) and webhooks accepted;
+    /// the relay publishes them when Redis is back.
+    func makeRouter() -> Router<ServiceRequestContext> {
+        let router = app.makeRouter(redisRequired: false)
+        addRoutes(to: router)
+        return router
     }
 
     func addRoutes(to router: Router<ServiceRequestContext>) {

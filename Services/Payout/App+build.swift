@@ -14,7 +14,7 @@ func buildApplication(_ configuration: PayoutConfiguration, logger: Logger) -> s
     let client = StripeAPIClient.makeHTTPClient()
     let parts = PayoutParts(
         app: app, configuration: configuration, transfers: TransferProvider(client: client, configuration: configuration.provider))
-    let router = app.makeRouter()
+    let router = app.makeRouter(redisRequired: false)
     parts.addRoutes(to: router)
     // Stopped in reverse order: the consumers finish before the HTTP client shuts down.
     let services: [any Service] = [

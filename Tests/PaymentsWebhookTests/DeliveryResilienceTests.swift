@@ -57,6 +57,45 @@ struct DeliveryResilienceTests {
         await redis.shutdown()
     }
 
+    @Test(
+        "Redis down: /readyz stays 200 naming redis down, a webhook is accepted and stored with its event in the outbox, and the relay publishes it once Redis is back"
+    )
+    func redisOutage() async throws {
+        try await DisruptableServers.withExclusiveAccess { servers in
+            let harness = try await PaymentsHarness.make(redisURL: servers.redisURL, settings: ["REDIS_POOL_WAIT": "1s"])
+            let id = "evt_redis_outage_\(UUID().uuidString.prefix(8))"
+            let body = Deliveries.stripeEvent(id: id, type: "payment_intent.succeeded", object: Deliveries.paymentIntent())
+            try await harness.run { client in
+                try await servers.stopRedis()
+                try await client.execute(uri: "/readyz", method: .get) { response in
+                    #expect(response.status == .ok)
+                    let text = String(buffer: response.body)
+                    #expect(text.contains(#""redis":"down""#) && text.contains(#""postgres":"up""#), "\(text)")
+                }
+                let answer = try await client.stripe(body)
+                #expect(answer.status == .ok && answer["duplicate"] == false)
+                try await servers.startRedis()
+            }
+            #expect(try await harness.count("SELECT count(*) FROM payments.provider_events WHERE provider_event_id = \(id)") == 1)
+            #expect(try await harness.count("SELECT count(*) FROM messaging.outbox WHERE published_at IS NULL") == 1)
+            let redis = try RedisClient.forTests(url: servers.redisURL, connections: 2)
+            var relayConfiguration = OutboxRelay.Configuration()
+            relayConfiguration.epochKey = "outbox:epoch:test-\(UUID().uuidString.prefix(8))"
+            let relay = OutboxRelay(postgres: harness.postgres, redis: redis, configuration: relayConfiguration, logger: TestEnvironment.logger)
+            let task = Task { try await relay.run() }
+            let deadline = ContinuousClock.now + .seconds(20)
+            while try await harness.count("SELECT count(*) FROM messaging.outbox WHERE published_at IS NULL") > 0, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            task.cancel()
+            #expect(try await harness.count("SELECT count(*) FROM messaging.outbox WHERE published_at IS NULL") == 0)
+            let published = try await redis.xrange(Streams.stream(for: .paymentsWebhook)).compactMap { $0.string(Streams.envelopeField) }
+            #expect(published.count == 1)
+            await redis.shutdown()
+            await harness.shutdown()
+        }
+    }
+
     @Test("Postgres down during a webhook: 503 and nothing half-stored; the retried delivery after recovery is stored once")
     func postgresOutage() async throws {
         try await DisruptableServers.withExclusiveAccess { servers in

@@ -39,9 +39,8 @@ struct PaymentsHarness {
             ], extra: extra)
         let configuration = try PaymentsConfiguration(reader: ConfigurationReader(environment: environment))
         let app = ServiceApplication(settings: configuration.service, logger: TestEnvironment.logger)
-        let router = app.makeRouter()
         let parts = PaymentsParts(app: app, configuration: configuration)
-        parts.addRoutes(to: router)
+        let router = parts.makeRouter()
         return PaymentsHarness(app: app, parts: parts, router: router, databaseURL: url, postgres: try TestDatabase.client(url: url))
     }
 

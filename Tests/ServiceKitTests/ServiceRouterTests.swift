@@ -16,7 +16,8 @@ func makeTestApplication(
     redisURL: String? = nil,
     bodyLimit: Int = 4096,
     settings extraSettings: [String: String] = [:],
-    extraChecks: [DependencyCheck] = []
+    extraChecks: [DependencyCheck] = [],
+    redisRequired: Bool = true
 ) throws -> (ServiceApplication, Router<ServiceRequestContext>) {
     PlatformMetrics.bootstrap()
     let environment: [String: String] = [
@@ -35,7 +36,7 @@ func makeTestApplication(
         reader: ConfigurationReader(environment: environment)
     )
     let app = ServiceApplication(settings: settings, logger: TestEnvironment.logger)
-    let router = app.makeRouter(extraChecks: extraChecks)
+    let router = app.makeRouter(extraChecks: extraChecks, redisRequired: redisRequired)
     struct Echo: Codable { var name: String; var count: Int }
     router.post("/echo") { request, context -> Response in
         let echo = try await request.decode(as: Echo.self, context: context)
@@ -105,6 +106,37 @@ struct ServiceRouterTests {
                 #expect(body?.error.message.contains("postgres") == false)
                 #expect(body?.error.details?["redis"] == .string("down"))
                 #expect(body?.error.details?["postgres"] == .string("up"))
+            }
+        }
+    }
+
+    @Test("a service whose routes need only Postgres stays ready without Redis: /readyz 200 with redis down; Postgres down is still 503")
+    func readinessWithoutRedis() async throws {
+        let (app, router) = try makeTestApplication(redisURL: "redis://127.0.0.1:1", redisRequired: false)
+        let (downApp, downRouter) = try makeTestApplication(
+            databaseURL: "postgres://nobody@127.0.0.1:1/none", redisURL: "redis://127.0.0.1:1", redisRequired: false)
+        defer {
+            Task {
+                await app.postgres.shutdown(); await app.redis.shutdown()
+                await downApp.postgres.shutdown(); await downApp.redis.shutdown()
+            }
+        }
+        try await Application(router: router).test(.router) { client in
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = String(buffer: response.body)
+                #expect(body.contains(#""status":"ready""#))
+                #expect(body.contains(#""redis":"down""#))
+                #expect(body.contains(#""postgres":"up""#))
+            }
+        }
+        try await Application(router: downRouter).test(.router) { client in
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                let body = errorBody(response)
+                #expect(body?.error.message.contains("postgres") == true)
+                #expect(body?.error.message.contains("redis") == false)
+                #expect(body?.error.details?["redis"] == .string("down"))
             }
         }
     }

@@ -6,13 +6,17 @@ import Redis
 import SharedModel
 import Synchronization
 
-/// A dependency `/readyz` checks: Postgres, Redis, or anything a service adds.
+/// A dependency `/readyz` checks: Postgres, Redis, or anything a service adds. A required one that
+/// does not answer makes the process unready (503); one that is not required is reported in `checks`
+/// and leaves the process ready, for a dependency only background work needs.
 public struct DependencyCheck: Sendable {
     public let name: String
+    public let required: Bool
     public let check: @Sendable () async throws -> Void
 
-    public init(name: String, check: @escaping @Sendable () async throws -> Void) {
+    public init(name: String, required: Bool = true, check: @escaping @Sendable () async throws -> Void) {
         self.name = name
+        self.required = required
         self.check = check
     }
 
@@ -22,13 +26,13 @@ public struct DependencyCheck: Sendable {
     }
 
     /// `PING` through the pool.
-    public static func redis(_ client: RedisClient) -> DependencyCheck {
-        DependencyCheck(name: "redis") { try await client.send("PING") }
+    public static func redis(_ client: RedisClient, required: Bool = true) -> DependencyCheck {
+        DependencyCheck(name: "redis", required: required) { try await client.send("PING") }
     }
 }
 
-/// `/healthz` (the process is alive), `/readyz` (every dependency answers; 503 naming the ones that do
-/// not) and `/metrics` (Prometheus text format).
+/// `/healthz` (the process is alive), `/readyz` (every required dependency answers; 503 naming the
+/// ones that do not) and `/metrics` (Prometheus text format).
 public enum HealthRoutes {
     /// How long a readiness check may take before its dependency counts as down.
     public static let checkTimeout: Duration = .seconds(2)
@@ -44,12 +48,13 @@ public enum HealthRoutes {
         cacheReadinessFor cacheDuration: Duration = HealthRoutes.readinessCacheDuration
     ) {
         let readiness = ReadinessProbe(checks: checks, timeout: checkTimeout, cacheDuration: cacheDuration)
+        let optional = Set(checks.filter { !$0.required }.map(\.name))
         router.get("/healthz") { _, _ -> Response in
             jsonResponse(.ok, #"{"status":"ok"}"#)
         }
         router.get("/readyz") { _, context -> Response in
             let results = await readiness.results()
-            let down = results.filter { !$0.value }.keys.sorted()
+            let down = results.filter { !$0.value && !optional.contains($0.key) }.keys.sorted()
             let details = results.mapValues { JSONValue.string($0 ? "up" : "down") }
             if down.isEmpty {
                 let body = (try? JSONEncoder.platform.encode(["status": JSONValue.string("ready"), "checks": .object(details)])) ?? Data()

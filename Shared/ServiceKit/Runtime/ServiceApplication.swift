@@ -41,15 +41,17 @@ public struct ServiceApplication: Sendable {
     }
 
     /// A router with correlation ids, JSON errors, per-route metrics, the body limit, and
-    /// `/healthz`, `/readyz`, `/metrics`.
-    public func makeRouter(extraChecks: [DependencyCheck] = []) -> Router<ServiceRequestContext> {
+    /// `/healthz`, `/readyz`, `/metrics`. `redisRequired` false: the service's HTTP routes need only
+    /// Postgres (its Redis work is in the background: consumers, the outbox relay), so a Redis outage
+    /// leaves `/readyz` 200 with `"redis": "down"` instead of taking the service out of rotation.
+    public func makeRouter(extraChecks: [DependencyCheck] = [], redisRequired: Bool = true) -> Router<ServiceRequestContext> {
         let router = Router(context: ServiceRequestContext.self)
         router.middlewares.add(CorrelationMiddleware())
         // Metrics sit outside the error mapping, so they record the status the client received.
         router.middlewares.add(MetricsMiddleware())
         router.middlewares.add(ErrorMiddleware())
         router.middlewares.add(BodyLimitMiddleware(limit: settings.maximumBodySize))
-        HealthRoutes.add(to: router, checks: [.postgres(postgres), .redis(redis)] + extraChecks)
+        HealthRoutes.add(to: router, checks: [.postgres(postgres), .redis(redis, required: redisRequired)] + extraChecks)
         DeadLetterRoutes.add(
             to: router, store: DeadLetterStore(postgres: postgres), service: settings.serviceName, authentication: adminAuthentication)
         AuditRoutes.add(to: router, log: AuditLog(postgres: postgres), service: settings.serviceName, authentication: adminAuthentication)
