@@ -146,6 +146,47 @@ struct PayoutRunAPITests {
         }
     }
 
+    @Test("payouts across hosts: newest first, by status, run and host, a page at a time; a bad status or run id is 400")
+    func payoutsAcrossHosts() async throws {
+        let harness = try await PayoutHarness.make(clock: TestClock(try instant("2026-11-21T06:00:00Z")))
+        try await harness.run { client in
+            try await harness.twoSettledHosts(client)
+            let run = try await harness.runPayout("2026-11-20")
+            let failedID = try #require(
+                try await harness.postgres.query("SELECT id FROM payout.payouts WHERE host_id = 'host_b'").first?.decode(UUID.self, at: 0))
+            let failed = try await harness.parts.app.postgres.withTransaction { transaction in
+                try PayoutStore.markFailed(failedID, error: "400 transfer_refused: closed account", at: harness.clock.now, in: transaction)
+            }
+            #expect(failed)
+
+            let all = try await harness.send(client, .get, "/v1/payouts")
+            #expect(all.status == .ok)
+            #expect(Set((all["payouts"]?.arrayValue ?? []).compactMap { $0["host_id"]?.stringValue }) == ["host_a", "host_b"])
+            let onlyFailed = try await harness.send(client, .get, "/v1/payouts?status=failed")
+            #expect(onlyFailed["payouts"]?.arrayValue?.map { $0["payout_id"]?.stringValue } == [failedID.lowercasedString])
+            #expect(onlyFailed["payouts"]?.arrayValue?.first?["error"] == "400 transfer_refused: closed account")
+            #expect(onlyFailed["payouts"]?.arrayValue?.first?["items"]?.arrayValue?.isEmpty == false)
+            #expect(try await harness.send(client, .get, "/v1/payouts?status=paid")["payouts"] == [])
+            let ofRun = try await harness.send(client, .get, "/v1/payouts?run_id=\(run.id.lowercasedString)&host_id=host_a")
+            #expect(ofRun["payouts"]?.arrayValue?.map { $0["host_id"] } == ["host_a"])
+            #expect(try await harness.send(client, .get, "/v1/payouts?run_id=\(UUID().lowercasedString)")["payouts"] == [])
+
+            // One at a time: two pages, each payout once, then no cursor.
+            let first = try await harness.send(client, .get, "/v1/payouts?limit=1")
+            let cursor = try #require(first["next_cursor"]?.stringValue)
+            let second = try await harness.send(client, .get, "/v1/payouts?limit=1&cursor=\(cursor)")
+            #expect(second["next_cursor"] == .null)
+            let paged = [first, second].flatMap { $0["payouts"]?.arrayValue ?? [] }.compactMap { $0["payout_id"]?.stringValue }
+            #expect(Set(paged).count == 2)
+
+            for (query, parameter) in [("status=lost", "status"), ("run_id=nope", "run_id"), ("limit=0", "limit")] {
+                let refused = try await harness.send(client, .get, "/v1/payouts?\(query)")
+                #expect(refused.status == .badRequest, "\(query)")
+                #expect(refused.text.contains(parameter), "\(query): \(refused.text)")
+            }
+        }
+    }
+
     @Test("bad input: future and impossible dates 422, malformed JSON 400, unknown ids 404, no route without the admin token")
     func badInput() async throws {
         let harness = try await PayoutHarness.make(clock: TestClock(try instant("2026-11-21T06:00:00Z")))
@@ -186,6 +227,7 @@ struct PayoutRunAPITests {
             for (method, path) in [
                 (HTTPRequest.Method.post, "/v1/payout-runs"), (.get, "/v1/payout-runs"), (.get, "/v1/payout-runs/\(unknown)/report.csv"),
                 (.put, "/v1/hosts/host_a"), (.get, "/v1/hosts/host_a/balance"), (.get, "/v1/hosts/host_a/payouts"), (.get, "/v1/payouts/\(unknown)"),
+                (.get, "/v1/payouts?status=failed"),
             ] {
                 for token in [nil, "wrong-token"] as [String?] {
                     let answer = try await harness.send(client, method, path, body: ["payout_account": "acct_x1"], token: token)

@@ -34,10 +34,22 @@ struct PayoutController: Sendable {
             let query = QueryFilter(request)
             let (cursor, limit) = (try query.cursor(), try query.limit())
             guard try await HostStore.exists(hostID, on: parts.app.postgres) else { throw APIError.notFound("no host with this id") }
-            let page = try await PayoutStore.payouts(of: hostID, after: cursor, limit: limit, on: parts.app.postgres)
+            let page = try await PayoutStore.payouts(host: hostID, after: cursor, limit: limit, on: parts.app.postgres)
             return try .json(ListPage("payouts", items: page.rows.map(PayoutWire.init), nextCursor: page.nextCursor))
         }
-        router.group("/v1/payouts").add(middleware: admin).get("/{id}") { _, context -> Response in
+        let payouts = router.group("/v1/payouts").add(middleware: admin)
+        // Across hosts: what an operator looks for after PayoutTransfersRefused fires (`status=failed`).
+        payouts.get { request, _ -> Response in
+            let query = QueryFilter(request)
+            let status = try query.choice("status", as: PayoutStatus.self)
+            let runID = try query.uuid("run_id")
+            let hostID = try query.text("host_id")
+            let (cursor, limit) = (try query.cursor(), try query.limit())
+            let page = try await PayoutStore.payouts(
+                host: hostID, run: runID, status: status, after: cursor, limit: limit, on: parts.app.postgres)
+            return try .json(ListPage("payouts", items: page.rows.map(PayoutWire.init), nextCursor: page.nextCursor))
+        }
+        payouts.get("/{id}") { _, context -> Response in
             let id = try Self.uuid(context, resource: "payout")
             guard let payout = try await PayoutStore.payout(id, on: parts.app.postgres) else { throw APIError.notFound("no payout with this id") }
             return try .json(PayoutWire(payout))

@@ -20,6 +20,11 @@ struct PayoutView: Sendable {
     var items: [PayoutItem] = []
 }
 
+/// A payout's state: `pending` (created by a run), `paid` or `failed`.
+enum PayoutStatus: String, Sendable, CaseIterable {
+    case pending, paid, failed
+}
+
 /// `payout.payouts` and their items outside a run: transfers and reads.
 enum PayoutStore {
     /// A payout's status and destination, for its transfer.
@@ -66,14 +71,18 @@ enum PayoutStore {
             createdAt: try row.decode(Date.self, at: 9), paidAt: try row.decode(Date?.self, at: 10), failedAt: try row.decode(Date?.self, at: 11))
     }
 
-    /// One host's payouts, newest first, each with its items.
+    /// Payouts newest first, each with its items: one host's, one run's, those in one status, or any
+    /// combination (nil: any).
     static func payouts(
-        of hostID: String, after cursor: ListCursor?, limit: Int, on postgres: PostgresClient
+        host hostID: String? = nil, run runID: UUID? = nil, status: PayoutStatus? = nil, after cursor: ListCursor?, limit: Int,
+        on postgres: PostgresClient
     ) async throws -> (
         rows: [PayoutView], nextCursor: String?
     ) {
         var query = NewestFirstQuery(select: columns, timeColumn: "created_at")
         query.equal("host_id", hostID)
+        query.equal("run_id", runID)
+        query.equal("status", status?.rawValue)
         var page = try await query.page(
             on: postgres, after: cursor, limit: limit, decode: Self.payout, position: { ListCursor(createdAt: $0.createdAt, id: $0.id) })
         let ids = page.rows.map(\.id)
