@@ -75,7 +75,7 @@ struct ClientScopeTests {
     @Test("API_KEYS: `name:key` names a client (several keys may share it), a bare key is a client of its own named by its digest")
     func keyParsing() {
         let middleware = AuthenticationMiddleware(
-            required: .client, adminToken: "admin", apiKeys: ["shop:k1", "shop:k2", "bare-key", "not a name:k3", "x:"])
+            required: .client, adminTokens: ["admin"], apiKeys: ["shop:k1", "shop:k2", "bare-key", "not a name:k3", "x:"])
         #expect(middleware.principal(for: "Bearer k1") == .client(id: "shop"))
         #expect(middleware.principal(for: "Bearer k2") == .client(id: "shop"))
         guard case .client(let bare) = middleware.principal(for: "Bearer bare-key") else {

@@ -8,7 +8,8 @@ struct ServeOptionsTests {
     func sharedNames() throws {
         #expect(
             try SettingOptions.names(of: ServiceOptions.self) == [
-                "HOST", "PORT", "LOG_LEVEL", "ADMIN_TOKEN", "API_KEYS", "DATABASE_URL", "DATABASE_POOL_SIZE", "DATABASE_CONSUMER_POOL_SIZE",
+                "HOST", "PORT", "LOG_LEVEL", "ADMIN_TOKEN", "ADMIN_TOKEN_PREVIOUS", "API_KEYS", "DATABASE_URL", "DATABASE_POOL_SIZE",
+                "DATABASE_CONSUMER_POOL_SIZE",
                 "DATABASE_SHARED_CONNECTIONS", "DATABASE_POOL_WAIT", "DATABASE_CONNECT_TIMEOUT", "DATABASE_STATEMENT_TIMEOUT", "REDIS_URL",
                 "REDIS_POOL_SIZE",
                 "REDIS_SHARED_CONNECTIONS", "REDIS_POOL_WAIT",

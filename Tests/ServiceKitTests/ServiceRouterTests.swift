@@ -243,6 +243,32 @@ struct ServiceRouterTests {
         }
     }
 
+    @Test("ADMIN_TOKEN_PREVIOUS: during a rotation the old and the new admin token both work, on admin and client routes; without it only the new")
+    func adminTokenRotation() async throws {
+        let (rotating, rotatingRouter) = try makeTestApplication(settings: ["ADMIN_TOKEN": "admin-new", "ADMIN_TOKEN_PREVIOUS": "admin-old"])
+        let (rotated, rotatedRouter) = try makeTestApplication(settings: ["ADMIN_TOKEN": "admin-new"])
+        defer {
+            Task {
+                await rotating.postgres.shutdown(); await rotating.redis.shutdown()
+                await rotated.postgres.shutdown(); await rotated.redis.shutdown()
+            }
+        }
+        for (router, accepted) in [(rotatingRouter, ["admin-new", "admin-old"]), (rotatedRouter, ["admin-new"])] {
+            try await Application(router: router).test(.router) { client in
+                for token in ["admin-new", "admin-old", "admin-secret", "key-one"] {
+                    try await client.execute(uri: "/admin/ping", method: .get, headers: [.authorization: "Bearer \(token)"]) { response in
+                        let expected: HTTPResponse.Status = accepted.contains(token) ? .ok : token == "key-one" ? .forbidden : .unauthorized
+                        #expect(response.status == expected, "\(token) on /admin/ping, accepted \(accepted)")
+                    }
+                    try await client.execute(uri: "/public/whoami", method: .get, headers: [.authorization: "Bearer \(token)"]) { response in
+                        if accepted.contains(token) { #expect(String(buffer: response.body) == "admin", "\(token) on /public/whoami") }
+                    }
+                }
+            }
+        }
+        #expect(throws: ConfigurationError.self) { try makeTestApplication(settings: ["ADMIN_TOKEN_PREVIOUS": "  "]) }
+    }
+
     @Test("X-Request-Id is echoed, or created when missing or unusable")
     func correlationID() async throws {
         let (app, router) = try makeTestApplication()

@@ -12,6 +12,8 @@ public struct ServiceOptions: ParsableArguments, Sendable {
     @Option(help: "Port to listen on (PORT; 8080 booking, 8081 payments-webhook, 8082 notification, 8083 payout).") var port: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical (LOG_LEVEL, default info).") var logLevel: String?
     @Option(help: "Operator token for admin routes (ADMIN_TOKEN, required).") var adminToken: String?
+    @Option(help: "The operator token being replaced, accepted beside ADMIN_TOKEN during a rotation (ADMIN_TOKEN_PREVIOUS, optional).")
+    var adminTokenPrevious: String?
     @Option(help: "Client API keys, comma-separated, each name:key or key (API_KEYS; required by services with public routes).")
     var apiKeys: String?
     @Option(help: "Postgres URL (DATABASE_URL, required).") var databaseURL: String?
@@ -62,6 +64,11 @@ public struct ServiceSettings: Sendable {
     public var redis: RedisClient.Configuration
     /// The operator token for admin routes.
     public var adminToken: String
+    /// The token being replaced (`ADMIN_TOKEN_PREVIOUS`), accepted beside ``adminToken`` while operators
+    /// and their scripts move to the new one; nil outside a rotation.
+    public var adminTokenPrevious: String?
+    /// The admin tokens accepted: ``adminToken``, then ``adminTokenPrevious`` when set.
+    public var adminTokens: [String] { [adminToken] + (adminTokenPrevious.map { [$0] } ?? []) }
     /// Client application keys for public routes; empty for services that have none.
     public var apiKeys: [String]
     /// The largest request body accepted (bytes); larger bodies get 413.
@@ -120,6 +127,7 @@ public struct ServiceSettings: Sendable {
         redis.maximumPoolWait = try reader.duration("REDIS_POOL_WAIT", default: .seconds(5), in: .milliseconds(1)...(.seconds(120)))
         redis.commandTimeout = try reader.duration("REDIS_COMMAND_TIMEOUT", default: .seconds(5), in: .milliseconds(10)...(.seconds(120)))
         self.adminToken = try reader.secret("ADMIN_TOKEN")
+        self.adminTokenPrevious = reader.string("ADMIN_TOKEN_PREVIOUS") == nil ? nil : try reader.secret("ADMIN_TOKEN_PREVIOUS")
         self.apiKeys = requiresAPIKeys ? try reader.secretList("API_KEYS") : []
         self.maximumBodySize = try reader.integer("MAX_BODY_BYTES", default: defaultMaximumBodySize, in: 1024...(64 << 20))
         self.httpIdleTimeout = try reader.duration("HTTP_IDLE_TIMEOUT", default: .seconds(60), in: .milliseconds(100)...(.seconds(3600)))

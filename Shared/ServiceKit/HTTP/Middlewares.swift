@@ -143,12 +143,13 @@ public enum AccessLevel: Sendable {
 public struct AuthenticationMiddleware: RouterMiddleware {
     public typealias Context = ServiceRequestContext
     let required: AccessLevel
-    let adminDigest: [UInt8]
+    let adminDigests: [[UInt8]]
     let apiKeys: [(digest: [UInt8], client: String)]
 
-    public init(required: AccessLevel, adminToken: String, apiKeys: [String]) {
+    /// `adminTokens`: the admin token, and during a rotation the one it replaces.
+    public init(required: AccessLevel, adminTokens: [String], apiKeys: [String]) {
         self.required = required
-        self.adminDigest = Self.digest(Array(adminToken.utf8))
+        self.adminDigests = adminTokens.map { Self.digest(Array($0.utf8)) }
         self.apiKeys = apiKeys.map { entry in
             let (name, key) = Self.split(entry)
             let digest = Self.digest(Array(key.utf8))
@@ -189,7 +190,10 @@ public struct AuthenticationMiddleware: RouterMiddleware {
     func principal(for header: String?) -> Principal? {
         guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
         let token = Self.digest(Array(header.dropFirst(7).utf8))
-        if constantTimeEquals(token, adminDigest) { return .admin }
+        // Every admin digest is compared, so the time taken does not reveal which one matched.
+        var admin = false
+        for digest in adminDigests where constantTimeEquals(token, digest) { admin = true }
+        if admin { return .admin }
         // Check every key so the time taken does not reveal which one matched.
         var matched: String?
         for (digest, client) in apiKeys where constantTimeEquals(token, digest) { matched = client }

@@ -68,12 +68,12 @@ public struct ServiceApplication: Sendable {
 
     /// Middleware for routes that need a client API key (or the admin token).
     public var clientAuthentication: AuthenticationMiddleware {
-        AuthenticationMiddleware(required: .client, adminToken: settings.adminToken, apiKeys: settings.apiKeys)
+        AuthenticationMiddleware(required: .client, adminTokens: settings.adminTokens, apiKeys: settings.apiKeys)
     }
 
     /// Middleware for operator routes.
     public var adminAuthentication: AuthenticationMiddleware {
-        AuthenticationMiddleware(required: .admin, adminToken: settings.adminToken, apiKeys: settings.apiKeys)
+        AuthenticationMiddleware(required: .admin, adminTokens: settings.adminTokens, apiKeys: settings.apiKeys)
     }
 
     /// Where the HTTP server listens.
@@ -105,7 +105,7 @@ public struct ServiceApplication: Sendable {
             server: httpServer,
             configuration: serverConfiguration,
             services: [
-                postgres, redis, consumerPostgres, relayPostgres,
+                postgres, redis, consumerPostgres, relayPostgres, RedisEvictionCheck(redis: redis, logger: logger),
                 OutboxRelay(postgres: relayPostgres, redis: redis, configuration: relayConfiguration, logger: logger),
             ] + services,
             logger: logger
