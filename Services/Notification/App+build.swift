@@ -41,7 +41,7 @@ struct NotificationParts: Sendable {
         self.configuration = configuration
         self.clock = clock
         let policy = EndpointURLPolicy(allowsPrivateNetworks: configuration.allowsPrivateNetworks, resolver: resolver)
-        let box = SecretBox(keyBytes: configuration.secretsKey)
+        let box = SecretBox(keys: configuration.secretsKeys)
         endpoints = EndpointService(repository: EndpointRepository(postgres: app.postgres), policy: policy, secrets: box, clock: clock)
         deliveries = DeliveryRepository(postgres: app.postgres)
         var logger = app.logger

@@ -6,7 +6,8 @@ import ServiceKit
 /// The notification executable: signed webhook delivery to subscribers (DESIGN.md, Notification).
 @main
 struct NotificationCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration.service(NotificationExecutable.self, abstract: "Signed webhook delivery to subscribers.")
+    static let configuration = CommandConfiguration.service(
+        NotificationExecutable.self, abstract: "Signed webhook delivery to subscribers.", subcommands: [RekeySecretsCommand.self])
 }
 
 /// What `notification serve` runs.

@@ -6,8 +6,7 @@ import ServiceKit
 /// `notification serve`'s options: the shared ones and the settings ``NotificationConfiguration`` reads.
 struct NotificationOptions: ParsableArguments {
     @OptionGroup(title: "Shared options") var shared: ServiceOptions
-    @Option(help: "Base64 of the 32-byte key that encrypts endpoint secrets at rest (NOTIFICATION_SECRETS_KEY, required).")
-    var notificationSecretsKey: String?
+    @OptionGroup(title: "Secrets keys") var secretsKeys: SecretsKeyOptions
     @Option(
         help: "Allow endpoints on loopback, private and link-local addresses: true or false (NOTIFICATION_ALLOW_PRIVATE_NETWORKS, default false).")
     var notificationAllowPrivateNetworks: String?
@@ -30,6 +29,11 @@ struct NotificationConfiguration: ServeConfiguration {
     var logLevel: Logger.Level { service.logLevel }
     /// The 32 bytes that encrypt endpoint secrets at rest (AES-256-GCM).
     var secretsKey: Data
+    /// The key being replaced (`NOTIFICATION_SECRETS_KEY_PREVIOUS`), which still opens secrets; nil
+    /// outside a re-key.
+    var previousSecretsKey: Data?
+    /// The keys that open secrets, the current one first (``SecretBox``).
+    var secretsKeys: [Data] { [secretsKey] + (previousSecretsKey.map { [$0] } ?? []) }
     /// Endpoints may point at loopback, private and link-local addresses (local development only).
     var allowsPrivateNetworks: Bool
     var delivery: DeliverySettings
@@ -38,12 +42,9 @@ struct NotificationConfiguration: ServeConfiguration {
 
     init(reader: ConfigurationReader) throws(ConfigurationError) {
         service = try ServiceSettings(serviceName: "notification", defaultPort: 8082, requiresAPIKeys: false, reader: reader)
-        let key = try reader.secret("NOTIFICATION_SECRETS_KEY")
-        guard let bytes = Data(base64Encoded: key), bytes.count == 32 else {
-            throw ConfigurationError(
-                name: "NOTIFICATION_SECRETS_KEY", reason: "must be the base64 of 32 random bytes (e.g. `head -c32 /dev/urandom | base64`)")
-        }
-        secretsKey = bytes
+        secretsKey = try Self.secretsKey("NOTIFICATION_SECRETS_KEY", reader)
+        previousSecretsKey =
+            reader.string("NOTIFICATION_SECRETS_KEY_PREVIOUS") == nil ? nil : try Self.secretsKey("NOTIFICATION_SECRETS_KEY_PREVIOUS", reader)
         allowsPrivateNetworks = try reader.boolean("NOTIFICATION_ALLOW_PRIVATE_NETWORKS", default: false)
         delivery = DeliverySettings(
             timeout: try reader.duration("NOTIFICATION_TIMEOUT", default: .seconds(15), in: .milliseconds(100) ... .seconds(300)),
@@ -55,6 +56,17 @@ struct NotificationConfiguration: ServeConfiguration {
         )
         retention = try reader.duration(
             "NOTIFICATION_RETENTION", default: .seconds(30 * 86_400), in: .seconds(3_600) ... .seconds(3_650 * 86_400))
+    }
+}
+
+extension NotificationConfiguration {
+    /// A secrets key: the base64 of 32 bytes.
+    static func secretsKey(_ name: String, _ reader: ConfigurationReader) throws(ConfigurationError) -> Data {
+        let key = try reader.secret(name)
+        guard let bytes = Data(base64Encoded: key), bytes.count == 32 else {
+            throw ConfigurationError(name: name, reason: "must be the base64 of 32 random bytes (e.g. `head -c32 /dev/urandom | base64`)")
+        }
+        return bytes
     }
 }
 
