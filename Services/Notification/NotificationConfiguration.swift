@@ -42,9 +42,7 @@ struct NotificationConfiguration: ServeConfiguration {
 
     init(reader: ConfigurationReader) throws(ConfigurationError) {
         service = try ServiceSettings(serviceName: "notification", defaultPort: 8082, requiresAPIKeys: false, reader: reader)
-        secretsKey = try Self.secretsKey("NOTIFICATION_SECRETS_KEY", reader)
-        previousSecretsKey =
-            reader.string("NOTIFICATION_SECRETS_KEY_PREVIOUS") == nil ? nil : try Self.secretsKey("NOTIFICATION_SECRETS_KEY_PREVIOUS", reader)
+        (secretsKey, previousSecretsKey) = try Self.secretsKeys(reader)
         allowsPrivateNetworks = try reader.boolean("NOTIFICATION_ALLOW_PRIVATE_NETWORKS", default: false)
         delivery = DeliverySettings(
             timeout: try reader.duration("NOTIFICATION_TIMEOUT", default: .seconds(15), in: .milliseconds(100) ... .seconds(300)),
@@ -60,6 +58,14 @@ struct NotificationConfiguration: ServeConfiguration {
 }
 
 extension NotificationConfiguration {
+    /// `NOTIFICATION_SECRETS_KEY` and, when set, `NOTIFICATION_SECRETS_KEY_PREVIOUS` (`serve` and
+    /// `rekey-secrets` read them alike).
+    static func secretsKeys(_ reader: ConfigurationReader) throws(ConfigurationError) -> (current: Data, previous: Data?) {
+        let current = try secretsKey("NOTIFICATION_SECRETS_KEY", reader)
+        guard reader.string("NOTIFICATION_SECRETS_KEY_PREVIOUS") != nil else { return (current, nil) }
+        return (current, try secretsKey("NOTIFICATION_SECRETS_KEY_PREVIOUS", reader))
+    }
+
     /// A secrets key: the base64 of 32 bytes.
     static func secretsKey(_ name: String, _ reader: ConfigurationReader) throws(ConfigurationError) -> Data {
         let key = try reader.secret(name)

@@ -35,12 +35,8 @@ struct RekeySecretsCommand: AsyncParsableCommand {
     func run() async throws {
         let flags = SettingOptions.values(of: keys)
         let box = ServiceLauncher.configuration {
-            let reader = ConfigurationReader(flags: flags, declared: Set(flags.keys))
-            let current = try NotificationConfiguration.secretsKey("NOTIFICATION_SECRETS_KEY", reader)
-            let previous =
-                reader.string("NOTIFICATION_SECRETS_KEY_PREVIOUS") == nil
-                ? nil : try NotificationConfiguration.secretsKey("NOTIFICATION_SECRETS_KEY_PREVIOUS", reader)
-            return SecretBox(keys: [current] + (previous.map { [$0] } ?? []))
+            let keys = try NotificationConfiguration.secretsKeys(ConfigurationReader(flags: flags, declared: Set(flags.keys)))
+            return SecretBox(keys: [keys.current] + (keys.previous.map { [$0] } ?? []))
         }
         let logger = ServiceLauncher.bootstrap(service: "notification-rekey", logLevel: .info)
         let audit = operatorOption.audit(command: "notification rekey-secrets", action: "secrets.rekeyed", targetID: nil, outcome: "completed")
