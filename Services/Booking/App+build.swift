@@ -3,10 +3,11 @@ import Hummingbird
 import Logging
 import Messaging
 import ServiceKit
+import ServiceLifecycle
 import SharedModel
 
 /// Builds the whole booking application without running it, so tests can drive it in-process.
-func buildApplication(_ configuration: BookingConfiguration, logger: Logger) -> some ApplicationProtocol {
+func buildApplication(_ configuration: BookingConfiguration, logger: Logger) -> some Service {
     let app = ServiceApplication(settings: configuration.service, logger: logger)
     let router = app.makeRouter()
     let parts = BookingParts(app: app, configuration: configuration)

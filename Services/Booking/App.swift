@@ -2,6 +2,7 @@ import ArgumentParser
 import Hummingbird
 import Logging
 import ServiceKit
+import ServiceLifecycle
 
 /// The booking executable: inventory, holds, bookings and the saga coordinator.
 @main
@@ -16,7 +17,7 @@ enum BookingExecutable: ServiceExecutable {
     static let serviceName = "booking"
     static let serveAbstract = "Serve the booking API."
 
-    static func application(_ configuration: BookingConfiguration, logger: Logger) -> some ApplicationProtocol {
+    static func application(_ configuration: BookingConfiguration, logger: Logger) -> some Service {
         buildApplication(configuration, logger: logger)
     }
 }

@@ -8,7 +8,7 @@ import ServiceLifecycle
 import SharedModel
 
 /// Builds the whole notification application without running it.
-func buildApplication(_ configuration: NotificationConfiguration, logger: Logger) -> some ApplicationProtocol {
+func buildApplication(_ configuration: NotificationConfiguration, logger: Logger) -> some Service {
     let app = ServiceApplication(settings: configuration.service, logger: logger)
     let client = WebhookSender.makeClient(perHost: configuration.delivery.maximumInFlight)
     let parts = NotificationParts(app: app, configuration: configuration, client: client)

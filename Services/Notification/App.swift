@@ -2,6 +2,7 @@ import ArgumentParser
 import Hummingbird
 import Logging
 import ServiceKit
+import ServiceLifecycle
 
 /// The notification executable: signed webhook delivery to subscribers (DESIGN.md, Notification).
 @main
@@ -16,7 +17,7 @@ enum NotificationExecutable: ServiceExecutable {
     static let serviceName = "notification"
     static let serveAbstract = "Serve the notification API and deliver webhooks."
 
-    static func application(_ configuration: NotificationConfiguration, logger: Logger) -> some ApplicationProtocol {
+    static func application(_ configuration: NotificationConfiguration, logger: Logger) -> some Service {
         buildApplication(configuration, logger: logger)
     }
 }

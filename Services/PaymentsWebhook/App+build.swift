@@ -9,7 +9,7 @@ import ServiceLifecycle
 import SharedModel
 
 /// Builds the whole payments-webhook application without running it.
-func buildApplication(_ configuration: PaymentsConfiguration, logger: Logger) -> some ApplicationProtocol {
+func buildApplication(_ configuration: PaymentsConfiguration, logger: Logger) -> some Service {
     let app = ServiceApplication(settings: configuration.service, logger: logger)
     for warning in configuration.startupWarnings { logger.warning("\(warning)") }
     let parts = PaymentsParts(app: app, configuration: configuration)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Hummingbird
 import Logging
 import ServiceKit
+import ServiceLifecycle
 
 /// The payments-webhook executable: verified provider webhooks and internal payment events, and the
 /// provider worker that creates payment intents and refunds.
@@ -16,7 +17,7 @@ enum PaymentsWebhookExecutable: ServiceExecutable {
     static let serviceName = "payments-webhook"
     static let serveAbstract = "Serve the payments webhook API."
 
-    static func application(_ configuration: PaymentsConfiguration, logger: Logger) -> some ApplicationProtocol {
+    static func application(_ configuration: PaymentsConfiguration, logger: Logger) -> some Service {
         buildApplication(configuration, logger: logger)
     }
 }

@@ -9,7 +9,7 @@ import ServiceLifecycle
 import SharedModel
 
 /// Builds the whole payout application without running it.
-func buildApplication(_ configuration: PayoutConfiguration, logger: Logger) -> some ApplicationProtocol {
+func buildApplication(_ configuration: PayoutConfiguration, logger: Logger) -> some Service {
     let app = ServiceApplication(settings: configuration.service, logger: logger)
     let client = StripeAPIClient.makeHTTPClient()
     let parts = PayoutParts(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Hummingbird
 import Logging
 import ServiceKit
+import ServiceLifecycle
 
 /// The payout executable: the ledger of what hosts earned, nightly payout runs and their transfers.
 @main
@@ -16,7 +17,7 @@ enum PayoutExecutable: ServiceExecutable {
     static let serviceName = "payout"
     static let serveAbstract = "Serve the payout API, keep the ledger, run the schedule and transfer payouts."
 
-    static func application(_ configuration: PayoutConfiguration, logger: Logger) -> some ApplicationProtocol {
+    static func application(_ configuration: PayoutConfiguration, logger: Logger) -> some Service {
         buildApplication(configuration, logger: logger)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import HTTPTypes
 import HummingbirdTesting
 import Postgres
 import TestSupport
@@ -23,12 +24,13 @@ let services: [(name: String, environment: [String: String], requiredSecret: Str
     ),
 ]
 
-/// GET on a running service; nil while nothing answers.
-func get(_ path: String, port: Int) async -> (status: Int, body: String)? {
+/// GET on a running service (with `token` as its bearer token, if given); nil while nothing answers.
+func get(_ path: String, port: Int, token: String? = nil) async -> (status: Int, body: String)? {
     let client = TestClient(host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(5)))
     client.connect()
     defer { Task { try? await client.shutdown() } }
-    guard let response = try? await client.get(path) else { return nil }
+    let headers: HTTPFields = token.map { [.authorization: "Bearer \($0)"] } ?? [:]
+    guard let response = try? await client.get(path, headers: headers) else { return nil }
     return (Int(response.status.code), response.body.map { String(buffer: $0) } ?? "")
 }
 
@@ -113,6 +115,51 @@ struct ExecutableLifecycleTests {
                     #expect(object?["service"] as? String == service.name, "not a JSON log line: \(line)")
                 }
             }
+        }
+    }
+
+    @Test(
+        "with SHUTDOWN_DRAIN_DELAY, SIGTERM makes each executable's /readyz 503 shutting_down while /healthz and its routes are still served, and it exits 0 after the delay"
+    )
+    func shutdownDrain() async throws {
+        let url = try await TestDatabase.create(prefix: "drain")
+        let migrate = try ServiceProcess.start("booking", arguments: ["migrate"], environment: ["DATABASE_URL": url])
+        #expect(await migrate.child.termination(within: .seconds(30)) == .exited(0), "\(migrate.output)")
+        let delay = Duration.seconds(3)
+        var running: [ServiceProcess] = []
+        defer { for service in running { Task { await service.child.kill() } } }
+        for service in services {
+            let port = try freePort()
+            let environment = service.environment.merging([
+                "DATABASE_URL": url, "REDIS_URL": try TestEnvironment.redisURL(), "PORT": String(port), "HOST": "127.0.0.1",
+                "LOG_LEVEL": "info", "SHUTDOWN_DRAIN_DELAY": "3s",
+            ]) { _, new in new }
+            running.append(try ServiceProcess.start(service.name, environment: environment, port: port))
+        }
+        for service in running {
+            let ready = await waitFor("/readyz", port: service.port, status: 200, timeout: .seconds(30))
+            #expect(ready?.status == 200, "\(service.name) /readyz: \(service.output)")
+        }
+        let stopRequested = ContinuousClock.now
+        for service in running { service.child.send(SIGTERM) }
+        for service in running {
+            let draining = await waitFor("/readyz", port: service.port, status: 503, timeout: .seconds(2))
+            #expect(draining?.status == 503, "\(service.name) /readyz after SIGTERM")
+            #expect(draining?.body.contains("shutting_down") == true, "\(service.name): \(draining?.body ?? "")")
+            #expect(await get("/healthz", port: service.port)?.status == 200, "\(service.name) still serves /healthz")
+            // An admin route that reads Postgres: the routes and the pools still work while draining.
+            #expect(await get("/v1/admin/dead-letters", port: service.port, token: "admin")?.status == 200, "\(service.name) still serves its routes")
+        }
+        #expect(ContinuousClock.now - stopRequested < delay, "the checks above ran within the drain")
+        for service in running {
+            let termination = await service.child.termination(within: delay + .seconds(10))
+            #expect(termination == .exited(0), "\(service.name) after SIGTERM: \(String(describing: termination))")
+        }
+        let stopped = ContinuousClock.now - stopRequested
+        #expect(stopped >= delay, "stopped after \(stopped), before the drain's \(delay)")
+        #expect(stopped < delay + .seconds(10), "stopped after \(stopped)")
+        for service in running {
+            #expect(service.output.contains("SHUTDOWN_DRAIN_DELAY"), "\(service.name) logs the drain")
         }
     }
 

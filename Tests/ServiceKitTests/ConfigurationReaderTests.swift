@@ -76,13 +76,17 @@ struct ConfigurationReaderTests {
         #expect(error?.name == "REDIS_SHARED_CONNECTIONS")
     }
 
-    @Test("HTTP_IDLE_TIMEOUT and HTTP_MAX_CONNECTIONS: defaults 60 s and 4096, flags over environment, invalid values named")
+    @Test(
+        "HTTP_IDLE_TIMEOUT, HTTP_MAX_CONNECTIONS and SHUTDOWN_DRAIN_DELAY: defaults 60 s, 4096 and 0, flags over environment, invalid values named"
+    )
     func httpServerSettings() throws {
         let base = ["DATABASE_URL": "postgres://u@localhost:5432/db", "REDIS_URL": "redis://localhost:6379", "ADMIN_TOKEN": "t"]
         let defaults = try ServiceSettings(serviceName: "s", defaultPort: 1, requiresAPIKeys: false, reader: .init(environment: base))
         #expect(defaults.httpIdleTimeout == .seconds(60))
         #expect(defaults.httpMaximumConnections == 4096)
+        #expect(defaults.shutdownDrainDelay == .zero)
         var environment = base
+        environment["SHUTDOWN_DRAIN_DELAY"] = "10s"
         environment["HTTP_IDLE_TIMEOUT"] = "15s"
         environment["HTTP_MAX_CONNECTIONS"] = "100"
         let flagged = try ServiceSettings(
@@ -90,7 +94,12 @@ struct ConfigurationReaderTests {
             reader: .init(flags: ["HTTP_IDLE_TIMEOUT": "2m", "HTTP_MAX_CONNECTIONS": nil], environment: environment))
         #expect(flagged.httpIdleTimeout == .seconds(120))
         #expect(flagged.httpMaximumConnections == 100)
-        for (name, value) in [("HTTP_IDLE_TIMEOUT", "0s"), ("HTTP_IDLE_TIMEOUT", "soon"), ("HTTP_MAX_CONNECTIONS", "0")] {
+        #expect(flagged.shutdownDrainDelay == .seconds(10))
+        let invalidValues = [
+            ("HTTP_IDLE_TIMEOUT", "0s"), ("HTTP_IDLE_TIMEOUT", "soon"), ("HTTP_MAX_CONNECTIONS", "0"), ("SHUTDOWN_DRAIN_DELAY", "301s"),
+            ("SHUTDOWN_DRAIN_DELAY", "-1s"), ("SHUTDOWN_DRAIN_DELAY", "later"),
+        ]
+        for (name, value) in invalidValues {
             var invalid = base
             invalid[name] = value
             let error = #expect(throws: ConfigurationError.self) {

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import Postgres
 import ServiceKit
+import ServiceLifecycle
 import SharedModel
 import TestSupport
 import Testing
@@ -107,6 +108,46 @@ struct ServiceRouterTests {
                 #expect(body?.error.details?["redis"] == .string("down"))
                 #expect(body?.error.details?["postgres"] == .string("up"))
             }
+        }
+    }
+
+    @Test(
+        "once graceful shutdown begins, /readyz is 503 shutting_down without a check while every route is still served, for SHUTDOWN_DRAIN_DELAY"
+    )
+    func shutdownDrain() async throws {
+        let (app, router) = try makeTestApplication(settings: ["SHUTDOWN_DRAIN_DELAY": "1s"])
+        defer {
+            Task {
+                await app.postgres.shutdown(); await app.redis.shutdown()
+            }
+        }
+        #expect(app.drain.delay == .seconds(1))
+        let group = ServiceGroup(configuration: .init(services: [app.drain], logger: TestEnvironment.logger))
+        try await Application(router: router).test(.router) { client in
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .ok)
+            }
+            let drained = Task { try await group.run() }
+            let shutdownBegan = ContinuousClock.now
+            await group.triggerGracefulShutdown()
+            while !app.drain.isDraining && ContinuousClock.now - shutdownBegan < .seconds(5) {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(errorBody(response)?.error.code == .shuttingDown)
+            }
+            try await client.execute(uri: "/healthz", method: .get) { response in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(uri: "/public/whoami", method: .get, headers: [.authorization: "Bearer key-one"]) { response in
+                #expect(response.status == .ok)
+            }
+            try await drained.value
+            // The drain returns (and lets the application stop) only after its delay.
+            let drainTook = ContinuousClock.now - shutdownBegan
+            #expect(drainTook >= .milliseconds(900), "drained for \(drainTook)")
+            #expect(drainTook < .seconds(10), "drained for \(drainTook)")
         }
     }
 

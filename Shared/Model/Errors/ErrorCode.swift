@@ -39,6 +39,8 @@ public struct ErrorCode: OpenStringValue {
     public static let rateLimited: ErrorCode = "rate_limited"
     /// 503: a dependency (Postgres, Redis, the provider) is unavailable; retry later.
     public static let dependencyUnavailable: ErrorCode = "dependency_unavailable"
+    /// 503: the process is shutting down (`/readyz` during the shutdown drain).
+    public static let shuttingDown: ErrorCode = "shutting_down"
     /// 500: an unexpected server fault (never for bad input).
     public static let internalError: ErrorCode = "internal_error"
 
@@ -54,7 +56,7 @@ public struct ErrorCode: OpenStringValue {
         case .unprocessable, .validationFailed, .idempotencyKeyReused: 422
         case .rateLimited: 429
         case .internalError: 500
-        case .dependencyUnavailable: 503
+        case .dependencyUnavailable, .shuttingDown: 503
         default: nil
         }
     }

@@ -42,6 +42,10 @@ public struct ServiceOptions: ParsableArguments, Sendable {
     var httpIdleTimeout: String?
     @Option(help: "The most HTTP connections served at once; more wait to be accepted (HTTP_MAX_CONNECTIONS, default 4096).")
     var httpMaxConnections: String?
+    @Option(
+        help: "After SIGTERM, how long /readyz answers 503 while every route is still served, e.g. 10s (SHUTDOWN_DRAIN_DELAY, default 0s)."
+    )
+    var shutdownDrainDelay: String?
     @Option(help: "How long published outbox rows are kept for republishing, e.g. 72h (OUTBOX_RETENTION).") var outboxRetention: String?
     @Option(help: "How long closed dead letters are kept, e.g. 720h; unset keeps them (DEAD_LETTER_RETENTION).")
     var deadLetterRetention: String?
@@ -79,6 +83,10 @@ public struct ServiceSettings: Sendable {
     /// The most HTTP connections served at once (`HTTP_MAX_CONNECTIONS`, default 4096); further ones
     /// wait in the listen backlog until one closes.
     public var httpMaximumConnections: Int
+    /// After SIGTERM (or SIGINT), how long `/readyz` answers 503 `shutting_down` while the server still
+    /// serves every route, before it stops accepting (`SHUTDOWN_DRAIN_DELAY`, default 0: at once). For a
+    /// load balancer that polls `/readyz`: at least its interval times the failures it needs.
+    public var shutdownDrainDelay: Duration
     /// How long published outbox rows are kept for republishing after Redis lost data (`OUTBOX_RETENTION`).
     public var outboxRetention: Duration
     /// How long closed dead letters are kept (`DEAD_LETTER_RETENTION`); nil (the default) keeps them forever.
@@ -132,6 +140,7 @@ public struct ServiceSettings: Sendable {
         self.maximumBodySize = try reader.integer("MAX_BODY_BYTES", default: defaultMaximumBodySize, in: 1024...(64 << 20))
         self.httpIdleTimeout = try reader.duration("HTTP_IDLE_TIMEOUT", default: .seconds(60), in: .milliseconds(100)...(.seconds(3600)))
         self.httpMaximumConnections = try reader.integer("HTTP_MAX_CONNECTIONS", default: 4096, in: 1...1_000_000)
+        self.shutdownDrainDelay = try reader.duration("SHUTDOWN_DRAIN_DELAY", default: .zero, in: .zero...(.seconds(300)))
         self.outboxRetention = try reader.duration("OUTBOX_RETENTION", default: .seconds(72 * 3600), in: .seconds(60)...(.seconds(90 * 86_400)))
         self.deadLetterRetention =
             reader.string("DEAD_LETTER_RETENTION") == nil

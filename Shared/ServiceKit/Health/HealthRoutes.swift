@@ -42,10 +42,11 @@ public enum HealthRoutes {
     public static let readinessCacheDuration: Duration = .seconds(1)
 
     /// Adds `/healthz`, `/readyz` (dependency checks shared by every request within
-    /// `cacheDuration`; concurrent requests wait for the one probe in flight) and `/metrics`.
+    /// `cacheDuration`; concurrent requests wait for the one probe in flight; 503 `shutting_down`
+    /// without a check once `drain` began) and `/metrics`.
     public static func add(
         to router: Router<ServiceRequestContext>, checks: [DependencyCheck],
-        cacheReadinessFor cacheDuration: Duration = HealthRoutes.readinessCacheDuration
+        cacheReadinessFor cacheDuration: Duration = HealthRoutes.readinessCacheDuration, drain: ShutdownDrain? = nil
     ) {
         let readiness = ReadinessProbe(checks: checks, timeout: checkTimeout, cacheDuration: cacheDuration)
         let optional = Set(checks.filter { !$0.required }.map(\.name))
@@ -53,6 +54,9 @@ public enum HealthRoutes {
             jsonResponse(.ok, #"{"status":"ok"}"#)
         }
         router.get("/readyz") { _, context -> Response in
+            if let drain, drain.isDraining {
+                throw APIError(.serviceUnavailable, code: .shuttingDown, message: "not ready: shutting down")
+            }
             let results = await readiness.results()
             let down = results.filter { !$0.value && !optional.contains($0.key) }.keys.sorted()
             let details = results.mapValues { JSONValue.string($0 ? "up" : "down") }

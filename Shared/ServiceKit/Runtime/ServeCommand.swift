@@ -1,19 +1,20 @@
 import ArgumentParser
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 /// What an executable's `serve` runs: its settings as options, how they become its configuration, and
 /// the application built from it. ``ServeCommand`` does the rest the same way for every executable:
 /// flags over the environment over the defaults, one line naming a missing or invalid setting and exit
-/// status 2, JSON logs, metrics, and `runService()` until SIGTERM or SIGINT.
+/// status 2, JSON logs, metrics, and the application until SIGTERM or SIGINT begins its graceful shutdown.
 public protocol ServiceExecutable {
     /// Every setting `serve` reads, each an `@Option var name: String?` whose help names its environment
     /// variable (``SettingOptions``); a platform service includes ``ServiceOptions`` as an `@OptionGroup`.
     associatedtype Options: ParsableArguments
     /// The settings once read and checked.
     associatedtype Configuration: Sendable
-    /// The application `serve` runs.
-    associatedtype Served: ApplicationProtocol
+    /// The application `serve` runs: a platform service's ``ServiceApplication/makeApplication(router:services:)``.
+    associatedtype Served: Service
 
     /// The name in logs and metrics and the executable's command name, e.g. `booking`.
     static var serviceName: String { get }
@@ -85,7 +86,9 @@ public struct ServeCommand<Executable: ServiceExecutable>: AsyncParsableCommand 
         let reader = ConfigurationReader(flags: flags, declared: Set(flags.keys))
         let configuration = ServiceLauncher.configuration { try Executable.configuration(from: reader) }
         let logger = ServiceLauncher.bootstrap(service: Executable.serviceName, logLevel: Executable.logLevel(of: configuration))
-        try await Executable.application(configuration, logger: logger).runService()
+        let application = Executable.application(configuration, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
     }
 }
 

@@ -22,6 +22,9 @@ public struct ServiceApplication: Sendable {
     /// The outbox relay's own connection: a leading relay holds its session (and advisory lock) for
     /// as long as it leads, so it must not take one of the request pool's connections.
     let relayPostgres: PostgresClient
+    /// Graceful shutdown's first step: `/readyz` answers 503 for `SHUTDOWN_DRAIN_DELAY` while every
+    /// route is still served.
+    public let drain: ShutdownDrain
 
     public init(settings: ServiceSettings, logger: Logger) {
         self.settings = settings
@@ -38,10 +41,11 @@ public struct ServiceApplication: Sendable {
         relayConfiguration.poolName = "postgres-relay"
         relayConfiguration.applicationName = settings.postgres.applicationName + "-outbox-relay"
         self.relayPostgres = PostgresClient(configuration: relayConfiguration, logger: logger)
+        self.drain = ShutdownDrain(delay: settings.shutdownDrainDelay, logger: logger)
     }
 
     /// A router with correlation ids, JSON errors, per-route metrics, the body limit, and
-    /// `/healthz`, `/readyz`, `/metrics`. `redisRequired` false: the service's HTTP routes need only
+    /// `/healthz`, `/readyz` (503 once shutdown began, see ``drain``), `/metrics`. `redisRequired` false: the service's HTTP routes need only
     /// Postgres (its Redis work is in the background: consumers, the outbox relay), so a Redis outage
     /// leaves `/readyz` 200 with `"redis": "down"` instead of taking the service out of rotation.
     public func makeRouter(extraChecks: [DependencyCheck] = [], redisRequired: Bool = true) -> Router<ServiceRequestContext> {
@@ -51,7 +55,7 @@ public struct ServiceApplication: Sendable {
         router.middlewares.add(MetricsMiddleware())
         router.middlewares.add(ErrorMiddleware())
         router.middlewares.add(BodyLimitMiddleware(limit: settings.maximumBodySize))
-        HealthRoutes.add(to: router, checks: [.postgres(postgres), .redis(redis, required: redisRequired)] + extraChecks)
+        HealthRoutes.add(to: router, checks: [.postgres(postgres), .redis(redis, required: redisRequired)] + extraChecks, drain: drain)
         DeadLetterRoutes.add(
             to: router, store: DeadLetterStore(postgres: postgres), service: settings.serviceName, authentication: adminAuthentication)
         AuditRoutes.add(to: router, log: AuditLog(postgres: postgres), service: settings.serviceName, authentication: adminAuthentication)
@@ -95,12 +99,12 @@ public struct ServiceApplication: Sendable {
         )
     }
 
-    /// The HTTP application with the outbox relay. `services` (consumers, pollers) run after the pools
-    /// start and stop before they close. Every instance runs a relay on one connection of its own
-    /// (beside `DATABASE_POOL_SIZE` and `DATABASE_CONSUMER_POOL_SIZE`); one of the instances leads at
-    /// a time.
-    public func makeApplication(router: Router<ServiceRequestContext>, services: [any Service] = []) -> some ApplicationProtocol {
-        Application(
+    /// The HTTP application with the outbox relay, behind the shutdown ``drain``. `services`
+    /// (consumers, pollers) run after the pools start and stop before they close. Every instance runs a
+    /// relay on one connection of its own (beside `DATABASE_POOL_SIZE` and `DATABASE_CONSUMER_POOL_SIZE`);
+    /// one of the instances leads at a time.
+    public func makeApplication(router: Router<ServiceRequestContext>, services: [any Service] = []) -> some Service {
+        let application = Application(
             router: router,
             server: httpServer,
             configuration: serverConfiguration,
@@ -110,6 +114,7 @@ public struct ServiceApplication: Sendable {
             ] + services,
             logger: logger
         )
+        return DrainingApplication(application: application, drain: drain)
     }
 }
 
