@@ -10,12 +10,16 @@ import SharedModel
 /// Builds the whole notification application without running it.
 func buildApplication(_ configuration: NotificationConfiguration, logger: Logger) -> some Service {
     let app = ServiceApplication(settings: configuration.service, logger: logger)
-    let client = WebhookSender.makeClient(perHost: configuration.delivery.maximumInFlight)
-    let parts = NotificationParts(app: app, configuration: configuration, client: client)
+    let clients = WebhookSender.makeClients(perHost: configuration.delivery.maximumInFlight)
+    let parts = NotificationParts(app: app, configuration: configuration, clients: clients)
     let router = app.makeRouter(redisRequired: false)
     parts.addRoutes(to: router)
-    // Stopped in reverse order: the dispatcher finishes before the HTTP client shuts down.
-    var services: [any Service] = [ShutdownHook { try await client.shutdown() }, parts.dispatcher, parts.maintenance(logger: logger)]
+    // Stopped in reverse order: the dispatcher finishes before the HTTP clients shut down.
+    let closeClients = ShutdownHook {
+        await clients.pinned.shutdown()
+        try await clients.client.shutdown()
+    }
+    var services: [any Service] = [closeClients, parts.dispatcher, parts.maintenance(logger: logger)]
     // One service: the five consumers get the shutdown signal together, not one after another.
     services.append(ConcurrentServices(parts.fanOutConsumers(logger: logger)))
     services.append(RetentionSweeper(postgres: app.consumerPostgres, rules: parts.retentionRules, logger: logger, clock: parts.clock))
@@ -31,16 +35,19 @@ struct NotificationParts: Sendable {
     let deliveries: DeliveryRepository
     let dispatcher: DeliveryDispatcher
 
-    /// `resolver` resolves endpoint hosts for the SSRF policy; `clock` dates everything and drives the
-    /// retry schedule; `random` picks each retry's jitter in `-1...1`. Tests inject all three.
+    /// `resolver` resolves endpoint hosts for the SSRF policy, which accepts `treatedAsPublic` as if
+    /// they were public addresses; `clock` dates everything and drives the retry schedule; `random`
+    /// picks each retry's jitter in `-1...1`. Tests inject all four.
     init(
-        app: ServiceApplication, configuration: NotificationConfiguration, client: HTTPClient, resolver: any HostResolver = SystemHostResolver(),
+        app: ServiceApplication, configuration: NotificationConfiguration, clients: (client: HTTPClient, pinned: PinnedHTTPClients),
+        resolver: any HostResolver = SystemHostResolver(), treatedAsPublic: Set<IPAddress> = [],
         clock: WallClock = .system, random: @escaping @Sendable () -> Double = { Double.random(in: -1...1) }
     ) {
         self.app = app
         self.configuration = configuration
         self.clock = clock
-        let policy = EndpointURLPolicy(allowsPrivateNetworks: configuration.allowsPrivateNetworks, resolver: resolver)
+        let policy = EndpointURLPolicy(
+            allowsPrivateNetworks: configuration.allowsPrivateNetworks, resolver: resolver, treatedAsPublic: treatedAsPublic)
         let box = SecretBox(keys: configuration.secretsKeys)
         endpoints = EndpointService(repository: EndpointRepository(postgres: app.postgres), policy: policy, secrets: box, clock: clock)
         deliveries = DeliveryRepository(postgres: app.postgres)
@@ -48,7 +55,8 @@ struct NotificationParts: Sendable {
         logger[metadataKey: "component"] = "delivery"
         dispatcher = DeliveryDispatcher(
             repository: DeliveryRepository(postgres: app.consumerPostgres),
-            sender: WebhookSender(client: client, timeout: configuration.delivery.timeout), policy: policy, secrets: box,
+            sender: WebhookSender(client: clients.client, pinned: clients.pinned, timeout: configuration.delivery.timeout), policy: policy,
+            secrets: box,
             settings: configuration.delivery, rateLimits: EndpointRateLimiter(redis: app.redis, logger: logger), clock: clock, logger: logger,
             random: random)
     }

@@ -57,13 +57,18 @@ struct NotificationHarness: Sendable {
     let parts: NotificationParts
     let responder: RouterResponder<ServiceRequestContext>
     let client: HTTPClient
+    /// The sender's clients pinned to the addresses its checks resolved.
+    let pinned: PinnedHTTPClients
     let clock: TestClock
     let resolver: TestResolver
     let databaseURL: String
     /// A separate client for assertions and fixtures.
     let postgres: PostgresClient
 
-    static func make(settings extra: [String: String] = [:], clock: TestClock = TestClock(), random: Double = 0) async throws -> NotificationHarness {
+    /// `treatedAsPublic`: addresses the SSRF policy accepts as public (the receivers listen on loopback).
+    static func make(
+        settings extra: [String: String] = [:], clock: TestClock = TestClock(), random: Double = 0, treatedAsPublic: Set<IPAddress> = []
+    ) async throws -> NotificationHarness {
         let url = try await ServiceHarness.migratedDatabase(prefix: "notification")
         let environment = try ServiceHarness.environment(
             databaseURL: url, redisURL: nil, adminToken: adminToken,
@@ -72,13 +77,15 @@ struct NotificationHarness: Sendable {
         let configuration = try NotificationConfiguration(reader: ConfigurationReader(environment: environment))
         let app = ServiceApplication(settings: configuration.service, logger: TestEnvironment.logger)
         let router = app.makeRouter()
-        let client = WebhookSender.makeClient(perHost: configuration.delivery.maximumInFlight)
+        let clients = WebhookSender.makeClients(perHost: configuration.delivery.maximumInFlight)
         let resolver = TestResolver()
         let parts = NotificationParts(
-            app: app, configuration: configuration, client: client, resolver: resolver, clock: clock.wallClock, random: { random })
+            app: app, configuration: configuration, clients: clients, resolver: resolver, treatedAsPublic: treatedAsPublic, clock: clock.wallClock,
+            random: { random })
         parts.addRoutes(to: router)
         return NotificationHarness(
-            app: app, parts: parts, responder: router.buildResponder(), client: client, clock: clock, resolver: resolver, databaseURL: url,
+            app: app, parts: parts, responder: router.buildResponder(), client: clients.client, pinned: clients.pinned, clock: clock,
+            resolver: resolver, databaseURL: url,
             postgres: try TestDatabase.client(url: url))
     }
 
@@ -100,6 +107,7 @@ struct NotificationHarness: Sendable {
     private func stop(_ group: ServiceGroup, _ running: Task<Void, any Error>) async {
         await group.triggerGracefulShutdown()
         _ = try? await running.value
+        await pinned.shutdown()
         try? await client.shutdown()
         await ServiceHarness.shutdown(app)
         await postgres.shutdown()

@@ -34,6 +34,18 @@ struct URLPolicyTests {
         #expect(address.nonPublicReason == nil, "\(text) is public, got \(address.nonPublicReason ?? "")")
     }
 
+    @Test("an address's text form (what a pinned connection is given) reads back as the same address")
+    func textFormRoundTrips() throws {
+        for text in Self.nonPublicAddresses + Self.publicAddresses + ["255.255.255.255", "2001:db8:0:1:2:3:4:5", "ffff::"] {
+            let address = try #require(IPAddress(text))
+            #expect(IPAddress(address.description) == address, "\(text) -> \(address.description)")
+        }
+        #expect(IPAddress("93.184.216.34")?.description == "93.184.216.34")
+        #expect(IPAddress("2606:4700::1111")?.description == "2606:4700:0:0:0:0:0:1111")
+        // An IPv4-mapped address is the IPv4 address, so it is written as one.
+        #expect(IPAddress("::ffff:127.0.0.1")?.description == "127.0.0.1")
+    }
+
     @Test("the reasons name what the address is: loopback, private network, link-local metadata")
     func reasonsNameTheBlock() throws {
         #expect(try #require(IPAddress("127.0.0.1")).nonPublicReason?.contains("loopback") == true)
@@ -214,5 +226,54 @@ struct URLPolicyTests {
             try await Task.sleep(for: .milliseconds(300))
             #expect(receiver.requests().isEmpty, "the receiver on 127.0.0.1 got no request")
         }
+    }
+
+    @Test(
+        "an attempt connects to the address its check resolved, not to what the client would resolve: a name only the check's resolver knows is delivered to, and a name that moves is followed only after a new check"
+    )
+    func attemptsConnectToTheCheckedAddress() async throws {
+        let receiver = try await TestReceiver.start()
+        defer { Task { await receiver.stop() } }
+        // The address check on, with the two loopback addresses the test uses accepted as public.
+        let loopback = try ["127.0.0.1", "127.0.0.2"].map { try #require(IPAddress($0)) }
+        let harness = try await NotificationHarness.make(settings: Self.privateNetworksOff, treatedAsPublic: Set(loopback))
+        // `.invalid` never resolves through the system (RFC 6761): only a pinned connection reaches the receiver.
+        harness.resolver.set("pinned.invalid", to: ["127.0.0.1"])
+        try await harness.run { client in
+            _ = try await harness.createEndpoint(client, url: "http://pinned.invalid:\(receiver.port)/pinned")
+            try await harness.fanOut([try NotificationHarness.event(occurredAt: harness.clock.now.addingTimeInterval(1))])
+            let first = await receiver.waitFor(1, at: "/pinned")
+            #expect(first.count == 1, "delivered through the address the check resolved")
+            #expect(
+                try await harness.eventually {
+                    try await harness.count("SELECT count(*) FROM notification.deliveries WHERE status = 'succeeded'") == 1
+                })
+            #expect(harness.pinned.count == 1)
+
+            // The name moves to an address where nothing listens: the next attempt goes there (refused),
+            // through a client of its own; the old address is not used again.
+            harness.resolver.set("pinned.invalid", to: ["127.0.0.2"])
+            try await harness.fanOut([try NotificationHarness.event(occurredAt: harness.clock.now.addingTimeInterval(2))])
+            #expect(try await harness.eventually { try await harness.count("SELECT count(*) FROM notification.attempts") == 2 })
+            let errors = try await harness.postgres.query(
+                "SELECT error FROM notification.attempts WHERE status_code IS NULL"
+            ).map { try $0.decode(String?.self, at: 0) }
+            #expect(errors.count == 1, "the second attempt failed to connect: \(errors)")
+            #expect(harness.pinned.count == 2)
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(receiver.requests("/pinned").count == 1, "the receiver on 127.0.0.1 got only the first attempt")
+        }
+    }
+
+    @Test("with private networks allowed nothing is resolved or pinned: the HTTP client resolves the name itself")
+    func privateNetworksAllowedArePinnedNowhere() async throws {
+        let resolver = TestResolver()
+        resolver.set("receiver.test", to: ["127.0.0.1"])
+        let policy = EndpointURLPolicy(allowsPrivateNetworks: true, resolver: resolver)
+        #expect(try await policy.check("http://receiver.test:9/x") == nil)
+        #expect(try await policy.check("http://localhost:9/x") == nil)
+        let checked = EndpointURLPolicy(allowsPrivateNetworks: false, resolver: Self.resolver())
+        #expect(try await checked.check("https://hooks.example.com/x") == IPAddress("93.184.216.34"))
+        #expect(try await checked.check("http://[2606:4700::1111]:8443/p") == nil, "a literal is its own address")
     }
 }

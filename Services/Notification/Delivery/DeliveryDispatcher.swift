@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Messaging
 import Metrics
+import ServiceKit
 import ServiceLifecycle
 import SharedModel
 import Synchronization
@@ -157,13 +158,15 @@ final class DeliveryDispatcher: Service, Sendable {
         let answer: WebhookSender.Answer
         do {
             let keys = try target.sealedSecrets.map { try secrets.open($0, endpoint: target.id) }
+            let address: IPAddress?
             do {
-                try await policy.check(target.url)
+                address = try await policy.check(target.url)
             } catch {
                 throw URLNotAllowed(reason: error.reason)
             }
             answer = await sender.send(
-                url: target.url, webhookID: delivery.eventID.lowercasedString, body: delivery.body, secrets: keys, at: attemptedAt)
+                url: target.url, connectingTo: address, webhookID: delivery.eventID.lowercasedString, body: delivery.body, secrets: keys,
+                at: attemptedAt)
         } catch let error as URLNotAllowed {
             answer = WebhookSender.Answer(outcome: .unreachable(error: "the URL is no longer allowed: \(error.reason)"), excerpt: nil)
         } catch {

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import ServiceKit
 import WebhookSignatures
 
 /// Sends one signed attempt (DESIGN.md, Notification): `POST` with `Content-Type: application/json`
@@ -10,7 +11,10 @@ import WebhookSignatures
 /// (the client is built with them disallowed: a 30x is an answer like any other); the attempt ends at
 /// the timeout; at most 1 KiB of the answer is kept.
 struct WebhookSender: Sendable {
+    /// For URLs whose host is an IP address, and names the check left to the client to resolve.
     let client: HTTPClient
+    /// For names the check resolved: each connects to the address its check accepted.
+    let pinned: PinnedHTTPClients
     let timeout: Duration
 
     static let excerptLimit = 1_024
@@ -21,7 +25,7 @@ struct WebhookSender: Sendable {
     /// is the process's whole in-flight budget: many endpoints can share one host (an integration
     /// platform's), and the per-endpoint limit is the dispatcher's, not the pool's, so a slow endpoint
     /// never holds the connections its host's other endpoints need.
-    static func makeClient(perHost: Int) -> HTTPClient {
+    static func makeClient(perHost: Int, dnsOverride: [String: String] = [:]) -> HTTPClient {
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(connect: .seconds(5), read: nil),
@@ -31,6 +35,7 @@ struct WebhookSender: Sendable {
         // A refused connection is this attempt's failure, reported at once: the schedule decides
         // when to try again, not the pool (which would keep reconnecting until the timeout).
         configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.dnsOverride = dnsOverride
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
@@ -39,7 +44,33 @@ struct WebhookSender: Sendable {
         let excerpt: String?
     }
 
-    func send(url: String, webhookID: String, body: [UInt8], secrets: [StandardWebhookSecret], at now: Date) async -> Answer {
+    /// The clients of a sender whose pinned clients share `perHost` with its unpinned one.
+    static func makeClients(perHost: Int) -> (client: HTTPClient, pinned: PinnedHTTPClients) {
+        (makeClient(perHost: perHost), PinnedHTTPClients { makeClient(perHost: perHost, dnsOverride: $0) })
+    }
+
+    /// Sends one attempt to `url`, connecting to `address` (what the URL's check resolved its host to)
+    /// when given, else wherever the client resolves the host.
+    func send(
+        url: String, connectingTo address: IPAddress?, webhookID: String, body: [UInt8], secrets: [StandardWebhookSecret], at now: Date
+    ) async -> Answer {
+        // The host exactly as async-http-client reads it from the URL, which is what its DNS override
+        // is looked up by.
+        guard let address, let host = URL(string: url)?.host else {
+            return await send(url: url, with: client, webhookID: webhookID, body: body, secrets: secrets, at: now)
+        }
+        do {
+            return try await pinned.withClient(host: host, address: address) { client in
+                await send(url: url, with: client, webhookID: webhookID, body: body, secrets: secrets, at: now)
+            }
+        } catch {
+            return Answer(outcome: .unreachable(error: Self.describe(error)), excerpt: nil)
+        }
+    }
+
+    private func send(
+        url: String, with client: HTTPClient, webhookID: String, body: [UInt8], secrets: [StandardWebhookSecret], at now: Date
+    ) async -> Answer {
         let timestamp = Int64(now.timeIntervalSince1970.rounded(.down))
         var request = HTTPClientRequest(url: url)
         request.method = .POST

@@ -12,12 +12,18 @@ import ServiceKit
 ///   resolving elsewhere after it was checked: DNS rebinding). `allowsPrivateNetworks`
 ///   (`NOTIFICATION_ALLOW_PRIVATE_NETWORKS=true`, for local receivers) turns the address check off.
 ///
-/// Known limit: the HTTP client resolves the name again when it connects, so a name that changes
-/// between the check and the connection (milliseconds) could still reach a private address; the
-/// check before each attempt closes every longer window.
+/// With the address check on, the check returns where an attempt connects: the first address the
+/// name resolved to, which the sender pins the connection to (``PinnedHTTPClients``), so the HTTP
+/// client never resolves the name again and a name that changes between the check and the
+/// connection cannot reach an address that was not checked. With private networks allowed nothing is
+/// resolved or pinned: the HTTP client resolves the name and tries each of its addresses, as a local
+/// receiver on `localhost` (`::1` first on some systems, while it listens on 127.0.0.1) needs.
 struct EndpointURLPolicy: Sendable {
     let allowsPrivateNetworks: Bool
     let resolver: any HostResolver
+    /// Addresses accepted as if they were public: empty, except in tests, whose receivers can only
+    /// listen on loopback.
+    var treatedAsPublic: Set<IPAddress> = []
 
     /// Why a URL was refused: the API answers 422 `endpoint_url_not_allowed` with this message.
     struct Refusal: Error, Equatable, CustomStringConvertible {
@@ -43,25 +49,34 @@ struct EndpointURLPolicy: Sendable {
         return components
     }
 
-    /// Checks `text` fully: its shape and where its host resolves now.
-    func check(_ text: String) async throws(Refusal) {
+    /// Checks `text` fully (its shape and where its host resolves now) and returns the address an
+    /// attempt connects to: the first one the name resolved to; nil when the host is an IP address
+    /// itself, or when private networks are allowed (nothing is resolved then).
+    @discardableResult
+    func check(_ text: String) async throws(Refusal) -> IPAddress? {
         let components = try Self.parse(text)
-        guard !allowsPrivateNetworks, var host = components.host else { return }
+        guard !allowsPrivateNetworks, var host = components.host else { return nil }
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        let addresses: [IPAddress]
         if let literal = IPAddress(host) {
-            addresses = [literal]
-        } else if Self.isNumericLooking(host) {
-            // `http://2130706433/` or `http://0x7f.1/` are loopback to many resolvers; never a real name.
-            throw Refusal(reason: "the host \(host) is a numeric form that is not a dotted-quad IPv4 or an IPv6 address")
-        } else {
-            do {
-                addresses = try await resolver.addresses(of: host)
-            } catch {
-                throw Refusal(reason: "the host \(host) does not resolve")
-            }
+            try refuseNonPublic([literal], host: host)
+            return nil
         }
-        for address in addresses {
+        // `http://2130706433/` or `http://0x7f.1/` are loopback to many resolvers; never a real name.
+        guard !Self.isNumericLooking(host) else {
+            throw Refusal(reason: "the host \(host) is a numeric form that is not a dotted-quad IPv4 or an IPv6 address")
+        }
+        let addresses: [IPAddress]
+        do {
+            addresses = try await resolver.addresses(of: host)
+        } catch {
+            throw Refusal(reason: "the host \(host) does not resolve")
+        }
+        try refuseNonPublic(addresses, host: host)
+        return addresses.first
+    }
+
+    private func refuseNonPublic(_ addresses: [IPAddress], host: String) throws(Refusal) {
+        for address in addresses where !treatedAsPublic.contains(address) {
             if let reason = address.nonPublicReason {
                 throw Refusal(reason: "the host \(host) resolves to \(reason); deliveries go to public addresses only")
             }

@@ -85,6 +85,20 @@ public enum IPAddress: Hashable, Sendable {
     }
 }
 
+extension IPAddress: CustomStringConvertible {
+    /// The text form: dotted-quad IPv4, or IPv6 as eight lower-case hex groups without `::`
+    /// compression (what `inet_pton` and ``init(_:)-(String)`` read back to the same address).
+    public var description: String {
+        switch self {
+        case .v4(let value):
+            return [24, 16, 8, 0].map { String(value >> UInt32($0) & 0xFF) }.joined(separator: ".")
+        case .v6(let high, let low):
+            let groups = [high, low].flatMap { half in [48, 32, 16, 0].map { String(half >> UInt64($0) & 0xFFFF, radix: 16) } }
+            return groups.joined(separator: ":")
+        }
+    }
+}
+
 extension Character {
     fileprivate var isASCIIDigit: Bool { isASCII && isWholeNumber }
 }
