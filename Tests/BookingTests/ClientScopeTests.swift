@@ -91,4 +91,20 @@ struct ClientScopeTests {
         #expect(middleware.principal(for: "Bearer nope") == nil)
         #expect(middleware.principal(for: nil) == nil)
     }
+
+    @Test(
+        "a bare key rotates: `key_<first 32 hex digits of its SHA-256>:NEWKEY` is the same client, beside the bare key and after it is removed"
+    )
+    func bareKeyRotation() {
+        let before = AuthenticationMiddleware(required: .client, adminTokens: ["admin"], apiKeys: ["key-one"])
+        // `printf %s key-one | sha256sum | cut -c1-32`, as docs/operations.md has the operator compute it.
+        let name = "key_9b346041bc9a49574eb2665b2ad2a0a3"
+        #expect(before.principal(for: "Bearer key-one") == .client(id: name))
+        let during = AuthenticationMiddleware(required: .client, adminTokens: ["admin"], apiKeys: ["\(name):key-new", "key-one"])
+        #expect(during.principal(for: "Bearer key-one") == .client(id: name))
+        #expect(during.principal(for: "Bearer key-new") == .client(id: name))
+        let after = AuthenticationMiddleware(required: .client, adminTokens: ["admin"], apiKeys: ["\(name):key-new"])
+        #expect(after.principal(for: "Bearer key-new") == .client(id: name))
+        #expect(after.principal(for: "Bearer key-one") == nil)
+    }
 }
