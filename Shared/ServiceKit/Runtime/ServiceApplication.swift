@@ -45,9 +45,10 @@ public struct ServiceApplication: Sendable {
     }
 
     /// A router with correlation ids, JSON errors, per-route metrics, the body limit, and
-    /// `/healthz`, `/readyz` (503 once shutdown began, see ``drain``), `/metrics`. `redisRequired` false: the service's HTTP routes need only
-    /// Postgres (its Redis work is in the background: consumers, the outbox relay), so a Redis outage
-    /// leaves `/readyz` 200 with `"redis": "down"` instead of taking the service out of rotation.
+    /// `/healthz`, `/readyz` (503 once shutdown began, see ``drain``), `/metrics`. `redisRequired`
+    /// false: the service's HTTP routes need only Postgres (its Redis work is in the background:
+    /// consumers, the outbox relay), so a Redis outage leaves `/readyz` 200 with `"redis": "down"`
+    /// instead of taking the service out of rotation.
     public func makeRouter(extraChecks: [DependencyCheck] = [], redisRequired: Bool = true) -> Router<ServiceRequestContext> {
         let router = Router(context: ServiceRequestContext.self)
         router.middlewares.add(CorrelationMiddleware())

@@ -25,18 +25,13 @@ public final class ShutdownDrain: Service {
     /// True once graceful shutdown began: `/readyz` answers 503 from then on.
     public var isDraining: Bool { draining.load(ordering: .relaxed) }
 
-    /// Marks the process as draining (what graceful shutdown does first).
-    func beginDraining() {
-        draining.store(true, ordering: .relaxed)
-    }
-
     public func run() async throws {
         do {
             try await gracefulShutdown()
         } catch {
             return  // cancelled: the process stops without a drain
         }
-        beginDraining()
+        draining.store(true, ordering: .relaxed)
         guard delay > .zero else { return }
         logger.info(
             "shutting down: /readyz answers 503 while every route is still served for SHUTDOWN_DRAIN_DELAY",
