@@ -125,14 +125,14 @@ struct ExecutableLifecycleTests {
         let url = try await TestDatabase.create(prefix: "drain")
         let migrate = try ServiceProcess.start("booking", arguments: ["migrate"], environment: ["DATABASE_URL": url])
         #expect(await migrate.child.termination(within: .seconds(30)) == .exited(0), "\(migrate.output)")
-        let delay = Duration.seconds(3)
+        let delay = Duration.seconds(6)
         var running: [ServiceProcess] = []
         defer { for service in running { Task { await service.child.kill() } } }
         for service in services {
             let port = try freePort()
             let environment = service.environment.merging([
                 "DATABASE_URL": url, "REDIS_URL": try TestEnvironment.redisURL(), "PORT": String(port), "HOST": "127.0.0.1",
-                "LOG_LEVEL": "info", "SHUTDOWN_DRAIN_DELAY": "3s",
+                "LOG_LEVEL": "info", "SHUTDOWN_DRAIN_DELAY": "6s",
             ]) { _, new in new }
             running.append(try ServiceProcess.start(service.name, environment: environment, port: port))
         }
