@@ -20,6 +20,7 @@ func buildApplication(_ configuration: PayoutConfiguration, logger: Logger) -> s
     let services: [any Service] = [
         ShutdownHook { try await client.shutdown() }, parts.executor,
         ConcurrentServices(parts.ledgerConsumers(logger: logger) + [parts.transferConsumer(logger: logger)]),
+        ConcurrentServices(parts.ledgerReconcilers(logger: logger)),
         RetentionSweeper(postgres: app.consumerPostgres, rules: parts.retentionRules, logger: logger, clock: parts.clock),
         PayoutRunGauges(postgres: app.consumerPostgres, logger: logger),
     ]
@@ -61,6 +62,19 @@ struct PayoutParts: Sendable {
             tuning(&consumer)
             return StreamConsumer(
                 postgres: app.consumerPostgres, redis: app.redis, handler: handler, configuration: consumer, logger: logger, clock: clock)
+        }
+    }
+
+    /// Applies to the ledger the events of `stream:booking` and `stream:payments` that its consumers
+    /// never received (Redis failed over to a lagging replica, lost its last second of AOF, or was
+    /// restored from a snapshot): without it a lost `booking.confirmed` would never pay its host, and
+    /// a lost `refund.succeeded` would pay the host for money that went back to the customer.
+    func ledgerReconcilers(logger: Logger) -> [OutboxReconciler<LedgerHandler>] {
+        let handler = LedgerHandler(platformFeeBasisPoints: configuration.platformFeeBasisPoints, clock: clock)
+        return LedgerHandler.streams.map { stream in
+            OutboxReconciler(
+                postgres: app.consumerPostgres, handler: handler, configuration: .init(stream: stream, group: LedgerHandler.group), logger: logger,
+                clock: clock)
         }
     }
 
