@@ -52,11 +52,16 @@ struct PayoutParts: Sendable {
         PayoutController(parts: self).addRoutes(to: router, admin: app.adminAuthentication)
     }
 
+    /// What the ledger's consumers, its reconcilers and tests apply events with.
+    var ledgerHandler: LedgerHandler {
+        LedgerHandler(platformFeeBasisPoints: configuration.platformFeeBasisPoints, clock: clock)
+    }
+
     /// The ledger: consumer group `payout-ledger` on `stream:booking` and `stream:payments`.
     func ledgerConsumers(
         logger: Logger, tuning: (inout StreamConsumer<LedgerHandler>.Configuration) -> Void = { _ in }
     ) -> [StreamConsumer<LedgerHandler>] {
-        let handler = LedgerHandler(platformFeeBasisPoints: configuration.platformFeeBasisPoints, clock: clock)
+        let handler = ledgerHandler
         return LedgerHandler.streams.map { stream in
             var consumer = StreamConsumer<LedgerHandler>.Configuration(stream: stream, group: LedgerHandler.group)
             tuning(&consumer)
@@ -70,7 +75,7 @@ struct PayoutParts: Sendable {
     /// restored from a snapshot): without it a lost `booking.confirmed` would never pay its host, and
     /// a lost `refund.succeeded` would pay the host for money that went back to the customer.
     func ledgerReconcilers(logger: Logger) -> [OutboxReconciler<LedgerHandler>] {
-        let handler = LedgerHandler(platformFeeBasisPoints: configuration.platformFeeBasisPoints, clock: clock)
+        let handler = ledgerHandler
         return LedgerHandler.streams.map { stream in
             OutboxReconciler(
                 postgres: app.consumerPostgres, handler: handler, configuration: .init(stream: stream, group: LedgerHandler.group), logger: logger,

@@ -116,7 +116,7 @@ struct PayoutHarness: Sendable {
 
     /// Hands `envelopes` to the ledger as its consumer would (effect and inbox row in one transaction).
     func ledger(_ envelopes: [EventEnvelope]) async throws {
-        let handler = LedgerHandler(platformFeeBasisPoints: parts.configuration.platformFeeBasisPoints, clock: clock.wallClock)
+        let handler = parts.ledgerHandler
         for envelope in envelopes {
             try await app.postgres.withTransaction { transaction in
                 let inserted = try transaction.query(
