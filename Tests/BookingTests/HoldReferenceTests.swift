@@ -36,6 +36,21 @@ struct HoldReferenceTests {
         #expect(throws: (any Error).self) { try SeatHoldStore.seats(fromJSON: "[") }
     }
 
+    @Test("a hold's response body, written directly, is the general encoder's bytes, escapes and all")
+    func holdBodyBytes() throws {
+        let seatSets = try [["A1"], ["row/7", "é-12", #"B "3" \ 4"#, "Ω/Ω"], []].map { try $0.map { try SeatID(parsing: $0) } }
+        for (seats, customer) in zip(seatSets, ["cus_1", #"c "quoted" / \ é"#, "x"]) {
+            let body = HoldController.HoldBody(
+                holdID: HoldReference(eventID: EventID()).token, eventID: EventID(), customerID: try CustomerID(parsing: customer),
+                seatIDs: seats, expiresAt: RFC3339.string(from: Date(timeIntervalSince1970: 1_796_000_000.123)))
+            let direct = body.jsonBytes
+            #expect(direct == (try JSONValueEncoder.jsonBytes(body)), "\(String(decoding: direct, as: UTF8.self))")
+            let read = try #require(try JSONSerialization.jsonObject(with: Data(direct)) as? [String: Any])
+            #expect(read["seat_ids"] as? [String] == seats.map(\.rawValue))
+            #expect(read["customer_id"] as? String == customer)
+        }
+    }
+
     @Test("Base64URL matches Foundation's base64 with the URL alphabet and no padding, and decodes only canonical text")
     func base64URL() {
         var generator = SystemRandomNumberGenerator()

@@ -33,6 +33,28 @@ struct PlacedHoldSeatsTests {
         #expect(none.seats(of: holds[0]) == nil && none.count == 0)
     }
 
+    @Test("a hold script's keys are the single-key functions' keys, in the scripts' order, and the seat keys a hold writes")
+    func scriptKeys() async throws {
+        let harness = try await BookingHarness.make()
+        let store = harness.parts.holds
+        try await harness.run { client in
+            let event = try await client.createEvent(seats: 4)
+            let token = try #require(try await client.hold(event, ["S1", "S2"], customer: "c1")["hold_id"]?.stringValue)
+            let reference = try #require(HoldReference(token: token))
+            let seats = [try SeatID("S1"), try SeatID("S2")]
+            let strings = { (keys: [RedisArgument]) in keys.map { String(decoding: $0.bytes, as: UTF8.self) } }
+            let single = [store.holdKey(reference)] + seats.map { store.seatKey(reference.eventID, $0) }
+            #expect(strings(store.scriptKeys(reference, seats: seats, withCache: true)) == [store.unavailableKey(reference.eventID)] + single)
+            #expect(strings(store.scriptKeys(reference, seats: seats, withCache: false)) == single)
+            #expect(strings(store.scriptKeys(reference, seats: [], withCache: false)) == [store.holdKey(reference)])
+            #expect(single[1] == "booking:{event:\(event)}:seat:S1")
+            for key in seats.map({ store.seatKey(reference.eventID, $0) }) {
+                #expect(try await store.redis.send("GET", RedisArgument(key)).string == reference.holdID.description)
+            }
+            #expect(try await store.redis.send("HGET", RedisArgument(store.holdKey(reference)), "customer").string == "c1")
+        }
+    }
+
     @Test("a hold placed here converts without reading its record; one placed elsewhere reads it; neither outlives Redis")
     func conversions() async throws {
         let harness = try await BookingHarness.make()

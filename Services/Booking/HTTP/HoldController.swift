@@ -51,6 +51,29 @@ struct HoldController: Sendable {
             case seatIDs = "seat_ids"
             case expiresAt = "expires_at"
         }
+
+        /// The body as JSON: the bytes `JSONValueEncoder.jsonBytes` writes for it (keys sorted; tested
+        /// equal), written directly. Every hold answers with it, and the general encoder was 4.6% of the
+        /// service's CPU under `scripts/profile holds`.
+        var jsonBytes: [UInt8] {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(176 + 12 * seatIDs.count)
+            func member(_ name: String, _ value: String) {
+                bytes.append(contentsOf: name.utf8)
+                JSONValue.writeString(value, to: &bytes)
+            }
+            member(#"{"customer_id":"#, customerID.rawValue)
+            member(#","event_id":"#, eventID.description)
+            member(#","expires_at":"#, expiresAt)
+            member(#","hold_id":"#, holdID)
+            bytes.append(contentsOf: #","seat_ids":["#.utf8)
+            for (index, seat) in seatIDs.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                JSONValue.writeString(seat.rawValue, to: &bytes)
+            }
+            bytes.append(contentsOf: "]}".utf8)
+            return bytes
+        }
     }
 
     @Sendable func create(_ request: Request, context: ServiceRequestContext) async throws -> Response {
@@ -68,7 +91,7 @@ struct HoldController: Sendable {
         case .held(let reference, let expiresAt):
             let hold = HoldBody(
                 holdID: reference.token, eventID: event.id, customerID: customer, seatIDs: seats, expiresAt: RFC3339.string(from: expiresAt))
-            return try Response.json(hold, status: .created)
+            return Response.json(bytes: hold.jsonBytes, status: .created)
         case .unavailable(let taken):
             throw APIError.conflict(
                 .seatsUnavailable, "some seats are not available", details: ["seat_ids": .array(taken.map { .string($0.rawValue) })])
