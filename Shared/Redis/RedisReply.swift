@@ -56,6 +56,20 @@ public struct RedisArgument: Sendable, Hashable, ExpressibleByStringLiteral, Exp
     public init(bytes: [UInt8]) { self.bytes = bytes }
     public init(_ string: String) { self.bytes = Array(string.utf8) }
     public init<T: BinaryInteger>(_ integer: T) { self.bytes = Array(String(integer).utf8) }
+    /// The integer's decimal digits, written directly (the generic initializer renders a `String`
+    /// first; a hold sends eight integers).
+    public init(_ integer: Int64) {
+        var digits: [UInt8] = []
+        digits.reserveCapacity(20)
+        var rest = integer.magnitude
+        repeat {
+            digits.append(UInt8(ascii: "0") + UInt8(rest % 10))
+            rest /= 10
+        } while rest > 0
+        if integer < 0 { digits.append(UInt8(ascii: "-")) }
+        self.bytes = digits.reversed()
+    }
+    public init(_ integer: Int) { self.init(Int64(integer)) }
     public init(stringLiteral value: String) { self.init(value) }
     public init(integerLiteral value: Int) { self.init(value) }
 }

@@ -96,6 +96,16 @@ struct BookingAPITests {
                     "bad_request"
                 ),
                 (try await client.call(.post, "/v1/holds", raw: "not json"), .badRequest, "bad_request"),
+                (try await client.call(.post, "/v1/holds", raw: #"["S1"]"#), .badRequest, "bad_request"),
+                (
+                    try await client.call(.post, "/v1/holds", json: ["event_id": .string(event), "seat_ids": ["S1", 2], "customer_id": "c1"]),
+                    .badRequest, "bad_request"
+                ),
+                (
+                    try await client.call(.post, "/v1/holds", json: ["event_id": 7, "seat_ids": ["S1"], "customer_id": "c1"]), .badRequest,
+                    "bad_request"
+                ),
+                (try await client.call(.post, "/v1/holds", json: ["event_id": .string(event), "seat_ids": ["S1"]]), .badRequest, "bad_request"),
                 (try await client.call(.post, "/v1/holds", as: .anonymous, json: ["event_id": .string(event)]), .unauthorized, "unauthorized"),
                 (try await client.call(.post, "/v1/holds", raw: String(repeating: "x", count: 70_000)), .contentTooLarge, "payload_too_large"),
                 (try await client.call(.post, "/v1/bookings", json: ["hold_id": "x", "customer_id": "c1"]), .badRequest, "bad_request"),
@@ -114,6 +124,11 @@ struct BookingAPITests {
             // Nothing was held by any refused request.
             let seats = try await client.call(.get, "/v1/events/\(event)/seats")
             #expect(seats["seats"]?.arrayValue?.allSatisfy { $0["state"]?.stringValue == "available" } == true)
+            // Members the request does not define are ignored, as before.
+            let extra = try await client.call(
+                .post, "/v1/holds", json: ["event_id": .string(event), "seat_ids": ["S9"], "customer_id": "c1", "note": ["x": 1]])
+            #expect(extra.status == .created, "\(String(decoding: extra.bytes, as: UTF8.self))")
+            #expect(extra["seat_ids"] == ["S9"])
         }
         #expect(try await harness.count("SELECT count(*) FROM booking.bookings") == 0)
         #expect(try await harness.count("SELECT count(*) FROM booking.idempotency_keys") == 1, "only the refused forged hold is remembered")

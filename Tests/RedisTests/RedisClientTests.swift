@@ -172,6 +172,19 @@ struct RedisClientTests {
         #expect(noGroup?.code == .noGroup)
     }
 
+    @Test("an integer argument is its decimal text, however large or negative")
+    func integerArguments() {
+        var generator = SystemRandomNumberGenerator()
+        let samples: [Int64] =
+            [0, 1, -1, 9, 10, -10, 99, 100, Int64.max, Int64.min, Int64.max - 1, Int64.min + 1]
+            + (0..<200).map { _ in Int64.random(in: Int64.min...Int64.max, using: &generator) >> Int64.random(in: 0...62, using: &generator) }
+        for value in samples {
+            #expect(RedisArgument(value).bytes == Array(String(value).utf8), "\(value)")
+            #expect(RedisArgument(Int(value)).bytes == Array(String(value).utf8), "\(value)")
+            #expect(RedisArgument(Int32(truncatingIfNeeded: value)).bytes == Array(String(Int32(truncatingIfNeeded: value)).utf8))
+        }
+    }
+
     @Test("a malformed URL is refused up front")
     func malformedURL() {
         #expect(throws: RedisError.self) { try RedisClient.Configuration(url: "http://localhost:6379") }
