@@ -131,6 +131,7 @@ struct HoldLimitTests {
         let harness = try await BookingHarness.make(
             settings: ["HOLD_ATTEMPTS_PER_CUSTOMER_PER_MINUTE": "3"], clock: WallClock { clock.now })
         let cycler = customer("cycler")
+        let store = harness.parts.holds
         try await harness.run { client in
             let event = try await client.createEvent(seats: 4)
             #expect(try await client.hold(event, ["S1"], customer: customer("first")).status == .created)
@@ -157,6 +158,12 @@ struct HoldLimitTests {
             clock.set(clock.now.addingTimeInterval(60))
             for _ in 0..<3 { #expect(try await client.hold(event, ["S1"], customer: cycler).errorCode == "seats_unavailable") }
             #expect(try await client.hold(event, ["S1"], customer: cycler).status == .tooManyRequests)
+            // The bucket lives in the customer's ledger, beside the held seats it does not count as.
+            let ledger = RedisArgument(store.heldKey(try CustomerID(cycler)))
+            #expect(try await store.redis.send("HGET", ledger, "~tokens").string.flatMap(Double.init).map { $0 < 1 } == true)
+            #expect(try await store.redis.send("HEXISTS", ledger, "~at").integer == 1)
+            #expect(try await store.heldSeatCount(customer: CustomerID(cycler), now: clock.now) == 2, "S2 and S3")
+            #expect(try await store.redis.send("EXISTS", RedisArgument("booking:{customer:\(cycler)}:attempts")).integer == 0)
         }
     }
 
