@@ -3,7 +3,7 @@ import Synchronization
 
 /// A blocking client connection whose commands can be pipelined: sent together, answered in order.
 /// Not `Sendable`: ``SharedConnections`` keeps each on one thread of its own.
-package protocol PipelinedConnection: AnyObject, SendableMetatype {
+public protocol PipelinedConnection: AnyObject, SendableMetatype {
     associatedtype Command: Sendable
     associatedtype Reply: Sendable
 
@@ -36,8 +36,8 @@ package protocol PipelinedConnection: AnyObject, SendableMetatype {
 /// A connection that breaks fails the commands of its round trip whose replies were not read with
 /// ``PipelinedConnection/lostError()`` and reconnects for the next round trip, as a pooled connection
 /// does. ``close()`` fails every queued command and every later one.
-package final class SharedConnections<Connection: PipelinedConnection>: Sendable {
-    private let lanes: [Lane<Connection>]
+public final class SharedConnections<Connection: PipelinedConnection>: Sendable {
+    @usableFromInline let lanes: [Lane<Connection>]
 
     /// - Parameters:
     ///   - count: the lanes (connections and threads), at least one.
@@ -45,7 +45,8 @@ package final class SharedConnections<Connection: PipelinedConnection>: Sendable
     ///   - maximumQueued: the most commands one lane holds waiting; beyond, callers fail at once.
     ///   - makeConnection: creates lane `index`'s connection; it must not do I/O (connecting happens on
     ///     the lane's thread at first use).
-    package init(
+    @inlinable
+    public init(
         count: Int, name: String, batchLimit: Int = 256, maximumQueued: Int = 10_000, makeConnection: (Int) -> Connection
     ) {
         lanes = (0..<max(1, count)).map { index in
@@ -59,7 +60,8 @@ package final class SharedConnections<Connection: PipelinedConnection>: Sendable
 
     /// Sends `commands` together, in order and with no other caller's command in between, in the least
     /// busy lane's next round trip; returns their replies.
-    package func exchange(_ commands: [Connection.Command]) async throws -> [Connection.Reply] {
+    @inlinable
+    public func exchange(_ commands: [Connection.Command]) async throws -> [Connection.Reply] {
         guard !commands.isEmpty else { return [] }
         let lane = leastBusyLane()
         return try await withUnsafeThrowingContinuation { continuation in
@@ -68,11 +70,17 @@ package final class SharedConnections<Connection: PipelinedConnection>: Sendable
     }
 
     /// The replies of commands sent with ``exchange(_:then:)``, and of the follow-up they asked for.
-    package struct Followed: Sendable {
-        package let first: [Connection.Reply]
+    public struct Followed: Sendable {
+        public let first: [Connection.Reply]
         /// nil when the follow-up was not asked for; else its replies, or why they are missing: its
         /// connection broke (``PipelinedConnection/lostError()``: outcome unknown) or the client closed.
-        package let then: Result<[Connection.Reply], any Error>?
+        public let then: Result<[Connection.Reply], any Error>?
+
+        @usableFromInline
+        init(first: [Connection.Reply], then: Result<[Connection.Reply], any Error>?) {
+            self.first = first
+            self.then = then
+        }
     }
 
     /// Sends `commands` as ``exchange(_:)`` does, then gives their replies to `followUp` on the lane's
@@ -81,7 +89,8 @@ package final class SharedConnections<Connection: PipelinedConnection>: Sendable
     /// for a step that must see the outcome of the one before (e.g. in another Redis hash slot).
     /// `followUp` runs between round trips on the lane's thread, so it must be quick and never block.
     /// Throws only when `commands` got no replies; a follow-up's failure is in ``Followed/then``.
-    package func exchange(
+    @inlinable
+    public func exchange(
         _ commands: [Connection.Command], then followUp: @escaping @Sendable ([Connection.Reply]) -> [Connection.Command]?
     ) async throws -> Followed {
         guard !commands.isEmpty else { return Followed(first: [], then: nil) }
@@ -91,7 +100,8 @@ package final class SharedConnections<Connection: PipelinedConnection>: Sendable
         }
     }
 
-    private func leastBusyLane() -> Lane<Connection> {
+    @inlinable
+    func leastBusyLane() -> Lane<Connection> {
         var lane = lanes[0]
         if lanes.count > 1 {
             var least = lane.load.load(ordering: .relaxed)
@@ -107,12 +117,12 @@ package final class SharedConnections<Connection: PipelinedConnection>: Sendable
     }
 
     /// Commands queued or in flight on all lanes now (for tests and diagnostics).
-    package var load: Int {
+    public var load: Int {
         lanes.reduce(0) { $0 + $1.load.load(ordering: .relaxed) }
     }
 
     /// How many commands and round trips the lanes have made so far (for tests and diagnostics).
-    package var statistics: (commands: Int, roundTrips: Int) {
+    public var statistics: (commands: Int, roundTrips: Int) {
         lanes.reduce((0, 0)) { total, lane in
             let counts = lane.counts.withLock { $0 }
             return (total.0 + counts.commands, total.1 + counts.roundTrips)
@@ -121,15 +131,22 @@ package final class SharedConnections<Connection: PipelinedConnection>: Sendable
 
     /// Fails every queued and later command; each lane's thread finishes its round trip, closes its
     /// connection and exits.
-    package func close() {
+    public func close() {
         for lane in lanes { lane.close() }
     }
 }
 
 /// One connection and its thread.
-private final class Lane<Connection: PipelinedConnection>: @unchecked Sendable {
-    typealias Followed = SharedConnections<Connection>.Followed
-    typealias FollowUp = @Sendable ([Connection.Reply]) -> [Connection.Command]?
+///
+/// `@usableFromInline` with `@inlinable` methods (and ``SharedConnections`` public), so that each
+/// client module (Redis, Postgres) compiles the lane specialized for its connection. Generic across
+/// the module boundary, every array operation of the loop looked its element type up at run time:
+/// the lane was 7.0% of the booking service's CPU under the holds pair and is 4.1% specialized, on the one thread every shared
+/// command goes through (docs/performance.md, "Holds").
+@usableFromInline
+final class Lane<Connection: PipelinedConnection>: @unchecked Sendable {
+    @usableFromInline typealias Followed = SharedConnections<Connection>.Followed
+    @usableFromInline typealias FollowUp = @Sendable ([Connection.Reply]) -> [Connection.Command]?
 
     /// Whom a round trip's replies go to. Every caller's resumption is resumed exactly once: by
     /// `submit` or `enqueueFirst` when the lane refuses it, by `close` when it is abandoned in the
@@ -138,6 +155,7 @@ private final class Lane<Connection: PipelinedConnection>: @unchecked Sendable {
     /// flag per call. The tests drive every path, closing and broken connections included
     /// (`SharedConnectionsFollowUpTests`, `RedisSharedConnectionTests`, `PostgresSharedQueryTests`,
     /// the restart suites).
+    @usableFromInline
     enum Resumption {
         /// A caller of ``SharedConnections/exchange(_:)``.
         case replies(UnsafeContinuation<[Connection.Reply], any Error>)
@@ -146,6 +164,7 @@ private final class Lane<Connection: PipelinedConnection>: @unchecked Sendable {
         /// The follow-up's commands, sent after the first step's replies `first`.
         case followUp(UnsafeContinuation<Followed, any Error>, first: [Connection.Reply])
 
+        @inlinable
         func fail(_ error: any Error) {
             switch self {
             case .replies(let continuation): continuation.resume(throwing: error)
@@ -155,24 +174,32 @@ private final class Lane<Connection: PipelinedConnection>: @unchecked Sendable {
         }
     }
 
+    @usableFromInline
     struct Pending {
-        let commands: [Connection.Command]
-        let resumption: Resumption
+        @usableFromInline let commands: [Connection.Command]
+        @usableFromInline let resumption: Resumption
+
+        @inlinable
+        init(commands: [Connection.Command], resumption: Resumption) {
+            self.commands = commands
+            self.resumption = resumption
+        }
     }
 
     // Guarded by `condition`.
-    private let condition = NSCondition()
-    private var queue: [Pending] = []
-    private var queuedCommands = 0
-    private var closed = false
+    @usableFromInline let condition = NSCondition()
+    @usableFromInline var queue: [Pending] = []
+    @usableFromInline var queuedCommands = 0
+    @usableFromInline var closed = false
     /// Touched only by the lane's thread (and by `deinit`, after the thread let go of the lane).
-    private let connection: Connection
-    private let batchLimit: Int
-    private let maximumQueued: Int
+    @usableFromInline let connection: Connection
+    @usableFromInline let batchLimit: Int
+    @usableFromInline let maximumQueued: Int
     /// Commands queued or in flight (read without the lock to pick a lane).
-    let load = Atomic<Int>(0)
-    let counts = Mutex<(commands: Int, roundTrips: Int)>((0, 0))
+    @usableFromInline let load = Atomic<Int>(0)
+    @usableFromInline let counts = Mutex<(commands: Int, roundTrips: Int)>((0, 0))
 
+    @inlinable
     init(connection: Connection, name: String, batchLimit: Int, maximumQueued: Int) {
         self.connection = connection
         self.batchLimit = max(1, batchLimit)
@@ -186,6 +213,7 @@ private final class Lane<Connection: PipelinedConnection>: @unchecked Sendable {
         thread.start()
     }
 
+    @inlinable
     func submit(_ pending: Pending) {
         condition.lock()
         guard !closed else {
@@ -209,7 +237,8 @@ private final class Lane<Connection: PipelinedConnection>: @unchecked Sendable {
 
     /// Queues follow-ups ahead of everything else (the lane's own thread, between round trips, so
     /// nothing needs waking). They continue calls already admitted, so the queue's limit does not apply.
-    private func enqueueFirst(_ followUps: [Pending]) {
+    @inlinable
+    func enqueueFirst(_ followUps: [Pending]) {
         condition.lock()
         guard !closed else {
             condition.unlock()
@@ -223,6 +252,7 @@ private final class Lane<Connection: PipelinedConnection>: @unchecked Sendable {
         condition.unlock()
     }
 
+    @inlinable
     func close() {
         condition.lock()
         closed = true
@@ -237,7 +267,8 @@ private final class Lane<Connection: PipelinedConnection>: @unchecked Sendable {
         }
     }
 
-    private func run() {
+    @inlinable
+    func run() {
         var batch: [Pending] = []
         var commands: [Connection.Command] = []
         var replies: [Connection.Reply] = []

@@ -12,6 +12,7 @@
 /// Linux keeps at most 15 bytes of a name (`pthread_setname_np` refuses longer ones outright). The
 /// dedicated threads (connections, shared connections) call ``setCurrent(_:)`` first thing, so
 /// profiles and the bench's per-thread CPU tell them from Swift's cooperative pool.
+@usableFromInline
 package enum ThreadName {
     /// The most bytes Linux keeps of a thread's name.
     package static let limit = 15
@@ -28,6 +29,7 @@ package enum ThreadName {
     /// Names the calling thread ``shortened(_:)`` `name`; a refusal is ignored (the name only helps
     /// people read profiles). Linux only (Glibc does not export `pthread_setname_np` to Swift; the
     /// calling thread's `comm` file is the same setting).
+    @usableFromInline
     package static func setCurrent(_ name: String) {
         #if os(Linux)
             guard let file = fopen("/proc/thread-self/comm", "w") else { return }
