@@ -140,9 +140,9 @@ public final class SharedConnections<Connection: PipelinedConnection>: Sendable 
 ///
 /// `@usableFromInline` with `@inlinable` methods (and ``SharedConnections`` public), so that each
 /// client module (Redis, Postgres) compiles the lane specialized for its connection. Generic across
-/// the module boundary, every array operation of the loop looked its element type up at run time:
-/// the lane was 7.0% of the booking service's CPU under the holds pair and is 4.1% specialized, on the one thread every shared
-/// command goes through (docs/performance.md, "Holds").
+/// the module boundary, every array operation of the loop looked its element type up at run time.
+/// Under the holds pair the lane, the one thread every shared command goes through, was 7.0% of the
+/// booking service's CPU generic and is 4.1% specialized (docs/performance.md, "Holds").
 @usableFromInline
 final class Lane<Connection: PipelinedConnection>: @unchecked Sendable {
     @usableFromInline typealias Followed = SharedConnections<Connection>.Followed
