@@ -221,72 +221,78 @@ extension SeatHoldStore {
 
     func heldKey(_ customer: CustomerID) -> String { "booking:{customer:\(customer.rawValue)}:held" }
 
-    /// Takes a token from the bucket KEYS[1] (ARGV[1] now ms, ARGV[2] capacity, ARGV[3] refill period
-    /// ms) or returns `{'rate_limited', <ms until one is back>}`.
-    static let takeToken = """
+    /// The start of both bucket scripts: ARGV[1] now ms, ARGV[2] capacity, ARGV[3] refill period ms.
+    static let bucketArguments = """
         local now = tonumber(ARGV[1])
         local capacity = tonumber(ARGV[2])
         local period = tonumber(ARGV[3])
-        local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-        local tokens = tonumber(state[1]) or capacity
-        local at = tonumber(state[2]) or now
+
+        """
+
+    /// A token bucket's arithmetic, with `now`, `capacity`, `period` and the bucket's `tokens` and `at`
+    /// in locals: refills it up to `now`, or returns `{'rate_limited', <ms until one is back>}` when no
+    /// whole token is left. The caller writes `tokens - 1` and `at` back.
+    static let refillBucket = """
         if now > at then
           tokens = math.min(capacity, tokens + (now - at) * capacity / period)
           at = now
         end
         if tokens < 1 then return {'rate_limited', tostring(math.ceil((1 - tokens) * period / capacity))} end
-        redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'at', tostring(at))
-        redis.call('PEXPIRE', KEYS[1], period + 1000)
 
         """
 
-    /// KEYS: the client's bucket. ARGV: now ms, capacity, period ms.
-    static let bucketScript = RedisScript(takeToken + "return {'ok'}")
+    /// KEYS: the client's bucket (fields `tokens`, `at`). ARGV: now ms, capacity, period ms. Takes a
+    /// token, or answers as ``refillBucket`` does.
+    static let bucketScript = RedisScript(
+        bucketArguments + """
+            local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+            local tokens = tonumber(state[1]) or capacity
+            local at = tonumber(state[2]) or now
+
+            """ + refillBucket + """
+                redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'at', tostring(at))
+                redis.call('PEXPIRE', KEYS[1], period + 1000)
+                return {'ok'}
+                """)
 
     /// KEYS: the customer's ledger (held seats and attempt bucket). ARGV: now ms, capacity, period ms,
-    /// hold id, seats, until ms, the most seats the customer may hold. Takes a token, as ``takeToken``
-    /// does, before it checks the seats (a refused attempt counts), then reserves.
+    /// hold id, seats, until ms, the most seats the customer may hold. Takes a token (``refillBucket``)
+    /// before it checks the seats (a refused attempt counts), then reserves.
     static let admitScript = RedisScript(
-        """
-        local now = tonumber(ARGV[1])
-        local capacity = tonumber(ARGV[2])
-        local period = tonumber(ARGV[3])
-        local entries = redis.call('HGETALL', KEYS[1])
-        local tokens, at = capacity, now
-        local held = 0
-        local latest = tonumber(ARGV[6])
-        for i = 1, #entries, 2 do
-          local name, value = entries[i], entries[i + 1]
-          if name == '~tokens' then
-            tokens = tonumber(value) or capacity
-          elseif name == '~at' then
-            at = tonumber(value) or now
-          else
-            local seats, untilms = string.match(value, '^(%d+):(%d+)$')
-            untilms = tonumber(untilms)
-            if not untilms or untilms <= now then
-              redis.call('HDEL', KEYS[1], name)
-            else
-              held = held + tonumber(seats)
-              if untilms > latest then latest = untilms end
+        bucketArguments + """
+            local entries = redis.call('HGETALL', KEYS[1])
+            local tokens, at = capacity, now
+            local held = 0
+            local latest = tonumber(ARGV[6])
+            for i = 1, #entries, 2 do
+              local name, value = entries[i], entries[i + 1]
+              if name == '~tokens' then
+                tokens = tonumber(value) or capacity
+              elseif name == '~at' then
+                at = tonumber(value) or now
+              else
+                local seats, untilms = string.match(value, '^(%d+):(%d+)$')
+                untilms = tonumber(untilms)
+                if not untilms or untilms <= now then
+                  redis.call('HDEL', KEYS[1], name)
+                else
+                  held = held + tonumber(seats)
+                  if untilms > latest then latest = untilms end
+                end
+              end
             end
-          end
-        end
-        if now > at then
-          tokens = math.min(capacity, tokens + (now - at) * capacity / period)
-          at = now
-        end
-        if tokens < 1 then return {'rate_limited', tostring(math.ceil((1 - tokens) * period / capacity))} end
-        local life = math.max(latest - now, period + 1000)
-        if held + tonumber(ARGV[5]) > tonumber(ARGV[7]) then
-          redis.call('HSET', KEYS[1], '~tokens', tostring(tokens - 1), '~at', tostring(at))
-          redis.call('PEXPIRE', KEYS[1], life)
-          return {'limit', tostring(held)}
-        end
-        redis.call('HSET', KEYS[1], '~tokens', tostring(tokens - 1), '~at', tostring(at), ARGV[4], ARGV[5] .. ':' .. ARGV[6])
-        redis.call('PEXPIRE', KEYS[1], life)
-        return {'reserved'}
-        """)
+
+            """ + refillBucket + """
+                local life = math.max(latest - now, period + 1000)
+                if held + tonumber(ARGV[5]) > tonumber(ARGV[7]) then
+                  redis.call('HSET', KEYS[1], '~tokens', tostring(tokens - 1), '~at', tostring(at))
+                  redis.call('PEXPIRE', KEYS[1], life)
+                  return {'limit', tostring(held)}
+                end
+                redis.call('HSET', KEYS[1], '~tokens', tostring(tokens - 1), '~at', tostring(at), ARGV[4], ARGV[5] .. ':' .. ARGV[6])
+                redis.call('PEXPIRE', KEYS[1], life)
+                return {'reserved'}
+                """)
 
     /// KEYS: the customer's held-seat ledger. ARGV: hold id. `HDEL` as a script, so that it shares a
     /// round trip with the conversion's script (``SeatHoldStore/recordConversion``).

@@ -58,7 +58,7 @@ struct SeatHoldStore: Sendable {
     func placeCall(_ reference: HoldReference, seats: [SeatID], customer: CustomerID, ttl: Duration, expiresAt: Date) -> RedisScriptCall {
         var arguments: [RedisArgument] = [
             RedisArgument(reference.holdID.description), RedisArgument(ttl.wholeMilliseconds), RedisArgument(customer.rawValue),
-            RedisArgument(Self.milliseconds(expiresAt)), RedisArgument(bytes: Self.seatsJSONBytes(seats)),
+            RedisArgument(Self.milliseconds(expiresAt)), RedisArgument(bytes: Self.seatsJSON(seats)),
         ]
         arguments.reserveCapacity(arguments.count + seats.count)
         for seat in seats { arguments.append(RedisArgument(seat.rawValue)) }
@@ -78,12 +78,9 @@ struct SeatHoldStore: Sendable {
         }
     }
 
-    /// A hold record's `seats` field: the seat ids as a JSON array of strings (written directly; a
+    /// A hold record's `seats` field: the seat ids as a JSON array of strings, written directly (a
     /// `JSONEncoder` made and run per hold cost more than the rest of the encoding).
-    static func seatsJSON(_ seats: [SeatID]) -> String { String(decoding: seatsJSONBytes(seats), as: UTF8.self) }
-
-    /// ``seatsJSON(_:)``'s bytes, written without a `JSONValue` in between.
-    static func seatsJSONBytes(_ seats: [SeatID]) -> [UInt8] {
+    static func seatsJSON(_ seats: [SeatID]) -> [UInt8] {
         var bytes: [UInt8] = [UInt8(ascii: "[")]
         bytes.reserveCapacity(2 + seats.count * 8)
         for (index, seat) in seats.enumerated() {
