@@ -267,6 +267,15 @@ struct ServiceRouterTests {
                 ("/public/whoami", "Bearer key-one", .ok, "key_9b346041bc9a49574eb2665b2ad2a0a3"),
                 ("/public/whoami", "Bearer key-two", .ok, "key_c8df51469c308a59bfbd48a3e0bdd228"),
                 ("/public/whoami", "Bearer admin-secret", .ok, "admin"),
+                // The scheme in any case (RFC 9110 11.1), then exactly one space and the token.
+                ("/public/whoami", "bearer key-one", .ok, "key_9b346041bc9a49574eb2665b2ad2a0a3"),
+                ("/public/whoami", "BEARER key-two", .ok, "key_c8df51469c308a59bfbd48a3e0bdd228"),
+                ("/public/whoami", "Bearer", .unauthorized, nil),
+                ("/public/whoami", "Bearerkey-one", .unauthorized, nil),
+                ("/public/whoami", "Bearer  key-one", .unauthorized, nil),
+                ("/public/whoami", "Bearer\tkey-one", .unauthorized, nil),
+                ("/public/whoami", "Bearer key-one\u{E9}", .unauthorized, nil),
+                ("/public/whoami", "B\u{E9}arer key-one", .unauthorized, nil),
                 ("/admin/ping", nil, .unauthorized, nil),
                 ("/admin/ping", "Bearer key-one", .forbidden, nil),
                 ("/admin/ping", "Bearer admin-secret", .ok, "pong"),
@@ -282,6 +291,49 @@ struct ServiceRouterTests {
                 }
             }
         }
+    }
+
+    @Test("two Authorization fields are one joined credential, which matches no key: 401")
+    func repeatedAuthorization() async throws {
+        let (app, router) = try makeTestApplication()
+        defer {
+            Task {
+                await app.postgres.shutdown(); await app.redis.shutdown()
+            }
+        }
+        try await Application(router: router).test(.router) { client in
+            for pair in [["Bearer key-one", "Bearer key-one"], ["Bearer key-one", "Bearer wrong"], ["Bearer wrong", "Bearer admin-secret"]] {
+                var headers = HTTPFields()
+                for value in pair { headers.append(HTTPField(name: .authorization, value: value)) }
+                try await client.execute(uri: "/public/whoami", method: .get, headers: headers) { response in
+                    #expect(response.status == .unauthorized, "\(pair)")
+                }
+            }
+        }
+    }
+
+    @Test("HTTPFields.value(of:) gives what the subscript gives: nil, the one value, several joined with \", \"")
+    func fieldValue() {
+        var fields: HTTPFields = [.contentType: "application/json", .contentLength: "12"]
+        #expect(fields.value(of: .contentLength) == "12")
+        #expect(fields.value(of: .authorization) == nil)
+        fields.append(HTTPField(name: .accept, value: "text/plain"))
+        fields.append(HTTPField(name: .accept, value: "application/json"))
+        fields.append(HTTPField(name: .accept, value: ""))
+        for name in [HTTPField.Name.contentType, .contentLength, .authorization, .accept, .requestID] {
+            #expect(fields.value(of: name) == fields[name], "\(name)")
+        }
+        #expect(fields.value(of: .accept) == "text/plain, application/json, ")
+        // Names compare without regard to case.
+        #expect(fields.value(of: HTTPField.Name("CONTENT-length")!) == "12")
+        // set(_:to:) is the subscript's setter: several fields become one, a new name is appended.
+        var expected = fields
+        expected[.accept] = "*/*"
+        expected[.requestID] = "r-1"
+        fields.set(.accept, to: "*/*")
+        fields.set(.requestID, to: "r-1")
+        #expect(fields == expected)
+        #expect(Array(fields.map(\.name)) == [.contentType, .contentLength, .accept, .requestID])
     }
 
     @Test("ADMIN_TOKEN_PREVIOUS: during a rotation the old and the new admin token both work, on admin and client routes; without it only the new")

@@ -100,10 +100,6 @@ struct HoldController: Sendable {
         let customer: CustomerID = try Validation.identifier(body.customerID, field: "customer_id")
         let seats = try Validation.seats(body.seatIDs, maximum: maximumSeatsPerHold)
         guard let event = try await catalog.event(EventID(eventUUID)) else { throw Validation.invalid("event_id", "no event with this id") }
-        let unknown = event.unknownSeats(seats)
-        guard unknown.isEmpty else {
-            throw Validation.invalid("seat_ids", "the event has no such seats", details: ["seat_ids": .array(unknown.map { .string($0.rawValue) })])
-        }
         _ = try Validation.chargeableTotal(of: seats, in: event, rules: chargeRules)
         switch try await service.place(seats, of: event, for: customer, logger: context.logger) {
         case .held(let reference, let expiresAt):

@@ -25,13 +25,17 @@ enum Validation {
         }
     }
 
-    /// The total of `seats` when the payment provider can charge it: 422 `amount_not_chargeable`
+    /// The total of `seats` when the event has every one of them (422 `validation_failed` naming the
+    /// unknown seats otherwise) and the payment provider can charge it: 422 `amount_not_chargeable`
     /// otherwise (several seats can add up past the provider's maximum charge), naming the seats.
     static func chargeableTotal(of seats: [SeatID], in event: SellableEvent, rules: ProviderCurrencyRules) throws(APIError) -> Money {
         let total: Money
-        do {
-            total = try event.price(of: seats)
-        } catch {
+        switch event.quote(seats) {
+        case .total(let sum):
+            total = sum
+        case .unknownSeats(let unknown):
+            throw invalid("seat_ids", "the event has no such seats", details: seatList(unknown))
+        case .overflow:
             throw APIError.unprocessable("amount_not_chargeable", "the seats' total price overflows", details: seatList(seats))
         }
         if let problem = rules.problem(charging: total) {
@@ -60,14 +64,16 @@ enum Validation {
         guard texts.count <= maximum else {
             throw invalid(field, "\(field) may list at most \(maximum) seats", details: ["maximum": .integer(Int64(maximum))])
         }
+        // A hold's few seats are compared with each other; an event's thousands go through a set.
+        let viaSet = texts.count > 16
         var seen = Set<SeatID>()
         var duplicates: [SeatID] = []
         var seats: [SeatID] = []
+        seats.reserveCapacity(texts.count)
         for text in texts {
             let seat: SeatID = try identifier(text, field: field)
-            if !seen.insert(seat).inserted {
-                if !duplicates.contains(seat) { duplicates.append(seat) }
-            }
+            let repeated = viaSet ? !seen.insert(seat).inserted : seats.contains(seat)
+            if repeated && !duplicates.contains(seat) { duplicates.append(seat) }
             seats.append(seat)
         }
         guard duplicates.isEmpty else {

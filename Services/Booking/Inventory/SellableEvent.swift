@@ -43,9 +43,36 @@ struct SellableEvent: Sendable, Hashable {
         self.prices = Dictionary(seats.map { ($0.id, $0.price) }, uniquingKeysWith: { first, _ in first })
     }
 
-    /// The seats of `requested` that this event does not have, in request order.
-    func unknownSeats(_ requested: [SeatID]) -> [SeatID] {
-        requested.filter { prices[$0] == nil }
+    /// What a request for seats comes to (``quote(_:)``).
+    enum Quote: Equatable {
+        /// Every seat is the event's; their total price.
+        case total(Money)
+        /// The seats the event does not have, in request order.
+        case unknownSeats([SeatID])
+        /// Every seat is the event's, and their prices add up past what ``Money`` holds.
+        case overflow
+    }
+
+    /// The total price of `requested`, or the seats of it this event does not have: one price lookup
+    /// per seat (the hold route looked each seat up twice, for the unknown seats and the total).
+    func quote(_ requested: [SeatID]) -> Quote {
+        var total = Money.zero(currency)
+        var unknown: [SeatID] = []
+        var overflowed = false
+        for seat in requested {
+            guard let price = prices[seat] else {
+                unknown.append(seat)
+                continue
+            }
+            guard !overflowed else { continue }
+            do {
+                total = try total + Money(amount: price, currency: currency)
+            } catch {
+                overflowed = true
+            }
+        }
+        if !unknown.isEmpty { return .unknownSeats(unknown) }
+        return overflowed ? .overflow : .total(total)
     }
 
     /// The total price of `seats` (all of which must be the event's).

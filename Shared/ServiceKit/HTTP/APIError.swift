@@ -19,7 +19,7 @@ public struct APIError: HTTPResponseError, Sendable {
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers = self.headers
-        headers[.contentType] = "application/json; charset=utf-8"
+        headers.set(.contentType, to: "application/json; charset=utf-8")
         let data =
             (try? JSONEncoder.platform.encode(body))
             ?? Data(#"{"error":{"code":"internal_error","message":"error body could not be encoded","details":null}}"#.utf8)
@@ -75,7 +75,7 @@ extension Response {
     /// A response carrying JSON bytes that are already encoded (e.g. a stored idempotent response).
     public static func json(bytes: [UInt8], status: HTTPResponse.Status, headers: HTTPFields = [:]) -> Response {
         var headers = headers
-        headers[.contentType] = "application/json; charset=utf-8"
+        headers.set(.contentType, to: "application/json; charset=utf-8")
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }

@@ -18,6 +18,32 @@ extension HTTPField.Name {
     public static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
 }
 
+extension HTTPFields {
+    /// The value of the fields named `name`, as `self[name]` gives it (several fields joined with
+    /// ", "), found by a loop over the fields. The subscript joins a lazy sequence through generic
+    /// code even for the one field a request usually has; under the holds pair its two calls per
+    /// request (`Authorization`, `Content-Length`) were 1.5% of the booking service's CPU.
+    /// Not for `Cookie`, whose fields the subscript joins with "; ".
+    public func value(of name: HTTPField.Name) -> String? {
+        var value: String?
+        for field in self where field.name == name {
+            value = value.map { $0 + ", " + field.value } ?? field.value
+        }
+        return value
+    }
+
+    /// Sets the field `name` to `value`, as `self[name] = value` does; a name not yet present is
+    /// appended directly (the subscript's setter goes through generic code, 0.2% of the hold route's
+    /// CPU for each of its two calls per request).
+    public mutating func set(_ name: HTTPField.Name, to value: String) {
+        if contains(name) {
+            self[name] = value
+        } else {
+            append(HTTPField(name: name, value: value))
+        }
+    }
+}
+
 /// Takes the correlation id from `X-Request-Id` (or creates one), puts it in the request's logger
 /// metadata, and echoes it on the response.
 public struct CorrelationMiddleware: RouterMiddleware {
@@ -27,10 +53,10 @@ public struct CorrelationMiddleware: RouterMiddleware {
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        context.correlationID = Self.correlationID(from: request.headers[.requestID])
+        context.correlationID = Self.correlationID(from: request.headers.value(of: .requestID))
         context.logger[metadataKey: "correlation_id"] = .string(context.correlationID)
         var response = try await next(request, context)
-        response.headers[.requestID] = context.correlationID
+        response.headers.set(.requestID, to: context.correlationID)
         return response
     }
 
@@ -108,7 +134,7 @@ public struct BodyLimitMiddleware: RouterMiddleware {
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+        if let length = request.headers.value(of: .contentLength).flatMap(Int.init), length > limit {
             throw APIError.payloadTooLarge(limit: limit)
         }
         var context = context
@@ -180,7 +206,7 @@ public struct AuthenticationMiddleware: RouterMiddleware {
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let principal = principal(for: request.headers[.authorization]) else { throw APIError.unauthorized() }
+        guard let principal = principal(for: request.headers.value(of: .authorization)) else { throw APIError.unauthorized() }
         if required == .admin && principal != .admin { throw APIError.forbidden() }
         var context = context
         context.principal = principal
@@ -188,8 +214,16 @@ public struct AuthenticationMiddleware: RouterMiddleware {
     }
 
     func principal(for header: String?) -> Principal? {
-        guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
-        let token = Self.digest(Array(header.dropFirst(7).utf8))
+        guard var header else { return nil }
+        // `Bearer ` in any case, then the token; read as bytes (the scheme is ASCII).
+        let digest: [UInt8]? = header.withUTF8 { bytes in
+            let scheme = "bearer "
+            guard bytes.count > scheme.utf8.count,
+                zip(bytes, scheme.utf8).allSatisfy({ byte, expected in (0x41...0x5A).contains(byte) ? byte | 0x20 == expected : byte == expected })
+            else { return nil }
+            return Array(SHA256.hash(data: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[scheme.utf8.count...]))))
+        }
+        guard let token = digest else { return nil }
         // Every admin digest is compared, so the time taken does not reveal which one matched.
         var admin = false
         for digest in adminDigests where constantTimeEquals(token, digest) { admin = true }
