@@ -47,7 +47,7 @@ struct BookingController<Repository: BookingRepository>: Sendable {
 
     /// The request's `Idempotency-Key`: required, 1 to 255 printable ASCII characters (400 otherwise).
     static func idempotencyKey(_ request: Request) throws(APIError) -> String {
-        guard let key = request.headers[.idempotencyKey] else { throw APIError.badRequest("Idempotency-Key is required") }
+        guard let key = request.headers.value(of: .idempotencyKey) else { throw APIError.badRequest("Idempotency-Key is required") }
         guard (1...255).contains(key.utf8.count), key.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value < 0x7F }) else {
             throw APIError.badRequest("Idempotency-Key must be 1 to 255 printable ASCII characters")
         }

@@ -122,22 +122,22 @@ struct WebhookController: Sendable {
         case .stripe:
             do throws(StripeSignature.Failure) {
                 let signedAt = try StripeSignature.verify(
-                    payload: body, header: request.headers[.stripeSignature], secrets: stripeSecrets, now: receivedAt,
+                    payload: body, header: request.headers.value(of: .stripeSignature), secrets: stripeSecrets, now: receivedAt,
                     tolerance: tolerance)
                 return ProviderDelivery(source: source, deliveryID: nil, body: body, signedAt: signedAt, receivedAt: receivedAt)
             } catch {
                 throw SignatureRefusal(stripe: error)
             }
         case .internal:
-            let id = request.headers[.webhookID]
+            let id = request.headers.value(of: .webhookID)
             // The id is stored beside the delivery: it must fit a text column.
             if let id, id.utf8.count > 255 || id.unicodeScalars.contains("\u{0}") {
                 throw SignatureRefusal(message: "the webhook-id header is malformed")
             }
             do throws(StandardWebhooks.Failure) {
                 let signedAt = try StandardWebhooks.verify(
-                    payload: body, id: id, timestamp: request.headers[.webhookTimestamp],
-                    signatures: request.headers[.webhookSignature], secrets: paymentEventsSecrets, now: receivedAt,
+                    payload: body, id: id, timestamp: request.headers.value(of: .webhookTimestamp),
+                    signatures: request.headers.value(of: .webhookSignature), secrets: paymentEventsSecrets, now: receivedAt,
                     tolerance: tolerance)
                 return ProviderDelivery(source: source, deliveryID: id, body: body, signedAt: signedAt, receivedAt: receivedAt)
             } catch {
