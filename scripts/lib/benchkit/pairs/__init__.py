@@ -40,6 +40,10 @@ class Pair:
     """Issue 19's goal for the pair: ours/theirs at least this in one full run (judged beside GOAL,
     which holds the pair's earlier, mostly absolute goals); None when the pair has none."""
     reference: str = ""
+    repeats: int = 1
+    """How many times one run measures ours and theirs, alternately (ours, theirs, ours, ...): the
+    table shows each side's median measurement. Above 1 for the pairs whose single measurements move
+    between runs by more than the 10% the interference goal allows; BENCH_REPEATS_<NAME> overrides it."""
 
     def __init__(self) -> None:
         self.check: str | None = None
@@ -51,6 +55,16 @@ class Pair:
     def group(self) -> Group | None:
         """The group whose service(s) the pair runs; None for a pair on its own."""
         return None
+
+    def measurements(self) -> int:
+        """`repeats`, or BENCH_REPEATS_<NAME> (1, 3 or 5: an odd count has a median) when set."""
+        variable = f"BENCH_REPEATS_{self.name.upper()}"
+        value = os.environ.get(variable)
+        if value is None:
+            return self.repeats
+        if value not in ("1", "3", "5"):
+            raise BenchError(f"{variable} must be 1, 3 or 5, not '{value}'")
+        return int(value)
 
     def describe(self, bench: Bench) -> str:
         return f"platform-bench {self.name}, {bench.seconds}s"

@@ -91,6 +91,7 @@ class RedisPair(PlatformBenchPair):
 
 class MessagingPair(PlatformBenchPair):
     name = "messaging"
+    repeats = 3
     metric = "messaging_events_per_second"
     goal = "0.00"
     reference = "pgbench, 1-row INSERT transaction (redis-benchmark XADD on stderr); goal 5000/s absolute"

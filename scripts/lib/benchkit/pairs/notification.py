@@ -13,7 +13,9 @@
                     ceiling  closed loop, NOTIFICATION_WINDOW (200) deliveries outstanding: the most the
                              service delivers with a bounded backlog; the table's OURS/s is this rate
                              (the goal's ">= 3,000/s" and "ratio" are about what the service can do, its
-                             "p99 < 100" about the latency at 3,000/s offered);
+                             "p99 < 100" about the latency at 3,000/s offered). Made
+                             NOTIFICATION_CEILING_RUNS (3) times, the median kept: one ceiling run
+                             moved by up to 25% between runs (3,333-4,183/s at the same cores);
                     slow     as steady, plus an 11th endpoint at /slow that answers after 10 s: the
                              healthy endpoints' p99 is shown beside the steady run's and must stay under
                              NOTIFICATION_P99_GOAL (100 ms) for the goal to be met.
@@ -41,7 +43,7 @@ concurrency), NOTIFICATION_THREADS (2, wrk -t), NOTIFICATION_DB_POOL (DATABASE_P
 NOTIFICATION_CONSUMER_POOL (DATABASE_CONSUMER_POOL_SIZE, 8), NOTIFICATION_WARMUP (2 s),
 NOTIFICATION_DRAIN (300 s: the longest a run waits for its last deliveries), NOTIFICATION_P99_GOAL
 (100 ms), NOTIFICATION_RUNS ("steady ceiling slow": which of ours' runs to make; the table needs steady
-and ceiling).
+and ceiling), NOTIFICATION_CEILING_RUNS (3: 1, 3 or 5 ceiling runs, the median kept).
 """
 
 from __future__ import annotations
@@ -92,6 +94,9 @@ class NotificationService(ServiceGroup):
         self.drain = setting("NOTIFICATION_DRAIN", 300)
         self.p99_goal = float(os.environ.get("NOTIFICATION_P99_GOAL", "100"))
         self.runs = os.environ.get("NOTIFICATION_RUNS", "steady ceiling slow").split()
+        self.ceiling_runs = setting("NOTIFICATION_CEILING_RUNS", 3)
+        if self.ceiling_runs not in (1, 3, 5):
+            raise BenchError(f"NOTIFICATION_CEILING_RUNS must be 1, 3 or 5, not {self.ceiling_runs}")
         for name in self.runs:
             if name not in RUNS:
                 raise BenchError(f"NOTIFICATION_RUNS: unknown run '{name}' (steady, ceiling, slow)")
@@ -187,6 +192,21 @@ class NotificationService(ServiceGroup):
             expected, got, arrived = warm.groups()
             self.counts.append((f"{name}-warmup", f"expected={expected} received={got} duplicates=n/a all_arrived={arrived}"))
         echo("\n".join([finished.output.rstrip("\n"), cores, pools]))
+
+    def run_median(self, bench: Bench, name: str, times: int) -> None:
+        """The run NAME TIMES times (each checked); the one with the median deliveries/s is the one kept
+        (its output, cores and pools)."""
+        kept: list[tuple[float, str, str, str]] = []
+        for _ in range(times):
+            self.run(bench, name)
+            output = self.outputs[name]
+            found = re.search(rf"^notification_{name}_deliveries_per_second=([0-9.]+)", output, re.MULTILINE)
+            kept.append((float(found.group(1)) if found else 0.0, output, self.measurements[f"{name}.cpu"], self.measurements[f"{name}.pools"]))
+        if times > 1:
+            rates = ", ".join(f"{rate:g}" for rate, *_ in kept)
+            median = sorted(kept, key=lambda run: run[0])[times // 2]
+            self.outputs[name], self.measurements[f"{name}.cpu"], self.measurements[f"{name}.pools"] = median[1:]
+            print(f"notification {name} runs: median {median[0]:g} deliveries/s of {rates}")
 
     def wait_for_in_flight(self, bench: Bench, limit: float = 30) -> str:
         """Waits (LIMIT seconds at most) until no delivery is leased (an attempt in flight); how long it took."""
@@ -308,7 +328,7 @@ class NotificationPair(GroupPair[NotificationService]):
     def ours(self, bench: Bench) -> Rate:
         group = self.owner
         for name in group.runs:
-            group.run(bench, name)
+            group.run_median(bench, name, group.ceiling_runs if name == "ceiling" else 1)
         # The table's line: the ceiling's rate, the steady run's latency.
         rate = re.search(r"^notification_ceiling_deliveries_per_second=([0-9.]+)", group.outputs.get("ceiling", ""), re.MULTILINE)
         p50, p99 = group.latency("steady")

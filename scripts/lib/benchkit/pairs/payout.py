@@ -74,6 +74,10 @@ class RunResult:
     cpu_seconds: float | None
     check: str
     phases: str
+    cores: str = ""
+    """Where the cores went during the run (measure.Measurement's lines)."""
+    slow: list[str] = dataclasses.field(default_factory=list)
+    """Postgres' statements slower than PAYOUT_LOG_SLOW_MS during the run."""
 
 
 @dataclasses.dataclass
@@ -208,8 +212,6 @@ CREATE TABLE bench_floor_items (host_id text NOT NULL, currency char(3) NOT NULL
             self.runs[bookings] = RunResult(bookings, hosts, wall, None, None, "FAILED: payout run exited non-zero", "n/a")
             raise BenchError(f"payout run ({bookings} bookings) failed")
         cores = measurement.end(f"payout_run_{bookings}", finished.tool_seconds).replace(" load_generator=", " payout_run=", 1)
-        self.measurements[f"{label}.cpu"] = cores
-        self.slow[bookings] = self.slow_statements(bench, offset)
         result = RunResult(
             bookings,
             hosts,
@@ -218,8 +220,10 @@ CREATE TABLE bench_floor_items (host_id text NOT NULL, currency char(3) NOT NULL
             round(finished.tool_seconds, 2),
             self.check_run(bench, bookings, date),
             self.phases(bench, finished.output, date),
+            cores,
+            self.slow_statements(bench, offset),
         )
-        self.runs[bookings] = result
+        self.keep(result)
         print(
             f"payout_run_{bookings} seconds={result.seconds} peak_rss_mb={result.peak_rss_mb} cpu_seconds={result.cpu_seconds}"
             f" check={result.check} phases(plan/compute/reconcile/publish)={result.phases}"
@@ -228,6 +232,12 @@ CREATE TABLE bench_floor_items (host_id text NOT NULL, currency char(3) NOT NULL
         if result.check != "ok":
             raise BenchError(f"payout run of {bookings} bookings: {result.check}")
         return result
+
+    def keep(self, result: RunResult) -> None:
+        """RESULT is the run shown for its size: its seconds, cores and slow statements together."""
+        self.runs[result.bookings] = result
+        self.measurements[f"run-{result.bookings}.cpu"] = result.cores
+        self.slow[result.bookings] = result.slow
 
     def phases(self, bench: Bench, log: str, date: str) -> str:
         """ "plan/compute/reconcile/publish" seconds of the run, from its log lines (created; progress 0
@@ -508,7 +518,7 @@ class PayoutPair(GroupPair[PayoutRuns]):
         largest = self.owner.sizes[-1]
         repeated = results[-1:] + [self.owner.run_once(bench, largest) for _ in range(self.owner.repeats - 1)]
         last = sorted(repeated, key=lambda run: run.seconds)[len(repeated) // 2]
-        self.owner.runs[largest] = last
+        self.owner.keep(last)
         if len(repeated) > 1:
             print(f"payout runs of {largest} bookings: median {last.seconds} s of {', '.join(f'{run.seconds:.3f}' for run in repeated)}")
         rate = last.bookings / last.seconds

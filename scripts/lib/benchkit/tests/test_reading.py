@@ -94,6 +94,42 @@ class AloneTests(unittest.TestCase):
         self.assertIsNone(compare_alone_runs(0.5, []))
 
 
+class RepeatedMeasurementTests(unittest.TestCase):
+    def test_the_median_measurement_counts_with_the_counters_it_wrote(self) -> None:
+        from benchkit.__main__ import Side, median_side
+        from benchkit.pairs import GroupPair, Rate, ServiceGroup
+
+        group = ServiceGroup()
+        group.measurements = {"saga.cpu": "written last", "other": "kept"}
+        pair: GroupPair[ServiceGroup] = GroupPair(group)
+        pair.name = "saga"
+        sides = [Side(Rate(1000, 40, 90), {"saga.cpu": "first"}), Side(Rate(890, 46, 117), {"saga.cpu": "second"})]
+        sides.append(Side(Rate(1070, 39, 86), {"saga.cpu": "written last"}))
+        chosen = median_side(pair, "ours", sides)
+        self.assertEqual(chosen, Rate(1000, 40, 90))
+        self.assertEqual(group.measurements, {"saga.cpu": "first", "other": "kept"})
+
+    def test_a_failed_measurement_fails_the_side(self) -> None:
+        from benchkit.__main__ import Side, median_side
+        from benchkit.pairs import Rate
+
+        self.assertIsNone(median_side(PostgresPair(), "ours", [Side(Rate(10), {}), Side(None, {})]))
+        self.assertEqual(median_side(PostgresPair(), "ours", [Side(Rate(10), {})]), Rate(10))
+
+    def test_the_count_is_the_pairs_own_or_an_odd_setting(self) -> None:
+        import os
+        from unittest import mock
+
+        from benchkit.pairs.core import MessagingPair
+
+        self.assertEqual((PostgresPair().measurements(), MessagingPair().measurements()), (1, 3))
+        with mock.patch.dict(os.environ, {"BENCH_REPEATS_MESSAGING": "5", "BENCH_REPEATS_POSTGRES": "3"}):
+            self.assertEqual((PostgresPair().measurements(), MessagingPair().measurements()), (3, 5))
+        for bad in ("2", "0", "x", "7"):
+            with mock.patch.dict(os.environ, {"BENCH_REPEATS_MESSAGING": bad}), self.assertRaises(BenchError):
+                MessagingPair().measurements()
+
+
 class OutputTests(unittest.TestCase):
     def test_ours_is_the_last_metric_line_with_its_latency(self) -> None:
         output = "booking_holds_per_second=1\nbooking_holds_per_second=12515\nbooking_holds_p50=4.839 ms p99=10.027 ms max=30.1 ms\n"
