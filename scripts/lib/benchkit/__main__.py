@@ -30,8 +30,10 @@ run or a check failed.
 Repeated measurements: a pair whose single measurements move between runs by more than the 10% the
 interference goal allows measures ours and theirs three times each in one run, alternately (ours,
 theirs, ours, ...), and the table shows each side's median; its cores and counters are the median
-measurement's. Those are messaging (pgbench's 1-row INSERT: 27,095-38,823/s in one session) and saga
-(ours: 890-1,078/s); BENCH_REPEATS_<PAIR>=1|3|5 sets any pair's count. Notification repeats its ceiling
+measurement's. Those are postgres, redis, messaging (pgbench's 1-row INSERT: 27,095-38,823/s in one
+session), webhooks and saga (ours: 890-1,078/s); holds and bookings measure once (their runs alone
+agree to 2-3%, and their events are sized for one measurement). BENCH_REPEATS_<PAIR>=1|3|5 sets a
+pair's count (holds and bookings: 1). Notification repeats its ceiling
 run (NOTIFICATION_CEILING_RUNS) and payout its largest run and floor (PAYOUT_REPEATS) the same way.
 
 --alone: after the run, each pair again in a run of its own (the pairs of one service together, on fresh

@@ -44,6 +44,8 @@ class Pair:
     """How many times one run measures ours and theirs, alternately (ours, theirs, ours, ...): the
     table shows each side's median measurement. Above 1 for the pairs whose single measurements move
     between runs by more than the 10% the interference goal allows; BENCH_REPEATS_<NAME> overrides it."""
+    repeatable = True
+    """False for a pair whose fixture is sized for one measurement (BENCH_REPEATS_<NAME> must be 1)."""
 
     def __init__(self) -> None:
         self.check: str | None = None
@@ -64,6 +66,8 @@ class Pair:
             return self.repeats
         if value not in ("1", "3", "5"):
             raise BenchError(f"{variable} must be 1, 3 or 5, not '{value}'")
+        if value != "1" and not self.repeatable:
+            raise BenchError(f"{variable}: the {self.name} pair measures once (its events are sized for one measurement)")
         return int(value)
 
     def describe(self, bench: Bench) -> str:

@@ -367,6 +367,8 @@ def _created(output: str, name: str) -> int:
 class BookingPair(GroupPair[BookingService]):
     """A pair whose our side is wrk against the group's booking service."""
 
+    repeatable = False  # the EventPlan's events are sized for one measurement of each side
+
     def describe(self, bench: Bench) -> str:
         return f"booking service over HTTP, wrk, {bench.seconds}s"
 

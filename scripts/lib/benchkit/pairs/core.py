@@ -49,6 +49,7 @@ def _redis_benchmark(bench: Bench, *arguments: str) -> str:
 
 class PostgresPair(PlatformBenchPair):
     name = "postgres"
+    repeats = 3
     metric = "postgres_select1_per_second"
     goal = "0.50"
     ratio_goal = 0.6
@@ -67,6 +68,7 @@ class PostgresPair(PlatformBenchPair):
 
 class RedisPair(PlatformBenchPair):
     name = "redis"
+    repeats = 3
     metric = "redis_set_per_second"
     goal = "0.40"
     ratio_goal = 0.7

@@ -90,7 +90,14 @@ class PaymentsService(ServiceGroup):
         self.runs: list[dict[str, int]] = []
         """The clients' counts of every run (wrk and open loop): accepted, duplicates, non_2xx, ..."""
         self.reference_transactions = 0
+        self.reference_runs = 0
+        """pgbench runs so far on payments_ref: each needs a `-D run=` of its own (`next_run`)."""
         self.published: str = "n/a"
+
+    def next_run(self) -> tuple[str, str]:
+        """pgbench's `-D run=<n>` for the next run on payments_ref (1, 2, ...: the ids are made from it)."""
+        self.reference_runs += 1
+        return ("-D", f"run={self.reference_runs}")
 
     def setup(self, bench: Bench) -> None:
         self.start_service(
@@ -237,6 +244,7 @@ class PaymentsService(ServiceGroup):
 
 class WebhooksPair(GroupPair[PaymentsService]):
     name = "webhooks"
+    repeats = 3
     metric = "payments_webhooks_per_second"
     goal = ">=4000/s,p99<25,ratio>=0.40"
     ratio_goal = 0.6
@@ -293,8 +301,8 @@ class WebhooksPair(GroupPair[PaymentsService]):
             group.folder / "pgbench",
             lambda: group.settle(bench),
             group.service.pid if group.service else None,
-            warmup_arguments=("-D", "run=1"),
-            run_arguments=("-D", "run=2"),
+            warmup_arguments=group.next_run(),
+            run_arguments=group.next_run(),
         )
         group.reference_transactions += reference.warmup_transactions + reference.transactions
         group.measurements["reference-webhooks.cpu"] = reference.cores
@@ -331,8 +339,7 @@ class WebhooksPair(GroupPair[PaymentsService]):
             group.folder / "pgbench-open",
             group.service.pid,
             lambda: group.settle(bench),
-            # The closed reference's runs are 1 and 2.
-            run_arguments=lambda index: ("-D", f"run={3 + index}"),
+            run_arguments=lambda _: group.next_run(),
         )
 
 

@@ -122,9 +122,16 @@ class RepeatedMeasurementTests(unittest.TestCase):
 
         from benchkit.pairs.core import MessagingPair
 
-        self.assertEqual((PostgresPair().measurements(), MessagingPair().measurements()), (1, 3))
-        with mock.patch.dict(os.environ, {"BENCH_REPEATS_MESSAGING": "5", "BENCH_REPEATS_POSTGRES": "3"}):
-            self.assertEqual((PostgresPair().measurements(), MessagingPair().measurements()), (3, 5))
+        once = Pair()
+        once.name = "once"
+        self.assertEqual((once.measurements(), MessagingPair().measurements()), (1, 3))
+        with mock.patch.dict(os.environ, {"BENCH_REPEATS_MESSAGING": "5", "BENCH_REPEATS_ONCE": "3"}):
+            self.assertEqual((once.measurements(), MessagingPair().measurements()), (3, 5))
+        from benchkit.pairs.booking import BookingService
+
+        holds = BookingService().pairs[0]
+        with mock.patch.dict(os.environ, {"BENCH_REPEATS_HOLDS": "3"}), self.assertRaises(BenchError):
+            holds.measurements()
         for bad in ("2", "0", "x", "7"):
             with mock.patch.dict(os.environ, {"BENCH_REPEATS_MESSAGING": bad}), self.assertRaises(BenchError):
                 MessagingPair().measurements()
