@@ -36,12 +36,15 @@ agree to 2-3%, and their events are sized for one measurement). BENCH_REPEATS_<P
 pair's count (holds and bookings: 1). Notification repeats its ceiling
 run (NOTIFICATION_CEILING_RUNS) and payout its largest run and floor (PAYOUT_REPEATS) the same way.
 
---alone: after the run, each pair again in a run of its own (the pairs of one service together, on fresh
-servers, open loop off), then a table of each pair's ratio together and alone and whether they are
-within 10% of each other (issue 19's goal for the pairs' interference); the summary and the results
-JSON get bench_<pair>_alone_ratio and bench_<pair>_alone_within_10pct. It doubles the run's length.
-BENCH_ALONE_RUNS=N (1-5, default 1) makes N passes over the pairs alone, one after another: ALONE is
-then their median, and the table adds each pair's alone ratios and their spread (largest over
+--alone: each pair again in a run of its own (the pairs of one service together, on fresh servers,
+open loop off), right after the run of all of them measured it: the run's databases are made quiet and
+its services paused, the pair runs alone, and the run goes on. Together and alone so meet the machine
+within minutes of each other (a pass alone after the whole run met another stretch of this shared
+machine, which moved pairs by 10-30% both ways). Then a table of each pair's ratio together and alone
+and whether they are within 10% of each other (issue 19's goal for the pairs' interference); the
+summary and the results JSON get bench_<pair>_alone_ratio and bench_<pair>_alone_within_10pct. It
+doubles the run's length. BENCH_ALONE_RUNS=N (1-5, default 1) runs each pair alone N times in a row:
+ALONE is then their median, and the table adds each pair's alone ratios and their spread (largest over
 smallest, minus one), how much the pair moves between runs of its own. A change together beyond 10%
 that is also beyond that spread is named after the table as interference beyond the pair's own noise
 (bench_<pair>_alone_spread, bench_<pair>_alone_beyond_spread).
@@ -312,8 +315,9 @@ class RunResult:
     open_loop: str
 
 
-def run_once(servers: Servers, selected: list[Pair], seconds: int, open_loop: bool, tools: Executables) -> RunResult:
-    """One run of the SELECTED pairs on servers of its own: setup, pairs, checks, the table and reports."""
+def run_once(servers: Servers, selected: list[Pair], seconds: int, open_loop: bool, tools: Executables, alone: Alone | None = None) -> RunResult:
+    """One run of the SELECTED pairs on servers of its own: setup, pairs, checks, the table and reports;
+    with ALONE, each service's pairs again alone right after the run measured them."""
     groups = groups_of(selected)
     scratch_root = os.environ.get("TMPDIR", "/tmp")
     servers.sweep_stale_scratch_dirs(f"{scratch_root}/booking-bench.*")
@@ -335,10 +339,13 @@ def run_once(servers: Servers, selected: list[Pair], seconds: int, open_loop: bo
         finished: list[Group] = []
         for index, pair in enumerate(selected):
             outcome, ok = run_pair(bench, pair, open_loop, finished)
-            if pair.group is not None and all(later.group is not pair.group for later in selected[index + 1 :]):
+            last_of_unit = pair.group is None or all(later.group is not pair.group for later in selected[index + 1 :])
+            if pair.group is not None and last_of_unit:
                 finished.append(pair.group)
             result.outcomes.append(outcome)
             failed |= not ok or outcome.ours is None or outcome.theirs is None
+            if alone is not None and last_of_unit:
+                alone.between(bench, groups, [other.name for other in selected if pair.group is not None and other.group is pair.group] or [pair.name])
         for group in groups:
             print()
             group.verify(bench)
@@ -377,28 +384,43 @@ def run_once(servers: Servers, selected: list[Pair], seconds: int, open_loop: bo
     return result
 
 
-def alone(servers: Servers, together: RunResult, seconds: int, tools: Executables) -> tuple[str, bool]:
-    """Each pair again in a run of its own (the pairs of one service together, on fresh servers, open
-    loop off), and the ratios against the run of all of them: the summary lines it adds, and whether
-    every run and check passed."""
-    units: list[list[str]] = []
-    for outcome in together.outcomes:
-        group = outcome.pair.group
-        unit = [other.pair.name for other in together.outcomes if group is not None and other.pair.group is group] or [outcome.pair.name]
-        if unit not in units:
-            units.append(unit)
-    passes = alone_runs()
-    alone_ratios: dict[str, list[float | None]] = {}
-    ok = True
-    for repeat in range(passes):
-        for index, unit in enumerate(units, 1):
-            of_passes = f", pass {repeat + 1} of {passes}" if passes > 1 else ""
-            say(f"alone {index} of {len(units)}{of_passes}: {' '.join(unit)}")
-            fresh, _ = catalogue()
-            result = run_once(servers, [pair for pair in fresh if pair.name in unit], seconds, False, tools)
-            ok = ok and result.status == 0
-            for outcome in result.outcomes:
-                alone_ratios.setdefault(outcome.pair.name, []).append(ratio_of(outcome))
+class Alone:
+    """The pairs alone, interleaved with the run of all of them: right after the run measured a
+    service's pairs (or a pair of its own), `between` runs the same pairs again on fresh servers of
+    their own (open loop off), BENCH_ALONE_RUNS times, the run's services paused and its databases
+    quiet meanwhile. Together and alone then meet the machine in the same few minutes: on this shared
+    machine a stretch of minutes can move a pair by 10-30%, which a pass alone after the whole run
+    compared with a different stretch."""
+
+    def __init__(self, servers: Servers, seconds: int, tools: Executables) -> None:
+        self.servers = servers
+        self.seconds = seconds
+        self.tools = tools
+        self.passes = alone_runs()
+        self.ratios: dict[str, list[float | None]] = {}
+        self.ok = True
+
+    def between(self, bench: Bench, groups: list[Group], unit: list[str]) -> None:
+        """UNIT (pair names) alone, the run's services (GROUPS') paused until it is done."""
+        bench.quiet()
+        bench.pause(*(service.pid for group in groups if isinstance(group, ServiceGroup) for service in group.started))
+        try:
+            for repeat in range(self.passes):
+                of_passes = f", pass {repeat + 1} of {self.passes}" if self.passes > 1 else ""
+                say(f"alone{of_passes}: {' '.join(unit)} on servers of their own (the run's services paused)")
+                fresh, _ = catalogue()
+                result = run_once(self.servers, [pair for pair in fresh if pair.name in unit], self.seconds, False, self.tools)
+                self.ok = self.ok and result.status == 0
+                for outcome in result.outcomes:
+                    self.ratios.setdefault(outcome.pair.name, []).append(ratio_of(outcome))
+        finally:
+            bench.resume_paused()
+            say("alone: done; the run goes on")
+
+
+def alone_table(together: RunResult, alone: Alone) -> str:
+    """The ratios together and alone, printed; the summary lines they add."""
+    passes, alone_ratios = alone.passes, alone.ratios
     print()
     print(f"Together and alone: each pair's ratio in the run of all of them and in a run of its own (nproc={os.cpu_count()})")
     row = "{:<13} {:>9} {:>7} {:>8}  {:<10}"
@@ -428,7 +450,7 @@ def alone(servers: Servers, together: RunResult, seconds: int, tools: Executable
             "pairs further than 10% from alone and further than their own alone runs are from each other: "
             + (", ".join(beyond) if beyond else "none")
         )
-    return "".join(line + "\n" for line in lines), ok
+    return "".join(line + "\n" for line in lines)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -488,23 +510,21 @@ def main(arguments: list[str]) -> int:
     with_alone = "--alone" in arguments
     selected, build = select([argument for argument in arguments if argument != "--alone"])
     seconds, open_loop = settings()
-    if with_alone:
-        alone_runs()  # a bad BENCH_ALONE_RUNS stops the run before it starts, not after the pairs
     for pair in selected:
         pair.measurements()  # and a bad BENCH_REPEATS_<PAIR> likewise
     groups = groups_of(selected)
     servers = Servers(ROOT)
     servers.ensure_packages(*sorted({package for group in groups for package in group.packages}))
     tools = executables_for(selected, open_loop, build)
-    together = run_once(servers, selected, seconds, open_loop, tools)
+    alone = Alone(servers, seconds, tools) if with_alone else None
+    together = run_once(servers, selected, seconds, open_loop, tools, alone)
     if not together.summary:
         return together.status  # it failed before its table: nothing to compare or to keep
     summary = together.summary
     status = together.status
-    if with_alone and together.outcomes:
-        lines, ok = alone(servers, together, seconds, tools)
-        summary += lines
-        status = status or (0 if ok else 1)
+    if alone is not None and together.outcomes:
+        summary += alone_table(together, alone)
+        status = status or (0 if alone.ok else 1)
     print()
     print(summary, end="")
     with tempfile.TemporaryDirectory() as kept:
