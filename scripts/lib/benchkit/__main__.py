@@ -510,6 +510,8 @@ def main(arguments: list[str]) -> int:
     with_alone = "--alone" in arguments
     selected, build = select([argument for argument in arguments if argument != "--alone"])
     seconds, open_loop = settings()
+    if with_alone:
+        alone_runs()  # a bad BENCH_ALONE_RUNS stops the run before it starts, not after the build
     for pair in selected:
         pair.measurements()  # and a bad BENCH_REPEATS_<PAIR> likewise
     groups = groups_of(selected)
