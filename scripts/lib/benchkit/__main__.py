@@ -100,7 +100,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.fspath(Path(__file__).resolve().parent.parent))
     __package__ = "benchkit"  # noqa: A001 - makes the relative imports below work
 
-from .bench import Bench, BenchError, err, say, show_log_tail  # noqa: E402
+from .bench import Bench, BenchError, err, median_of, say, show_log_tail  # noqa: E402
 from .pairs import Group, Pair, Rate, ServiceGroup  # noqa: E402
 from .pairs.booking import BookingService  # noqa: E402
 from .pairs.core import MessagingPair, PostgresPair, RedisPair  # noqa: E402
@@ -211,9 +211,10 @@ def attempt(bench: Bench, failure: str, step: Callable[[], T]) -> tuple[T | None
 def pause_finished(bench: Bench, pair: Pair, finished: list[Group]) -> None:
     """Stops (SIGSTOP) the services of the groups whose pairs have run while PAIR measures: idle, they
     still poll their outboxes and run timers, which takes cores and wake-ups from the pair. (The
-    services of groups still to come are left running: freezing a service for minutes before its own
-    measurement is not what a run is about. A pair's own services pause themselves while its
-    reference tool runs.)"""
+    services of groups still to come are left running, idle as a deployment has them, started beside
+    the pair: that is the interference a full run measures. `Alone.between` pauses them too, for the
+    minutes a pass alone takes, where they would be exactly what "alone" leaves out. A pair's own
+    services pause themselves while its reference tool runs.)"""
     bench.pause(*(service.pid for group in finished if group is not pair.group and isinstance(group, ServiceGroup) for service in group.started))
 
 
@@ -245,16 +246,14 @@ def measure_side(bench: Bench, pair: Pair, failure: str, side: Callable[[Bench],
 
 def median_side(pair: Pair, label: str, sides: list[Side]) -> Rate | None:
     """The median of SIDES by rate (None when one failed); its measurements become the group's again
-    (a later measurement overwrote them), and with more than one, a line names them all."""
+    (a later measurement overwrote them)."""
     rates = [side.rate for side in sides]
-    if any(rate is None for rate in rates):
+    known = [rate for rate in rates if rate is not None]
+    if len(known) < len(rates):
         return None
-    chosen = sorted(sides, key=lambda side: side.rate.per_second if side.rate else 0.0)[len(sides) // 2]
+    chosen = median_of(list(zip(sides, known, strict=True)), lambda side: side[1].per_second, f"{pair.name}: {label}", "/s")[0]
     if isinstance(pair.group, ServiceGroup):
         pair.group.measurements.update(chosen.measurements)
-    if len(sides) > 1 and chosen.rate is not None:
-        shown = ", ".join(f"{rate.per_second:g}" for rate in rates if rate is not None)
-        say(f"{pair.name}: {label}: median {chosen.rate.per_second:g}/s of {shown}")
     return chosen.rate
 
 
@@ -345,7 +344,9 @@ def run_once(servers: Servers, selected: list[Pair], seconds: int, open_loop: bo
             result.outcomes.append(outcome)
             failed |= not ok or outcome.ours is None or outcome.theirs is None
             if alone is not None and last_of_unit:
-                alone.between(bench, groups, [other.name for other in selected if pair.group is not None and other.group is pair.group] or [pair.name])
+                alone.between(
+                    bench, groups, [other.name for other in selected if pair.group is not None and other.group is pair.group] or [pair.name]
+                )
         for group in groups:
             print()
             group.verify(bench)

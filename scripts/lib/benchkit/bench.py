@@ -8,9 +8,9 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from .service import Service
@@ -42,6 +42,21 @@ def setting(name: str, default: int) -> int:
 
 class BenchError(Exception):
     """A step that could not run (a tool failed, an answer could not be read): the run fails."""
+
+
+Measured = TypeVar("Measured")
+
+
+def median_of(items: Sequence[Measured], key: Callable[[Measured], float], what: str, unit: str) -> Measured:
+    """The item of ITEMS (one or more repeated measurements) with the median KEY (the upper one of an
+    even count: a measurement that ran, never an average of two); with more than one, a progress line
+    names WHAT's median and every value, in UNIT."""
+    if not items:
+        raise BenchError(f"{what}: nothing was measured")
+    chosen = sorted(items, key=key)[len(items) // 2]
+    if len(items) > 1:
+        say(f"{what}: median {key(chosen):g}{unit} of {', '.join(f'{key(item):g}' for item in items)}")
+    return chosen
 
 
 @dataclasses.dataclass

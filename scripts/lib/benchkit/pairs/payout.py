@@ -58,7 +58,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from .. import measure
-from ..bench import Argument, Bench, BenchError, check, run, run_timed, say, setting, show_log_tail
+from ..bench import Argument, Bench, BenchError, check, median_of, run, run_timed, say, setting, show_log_tail
 from ..service import create_databases, private_copy
 from . import GroupPair, Pair, Rate, ServiceGroup
 
@@ -517,10 +517,8 @@ class PayoutPair(GroupPair[PayoutRuns]):
         results = [self.owner.run_once(bench, n) for n in self.owner.sizes]
         largest = self.owner.sizes[-1]
         repeated = results[-1:] + [self.owner.run_once(bench, largest) for _ in range(self.owner.repeats - 1)]
-        last = sorted(repeated, key=lambda run: run.seconds)[len(repeated) // 2]
+        last = median_of(repeated, lambda run: run.seconds, f"payout runs of {largest} bookings", " s")
         self.owner.keep(last)
-        if len(repeated) > 1:
-            print(f"payout runs of {largest} bookings: median {last.seconds} s of {', '.join(f'{run.seconds:.3f}' for run in repeated)}")
         rate = last.bookings / last.seconds
         print(f"payout_bookings_per_second={rate:.0f} ({last.bookings} bookings in {last.seconds:.2f} s, peak RSS {last.peak_rss_mb} MB)")
         return Rate(round(rate))
@@ -529,11 +527,6 @@ class PayoutPair(GroupPair[PayoutRuns]):
         floors = [self.owner.floor(bench, n) for n in self.owner.sizes]
         largest = self.owner.sizes[-1]
         repeated = floors[-1:] + [self.owner.floor(bench, largest) for _ in range(self.owner.repeats - 1)]
-        last = sorted(repeated, key=lambda floor: floor.aggregate_seconds)[len(repeated) // 2]
+        last = median_of(repeated, lambda floor: floor.aggregate_seconds, f"payout floors of {largest} bookings", " s")
         self.owner.floors[largest] = last
-        if len(repeated) > 1:
-            print(
-                f"payout floors of {largest} bookings: median {last.aggregate_seconds} s of"
-                f" {', '.join(f'{floor.aggregate_seconds:.3f}' for floor in repeated)}"
-            )
         return Rate(round(last.bookings / last.aggregate_seconds))

@@ -129,9 +129,10 @@ class RepeatedMeasurementTests(unittest.TestCase):
             self.assertEqual((once.measurements(), MessagingPair().measurements()), (3, 5))
         from benchkit.pairs.booking import BookingService
 
-        holds = BookingService().pairs[0]
-        with mock.patch.dict(os.environ, {"BENCH_REPEATS_HOLDS": "3"}), self.assertRaises(BenchError):
-            holds.measurements()
+        holds, bookings = BookingService().pairs
+        self.assertEqual((holds.measurements(), bookings.measurements()), (3, 1))
+        with mock.patch.dict(os.environ, {"BENCH_REPEATS_BOOKINGS": "3"}), self.assertRaises(BenchError):
+            bookings.measurements()
         for bad in ("2", "0", "x", "7"):
             with mock.patch.dict(os.environ, {"BENCH_REPEATS_MESSAGING": bad}), self.assertRaises(BenchError):
                 MessagingPair().measurements()
@@ -216,10 +217,19 @@ class BookingPlanTests(unittest.TestCase):
     def test_the_event_ranges_follow_each_other(self) -> None:
         plan = EventPlan.sized(10, 2)
         ranges = [plan.warm_holds, plan.holds, plan.warm_bookings, plan.bookings]
-        self.assertEqual([r[1] for r in ranges], [10, 50, 5, 17])
+        self.assertEqual([r[1] for r in ranges], [16, 80, 5, 17])
         for before, after in zip(ranges, ranges[1:], strict=False):
             self.assertEqual(before[0] + before[1], after[0])
-        self.assertEqual(plan.total, 82)
+        self.assertEqual(plan.total, 118)
+
+    def test_each_holds_measurement_has_events_of_its_own(self) -> None:
+        plan = EventPlan.sized(10, 2, hold_rounds=3)
+        self.assertEqual((plan.warm_holds, plan.holds), ((0, 48), (48, 240)))
+        rounds = [plan.hold_round(index) for index in range(3)]
+        self.assertEqual(rounds, [((0, 16), (48, 80)), ((16, 16), (128, 80)), ((32, 16), (208, 80))])
+        self.assertEqual(plan.warm_bookings[0], 288)
+        with self.assertRaises(BenchError):
+            plan.hold_round(3)
 
     def test_the_reference_runs_the_services_own_hold_script(self) -> None:
         script = place_script(ROOT)
