@@ -31,10 +31,13 @@ Repeated measurements: a pair whose single measurements move between runs by mor
 interference goal allows measures ours and theirs three times each in one run, alternately (ours,
 theirs, ours, ...), and the table shows each side's median; its cores and counters are the median
 measurement's. Those are postgres, redis, messaging (pgbench's 1-row INSERT: 27,095-38,823/s in one
-session), webhooks and saga (ours: 890-1,078/s); holds and bookings measure once (their runs alone
-agree to 2-3%, and their events are sized for one measurement). BENCH_REPEATS_<PAIR>=1|3|5 sets a
-pair's count (holds and bookings: 1). Notification repeats its ceiling
-run (NOTIFICATION_CEILING_RUNS) and payout its largest run and floor (PAYOUT_REPEATS) the same way.
+session), holds (each measurement on events of its own), webhooks and saga (ours: 890-1,078/s); when
+one side's three are more than 10% apart (largest over smallest), the pair measures each side twice
+more and the median of five counts (a stretch of the machine that moves a tool by 20-40% within a
+minute leaves a median of three up to 10% off). BENCH_REPEATS_<PAIR>=1|3|5 fixes a pair's count (no
+two more); bookings measures once (its events are sized for one measurement; its runs alone agree to
+2-3%). Notification repeats its ceiling run and its wrk reference (NOTIFICATION_CEILING_RUNS) and
+payout its largest run and floor (PAYOUT_REPEATS) the same way.
 
 --alone: each pair again in a run of its own (the pairs of one service together, on fresh servers,
 open loop off), right after the run of all of them measured it: the run's databases are made quiet and
@@ -101,7 +104,7 @@ if __package__ in (None, ""):
     __package__ = "benchkit"  # noqa: A001 - makes the relative imports below work
 
 from .bench import Bench, BenchError, err, median_of, say, show_log_tail  # noqa: E402
-from .pairs import Group, Pair, Rate, ServiceGroup  # noqa: E402
+from .pairs import WIDE_SPREAD, Group, Pair, Rate, ServiceGroup  # noqa: E402
 from .pairs.booking import BookingService  # noqa: E402
 from .pairs.core import MessagingPair, PostgresPair, RedisPair  # noqa: E402
 from .pairs.notification import NotificationService  # noqa: E402
@@ -257,14 +260,21 @@ def median_side(pair: Pair, label: str, sides: list[Side]) -> Rate | None:
     return chosen.rate
 
 
+def spread(sides: list[Side]) -> float:
+    """The largest rate of SIDES over the smallest, minus one (0 for fewer than two rates)."""
+    rates = [side.rate.per_second for side in sides if side.rate is not None]
+    return max(rates) / min(rates) - 1 if len(rates) > 1 and min(rates) > 0 else 0.0
+
+
 def run_pair(bench: Bench, pair: Pair, open_loop: bool, finished: list[Group]) -> tuple[Outcome, bool]:
-    """Ours, then theirs (`Pair.measurements()` times each, alternately; each side's median counts),
-    then the open-loop runs, the FINISHED groups' services paused throughout; (the outcome, whether
-    everything ran)."""
-    times = pair.measurements()
+    """Ours, then theirs (`Pair.measurements()` times each, alternately, and twice more when a side's
+    three are wide and the pair may: `Pair.at_most`; each side's median counts), then the open-loop
+    runs, the FINISHED groups' services paused throughout; (the outcome, whether everything ran)."""
+    times, most = pair.measurements(), pair.at_most()
     ours_sides: list[Side] = []
     theirs_sides: list[Side] = []
-    for index in range(times):
+    index = 0
+    while index < times:
         of = f" {index + 1} of {times}" if times > 1 else ""
         say(f"{pair.name}: ours{of} ({pair.describe(bench)})")
         pause_finished(bench, pair, finished)
@@ -272,8 +282,13 @@ def run_pair(bench: Bench, pair: Pair, open_loop: bool, finished: list[Group]) -
         say(f"{pair.name}: theirs{of} ({pair.reference})")
         pause_finished(bench, pair, finished)
         theirs_sides.append(measure_side(bench, pair, f"{pair.name}: the reference tool failed", pair.theirs))
+        index += 1
         if ours_sides[-1].rate is None or theirs_sides[-1].rate is None:
             break
+        widest = max(spread(ours_sides), spread(theirs_sides))
+        if index == times and times < most and widest > WIDE_SPREAD:
+            say(f"{pair.name}: a side's {times} measurements are {widest * 100:.0f}% apart: {most - times} more of each")
+            times = most
     ours = median_side(pair, "ours", ours_sides)
     theirs = median_side(pair, "theirs", theirs_sides)
     ok = ours is not None and theirs is not None

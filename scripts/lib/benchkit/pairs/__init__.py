@@ -31,6 +31,12 @@ class Rate:
     p99: float | None = None
 
 
+MOST_MEASUREMENTS = 5
+WIDE_SPREAD = 0.10
+"""Three measurements of one side further apart than this (largest over smallest, minus one) are
+wide: their median can still be 10% off, so a pair that may (`Pair.at_most`) measures twice more."""
+
+
 class Pair:
     name: str = ""
     metric: str = ""
@@ -43,7 +49,9 @@ class Pair:
     repeats: int = 1
     """How many times one run measures ours and theirs, alternately (ours, theirs, ours, ...): the
     table shows each side's median measurement. Above 1 for the pairs whose single measurements move
-    between runs by more than the 10% the interference goal allows; BENCH_REPEATS_<NAME> overrides it."""
+    between runs by more than the 10% the interference goal allows; BENCH_REPEATS_<NAME> overrides it.
+    A pair of 3 by default measures twice more when one side's three are further apart than
+    WIDE_SPREAD (`at_most`)."""
     repeatable = True
     """False for a pair whose fixture is sized for one measurement (BENCH_REPEATS_<NAME> must be 1)."""
 
@@ -69,6 +77,14 @@ class Pair:
         if value != "1" and not self.repeatable:
             raise BenchError(f"{variable}: the {self.name} pair measures once (its events are sized for one measurement)")
         return int(value)
+
+    def at_most(self) -> int:
+        """The most measurements a run takes of each side: MOST_MEASUREMENTS for a pair of three by
+        default (and no BENCH_REPEATS_<NAME>), which takes the two more when its three turn out wide;
+        else `measurements()`."""
+        if self.repeats == 3 and f"BENCH_REPEATS_{self.name.upper()}" not in os.environ:
+            return MOST_MEASUREMENTS
+        return self.measurements()
 
     def describe(self, bench: Bench) -> str:
         return f"platform-bench {self.name}, {bench.seconds}s"

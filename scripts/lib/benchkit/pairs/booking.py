@@ -193,7 +193,7 @@ class BookingService(ServiceGroup):
             booking_environment(bench.database_url_of("booking"), bench.redis_url, ADMIN_TOKEN, API_KEY, self.db_pool, self.redis_pool),
             f"DATABASE_POOL_SIZE={self.db_pool} REDIS_POOL_SIZE={self.redis_pool}, HOLD_TTL=30m, LOG_LEVEL=warning",
         )
-        self.plan = EventPlan.sized(bench.seconds, self.warmup, self.holds.measurements())
+        self.plan = EventPlan.sized(bench.seconds, self.warmup, self.holds.at_most())
         self._create_events(service)
         self._prime(service)
         # The reference database: the same schema, events 00000000-0000-4000-8000-<12 digits> with the

@@ -260,7 +260,7 @@ class SagaServices(ServiceGroup):
         # The reference database: events 00000000-0000-4000-8000-<12 digits> with the same seats and
         # prices, enough for 2,500 sagas/s over the warm-up and the run, each time the run measures
         # theirs (5,000 sagas per event).
-        self.reference_events = ((self.seconds + self.warmup) * 2500 * self.saga.measurements() + 4999) // 5000
+        self.reference_events = ((self.seconds + self.warmup) * 2500 * self.saga.at_most() + 4999) // 5000
         say(f"saga_ref: {self.reference_events} events x {SEATS} seats in SQL")
         seed_reference_events(bench, "saga_ref", self.reference_events, SEATS, "saga reference", "host-saga-bench")
         bench.psql("saga_ref", "CREATE SEQUENCE saga_ref_blocks MINVALUE 0 START 0;\nVACUUM ANALYZE;")

@@ -116,6 +116,60 @@ class RepeatedMeasurementTests(unittest.TestCase):
         self.assertIsNone(median_side(PostgresPair(), "ours", [Side(Rate(10), {}), Side(None, {})]))
         self.assertEqual(median_side(PostgresPair(), "ours", [Side(Rate(10), {})]), Rate(10))
 
+    def test_three_wide_measurements_take_two_more_and_narrow_ones_do_not(self) -> None:
+        import contextlib
+        import io
+        import os
+        from typing import Any, cast
+        from unittest import mock
+
+        from benchkit.__main__ import run_pair
+        from benchkit.bench import Bench
+        from benchkit.pairs import Rate
+
+        class Scripted(Pair):
+            """A pair of three whose sides answer the rates given, in turn."""
+
+            repeats = 3
+
+            def __init__(self, ours: list[float], theirs: list[float]) -> None:
+                super().__init__()
+                self.name = "scripted"
+                self.rates = {"ours": ours, "theirs": theirs}
+
+            def ours(self, bench: Bench) -> Rate:
+                return Rate(self.rates["ours"].pop(0))
+
+            def theirs(self, bench: Bench) -> Rate:
+                return Rate(self.rates["theirs"].pop(0))
+
+        class Quiet:
+            seconds = 1
+
+            def quiet(self) -> None: ...
+            def pause(self, *pids: int | None) -> None: ...
+            def resume_paused(self) -> None: ...
+
+        bench = cast(Bench, cast(Any, Quiet()))
+        progress = io.StringIO()
+        narrow = Scripted([100, 105, 98, 1, 1], [200, 210, 205, 1, 1])
+        with contextlib.redirect_stderr(progress):
+            outcome, ok = run_pair(bench, narrow, False, [])
+        self.assertEqual((outcome.ours, outcome.theirs, ok), (Rate(100), Rate(205), True))
+        self.assertEqual(narrow.rates, {"ours": [1, 1], "theirs": [1, 1]})
+        # Ours 100-120 (20% apart): two more of each, and the median of five counts.
+        wide = Scripted([100, 120, 110, 104, 103], [200, 210, 205, 190, 195])
+        with contextlib.redirect_stderr(progress):
+            outcome, _ = run_pair(bench, wide, False, [])
+        self.assertEqual((outcome.ours, outcome.theirs), (Rate(104), Rate(200)))
+        self.assertEqual(wide.rates, {"ours": [], "theirs": []})
+        # A count set by BENCH_REPEATS_<PAIR> is kept, wide or not.
+        fixed = Scripted([100, 120, 110, 1, 1], [200, 210, 205, 1, 1])
+        with mock.patch.dict(os.environ, {"BENCH_REPEATS_SCRIPTED": "3"}), contextlib.redirect_stderr(progress):
+            outcome, _ = run_pair(bench, fixed, False, [])
+        self.assertEqual(progress.getvalue().count("measurements are 20% apart: 2 more of each"), 1)
+        self.assertEqual((outcome.ours, fixed.rates["ours"]), (Rate(110), [1, 1]))
+
     def test_the_count_is_the_pairs_own_or_an_odd_setting(self) -> None:
         import os
         from unittest import mock
@@ -131,6 +185,7 @@ class RepeatedMeasurementTests(unittest.TestCase):
 
         holds, bookings = BookingService().pairs
         self.assertEqual((holds.measurements(), bookings.measurements()), (3, 1))
+        self.assertEqual((holds.at_most(), bookings.at_most(), once.at_most()), (5, 1, 1))
         with mock.patch.dict(os.environ, {"BENCH_REPEATS_BOOKINGS": "3"}), self.assertRaises(BenchError):
             bookings.measurements()
         for bad in ("2", "0", "x", "7"):
