@@ -103,7 +103,7 @@ struct ExecutableLifecycleTests {
                 let stopRequested = ContinuousClock.now
                 service.child.send(SIGTERM)
                 let termination = await service.child.termination(within: .seconds(5))
-                #expect(termination == .exited(0), "\(service.name) after SIGTERM: \(String(describing: termination))")
+                #expect(termination == .exited(0), "\(service.name) after SIGTERM: \(String(describing: termination)); output: \(service.output)")
                 #expect(ContinuousClock.now - stopRequested < .seconds(5))
             }
             // Logs are JSON lines.
@@ -144,7 +144,7 @@ struct ExecutableLifecycleTests {
         for service in running { service.child.send(SIGTERM) }
         for service in running {
             let draining = await waitFor("/readyz", port: service.port, status: 503, timeout: .seconds(2))
-            #expect(draining?.status == 503, "\(service.name) /readyz after SIGTERM")
+            #expect(draining?.status == 503, "\(service.name) /readyz after SIGTERM: \(service.output)")
             #expect(draining?.body.contains("shutting_down") == true, "\(service.name): \(draining?.body ?? "")")
             #expect(await get("/healthz", port: service.port)?.status == 200, "\(service.name) still serves /healthz")
             // An admin route that reads Postgres: the routes and the pools still work while draining.
@@ -153,7 +153,7 @@ struct ExecutableLifecycleTests {
         #expect(ContinuousClock.now - stopRequested < delay, "the checks above ran within the drain")
         for service in running {
             let termination = await service.child.termination(within: delay + .seconds(10))
-            #expect(termination == .exited(0), "\(service.name) after SIGTERM: \(String(describing: termination))")
+            #expect(termination == .exited(0), "\(service.name) after SIGTERM: \(String(describing: termination)); output: \(service.output)")
         }
         let stopped = ContinuousClock.now - stopRequested
         #expect(stopped >= delay, "stopped after \(stopped), before the drain's \(delay)")
