@@ -22,8 +22,10 @@ While a pair measures, the services of the groups whose pairs have run are pause
 reference tool runs, its own are too. Each measurement prints where the cores went (the service, Redis, Postgres, the load
 generator, interrupts, anything else), the CPU microseconds each of them took per transaction
 (<label>_cpu_us_per_txn; per arrival in the open loop, warm-up included) and, where Postgres writes, the
-WAL bytes and fsyncs per transaction. After the pairs each group checks the same run (no double hold or booking, every webhook
-stored once and published, every paid booking confirmed, every delivery once, payouts that add up):
+WAL bytes and fsyncs per transaction. After its last pair each group checks the same run, before
+the next group's pairs (no double hold or booking, every webhook stored once and published, every
+paid booking confirmed, every delivery once, payouts that add up; checked at the end of a full run,
+the holds had expired after HOLD_TTL's 30 minutes and the booking counts no longer added up):
 missing a goal is reported, not an error; the exit status is non-zero only when something failed to
 run or a check failed.
 
@@ -103,7 +105,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.fspath(Path(__file__).resolve().parent.parent))
     __package__ = "benchkit"  # noqa: A001 - makes the relative imports below work
 
-from .bench import Bench, BenchError, err, median_of, say, show_log_tail  # noqa: E402
+from .bench import Bench, BenchError, err, median_of, say, show_log_tail, spread_of  # noqa: E402
 from .pairs import WIDE_SPREAD, Group, Pair, Rate, ServiceGroup  # noqa: E402
 from .pairs.booking import BookingService  # noqa: E402
 from .pairs.core import MessagingPair, PostgresPair, RedisPair  # noqa: E402
@@ -261,9 +263,8 @@ def median_side(pair: Pair, label: str, sides: list[Side]) -> Rate | None:
 
 
 def spread(sides: list[Side]) -> float:
-    """The largest rate of SIDES over the smallest, minus one (0 for fewer than two rates)."""
-    rates = [side.rate.per_second for side in sides if side.rate is not None]
-    return max(rates) / min(rates) - 1 if len(rates) > 1 and min(rates) > 0 else 0.0
+    """How far apart the rates SIDES measured are (`spread_of`)."""
+    return spread_of([side.rate.per_second for side in sides if side.rate is not None])
 
 
 def run_pair(bench: Bench, pair: Pair, open_loop: bool, finished: list[Group]) -> tuple[Outcome, bool]:
@@ -356,16 +357,16 @@ def run_once(servers: Servers, selected: list[Pair], seconds: int, open_loop: bo
             last_of_unit = pair.group is None or all(later.group is not pair.group for later in selected[index + 1 :])
             if pair.group is not None and last_of_unit:
                 finished.append(pair.group)
+                # Its checks now, while what they count still exists: a full run outlasts the booking
+                # group's holds (HOLD_TTL is at most 30 minutes) and its bookings' payment window.
+                print()
+                pair.group.verify(bench)
             result.outcomes.append(outcome)
             failed |= not ok or outcome.ours is None or outcome.theirs is None
             if alone is not None and last_of_unit:
                 alone.between(
                     bench, groups, [other.name for other in selected if pair.group is not None and other.group is pair.group] or [pair.name]
                 )
-        for group in groups:
-            print()
-            group.verify(bench)
-
         notes = "".join(group.heading() for group in groups)
         heading = f"Benchmarks: {seconds}s each{notes}, nproc={os.cpu_count()}, Postgres fsync+synchronous_commit on, Redis without persistence"
         table(bench, result.outcomes, heading)
@@ -491,7 +492,7 @@ def compare_alone_runs(together: float | None, alone: list[float | None]) -> Alo
     middle = len(known) // 2
     median = known[middle] if len(known) % 2 else (known[middle - 1] + known[middle]) / 2
     change, within = compare_alone(together, median)
-    spread = known[-1] / known[0] - 1
+    spread = spread_of(known)
     beyond = within == "NO" and abs(change) > spread + 1e-9
     return AloneComparison(median, change, within, spread, "yes" if beyond else "NO")
 

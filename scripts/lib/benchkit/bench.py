@@ -59,6 +59,12 @@ def median_of(items: Sequence[Measured], key: Callable[[Measured], float], what:
     return chosen
 
 
+def spread_of(values: Sequence[float]) -> float:
+    """How far apart repeated measurements are: the largest of VALUES over the smallest, minus one (0
+    for fewer than two values, or when the smallest is not positive)."""
+    return max(values) / min(values) - 1 if len(values) > 1 and min(values) > 0 else 0.0
+
+
 @dataclasses.dataclass
 class Finished:
     """A command that ran: its output (stdout, and stderr when merged), exit status and CPU time."""

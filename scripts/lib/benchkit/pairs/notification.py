@@ -270,7 +270,15 @@ SELECT 'info', 'attempts without a 2xx answer by endpoint path and error',
     FROM notification.attempts a JOIN notification.deliveries d ON d.id = a.delivery_id JOIN notification.endpoints e ON e.id = d.endpoint_id
     WHERE a.status_code IS NULL OR a.status_code NOT BETWEEN 200 AND 299 GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5) AS x;
 SELECT 'info', 'deliveries succeeded / pending (the slow endpoints'' backlog, paused)',
-  count(*) FILTER (WHERE status = 'succeeded') || ' / ' || count(*) FILTER (WHERE status = 'pending') FROM notification.deliveries;""",
+  count(*) FILTER (WHERE status = 'succeeded') || ' / ' || count(*) FILTER (WHERE status = 'pending') FROM notification.deliveries;
+SELECT 'info', 'table: sequential scans/rows they read/index scans/dead rows/autovacuums (all runs)',
+  coalesce(string_agg(relname || ' ' || seq_scan || '/' || seq_tup_read || '/' || coalesce(idx_scan, 0) || '/' || n_dead_tup
+    || '/' || autovacuum_count, '; ' ORDER BY seq_tup_read DESC), 'none')
+  FROM pg_stat_user_tables WHERE schemaname IN ('notification', 'messaging');
+SELECT 'info', 'the cluster''s client backends: all / idle in transaction / oldest snapshot (s)',
+  count(*) || ' / ' || count(*) FILTER (WHERE state LIKE 'idle in transaction%') || ' / '
+    || coalesce(max(extract(epoch FROM now() - xact_start)::int) FILTER (WHERE backend_xmin IS NOT NULL), 0)
+  FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid();""",
             separator="|",
         )
         for row in rows.splitlines():

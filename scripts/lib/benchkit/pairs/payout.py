@@ -41,7 +41,8 @@ PAYOUT_BATCH_HOSTS (unset: the service's default), PAYOUT_LOG_SLOW_MS (200; log_
 of database payout), PAYOUT_RESULTS_DIR (a folder outside the repository to keep the pair's logs in; the
 bench's own folder is removed at exit), PAYOUT_GOAL_SECONDS, PAYOUT_GOAL_RSS_MB, PAYOUT_GOAL_RATIO,
 PAYOUT_LINEARITY_SLACK, PAYOUT_REPEATS (3: runs and floors at the largest N, each on a fixture of its
-own; their medians are the pair's numbers).
+own; their medians are the pair's numbers; when unset, three runs or three floors more than 10% apart
+get two more, as the other pairs' sides of three do).
 """
 
 from __future__ import annotations
@@ -55,14 +56,18 @@ import statistics
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from .. import measure
-from ..bench import Argument, Bench, BenchError, check, median_of, run, run_timed, say, setting, show_log_tail
+from ..bench import Argument, Bench, BenchError, check, median_of, run, run_timed, say, setting, show_log_tail, spread_of
 from ..service import create_databases, private_copy
-from . import GroupPair, Pair, Rate, ServiceGroup
+from . import MOST_MEASUREMENTS, WIDE_SPREAD, GroupPair, Pair, Rate, ServiceGroup
 
 FLOOR_AGGREGATE_RUNS = 3
+
+Measured = TypeVar("Measured")
 
 
 @dataclasses.dataclass
@@ -112,6 +117,8 @@ class PayoutRuns(ServiceGroup):
         self.goal_ratio = float(os.environ.get("PAYOUT_GOAL_RATIO", "3"))
         self.linearity_slack = float(os.environ.get("PAYOUT_LINEARITY_SLACK", "1.2"))
         self.repeats = max(1, setting("PAYOUT_REPEATS", 3))
+        self.adaptive = "PAYOUT_REPEATS" not in os.environ
+        """The default three may become five when they are wide (`median_of_repeats`)."""
         self.payout = PayoutPair(self)
         self.pairs: list[Pair] = [self.payout]
         self.runs: dict[int, RunResult] = {}
@@ -487,6 +494,16 @@ INSERT INTO bench_floor_lines (host_id, currency, amount) SELECT host_id, curren
         self.payout.goal_also_needs = None if met == "yes" else "the payout goal's time, memory, ratio and growth"
         return met
 
+    def median_of_repeats(self, first: Measured, again: Callable[[], Measured], seconds: Callable[[Measured], float], what: str) -> Measured:
+        """The median by SECONDS of FIRST and PAYOUT_REPEATS - 1 more from AGAIN; with the default three,
+        twice more when they are more than WIDE_SPREAD apart (as the pairs of three do)."""
+        items = [first] + [again() for _ in range(self.repeats - 1)]
+        widest = spread_of([seconds(item) for item in items])
+        if self.adaptive and len(items) == 3 and widest > WIDE_SPREAD:
+            say(f"{what}: the three are {widest * 100:.0f}% apart: {MOST_MEASUREMENTS - 3} more")
+            items += [again() for _ in range(MOST_MEASUREMENTS - 3)]
+        return median_of(items, seconds, what, " s")
+
     def report(self, bench: Bench) -> bool:
         print(f"payout checks (same run, nproc={os.cpu_count()}): {self.payout.check}")
         values: dict[str, object] = {}
@@ -516,8 +533,9 @@ class PayoutPair(GroupPair[PayoutRuns]):
     def ours(self, bench: Bench) -> Rate:
         results = [self.owner.run_once(bench, n) for n in self.owner.sizes]
         largest = self.owner.sizes[-1]
-        repeated = results[-1:] + [self.owner.run_once(bench, largest) for _ in range(self.owner.repeats - 1)]
-        last = median_of(repeated, lambda run: run.seconds, f"payout runs of {largest} bookings", " s")
+        last = self.owner.median_of_repeats(
+            results[-1], lambda: self.owner.run_once(bench, largest), lambda run: run.seconds, f"payout runs of {largest} bookings"
+        )
         self.owner.keep(last)
         rate = last.bookings / last.seconds
         print(f"payout_bookings_per_second={rate:.0f} ({last.bookings} bookings in {last.seconds:.2f} s, peak RSS {last.peak_rss_mb} MB)")
@@ -526,7 +544,8 @@ class PayoutPair(GroupPair[PayoutRuns]):
     def theirs(self, bench: Bench) -> Rate:
         floors = [self.owner.floor(bench, n) for n in self.owner.sizes]
         largest = self.owner.sizes[-1]
-        repeated = floors[-1:] + [self.owner.floor(bench, largest) for _ in range(self.owner.repeats - 1)]
-        last = median_of(repeated, lambda floor: floor.aggregate_seconds, f"payout floors of {largest} bookings", " s")
+        last = self.owner.median_of_repeats(
+            floors[-1], lambda: self.owner.floor(bench, largest), lambda floor: floor.aggregate_seconds, f"payout floors of {largest} bookings"
+        )
         self.owner.floors[largest] = last
         return Rate(round(last.bookings / last.aggregate_seconds))

@@ -170,6 +170,30 @@ class RepeatedMeasurementTests(unittest.TestCase):
         self.assertEqual(progress.getvalue().count("measurements are 20% apart: 2 more of each"), 1)
         self.assertEqual((outcome.ours, fixed.rates["ours"]), (Rate(110), [1, 1]))
 
+    def test_payouts_three_runs_take_two_more_when_wide_unless_the_count_is_set(self) -> None:
+        import contextlib
+        import io
+        import os
+        from unittest import mock
+
+        from benchkit.pairs.payout import PayoutRuns
+
+        def median(seconds: list[float], environment: dict[str, str]) -> tuple[float, list[float]]:
+            with mock.patch.dict(os.environ, environment):
+                runs = PayoutRuns()
+            left = list(seconds[1:])
+            with contextlib.redirect_stderr(io.StringIO()):
+                chosen = runs.median_of_repeats(seconds[0], lambda: left.pop(0), lambda value: value, "runs")
+            return chosen, left
+
+        # 12-13 s: narrow, three count.
+        self.assertEqual(median([12.0, 13.0, 12.5, 1.0, 1.0], {}), (12.5, [1.0, 1.0]))
+        # 12-15 s (25% apart): two more, the median of five.
+        self.assertEqual(median([12.0, 15.0, 14.0, 12.5, 13.0], {}), (13.0, []))
+        # PAYOUT_REPEATS set: its count, wide or not.
+        self.assertEqual(median([12.0, 15.0, 14.0, 1.0, 1.0], {"PAYOUT_REPEATS": "3"}), (14.0, [1.0, 1.0]))
+        self.assertEqual(median([12.0, 1.0], {"PAYOUT_REPEATS": "1"}), (12.0, [1.0]))
+
     def test_the_count_is_the_pairs_own_or_an_odd_setting(self) -> None:
         import os
         from unittest import mock
