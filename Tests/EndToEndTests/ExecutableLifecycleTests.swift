@@ -278,3 +278,21 @@ struct RelayConnectionTests {
         }
     }
 }
+
+@Suite("test ports")
+struct TestPortTests {
+    @Test("freePort gives each port once, below the kernel's ephemeral range, and a server can listen on it")
+    func portsAreUniqueAndOutsideTheEphemeralRange() throws {
+        let ports = try (0..<200).map { _ in try freePort() }
+        #expect(Set(ports).count == ports.count)
+        let range = try String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)
+        if let ephemeralStart = range.split(whereSeparator: \.isWhitespace).first.flatMap({ Int($0) }), ephemeralStart >= 12_000 {
+            #expect(ports.allSatisfy { $0 >= 10_000 && $0 < ephemeralStart }, "\(ports.filter { $0 >= ephemeralStart })")
+        }
+        // A server can listen on what it was given.
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        let listening = bindLoopback(descriptor, port: ports[0])
+        #expect(listening && listen(descriptor, 1) == 0)
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 
 /// A service executable started by a test, with its output captured in a file.
 public struct ServiceProcess: Sendable {
@@ -30,19 +31,65 @@ public struct ServiceProcess: Sendable {
     }
 }
 
-/// A TCP port that was free a moment ago (bound to port 0, read back, released).
+/// A TCP port on 127.0.0.1 for a process a test starts: nothing listens on it, and no other call in
+/// this test process was given it.
+///
+/// The ports come from below the kernel's ephemeral range (`ip_local_port_range`), walked from a
+/// random start. A port the kernel assigned (bound to port 0, then released) is in that range, where
+/// every outgoing connection takes its local port and where another test's port-0 probe may get the
+/// same number again; a service started a second later then failed to bind, and the test talked to
+/// whoever had the port (a notification process under the full suite exited 1 that way).
 public func freePort() throws -> Int {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { throw POSIXError(.EMFILE) }
-    defer { close(descriptor) }
+    try TestPorts.shared.next()
+}
+
+/// The ports ``freePort()`` hands out, each at most once per test process.
+final class TestPorts: Sendable {
+    static let shared = TestPorts(range: TestPorts.belowEphemeralRange())
+
+    private let range: Range<Int>
+    private let cursor: Mutex<Int>
+
+    init(range: Range<Int>) {
+        self.range = range
+        cursor = Mutex(Int.random(in: range))
+    }
+
+    func next() throws -> Int {
+        try cursor.withLock { cursor in
+            for _ in range {
+                let port = cursor
+                cursor = cursor + 1 == range.upperBound ? range.lowerBound : cursor + 1
+                if Self.canBind(port) { return port }
+            }
+            throw POSIXError(.EADDRINUSE)
+        }
+    }
+
+    /// From 10000 up to the kernel's ephemeral range (32768 when it cannot be read); 10000-19999 when
+    /// that range starts lower (the ports are then still given out once each).
+    static func belowEphemeralRange() -> Range<Int> {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        let start = text.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32_768
+        return start >= 12_000 ? 10_000..<start : 10_000..<20_000
+    }
+
+    /// True when a socket can bind 127.0.0.1:`port` (nothing listens on it, no connection uses it).
+    private static func canBind(_ port: Int) -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        return bindLoopback(descriptor, port: port)
+    }
+}
+
+/// Binds the socket `descriptor` to 127.0.0.1:`port`; true when it could.
+public func bindLoopback(_ descriptor: Int32, port: Int) -> Bool {
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
+    address.sin_port = UInt16(port).bigEndian
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+    return withUnsafePointer(to: address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
     }
-    guard bound else { throw POSIXError(.EADDRINUSE) }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
