@@ -94,6 +94,17 @@ struct DeliveryRepository: Sendable {
     /// a plain index scan marks the dead ones it meets, so the next claims skip them (under 500
     /// buffers and 1 ms). The count of leased deliveries stops at `perEndpoint`, all the claim needs.
     ///
+    /// It also runs without sequential scans, hash joins and merge joins: a claim touches at most
+    /// `count` deliveries, each found through an index, so its cost must not grow with the table. With
+    /// statistics taken during a backlog (many pending rows), Postgres estimated 77 due deliveries per
+    /// endpoint and the full `count`, and chose hash joins that read all of `notification.deliveries`
+    /// twice per claim; with statistics from a table of a few pages, a sequential scan per endpoint to
+    /// count its leases. Which plan a session got depended on when `ANALYZE` last ran: in the
+    /// benchmark's shared cluster 486 of the 561 claims that took over 5 ms read the whole table, and
+    /// Postgres spent 1.5-4 times the CPU per delivery. And without JIT: the one sequential scan left
+    /// (of the few endpoints, which no index filters by status) now costs 10^10 to the planner, far
+    /// over `jit_above_cost`, and compiling the plan's 76 functions made every claim take 0.5-0.8 s.
+    ///
     /// The claim also commits without waiting for its WAL to reach the disk (`synchronous_commit` off
     /// for this transaction): a lease is a reservation, not an outcome. If Postgres crashes before the
     /// flush, the deliveries come back unleased and are sent again after the restart, as after a crash
@@ -105,7 +116,11 @@ struct DeliveryRepository: Sendable {
         let orderCutoff = now.subtracting(limits.orderWait)
         return try await postgres.withTransaction { transaction in
             let claimed = try transaction.pipeline([
-                "SELECT set_config('enable_bitmapscan', 'off', true), set_config('synchronous_commit', 'off', true)",
+                """
+                SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true),
+                       set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true),
+                       set_config('jit', 'off', true), set_config('synchronous_commit', 'off', true)
+                """,
                 """
                 WITH chosen AS (
                     SELECT due.id, due.next_attempt_at
