@@ -145,8 +145,9 @@ def results(args):
             name = key[: -len("_ours")]
             pairs[name] = {
                 field: summary.get(f"{name}_{field}")
-                for field in ("ours", "theirs", "ratio", "ours_p50_ms", "ours_p99_ms", "theirs_p50_ms", "theirs_p99_ms", "check", "ratio_goal", "ratio_goal_met",
-                              "alone_ratio", "alone_within_10pct", "alone_spread", "alone_beyond_spread")
+                for field in ("ours", "theirs", "ratio", "ours_p50_ms", "ours_p99_ms", "theirs_p50_ms", "theirs_p99_ms", "check", "ratio_goal", "ratio_goal_met", "ratio_of_medians",
+                              "alone_ratio", "alone_within_10pct", "alone_spread", "alone_beyond_spread",
+                              "alone_change_of_medians", "alone_within_10pct_of_medians")
                 if f"{name}_{field}" in summary
             }
     document = {

@@ -32,7 +32,10 @@ run or a check failed.
 Repeated measurements: a pair whose single measurements move between runs by more than the 10% the
 interference goal allows measures ours and theirs three times each in one run, alternately (ours,
 theirs, ours, ...), and the table shows each side's median; its cores and counters are the median
-measurement's. Those are postgres, redis, messaging (pgbench's 1-row INSERT: 27,095-38,823/s in one
+measurement's. Its ratio is the median of the rounds' ours/theirs: the two sides of a round run back to
+back and meet the same stretch of the machine, where the medians of each side can come from a fast
+round and a slow one (the medians' ratio is printed beside it, and the table alone shows the change it
+would give). Those are postgres, redis, messaging (pgbench's 1-row INSERT: 27,095-38,823/s in one
 session), holds (each measurement on events of its own), webhooks and saga (ours: 890-1,078/s); when
 one side's three are more than 10% apart (largest over smallest), the pair measures each side twice
 more and the median of five counts (a stretch of the machine that moves a tool by 20-40% within a
@@ -105,7 +108,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.fspath(Path(__file__).resolve().parent.parent))
     __package__ = "benchkit"  # noqa: A001 - makes the relative imports below work
 
-from .bench import Bench, BenchError, err, median_of, say, show_log_tail, spread_of  # noqa: E402
+from .bench import Bench, BenchError, err, median_of, paired_ratio, say, show_log_tail, spread_of  # noqa: E402
 from .pairs import WIDE_SPREAD, Group, Pair, Rate, ServiceGroup  # noqa: E402
 from .pairs.booking import BookingService  # noqa: E402
 from .pairs.core import MessagingPair, PostgresPair, RedisPair  # noqa: E402
@@ -293,13 +296,27 @@ def run_pair(bench: Bench, pair: Pair, open_loop: bool, finished: list[Group]) -
     ours = median_side(pair, "ours", ours_sides)
     theirs = median_side(pair, "theirs", theirs_sides)
     ok = ours is not None and theirs is not None
+    paired = round_ratio(pair, ours_sides, theirs_sides) if ours is not None and theirs is not None else None
     if ours is not None and open_loop and pair.has_open_loop():
         setting = os.environ.get(f"BENCH_OPEN_CAPACITY_{pair.name.upper()}")
         capacity = float(setting) if setting else ours.per_second
         pause_finished(bench, pair, finished)
         _, ran = attempt(bench, f"{pair.name}: the open-loop runs failed", lambda: pair.open_loop(bench, capacity))
         ok = ok and ran
-    return Outcome(pair, ours, theirs), ok
+    return Outcome(pair, ours, theirs, paired), ok
+
+
+def round_ratio(pair: Pair, ours_sides: list[Side], theirs_sides: list[Side]) -> float | None:
+    """The median of the rounds' ours/theirs (`paired_ratio`) when both sides ran more than once, with
+    a progress line naming each round's ratio and the medians' ratio beside it."""
+    ours = [side.rate.per_second for side in ours_sides if side.rate is not None]
+    theirs = [side.rate.per_second for side in theirs_sides if side.rate is not None]
+    paired = paired_ratio(ours, theirs)
+    if paired is not None:
+        rounds = ", ".join(f"{mine / reference:.3f}" for mine, reference in zip(ours, theirs, strict=True))
+        of_medians = sorted(ours)[len(ours) // 2] / sorted(theirs)[len(theirs) // 2]
+        say(f"{pair.name}: ratio {paired:.3f}, the median of the rounds' {rounds} (the medians' ratio {of_medians:.3f})")
+    return paired
 
 
 @dataclasses.dataclass
@@ -415,6 +432,7 @@ class Alone:
         self.tools = tools
         self.passes = alone_runs()
         self.ratios: dict[str, list[float | None]] = {}
+        self.of_medians: dict[str, list[float | None]] = {}
         self.ok = True
 
     def between(self, bench: Bench, groups: list[Group], unit: list[str]) -> None:
@@ -429,35 +447,43 @@ class Alone:
                 result = run_once(self.servers, [pair for pair in fresh if pair.name in unit], self.seconds, False, self.tools)
                 self.ok = self.ok and result.status == 0
                 for outcome in result.outcomes:
-                    self.ratios.setdefault(outcome.pair.name, []).append(ratio_of(outcome))
+                    self.ratios.setdefault(outcome.pair.name, []).append(outcome.ratio)
+                    self.of_medians.setdefault(outcome.pair.name, []).append(outcome.of_medians)
         finally:
             bench.resume_paused()
             say("alone: done; the run goes on")
 
 
 def alone_table(together: RunResult, alone: Alone) -> str:
-    """The ratios together and alone, printed; the summary lines they add."""
+    """The ratios together and alone, printed; the summary lines they add. Beside each pair measured in
+    rounds, the change its medians' ratios show (OF MEDIANS): the estimate the rounds' median replaced."""
     passes, alone_ratios = alone.passes, alone.ratios
     print()
     print(f"Together and alone: each pair's ratio in the run of all of them and in a run of its own (nproc={os.cpu_count()})")
-    row = "{:<13} {:>9} {:>7} {:>8}  {:<10}"
-    header = row.format("PAIR", "TOGETHER", "ALONE", "CHANGE", "WITHIN 10%")
+    row = "{:<13} {:>9} {:>7} {:>8}  {:<10}  {:<16}"
+    header = row.format("PAIR", "TOGETHER", "ALONE", "CHANGE", "WITHIN 10%", "OF MEDIANS")
     print(header + ("  ALONE RUNS          SPREAD" if passes > 1 else ""))
     lines = []
     beyond: list[str] = []
     for outcome in together.outcomes:
-        name, with_others = outcome.pair.name, ratio_of(outcome)
+        name, with_others = outcome.pair.name, outcome.ratio
         runs = alone_ratios.get(name, [])
         comparison = compare_alone_runs(with_others, runs)
         if comparison is None:
-            print(row.format(name, number_or_na(with_others), "n/a", "n/a", "n/a"))
+            print(row.format(name, number_or_na(with_others), "n/a", "n/a", "n/a", "n/a"))
             lines.append(f"bench_{name}_alone_ratio=n/a\nbench_{name}_alone_within_10pct=n/a")
             continue
+        of_medians = compare_alone_runs(outcome.of_medians, alone.of_medians.get(name, [])) if outcome.paired is not None else None
+        besides = "-" if of_medians is None else f"{of_medians.change * 100:+.0f}% {of_medians.within}"
         print(
-            row.format(name, number_or_na(with_others), f"{comparison.alone:.2f}", f"{comparison.change * 100:+.0f}%", comparison.within)
+            row.format(name, number_or_na(with_others), f"{comparison.alone:.2f}", f"{comparison.change * 100:+.0f}%", comparison.within, besides)
             + (f"  {', '.join(number_or_na(ratio) for ratio in runs):<18}  {comparison.spread * 100:+.0f}%" if passes > 1 else "")
         )
         lines.append(f"bench_{name}_alone_ratio={comparison.alone:.4f}\nbench_{name}_alone_within_10pct={comparison.within}")
+        if of_medians is not None:
+            lines.append(
+                f"bench_{name}_alone_change_of_medians={of_medians.change:.4f}\nbench_{name}_alone_within_10pct_of_medians={of_medians.within}"
+            )
         if passes > 1:
             lines.append(f"bench_{name}_alone_spread={comparison.spread:.4f}\nbench_{name}_alone_beyond_spread={comparison.beyond_spread}")
             if comparison.beyond_spread == "yes":
@@ -511,12 +537,6 @@ def compare_alone(together: float, alone: float) -> tuple[float, str]:
     is within 10% of it (issue 19's goal: yes or NO)."""
     change = together / alone - 1
     return change, "yes" if abs(change) <= 0.10 + 1e-9 else "NO"
-
-
-def ratio_of(outcome: Outcome) -> float | None:
-    if outcome.ours is None or outcome.theirs is None or outcome.theirs.per_second <= 0:
-        return None
-    return outcome.ours.per_second / outcome.theirs.per_second
 
 
 def number_or_na(value: float | None) -> str:

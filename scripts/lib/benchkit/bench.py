@@ -6,6 +6,7 @@ import dataclasses
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -63,6 +64,17 @@ def spread_of(values: Sequence[float]) -> float:
     """How far apart repeated measurements are: the largest of VALUES over the smallest, minus one (0
     for fewer than two values, or when the smallest is not positive)."""
     return max(values) / min(values) - 1 if len(values) > 1 and min(values) > 0 else 0.0
+
+
+def paired_ratio(ours: Sequence[float], theirs: Sequence[float]) -> float | None:
+    """The median over the rounds of OURS[i] / THEIRS[i], each round's two sides measured back to back
+    (ours, theirs, ours, ...); None for fewer than two rounds, rounds that do not pair up, or a
+    reference that measured nothing. On a machine whose speed drifts by 10-30% within minutes the two
+    sides of one round meet the same stretch of it, where the ratio of the sides' medians can divide
+    a median from a fast round by one from a slow round."""
+    if len(ours) < 2 or len(ours) != len(theirs) or min(theirs) <= 0:
+        return None
+    return statistics.median(mine / reference for mine, reference in zip(ours, theirs, strict=True))
 
 
 @dataclasses.dataclass

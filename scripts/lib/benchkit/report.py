@@ -12,10 +12,11 @@ from .bench import Bench
 from .pairs import Pair, Rate
 
 
-def judge(goal: str, ours: float, theirs: float, ours_p99: float | None) -> tuple[float, bool]:
-    """The ratio ours/theirs, and whether GOAL is met: a ratio ("0.6": at least that), or absolute
-    (">=N/s" with optional ",p99<M" in ms and ",ratio>=R")."""
-    ratio = ours / theirs if theirs > 0 else 0.0
+def judge(goal: str, ours: float, theirs: float, ours_p99: float | None, paired: float | None = None) -> tuple[float, bool]:
+    """The ratio (PAIRED when given, the rounds' median ratio: `Outcome.paired`; else ours/theirs), and
+    whether GOAL is met: a ratio ("0.6": at least that), or absolute (">=N/s" with optional ",p99<M"
+    in ms and ",ratio>=R")."""
+    ratio = paired if paired is not None else (ours / theirs if theirs > 0 else 0.0)
     if not goal.startswith(">="):
         return ratio, ratio >= float(goal)
     first, *conditions = goal[2:].split(",")
@@ -35,6 +36,22 @@ class Outcome:
     pair: Pair
     ours: Rate | None
     theirs: Rate | None
+    paired: float | None = None
+    """For a pair that measured both sides more than once, alternately: the median of each round's
+    ours/theirs (`paired_ratio`), which the table shows as its ratio and the goals judge."""
+
+    @property
+    def of_medians(self) -> float | None:
+        """Ours' median over theirs' median; None when a side failed."""
+        if self.ours is None or self.theirs is None or self.theirs.per_second <= 0:
+            return None
+        return self.ours.per_second / self.theirs.per_second
+
+    @property
+    def ratio(self) -> float | None:
+        """The pair's ratio: `paired` where the pair measured rounds, else `of_medians`."""
+        of_medians = self.of_medians
+        return None if of_medians is None else (self.paired if self.paired is not None else of_medians)
 
 
 def number(value: float) -> str:
@@ -85,7 +102,7 @@ def table(bench: Bench, outcomes: list[Outcome], heading: str) -> None:
         pair, ours, theirs = outcome.pair, outcome.ours, outcome.theirs
         ratio: float | None = None
         if ours is not None and theirs is not None:
-            ratio, met = judge(pair.goal, ours.per_second, theirs.per_second, ours.p99)
+            ratio, met = judge(pair.goal, ours.per_second, theirs.per_second, ours.p99, outcome.paired)
             shown = (f"{ours.per_second:.0f}", f"{theirs.per_second:.0f}", f"{ratio:.2f}", "yes" if met else "NO")
         else:
             shown = ("n/a" if ours is None else f"{ours.per_second:.0f}", "n/a" if theirs is None else f"{theirs.per_second:.0f}", "n/a", "n/a")
@@ -106,6 +123,8 @@ def table(bench: Bench, outcomes: list[Outcome], heading: str) -> None:
             f"{pair.name}_theirs": "n/a" if theirs is None else number(theirs.per_second),
             f"{pair.name}_ratio": shown[2],
         }
+        if outcome.paired is not None and outcome.of_medians is not None:
+            values[f"{pair.name}_ratio_of_medians"] = f"{outcome.of_medians:.2f}"
         if _latency(ours) != "n/a" or _latency(theirs) != "n/a":
             values |= {
                 f"{pair.name}_ours_p50_ms": _ms(ours.p50 if ours else None),
@@ -119,6 +138,8 @@ def table(bench: Bench, outcomes: list[Outcome], heading: str) -> None:
             values[f"{pair.name}_ratio_goal"] = number(pair.ratio_goal)
             values[f"{pair.name}_ratio_goal_met"] = ratio_goal(pair, ratio).split()[1]
         bench.add_summary(**values)
+    if any(outcome.paired is not None for outcome in outcomes):
+        print("RATIO of a pair measured in rounds (ours, theirs, ours, ...): the median of each round's ours/theirs")
     if judged:
         line, goals_met = ratio_goals_line(judged)
         print(line)

@@ -95,6 +95,33 @@ class AloneTests(unittest.TestCase):
 
 
 class RepeatedMeasurementTests(unittest.TestCase):
+    def test_the_ratio_of_rounds_is_the_median_of_each_rounds_ratio(self) -> None:
+        from benchkit.bench import paired_ratio
+
+        # The eighth session's SELECT 1 alone: the machine slowed in rounds 4 and 5, both sides with it.
+        ours = [34610, 34478, 34497, 31501, 26140]
+        theirs = [29754.6, 32640.3, 29139.7, 27998.6, 27596.3]
+        paired = paired_ratio(ours, theirs)
+        assert paired is not None
+        self.assertAlmostEqual(paired, 31501 / 27998.6)
+        self.assertAlmostEqual(sorted(ours)[2] / sorted(theirs)[2], 34478 / 29139.7, msg="the medians' ratio takes a fast and a slow round")
+        self.assertIsNone(paired_ratio([100], [50]), "one round: no rounds to take a median of")
+        self.assertIsNone(paired_ratio([100, 90, 80], [50, 45]), "rounds that do not pair up")
+        self.assertIsNone(paired_ratio([100, 90], [50, 0]), "a reference that measured nothing")
+        self.assertEqual(paired_ratio([100, 90], [50, 30]), 2.5, "an even count: the mean of the middle two")
+
+    def test_the_outcome_ratio_is_the_rounds_one_and_the_goals_judge_it(self) -> None:
+        from benchkit.pairs import Rate
+        from benchkit.report import Outcome
+
+        rounds = Outcome(PostgresPair(), Rate(600), Rate(1000), paired=0.58)
+        self.assertEqual((rounds.ratio, rounds.of_medians), (0.58, 0.6))
+        once = Outcome(PostgresPair(), Rate(600), Rate(1000))
+        self.assertEqual(once.ratio, 0.6)
+        self.assertIsNone(Outcome(PostgresPair(), None, Rate(1000), paired=0.58).ratio, "a failed side has no ratio")
+        self.assertEqual(judge("0.60", 600, 1000, None, 0.58), (0.58, False))
+        self.assertEqual(judge(">=500/s,ratio>=0.59", 600, 1000, None, 0.58), (0.58, False))
+
     def test_the_median_measurement_counts_with_the_counters_it_wrote(self) -> None:
         from benchkit.__main__ import Side, median_side
         from benchkit.pairs import GroupPair, Rate, ServiceGroup
