@@ -147,7 +147,7 @@ def results(args):
                 field: summary.get(f"{name}_{field}")
                 for field in ("ours", "theirs", "ratio", "ours_p50_ms", "ours_p99_ms", "theirs_p50_ms", "theirs_p99_ms", "check", "ratio_goal", "ratio_goal_met", "ratio_of_medians",
                               "alone_ratio", "alone_within_10pct", "alone_spread", "alone_beyond_spread",
-                              "alone_change_of_medians", "alone_within_10pct_of_medians")
+                              "alone_change_of_medians", "alone_within_10pct_of_medians", "alone_rounds_p")
                 if f"{name}_{field}" in summary
             }
     document = {

@@ -94,6 +94,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -108,7 +109,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.fspath(Path(__file__).resolve().parent.parent))
     __package__ = "benchkit"  # noqa: A001 - makes the relative imports below work
 
-from .bench import Bench, BenchError, err, median_of, paired_ratio, say, show_log_tail, spread_of  # noqa: E402
+from .bench import Bench, BenchError, err, median_of, rank_sum_p, round_ratios, say, show_log_tail, spread_of  # noqa: E402
 from .pairs import WIDE_SPREAD, Group, Pair, Rate, ServiceGroup  # noqa: E402
 from .pairs.booking import BookingService  # noqa: E402
 from .pairs.core import MessagingPair, PostgresPair, RedisPair  # noqa: E402
@@ -296,27 +297,27 @@ def run_pair(bench: Bench, pair: Pair, open_loop: bool, finished: list[Group]) -
     ours = median_side(pair, "ours", ours_sides)
     theirs = median_side(pair, "theirs", theirs_sides)
     ok = ours is not None and theirs is not None
-    paired = round_ratio(pair, ours_sides, theirs_sides) if ours is not None and theirs is not None else None
+    rounds = rounds_of(pair, ours_sides, theirs_sides) if ours is not None and theirs is not None else []
     if ours is not None and open_loop and pair.has_open_loop():
         setting = os.environ.get(f"BENCH_OPEN_CAPACITY_{pair.name.upper()}")
         capacity = float(setting) if setting else ours.per_second
         pause_finished(bench, pair, finished)
         _, ran = attempt(bench, f"{pair.name}: the open-loop runs failed", lambda: pair.open_loop(bench, capacity))
         ok = ok and ran
-    return Outcome(pair, ours, theirs, paired), ok
+    return Outcome(pair, ours, theirs, rounds), ok
 
 
-def round_ratio(pair: Pair, ours_sides: list[Side], theirs_sides: list[Side]) -> float | None:
-    """The median of the rounds' ours/theirs (`paired_ratio`) when both sides ran more than once, with
-    a progress line naming each round's ratio and the medians' ratio beside it."""
+def rounds_of(pair: Pair, ours_sides: list[Side], theirs_sides: list[Side]) -> list[float]:
+    """Each round's ours/theirs (`round_ratios`) when both sides ran more than once, with a progress
+    line naming them, their median (the pair's ratio) and the medians' ratio beside it."""
     ours = [side.rate.per_second for side in ours_sides if side.rate is not None]
     theirs = [side.rate.per_second for side in theirs_sides if side.rate is not None]
-    paired = paired_ratio(ours, theirs)
-    if paired is not None:
-        rounds = ", ".join(f"{mine / reference:.3f}" for mine, reference in zip(ours, theirs, strict=True))
+    rounds = round_ratios(ours, theirs)
+    if rounds:
         of_medians = sorted(ours)[len(ours) // 2] / sorted(theirs)[len(theirs) // 2]
-        say(f"{pair.name}: ratio {paired:.3f}, the median of the rounds' {rounds} (the medians' ratio {of_medians:.3f})")
-    return paired
+        shown = ", ".join(f"{ratio:.3f}" for ratio in rounds)
+        say(f"{pair.name}: ratio {statistics.median(rounds):.3f}, the median of the rounds' {shown} (the medians' ratio {of_medians:.3f})")
+    return rounds
 
 
 @dataclasses.dataclass
@@ -433,6 +434,8 @@ class Alone:
         self.passes = alone_runs()
         self.ratios: dict[str, list[float | None]] = {}
         self.of_medians: dict[str, list[float | None]] = {}
+        self.rounds: dict[str, list[float]] = {}
+        """Each pair's round ratios over every pass alone (`Outcome.rounds`)."""
         self.ok = True
 
     def between(self, bench: Bench, groups: list[Group], unit: list[str]) -> None:
@@ -449,34 +452,51 @@ class Alone:
                 for outcome in result.outcomes:
                     self.ratios.setdefault(outcome.pair.name, []).append(outcome.ratio)
                     self.of_medians.setdefault(outcome.pair.name, []).append(outcome.of_medians)
+                    self.rounds.setdefault(outcome.pair.name, []).extend(outcome.rounds)
         finally:
             bench.resume_paused()
             say("alone: done; the run goes on")
 
 
+ROUNDS_DIFFER = 0.05
+"""A pair's rounds together and alone differ when their rank-sum p (`rank_sum_p`) is below this."""
+
+
 def alone_table(together: RunResult, alone: Alone) -> str:
     """The ratios together and alone, printed; the summary lines they add. Beside each pair measured in
-    rounds, the change its medians' ratios show (OF MEDIANS): the estimate the rounds' median replaced."""
+    rounds: the change its medians' ratios show (OF MEDIANS), the estimate the rounds' median
+    replaced, and ROUNDS P, the rank-sum p of its rounds together against its rounds alone (how
+    likely rounds this far apart are when together and alone are the same)."""
     passes, alone_ratios = alone.passes, alone.ratios
     print()
     print(f"Together and alone: each pair's ratio in the run of all of them and in a run of its own (nproc={os.cpu_count()})")
-    row = "{:<13} {:>9} {:>7} {:>8}  {:<10}  {:<16}"
-    header = row.format("PAIR", "TOGETHER", "ALONE", "CHANGE", "WITHIN 10%", "OF MEDIANS")
+    row = "{:<13} {:>9} {:>7} {:>8}  {:<10}  {:<11}  {:<8}"
+    header = row.format("PAIR", "TOGETHER", "ALONE", "CHANGE", "WITHIN 10%", "OF MEDIANS", "ROUNDS P")
     print(header + ("  ALONE RUNS          SPREAD" if passes > 1 else ""))
     lines = []
     beyond: list[str] = []
+    outside: list[str] = []
     for outcome in together.outcomes:
         name, with_others = outcome.pair.name, outcome.ratio
         runs = alone_ratios.get(name, [])
         comparison = compare_alone_runs(with_others, runs)
         if comparison is None:
-            print(row.format(name, number_or_na(with_others), "n/a", "n/a", "n/a", "n/a"))
+            print(row.format(name, number_or_na(with_others), "n/a", "n/a", "n/a", "n/a", "n/a"))
             lines.append(f"bench_{name}_alone_ratio=n/a\nbench_{name}_alone_within_10pct=n/a")
             continue
         of_medians = compare_alone_runs(outcome.of_medians, alone.of_medians.get(name, [])) if outcome.paired is not None else None
         besides = "-" if of_medians is None else f"{of_medians.change * 100:+.0f}% {of_medians.within}"
+        p = rank_sum_p(outcome.rounds, alone.rounds.get(name, []))
         print(
-            row.format(name, number_or_na(with_others), f"{comparison.alone:.2f}", f"{comparison.change * 100:+.0f}%", comparison.within, besides)
+            row.format(
+                name,
+                number_or_na(with_others),
+                f"{comparison.alone:.2f}",
+                f"{comparison.change * 100:+.0f}%",
+                comparison.within,
+                besides,
+                "-" if p is None else f"{p:.3f}",
+            )
             + (f"  {', '.join(number_or_na(ratio) for ratio in runs):<18}  {comparison.spread * 100:+.0f}%" if passes > 1 else "")
         )
         lines.append(f"bench_{name}_alone_ratio={comparison.alone:.4f}\nbench_{name}_alone_within_10pct={comparison.within}")
@@ -484,10 +504,16 @@ def alone_table(together: RunResult, alone: Alone) -> str:
             lines.append(
                 f"bench_{name}_alone_change_of_medians={of_medians.change:.4f}\nbench_{name}_alone_within_10pct_of_medians={of_medians.within}"
             )
+        if p is not None:
+            lines.append(f"bench_{name}_alone_rounds_p={p:.4f}")
+            if comparison.within == "NO":
+                outside.append(f"{name} {comparison.change * 100:+.0f}% ({'rounds differ' if p < ROUNDS_DIFFER else 'rounds overlap'}, p {p:.3f})")
         if passes > 1:
             lines.append(f"bench_{name}_alone_spread={comparison.spread:.4f}\nbench_{name}_alone_beyond_spread={comparison.beyond_spread}")
             if comparison.beyond_spread == "yes":
                 beyond.append(f"{name} {comparison.change * 100:+.0f}% (alone runs {comparison.spread * 100:+.0f}% apart)")
+    if outside:
+        print(f"pairs measured in rounds and further than 10% from alone (rounds differ: rank-sum p < {ROUNDS_DIFFER}): " + ", ".join(outside))
     if passes > 1:
         print(
             "pairs further than 10% from alone and further than their own alone runs are from each other: "

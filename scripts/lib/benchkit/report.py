@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -36,9 +37,15 @@ class Outcome:
     pair: Pair
     ours: Rate | None
     theirs: Rate | None
-    paired: float | None = None
-    """For a pair that measured both sides more than once, alternately: the median of each round's
-    ours/theirs (`paired_ratio`), which the table shows as its ratio and the goals judge."""
+    rounds: list[float] = dataclasses.field(default_factory=list)
+    """For a pair that measured both sides more than once, alternately: each round's ours/theirs
+    (`round_ratios`); empty otherwise."""
+
+    @property
+    def paired(self) -> float | None:
+        """The median of `rounds`, which the table shows as the pair's ratio and the goals judge; None
+        for a pair measured once."""
+        return statistics.median(self.rounds) if self.rounds else None
 
     @property
     def of_medians(self) -> float | None:

@@ -96,31 +96,73 @@ class AloneTests(unittest.TestCase):
 
 class RepeatedMeasurementTests(unittest.TestCase):
     def test_the_ratio_of_rounds_is_the_median_of_each_rounds_ratio(self) -> None:
-        from benchkit.bench import paired_ratio
+        from benchkit.bench import round_ratios
+        from benchkit.pairs import Rate
+        from benchkit.report import Outcome
 
         # The eighth session's SELECT 1 alone: the machine slowed in rounds 4 and 5, both sides with it.
         ours = [34610, 34478, 34497, 31501, 26140]
         theirs = [29754.6, 32640.3, 29139.7, 27998.6, 27596.3]
-        paired = paired_ratio(ours, theirs)
-        assert paired is not None
-        self.assertAlmostEqual(paired, 31501 / 27998.6)
-        self.assertAlmostEqual(sorted(ours)[2] / sorted(theirs)[2], 34478 / 29139.7, msg="the medians' ratio takes a fast and a slow round")
-        self.assertIsNone(paired_ratio([100], [50]), "one round: no rounds to take a median of")
-        self.assertIsNone(paired_ratio([100, 90, 80], [50, 45]), "rounds that do not pair up")
-        self.assertIsNone(paired_ratio([100, 90], [50, 0]), "a reference that measured nothing")
-        self.assertEqual(paired_ratio([100, 90], [50, 30]), 2.5, "an even count: the mean of the middle two")
+        rounds = round_ratios(ours, theirs)
+        self.assertEqual(len(rounds), 5)
+        outcome = Outcome(PostgresPair(), Rate(34478), Rate(29139.7), rounds)
+        assert outcome.paired is not None and outcome.of_medians is not None
+        self.assertAlmostEqual(outcome.paired, 31501 / 27998.6)
+        self.assertAlmostEqual(outcome.of_medians, 34478 / 29139.7, msg="the medians' ratio takes a fast and a slow round")
+        self.assertEqual(round_ratios([100], [50]), [], "one round: no rounds to take a median of")
+        self.assertEqual(round_ratios([100, 90, 80], [50, 45]), [], "rounds that do not pair up")
+        self.assertEqual(round_ratios([100, 90], [50, 0]), [], "a reference that measured nothing")
+        self.assertEqual(Outcome(PostgresPair(), Rate(1), Rate(1), round_ratios([100, 90], [50, 30])).paired, 2.5, "even: the middle two's mean")
 
     def test_the_outcome_ratio_is_the_rounds_one_and_the_goals_judge_it(self) -> None:
         from benchkit.pairs import Rate
         from benchkit.report import Outcome
 
-        rounds = Outcome(PostgresPair(), Rate(600), Rate(1000), paired=0.58)
+        rounds = Outcome(PostgresPair(), Rate(600), Rate(1000), [0.55, 0.58, 0.61])
         self.assertEqual((rounds.ratio, rounds.of_medians), (0.58, 0.6))
         once = Outcome(PostgresPair(), Rate(600), Rate(1000))
-        self.assertEqual(once.ratio, 0.6)
-        self.assertIsNone(Outcome(PostgresPair(), None, Rate(1000), paired=0.58).ratio, "a failed side has no ratio")
+        self.assertEqual((once.ratio, once.paired), (0.6, None))
+        self.assertIsNone(Outcome(PostgresPair(), None, Rate(1000), [0.58, 0.58]).ratio, "a failed side has no ratio")
         self.assertEqual(judge("0.60", 600, 1000, None, 0.58), (0.58, False))
         self.assertEqual(judge(">=500/s,ratio>=0.59", 600, 1000, None, 0.58), (0.58, False))
+
+    def test_the_rank_sum_p_is_exact_and_small_only_when_the_rounds_separate(self) -> None:
+        from benchkit.bench import rank_sum_p
+
+        # Five against five wholly apart: 2 of the 252 splits are that far apart.
+        self.assertAlmostEqual(rank_sum_p([1.5, 1.6, 1.7, 1.8, 1.9], [1.0, 1.1, 1.2, 1.3, 1.4]) or 0, 2 / 252)
+        # Three against three can never be below 2 of 20.
+        self.assertAlmostEqual(rank_sum_p([3, 4, 5], [0, 1, 2]) or 0, 0.1)
+        # Interleaved: nothing to tell apart.
+        self.assertEqual(rank_sum_p([1, 3, 5], [2, 4, 6]), 0.7)
+        self.assertEqual(rank_sum_p([1.0, 1.0], [1.0, 1.0]), 1.0, "ties count a half")
+        # The ninth session's redis rounds, together against alone: +12%, yet they overlap.
+        p = rank_sum_p([1.52, 1.32, 1.40, 1.39, 1.45], [1.23, 1.23, 1.45, 1.61, 1.25])
+        assert p is not None
+        self.assertGreater(p, 0.05)
+        self.assertIsNone(rank_sum_p([1.0], [1.0, 2.0]), "a side of one")
+
+    def test_the_table_alone_judges_the_rounds_ratio_and_shows_the_medians_change_and_p(self) -> None:
+        import contextlib
+        import io
+
+        from benchkit.__main__ import Alone, Executables, RunResult, alone_table
+        from benchkit.pairs import Rate
+        from benchkit.report import Outcome
+        from benchkit.servers import Servers
+
+        # Together: rounds 1.40 median, medians' ratio 1.30; alone: rounds 1.25 median, medians' 1.28.
+        together = RunResult(0, [Outcome(PostgresPair(), Rate(130), Rate(100), [1.52, 1.32, 1.40, 1.39, 1.45])], "", "")
+        alone = Alone(Servers(ROOT), 10, Executables(None, {}))
+        alone.ratios, alone.of_medians = {"postgres": [1.25]}, {"postgres": [1.28]}
+        alone.rounds = {"postgres": [1.23, 1.23, 1.45, 1.61, 1.25]}
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            summary = alone_table(together, alone)
+        self.assertIn("bench_postgres_alone_ratio=1.2500\nbench_postgres_alone_within_10pct=NO", summary)
+        self.assertIn("bench_postgres_alone_change_of_medians=0.0156\nbench_postgres_alone_within_10pct_of_medians=yes", summary)
+        self.assertIn("bench_postgres_alone_rounds_p=0.4603", summary)
+        self.assertIn("postgres +12% (rounds overlap, p 0.460)", printed.getvalue())
 
     def test_the_median_measurement_counts_with_the_counters_it_wrote(self) -> None:
         from benchkit.__main__ import Side, median_side
