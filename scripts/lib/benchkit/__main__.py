@@ -19,7 +19,8 @@ table: ours, theirs, ratio ours/theirs, p50/p99 of both where known, goal. The p
 modules of pairs/ (booking.py, payments.py, saga.py, notification.py, payout.py, core.py).
 
 While a pair measures, the services of the groups whose pairs have run are paused (SIGSTOP); while its
-reference tool runs, its own are too. Each measurement prints where the cores went (the service, Redis, Postgres, the load
+reference tool runs, its own are too. Never inside a transaction (`Bench.pause`): a paused transaction's
+XID would hold back every busy database's vacuum horizon. Each measurement prints where the cores went (the service, Redis, Postgres, the load
 generator, interrupts, anything else), the CPU microseconds each of them took per transaction
 (<label>_cpu_us_per_txn; per arrival in the open loop, warm-up included) and, where Postgres writes, the
 WAL bytes and fsyncs per transaction. After its last pair each group checks the same run, before
@@ -78,7 +79,9 @@ Environment: BENCH_SECONDS (10) per measurement (the saga: SAGA_BENCH_SECONDS, d
 set, else 60); PLATFORM_BENCH=<path> runs that executable instead of building one (implies --no-build);
 BOOKING_BIN, PAYMENTS_BIN (payments-webhook), NOTIFICATION_BIN, PAYOUT_BIN=<path> likewise for the services;
 BENCH_REDIS_SHARED_CONNECTIONS and BENCH_POSTGRES_SHARED_CONNECTIONS (2) for the redis and postgres
-pairs' clients; each group's own tunables are listed in its module.
+pairs' clients; BENCH_LOG_PLANS_MS=N: auto_explain in every session, the plan of each statement slower
+than N ms in the cluster's log, kept as .local/bench/postgres-<run folder>.log (a run alone keeps its
+own); each group's own tunables are listed in its module.
 
 Adding a pair: a Pair subclass (name, metric, goal, reference; ours() and theirs() return a Rate) in a
 module of pairs/, in catalogue() below; pairs that share a service are GroupPairs of one ServiceGroup
@@ -352,6 +355,7 @@ def run_once(servers: Servers, selected: list[Pair], seconds: int, open_loop: bo
     """One run of the SELECTED pairs on servers of its own: setup, pairs, checks, the table and reports;
     with ALONE, each service's pairs again alone right after the run measured them."""
     groups = groups_of(selected)
+    plans_ms = log_plans_ms()
     scratch_root = os.environ.get("TMPDIR", "/tmp")
     servers.sweep_stale_scratch_dirs(f"{scratch_root}/booking-bench.*")
     folder = Path(tempfile.mkdtemp(prefix="booking-bench.", dir=scratch_root))
@@ -364,6 +368,8 @@ def run_once(servers: Servers, selected: list[Pair], seconds: int, open_loop: bo
         bench = Bench(ROOT, seconds, folder, servers.pg_bindir(), pg_port, redis_port, tools.platform_bench, tools.services)
         servers.start_postgres(folder / "postgres", pg_port)
         servers.start_redis(folder / "redis", redis_port)
+        if plans_ms is not None:
+            bench.log_slow_plans(plans_ms)
         bench.summary.touch()
         for group in groups:
             group.setup(bench)
@@ -415,8 +421,31 @@ def run_once(servers: Servers, selected: list[Pair], seconds: int, open_loop: bo
         try:
             servers.stop_servers_in(folder)
         finally:
+            if plans_ms is not None:
+                keep_postgres_log(folder)
             shutil.rmtree(folder, ignore_errors=True)
     return result
+
+
+def log_plans_ms() -> int | None:
+    """BENCH_LOG_PLANS_MS: log the plan of every statement slower than this many milliseconds (None: unset)."""
+    value = os.environ.get("BENCH_LOG_PLANS_MS")
+    if not value:
+        return None
+    if not value.isdigit():
+        err(f"BENCH_LOG_PLANS_MS must be a whole number of milliseconds, not '{value}'")
+        sys.exit(2)
+    return int(value)
+
+
+def keep_postgres_log(folder: Path) -> None:
+    """Copies the run's Postgres log (its slow statements' plans) out of FOLDER before it is removed."""
+    log = folder / "postgres" / "postgres.log"
+    if log.exists():
+        kept = ROOT / ".local" / "bench" / f"postgres-{folder.name}.log"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(log, kept)
+        say(f"the cluster's log, with the plans of statements over {log_plans_ms()} ms: {kept}")
 
 
 class Alone:
@@ -573,6 +602,7 @@ def main(arguments: list[str]) -> int:
     with_alone = "--alone" in arguments
     selected, build = select([argument for argument in arguments if argument != "--alone"])
     seconds, open_loop = settings()
+    log_plans_ms()  # a bad BENCH_LOG_PLANS_MS stops the run before it starts
     if with_alone:
         alone_runs()  # a bad BENCH_ALONE_RUNS stops the run before it starts, not after the build
     for pair in selected:

@@ -388,3 +388,56 @@ class BookingPlanTests(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PauseTests(unittest.TestCase):
+    """`Bench.pause` never leaves a process stopped while a session of the cluster sits in a transaction."""
+
+    @staticmethod
+    def state_of(pid: int) -> str:
+        return Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rpartition(")")[2].split()[0]
+
+    def pause_with(self, answers: list[str]) -> tuple[list[int], str, int]:
+        """Pauses a `sleep` while `transactions_held` gives ANSWERS in turn (the last one from then on):
+        the pids left paused, the sleep's state after the pause, and how many times it was asked."""
+        import subprocess
+        from unittest import mock
+
+        from benchkit import bench as bench_module
+        from benchkit.bench import Bench
+
+        child = subprocess.Popen(["sleep", "60"])
+        asked: list[float] = []
+
+        def held(seconds: float) -> str:
+            asked.append(seconds)
+            return answers[min(len(asked), len(answers)) - 1]
+
+        try:
+            bench = Bench(ROOT, 1, Path(tempfile.gettempdir()), Path("/nonexistent"), 0, 0, None, {})
+            with (
+                mock.patch.object(bench_module, "PAUSE_SETTLE", 0.01),
+                mock.patch.object(bench, "transactions_held", held),
+                mock.patch.object(bench_module, "warn"),
+            ):
+                bench.pause(child.pid, None)
+                paused, state = list(bench.paused), self.state_of(child.pid)
+                bench.resume_paused()
+            return paused, state, len(asked)
+        finally:
+            child.kill()
+            child.wait()
+
+    def test_it_stops_again_once_no_session_holds_a_transaction(self) -> None:
+        paused, state, asked = self.pause_with(["booking-consumers (idle in transaction)", "booking (idle in transaction)", ""])
+        self.assertEqual(len(paused), 1)
+        self.assertEqual(state, "T", "stopped")
+        self.assertEqual(asked, 3, "asked after each stop")
+
+    def test_it_leaves_the_process_running_when_a_transaction_stays_held(self) -> None:
+        from benchkit.bench import PAUSE_TRIES
+
+        paused, state, asked = self.pause_with(["notification (idle in transaction)"])
+        self.assertEqual(paused, [])
+        self.assertNotEqual(state, "T", "running again")
+        self.assertEqual(asked, PAUSE_TRIES)
