@@ -316,6 +316,7 @@ class Bench:
             if not held:
                 self.paused.extend(stopping)
                 return
+            say(f"pause: a session sat in a transaction ({held}); the services run a moment and stop again")
             for pid in stopping:
                 os.kill(pid, signal.SIGCONT)
             time.sleep(PAUSE_SETTLE * (attempt + 1) / 2)

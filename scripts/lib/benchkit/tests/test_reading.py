@@ -419,6 +419,7 @@ class PauseTests(unittest.TestCase):
                 mock.patch.object(bench_module, "PAUSE_SETTLE", 0.01),
                 mock.patch.object(bench, "transactions_held", held),
                 mock.patch.object(bench_module, "warn"),
+                mock.patch.object(bench_module, "say"),
             ):
                 bench.pause(child.pid, None)
                 paused, state = list(bench.paused), self.state_of(child.pid)
