@@ -37,12 +37,12 @@ measurement's. Its ratio is the median of the rounds' ours/theirs: the two sides
 back and meet the same stretch of the machine, where the medians of each side can come from a fast
 round and a slow one (the medians' ratio is printed beside it, and the table alone shows the change it
 would give). Those are postgres, redis, messaging (pgbench's 1-row INSERT: 27,095-38,823/s in one
-session), holds (each measurement on events of its own), webhooks and saga (ours: 890-1,078/s); when
+session), holds and bookings (each measurement on events of its own), webhooks and saga (ours:
+890-1,078/s); when
 one side's three are more than 10% apart (largest over smallest), the pair measures each side twice
 more and the median of five counts (a stretch of the machine that moves a tool by 20-40% within a
 minute leaves a median of three up to 10% off). BENCH_REPEATS_<PAIR>=1|3|5 fixes a pair's count (no
-two more); bookings measures once (its events are sized for one measurement; its runs alone agree to
-2-3%). Notification repeats its ceiling run and its wrk reference (NOTIFICATION_CEILING_RUNS) and
+two more). Notification repeats its ceiling run and its wrk reference (NOTIFICATION_CEILING_RUNS) and
 payout its largest run and floor (PAYOUT_REPEATS) the same way.
 
 --alone: each pair again in a run of its own (the pairs of one service together, on fresh servers,

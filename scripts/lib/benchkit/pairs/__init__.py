@@ -52,8 +52,6 @@ class Pair:
     between runs by more than the 10% the interference goal allows; BENCH_REPEATS_<NAME> overrides it.
     A pair of 3 by default measures twice more when one side's three are further apart than
     WIDE_SPREAD (`at_most`)."""
-    repeatable = True
-    """False for a pair whose fixture is sized for one measurement (BENCH_REPEATS_<NAME> must be 1)."""
 
     def __init__(self) -> None:
         self.check: str | None = None
@@ -74,8 +72,6 @@ class Pair:
             return self.repeats
         if value not in ("1", "3", "5"):
             raise BenchError(f"{variable} must be 1, 3 or 5, not '{value}'")
-        if value != "1" and not self.repeatable:
-            raise BenchError(f"{variable}: the {self.name} pair measures once (its events are sized for one measurement)")
         return int(value)
 
     def at_most(self) -> int:

@@ -69,44 +69,55 @@ BOOKINGS_PER_SECOND = 4_000
 class EventPlan:
     """The event ranges (0-based, in events.txt's order) of each run: 2,500 blocks of 4 seats per event,
     sized for up to HOLDS_PER_SECOND holds/s and BOOKINGS_PER_SECOND bookings/s (beyond that a walk
-    wraps: 409s, counted). The holds' warm-up and run ranges hold HOLD_ROUNDS rounds (one per
-    measurement of the holds pair), each on events of its own (`hold_round`)."""
+    wraps: 409s, counted). The warm-up and run ranges of each pair hold as many rounds as the pair
+    measures ours at most (HOLD_ROUNDS, BOOKING_ROUNDS), each round on events of its own (`hold_round`,
+    `booking_round`)."""
 
     warm_holds: tuple[int, int]
     holds: tuple[int, int]
     warm_bookings: tuple[int, int]
     bookings: tuple[int, int]
     hold_rounds: int = 1
+    booking_rounds: int = 1
 
     @staticmethod
-    def sized(seconds: int, warmup: int, hold_rounds: int = 1) -> EventPlan:
+    def sized(seconds: int, warmup: int, hold_rounds: int = 1, booking_rounds: int = 1) -> EventPlan:
         def blocks(per_second: int, length: int) -> int:
             return (length * per_second + 2499) // 2500
 
         counts = [
             blocks(HOLDS_PER_SECOND, warmup) * hold_rounds,
             blocks(HOLDS_PER_SECOND, seconds) * hold_rounds,
-            blocks(BOOKINGS_PER_SECOND, warmup) + 1,
-            blocks(BOOKINGS_PER_SECOND, seconds) + 1,
+            (blocks(BOOKINGS_PER_SECOND, warmup) + 1) * booking_rounds,
+            (blocks(BOOKINGS_PER_SECOND, seconds) + 1) * booking_rounds,
         ]
         starts = [sum(counts[:index]) for index in range(4)]
         warm_holds, holds, warm_bookings, bookings = zip(starts, counts, strict=True)
-        return EventPlan(warm_holds, holds, warm_bookings, bookings, hold_rounds)
+        return EventPlan(warm_holds, holds, warm_bookings, bookings, hold_rounds, booking_rounds)
 
     def hold_round(self, index: int) -> tuple[tuple[int, int], tuple[int, int]]:
         """The warm-up's and the run's events of the holds pair's measurement INDEX (0-based)."""
-        if not 0 <= index < self.hold_rounds:
-            raise BenchError(f"holds measurement {index + 1}: the events are sized for {self.hold_rounds}")
+        return _round("holds", (self.warm_holds, self.holds), self.hold_rounds, index)
 
-        def part(span: tuple[int, int]) -> tuple[int, int]:
-            each = span[1] // self.hold_rounds
-            return span[0] + index * each, each
-
-        return part(self.warm_holds), part(self.holds)
+    def booking_round(self, index: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        """The warm-up's and the run's events of the bookings pair's measurement INDEX (0-based)."""
+        return _round("bookings", (self.warm_bookings, self.bookings), self.booking_rounds, index)
 
     @property
     def total(self) -> int:
         return self.bookings[0] + self.bookings[1]
+
+
+def _round(pair: str, spans: tuple[tuple[int, int], tuple[int, int]], rounds: int, index: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Round INDEX's share (first, count) of each of SPANS, which hold ROUNDS equal shares."""
+    if not 0 <= index < rounds:
+        raise BenchError(f"{pair} measurement {index + 1}: the events are sized for {rounds}")
+
+    def part(span: tuple[int, int]) -> tuple[int, int]:
+        each = span[1] // rounds
+        return span[0] + index * each, each
+
+    return part(spans[0]), part(spans[1])
 
 
 def _http(method: str, url: str, token: str, body: bytes) -> tuple[int, bytes]:
@@ -178,6 +189,7 @@ class BookingService(ServiceGroup):
         self.events: list[str] = []
         self.plan = EventPlan.sized(10, self.warmup)
         self.hold_rounds_done = 0
+        self.booking_rounds_done = 0
         self.reference_events = 0
         self.counts: dict[str, list[int]] = {"primed": [], "holds": [], "bookings": [], "open_failures": []}
         """What the clients saw: the 201s of every run (holds and bookings) and the open-loop failures."""
@@ -193,15 +205,16 @@ class BookingService(ServiceGroup):
             booking_environment(bench.database_url_of("booking"), bench.redis_url, ADMIN_TOKEN, API_KEY, self.db_pool, self.redis_pool),
             f"DATABASE_POOL_SIZE={self.db_pool} REDIS_POOL_SIZE={self.redis_pool}, HOLD_TTL=30m, LOG_LEVEL=warning",
         )
-        self.plan = EventPlan.sized(bench.seconds, self.warmup, self.holds.at_most())
+        self.plan = EventPlan.sized(bench.seconds, self.warmup, self.holds.at_most(), self.bookings.at_most())
         self._create_events(service)
         self._prime(service)
         # The reference database: the same schema, events 00000000-0000-4000-8000-<12 digits> with the
         # same seats (foreign keys), and the sequence booking.sql allocates seat blocks from.
-        # Enough for 5,000 transactions a second in the closed reference and in its open-loop runs.
+        # Enough for 5,000 transactions a second in every closed reference measurement and in its
+        # open-loop runs.
         open_seconds, open_warmup = openloop.seconds_and_warmup(bench)
         open_share = sum(float(fraction) for fraction in openloop.fractions())
-        transactions = (bench.seconds + self.warmup) * 5000 + open_share * (int(open_seconds) + int(open_warmup)) * 5000
+        transactions = (bench.seconds + self.warmup) * 5000 * self.bookings.at_most() + open_share * (int(open_seconds) + int(open_warmup)) * 5000
         self.reference_events = (round(transactions) + 2499) // 2500
         say(f"booking_ref: {self.reference_events} events x {SEATS} seats in SQL")
         seed_reference_events(bench, "booking_ref", self.reference_events, SEATS, "reference", "host-bench")
@@ -484,7 +497,7 @@ class BookingsPair(BookingPair):
     goal = ">=1500/s,p99<50"
     ratio_goal = 0.7
     reference = "pgbench, the booking transaction (ours: hold + convert over HTTP)"
-    repeatable = False  # the EventPlan's bookings events are sized for one measurement
+    repeats = 3
 
     def _count(self, output: str) -> None:
         found = re.search(r"^booking_bookings_created=(\d+).* holds_created=(\d+)", output, re.MULTILINE)
@@ -496,12 +509,14 @@ class BookingsPair(BookingPair):
         group = self.owner
         assert group.service is not None
         threads = group.connections
+        warm_events, run_events = group.plan.booking_round(group.booking_rounds_done)
+        group.booking_rounds_done += 1
         group.settle(bench)
-        warm = check(group.wrk("bookings", threads, group.warmup, group.plan.warm_bookings, "warm"), "wrk (bookings warm-up)")
+        warm = check(group.wrk("bookings", threads, group.warmup, warm_events, "warm"), "wrk (bookings warm-up)")
         self._count(warm.output)
         print(f"(warm-up {group.warmup}s: booking_bookings_created={_created(warm.output, 'bookings')})")
         bench.analyze("booking")
-        finished = group.measured_wrk(bench, "bookings", threads, group.plan.bookings, wal=True)
+        finished = group.measured_wrk(bench, "bookings", threads, run_events, wal=True)
         self._count(finished.output)
         return parse_ours(finished.output, self.metric)
 

@@ -277,10 +277,10 @@ class RepeatedMeasurementTests(unittest.TestCase):
         from benchkit.pairs.booking import BookingService
 
         holds, bookings = BookingService().pairs
-        self.assertEqual((holds.measurements(), bookings.measurements()), (3, 1))
-        self.assertEqual((holds.at_most(), bookings.at_most(), once.at_most()), (5, 1, 1))
-        with mock.patch.dict(os.environ, {"BENCH_REPEATS_BOOKINGS": "3"}), self.assertRaises(BenchError):
-            bookings.measurements()
+        self.assertEqual((holds.measurements(), bookings.measurements()), (3, 3))
+        self.assertEqual((holds.at_most(), bookings.at_most(), once.at_most()), (5, 5, 1))
+        with mock.patch.dict(os.environ, {"BENCH_REPEATS_BOOKINGS": "1"}):
+            self.assertEqual((bookings.measurements(), bookings.at_most()), (1, 1))
         for bad in ("2", "0", "x", "7"):
             with mock.patch.dict(os.environ, {"BENCH_REPEATS_MESSAGING": bad}), self.assertRaises(BenchError):
                 MessagingPair().measurements()
@@ -369,6 +369,7 @@ class BookingPlanTests(unittest.TestCase):
         for before, after in zip(ranges, ranges[1:], strict=False):
             self.assertEqual(before[0] + before[1], after[0])
         self.assertEqual(plan.total, 118)
+        self.assertEqual(plan.booking_round(0), (plan.warm_bookings, plan.bookings))
 
     def test_each_holds_measurement_has_events_of_its_own(self) -> None:
         plan = EventPlan.sized(10, 2, hold_rounds=3)
@@ -378,6 +379,15 @@ class BookingPlanTests(unittest.TestCase):
         self.assertEqual(plan.warm_bookings[0], 288)
         with self.assertRaises(BenchError):
             plan.hold_round(3)
+
+    def test_each_bookings_measurement_has_events_of_its_own(self) -> None:
+        plan = EventPlan.sized(10, 2, hold_rounds=1, booking_rounds=3)
+        self.assertEqual((plan.warm_bookings, plan.bookings), ((96, 15), (111, 51)))
+        rounds = [plan.booking_round(index) for index in range(3)]
+        self.assertEqual(rounds, [((96, 5), (111, 17)), ((101, 5), (128, 17)), ((106, 5), (145, 17))])
+        self.assertEqual(plan.total, 162)
+        with self.assertRaises(BenchError):
+            plan.booking_round(3)
 
     def test_the_reference_runs_the_services_own_hold_script(self) -> None:
         script = place_script(ROOT)
