@@ -38,12 +38,12 @@ back and meet the same stretch of the machine, where the medians of each side ca
 round and a slow one (the medians' ratio is printed beside it, and the table alone shows the change it
 would give). Those are postgres, redis, messaging (pgbench's 1-row INSERT: 27,095-38,823/s in one
 session), holds and bookings (each measurement on events of its own), webhooks and saga (ours:
-890-1,078/s); when
-one side's three are more than 10% apart (largest over smallest), the pair measures each side twice
-more and the median of five counts (a stretch of the machine that moves a tool by 20-40% within a
+890-1,078/s); when one side's three are more than 10% apart (largest over smallest), the pair
+measures each side twice more and the median of five counts (a stretch of the machine that moves a tool by 20-40% within a
 minute leaves a median of three up to 10% off). BENCH_REPEATS_<PAIR>=1|3|5 fixes a pair's count (no
-two more). Notification repeats its ceiling run and its wrk reference (NOTIFICATION_CEILING_RUNS) and
-payout its largest run and floor (PAYOUT_REPEATS) the same way.
+two more). Notification measures in rounds too: the first round's ours is its steady, ceiling and slow
+runs, each later round's its ceiling run alone (the table's rate), each round's theirs one wrk run.
+Payout repeats its largest run and floor (PAYOUT_REPEATS) and keeps each side's median.
 
 --alone: each pair again in a run of its own (the pairs of one service together, on fresh servers,
 open loop off), right after the run of all of them measured it: the run's databases are made quiet and

@@ -13,9 +13,9 @@
                     ceiling  closed loop, NOTIFICATION_WINDOW (200) deliveries outstanding: the most the
                              service delivers with a bounded backlog; the table's OURS/s is this rate
                              (the goal's ">= 3,000/s" and "ratio" are about what the service can do, its
-                             "p99 < 100" about the latency at 3,000/s offered). Made
-                             NOTIFICATION_CEILING_RUNS (3) times, the median kept: one ceiling run
-                             moved by up to 25% between runs (3,333-4,183/s at the same cores);
+                             "p99 < 100" about the latency at 3,000/s offered). Made once per round
+                             (below): one ceiling run moved by up to 25% between runs (3,333-4,183/s
+                             at the same cores);
                     slow     as steady, plus an 11th endpoint at /slow that answers after 10 s: the
                              healthy endpoints' p99 is shown beside the steady run's and must stay under
                              NOTIFICATION_P99_GOAL (100 ms) for the goal to be met.
@@ -23,8 +23,11 @@
                   = 40, the connections the service's dispatcher can have open to the receiver) on 2
                   threads, POSTing a delivery body the service sent, with a delivery's headers, to the
                   same receiver (scripts/bench-notification/deliveries.lua): the receiver's (and
-                  loopback HTTP's) ceiling; measured as many times as the ceiling run
-                  (NOTIFICATION_CEILING_RUNS), the median kept, failed requests counted over all.
+                  loopback HTTP's) ceiling, failed requests counted over all its runs.
+                  Rounds, like the other pairs of three: the first round's ours is the three runs, each
+                  later round's the ceiling run alone, each round's theirs one wrk run after a warm-up
+                  (three rounds, five when one side's three are more than 10% apart;
+                  BENCH_REPEATS_NOTIFICATION fixes the count).
 
 The setup creates and migrates the database `notification`, starts the receiver and `notification
 serve` (Redis database 3, NOTIFICATION_ALLOW_PRIVATE_NETWORKS=true for the loopback receiver). The
@@ -43,8 +46,8 @@ NOTIFICATION_WINDOW (200), NOTIFICATION_ENDPOINT_CONCURRENCY (4), NOTIFICATION_C
 concurrency), NOTIFICATION_THREADS (2, wrk -t), NOTIFICATION_DB_POOL (DATABASE_POOL_SIZE, 8),
 NOTIFICATION_CONSUMER_POOL (DATABASE_CONSUMER_POOL_SIZE, 8), NOTIFICATION_WARMUP (2 s),
 NOTIFICATION_DRAIN (300 s: the longest a run waits for its last deliveries), NOTIFICATION_P99_GOAL
-(100 ms), NOTIFICATION_RUNS ("steady ceiling slow": which of ours' runs to make; the table needs steady
-and ceiling), NOTIFICATION_CEILING_RUNS (3: 1, 3 or 5 ceiling runs and wrk runs, each side's median kept).
+(100 ms), NOTIFICATION_RUNS ("steady ceiling slow": which of ours' runs to make in the first round; the
+table needs steady and ceiling).
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ import time
 from pathlib import Path
 
 from .. import measure, metrics
-from ..bench import Argument, Bench, BenchError, check, free_port, median_of, run, run_timed, say, setting
+from ..bench import Argument, Bench, BenchError, check, free_port, run, run_timed, say, setting
 from ..service import Service
 from . import GroupPair, Pair, Rate, ServiceGroup, echo
 
@@ -95,12 +98,12 @@ class NotificationService(ServiceGroup):
         self.drain = setting("NOTIFICATION_DRAIN", 300)
         self.p99_goal = float(os.environ.get("NOTIFICATION_P99_GOAL", "100"))
         self.runs = os.environ.get("NOTIFICATION_RUNS", "steady ceiling slow").split()
-        self.ceiling_runs = setting("NOTIFICATION_CEILING_RUNS", 3)
-        if self.ceiling_runs not in (1, 3, 5):
-            raise BenchError(f"NOTIFICATION_CEILING_RUNS must be 1, 3 or 5, not {self.ceiling_runs}")
         for name in self.runs:
             if name not in RUNS:
                 raise BenchError(f"NOTIFICATION_RUNS: unknown run '{name}' (steady, ceiling, slow)")
+        if "ceiling" not in self.runs:
+            raise BenchError("NOTIFICATION_RUNS: the table's rate is the ceiling run's, so it needs 'ceiling'")
+        self.rounds_done = 0
         self.scripts = Path(__file__).resolve().parents[3] / "bench-notification"
         self.notification = NotificationPair(self)
         self.pairs: list[Pair] = [self.notification]
@@ -193,20 +196,6 @@ class NotificationService(ServiceGroup):
             expected, got, arrived = warm.groups()
             self.counts.append((f"{name}-warmup", f"expected={expected} received={got} duplicates=n/a all_arrived={arrived}"))
         echo("\n".join([finished.output.rstrip("\n"), cores, pools]))
-
-    def run_median(self, bench: Bench, name: str, times: int) -> None:
-        """The run NAME TIMES times (each checked); the one with the median deliveries/s is the one kept
-        (its output, cores and pools)."""
-        kept: list[tuple[float, str, str, str]] = []
-        for _ in range(times):
-            self.run(bench, name)
-            output = self.outputs[name]
-            found = re.search(rf"^notification_{name}_deliveries_per_second=([0-9.]+)", output, re.MULTILINE)
-            if not found:
-                raise BenchError(f"notification {name}: the run printed no notification_{name}_deliveries_per_second")
-            kept.append((float(found.group(1)), output, self.measurements[f"{name}.cpu"], self.measurements[f"{name}.pools"]))
-        median = median_of(kept, lambda run: run[0], f"notification {name} runs", " deliveries/s")
-        self.outputs[name], self.measurements[f"{name}.cpu"], self.measurements[f"{name}.pools"] = median[1:]
 
     def wait_for_in_flight(self, bench: Bench, limit: float = 30) -> str:
         """Waits (LIMIT seconds at most) until no delivery is leased (an attempt in flight); how long it took."""
@@ -321,6 +310,7 @@ class NotificationPair(GroupPair[NotificationService]):
     name = "notification"
     metric = "notification_deliveries_per_second"
     goal = ">=3000/s,p99<100,ratio>=0.30"
+    repeats = 3
     reference = (
         "wrk POSTing a delivery's body and headers to the same receiver, 40 connections (ours: outbox -> relay -> fan-out -> dispatcher"
         " -> 10 endpoints; rate: closed-loop ceiling, p50/p99: at 3,000/s offered)"
@@ -334,9 +324,13 @@ class NotificationPair(GroupPair[NotificationService]):
         )
 
     def ours(self, bench: Bench) -> Rate:
+        """The first round: the runs NOTIFICATION_RUNS names; each later round: the ceiling run alone."""
         group = self.owner
+        first = group.rounds_done == 0
+        group.rounds_done += 1
         for name in group.runs:
-            group.run_median(bench, name, group.ceiling_runs if name == "ceiling" else 1)
+            if first or name == "ceiling":
+                group.run(bench, name)
         # The table's line: the ceiling's rate, the steady run's latency.
         rate = re.search(r"^notification_ceiling_deliveries_per_second=([0-9.]+)", group.outputs.get("ceiling", ""), re.MULTILINE)
         p50, p99 = group.latency("steady")
@@ -345,7 +339,7 @@ class NotificationPair(GroupPair[NotificationService]):
             f" (rate: the closed-loop ceiling; p50/p99: the steady run at {group.rate * group.endpoints}/s offered, appended -> received)"
         )
         if rate is None:
-            raise BenchError("no ceiling run (NOTIFICATION_RUNS), so no rate for the table")
+            raise BenchError("the ceiling run printed no notification_ceiling_deliveries_per_second")
         print(f"notification_deliveries_per_second={rate.group(1)}")
         return Rate(float(rate.group(1)), p50, p99)
 
@@ -367,28 +361,23 @@ class NotificationPair(GroupPair[NotificationService]):
         command: list[Argument] = ["wrk", "-t", str(group.threads), "-c", str(group.connections), "--timeout", "10s", "--latency"]
         command += ["-s", group.scripts / "deliveries.lua", group.receiver.url]
         check(run([*command, "-d", f"{group.warmup}s", "--", f"body={body_file}"], merge_stderr=True), "wrk (notification warm-up)")
-        runs: list[tuple[Rate, str]] = []
-        non_2xx, socket_errors = 0, 0
-        for _ in range(group.ceiling_runs):
-            measurement = measure.Measurement(bench, group.receiver.pid)
-            finished = check(run_timed([*command, "-d", f"{bench.seconds}s", "--", f"body={body_file}"], merge_stderr=True), "wrk (notification)")
-            # The receiver is what wrk measures: its cores are the "service" of this line.
-            cores = measurement.end("reference_notification", finished.tool_seconds).replace(
-                "reference_notification_cpu_cores service=", "reference_notification_cpu_cores receiver=", 1
-            )
-            sys.stderr.write(finished.output + cores + "\n")
-            counts = re.search(r"_counts non_2xx=(\d+) socket_errors=(\d+)", finished.output)
-            rate = re.search(r"^notification_wrk_per_second=([0-9.]+)", finished.output, re.MULTILINE)
-            latency = re.search(r"^notification_wrk_p50=([0-9.]+) ms p99=([0-9.]+) ms", finished.output, re.MULTILINE)
-            if rate is None:
-                raise BenchError("wrk printed no notification_wrk_per_second")
-            quantiles = (float(latency.group(1)), float(latency.group(2))) if latency else (None, None)
-            if counts is None:
-                raise BenchError("wrk printed no notification_wrk_counts")
-            non_2xx, socket_errors = non_2xx + int(counts.group(1)), socket_errors + int(counts.group(2))
-            runs.append((Rate(float(rate.group(1)), *quantiles), cores))
-        # As many runs as the ceiling's, the median kept: the same noise on both sides of the ratio.
-        # The checks count every run's failed requests.
-        group.wrk_counts = (str(non_2xx), str(socket_errors))
-        chosen, group.measurements["reference.cpu"] = median_of(runs, lambda run: run[0].per_second, "notification wrk runs", "/s")
-        return chosen
+        measurement = measure.Measurement(bench, group.receiver.pid)
+        finished = check(run_timed([*command, "-d", f"{bench.seconds}s", "--", f"body={body_file}"], merge_stderr=True), "wrk (notification)")
+        # The receiver is what wrk measures: its cores are the "service" of this line.
+        cores = measurement.end("reference_notification", finished.tool_seconds).replace(
+            "reference_notification_cpu_cores service=", "reference_notification_cpu_cores receiver=", 1
+        )
+        sys.stderr.write(finished.output + cores + "\n")
+        group.measurements["reference.cpu"] = cores
+        counts = re.search(r"_counts non_2xx=(\d+) socket_errors=(\d+)", finished.output)
+        rate = re.search(r"^notification_wrk_per_second=([0-9.]+)", finished.output, re.MULTILINE)
+        latency = re.search(r"^notification_wrk_p50=([0-9.]+) ms p99=([0-9.]+) ms", finished.output, re.MULTILINE)
+        if rate is None:
+            raise BenchError("wrk printed no notification_wrk_per_second")
+        if counts is None:
+            raise BenchError("wrk printed no notification_wrk_counts")
+        # The checks count the failed requests of every round's run.
+        non_2xx, socket_errors = (int(count) for count in group.wrk_counts or ("0", "0"))
+        group.wrk_counts = (str(non_2xx + int(counts.group(1))), str(socket_errors + int(counts.group(2))))
+        quantiles = (float(latency.group(1)), float(latency.group(2))) if latency else (None, None)
+        return Rate(float(rate.group(1)), *quantiles)

@@ -281,6 +281,11 @@ class RepeatedMeasurementTests(unittest.TestCase):
         self.assertEqual((holds.at_most(), bookings.at_most(), once.at_most()), (5, 5, 1))
         with mock.patch.dict(os.environ, {"BENCH_REPEATS_BOOKINGS": "1"}):
             self.assertEqual((bookings.measurements(), bookings.at_most()), (1, 1))
+        from benchkit.pairs.notification import NotificationService
+
+        self.assertEqual((NotificationService().notification.measurements(), NotificationService().notification.at_most()), (3, 5))
+        with mock.patch.dict(os.environ, {"NOTIFICATION_RUNS": "steady slow"}), self.assertRaises(BenchError):
+            NotificationService()
         for bad in ("2", "0", "x", "7"):
             with mock.patch.dict(os.environ, {"BENCH_REPEATS_MESSAGING": bad}), self.assertRaises(BenchError):
                 MessagingPair().measurements()
