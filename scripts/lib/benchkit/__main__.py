@@ -41,9 +41,10 @@ session), holds and bookings (each measurement on events of its own), webhooks a
 890-1,078/s); when one side's three are more than 10% apart (largest over smallest), the pair
 measures each side twice more and the median of five counts (a stretch of the machine that moves a tool by 20-40% within a
 minute leaves a median of three up to 10% off). BENCH_REPEATS_<PAIR>=1|3|5 fixes a pair's count (no
-two more). Notification measures in rounds too: the first round's ours is its steady, ceiling and slow
-runs, each later round's its ceiling run alone (the table's rate), each round's theirs one wrk run.
-Payout repeats its largest run and floor (PAYOUT_REPEATS) and keeps each side's median.
+two more). Notification and payout measure in rounds too, their first round fuller than the rest:
+notification's first ours is its steady, ceiling and slow runs, each later one its ceiling run alone
+(the table's rate), each theirs one wrk run; payout's first round runs and floors every size, each
+later one the largest size alone.
 
 --alone: each pair again in a run of its own (the pairs of one service together, on fresh servers,
 open loop off), right after the run of all of them measured it: the run's databases are made quiet and

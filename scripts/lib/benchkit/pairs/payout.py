@@ -5,17 +5,20 @@
             fills the payout ledger with N settled bookings (a revenue and a fee entry each, a refund and a
             fee reversal every PAYOUT_REFUND_EVERY-th booking, every entry open), then `payout run --date
             <yesterday UTC>` (PAYOUT_SETTLEMENT_DELAY=0s) is timed: wall seconds and peak RSS (wait4). The
-            table's OURS/s is bookings per second at the largest N, the median of PAYOUT_REPEATS (3)
-            runs on fixtures of their own (one run of 12-14 s moved 10% between passes of the pair alone).
+            table's OURS/s is bookings per second at the largest N.
             theirs: the floor. For each N the same fixture is generated again, then one hand-written
             statement is timed FLOOR_AGGREGATE_RUNS (3) times, the median kept: `INSERT INTO
             bench_floor_lines SELECT host_id, currency, sum(amount) FROM payout.open_entries JOIN
             payout.entries ... GROUP BY host_id, currency` with the run's own payable filter (the aggregate
-            alone: the table's THEIRS/s; at the largest N the median over PAYOUT_REPEATS fixtures, as
-            the floor of one fixture moved 15% between passes alone while its runs on that fixture
-            agreed to 1%), and after it, on the same data, one
-            statement that also writes an items-like row per entry. Both scratch tables are plain heaps in
-            the public schema of database `payout`.
+            alone: the table's THEIRS/s), and after it, on the same data, one statement that also
+            writes an items-like row per entry. Both scratch tables are plain heaps in the public
+            schema of database `payout`.
+            Rounds, like the other pairs of three: the first round's ours runs every size and its
+            theirs measures every size's floor, each later round one run and one floor at the largest
+            N, each on a fixture of its own (one run of 12-14 s moved 10% between passes of the pair
+            alone; the floor of one fixture moved 15% while its runs on that fixture agreed to 1%).
+            Three rounds, five when one side's three are more than 10% apart (BENCH_REPEATS_PAYOUT
+            fixes the count); the payout table shows the median run and floor at the largest N.
 
 After each measurement the same data is checked in SQL, so a broken run cannot report a fast time: the
 run completed; the sum of its payouts equals the sum of the ledger's entries (all of them are payable
@@ -40,9 +43,7 @@ PAYOUT_REFUND_EVERY (10), PAYOUT_CURRENCIES (EUR; e.g. EUR,JPY gives every host 
 PAYOUT_BATCH_HOSTS (unset: the service's default), PAYOUT_LOG_SLOW_MS (200; log_min_duration_statement
 of database payout), PAYOUT_RESULTS_DIR (a folder outside the repository to keep the pair's logs in; the
 bench's own folder is removed at exit), PAYOUT_GOAL_SECONDS, PAYOUT_GOAL_RSS_MB, PAYOUT_GOAL_RATIO,
-PAYOUT_LINEARITY_SLACK, PAYOUT_REPEATS (3: runs and floors at the largest N, each on a fixture of its
-own; their medians are the pair's numbers; when unset, three runs or three floors more than 10% apart
-get two more, as the other pairs' sides of three do).
+PAYOUT_LINEARITY_SLACK.
 """
 
 from __future__ import annotations
@@ -56,18 +57,14 @@ import statistics
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from .. import measure
-from ..bench import Argument, Bench, BenchError, check, median_of, run, run_timed, say, setting, show_log_tail, spread_of
+from ..bench import Argument, Bench, BenchError, check, median_of, run, run_timed, say, setting, show_log_tail
 from ..service import create_databases, private_copy
-from . import MOST_MEASUREMENTS, WIDE_SPREAD, GroupPair, Pair, Rate, ServiceGroup
+from . import GroupPair, Pair, Rate, ServiceGroup
 
 FLOOR_AGGREGATE_RUNS = 3
-
-Measured = TypeVar("Measured")
 
 
 @dataclasses.dataclass
@@ -116,13 +113,13 @@ class PayoutRuns(ServiceGroup):
         self.goal_rss_mb = float(os.environ.get("PAYOUT_GOAL_RSS_MB", "300"))
         self.goal_ratio = float(os.environ.get("PAYOUT_GOAL_RATIO", "3"))
         self.linearity_slack = float(os.environ.get("PAYOUT_LINEARITY_SLACK", "1.2"))
-        self.repeats = max(1, setting("PAYOUT_REPEATS", 3))
-        self.adaptive = "PAYOUT_REPEATS" not in os.environ
-        """The default three may become five when they are wide (`median_of_repeats`)."""
         self.payout = PayoutPair(self)
         self.pairs: list[Pair] = [self.payout]
         self.runs: dict[int, RunResult] = {}
         self.floors: dict[int, FloorResult] = {}
+        self.largest_runs: list[RunResult] = []
+        self.largest_floors: list[FloorResult] = []
+        """The run and the floor at the largest size of every round (the median of each is shown)."""
         self.slow: dict[int, list[str]] = {}
         self.executable = Path()
         self.goal_met = "n/a"
@@ -239,6 +236,15 @@ CREATE TABLE bench_floor_items (host_id text NOT NULL, currency char(3) NOT NULL
         if result.check != "ok":
             raise BenchError(f"payout run of {bookings} bookings: {result.check}")
         return result
+
+    def keep_medians(self) -> None:
+        """The median run and the median floor at the largest size over the rounds become the ones the
+        payout table shows (each round's measurement replaced the one before)."""
+        largest = self.sizes[-1] if self.sizes else 0
+        if self.largest_runs:
+            self.keep(median_of(self.largest_runs, lambda run: run.seconds, f"payout runs of {largest} bookings", " s"))
+        if self.largest_floors:
+            self.floors[largest] = median_of(self.largest_floors, lambda floor: floor.aggregate_seconds, f"payout floors of {largest} bookings", " s")
 
     def keep(self, result: RunResult) -> None:
         """RESULT is the run shown for its size: its seconds, cores and slow statements together."""
@@ -391,6 +397,7 @@ INSERT INTO bench_floor_lines (host_id, currency, amount) SELECT host_id, curren
 
     def verify(self, bench: Bench) -> None:
         say("payout: the runs and floors (checked in SQL after each measurement)")
+        self.keep_medians()
         failed = [f"run of {n} bookings: {r.check}" for n, r in self.runs.items() if r.check != "ok"]
         failed += [
             f"floor of {n} bookings: {f.check_aggregate} {f.check_items}"
@@ -494,16 +501,6 @@ INSERT INTO bench_floor_lines (host_id, currency, amount) SELECT host_id, curren
         self.payout.goal_also_needs = None if met == "yes" else "the payout goal's time, memory, ratio and growth"
         return met
 
-    def median_of_repeats(self, first: Measured, again: Callable[[], Measured], seconds: Callable[[Measured], float], what: str) -> Measured:
-        """The median by SECONDS of FIRST and PAYOUT_REPEATS - 1 more from AGAIN; with the default three,
-        twice more when they are more than WIDE_SPREAD apart (as the pairs of three do)."""
-        items = [first] + [again() for _ in range(self.repeats - 1)]
-        widest = spread_of([seconds(item) for item in items])
-        if self.adaptive and len(items) == 3 and widest > WIDE_SPREAD:
-            say(f"{what}: the three are {widest * 100:.0f}% apart: {MOST_MEASUREMENTS - 3} more")
-            items += [again() for _ in range(MOST_MEASUREMENTS - 3)]
-        return median_of(items, seconds, what, " s")
-
     def report(self, bench: Bench) -> bool:
         print(f"payout checks (same run, nproc={os.cpu_count()}): {self.payout.check}")
         values: dict[str, object] = {}
@@ -527,25 +524,25 @@ class PayoutPair(GroupPair[PayoutRuns]):
         " 1,000,000 settled bookings over 10,000 hosts; bookings/s = 1M / seconds; see the payout table)"
     )
 
+    repeats = 3
+
     def describe(self, bench: Bench) -> str:
         return f"payout run over {bench.platform_bench} payout-fixture ledgers of {self.owner.sizes_text} bookings"
 
+    def round_sizes(self, done: int) -> list[int]:
+        """The sizes a round measures after DONE rounds: all of them in the first, the largest after."""
+        return self.owner.sizes if done == 0 else self.owner.sizes[-1:]
+
     def ours(self, bench: Bench) -> Rate:
-        results = [self.owner.run_once(bench, n) for n in self.owner.sizes]
-        largest = self.owner.sizes[-1]
-        last = self.owner.median_of_repeats(
-            results[-1], lambda: self.owner.run_once(bench, largest), lambda run: run.seconds, f"payout runs of {largest} bookings"
-        )
-        self.owner.keep(last)
+        owner = self.owner
+        last = [owner.run_once(bench, n) for n in self.round_sizes(len(owner.largest_runs))][-1]
+        owner.largest_runs.append(last)
         rate = last.bookings / last.seconds
         print(f"payout_bookings_per_second={rate:.0f} ({last.bookings} bookings in {last.seconds:.2f} s, peak RSS {last.peak_rss_mb} MB)")
         return Rate(round(rate))
 
     def theirs(self, bench: Bench) -> Rate:
-        floors = [self.owner.floor(bench, n) for n in self.owner.sizes]
-        largest = self.owner.sizes[-1]
-        last = self.owner.median_of_repeats(
-            floors[-1], lambda: self.owner.floor(bench, largest), lambda floor: floor.aggregate_seconds, f"payout floors of {largest} bookings"
-        )
-        self.owner.floors[largest] = last
+        owner = self.owner
+        last = [owner.floor(bench, n) for n in self.round_sizes(len(owner.largest_floors))][-1]
+        owner.largest_floors.append(last)
         return Rate(round(last.bookings / last.aggregate_seconds))

@@ -239,29 +239,41 @@ class RepeatedMeasurementTests(unittest.TestCase):
         self.assertEqual(progress.getvalue().count("measurements are 20% apart: 2 more of each"), 1)
         self.assertEqual((outcome.ours, fixed.rates["ours"]), (Rate(110), [1, 1]))
 
-    def test_payouts_three_runs_take_two_more_when_wide_unless_the_count_is_set(self) -> None:
+    def test_payouts_first_round_measures_every_size_and_the_table_shows_the_median(self) -> None:
         import contextlib
         import io
-        import os
         from unittest import mock
 
-        from benchkit.pairs.payout import PayoutRuns
+        from benchkit.pairs.payout import FloorResult, PayoutRuns, RunResult
 
-        def median(seconds: list[float], environment: dict[str, str]) -> tuple[float, list[float]]:
-            with mock.patch.dict(os.environ, environment):
-                runs = PayoutRuns()
-            left = list(seconds[1:])
-            with contextlib.redirect_stderr(io.StringIO()):
-                chosen = runs.median_of_repeats(seconds[0], lambda: left.pop(0), lambda value: value, "runs")
-            return chosen, left
+        runs = PayoutRuns()
+        self.assertEqual((runs.sizes, runs.payout.measurements(), runs.payout.at_most()), ([100_000, 1_000_000], 3, 5))
+        seconds = {100_000: [1.5], 1_000_000: [13.0, 12.0, 14.0]}
+        floors = {100_000: [0.2], 1_000_000: [1.6, 1.4, 1.3]}
+        measured: list[tuple[str, int]] = []
 
-        # 12-13 s: narrow, three count.
-        self.assertEqual(median([12.0, 13.0, 12.5, 1.0, 1.0], {}), (12.5, [1.0, 1.0]))
-        # 12-15 s (25% apart): two more, the median of five.
-        self.assertEqual(median([12.0, 15.0, 14.0, 12.5, 13.0], {}), (13.0, []))
-        # PAYOUT_REPEATS set: its count, wide or not.
-        self.assertEqual(median([12.0, 15.0, 14.0, 1.0, 1.0], {"PAYOUT_REPEATS": "3"}), (14.0, [1.0, 1.0]))
-        self.assertEqual(median([12.0, 1.0], {"PAYOUT_REPEATS": "1"}), (12.0, [1.0]))
+        def run_once(bench: object, bookings: int) -> RunResult:
+            measured.append(("run", bookings))
+            result = RunResult(bookings, bookings // 100, seconds[bookings].pop(0), 100.0, 10.0, "ok", "n/a", f"cores {len(measured)}")
+            runs.keep(result)
+            return result
+
+        def floor(bench: object, bookings: int) -> FloorResult:
+            measured.append(("floor", bookings))
+            result = FloorResult(bookings, bookings // 100, floors[bookings].pop(0), 2.0, "ok", "ok")
+            runs.floors[bookings] = result
+            return result
+
+        with mock.patch.object(runs, "run_once", run_once), mock.patch.object(runs, "floor", floor), contextlib.redirect_stdout(io.StringIO()):
+            rates = [(runs.payout.ours(mock.Mock()).per_second, runs.payout.theirs(mock.Mock()).per_second) for _ in range(3)]
+        self.assertEqual(rates, [(76_923, 625_000), (83_333, 714_286), (71_429, 769_231)])
+        largest = [("run", 1_000_000), ("floor", 1_000_000)]
+        self.assertEqual(measured, [("run", 100_000), ("run", 1_000_000), ("floor", 100_000), ("floor", 1_000_000), *largest, *largest])
+        self.assertEqual((runs.runs[1_000_000].seconds, runs.floors[1_000_000].aggregate_seconds), (14.0, 1.3))
+        with contextlib.redirect_stderr(io.StringIO()):
+            runs.keep_medians()
+        self.assertEqual((runs.runs[1_000_000].seconds, runs.floors[1_000_000].aggregate_seconds), (13.0, 1.4))
+        self.assertEqual((runs.measurements["run-1000000.cpu"], runs.runs[100_000].seconds), ("cores 2", 1.5))
 
     def test_the_count_is_the_pairs_own_or_an_odd_setting(self) -> None:
         import os
