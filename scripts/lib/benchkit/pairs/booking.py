@@ -190,9 +190,11 @@ class BookingService(ServiceGroup):
         self.plan = EventPlan.sized(10, self.warmup)
         self.hold_rounds_done = 0
         self.booking_rounds_done = 0
+        self.wrk_runs = 0
         self.reference_events = 0
-        self.counts: dict[str, list[int]] = {"primed": [], "holds": [], "bookings": [], "open_failures": []}
-        """What the clients saw: the 201s of every run (holds and bookings) and the open-loop failures."""
+        self.counts: dict[str, list[int]] = {"primed": [], "holds": [], "bookings": [], "convert_failed": [], "open_failures": []}
+        """What the clients saw: the 201s of every run (holds and bookings), the conversions of the closed
+        runs answered other than 201, and the open-loop failures."""
 
     # --- setup ------------------------------------------------------------------------------------
 
@@ -265,9 +267,13 @@ class BookingService(ServiceGroup):
     # --- running ----------------------------------------------------------------------------------
 
     def wrk(self, script: str, threads: int, seconds: int, events: tuple[int, int], tag: str) -> Finished:
-        """One wrk run of SCRIPT.lua against the service over EVENTS (first, count), timed."""
+        """One wrk run of SCRIPT.lua against the service over EVENTS (first, count), timed. TAG, with the
+        run's number in the group, goes into its customers' ids and Idempotency-Keys: every run's are its
+        own (a key used again with another hold is a 422, as it should be)."""
         assert self.service is not None
         first, count = events
+        self.wrk_runs += 1
+        tag = f"{tag}{self.wrk_runs}"
         command: list[Argument] = ["wrk", "-t", str(threads), "-c", str(self.connections), "-d", f"{seconds}s", "--timeout", "10s"]
         command += ["--latency", "-s", os.fspath(self.lua / f"{script}.lua"), self.service.url, "--"]
         command += [f"events={self.folder / 'events.txt'}", f"first={first + 1}", f"count={count}", f"seats={SEATS}"]
@@ -310,6 +316,7 @@ class BookingService(ServiceGroup):
         holds_seen = sum(self.counts["holds"]) + sum(self.counts["primed"])
         bookings_seen = sum(self.counts["bookings"])
         open_failures = sum(self.counts["open_failures"])
+        convert_failed = sum(self.counts["convert_failed"])
         in_flight = len(self.counts["holds"]) * self.connections
         in_flight_bookings = len(self.counts["bookings"]) * self.connections
         text = metrics.fetch(self.service.url)
@@ -375,6 +382,8 @@ class BookingService(ServiceGroup):
             self.bookings.check = (
                 f"{bookings} bookings in Postgres but {'?' if converted is None else converted} hold records marked converted in Redis"
             )
+        elif convert_failed > 0:
+            self.bookings.check = f"{convert_failed} conversions of the closed-loop runs were answered other than 201"
         elif open_failures > 0:
             self.bookings.check = f"the open-loop runs saw {open_failures} failed requests"
         else:
@@ -500,10 +509,11 @@ class BookingsPair(BookingPair):
     repeats = 3
 
     def _count(self, output: str) -> None:
-        found = re.search(r"^booking_bookings_created=(\d+).* holds_created=(\d+)", output, re.MULTILINE)
+        found = re.search(r"^booking_bookings_created=(\d+) convert_failed=(\d+) holds_created=(\d+)", output, re.MULTILINE)
         if found:
             self.owner.counts["bookings"].append(int(found.group(1)))
-            self.owner.counts["holds"].append(int(found.group(2)))
+            self.owner.counts["convert_failed"].append(int(found.group(2)))
+            self.owner.counts["holds"].append(int(found.group(3)))
 
     def ours(self, bench: Bench) -> Rate:
         group = self.owner
