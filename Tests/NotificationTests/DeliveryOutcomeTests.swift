@@ -277,12 +277,15 @@ struct DeliveryOutcomeTests {
             #expect(await receiver.waitFor(4, at: "/slow").count == 4)
             let started = ContinuousClock.now
             try await harness.fanOut([try NotificationHarness.event(occurredAt: occurred)])
+            // Well under the slow endpoint's 10 s, so none of them waited behind it; not tighter, so a
+            // loaded CI machine does not fail the test for being slow rather than for blocking.
+            let bound = Duration.seconds(5)
             for index in 0..<20 {
-                let got = await receiver.waitFor(1, at: "/healthy/\(index)", timeout: .seconds(2) - (ContinuousClock.now - started))
-                #expect(got.count == 1, "healthy endpoint \(index) got its delivery within 2 s")
+                let got = await receiver.waitFor(1, at: "/healthy/\(index)", timeout: bound - (ContinuousClock.now - started))
+                #expect(got.count == 1, "healthy endpoint \(index) got its delivery within \(bound)")
             }
             let elapsed = ContinuousClock.now - started
-            #expect(elapsed < .seconds(2), "all healthy deliveries within 2 s: \(elapsed)")
+            #expect(elapsed < bound, "all healthy deliveries within \(bound): \(elapsed)")
             let slow = receiver.requests("/slow")
             #expect(slow.count == 4, "the slow endpoint holds its 4 slots: \(slow.count)")
             #expect(
