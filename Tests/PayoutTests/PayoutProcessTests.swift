@@ -183,8 +183,9 @@ struct PayoutProcessTests {
                     // past planning (or the runner ended), then at most half of what the reference run spent
                     // after planning. Kills at random points alone all landed before planning on a loaded
                     // CI machine once, where start-up took most of the window measured by the uninterrupted
-                    // run; and a tenth of that window, waited here before, outlasted the whole rest of the
-                    // run in every repetition once, when the reference had run on a busier machine.
+                    // run. A tenth of that window, waited here before, can outlast the whole rest of the run
+                    // when the reference ran on a busier machine; with it, no kill landed mid-run in one of
+                    // two local scripts/test runs.
                     let deadline = ContinuousClock.now + .milliseconds(4 * window + 5_000)
                     while process.child.isRunning, ContinuousClock.now < deadline,
                         try await postgres.count("SELECT count(*) FROM payout.runs WHERE status = 'running' AND phase <> 'planning'") == 0
