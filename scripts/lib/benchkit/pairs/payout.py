@@ -334,7 +334,9 @@ SELECT
         # 1.37-1.57 s between runs on 2 cores, enough alone to put a full run's payout ratio 11% from
         # the same pair's runs alone while its own run took 14.5 s against 13.5 and 14.6 s. Five, not
         # three: on a slower hour the three of one round spread up to 45% (3.20-4.65 s) and two passes
-        # of the pair against itself ended 21% apart while its own runs' medians moved 3%.
+        # of the pair against itself ended 21% apart while its own runs' medians moved 3%. Five did
+        # not narrow the rounds' ratios in the next full run (0.095-0.131 and 0.088-0.112, as wide as
+        # with three); they cost two more timings of 3-6 s per round.
         aggregates: list[float] = []
         check_aggregate = "ok"
         for attempt in range(1, FLOOR_AGGREGATE_RUNS + 1):
