@@ -234,6 +234,10 @@ struct OpenLoopRecord: Sendable {
     var maxStartDelay = Duration.zero
     var messages: [String] = []
     var perSecond: [Int: Int] = [:]
+    /// Each recorded success's due time (milliseconds into the window), latency and steps' times
+    /// (microseconds): whether the slowest answers came together, in a stall, or spread over the run,
+    /// and in which step they waited.
+    var timeline: [(dueMillis: Int, latency: UInt64, steps: [UInt64])] = []
     /// Over every arrival, warm-up included (what the services' own counts must match).
     var servedHolds = 0
     var servedBookings = 0
@@ -258,6 +262,7 @@ struct OpenLoopRecord: Sendable {
         case .ok:
             completed += 1
             latency.record(Self.micros(done - due))
+            timeline.append((Int(((due - windowStart) / .milliseconds(1)).rounded(.down)), Self.micros(done - due), result.steps.map(Self.micros)))
             service.record(Self.micros(done - sent))
             for (index, step) in result.steps.enumerated() {
                 while steps.count <= index { steps.append(Histogram<UInt64>(numberOfSignificantValueDigits: .three)) }
@@ -277,6 +282,52 @@ struct OpenLoopRecord: Sendable {
 
     static func micros(_ duration: Duration) -> UInt64 {
         UInt64(max(1, (duration / .microseconds(1)).rounded()))
+    }
+
+    /// When the answers slower than `threshold` (microseconds) were due: how many there were, how many
+    /// `windowMillis` windows of the run they fall in, the `busiest` windows (start in milliseconds
+    /// into the run, how many), most first, and the median time of each step among them. A stall puts
+    /// them in a few windows; queueing spread over the run puts them in many.
+    func tail(above threshold: UInt64, windowMillis: Int = 100, busiest: Int = 5) -> OpenLoopTail {
+        var windows: [Int: Int] = [:]
+        var steps: [[UInt64]] = []
+        for sample in timeline where sample.latency > threshold {
+            windows[sample.dueMillis / windowMillis, default: 0] += 1
+            for (index, time) in sample.steps.enumerated() {
+                if steps.count <= index { steps.append([]) }
+                steps[index].append(time)
+            }
+        }
+        let ranked = windows.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+        return OpenLoopTail(
+            count: windows.values.reduce(0, +), windows: windows.count, windowMillis: windowMillis,
+            busiest: ranked.prefix(busiest).map { (startMillis: $0.key * windowMillis, count: $0.value) },
+            stepMedians: steps.map { $0.sorted()[$0.count / 2] })
+    }
+}
+
+/// The answers above a latency (usually the run's p99), by when they were due.
+struct OpenLoopTail: Sendable {
+    let count: Int
+    let windows: Int
+    let windowMillis: Int
+    let busiest: [(startMillis: Int, count: Int)]
+    /// Each step's median time among them (microseconds), in call order.
+    let stepMedians: [UInt64]
+
+    func text(stepNames: [String]) -> String {
+        let listed = busiest.map { String(format: "%.1fs:%d", Double($0.startMillis) / 1_000, $0.count) }.joined(separator: ",")
+        let steps = zip(stepNames, stepMedians).map { "\($0)_p50=" + String(format: "%.2f", Double($1) / 1_000) }
+        return (["count=\(count) windows_\(windowMillis)ms=\(windows) busiest=\(listed.isEmpty ? "-" : listed)"] + steps).joined(separator: " ")
+    }
+
+    func json(stepNames: [String]) -> [String: Any] {
+        var steps: [String: Any] = [:]
+        for (name, median) in zip(stepNames, stepMedians) { steps[name] = Double(median) / 1_000 }
+        return [
+            "count": count, "windows": windows, "window_ms": windowMillis, "busiest": busiest.map { [$0.startMillis, $0.count] },
+            "steps_p50_ms": steps,
+        ]
     }
 }
 
@@ -310,6 +361,11 @@ struct OpenLoopReport {
 
     var throughput: Double { Double(record.completed) / Double(seconds) }
 
+    /// The answers slower than the run's p99, by when they were due.
+    var tailAboveP99: OpenLoopTail {
+        record.tail(above: record.latency.totalCount == 0 ? .max : record.latency.valueAtPercentile(99))
+    }
+
     static func ms(_ histogram: Histogram<UInt64>, _ percentile: Double) -> Double {
         histogram.totalCount == 0 ? .nan : Double(percentile >= 100 ? histogram.max : histogram.valueAtPercentile(percentile)) / 1_000
     }
@@ -330,6 +386,7 @@ struct OpenLoopReport {
             open_loop_latency_ms \(line(record.latency)) (due -> answered, coordinated omission corrected)
             open_loop_service_ms \(line(record.service)) (sent -> answered)
             open_loop_steps_ms \(steps.joined(separator: " "))
+            open_loop_tail_above_p99 \(tailAboveP99.text(stepNames: stepNames)) (by due time into the window; their steps' medians in ms)
             open_loop_schedule late_starts=\(record.lateStarts) max_start_delay_ms=\(Self.format(record.maxStartDelay.timeInterval * 1_000)) \
             last_answer_after_end=\(String(format: "%.3f", lastAnswerAfterEnd))s driver_cpu_cores=\(String(format: "%.2f", driverCPUSeconds / Double(seconds)))
             open_loop_served holds=\(record.servedHolds) bookings=\(record.servedBookings) webhooks=\(record.servedWebhooks) \
@@ -357,6 +414,7 @@ struct OpenLoopReport {
             "max_start_delay_ms": record.maxStartDelay.timeInterval * 1_000, "latency_ms": quantiles(record.latency),
             "service_ms": quantiles(record.service), "steps_ms": steps, "window_start": windowStart, "window_end": windowEnd,
             "driver_cpu_cores": driverCPUSeconds.isNaN ? NSNull() : driverCPUSeconds / Double(seconds), "cores": cores,
+            "tail_above_p99": tailAboveP99.json(stepNames: stepNames),
         ]
     }
 }

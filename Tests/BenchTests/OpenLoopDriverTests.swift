@@ -82,8 +82,39 @@ struct OpenLoopDriverTests {
                 #expect(json["completed"] as? Int == 200)
                 #expect((json["latency_ms"] as? [String: Any])?["count"] as? Int == 200)
                 #expect(report.text().contains("open_loop_throughput=100 "))
+                // Every success is on the timeline; about 1% of them are above the p99.
+                #expect(run.record.timeline.count == 200)
+                #expect(report.tailAboveP99.count <= 2)
+                #expect((json["tail_above_p99"] as? [String: Any])?["count"] as? Int == report.tailAboveP99.count)
             }
         }
+    }
+
+    @Test("the answers above a latency, by when they were due: a stall's few windows against a spread tail")
+    func tailByDueTime() {
+        var record = OpenLoopRecord()
+        // 1,000 answers due 1 ms apart at 1 ms; a stall between 300 and 349 ms (50 answers at 90 ms,
+        // waiting in their second step), and 5 slow answers spread at 0, 200, 400, 600 and 800 ms (40 ms,
+        // in their first).
+        record.timeline = (0..<1_000).map { due in
+            if (300..<350).contains(due) { return (dueMillis: due, latency: 90_000, steps: [1_000, 89_000]) }
+            if due % 200 == 0 { return (dueMillis: due, latency: 40_000, steps: [39_500, 500]) }
+            return (dueMillis: due, latency: 1_000, steps: [500, 500])
+        }
+        let stall = record.tail(above: 50_000)
+        #expect(stall.count == 50)
+        #expect(stall.windows == 1)
+        #expect(stall.busiest.map(\.startMillis) == [300])
+        #expect(stall.stepMedians == [1_000, 89_000])
+        #expect(stall.text(stepNames: ["hold", "book"]) == "count=50 windows_100ms=1 busiest=0.3s:50 hold_p50=1.00 book_p50=89.00")
+        let all = record.tail(above: 10_000, busiest: 3)
+        #expect(all.count == 55)
+        #expect(all.windows == 6)
+        // Most first, then earliest: the stall's window, then the spread ones in time order.
+        #expect(all.busiest.map(\.startMillis) == [300, 0, 200])
+        #expect(all.busiest.map(\.count) == [50, 1, 1])
+        #expect(all.stepMedians == [1_000, 89_000])
+        #expect(record.tail(above: 100_000).text(stepNames: ["hold", "book"]) == "count=0 windows_100ms=0 busiest=-")
     }
 
     @Test("a service that does not answer: each request fails after the timeout, and the run ends")
