@@ -113,7 +113,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.fspath(Path(__file__).resolve().parent.parent))
     __package__ = "benchkit"  # noqa: A001 - makes the relative imports below work
 
-from .bench import Bench, BenchError, err, median_of, rank_sum_p, round_ratios, say, show_log_tail, spread_of  # noqa: E402
+from .bench import Bench, BenchError, err, median_of, rank_sum_p, round_ratios, say, show_log_tail, spread_of, warn  # noqa: E402
+from .measure import StealWindow  # noqa: E402
 from .pairs import WIDE_SPREAD, Group, Pair, Rate, ServiceGroup  # noqa: E402
 from .pairs.booking import BookingService  # noqa: E402
 from .pairs.core import MessagingPair, PostgresPair, RedisPair  # noqa: E402
@@ -231,12 +232,18 @@ def pause_finished(bench: Bench, pair: Pair, finished: list[Group]) -> None:
     bench.pause(*(service.pid for group in finished if group is not pair.group and isinstance(group, ServiceGroup) for service in group.started))
 
 
-def quiet_then(bench: Bench, measure: Callable[[Bench], Rate]) -> Rate:
+def quiet_then(bench: Bench, measure: Callable[[Bench], Rate], label: str) -> Rate:
     """MEASURE after `Bench.quiet`: every pair, ours and theirs, starts with no autovacuum or
     checkpoint owed to what the pairs before it wrote (the groups' own settles repeat it between
-    their runs)."""
+    their runs). Warns when the hypervisor took more than 0.15 cores while MEASURE (LABEL) ran."""
     bench.quiet()
-    return measure(bench)
+    window = StealWindow()
+    try:
+        return measure(bench)
+    finally:
+        warning = window.warning(label)
+        if warning is not None:
+            warn(warning)
 
 
 @dataclasses.dataclass
@@ -248,12 +255,12 @@ class Side:
     measurements: dict[str, str]
 
 
-def measure_side(bench: Bench, pair: Pair, failure: str, side: Callable[[Bench], Rate]) -> Side:
-    """SIDE measured after `Bench.quiet`, with the entries of the group's measurements it changed."""
+def measure_side(bench: Bench, pair: Pair, failure: str, side: Callable[[Bench], Rate], label: str) -> Side:
+    """SIDE (LABEL) measured after `Bench.quiet`, with the entries of the group's measurements it changed."""
     group = pair.group
     kept = group.measurements if isinstance(group, ServiceGroup) else {}
     before = dict(kept)
-    rate, _ = attempt(bench, failure, lambda: quiet_then(bench, side))
+    rate, _ = attempt(bench, failure, lambda: quiet_then(bench, side, label))
     return Side(rate, {name: text for name, text in kept.items() if before.get(name) != text})
 
 
@@ -287,10 +294,10 @@ def run_pair(bench: Bench, pair: Pair, open_loop: bool, finished: list[Group]) -
         of = f" {index + 1} of {times}" if times > 1 else ""
         say(f"{pair.name}: ours{of} ({pair.describe(bench)})")
         pause_finished(bench, pair, finished)
-        ours_sides.append(measure_side(bench, pair, f"{pair.name}: our benchmark failed", pair.ours))
+        ours_sides.append(measure_side(bench, pair, f"{pair.name}: our benchmark failed", pair.ours, f"{pair.name}: ours{of}"))
         say(f"{pair.name}: theirs{of} ({pair.reference})")
         pause_finished(bench, pair, finished)
-        theirs_sides.append(measure_side(bench, pair, f"{pair.name}: the reference tool failed", pair.theirs))
+        theirs_sides.append(measure_side(bench, pair, f"{pair.name}: the reference tool failed", pair.theirs, f"{pair.name}: theirs{of}"))
         index += 1
         if ours_sides[-1].rate is None or theirs_sides[-1].rate is None:
             break

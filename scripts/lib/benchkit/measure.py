@@ -154,6 +154,34 @@ class Measurement:
         return "\n".join(lines)
 
 
+def steal_ticks() -> int:
+    """The hypervisor's steal since boot, all cores together, in clock ticks (`/proc/stat`)."""
+    with open("/proc/stat", encoding="ascii") as handle:
+        return int(handle.readline().split()[8])
+
+
+def steal_warning(label: str, ticks: int, seconds: float) -> str | None:
+    """A warning when the hypervisor took more than 0.15 cores (TICKS of steal over SECONDS) during
+    LABEL, else None."""
+    cores = ticks / CLOCK_TICKS / max(seconds, 0.001)
+    if cores <= UNRELIABLE_STEAL_CORES:
+        return None
+    return f"the hypervisor took {cores:.2f} cores (steal) over the {seconds:.1f} s of {label}: that measurement is unreliable"
+
+
+class StealWindow:
+    """The hypervisor's steal from its creation to `warning`: every side of every pair is checked,
+    not only those whose measurements print a cores line (the `SELECT 1`, `SET` and messaging pairs
+    print none). Steal comes in bursts here, up to 0.74 of the two cores for seconds at a time."""
+
+    def __init__(self) -> None:
+        self.ticks = steal_ticks()
+        self.at = time.time()
+
+    def warning(self, label: str) -> str | None:
+        return steal_warning(label, steal_ticks() - self.ticks, time.time() - self.at)
+
+
 def per_transaction(label: str, transactions: int, **ticks: float) -> str:
     """LABEL_cpu_us_per_txn: the CPU each of TICKS (clock ticks over the window) took per transaction,
     in microseconds, and their total. One unit of work costs more at a moderate load than at

@@ -377,6 +377,33 @@ class OutputTests(unittest.TestCase):
         self.assertEqual(len(warnings), 1)
         self.assertIn("steal", warnings[0])
 
+    def test_steal_over_a_whole_side_is_reported_above_the_line(self) -> None:
+        # 0.16 and 0.15 cores over 10 s: only the first is above the line, and it names its side.
+        ticks = measure.CLOCK_TICKS
+        warning = measure.steal_warning("postgres: ours 2 of 3", int(1.6 * ticks), 10.0)
+        self.assertIsNotNone(warning)
+        self.assertIn("0.16 cores (steal) over the 10.0 s of postgres: ours 2 of 3", warning or "")
+        self.assertIsNone(measure.steal_warning("postgres: ours 2 of 3", int(1.5 * ticks), 10.0))
+        self.assertIsNone(measure.steal_warning("instant", 0, 0.0))
+
+    def test_every_side_is_checked_for_steal(self) -> None:
+        import contextlib
+        import io
+        from typing import Any, cast
+        from unittest import mock
+
+        from benchkit.__main__ import quiet_then
+        from benchkit.pairs import Rate
+
+        bench = cast(Any, mock.Mock())
+        readings = iter([1_000, 1_000 + 10 * measure.CLOCK_TICKS])  # 10 s of steal over the side
+        printed = io.StringIO()
+        with mock.patch.object(measure, "steal_ticks", lambda: next(readings)), contextlib.redirect_stderr(printed):
+            self.assertEqual(quiet_then(bench, lambda _: Rate(5), "redis: theirs"), Rate(5))
+        bench.quiet.assert_called_once()
+        self.assertIn("(steal) over the", printed.getvalue())
+        self.assertIn("of redis: theirs: that measurement is unreliable", printed.getvalue())
+
 
 class BookingPlanTests(unittest.TestCase):
     def test_the_event_ranges_follow_each_other(self) -> None:
