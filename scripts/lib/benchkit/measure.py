@@ -76,8 +76,7 @@ class CpuSample:
 
     @staticmethod
     def take(bench: Bench, service_pid: int | tuple[int, ...] | None) -> CpuSample:
-        with open("/proc/stat", encoding="ascii") as handle:
-            cpu = [int(value) for value in handle.readline().split()[1:]]
+        cpu = machine_ticks()
         # user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
         busy = cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6] + cpu[7]
         return CpuSample(
@@ -154,10 +153,16 @@ class Measurement:
         return "\n".join(lines)
 
 
-def steal_ticks() -> int:
-    """The hypervisor's steal since boot, all cores together, in clock ticks (`/proc/stat`)."""
+def machine_ticks() -> list[int]:
+    """The whole machine's CPU since boot, all cores together, in clock ticks (`/proc/stat`'s first
+    line: user nice system idle iowait irq softirq steal ...)."""
     with open("/proc/stat", encoding="ascii") as handle:
-        return int(handle.readline().split()[8])
+        return [int(value) for value in handle.readline().split()[1:]]
+
+
+def steal_ticks() -> int:
+    """The hypervisor's steal since boot, all cores together, in clock ticks."""
+    return machine_ticks()[7]
 
 
 def steal_warning(label: str, ticks: int, seconds: float) -> str | None:
