@@ -164,6 +164,7 @@ struct ConnectionPoolContentionTests {
     final class Releaser: Sendable {
         private let pending = Shared<[FakeConnection]>([])
         private let stop = Shared(false)
+        private let done = Shared(false)
 
         init(_ pool: ConnectionPool<FakeConnection>) {
             let thread = Thread { [self] in
@@ -174,16 +175,23 @@ struct ConnectionPoolContentionTests {
                     }
                     for connection in batch { pool.release(connection) }
                     if batch.isEmpty {
-                        if stop.withLock({ $0 }) { return }
+                        if stop.withLock({ $0 }) { break }
                         sched_yield()
                     }
                 }
+                done.withLock { $0 = true }
             }
             thread.start()
         }
 
         func release(_ connection: FakeConnection) { pending.withLock { $0.append(connection) } }
-        func finish() { stop.withLock { $0 = true } }
+
+        /// Returns once the thread has released everything it was given and stopped: on a loaded
+        /// machine it can be descheduled for longer than any fixed sleep.
+        func finish() async throws {
+            stop.withLock { $0 = true }
+            while !done.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(1)) }
+        }
     }
 
     /// Three rounds, since a lost hand-off needs a release to land in a window of microseconds (the
@@ -225,7 +233,7 @@ struct ConnectionPoolContentionTests {
                 }
             }
         }
-        releaser.finish()
+        try await releaser.finish()
         try await Task.sleep(for: .milliseconds(50))
         try await watch.finish()
         let occupancy = pool.occupancy
@@ -252,7 +260,7 @@ struct ConnectionPoolContentionTests {
             }
             try await group.waitForAll()
         }
-        releaser.finish()
+        try await releaser.finish()
         try await Task.sleep(for: .milliseconds(50))
         try await watch.finish()
         #expect(watch.violations.withLock { $0 } == 0, "callers waited while a connection was idle")
